@@ -1,0 +1,35 @@
+# zkrun — the two commands of the README are the contract: `make demo` and `make test`.
+# Every target installs what is missing first (scripts/setup.sh is idempotent and fast).
+SHELL := /bin/bash
+export PATH := $(CURDIR)/.tools/zig/bin:$(CURDIR)/.tools/js/node_modules/.bin:$(PATH)
+ZIG ?= zig
+# The kernel lives in a cache outside the repo, keyed by a hash of its inputs.
+KERNEL = $(shell kernelfw/build-kernel.sh --print-path)
+
+.PHONY: all setup kernel build test demo bench fmt clean
+all: build
+
+setup:
+	@scripts/setup.sh
+
+kernel: setup
+	@kernelfw/build-kernel.sh
+
+build: kernel
+	@$(ZIG) build -Dkernel=$(KERNEL) --summary none
+	@echo "build: zig-out/lib/libkrun.so.1, zig-out/lib/libkrunfw.so.5"
+
+test: build
+	@tests/run.sh
+
+demo: build
+	@scripts/demo.sh
+
+bench: build
+	@tests/bench/run.sh
+
+fmt: setup
+	@$(ZIG) fmt build.zig libkrun-c kernelfw tests examples
+
+clean:
+	rm -rf zig-out .zig-cache

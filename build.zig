@@ -1,0 +1,132 @@
+//! zkrun's build: libkrun.so.1 (the VMM behind libkrun's C ABI), libkrunfw.so.5 (our kernel
+//! bundled as data), the guest init, examples, unit tests and fuzz targets.
+//! `zig build -Dkernel=<vmlinux>` is what `make build` runs; the kernel comes from
+//! kernelfw/build-kernel.sh, which caches it outside the repo.
+const std = @import("std");
+const builtin = @import("builtin");
+
+const zig_required = std.SemanticVersion{ .major = 0, .minor = 17, .patch = 1 };
+comptime {
+    if (builtin.zig_version.order(zig_required) != .eq) @compileError(
+        "zkrun needs Zig 0.17.1 exactly, this is " ++ builtin.zig_version_string ++
+            ". Run `make setup` (it installs PyPI ziglang==0.17.1 into .tools/zig) and use " ++
+            ".tools/zig/bin/zig, or `python3 -m pip install ziglang==0.17.1`.",
+    );
+}
+
+/// libkrun's soname is libkrun.so.1; the minor/patch follow the libkrun release we match.
+pub const libkrun_version = std.SemanticVersion{ .major = 1, .minor = 17, .patch = 0 };
+/// libkrunfw's ABI version is 5 (soname libkrunfw.so.5), as libkrun expects.
+pub const libkrunfw_version = std.SemanticVersion{ .major = 5, .minor = 4, .patch = 0 };
+
+pub fn build(b: *std.Build) void {
+    const steps = .{
+        .@"test" = b.step("test", "Run the Zig unit tests (tier 1)"),
+        .fmt_check = b.step("fmt-check", "Check that every Zig file is zig-fmt clean"),
+        .examples = b.step("examples", "Build the C examples against the installed header/library"),
+        .fuzz = b.step("fuzz", "Build the fuzz targets"),
+    };
+    const target = b.standardTargetOptions(.{});
+    const optimize = b.standardOptimizeOption(.{ .preferred_optimize_mode = .safe });
+    const kernel_path = b.option([]const u8, "kernel", "vmlinux to bundle into libkrunfw.so");
+
+    const fmt = b.addFmt(.{
+        .paths = &.{ b.path("build.zig"), b.path("libkrun-c"), b.path("kernelfw"), b.path("tests"), b.path("examples") },
+        .check = true,
+    });
+    steps.fmt_check.dependOn(&fmt.step);
+
+    const init_bin = buildInit(b, optimize);
+    const libkrun = buildLibkrun(b, target, optimize, init_bin);
+    _ = libkrun;
+    buildUnitTests(b, steps.@"test", target, init_bin);
+    if (kernel_path) |path| buildLibkrunfw(b, steps.@"test", target, optimize, path);
+}
+
+/// The guest init: static, no libc, x86_64 Linux. Embedded into libkrun.so.
+fn buildInit(b: *std.Build, optimize: std.builtin.OptimizeMode) std.Build.LazyPath {
+    const exe = b.addExecutable(.{
+        .name = "init.krun",
+        .root_module = b.createModule(.{
+            .root_source_file = b.path("libkrun-c/init/main.zig"),
+            .target = b.resolveTargetQuery(.{ .cpu_arch = .x86_64, .os_tag = .linux, .abi = .none }),
+            .optimize = if (optimize == .debug) .safe else optimize,
+            .strip = true,
+            .single_threaded = true,
+        }),
+    });
+    b.installArtifact(exe);
+    return exe.getEmittedBin();
+}
+
+fn buildLibkrun(
+    b: *std.Build,
+    target: std.Build.ResolvedTarget,
+    optimize: std.builtin.OptimizeMode,
+    init_bin: std.Build.LazyPath,
+) *std.Build.Step.Compile {
+    const mod = b.createModule(.{
+        .root_source_file = b.path("libkrun-c/root.zig"),
+        .target = target,
+        .optimize = optimize,
+        .link_libc = true,
+        .pic = true,
+    });
+    mod.addAnonymousImport("init_bin", .{ .root_source_file = init_bin });
+    const lib = b.addLibrary(.{
+        .linkage = .dynamic,
+        .name = "krun",
+        .root_module = mod,
+        .version = libkrun_version,
+    });
+    b.installArtifact(lib);
+    b.installFile("include/libkrun.h", "include/libkrun.h");
+    // The install prefix is not known while configuring, so the .pc file locates itself.
+    const pc = b.addWriteFiles().add("libkrun.pc", b.fmt(
+        \\prefix=${{pcfiledir}}/../..
+        \\libdir=${{prefix}}/lib
+        \\includedir=${{prefix}}/include
+        \\
+        \\Name: libkrun
+        \\Description: KVM-based process isolation (zkrun, libkrun rebuilt in Zig)
+        \\Version: {d}.{d}.{d}
+        \\Libs: -L${{libdir}} -lkrun
+        \\Cflags: -I${{includedir}}
+        \\
+    , .{ libkrun_version.major, libkrun_version.minor, libkrun_version.patch }));
+    b.getInstallStep().dependOn(&b.addInstallFile(pc, "lib/pkgconfig/libkrun.pc").step);
+    return lib;
+}
+
+fn buildUnitTests(
+    b: *std.Build,
+    test_step: *std.Build.Step,
+    target: std.Build.ResolvedTarget,
+    init_bin: std.Build.LazyPath,
+) void {
+    const mod = b.createModule(.{
+        .root_source_file = b.path("libkrun-c/unit_tests.zig"),
+        .target = target,
+        .optimize = .debug,
+        .link_libc = true,
+    });
+    mod.addAnonymousImport("init_bin", .{ .root_source_file = init_bin });
+    const tests = b.addTest(.{ .name = "unit", .root_module = mod });
+    test_step.dependOn(&b.addRunArtifact(tests).step);
+}
+
+// ---- libkrunfw (kernelfw/) ----------------------------------------------------------------
+fn buildLibkrunfw(
+    b: *std.Build,
+    test_step: *std.Build.Step,
+    target: std.Build.ResolvedTarget,
+    optimize: std.builtin.OptimizeMode,
+    kernel_path: []const u8,
+) void {
+    // Owned by kernelfw/: bundler exe + libkrunfw.so.5 + its tests.
+    _ = b;
+    _ = test_step;
+    _ = target;
+    _ = optimize;
+    _ = kernel_path;
+}

@@ -1,0 +1,112 @@
+//! What one context (ctx_id) asks for: the plain-data VM description that the krun_* setters
+//! fill in and the VMM builder reads. It knows nothing of C: strings are Zig slices copied into
+//! the context's arena when a setter runs (so callers' buffers may die right after the call).
+//! Owner: capi/ writes it, vmm/ (builder), virtio/fs and the cmdline encoder read it.
+const std = @import("std");
+
+const Config = @This();
+
+pub const vcpus_default = 1;
+pub const ram_mib_default = 128;
+/// libkrun reads NULL-terminated string arrays up to this many entries.
+pub const args_max = 4096;
+/// x86 virtio-MMIO slots: IRQ 5..15.
+pub const virtio_devices_max = 11;
+
+pub const KernelFormat = enum(u32) { raw = 0, elf = 1, pe_gz = 2, image_bz2 = 3, image_gz = 4, image_zstd = 5 };
+
+pub const ExternalKernel = struct {
+    path: []const u8,
+    format: KernelFormat,
+    initramfs: ?[]const u8 = null,
+    /// Replaces libkrun's cmdline prolog when set.
+    cmdline: ?[]const u8 = null,
+};
+
+pub const VirtioFs = struct {
+    tag: []const u8,
+    /// null: a virtual-only (null) filesystem.
+    path: ?[]const u8,
+    shm_size: u64 = 0,
+    read_only: bool = false,
+};
+
+pub const ConsoleFds = struct { input: i32, output: i32, err: i32 };
+
+pub const OverlayFile = struct {
+    fs_tag: []const u8,
+    path: []const u8,
+    data: []const u8,
+    mode: u32,
+    one_shot: bool,
+};
+
+arena: std.heap.ArenaAllocator,
+
+vcpus: u8 = vcpus_default,
+ram_mib: u32 = ram_mib_default,
+nested_virt: bool = false,
+split_irqchip: bool = false,
+
+kernel: ?ExternalKernel = null,
+/// The `console=` token of the cmdline.
+kernel_console: []const u8 = "hvc0",
+
+implicit_console: bool = true,
+/// krun_set_console_output: the implicit console ignores stdin and writes here.
+console_output: ?[]const u8 = null,
+/// krun_add_virtio_console_default.
+console_default: ?ConsoleFds = null,
+
+implicit_init: bool = true,
+virtiofs: std.ArrayList(VirtioFs) = .empty,
+overlay_files: std.ArrayList(OverlayFile) = .empty,
+
+/// KRUN_INIT: the workload path; argv excludes argv[0] (libkrun's convention).
+exec_path: ?[]const u8 = null,
+argv: []const []const u8 = &.{},
+/// null: the host environment is copied at start (libkrun's NULL envp semantics).
+envp: ?[]const []const u8 = null,
+workdir: ?[]const u8 = null,
+/// "RESOURCE=CUR:MAX" entries with numeric resource ids.
+rlimits: []const []const u8 = &.{},
+
+uid: ?u32 = null,
+gid: ?u32 = null,
+
+pub fn init(gpa: std.mem.Allocator) Config {
+    return .{ .arena = .init(gpa) };
+}
+
+pub fn deinit(self: *Config) void {
+    self.arena.deinit();
+    self.* = undefined;
+}
+
+pub fn allocator(self: *Config) std.mem.Allocator {
+    return self.arena.allocator();
+}
+
+pub fn dupe(self: *Config, s: []const u8) error{OutOfMemory}![]const u8 {
+    return self.allocator().dupe(u8, s);
+}
+
+/// The root filesystem (tag "/dev/root"), if one was configured.
+pub fn rootFs(self: *const Config) ?VirtioFs {
+    for (self.virtiofs.items) |fs| {
+        if (std.mem.eql(u8, fs.tag, root_tag)) return fs;
+    }
+    return null;
+}
+
+pub const root_tag = "/dev/root";
+
+test "config records copies and finds the root" {
+    var cfg = Config.init(std.testing.allocator);
+    defer cfg.deinit();
+    var buf = "rootfs".*;
+    const path = try cfg.dupe(&buf);
+    buf[0] = 'X';
+    try cfg.virtiofs.append(cfg.allocator(), .{ .tag = root_tag, .path = path, .shm_size = 1 << 29 });
+    try std.testing.expectEqualStrings("rootfs", cfg.rootFs().?.path.?);
+}

@@ -1,0 +1,2 @@
+//! Guest init (placeholder until the init lands).
+pub fn main() void {}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The test runner behind `make test`. Three tiers (see ../shared/TESTING.md):
+#   unit   - `zig build test` on this machine;
+#   native - every tests/native/*.sh on this machine (C ABI, TS bindings, fuzz smoke, KVM API);
+#   vm     - every tests/vm/*.sh, run inside the test host (tests/host/run), where /dev/kvm is
+#            real KVM.
+# A suite script may end its output with a line "N passed, N failed[, N skipped]"; its counts are
+# added up. A script that prints no such line counts as one test, judged by its exit status.
+# The last line printed is the total; the exit status is non-zero when anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.tools/zig/bin:$PWD/.tools/js/node_modules/.bin:$PATH"
+LOGDIR=${ZKRUN_TEST_LOGS:-/tmp/zkrun-test-logs}
+mkdir -p "$LOGDIR"
+only=${1:-all}
+
+passed=0 failed=0 skipped=0
+failures=()
+summary_re='^([A-Za-z_-]+: )?([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?$'
+
+# run_suite NAME CMD... : runs a suite, streams nothing, keeps its log, adds its counts.
+run_suite() {
+  local name=$1; shift
+  local log="$LOGDIR/${name//\//_}.log" start=$SECONDS rc
+  "$@" >"$log" 2>&1; rc=$?
+  local line; line=$(grep -E "$summary_re" "$log" | tail -1)
+  local p=0 f=0 s=0
+  if [[ -n $line && $line =~ $summary_re ]]; then
+    p=${BASH_REMATCH[2]} f=${BASH_REMATCH[3]} s=${BASH_REMATCH[5]:-0}
+    # A suite that crashed after printing a clean summary still failed.
+    if [[ $rc -ne 0 && $f -eq 0 ]]; then f=1; fi
+  elif [[ $rc -eq 0 ]]; then p=1; else f=1; fi
+  passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+  local verdict=ok; [[ $f -gt 0 ]] && { verdict=FAIL; failures+=("$name"); }
+  printf 'test: %-44s %-4s %3d passed %2d failed %2d skipped  %4ds  (%s)\n' \
+    "$name" "$verdict" "$p" "$f" "$s" $((SECONDS - start)) "$log"
+  if [[ $f -gt 0 ]]; then sed 's/^/    | /' "$log" | tail -40; fi
+  if [[ $s -gt 0 ]]; then grep -i 'skip' "$log" | sed 's/^/    skipped: /' | head -20; fi
+}
+
+if [[ $only == all || $only == unit ]]; then
+  run_suite unit/zig-build-test zig build test -Dkernel="$(kernelfw/build-kernel.sh --print-path)" --summary none
+  run_suite unit/zig-fmt zig build fmt-check --summary none
+fi
+if [[ $only == all || $only == native ]]; then
+  for t in tests/native/*.sh; do [[ -e $t ]] && run_suite "native/$(basename "$t" .sh)" "$t"; done
+fi
+if [[ $only == all || $only == vm ]]; then
+  # One test-host boot runs the whole VM tier; tests/vm/all.sh prints per-test lines and a total.
+  run_suite vm/test-host tests/host/run tests/vm/all.sh
+fi
+
+for f in "${failures[@]}"; do echo "failed: $f"; done
+echo "$passed passed, $failed failed$([[ $skipped -gt 0 ]] && echo ", $skipped skipped")"
+[[ $failed -eq 0 ]]

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs inside the test host (tests/host/run): every tests/vm/*.test.sh, one line each, then a total.
+# Each test exits 0 (pass), 77 (could not run: counted and named as skipped) or anything else (fail).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+export PATH="$PWD/.tools/zig/bin:$PWD/.tools/js/node_modules/.bin:$PATH"
+p=0 f=0 s=0
+for t in tests/vm/*.test.sh; do
+  [[ -e $t ]] || continue
+  name=$(basename "$t" .test.sh)
+  out=$(timeout 600 "$t" 2>&1); rc=$?
+  if [[ $rc -eq 0 ]]; then p=$((p+1)); echo "vm: $name ok"
+  elif [[ $rc -eq 77 ]]; then s=$((s+1)); echo "vm: $name SKIPPED (could not run)"; echo "$out" | tail -5
+  else f=$((f+1)); echo "vm: $name FAIL (exit $rc)"; echo "$out" | tail -60 | sed 's/^/    | /'; fi
+done
+echo "$p passed, $f failed$([[ $s -gt 0 ]] && echo ", $s skipped")"
+[[ $f -eq 0 ]]
