@@ -2,5 +2,7 @@
 //! Add one line per file; keep the list sorted by directory.
 comptime {
     _ = @import("Config.zig");
+    _ = @import("virtio/Device.zig");
     _ = @import("vmm/GuestMemory.zig");
+    _ = @import("vmm/Machine.zig");
 }

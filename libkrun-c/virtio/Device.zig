@@ -1,0 +1,80 @@
+//! The contract between the virtio-MMIO transport (virtio/mmio.zig) and a device model
+//! (console, fs, rng, balloon, vsock, ...). A device knows its queues, features and config
+//! space; it never sees KVM. The transport validates every driver write before a device sees
+//! it, and hands the device its queues, guest memory and an interrupt line on activation.
+//!
+//! Threading: `activate`, `reset`, `readConfig`, `writeConfig` run on the thread that handles
+//! the MMIO exit (a vCPU thread) with the transport's lock held. `queueNotify` runs on the
+//! event-loop thread when the guest kicks a queue (ioeventfd). `backendReady` runs on the
+//! event-loop thread when one of the device's backend fds (see `pollFds`) is readable.
+const std = @import("std");
+const GuestMemory = @import("../vmm/GuestMemory.zig");
+const queue = @import("queue.zig");
+
+const Device = @This();
+
+ptr: *anyopaque,
+vtable: *const VTable,
+
+pub const queues_max = 8;
+
+pub const VTable = struct {
+    /// Virtio device id (3 console, 26 fs, 4 rng, 5 balloon, 19 vsock, 2 blk, 1 net).
+    device_id: u32,
+    /// Maximum size of each queue; its length is the device's queue count.
+    queue_sizes_max: []const u16,
+    /// Feature bits offered (VIRTIO_F_VERSION_1 included by the device).
+    features: *const fn (ptr: *anyopaque) u64,
+    readConfig: *const fn (ptr: *anyopaque, offset: u32, data: []u8) void,
+    writeConfig: *const fn (ptr: *anyopaque, offset: u32, data: []const u8) void,
+    /// Called once the driver sets DRIVER_OK. An error marks the device broken (NEEDS_RESET).
+    activate: *const fn (ptr: *anyopaque, ctx: Activation) ActivateError!void,
+    queueNotify: *const fn (ptr: *anyopaque, queue_index: u16) void,
+    /// Stop using the queues; after it returns the device holds no guest memory references.
+    reset: *const fn (ptr: *anyopaque) void,
+    /// Host fds the event loop should watch for this device (e.g. console input). Optional.
+    pollFds: ?*const fn (ptr: *anyopaque, out: []i32) usize = null,
+    backendReady: ?*const fn (ptr: *anyopaque, fd: i32) void = null,
+    /// Shared-memory region (virtio-fs DAX window): guest address and length, if any.
+    shmRegion: ?*const fn (ptr: *anyopaque) ?ShmRegion = null,
+};
+
+pub const ActivateError = error{ DeviceBroken, OutOfMemory };
+
+pub const ShmRegion = struct { guest_addr: u64, len: u64 };
+
+/// What a device gets on activation. Queues stay owned by the transport; the device may use
+/// them until `reset` returns.
+pub const Activation = struct {
+    mem: *const GuestMemory,
+    queues: []queue.Queue,
+    interrupt: *Interrupt,
+    acked_features: u64,
+};
+
+/// The device's interrupt line: sets the MMIO InterruptStatus bits and signals the guest
+/// (irqfd). Safe to call from any thread.
+pub const Interrupt = struct {
+    /// VIRTIO_MMIO_INT_VRING (bit 0) and VIRTIO_MMIO_INT_CONFIG (bit 1).
+    status: std.atomic.Value(u32) = .init(0),
+    /// The irqfd eventfd; -1 in unit tests, where `count` records signals instead.
+    irqfd: i32 = -1,
+    count: std.atomic.Value(u32) = .init(0),
+
+    pub const vring: u32 = 1 << 0;
+    pub const config: u32 = 1 << 1;
+
+    pub fn signal(self: *Interrupt, why: u32) void {
+        std.debug.assert(why == vring or why == config);
+        _ = self.status.fetchOr(why, .seq_cst);
+        _ = self.count.fetchAdd(1, .monotonic);
+        if (self.irqfd >= 0) {
+            const one: u64 = 1;
+            _ = std.os.linux.write(self.irqfd, std.mem.asBytes(&one), 8);
+        }
+    }
+};
+
+pub fn deviceId(self: Device) u32 {
+    return self.vtable.device_id;
+}
