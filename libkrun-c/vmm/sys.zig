@@ -67,6 +67,36 @@ pub fn open(path: [*:0]const u8, flags: linux.O) OpenError!fd_t {
     }
 }
 
+pub const ReadError = error{ InputOutput, UnexpectedEof, Unexpected };
+
+/// The size of a regular file (lseek to its end).
+pub fn fileSize(fd: fd_t) ReadError!u64 {
+    const rc = linux.lseek(fd, 0, linux.SEEK.END);
+    return switch (linux.errno(rc)) {
+        .SUCCESS => rc,
+        .SPIPE, .INVAL, .OVERFLOW => error.InputOutput,
+        else => |e| unexpected("lseek", e),
+    };
+}
+
+/// Fills `dest` from `offset` of `fd`; a short file is an error.
+pub fn preadAll(fd: fd_t, dest: []u8, offset: u64) ReadError!void {
+    var done: usize = 0;
+    while (done < dest.len) {
+        const chunk = @min(dest.len - done, 1 << 30);
+        const rc = linux.pread(fd, dest[done..].ptr, chunk, @intCast(offset + done));
+        switch (linux.errno(rc)) {
+            .SUCCESS => {
+                if (rc == 0) return error.UnexpectedEof;
+                done += rc;
+            },
+            .INTR, .AGAIN => continue,
+            .IO, .ISDIR, .INVAL, .FAULT => return error.InputOutput,
+            else => |e| return unexpected("pread", e),
+        }
+    }
+}
+
 pub fn close(fd: fd_t) void {
     assert(fd >= 0);
     // EINTR on close still releases the fd on Linux; retrying could close a reused number.

@@ -1,0 +1,425 @@
+//! Getting a guest kernel into guest memory, libkrun's ways (libkrun.md §2.4, §6):
+//! - libkrunfw: `dlopen("libkrunfw.so.5")`, `krunfw_get_kernel` hands back a page-aligned array
+//!   of the vmlinux PT_LOAD segments, a load address and an entry point. The guest runs straight
+//!   out of those pages, without a copy: each VM maps the library file's pages that back the
+//!   array privately (copy-on-write) into its own memory slot, so VMs in one process never see
+//!   each other's kernel writes and the page cache is shared.
+//! - krun_set_kernel ELF: PT_LOAD segments copied into RAM at p_paddr, entry at e_entry.
+//! - krun_set_kernel RAW: a libkrunfw-style bundle file, mapped privately at 16 MiB.
+//! - an initramfs read into the top of RAM below the MMIO gap.
+//! Every value from a file is checked; a bad file is `error.KernelInvalid`, never a crash.
+const std = @import("std");
+const linux = std.os.linux;
+const assert = std.debug.assert;
+const sys = @import("sys.zig");
+const layout = @import("x86_64/layout.zig");
+const GuestMemory = @import("GuestMemory.zig");
+
+const log = std.log.scoped(.vmm);
+
+pub const Error = error{ KernelNotFound, KernelInvalid, OutOfMemory, SystemResources };
+
+pub const page = std.heap.page_size_min;
+pub const Mapping = []align(page) u8;
+
+pub const krunfw_name = "libkrunfw.so.5";
+
+const GetKernelFn = *const fn (load_addr: *usize, entry_addr: *usize, size: *usize) callconv(.c) ?[*]u8;
+
+/// An open libkrunfw and the bundle it exports (the library's pages; never written by us).
+pub const Firmware = struct {
+    handle: *anyopaque,
+    bundle: []const u8,
+    load_addr: u64,
+    entry: u64,
+
+    pub fn open() Error!Firmware {
+        const handle = std.c.dlopen(krunfw_name, .{ .NOW = true }) orelse {
+            log.warn("cannot load {s}: {s}", .{ krunfw_name, if (std.c.dlerror()) |m| std.mem.span(m) else "?" });
+            return error.KernelNotFound;
+        };
+        errdefer _ = std.c.dlclose(handle);
+        const sym = std.c.dlsym(handle, "krunfw_get_kernel") orelse {
+            log.warn("{s} has no krunfw_get_kernel", .{krunfw_name});
+            return error.KernelInvalid;
+        };
+        const get_kernel: GetKernelFn = @ptrCast(@alignCast(sym));
+        var load_addr: usize = 0;
+        var entry: usize = 0;
+        var size: usize = 0;
+        const ptr = get_kernel(&load_addr, &entry, &size) orelse return error.KernelInvalid;
+        try checkBundle(@intFromPtr(ptr), load_addr, entry, size);
+        return .{ .handle = handle, .bundle = ptr[0..size], .load_addr = load_addr, .entry = entry };
+    }
+
+    pub fn close(self: *Firmware) void {
+        _ = std.c.dlclose(self.handle);
+        self.* = undefined;
+    }
+};
+
+/// libkrun's rule (resources.rs `set_kernel_bundle`): host and guest addresses page aligned;
+/// ours adds that the bundle must fit between 1 MiB and the MMIO gap and the entry lie inside.
+pub fn checkBundle(host_addr: usize, load_addr: u64, entry: u64, size: u64) Error!void {
+    if (host_addr % page != 0 or load_addr % page != 0) {
+        log.warn("kernel bundle not page aligned (host 0x{x}, guest 0x{x})", .{ host_addr, load_addr });
+        return error.KernelInvalid;
+    }
+    if (size == 0 or load_addr < layout.himem_start or load_addr >= layout.mmio_gap_start or
+        size > layout.mmio_gap_start - load_addr or entry < load_addr or entry - load_addr >= size)
+    {
+        log.warn("kernel bundle out of range (guest 0x{x}, size 0x{x}, entry 0x{x})", .{ load_addr, size, entry });
+        return error.KernelInvalid;
+    }
+}
+
+/// Maps `bundle` (pages of a file the process has mapped) privately at a new address: the same
+/// file pages, copy-on-write for this VM alone. Falls back to an anonymous copy when the pages
+/// are not file backed (then RSS grows by the bundle size, but VMs still stay isolated).
+pub fn mapBundlePrivate(bundle: []const u8) Error!Mapping {
+    assert(@intFromPtr(bundle.ptr) % page == 0);
+    const len = std.mem.alignForward(usize, bundle.len, page);
+    if (fileOf(@intFromPtr(bundle.ptr), len)) |backing| {
+        var path_z: [std.fs.max_path_bytes + 1]u8 = undefined;
+        @memcpy(path_z[0..backing.path.len], backing.path);
+        path_z[backing.path.len] = 0;
+        if (sys.open(@ptrCast(&path_z), .{ .ACCMODE = .RDONLY, .CLOEXEC = true })) |fd| {
+            defer sys.close(fd);
+            if (mapFilePrivate(fd, len, backing.offset)) |m| {
+                // The file must still hold what the library mapped (not replaced on disk).
+                if (std.mem.eql(u8, m[0..page], bundle[0..page]) and
+                    std.mem.eql(u8, m[len - page ..][0 .. bundle.len - (len - page)], bundle[len - page ..]))
+                    return m;
+                sys.munmap(m);
+            } else |_| {}
+        } else |_| {}
+    }
+    log.warn("kernel bundle is not file backed; copying it", .{});
+    const m = sys.mmap(len, .{ .READ = true, .WRITE = true }, .{ .TYPE = .PRIVATE, .ANONYMOUS = true }, -1, 0) catch
+        return error.OutOfMemory;
+    @memcpy(m[0..bundle.len], bundle);
+    return m;
+}
+
+fn mapFilePrivate(fd: sys.fd_t, len: usize, offset: u64) sys.MmapError!Mapping {
+    return sys.mmap(len, .{ .READ = true, .WRITE = true, .EXEC = true }, .{ .TYPE = .PRIVATE }, fd, offset);
+}
+
+/// Opens `path` and maps it privately (a RAW bundle file), rounded up to whole pages.
+pub fn mapFile(path: []const u8) Error!Mapping {
+    const fd = try openFile(path);
+    defer sys.close(fd);
+    const size = sys.fileSize(fd) catch return error.KernelInvalid;
+    if (size == 0 or size > layout.mmio_gap_start) return error.KernelInvalid;
+    return mapFilePrivate(fd, std.mem.alignForward(usize, size, page), 0) catch return error.OutOfMemory;
+}
+
+pub fn openFile(path: []const u8) Error!sys.fd_t {
+    var path_z: [std.fs.max_path_bytes + 1]u8 = undefined;
+    if (path.len > std.fs.max_path_bytes) return error.KernelNotFound;
+    @memcpy(path_z[0..path.len], path);
+    path_z[path.len] = 0;
+    return sys.open(@ptrCast(&path_z), .{ .ACCMODE = .RDONLY, .CLOEXEC = true }) catch |err| {
+        log.warn("cannot open {s}: {t}", .{ path, err });
+        return switch (err) {
+            error.SystemResources => error.SystemResources,
+            else => error.KernelNotFound,
+        };
+    };
+}
+
+// ---- /proc/self/maps ----------------------------------------------------------------------
+
+pub const Backing = struct {
+    path: []const u8,
+    offset: u64,
+};
+
+/// One line of /proc/self/maps: "start-end perms offset dev inode   path".
+pub const MapsLine = struct {
+    start: u64,
+    end: u64,
+    offset: u64,
+    path: []const u8,
+
+    pub fn parse(line: []const u8) ?MapsLine {
+        var it = std.mem.tokenizeScalar(u8, line, ' ');
+        const range = it.next() orelse return null;
+        _ = it.next() orelse return null; // perms
+        const offset = it.next() orelse return null;
+        _ = it.next() orelse return null; // dev
+        const inode = it.next() orelse return null;
+        const dash = std.mem.indexOfScalar(u8, range, '-') orelse return null;
+        const rest = std.mem.trimStart(u8, it.rest(), " ");
+        if (std.mem.eql(u8, inode, "0") or rest.len == 0 or rest[0] != '/') return .{
+            .start = std.fmt.parseInt(u64, range[0..dash], 16) catch return null,
+            .end = std.fmt.parseInt(u64, range[dash + 1 ..], 16) catch return null,
+            .offset = 0,
+            .path = "",
+        };
+        return .{
+            .start = std.fmt.parseInt(u64, range[0..dash], 16) catch return null,
+            .end = std.fmt.parseInt(u64, range[dash + 1 ..], 16) catch return null,
+            .offset = std.fmt.parseInt(u64, offset, 16) catch return null,
+            .path = rest,
+        };
+    }
+};
+
+var maps_buf_lock: std.atomic.Mutex = .unlocked;
+var maps_buf: [64 * 1024]u8 = undefined;
+var path_buf: [std.fs.max_path_bytes]u8 = undefined;
+
+/// The file and offset behind [addr, addr+len) if one file-backed mapping covers it all. The
+/// returned path lives in a static buffer: callers hold it only until their next call, and
+/// the lock keeps concurrent VM builds apart.
+fn fileOf(addr: u64, len: u64) ?Backing {
+    while (!maps_buf_lock.tryLock()) std.atomic.spinLoopHint();
+    defer maps_buf_lock.unlock();
+    const fd = sys.open("/proc/self/maps", .{ .ACCMODE = .RDONLY, .CLOEXEC = true }) catch return null;
+    defer sys.close(fd);
+    var filled: usize = 0;
+    while (true) {
+        const rc = linux.read(fd, maps_buf[filled..].ptr, maps_buf.len - filled);
+        switch (linux.errno(rc)) {
+            .SUCCESS => {},
+            .INTR => continue,
+            else => return null,
+        }
+        filled += rc;
+        const eof = rc == 0;
+        var start: usize = 0;
+        while (std.mem.indexOfScalarPos(u8, maps_buf[0..filled], start, '\n')) |nl| : (start = nl + 1) {
+            const m = MapsLine.parse(maps_buf[start..nl]) orelse continue;
+            if (addr < m.start or addr >= m.end) continue;
+            if (m.path.len == 0 or addr + len > m.end or m.path.len > path_buf.len) return null;
+            @memcpy(path_buf[0..m.path.len], m.path);
+            return .{ .path = path_buf[0..m.path.len], .offset = m.offset + (addr - m.start) };
+        }
+        if (eof) return null;
+        // Keep the partial last line; a line longer than the buffer cannot be ours.
+        std.mem.copyForwards(u8, maps_buf[0 .. filled - start], maps_buf[start..filled]);
+        filled -= start;
+        if (filled == maps_buf.len) return null;
+    }
+}
+
+// ---- ELF vmlinux --------------------------------------------------------------------------
+
+/// ELF64 headers with raw integer fields: a hostile file cannot produce an invalid enum.
+const Ehdr = extern struct {
+    ident: [16]u8,
+    type: u16,
+    machine: u16,
+    version: u32,
+    entry: u64,
+    phoff: u64,
+    shoff: u64,
+    flags: u32,
+    ehsize: u16,
+    phentsize: u16,
+    phnum: u16,
+    shentsize: u16,
+    shnum: u16,
+    shstrndx: u16,
+};
+const Phdr = extern struct {
+    type: u32,
+    flags: u32,
+    offset: u64,
+    vaddr: u64,
+    paddr: u64,
+    filesz: u64,
+    memsz: u64,
+    @"align": u64,
+};
+comptime {
+    assert(@sizeOf(Ehdr) == 64 and @sizeOf(Phdr) == 56);
+}
+const pt_load = 1;
+const em_x86_64 = 62;
+const phnum_max = 64;
+
+pub const Loaded = struct {
+    entry: u64,
+    /// First byte past the highest loaded segment.
+    end: u64,
+};
+
+/// Copies the PT_LOAD segments of the vmlinux in `file` to their physical addresses in RAM.
+pub fn loadElf(mem: *const GuestMemory, ram: *const layout.Ram, file: []const u8) Error!Loaded {
+    if (file.len < @sizeOf(Ehdr)) return error.KernelInvalid;
+    var eh: Ehdr = undefined;
+    @memcpy(std.mem.asBytes(&eh), file[0..@sizeOf(Ehdr)]);
+    if (!std.mem.eql(u8, eh.ident[0..4], "\x7fELF") or eh.ident[4] != 2 or eh.ident[5] != 1 or
+        eh.machine != em_x86_64 or eh.phentsize != @sizeOf(Phdr) or eh.phnum == 0 or eh.phnum > phnum_max)
+        return error.KernelInvalid;
+    if (eh.phoff > file.len or eh.phnum * @sizeOf(Phdr) > file.len - eh.phoff) return error.KernelInvalid;
+    var loaded: Loaded = .{ .entry = 0, .end = 0 };
+    var entry_found = false;
+    for (0..eh.phnum) |i| {
+        var ph: Phdr = undefined;
+        @memcpy(std.mem.asBytes(&ph), file[eh.phoff + i * @sizeOf(Phdr) ..][0..@sizeOf(Phdr)]);
+        if (ph.type != pt_load or ph.memsz == 0) continue;
+        if (ph.filesz > ph.memsz or ph.offset > file.len or ph.filesz > file.len - ph.offset)
+            return error.KernelInvalid;
+        if (ph.paddr < layout.himem_start or ram.ramContaining(ph.paddr, ph.memsz) == null) {
+            log.warn("kernel segment 0x{x}+0x{x} is outside guest RAM", .{ ph.paddr, ph.memsz });
+            return error.KernelInvalid;
+        }
+        const dest = mem.slice(ph.paddr, ph.memsz) catch return error.KernelInvalid;
+        @memcpy(dest[0..ph.filesz], file[ph.offset..][0..ph.filesz]);
+        @memset(dest[ph.filesz..], 0);
+        loaded.end = @max(loaded.end, ph.paddr + ph.memsz);
+        // e_entry is physical in a vmlinux; a virtual one is translated through its segment.
+        if (eh.entry >= ph.paddr and eh.entry - ph.paddr < ph.memsz) {
+            loaded.entry = eh.entry;
+            entry_found = true;
+        } else if (!entry_found and eh.entry >= ph.vaddr and eh.entry - ph.vaddr < ph.memsz) {
+            loaded.entry = ph.paddr + (eh.entry - ph.vaddr);
+            entry_found = true;
+        }
+    }
+    if (!entry_found) return error.KernelInvalid;
+    return loaded;
+}
+
+/// Where an initramfs of `size` bytes goes: page aligned at the top of the highest RAM range
+/// below the MMIO gap, above `kernel_end`.
+pub fn placeInitramfs(ram: *const layout.Ram, size: u64, kernel_end: u64) ?layout.Range {
+    if (size == 0) return null;
+    var i = ram.count;
+    while (i > 0) {
+        i -= 1;
+        if (ram.kernel_index != null and ram.kernel_index.? == i) continue;
+        const r = ram.ranges[i];
+        if (r.start >= layout.mmio_gap_start or size > r.len) continue;
+        const start = std.mem.alignBackward(u64, r.end() - size, page);
+        if (start < r.start or start < kernel_end or start < layout.himem_start) return null;
+        return .{ .start = start, .len = size };
+    }
+    return null;
+}
+
+/// Reads the initramfs at `path` into guest RAM; returns where it went.
+pub fn loadInitramfs(mem: *const GuestMemory, ram: *const layout.Ram, path: []const u8, kernel_end: u64) Error!layout.Range {
+    const fd = try openFile(path);
+    defer sys.close(fd);
+    const size = sys.fileSize(fd) catch return error.KernelInvalid;
+    const where = placeInitramfs(ram, size, kernel_end) orelse {
+        log.warn("initramfs of {d} bytes does not fit in guest RAM", .{size});
+        return error.KernelInvalid;
+    };
+    const dest = mem.slice(where.start, where.len) catch return error.KernelInvalid;
+    sys.preadAll(fd, dest, 0) catch return error.KernelInvalid;
+    return where;
+}
+
+const testing = std.testing;
+
+test "checkBundle enforces alignment and range" {
+    try checkBundle(0x10000, 0x1000000, 0x1000000, 0x100000);
+    try testing.expectError(error.KernelInvalid, checkBundle(0x10010, 0x1000000, 0x1000000, 0x1000));
+    try testing.expectError(error.KernelInvalid, checkBundle(0x10000, 0x1000800, 0x1000800, 0x1000));
+    try testing.expectError(error.KernelInvalid, checkBundle(0x10000, 0x1000000, 0x2000000, 0x1000));
+    try testing.expectError(error.KernelInvalid, checkBundle(0x10000, 0xcfff0000, 0xcfff0000, 0x20000));
+    try testing.expectError(error.KernelInvalid, checkBundle(0x10000, 0x1000000, 0x1000000, 0));
+}
+
+test "maps line parsing" {
+    const l = MapsLine.parse("7f12a4000000-7f12a5400000 rw-p 00123000 08:01 1234    /usr/lib/libkrunfw.so.5").?;
+    try testing.expectEqual(@as(u64, 0x7f12a4000000), l.start);
+    try testing.expectEqual(@as(u64, 0x7f12a5400000), l.end);
+    try testing.expectEqual(@as(u64, 0x123000), l.offset);
+    try testing.expectEqualStrings("/usr/lib/libkrunfw.so.5", l.path);
+    const anon = MapsLine.parse("7f12a4000000-7f12a5400000 rw-p 00000000 00:00 0 ").?;
+    try testing.expectEqualStrings("", anon.path);
+    try testing.expect(MapsLine.parse("garbage") == null);
+}
+
+test "mapBundlePrivate: file-backed pages are remapped copy-on-write, not shared" {
+    // A page-aligned array in a file we map ourselves stands in for the library's data.
+    const path = "/tmp/zkrun-vmm-bundle-test";
+    const fd = try sys.open(path, .{ .ACCMODE = .RDWR, .CREAT = true, .TRUNC = true, .CLOEXEC = true });
+    defer sys.close(fd);
+    var content: [3 * page]u8 = undefined;
+    for (&content, 0..) |*b, i| b.* = @truncate(i * 7);
+    try testing.expectEqual(content.len, linux.pwrite(fd, &content, content.len, 0));
+    const lib = try sys.mmap(3 * page, .{ .READ = true, .WRITE = true }, .{ .TYPE = .PRIVATE }, fd, 0);
+    defer sys.munmap(lib);
+    const bundle = lib[page..][0 .. page + 100];
+    const a = try mapBundlePrivate(bundle);
+    defer sys.munmap(a);
+    const b = try mapBundlePrivate(bundle);
+    defer sys.munmap(b);
+    try testing.expect(a.ptr != bundle.ptr and a.ptr != b.ptr);
+    try testing.expectEqualSlices(u8, bundle, a[0..bundle.len]);
+    a[0] ^= 0xff;
+    try testing.expectEqual(bundle[0], b[0]);
+    try testing.expectEqual(content[page], bundle[0]);
+    // Anonymous memory has no file: the copy fallback still yields the same bytes.
+    const anon = try sys.mmap(page, .{ .READ = true, .WRITE = true }, .{ .TYPE = .PRIVATE, .ANONYMOUS = true }, -1, 0);
+    defer sys.munmap(anon);
+    anon[5] = 42;
+    const c = try mapBundlePrivate(anon);
+    defer sys.munmap(c);
+    try testing.expectEqual(@as(u8, 42), c[5]);
+}
+
+fn testElf(buf: []u8, paddr: u64, entry: u64, filesz: u64, memsz: u64) void {
+    @memset(buf, 0);
+    var eh = std.mem.zeroes(Ehdr);
+    eh.ident[0..6].* = "\x7fELF\x02\x01".*;
+    eh.machine = em_x86_64;
+    eh.entry = entry;
+    eh.phoff = 64;
+    eh.phentsize = 56;
+    eh.phnum = 1;
+    @memcpy(buf[0..64], std.mem.asBytes(&eh));
+    const ph: Phdr = .{ .type = pt_load, .flags = 5, .offset = 0x100, .vaddr = 0xffffffff81000000, .paddr = paddr, .filesz = filesz, .memsz = memsz, .@"align" = 0x1000 };
+    @memcpy(buf[64..][0..56], std.mem.asBytes(&ph));
+    for (buf[0x100..], 0..) |*b, i| b.* = @truncate(i | 1);
+}
+
+test "loadElf copies PT_LOAD to p_paddr, zero-fills bss, rejects hostile headers" {
+    const ram_bytes = try testing.allocator.alignedAlloc(u8, .fromByteUnits(page), 4 << 20);
+    defer testing.allocator.free(ram_bytes);
+    @memset(ram_bytes, 0xaa);
+    var mem: GuestMemory = .{};
+    try mem.addRegion(0, ram_bytes);
+    const ram = layout.ramPlain(4);
+    var file: [0x300]u8 = undefined;
+    testElf(&file, 0x200000, 0x200000, 0x200, 0x1000);
+    const got = try loadElf(&mem, &ram, &file);
+    try testing.expectEqual(@as(u64, 0x200000), got.entry);
+    try testing.expectEqual(@as(u64, 0x201000), got.end);
+    try testing.expectEqualSlices(u8, file[0x100..0x300], ram_bytes[0x200000..0x200200]);
+    try testing.expectEqual(@as(u8, 0), ram_bytes[0x200200]);
+    try testing.expectEqual(@as(u8, 0xaa), ram_bytes[0x201000]);
+    // A virtual entry is translated through its segment.
+    testElf(&file, 0x200000, 0xffffffff81000010, 0x200, 0x1000);
+    try testing.expectEqual(@as(u64, 0x200010), (try loadElf(&mem, &ram, &file)).entry);
+    // Hostile: beyond RAM, filesz > memsz, past the file, entry nowhere, truncated.
+    testElf(&file, 0x3ff000, 0x3ff000, 0x200, 0x2000);
+    try testing.expectError(error.KernelInvalid, loadElf(&mem, &ram, &file));
+    testElf(&file, 0x200000, 0x200000, 0x2000, 0x1000);
+    try testing.expectError(error.KernelInvalid, loadElf(&mem, &ram, &file));
+    testElf(&file, 0x200000, 0x200000, 0x201, 0x1000);
+    try testing.expectError(error.KernelInvalid, loadElf(&mem, &ram, &file));
+    testElf(&file, 0x200000, 0x900000, 0x200, 0x1000);
+    try testing.expectError(error.KernelInvalid, loadElf(&mem, &ram, &file));
+    testElf(&file, 0x1000, 0x1000, 0x200, 0x1000);
+    try testing.expectError(error.KernelInvalid, loadElf(&mem, &ram, &file));
+    try testing.expectError(error.KernelInvalid, loadElf(&mem, &ram, file[0..100]));
+}
+
+test "initramfs goes to the top of RAM below the gap" {
+    const ram = layout.ramWithBundle(256, layout.kernel_load_addr, 0x1400000);
+    const r = placeInitramfs(&ram, 0x12345, 0x2400000).?;
+    try testing.expectEqual(@as(u64, 0x12345), r.len);
+    try testing.expectEqual(std.mem.alignBackward(u64, ram.ranges[2].end() - 0x12345, page), r.start);
+    try testing.expect(placeInitramfs(&ram, 300 << 20, 0x2400000) == null);
+    const big = layout.ramPlain(5000);
+    const b = placeInitramfs(&big, 0x1000, 0x2000000).?;
+    try testing.expectEqual(@as(u64, layout.mmio_gap_start - 0x1000), b.start);
+}
