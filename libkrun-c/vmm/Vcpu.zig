@@ -1,0 +1,290 @@
+//! One vCPU: its boot state, its thread, and the KVM_RUN loop that turns exits into bus
+//! accesses (PIO → legacy devices, MMIO → virtio transports) or into the end of the VM (i8042
+//! reset, shutdown, system events, entry failures, emulation errors).
+//!
+//! Stopping: `Control.finish` records the first outcome and wakes the waiter; `kick` sets
+//! `immediate_exit` and signals the thread, so a vCPU inside (or about to enter) KVM_RUN leaves
+//! it with EINTR and sees `stopping`. Nothing here allocates once the thread runs.
+const std = @import("std");
+const linux = std.os.linux;
+const assert = std.debug.assert;
+const abi = @import("kvm_abi.zig");
+const kvm = @import("kvm.zig");
+const sys = @import("sys.zig");
+const boot = @import("x86_64/boot.zig");
+const cpuid = @import("x86_64/cpuid.zig");
+const Pio = @import("legacy/Pio.zig");
+const Mmio = @import("Mmio.zig");
+
+const log = std.log.scoped(.vmm);
+
+const Vcpu = @This();
+
+pub const Outcome = enum(u8) {
+    /// Keep running (internal to the loop; never recorded).
+    running = 0,
+    /// The guest rebooted (i8042 0xFE with reboot=k, triple fault, KVM reset event).
+    reset,
+    /// The guest powered off (KVM shutdown event or HLT with no irqchip to wake it).
+    poweroff,
+    /// KVM could not run the guest (entry failure, emulation failure, unexpected errno).
+    failure,
+    /// The host asked the VM to stop.
+    stopped,
+};
+
+/// State the vCPUs of one VM share with the machine.
+pub const Control = struct {
+    pio: *Pio,
+    mmio: *Mmio,
+    /// Signalled once when the first outcome is recorded.
+    exit_evt: sys.fd_t,
+    stopping: std.atomic.Value(bool) = .init(false),
+    outcome: std.atomic.Value(Outcome) = .init(.running),
+    /// Monotonic ns of the first KVM_RUN of any vCPU (0 until then), for the setup bench.
+    first_run_ns: std.atomic.Value(i64) = .init(0),
+    exits: std.atomic.Value(u64) = .init(0),
+
+    /// Records `outcome` if none was recorded yet, and wakes whoever waits for the VM.
+    pub fn finish(self: *Control, outcome: Outcome) void {
+        assert(outcome != .running);
+        if (self.outcome.cmpxchgStrong(.running, outcome, .acq_rel, .acquire) == null) {
+            sys.eventfdSignal(self.exit_evt);
+        }
+        self.stopping.store(true, .release);
+    }
+};
+
+index: u32,
+fd: kvm.VcpuFd,
+control: *Control,
+thread: ?std.Thread = null,
+/// Kernel thread id while the loop runs (0 before/after), the target of `kick`.
+tid: std.atomic.Value(i32) = .init(0),
+exits: u64 = 0,
+
+pub const SetupError = kvm.IoctlError;
+
+/// Boot state for vCPU `index` of `count`: CPUID before sregs (strict KVM wants it so), then
+/// long-mode sregs, registers, FPU, MSRs, and the LAPIC LINT pins.
+pub fn setup(self: *Vcpu, supported: *const abi.kvm_cpuid2, count: u32, entry: u64, nested: bool) SetupError!void {
+    var table: abi.kvm_cpuid2 = undefined;
+    table.nent = supported.nent;
+    table.padding = 0;
+    @memcpy(table.entries[0..supported.nent], supported.entries[0..supported.nent]);
+    cpuid.filter(table.entries[0..table.nent], .{ .id = self.index, .count = count, .nested_virt = nested });
+    try self.fd.setCpuid2(&table);
+
+    const sregs = boot.longModeSregs(try self.fd.getSregs());
+    try self.fd.setSregs(&sregs);
+    const regs = boot.bootRegs(entry);
+    try self.fd.setRegs(&regs);
+    const fpu = boot.bootFpu();
+    try self.fd.setFpu(&fpu);
+    var msrs = boot.bootMsrs();
+    try self.fd.setMsrs(&msrs);
+    var lapic = try self.fd.getLapic();
+    boot.setLint(&lapic);
+    try self.fd.setLapic(&lapic);
+}
+
+// ---- kicking a vCPU out of KVM_RUN --------------------------------------------------------
+
+extern "c" fn __libc_current_sigrtmin() c_int;
+
+var kick_installed: std.atomic.Value(bool) = .init(false);
+
+/// libkrun's choice: the first real-time signal the C library leaves to applications.
+pub fn kickSignal() linux.SIG {
+    return @fromBackingInt(@as(u32, @intCast(__libc_current_sigrtmin())));
+}
+
+fn kickHandler(_: linux.SIG) callconv(.c) void {}
+
+/// Installs the (empty) kick handler once per process. No SA_RESTART: KVM_RUN must see EINTR.
+pub fn installKickHandler() void {
+    if (kick_installed.swap(true, .acq_rel)) return;
+    var act: linux.Sigaction = .{
+        .handler = .{ .handler = kickHandler },
+        .mask = linux.sigemptyset(),
+        .flags = 0,
+    };
+    const rc = linux.sigaction(kickSignal(), &act, null);
+    assert(linux.errno(rc) == .SUCCESS);
+}
+
+pub fn kick(self: *Vcpu) void {
+    self.fd.kvmRun().immediate_exit = 1;
+    const tid = self.tid.load(.acquire);
+    if (tid != 0) sys.tgkill(tid, kickSignal());
+}
+
+// ---- the run loop -------------------------------------------------------------------------
+
+pub fn spawn(self: *Vcpu) std.Thread.SpawnError!void {
+    assert(self.thread == null);
+    self.thread = try std.Thread.spawn(.{ .stack_size = 256 * 1024 }, threadMain, .{self});
+}
+
+pub fn join(self: *Vcpu) void {
+    if (self.thread) |t| t.join();
+    self.thread = null;
+}
+
+fn threadMain(self: *Vcpu) void {
+    var set = linux.sigemptyset();
+    linux.sigaddset(&set, kickSignal());
+    _ = linux.sigprocmask(linux.SIG.UNBLOCK, &set, null);
+    self.tid.store(sys.gettid(), .release);
+    defer self.tid.store(0, .release);
+    const outcome = self.runLoop();
+    _ = self.control.exits.fetchAdd(self.exits, .monotonic);
+    if (outcome != .running) self.control.finish(outcome);
+}
+
+fn runLoop(self: *Vcpu) Outcome {
+    const run = self.fd.kvmRun();
+    if (self.index == 0) {
+        _ = self.control.first_run_ns.cmpxchgStrong(0, @intCast(sys.nowNs()), .monotonic, .monotonic);
+    }
+    while (!self.control.stopping.load(.acquire)) {
+        self.fd.run() catch |err| switch (err) {
+            error.Interrupted, error.Again => continue,
+            else => {
+                log.err("vCPU {d}: KVM_RUN failed: {t}", .{ self.index, err });
+                return .failure;
+            },
+        };
+        self.exits += 1;
+        const outcome = handleExit(run, self.fd.mapping, self.control.pio, self.control.mmio, self.index);
+        if (outcome != .running) return outcome;
+    }
+    return .running;
+}
+
+/// Handles one exit. `run_page` is the whole kvm_run mapping (PIO data lives inside it).
+/// Generic over the buses so unit tests drive it with a plain buffer.
+pub fn handleExit(run: *volatile abi.kvm_run, run_page: []u8, pio: anytype, mmio: anytype, index: u32) Outcome {
+    const reason: abi.Exit = @fromBackingInt(run.exit_reason);
+    switch (reason) {
+        .io => return handleIo(run, run_page, pio),
+        .mmio => {
+            const m = run.exit.mmio;
+            if (m.len == 0 or m.len > 8) return .running;
+            if (m.is_write != 0) {
+                mmio.write(m.phys_addr, m.data[0..m.len]);
+            } else {
+                var data: [8]u8 = @splat(0);
+                mmio.read(m.phys_addr, data[0..m.len]);
+                for (data[0..m.len], 0..) |b, i| run.exit.mmio.data[i] = b;
+            }
+            return .running;
+        },
+        .hlt => return .poweroff,
+        .shutdown => return .reset,
+        .system_event => return switch (run.exit.system_event.type) {
+            abi.KVM_SYSTEM_EVENT_SHUTDOWN => .poweroff,
+            abi.KVM_SYSTEM_EVENT_RESET => .reset,
+            else => .failure,
+        },
+        .fail_entry => {
+            log.err("vCPU {d}: entry failed, hardware reason 0x{x}", .{ index, run.exit.fail_entry.hardware_entry_failure_reason });
+            return .failure;
+        },
+        .internal_error => {
+            const e = run.exit.internal;
+            log.err("vCPU {d}: KVM internal error, suberror {d}, data {any}", .{ index, e.suberror, e.data[0..@min(e.ndata, 4)] });
+            return .failure;
+        },
+        .intr, .irq_window_open => return .running,
+        else => {
+            log.err("vCPU {d}: unhandled exit reason {d}", .{ index, run.exit_reason });
+            return .failure;
+        },
+    }
+}
+
+fn handleIo(run: *volatile abi.kvm_run, run_page: []u8, pio: anytype) Outcome {
+    const io = run.exit.io;
+    const size: usize = io.size;
+    if (size != 1 and size != 2 and size != 4) return .running;
+    const total = std.math.mul(usize, size, io.count) catch return .failure;
+    if (io.data_offset > run_page.len or total > run_page.len - io.data_offset) return .failure;
+    const data = run_page[@intCast(io.data_offset)..][0..total];
+    var i: usize = 0;
+    while (i < total) : (i += size) {
+        const unit = data[i..][0..size];
+        if (io.direction == abi.KVM_EXIT_IO_OUT) {
+            if (pio.write(io.port, unit) == .reset) return .reset;
+        } else {
+            pio.read(io.port, unit);
+        }
+    }
+    return .running;
+}
+
+const testing = std.testing;
+
+const FakePio = struct {
+    last_port: u16 = 0,
+    written: [16]u8 = @splat(0),
+    n: usize = 0,
+    pub fn read(_: *FakePio, port: u16, data: []u8) void {
+        @memset(data, @truncate(port));
+    }
+    pub fn write(self: *FakePio, port: u16, data: []const u8) Pio.Action {
+        self.last_port = port;
+        for (data) |b| {
+            self.written[self.n] = b;
+            self.n += 1;
+        }
+        return if (port == 0x64 and data[0] == 0xfe) .reset else .none;
+    }
+};
+
+test "exit handling: PIO in/out/string, i8042 reset, MMIO read/write, terminal exits" {
+    var page: [4096]u8 align(4096) = @splat(0);
+    const run: *volatile abi.kvm_run = @ptrCast(&page);
+    var pio: FakePio = .{};
+    var bus: Mmio = .{};
+
+    run.exit_reason = @backingInt(abi.Exit.io);
+    run.exit.io = .{ .direction = abi.KVM_EXIT_IO_OUT, .size = 1, .port = 0x3f8, .count = 3, .data_offset = 1024 };
+    @memcpy(page[1024..1027], "abc");
+    try testing.expectEqual(Outcome.running, handleExit(run, &page, &pio, &bus, 0));
+    try testing.expectEqualStrings("abc", pio.written[0..3]);
+
+    run.exit.io = .{ .direction = abi.KVM_EXIT_IO_IN, .size = 2, .port = 0x71, .count = 1, .data_offset = 2000 };
+    try testing.expectEqual(Outcome.running, handleExit(run, &page, &pio, &bus, 0));
+    try testing.expectEqual([2]u8{ 0x71, 0x71 }, page[2000..2002].*);
+
+    page[1024] = 0xfe;
+    run.exit.io = .{ .direction = abi.KVM_EXIT_IO_OUT, .size = 1, .port = 0x64, .count = 1, .data_offset = 1024 };
+    try testing.expectEqual(Outcome.reset, handleExit(run, &page, &pio, &bus, 0));
+
+    // Hostile/corrupt offsets and sizes never index outside the page.
+    run.exit.io = .{ .direction = abi.KVM_EXIT_IO_OUT, .size = 4, .port = 0x80, .count = 2, .data_offset = 4090 };
+    try testing.expectEqual(Outcome.failure, handleExit(run, &page, &pio, &bus, 0));
+    run.exit.io = .{ .direction = abi.KVM_EXIT_IO_OUT, .size = 4, .port = 0x80, .count = 0xffffffff, .data_offset = 0 };
+    try testing.expectEqual(Outcome.failure, handleExit(run, &page, &pio, &bus, 0));
+    run.exit.io = .{ .direction = abi.KVM_EXIT_IO_OUT, .size = 3, .port = 0x80, .count = 1, .data_offset = 0 };
+    try testing.expectEqual(Outcome.running, handleExit(run, &page, &pio, &bus, 0));
+
+    run.exit_reason = @backingInt(abi.Exit.mmio);
+    run.exit.mmio = .{ .phys_addr = 0x1234, .data = @splat(0xee), .len = 4, .is_write = 0 };
+    try testing.expectEqual(Outcome.running, handleExit(run, &page, &pio, &bus, 0));
+    try testing.expectEqual([8]u8{ 0, 0, 0, 0, 0xee, 0xee, 0xee, 0xee }, run.exit.mmio.data);
+    run.exit.mmio.is_write = 1;
+    try testing.expectEqual(Outcome.running, handleExit(run, &page, &pio, &bus, 0));
+    try testing.expectEqual(@as(u64, 2), bus.unclaimed.load(.monotonic));
+
+    run.exit_reason = @backingInt(abi.Exit.system_event);
+    run.exit.system_event.type = abi.KVM_SYSTEM_EVENT_SHUTDOWN;
+    try testing.expectEqual(Outcome.poweroff, handleExit(run, &page, &pio, &bus, 0));
+    run.exit.system_event.type = abi.KVM_SYSTEM_EVENT_RESET;
+    try testing.expectEqual(Outcome.reset, handleExit(run, &page, &pio, &bus, 0));
+    run.exit_reason = @backingInt(abi.Exit.shutdown);
+    try testing.expectEqual(Outcome.reset, handleExit(run, &page, &pio, &bus, 0));
+    run.exit_reason = @backingInt(abi.Exit.intr);
+    try testing.expectEqual(Outcome.running, handleExit(run, &page, &pio, &bus, 0));
+}
