@@ -91,7 +91,7 @@ pub fn addBackend(self: *EventLoop, fd: sys.fd_t, device: Device) InitError!void
 
 pub fn start(self: *EventLoop) std.Thread.SpawnError!void {
     assert(self.thread == null);
-    self.thread = try std.Thread.spawn(.{ .stack_size = 512 * 1024 }, run, .{self});
+    self.thread = try std.Thread.spawn(.{ .stack_size = 1024 * 1024 }, run, .{self});
 }
 
 /// Stops the loop thread and joins it. Safe to call when it never started.

@@ -1,8 +1,34 @@
 //! One running microVM: built from a Config, started in its own threads, waited on, stopped,
 //! destroyed. The C API (capi/) drives it; nothing here knows about C.
-//! (Skeleton with the agreed signatures; the VMM engineer implements it.)
+//!
+//! Build order (create): KVM and the VM fd; guest RAM (anonymous, not preallocated) and the
+//! kernel (libkrunfw bundle mapped copy-on-write into its own slot, or krun_set_kernel's file);
+//! TSS, in-kernel irqchip and PIT; virtio devices on MMIO slots with their irqfds and
+//! ioeventfds; the command line, zero page, page tables, GDT and MP table; the vCPUs with
+//! CPUID, long-mode state and LINT pins. Everything the VM will ever need is allocated here:
+//! start() only spawns threads, and no exit or device path allocates.
+//! Several Machines can live in one process; they share nothing but the kick signal handler.
 const std = @import("std");
+const linux = std.os.linux;
+const assert = std.debug.assert;
 const Config = @import("../Config.zig");
+const Device = @import("../virtio/Device.zig");
+const abi = @import("kvm_abi.zig");
+const kvm = @import("kvm.zig");
+const sys = @import("sys.zig");
+const layout = @import("x86_64/layout.zig");
+const boot = @import("x86_64/boot.zig");
+const mptable = @import("x86_64/mptable.zig");
+const loader = @import("kernel_loader.zig");
+const GuestMemory = @import("GuestMemory.zig");
+const Vcpu = @import("Vcpu.zig");
+const Mmio = @import("Mmio.zig");
+const EventLoop = @import("EventLoop.zig");
+const Pio = @import("legacy/Pio.zig");
+const Cmos = @import("legacy/Cmos.zig");
+const Serial = @import("legacy/Serial.zig");
+
+const log = std.log.scoped(.vmm);
 
 const Machine = @This();
 
@@ -24,37 +50,472 @@ pub const Error = error{
     KvmFailed,
 };
 
+/// The guest did not report a code (libkrun's `i32::MAX` sentinel).
+pub const exit_code_unset: i32 = std.math.maxInt(i32);
+/// Exit status when KVM could not run the guest.
+pub const exit_code_failure: i32 = 1;
+
+pub const Slot = struct {
+    device: ?Device = null,
+    irq_fd: sys.fd_t = -1,
+    queue_fds: [Device.queues_max]sys.fd_t = @splat(-1),
+    queue_count: u8 = 0,
+};
+
+const State = enum { created, running, exited };
+
 gpa: std.mem.Allocator,
+kvm_fd: kvm.Kvm,
+vm: kvm.Vm,
+mem: GuestMemory = .{},
+ram: layout.Ram,
+/// Host mappings backing `ram.ranges` (the kernel bundle's included), owned.
+maps: [layout.ranges_max]?loader.Mapping = @splat(null),
+firmware: ?loader.Firmware = null,
+entry: u64 = 0,
+/// Allocated for Config.vcpus; `vcpus` is the prefix created so far.
+vcpu_buf: []Vcpu = &.{},
+vcpus: []Vcpu = &.{},
+pio: Pio,
+mmio: Mmio = .{},
+slots: [layout.virtio_slots_max]Slot = @splat(.{}),
+slot_count: u32 = 0,
+loop: EventLoop = undefined,
+loop_ready: bool = false,
+control: Vcpu.Control,
+exit_evt: sys.fd_t,
+/// COM1's output when the kernel console is ttyS0 (opened from Config.console_output), owned.
+serial_out_fd: sys.fd_t = -1,
+serial_irq_fd: sys.fd_t = -1,
+cmdline: boot.Cmdline = .{},
+state: State = .created,
+/// Set by the virtio-fs exit-code ioctl (FUSE ioctl 0x7602); read once the VM is down.
+guest_exit_code: std.atomic.Value(i32) = .init(exit_code_unset),
+created_ns: i128,
 
 pub fn create(gpa: std.mem.Allocator, cfg: *const Config) Error!*Machine {
+    const created_ns = sys.nowNs();
+    const self = try gpa.create(Machine);
+    self.* = .{
+        .gpa = gpa,
+        .kvm_fd = .{ .fd = -1 },
+        .vm = .{ .fd = -1 },
+        .ram = .{},
+        .pio = Pio.init(Cmos.init(0, 0)),
+        .control = undefined,
+        .exit_evt = -1,
+        .created_ns = created_ns,
+    };
+    // From here on `destroyPartial` releases whatever was built so far.
+    errdefer self.destroyPartial();
+    self.kvm_fd = kvm.Kvm.open() catch |err| return switch (err) {
+        error.KvmUnavailable => error.KvmUnavailable,
+        error.SystemResources => error.SystemResources,
+    };
+    const vcpus_max = @min(self.kvm_fd.maxVcpus(), mptable.cpus_max);
+    if (cfg.vcpus == 0 or cfg.vcpus > vcpus_max or cfg.ram_mib == 0 or cfg.ram_mib > layout.ram_mib_max) {
+        log.warn("invalid VM size: {d} vCPUs (max {d}), {d} MiB", .{ cfg.vcpus, vcpus_max, cfg.ram_mib });
+        return error.InvalidConfig;
+    }
+    self.vm = self.kvm_fd.createVm() catch |err| return kvmFailed("KVM_CREATE_VM", err);
+    self.exit_evt = sys.eventfd(linux.EFD.NONBLOCK) catch return error.SystemResources;
+    self.control = .{ .pio = &self.pio, .mmio = &self.mmio, .exit_evt = self.exit_evt };
+    try self.build(cfg);
+    return self;
+}
+
+fn build(self: *Machine, cfg: *const Config) Error!void {
+    const initramfs_end = try self.buildMemory(cfg);
+    try self.buildIrqchip();
+    self.pio = Pio.init(cmosFor(&self.ram));
+    try self.buildSerial(cfg);
+    self.loop.init() catch return error.SystemResources;
+    self.loop_ready = true;
+    try self.buildDevices(cfg);
+    try self.buildCmdline(cfg);
+    try self.writeBootStructures(cfg.vcpus, initramfs_end);
+    try self.buildVcpus(cfg);
+}
+
+/// Maps RAM and the kernel; loads the kernel and initramfs. Returns the initramfs range.
+fn buildMemory(self: *Machine, cfg: *const Config) Error!?layout.Range {
+    var elf_file: ?loader.Mapping = null;
+    defer if (elf_file) |f| sys.munmap(f);
+    var bundle: ?loader.Mapping = null;
+    errdefer if (bundle) |b| sys.munmap(b);
+    if (cfg.kernel) |k| switch (k.format) {
+        .elf => {
+            elf_file = try loader.mapFile(k.path);
+            self.ram = layout.ramPlain(cfg.ram_mib);
+        },
+        .raw => {
+            bundle = try loader.mapFile(k.path);
+            self.entry = layout.kernel_load_addr;
+            self.ram = layout.ramWithBundle(cfg.ram_mib, layout.kernel_load_addr, bundle.?.len);
+        },
+        else => {
+            log.warn("kernel format {t} is not supported on x86_64", .{k.format});
+            return error.KernelInvalid;
+        },
+    } else {
+        self.firmware = try loader.Firmware.open();
+        const fw = self.firmware.?;
+        bundle = try loader.mapBundlePrivate(fw.bundle);
+        self.entry = fw.entry;
+        self.ram = layout.ramWithBundle(cfg.ram_mib, fw.load_addr, bundle.?.len);
+    }
+    for (self.ram.slice(), 0..) |r, i| {
+        const is_kernel = self.ram.kernel_index != null and self.ram.kernel_index.? == i;
+        const host = if (is_kernel) bundle.? else sys.mmap(r.len, .{ .READ = true, .WRITE = true }, .{
+            .TYPE = .PRIVATE,
+            .ANONYMOUS = true,
+            .NORESERVE = true,
+        }, -1, 0) catch return error.OutOfMemory;
+        self.maps[i] = host;
+        if (is_kernel) bundle = null; // owned by maps[] now
+        self.mem.addRegion(r.start, host) catch unreachable; // ranges never overlap
+        self.vm.setUserMemoryRegion(@intCast(i), r.start, host) catch |err| return kvmFailed("KVM_SET_USER_MEMORY_REGION", err);
+    }
+    var kernel_end: u64 = if (self.ram.kernel_index) |k| self.ram.ranges[k].end() else 0;
+    if (elf_file) |f| {
+        const loaded = try loader.loadElf(&self.mem, &self.ram, f);
+        self.entry = loaded.entry;
+        kernel_end = loaded.end;
+    }
+    const k = cfg.kernel orelse return null;
+    const path = k.initramfs orelse return null;
+    return try loader.loadInitramfs(&self.mem, &self.ram, path, kernel_end);
+}
+
+fn buildIrqchip(self: *Machine) Error!void {
+    self.vm.setTssAddr(layout.tss_addr) catch |err| return kvmFailed("KVM_SET_TSS_ADDR", err);
+    self.vm.createIrqchip() catch |err| return kvmFailed("KVM_CREATE_IRQCHIP", err);
+    self.vm.createPit2() catch |err| return kvmFailed("KVM_CREATE_PIT2", err);
+}
+
+fn cmosFor(ram: *const layout.Ram) Cmos {
+    var below: u64 = 0;
+    var above: u64 = 0;
+    for (ram.slice()) |r| {
+        if (r.start >= layout.mmio_gap_end) above += r.len else below += r.len;
+    }
+    return Cmos.init(below, above);
+}
+
+/// COM1 is a console only when the kernel console is ttyS0; all COM ports are sinks otherwise.
+fn buildSerial(self: *Machine, cfg: *const Config) Error!void {
+    const console = kernelConsole(cfg);
+    if (!std.mem.startsWith(u8, console, "ttyS0")) return;
+    self.serial_out_fd = if (cfg.console_output) |path| openOutput(path) orelse return error.SystemResources else dupStdout() orelse return error.SystemResources;
+    self.serial_irq_fd = sys.eventfd(linux.EFD.NONBLOCK) catch return error.SystemResources;
+    self.vm.irqfd(self.serial_irq_fd, Serial.com_irqs[0]) catch |err| return kvmFailed("KVM_IRQFD (COM1)", err);
+    self.pio.serial[0].out_fd = self.serial_out_fd;
+    self.pio.serial[0].irq_fd = self.serial_irq_fd;
+}
+
+fn kernelConsole(cfg: *const Config) []const u8 {
+    // With krun_set_kernel's own cmdline the console is whatever that line says.
+    if (cfg.kernel) |k| if (k.cmdline) |line| {
+        var it = std.mem.tokenizeScalar(u8, line, ' ');
+        var last: []const u8 = "";
+        while (it.next()) |tok| if (std.mem.startsWith(u8, tok, "console=")) {
+            last = tok["console=".len..];
+        };
+        return last;
+    };
+    return cfg.kernel_console;
+}
+
+fn dupStdout() ?sys.fd_t {
+    const rc = linux.fcntl(1, linux.F.DUPFD_CLOEXEC, 0);
+    if (linux.errno(rc) != .SUCCESS) return null;
+    return @intCast(rc);
+}
+
+fn openOutput(path: []const u8) ?sys.fd_t {
+    var z: [std.fs.max_path_bytes + 1]u8 = undefined;
+    if (path.len > std.fs.max_path_bytes) return null;
+    @memcpy(z[0..path.len], path);
+    z[path.len] = 0;
+    const rc = linux.open(@ptrCast(&z), .{ .ACCMODE = .WRONLY, .CREAT = true, .APPEND = true, .CLOEXEC = true }, 0o644);
+    if (linux.errno(rc) != .SUCCESS) {
+        log.warn("cannot open console output {s}: {t}", .{ path, linux.errno(rc) });
+        return null;
+    }
+    return @intCast(rc);
+}
+
+/// The virtio devices, in libkrun's attach order: balloon → rng → console → fs → vsock.
+fn buildDevices(self: *Machine, cfg: *const Config) Error!void {
+    _ = self;
     _ = cfg;
-    _ = gpa;
-    return error.KvmUnavailable;
+    // The device models (virtio/balloon.zig, rng.zig, console.zig, fs/, vsock) and their
+    // MMIO transport (virtio/mmio.zig) are attached here with `attachDevice` as they land.
+}
+
+/// Puts a device on the next MMIO slot: its transport answers the slot's MMIO exits, an irqfd
+/// on GSI 5+n carries its interrupts, one ioeventfd per queue (base+0x50, datamatch = queue
+/// index) carries the guest's notifications to the event loop, and its backend fds are watched.
+pub fn attachDevice(self: *Machine, device: Device, handler: Mmio.Handler, interrupt: *Device.Interrupt) Error!void {
+    assert(self.state == .created and self.loop_ready);
+    if (self.slot_count == layout.virtio_slots_max) {
+        log.warn("more than {d} virtio devices", .{layout.virtio_slots_max});
+        return error.InvalidConfig;
+    }
+    const n = self.slot_count;
+    const slot = &self.slots[n];
+    slot.device = device;
+    self.slot_count += 1; // from here destroy releases the slot's fds
+    const base = layout.virtioSlotAddr(n);
+    slot.irq_fd = sys.eventfd(linux.EFD.NONBLOCK) catch return error.SystemResources;
+    self.vm.irqfd(slot.irq_fd, layout.virtioSlotIrq(n)) catch |err| return kvmFailed("KVM_IRQFD", err);
+    interrupt.irqfd = slot.irq_fd;
+    const queues = device.vtable.queue_sizes_max.len;
+    assert(queues <= Device.queues_max);
+    for (0..queues) |q| {
+        const fd = sys.eventfd(linux.EFD.NONBLOCK) catch return error.SystemResources;
+        slot.queue_fds[q] = fd;
+        slot.queue_count += 1;
+        self.vm.ioeventfd(fd, base + notify_offset, q) catch |err| return kvmFailed("KVM_IOEVENTFD", err);
+        self.loop.addQueue(fd, device, @intCast(q)) catch return error.SystemResources;
+    }
+    if (device.vtable.pollFds) |pollFds| {
+        var fds: [8]i32 = undefined;
+        const count = pollFds(device.ptr, &fds);
+        assert(count <= fds.len);
+        for (fds[0..count]) |fd| self.loop.addBackend(fd, device) catch return error.SystemResources;
+    }
+    self.mmio.attach(n, handler);
+}
+
+/// virtio-MMIO QueueNotify register.
+pub const notify_offset: u64 = 0x50;
+
+fn buildCmdline(self: *Machine, cfg: *const Config) Error!void {
+    const c = &self.cmdline;
+    const custom = if (cfg.kernel) |k| k.cmdline else null;
+    if (custom) |line| {
+        c.append(line) catch |err| return cmdlineError(err);
+    } else {
+        c.appendProlog(cfg.kernel_console) catch |err| return cmdlineError(err);
+    }
+    appendExecConfig(c, cfg) catch |err| return cmdlineError(err);
+    for (0..self.slot_count) |n| c.appendVirtioMmio(@intCast(n)) catch |err| return cmdlineError(err);
+}
+
+/// CALL SITE for init/'s cmdline encoder: the KRUN_INIT / KRUN_WORKDIR / KRUN_RLIMITS tokens,
+/// the quoted environment and `-- args` of libkrun.md §2.4 go here, between the prolog and
+/// the virtio_mmio.device entries. Until the encoder lands, no exec config reaches the guest.
+fn appendExecConfig(c: *boot.Cmdline, cfg: *const Config) boot.Cmdline.Error!void {
+    _ = c;
+    _ = cfg;
+}
+
+fn cmdlineError(err: boot.Cmdline.Error) Error {
+    log.warn("kernel command line: {t}", .{err});
+    return error.InvalidConfig;
+}
+
+fn writeBootStructures(self: *Machine, vcpus: u32, initramfs: ?layout.Range) Error!void {
+    const mem = &self.mem;
+    self.cmdline.store(mem, layout.cmdline_addr) catch unreachable; // low RAM always exists
+    boot.writePageTables(mem) catch unreachable;
+    boot.writeGdtIdt(mem) catch unreachable;
+    mptable.write(mem, vcpus) catch unreachable; // vcpus <= cpus_max was checked
+    var e820: [layout.ranges_max + 1]boot.E820Entry = undefined;
+    const n = boot.e820FromRam(&self.ram, &e820);
+    const page = mem.slice(layout.zero_page_addr, boot.bp.size) catch unreachable;
+    boot.buildZeroPage(page[0..boot.bp.size], .{
+        .cmdline_addr = layout.cmdline_addr,
+        .cmdline_len = @intCast(self.cmdline.len),
+        .initramfs = initramfs,
+        .e820 = e820[0..n],
+    });
+}
+
+fn buildVcpus(self: *Machine, cfg: *const Config) Error!void {
+    var supported: abi.kvm_cpuid2 = undefined;
+    self.kvm_fd.supportedCpuid(&supported) catch |err| return kvmFailed("KVM_GET_SUPPORTED_CPUID", err);
+    const mmap_size = self.kvm_fd.vcpuMmapSize() catch |err| return kvmFailed("KVM_GET_VCPU_MMAP_SIZE", err);
+    self.vcpu_buf = try self.gpa.alloc(Vcpu, cfg.vcpus);
+    self.vcpus = self.vcpu_buf[0..0]; // grows as each vCPU is created, so destroy closes exactly those
+    for (0..cfg.vcpus) |i| {
+        const fd = self.vm.createVcpu(@intCast(i), mmap_size) catch |err| return kvmFailed("KVM_CREATE_VCPU", err);
+        self.vcpus.len += 1;
+        const v = &self.vcpus[i];
+        v.* = .{ .index = @intCast(i), .fd = fd, .control = &self.control };
+        v.setup(&supported, cfg.vcpus, self.entry, cfg.nested_virt) catch |err| return kvmFailed("vCPU setup", err);
+    }
+}
+
+fn kvmFailed(what: []const u8, err: anyerror) Error {
+    log.err("{s}: {t}", .{ what, err });
+    return switch (err) {
+        error.OutOfMemory => error.OutOfMemory,
+        error.SystemResources => error.SystemResources,
+        else => error.KvmFailed,
+    };
 }
 
 pub fn start(self: *Machine) Error!void {
-    _ = self;
+    assert(self.state == .created);
+    Vcpu.installKickHandler();
+    self.state = .running;
+    self.loop.start() catch return self.startFailed();
+    for (self.vcpus) |*v| v.spawn() catch return self.startFailed();
+}
+
+fn startFailed(self: *Machine) Error {
+    self.stop();
+    self.joinAll();
+    self.state = .exited;
+    return error.SystemResources;
 }
 
 /// The guest's exit status (>= 0), or error.Timeout when timeout_ms (>= 0) elapses first;
 /// timeout_ms < 0 waits forever.
 pub fn wait(self: *Machine, timeout_ms: i32) error{Timeout}!i32 {
-    _ = self;
-    _ = timeout_ms;
-    return error.Timeout;
+    if (self.state == .created) return error.Timeout;
+    if (self.state == .running) {
+        if (sys.pollReadable(self.exit_evt, timeout_ms) == .timeout) return error.Timeout;
+        self.stop();
+        self.joinAll();
+        self.state = .exited;
+    }
+    return self.exitStatus();
+}
+
+fn exitStatus(self: *Machine) i32 {
+    const code = self.guest_exit_code.load(.acquire);
+    const outcome = self.control.outcome.load(.acquire);
+    if (code != exit_code_unset) return code;
+    return switch (outcome) {
+        .running, .reset, .poweroff, .stopped => 0,
+        .failure => exit_code_failure,
+    };
 }
 
 /// Forces the VM down (vCPUs kicked out of KVM_RUN, threads joined by destroy/wait).
 pub fn stop(self: *Machine) void {
-    _ = self;
+    self.control.finish(.stopped); // keeps the first outcome if the guest already ended
+    for (self.vcpus) |*v| v.kick();
+}
+
+fn joinAll(self: *Machine) void {
+    for (self.vcpus) |*v| v.join();
+    if (self.loop_ready) self.loop.stop();
 }
 
 /// Releases every fd, thread and mapping the VM had. Stops it first if it still runs.
 pub fn destroy(self: *Machine) void {
+    if (self.state == .running) {
+        self.stop();
+        self.joinAll();
+        self.state = .exited;
+    }
+    self.destroyPartial();
+}
+
+fn destroyPartial(self: *Machine) void {
+    for (self.vcpus) |*v| v.fd.close();
+    if (self.vcpu_buf.len > 0) self.gpa.free(self.vcpu_buf);
+    if (self.loop_ready) self.loop.deinit();
+    for (self.slots[0..self.slot_count]) |*s| {
+        for (s.queue_fds[0..s.queue_count]) |fd| sys.close(fd);
+        if (s.irq_fd >= 0) sys.close(s.irq_fd);
+    }
+    if (self.vm.fd >= 0) self.vm.close();
+    if (self.kvm_fd.fd >= 0) self.kvm_fd.close();
+    if (self.serial_irq_fd >= 0) sys.close(self.serial_irq_fd);
+    if (self.serial_out_fd >= 0) sys.close(self.serial_out_fd);
+    if (self.exit_evt >= 0) sys.close(self.exit_evt);
+    for (self.maps) |m| if (m) |mapping| sys.munmap(mapping);
+    if (self.firmware) |*fw| fw.close();
     self.gpa.destroy(self);
 }
 
-/// KVM_CAP_MAX_VCPUS of this host.
+/// KVM_CAP_MAX_VCPUS of this host (capped by what our MP table can describe).
 pub fn maxVcpus() Error!u32 {
-    return error.KvmUnavailable;
+    var k = kvm.Kvm.open() catch |err| return switch (err) {
+        error.KvmUnavailable => error.KvmUnavailable,
+        error.SystemResources => error.SystemResources,
+    };
+    defer k.close();
+    return @min(k.maxVcpus(), mptable.cpus_max);
+}
+
+/// Monotonic ns from create() to the first KVM_RUN (0 if it never ran), and exits counted.
+pub const Stats = struct { setup_ns: i64, exits: u64 };
+
+pub fn stats(self: *const Machine) Stats {
+    const first = self.control.first_run_ns.load(.acquire);
+    return .{
+        .setup_ns = if (first == 0) 0 else @intCast(@as(i128, first) - self.created_ns),
+        .exits = self.control.exits.load(.acquire),
+    };
+}
+
+// ---- tests on real KVM with a hand-made guest --------------------------------------------
+
+/// 64-bit code run at the kernel entry: "OK\n" out of COM1, then the i8042 reset.
+pub const tiny_guest = [_]u8{
+    0x66, 0xBA, 0xF8, 0x03, // mov dx, 0x3f8
+    0xB0, 'O', 0xEE, // mov al, 'O'; out dx, al
+    0xB0, 'K', 0xEE, // mov al, 'K'; out dx, al
+    0xB0, '\n', 0xEE, // mov al, '\n'; out dx, al
+    0xB0, 0xFE, 0xE6, 0x64, // mov al, 0xfe; out 0x64, al
+    0xF4, // hlt
+};
+
+const testing = std.testing;
+
+fn writeTestFile(path: [:0]const u8, bytes: []const u8) !void {
+    const fd = try sys.open(path, .{ .ACCMODE = .WRONLY, .CREAT = true, .TRUNC = true, .CLOEXEC = true });
+    defer sys.close(fd);
+    try testing.expectEqual(bytes.len, linux.write(fd, bytes.ptr, bytes.len));
+}
+
+fn tinyConfig(cfg: *Config, kernel: []const u8, out: []const u8, vcpus: u8) void {
+    cfg.vcpus = vcpus;
+    cfg.ram_mib = 32;
+    cfg.kernel = .{ .path = kernel, .format = .raw, .cmdline = "console=ttyS0" };
+    cfg.console_output = out;
+}
+
+test "a tiny guest runs on real KVM, prints through COM1 and exits through the i8042" {
+    var probe = kvm.Kvm.open() catch return error.SkipZigTest; // no /dev/kvm here: nothing to run
+    probe.close();
+    const kernel = "/tmp/zkrun-vmm-tiny-guest.bin";
+    const out = "/tmp/zkrun-vmm-tiny-guest.out";
+    try writeTestFile(kernel, &tiny_guest);
+    try writeTestFile(out, "");
+    var cfg = Config.init(testing.allocator);
+    defer cfg.deinit();
+    tinyConfig(&cfg, kernel, out, 2);
+    const m = try Machine.create(testing.allocator, &cfg);
+    defer m.destroy();
+    try testing.expectError(error.Timeout, m.wait(0));
+    try m.start();
+    try testing.expectEqual(@as(i32, 0), try m.wait(120_000));
+    try testing.expect(m.stats().exits >= 4);
+    var buf: [16]u8 = undefined;
+    const fd = try sys.open(out, .{ .ACCMODE = .RDONLY, .CLOEXEC = true });
+    defer sys.close(fd);
+    const n = linux.read(fd, &buf, buf.len);
+    try testing.expectEqualStrings("OK\n", buf[0..n]);
+}
+
+test "a bad kernel file and a bad size are errors, not crashes" {
+    var probe = kvm.Kvm.open() catch return error.SkipZigTest;
+    probe.close();
+    var cfg = Config.init(testing.allocator);
+    defer cfg.deinit();
+    tinyConfig(&cfg, "/nonexistent/zkrun-kernel", "/dev/null", 1);
+    try testing.expectError(error.KernelNotFound, Machine.create(testing.allocator, &cfg));
+    cfg.vcpus = 0;
+    try testing.expectError(error.InvalidConfig, Machine.create(testing.allocator, &cfg));
+    cfg.vcpus = 1;
+    cfg.kernel.?.format = .elf;
+    cfg.kernel.?.path = "/dev/null";
+    try testing.expectError(error.KernelInvalid, Machine.create(testing.allocator, &cfg));
 }

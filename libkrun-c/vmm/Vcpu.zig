@@ -123,7 +123,7 @@ pub fn kick(self: *Vcpu) void {
 
 pub fn spawn(self: *Vcpu) std.Thread.SpawnError!void {
     assert(self.thread == null);
-    self.thread = try std.Thread.spawn(.{ .stack_size = 256 * 1024 }, threadMain, .{self});
+    self.thread = try std.Thread.spawn(.{ .stack_size = 1024 * 1024 }, threadMain, .{self});
 }
 
 pub fn join(self: *Vcpu) void {
