@@ -3,6 +3,18 @@
 comptime {
     _ = @import("Config.zig");
     _ = @import("virtio/Device.zig");
+    _ = @import("vmm/EventLoop.zig");
     _ = @import("vmm/GuestMemory.zig");
     _ = @import("vmm/Machine.zig");
+    _ = @import("vmm/Mmio.zig");
+    _ = @import("vmm/Vcpu.zig");
+    _ = @import("vmm/kernel_loader.zig");
+    _ = @import("vmm/kvm.zig");
+    _ = @import("vmm/kvm_abi.zig");
+    _ = @import("vmm/legacy/Pio.zig");
+    _ = @import("vmm/sys.zig");
+    _ = @import("vmm/x86_64/boot.zig");
+    _ = @import("vmm/x86_64/cpuid.zig");
+    _ = @import("vmm/x86_64/layout.zig");
+    _ = @import("vmm/x86_64/mptable.zig");
 }

@@ -51,7 +51,8 @@ pub const Control = struct {
         if (self.outcome.cmpxchgStrong(.running, outcome, .acq_rel, .acquire) == null) {
             sys.eventfdSignal(self.exit_evt);
         }
-        self.stopping.store(true, .release);
+        // seq_cst pairs with the vCPU's tid store / stopping load (store→load ordering).
+        self.stopping.store(true, .seq_cst);
     }
 };
 
@@ -115,7 +116,7 @@ pub fn installKickHandler() void {
 
 pub fn kick(self: *Vcpu) void {
     self.fd.kvmRun().immediate_exit = 1;
-    const tid = self.tid.load(.acquire);
+    const tid = self.tid.load(.seq_cst);
     if (tid != 0) sys.tgkill(tid, kickSignal());
 }
 
@@ -135,8 +136,8 @@ fn threadMain(self: *Vcpu) void {
     var set = linux.sigemptyset();
     linux.sigaddset(&set, kickSignal());
     _ = linux.sigprocmask(linux.SIG.UNBLOCK, &set, null);
-    self.tid.store(sys.gettid(), .release);
-    defer self.tid.store(0, .release);
+    self.tid.store(sys.gettid(), .seq_cst);
+    defer self.tid.store(0, .seq_cst);
     const outcome = self.runLoop();
     _ = self.control.exits.fetchAdd(self.exits, .monotonic);
     if (outcome != .running) self.control.finish(outcome);
@@ -147,7 +148,7 @@ fn runLoop(self: *Vcpu) Outcome {
     if (self.index == 0) {
         _ = self.control.first_run_ns.cmpxchgStrong(0, @intCast(sys.nowNs()), .monotonic, .monotonic);
     }
-    while (!self.control.stopping.load(.acquire)) {
+    while (!self.control.stopping.load(.seq_cst)) {
         self.fd.run() catch |err| switch (err) {
             error.Interrupted, error.Again => continue,
             else => {
