@@ -506,6 +506,9 @@ test "a tiny guest runs on real KVM, prints through COM1 and exits through the i
 }
 
 test "a bad kernel file and a bad size are errors, not crashes" {
+    const saved_level = testing.log_level;
+    testing.log_level = .err; // the warnings are the point of this test
+    defer testing.log_level = saved_level;
     var probe = kvm.Kvm.open() catch return error.SkipZigTest;
     probe.close();
     var cfg = Config.init(testing.allocator);

@@ -318,6 +318,9 @@ pub fn loadInitramfs(mem: *const GuestMemory, ram: *const layout.Ram, path: []co
 const testing = std.testing;
 
 test "checkBundle enforces alignment and range" {
+    const saved_level = testing.log_level;
+    testing.log_level = .err; // the warnings are the point of this test
+    defer testing.log_level = saved_level;
     try checkBundle(0x10000, 0x1000000, 0x1000000, 0x100000);
     try testing.expectError(error.KernelInvalid, checkBundle(0x10010, 0x1000000, 0x1000000, 0x1000));
     try testing.expectError(error.KernelInvalid, checkBundle(0x10000, 0x1000800, 0x1000800, 0x1000));
@@ -338,6 +341,9 @@ test "maps line parsing" {
 }
 
 test "mapBundlePrivate: file-backed pages are remapped copy-on-write, not shared" {
+    const saved_level = testing.log_level;
+    testing.log_level = .err; // the warnings are the point of this test
+    defer testing.log_level = saved_level;
     // A page-aligned array in a file we map ourselves stands in for the library's data.
     const path = "/tmp/zkrun-vmm-bundle-test";
     const fd = try sys.open(path, .{ .ACCMODE = .RDWR, .CREAT = true, .TRUNC = true, .CLOEXEC = true });
@@ -382,6 +388,9 @@ fn testElf(buf: []u8, paddr: u64, entry: u64, filesz: u64, memsz: u64) void {
 }
 
 test "loadElf copies PT_LOAD to p_paddr, zero-fills bss, rejects hostile headers" {
+    const saved_level = testing.log_level;
+    testing.log_level = .err; // the warnings are the point of this test
+    defer testing.log_level = saved_level;
     const ram_bytes = try testing.allocator.alignedAlloc(u8, .fromByteUnits(page), 4 << 20);
     defer testing.allocator.free(ram_bytes);
     @memset(ram_bytes, 0xaa);
