@@ -1,0 +1,18 @@
+# Shared by tests/vm/1x-*.test.sh (sourced). Sets DRV (the VMM driver), KERNEL (our vmlinux),
+# INITRD (the test initramfs) and CMDLINE, or exits 77 saying what is missing.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../../.."
+export PATH="$PWD/.tools/zig/bin:$PATH"
+skip() { echo "SKIP: $*"; exit 77; }
+[[ -c /dev/kvm ]] || skip "no /dev/kvm (these tests run inside the test host: tests/host/run)"
+KERNEL=${ZKRUN_KERNEL:-$(kernelfw/build-kernel.sh --print-path 2>/dev/null || true)}
+[[ -n $KERNEL && -f $KERNEL ]] || skip "no guest kernel (kernelfw/build-kernel.sh --print-path gave '${KERNEL}')"
+DRV=$(tests/vm/boot/build-driver.sh /tmp/zkrun-vmm-driver/vmm_driver) || { echo "driver build failed"; exit 1; }
+INITRD=$(tests/vm/boot/make-initramfs.sh /tmp/zkrun-vmm-initramfs/initramfs.cpio) || { echo "initramfs build failed"; exit 1; }
+# Our kernel's console: the COM1 UART when the kernel has an 8250 driver, and the early serial
+# console (polled port 0x3f8, kept after boot) either way, so output never depends on virtio.
+CMDLINE="console=ttyS0 earlyprintk=serial,ttyS0,115200,keep reboot=k panic=-1 loglevel=4 rdinit=/init"
+fails=0
+expect() { # description, condition, context
+  if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails+1)); [[ -n ${3:-} ]] && echo "$3" | tail -40 | sed 's/^/     | /'; fi
+}
