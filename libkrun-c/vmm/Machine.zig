@@ -444,15 +444,36 @@ pub fn maxVcpus() Error!u32 {
     return @min(k.maxVcpus(), mptable.cpus_max);
 }
 
-/// Monotonic ns from create() to the first KVM_RUN (0 if it never ran), and exits counted.
-pub const Stats = struct { setup_ns: i64, exits: u64 };
+/// For tests and benches: monotonic ns from create() to the first KVM_RUN (0 if it never
+/// ran), VM exits counted by the vCPU threads (complete once they are joined), and the bytes
+/// of guest RAM (kernel slot included) resident in this process.
+pub const Stats = struct { setup_ns: i64, exits: u64, guest_resident_bytes: u64 };
 
 pub fn stats(self: *const Machine) Stats {
     const first = self.control.first_run_ns.load(.acquire);
+    var resident: u64 = 0;
+    for (self.maps) |m| if (m) |mapping| {
+        resident += residentBytes(mapping);
+    };
     return .{
         .setup_ns = if (first == 0) 0 else @intCast(@as(i128, first) - self.created_ns),
         .exits = self.control.exits.load(.acquire),
+        .guest_resident_bytes = resident,
     };
+}
+
+fn residentBytes(mapping: loader.Mapping) u64 {
+    const page = std.heap.page_size_min;
+    var vec: [4096]u8 = undefined;
+    var total: u64 = 0;
+    var off: usize = 0;
+    while (off < mapping.len) {
+        const len = @min(mapping.len - off, vec.len * page);
+        if (linux.errno(linux.mincore(mapping[off..].ptr, len, &vec)) != .SUCCESS) return 0;
+        for (vec[0 .. (len + page - 1) / page]) |v| total += (v & 1) * page;
+        off += len;
+    }
+    return total;
 }
 
 // ---- tests on real KVM with a hand-made guest --------------------------------------------

@@ -11,7 +11,7 @@ DRV=$(tests/vm/boot/build-driver.sh /tmp/zkrun-vmm-driver/vmm_driver) || { echo 
 INITRD=$(tests/vm/boot/make-initramfs.sh /tmp/zkrun-vmm-initramfs/initramfs.cpio) || { echo "initramfs build failed"; exit 1; }
 # Our kernel's console: the COM1 UART when the kernel has an 8250 driver, and the early serial
 # console (polled port 0x3f8, kept after boot) either way, so output never depends on virtio.
-CMDLINE="console=ttyS0 earlyprintk=serial,ttyS0,115200,keep reboot=k panic=-1 loglevel=4 rdinit=/init"
+CMDLINE="console=ttyS0 earlyprintk=serial,ttyS0,115200 reboot=k panic=-1 loglevel=4 rdinit=/init"
 fails=0
 expect() { # description, condition, context
   if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails+1)); [[ -n ${3:-} ]] && echo "$3" | tail -40 | sed 's/^/     | /'; fi

@@ -96,7 +96,11 @@ fn bootOnce(gpa: std.mem.Allocator, o: Opts, quiet: bool) !i32 {
         return error.Timeout;
     };
     const s = m.stats();
-    if (!quiet) say("boot: exit={d} setup_us={d} exits={d}", .{ code, @divTrunc(s.setup_ns, 1000), s.exits });
+    const rss = rssKb();
+    const guest_kb = s.guest_resident_bytes / 1024;
+    if (!quiet) say("boot: exit={d} setup_us={d} exits={d} rss_kb={d} guest_rss_kb={d} vmm_rss_kb={d}", .{
+        code, @divTrunc(s.setup_ns, 1000), s.exits, rss, guest_kb, rss -| guest_kb,
+    });
     return code;
 }
 
