@@ -6,6 +6,7 @@
 //!   vmm_driver concurrent [opts]  two VMs of the same config at once, in two threads
 //!   vmm_driver cycles     [opts]  --cycles N create/start/wait/destroy; fd count and RSS
 //!   vmm_driver nokvm              create with /dev/kvm hidden: must be KvmUnavailable
+//!   vmm_driver create     [opts]  create and destroy only (instruction counts of the setup)
 //! opts: --kernel PATH | --tiny   (--tiny: a hand-made long-mode guest, see Machine.tiny_guest)
 //!       --format elf|raw|fw  --initramfs PATH  --cmdline STR  --vcpus N  --mem MiB
 //!       --console-output PATH  --timeout-ms N  --cycles N
@@ -178,6 +179,14 @@ pub fn main(init: std.process.Init) !u8 {
         const fds1 = countFds();
         const rss1 = rssKb();
         say("cycles: n={d} fds_before={d} fds_after={d} rss_kb_before={d} rss_kb_after={d}", .{ o.cycles, fds0, fds1, rss0, rss1 });
+        return 0;
+    } else if (std.mem.eql(u8, o.mode, "create")) {
+        var cfg = Config.init(gpa);
+        defer cfg.deinit();
+        try configure(&cfg, o);
+        const m = try Machine.create(gpa, &cfg);
+        m.destroy();
+        say("create: ok", .{});
         return 0;
     } else if (std.mem.eql(u8, o.mode, "nokvm")) {
         var cfg = Config.init(gpa);
