@@ -1,0 +1,71 @@
+/**
+ * The Bun adapter: opens libkrun.so.1 with `bun:ffi` from the neutral table in symbols.ts.
+ * One of the two files that know which runtime they run on (the other is deno.ts).
+ *
+ * `bun:ffi` has no `nonblocking` calls, so a wait is krun_wait(ctx, 0) polled from a timer
+ * (1 ms doubling to 20 ms). Chosen over a Worker because it needs no second copy of the
+ * library state, keeps the event loop alive exactly while a VM runs, costs one cheap FFI call
+ * per tick, and cannot leave a thread stuck in C when the process wants to exit.
+ *
+ * @module
+ */
+import { type Adapter, type Calls, type Kind, type Native, symbols } from "./symbols.ts";
+
+/** The part of `bun:ffi` used here (declared so `deno check` needs no Bun types). */
+interface BunFfi {
+  dlopen(
+    path: string,
+    symbols: Record<string, { args: string[]; returns: string }>,
+  ): { symbols: Record<string, (...args: unknown[]) => unknown>; close(): void };
+  ptr(view: ArrayBufferView): number;
+}
+
+const present = "Bun" in globalThis;
+// In a variable so that `deno check` and JSR never try to resolve it.
+const specifier = "bun:ffi";
+const ffi: BunFfi | null = present ? (await import(specifier)) as BunFfi : null;
+
+/** -ETIMEDOUT on Linux: krun_wait's "still running". */
+const timedOut = -110;
+const pollFirstMs = 1;
+const pollMaxMs = 20;
+
+function bunType(kind: Kind): string {
+  return kind; // bun:ffi spells u8..u64, usize, bool and ptr the same way.
+}
+
+function open(path: string): Native {
+  if (ffi === null) throw new Error("bun:ffi is not available: not running under Bun");
+  const table: Record<string, { args: string[]; returns: string }> = {};
+  for (const [name, spec] of Object.entries(symbols)) {
+    table[name] = { args: spec.parameters.map(bunType), returns: spec.result };
+  }
+  const lib = ffi.dlopen(path, table);
+  const call = lib.symbols as unknown as Calls;
+  const { ptr } = ffi;
+  return {
+    runtime: "bun",
+    path,
+    call,
+    waitAsync: (ctxId: number): Promise<number> =>
+      new Promise((resolve, reject) => {
+        let delay = pollFirstMs;
+        const tick = (): void => {
+          try {
+            const rc = call.krun_wait(ctxId, 0);
+            if (rc !== timedOut) return resolve(rc);
+          } catch (err) {
+            return reject(err);
+          }
+          setTimeout(tick, delay);
+          delay = Math.min(delay * 2, pollMaxMs);
+        };
+        tick();
+      }),
+    address: (buffer: Uint8Array<ArrayBuffer>): bigint => BigInt(ptr(buffer)),
+    close: (): void => lib.close(),
+  };
+}
+
+/** The Bun adapter. */
+export const adapter: Adapter = { present, open };

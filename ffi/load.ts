@@ -1,0 +1,65 @@
+/**
+ * Finding and loading libkrun.so.1, once per process: `LIBKRUN_PATH` if set (and then only
+ * it: a path the user named that fails should not be silently replaced by another build),
+ * else the project's `zig-out/lib/libkrun.so.1`, else the system soname `libkrun.so.1`.
+ * The adapter is whichever says it is present; this file names no runtime.
+ *
+ * @module
+ */
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { adapter as bunAdapter } from "./bun.ts";
+import { adapter as denoAdapter } from "./deno.ts";
+import { KrunLibraryError } from "./errors.ts";
+import type { Native } from "./symbols.ts";
+
+let loaded: Native | null = null;
+
+/** Reads an environment variable; undefined if unset or not permitted (Deno without --allow-env). */
+export function envOrUndefined(name: string): string | undefined {
+  try {
+    return process.env[name] || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The places to look, in order. */
+export function candidates(): string[] {
+  const explicit = envOrUndefined("LIBKRUN_PATH");
+  if (explicit !== undefined) return [explicit];
+  return [
+    fileURLToPath(new URL("../zig-out/lib/libkrun.so.1", import.meta.url)),
+    "libkrun.so.1",
+  ];
+}
+
+function firstLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.split("\n")[0];
+}
+
+/**
+ * Loads the library (first call) and returns it. `path` overrides the search; once a library
+ * is loaded, asking for a different path is an error.
+ */
+export function load(path?: string): Native {
+  if (loaded !== null) {
+    if (path !== undefined && path !== loaded.path) {
+      throw new Error(`libkrun is already loaded from ${loaded.path}; cannot also load ${path}`);
+    }
+    return loaded;
+  }
+  const adapter = [denoAdapter, bunAdapter].find((a) => a.present);
+  if (adapter === undefined) throw new Error("zkrun runs on Deno or Bun only");
+  const tried: string[] = [];
+  for (const candidate of path !== undefined ? [path] : candidates()) {
+    try {
+      loaded = adapter.open(candidate);
+      return loaded;
+    } catch (err) {
+      tried.push(`${candidate} (${firstLine(err)})`);
+    }
+  }
+  throw new KrunLibraryError(tried);
+}

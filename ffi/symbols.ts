@@ -1,0 +1,252 @@
+/**
+ * The one description of libkrun.so.1's C ABI as seen from TypeScript: every exported
+ * `krun_*` function (libkrun's 67 plus zkrun's `krun_start`/`krun_wait`/`krun_stop`), with
+ * its C signature beside it. Runtime-neutral: ffi/deno.ts and ffi/bun.ts turn it into
+ * `Deno.dlopen` / `bun:ffi` tables. tests/native/ts-symbols.sh checks it against the
+ * library's exports (`nm -D`) and include/libkrun.h so the three cannot drift.
+ *
+ * Every `krun_*` copies the strings and arrays it is given before it returns, so a JS buffer
+ * only has to live for the duration of one call.
+ *
+ * @module
+ */
+
+/** How one C parameter travels: fixed-width integers, `bool`, or a pointer to JS memory. */
+export type Kind = "u8" | "u16" | "u32" | "i32" | "u64" | "usize" | "bool" | "ptr";
+
+/** One function: C parameter kinds in order; every krun_* returns `int32_t`. */
+export interface SymbolSpec {
+  readonly parameters: readonly Kind[];
+  readonly result: "i32";
+  /** May block for long (krun_wait): adapters also offer a call that keeps the JS thread free. */
+  readonly mayBlock?: boolean;
+}
+
+/** The table. Order follows libkrun.h; zkrun's extensions come last. */
+export const symbols = {
+  // int32_t krun_set_log_level(uint32_t level);
+  krun_set_log_level: { parameters: ["u32"], result: "i32" },
+  // int32_t krun_init_log(int target_fd, uint32_t level, uint32_t style, uint32_t options);
+  krun_init_log: { parameters: ["i32", "u32", "u32", "u32"], result: "i32" },
+  // int32_t krun_create_ctx(void);
+  krun_create_ctx: { parameters: [], result: "i32" },
+  // int32_t krun_free_ctx(uint32_t ctx_id);
+  krun_free_ctx: { parameters: ["u32"], result: "i32" },
+  // int32_t krun_set_vm_config(uint32_t ctx_id, uint8_t num_vcpus, uint32_t ram_mib);
+  krun_set_vm_config: { parameters: ["u32", "u8", "u32"], result: "i32" },
+  // int32_t krun_set_root(uint32_t ctx_id, const char *root_path);
+  krun_set_root: { parameters: ["u32", "ptr"], result: "i32" },
+  // int32_t krun_set_root_disk(uint32_t ctx_id, const char *disk_path);
+  krun_set_root_disk: { parameters: ["u32", "ptr"], result: "i32" },
+  // int32_t krun_set_data_disk(uint32_t ctx_id, const char *disk_path);
+  krun_set_data_disk: { parameters: ["u32", "ptr"], result: "i32" },
+  // int32_t krun_add_disk(uint32_t ctx_id, const char *block_id, const char *disk_path, bool read_only);
+  krun_add_disk: { parameters: ["u32", "ptr", "ptr", "bool"], result: "i32" },
+  // int32_t krun_add_disk2(uint32_t ctx_id, const char *block_id, const char *disk_path,
+  //                        uint32_t disk_format, bool read_only);
+  krun_add_disk2: { parameters: ["u32", "ptr", "ptr", "u32", "bool"], result: "i32" },
+  // int32_t krun_add_disk3(uint32_t ctx_id, const char *block_id, const char *disk_path,
+  //                        uint32_t disk_format, bool read_only, bool direct_io, uint32_t sync_mode);
+  krun_add_disk3: {
+    parameters: ["u32", "ptr", "ptr", "u32", "bool", "bool", "u32"],
+    result: "i32",
+  },
+  // int32_t krun_set_mapped_volumes(uint32_t ctx_id, const char *const mapped_volumes[]);
+  krun_set_mapped_volumes: { parameters: ["u32", "ptr"], result: "i32" },
+  // int32_t krun_add_virtiofs(uint32_t ctx_id, const char *c_tag, const char *c_path);
+  krun_add_virtiofs: { parameters: ["u32", "ptr", "ptr"], result: "i32" },
+  // int32_t krun_add_virtiofs2(uint32_t ctx_id, const char *c_tag, const char *c_path, uint64_t shm_size);
+  krun_add_virtiofs2: { parameters: ["u32", "ptr", "ptr", "u64"], result: "i32" },
+  // int32_t krun_add_virtiofs3(uint32_t ctx_id, const char *c_tag, const char *c_path,
+  //                            uint64_t shm_size, bool read_only);
+  krun_add_virtiofs3: { parameters: ["u32", "ptr", "ptr", "u64", "bool"], result: "i32" },
+  // int32_t krun_add_net_unixstream(uint32_t ctx_id, const char *c_path, int fd,
+  //                                 uint8_t *const c_mac, uint32_t features, uint32_t flags);
+  krun_add_net_unixstream: {
+    parameters: ["u32", "ptr", "i32", "ptr", "u32", "u32"],
+    result: "i32",
+  },
+  // int32_t krun_add_net_unixgram(uint32_t ctx_id, const char *c_path, int fd,
+  //                               uint8_t *const c_mac, uint32_t features, uint32_t flags);
+  krun_add_net_unixgram: {
+    parameters: ["u32", "ptr", "i32", "ptr", "u32", "u32"],
+    result: "i32",
+  },
+  // int32_t krun_add_net_tap(uint32_t ctx_id, char *c_tap_name, uint8_t *const c_mac,
+  //                          uint32_t features, uint32_t flags);
+  krun_add_net_tap: { parameters: ["u32", "ptr", "ptr", "u32", "u32"], result: "i32" },
+  // int32_t krun_set_passt_fd(uint32_t ctx_id, int fd);
+  krun_set_passt_fd: { parameters: ["u32", "i32"], result: "i32" },
+  // int32_t krun_set_gvproxy_path(uint32_t ctx_id, char *c_path);
+  krun_set_gvproxy_path: { parameters: ["u32", "ptr"], result: "i32" },
+  // int32_t krun_set_net_mac(uint32_t ctx_id, uint8_t *const c_mac);
+  krun_set_net_mac: { parameters: ["u32", "ptr"], result: "i32" },
+  // int32_t krun_set_port_map(uint32_t ctx_id, const char *const port_map[]);
+  krun_set_port_map: { parameters: ["u32", "ptr"], result: "i32" },
+  // int32_t krun_set_gpu_options(uint32_t ctx_id, uint32_t virgl_flags);
+  krun_set_gpu_options: { parameters: ["u32", "u32"], result: "i32" },
+  // int32_t krun_set_gpu_options2(uint32_t ctx_id, uint32_t virgl_flags, uint64_t shm_size);
+  krun_set_gpu_options2: { parameters: ["u32", "u32", "u64"], result: "i32" },
+  // int32_t krun_add_display(uint32_t ctx_id, uint32_t width, uint32_t height);
+  krun_add_display: { parameters: ["u32", "u32", "u32"], result: "i32" },
+  // int32_t krun_display_set_edid(uint32_t ctx_id, uint32_t display_id,
+  //                               const uint8_t *edid_blob, size_t blob_size);
+  krun_display_set_edid: { parameters: ["u32", "u32", "ptr", "usize"], result: "i32" },
+  // int32_t krun_display_set_dpi(uint32_t ctx_id, uint32_t display_id, uint32_t dpi);
+  krun_display_set_dpi: { parameters: ["u32", "u32", "u32"], result: "i32" },
+  // int32_t krun_display_set_physical_size(uint32_t ctx_id, uint32_t display_id,
+  //                                        uint16_t width_mm, uint16_t height_mm);
+  krun_display_set_physical_size: { parameters: ["u32", "u32", "u16", "u16"], result: "i32" },
+  // int32_t krun_display_set_refresh_rate(uint32_t ctx_id, uint32_t display_id, uint32_t refresh_rate);
+  krun_display_set_refresh_rate: { parameters: ["u32", "u32", "u32"], result: "i32" },
+  // int32_t krun_set_display_backend(uint32_t ctx_id, const void *display_backend, size_t backend_size);
+  krun_set_display_backend: { parameters: ["u32", "ptr", "usize"], result: "i32" },
+  // int krun_add_input_device(uint32_t ctx_id, const void *config_backend, size_t config_backend_size,
+  //                           const void *events_backend, size_t events_backend_size);
+  krun_add_input_device: { parameters: ["u32", "ptr", "usize", "ptr", "usize"], result: "i32" },
+  // int krun_add_input_device_fd(uint32_t ctx_id, int input_fd);
+  krun_add_input_device_fd: { parameters: ["u32", "i32"], result: "i32" },
+  // int32_t krun_add_vhost_user_device(uint32_t ctx_id, uint32_t device_type, const char *socket_path,
+  //                                    const char *name, uint16_t num_queues, const uint16_t *queue_sizes);
+  krun_add_vhost_user_device: {
+    parameters: ["u32", "u32", "ptr", "ptr", "u16", "ptr"],
+    result: "i32",
+  },
+  // int32_t krun_set_rlimits(uint32_t ctx_id, const char *const rlimits[]);
+  krun_set_rlimits: { parameters: ["u32", "ptr"], result: "i32" },
+  // int32_t krun_set_smbios_oem_strings(uint32_t ctx_id, const char *const oem_strings[]);
+  krun_set_smbios_oem_strings: { parameters: ["u32", "ptr"], result: "i32" },
+  // int32_t krun_set_workdir(uint32_t ctx_id, const char *workdir_path);
+  krun_set_workdir: { parameters: ["u32", "ptr"], result: "i32" },
+  // int32_t krun_set_exec(uint32_t ctx_id, const char *exec_path,
+  //                       const char *const argv[], const char *const envp[]);
+  krun_set_exec: { parameters: ["u32", "ptr", "ptr", "ptr"], result: "i32" },
+  // int32_t krun_set_firmware(uint32_t ctx_id, const char *firmware_path);
+  krun_set_firmware: { parameters: ["u32", "ptr"], result: "i32" },
+  // int32_t krun_set_kernel(uint32_t ctx_id, const char *kernel_path, uint32_t kernel_format,
+  //                         const char *initramfs, const char *cmdline);
+  krun_set_kernel: { parameters: ["u32", "ptr", "u32", "ptr", "ptr"], result: "i32" },
+  // int32_t krun_set_env(uint32_t ctx_id, const char *const envp[]);
+  krun_set_env: { parameters: ["u32", "ptr"], result: "i32" },
+  // int32_t krun_set_tee_config_file(uint32_t ctx_id, const char *filepath);
+  krun_set_tee_config_file: { parameters: ["u32", "ptr"], result: "i32" },
+  // int32_t krun_add_vsock_port(uint32_t ctx_id, uint32_t port, const char *c_filepath);
+  krun_add_vsock_port: { parameters: ["u32", "u32", "ptr"], result: "i32" },
+  // int32_t krun_add_vsock_port2(uint32_t ctx_id, uint32_t port, const char *c_filepath, bool listen);
+  krun_add_vsock_port2: { parameters: ["u32", "u32", "ptr", "bool"], result: "i32" },
+  // int32_t krun_add_vsock(uint32_t ctx_id, uint32_t tsi_features);
+  krun_add_vsock: { parameters: ["u32", "u32"], result: "i32" },
+  // int32_t krun_get_shutdown_eventfd(uint32_t ctx_id);
+  krun_get_shutdown_eventfd: { parameters: ["u32"], result: "i32" },
+  // int32_t krun_set_console_output(uint32_t ctx_id, const char *c_filepath);
+  krun_set_console_output: { parameters: ["u32", "ptr"], result: "i32" },
+  // int32_t krun_setuid(uint32_t ctx_id, uid_t uid);
+  krun_setuid: { parameters: ["u32", "u32"], result: "i32" },
+  // int32_t krun_setgid(uint32_t ctx_id, gid_t gid);
+  krun_setgid: { parameters: ["u32", "u32"], result: "i32" },
+  // int32_t krun_set_nested_virt(uint32_t ctx_id, bool enabled);
+  krun_set_nested_virt: { parameters: ["u32", "bool"], result: "i32" },
+  // int32_t krun_check_nested_virt(void);
+  krun_check_nested_virt: { parameters: [], result: "i32" },
+  // int32_t krun_has_feature(uint64_t feature);
+  krun_has_feature: { parameters: ["u64"], result: "i32" },
+  // int32_t krun_get_max_vcpus(void);
+  krun_get_max_vcpus: { parameters: [], result: "i32" },
+  // int32_t krun_split_irqchip(uint32_t ctx_id, bool enable);
+  krun_split_irqchip: { parameters: ["u32", "bool"], result: "i32" },
+  // int32_t krun_disable_implicit_console(uint32_t ctx_id);
+  krun_disable_implicit_console: { parameters: ["u32"], result: "i32" },
+  // int32_t krun_disable_implicit_init(uint32_t ctx_id);
+  krun_disable_implicit_init: { parameters: ["u32"], result: "i32" },
+  // int32_t krun_get_default_init(const uint8_t **data_out, size_t *len_out);
+  krun_get_default_init: { parameters: ["ptr", "ptr"], result: "i32" },
+  // int32_t krun_fs_add_overlay_file(uint32_t ctx_id, const char *fs_tag, const char *path,
+  //                                  const uint8_t *data, size_t data_len, uint32_t mode, bool one_shot);
+  krun_fs_add_overlay_file: {
+    parameters: ["u32", "ptr", "ptr", "ptr", "usize", "u32", "bool"],
+    result: "i32",
+  },
+  // int32_t krun_fs_add_overlay_dir(uint32_t ctx_id, const char *fs_tag, const char *path, uint32_t mode);
+  krun_fs_add_overlay_dir: { parameters: ["u32", "ptr", "ptr", "u32"], result: "i32" },
+  // int32_t krun_disable_implicit_vsock(uint32_t ctx_id);
+  krun_disable_implicit_vsock: { parameters: ["u32"], result: "i32" },
+  // int32_t krun_set_kernel_console(uint32_t ctx_id, const char *console_id);
+  krun_set_kernel_console: { parameters: ["u32", "ptr"], result: "i32" },
+  // int32_t krun_add_virtio_console_default(uint32_t ctx_id, int input_fd, int output_fd, int err_fd);
+  krun_add_virtio_console_default: { parameters: ["u32", "i32", "i32", "i32"], result: "i32" },
+  // int32_t krun_add_serial_console_default(uint32_t ctx_id, int input_fd, int output_fd);
+  krun_add_serial_console_default: { parameters: ["u32", "i32", "i32"], result: "i32" },
+  // int32_t krun_add_virtio_console_multiport(uint32_t ctx_id);
+  krun_add_virtio_console_multiport: { parameters: ["u32"], result: "i32" },
+  // int32_t krun_add_console_port_tty(uint32_t ctx_id, uint32_t console_id, const char *name, int tty_fd);
+  krun_add_console_port_tty: { parameters: ["u32", "u32", "ptr", "i32"], result: "i32" },
+  // int32_t krun_add_console_port_inout(uint32_t ctx_id, uint32_t console_id, const char *name,
+  //                                     int input_fd, int output_fd);
+  krun_add_console_port_inout: { parameters: ["u32", "u32", "ptr", "i32", "i32"], result: "i32" },
+  // int32_t krun_set_root_disk_remount(uint32_t ctx_id, const char *device,
+  //                                    const char *fstype, const char *options);
+  krun_set_root_disk_remount: { parameters: ["u32", "ptr", "ptr", "ptr"], result: "i32" },
+  // int32_t krun_start_enter(uint32_t ctx_id);  never returns on success: the process exits.
+  krun_start_enter: { parameters: ["u32"], result: "i32" },
+
+  // zkrun extensions: run a VM without giving it the process.
+  // int32_t krun_start(uint32_t ctx_id);  returns once the VM runs in its own threads.
+  krun_start: { parameters: ["u32"], result: "i32" },
+  // int32_t krun_wait(uint32_t ctx_id, int32_t timeout_ms);  exit status >= 0 or -ETIMEDOUT;
+  // timeout_ms < 0 waits forever.
+  krun_wait: { parameters: ["u32", "i32"], result: "i32", mayBlock: true },
+  // int32_t krun_stop(uint32_t ctx_id);  forces the VM down.
+  krun_stop: { parameters: ["u32"], result: "i32" },
+} as const satisfies Record<string, SymbolSpec>;
+
+/** Names of every exported function. */
+export type SymbolName = keyof typeof symbols;
+
+/** Memory handed to C for one call: a typed array over a plain ArrayBuffer, or NULL. */
+export type Pointer =
+  | Uint8Array<ArrayBuffer>
+  | Uint16Array<ArrayBuffer>
+  | BigUint64Array<ArrayBuffer>
+  | null;
+
+/** The JS value each kind takes. */
+export type JsOf<K extends Kind> = K extends "u64" | "usize" ? number | bigint
+  : K extends "bool" ? boolean
+  : K extends "ptr" ? Pointer
+  : number;
+
+type Params<T extends readonly Kind[]> = { -readonly [I in keyof T]: JsOf<T[I]> };
+
+/** A typed synchronous call for every symbol. */
+export type Calls = {
+  readonly [N in SymbolName]: (
+    ...args: Params<(typeof symbols)[N]["parameters"]>
+  ) => number;
+};
+
+/** What an adapter gives the rest of the code: nothing here names a runtime. */
+export interface Native {
+  /** "deno" or "bun", for messages and benchmarks only. */
+  readonly runtime: string;
+  /** What was passed to dlopen. */
+  readonly path: string;
+  /** Every krun_* as a synchronous call. */
+  readonly call: Calls;
+  /**
+   * krun_wait(ctx, -1) without blocking the JS thread. Deno: a `nonblocking` call on
+   * Deno's blocking thread pool. Bun: krun_wait(ctx, 0) polled from a timer.
+   */
+  waitAsync(ctxId: number): Promise<number>;
+  /** The address of a buffer, for building `const char *const[]` arrays. */
+  address(buffer: Uint8Array<ArrayBuffer>): bigint;
+  /** Unloads the library; every call after this is invalid. */
+  close(): void;
+}
+
+/** An adapter: the only code that knows a runtime's FFI. */
+export interface Adapter {
+  /** True when this runtime is the one running. */
+  readonly present: boolean;
+  /** dlopen the library at `path` (a file path or a soname) with the whole table. */
+  open(path: string): Native;
+}

@@ -1,0 +1,633 @@
+/**
+ * zkrun for Deno and Bun: run a program in a KVM microVM, typed, without reading libkrun.h.
+ *
+ * ```ts
+ * import { Vm } from "@zkrun/zkrun";
+ *
+ * await using vm = new Vm({
+ *   cpus: 2,
+ *   memoryMiB: 512,
+ *   root: "./rootfs",
+ *   exec: { path: "/bin/sh", args: ["-c", "echo hi; exit 3"], env: { A: "1" } },
+ * });
+ * const { status, output } = await vm.run(); // 3, "hi\n": the process carries on
+ * ```
+ *
+ * `vm.startEnter()` is libkrun's own model instead: the process becomes the VM and exits with
+ * the guest's status. `Context` is the thin layer under `Vm`: one method per `krun_*` setter.
+ *
+ * Every input is checked here before it reaches C (types, ranges, NUL bytes, lone
+ * surrogates); failures are `KrunError`s carrying `errno`, `code` ("EINVAL") and `op`
+ * ("krun_set_vm_config"), the same shape as the library's own `-errno` returns.
+ *
+ * The library is found through `LIBKRUN_PATH` (a full path; when set, only it is tried), else
+ * this project's `zig-out/lib/libkrun.so.1`, else the system's `libkrun.so.1`.
+ *
+ * @module
+ */
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { Errno, errnoCode, KrunError, KrunLibraryError } from "./ffi/errors.ts";
+import { envOrUndefined, load } from "./ffi/load.ts";
+import type { Native } from "./ffi/symbols.ts";
+
+export { Errno, errnoCode, KrunError, KrunLibraryError };
+
+const u8Max = 0xff;
+const u32Max = 0xffff_ffff;
+const portMax = 0xffff;
+/** libkrun reads NULL-terminated string arrays up to 4096 entries, the NULL included. */
+const arrayEntriesMax = 4095;
+/** RLIM_INFINITY on Linux: what "unlimited" becomes. */
+const rlimInfinity = 0xffff_ffff_ffff_ffffn;
+const logLevelMax = 5;
+
+/** Linux resource numbers (`RLIMIT_*` in <sys/resource.h>) by name, as krun_set_rlimits wants them. */
+export const RLIMIT: Readonly<
+  {
+    CPU: 0;
+    FSIZE: 1;
+    DATA: 2;
+    STACK: 3;
+    CORE: 4;
+    RSS: 5;
+    NPROC: 6;
+    NOFILE: 7;
+    MEMLOCK: 8;
+    AS: 9;
+    LOCKS: 10;
+    SIGPENDING: 11;
+    MSGQUEUE: 12;
+    NICE: 13;
+    RTPRIO: 14;
+    RTTIME: 15;
+  }
+> = Object.freeze({
+  CPU: 0,
+  FSIZE: 1,
+  DATA: 2,
+  STACK: 3,
+  CORE: 4,
+  RSS: 5,
+  NPROC: 6,
+  NOFILE: 7,
+  MEMLOCK: 8,
+  AS: 9,
+  LOCKS: 10,
+  SIGPENDING: 11,
+  MSGQUEUE: 12,
+  NICE: 13,
+  RTPRIO: 14,
+  RTTIME: 15,
+});
+
+/** A resource name, e.g. "NOFILE". */
+export type RlimitName = keyof typeof RLIMIT;
+/** One limit: a non-negative integer, or "unlimited" (also `Infinity`). */
+export type RlimitValue = number | bigint | "unlimited";
+/** Resource limits set in the guest before the workload starts: name → [soft, hard]. */
+export type Rlimits = { readonly [N in RlimitName]?: readonly [RlimitValue, RlimitValue] };
+/** TSI port forwarding: host port → guest port, e.g. `{ 8080: 80 }`. */
+export type PortMap = { readonly [hostPort: number]: number };
+/** The workload's environment: exactly these variables, or "inherit" for the host's. */
+export type Env = { readonly [name: string]: string } | "inherit";
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "string") return JSON.stringify(value.length > 40 ? value.slice(0, 40) + "…" : value);
+  if (typeof value === "object") return "an object";
+  return `${typeof value} ${String(value)}`;
+}
+
+function invalid(op: string, detail: string): KrunError {
+  return new KrunError(op, Errno.EINVAL, detail);
+}
+
+/** Throws for a negative return; passes a non-negative one through. */
+function check(rc: number, op: string, _keepAlive?: unknown): number {
+  // _keepAlive is evaluated after the call, so the buffers it names outlive the C call.
+  if (rc < 0) throw new KrunError(op, -rc);
+  return rc;
+}
+
+function uint(value: unknown, min: number, max: number, op: string, what: string): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw invalid(op, `${what} must be an integer in ${min}..${max}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A NUL-terminated UTF-8 copy of `value` in its own ArrayBuffer (which V8 never moves). */
+function cString(value: unknown, op: string, what: string): Uint8Array<ArrayBuffer> {
+  if (typeof value !== "string") throw invalid(op, `${what} must be a string, got ${describe(value)}`);
+  if (value.includes("\0")) throw invalid(op, `${what} contains a NUL byte`);
+  if (!value.isWellFormed()) throw invalid(op, `${what} is not valid Unicode (lone surrogate)`);
+  const bytes = new Uint8Array(new ArrayBuffer(value.length * 3 + 1));
+  encoder.encodeInto(value, bytes);
+  return bytes;
+}
+
+/** A `const char *const[]`: the pointer array and the strings it points into. */
+interface CStringArray {
+  array: BigUint64Array<ArrayBuffer>;
+  keep: Uint8Array<ArrayBuffer>[];
+}
+
+function cStringArray(native: Native, values: unknown, op: string, what: string): CStringArray {
+  if (!Array.isArray(values)) {
+    throw invalid(op, `${what} must be an array of strings, got ${describe(values)}`);
+  }
+  if (values.length > arrayEntriesMax) {
+    throw new KrunError(op, Errno.E2BIG, `${what} has ${values.length} entries (max ${arrayEntriesMax})`);
+  }
+  const keep = values.map((v, i) => cString(v, op, `${what}[${i}]`));
+  const array = new BigUint64Array(new ArrayBuffer(8 * (keep.length + 1))); // ends in NULL
+  keep.forEach((bytes, i) => array[i] = native.address(bytes));
+  return { array, keep };
+}
+
+function envEntries(env: unknown, op: string): string[] | null {
+  if (env === "inherit") return null; // NULL envp: libkrun copies the host environment
+  if (typeof env !== "object" || env === null || Array.isArray(env)) {
+    throw invalid(op, `env must be an object of strings or "inherit", got ${describe(env)}`);
+  }
+  return Object.entries(env).map(([name, value]) => {
+    if (name === "" || name.includes("=")) {
+      throw invalid(op, `env name ${describe(name)} is empty or contains "="`);
+    }
+    if (typeof value !== "string") throw invalid(op, `env ${name} must be a string, got ${describe(value)}`);
+    return `${name}=${value}`;
+  });
+}
+
+function rlimitValue(value: unknown, op: string, what: string): bigint {
+  if (value === "unlimited" || value === Infinity) return rlimInfinity;
+  if (typeof value === "bigint" && value >= 0n && value <= rlimInfinity) return value;
+  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return BigInt(value);
+  throw invalid(op, `${what} must be a non-negative integer or "unlimited", got ${describe(value)}`);
+}
+
+function rlimitEntries(rlimits: unknown, op: string): string[] {
+  if (typeof rlimits !== "object" || rlimits === null || Array.isArray(rlimits)) {
+    throw invalid(op, `rlimits must be an object like { NOFILE: [1024, 4096] }, got ${describe(rlimits)}`);
+  }
+  return Object.entries(rlimits).map(([name, pair]) => {
+    if (!Object.hasOwn(RLIMIT, name)) {
+      throw invalid(op, `unknown rlimit ${describe(name)}; known: ${Object.keys(RLIMIT).join(", ")}`);
+    }
+    if (!Array.isArray(pair) || pair.length !== 2) {
+      throw invalid(op, `rlimit ${name} must be [soft, hard], got ${describe(pair)}`);
+    }
+    const soft = rlimitValue(pair[0], op, `rlimit ${name} soft`);
+    const hard = rlimitValue(pair[1], op, `rlimit ${name} hard`);
+    if (soft > hard) throw invalid(op, `rlimit ${name}: soft ${soft} exceeds hard ${hard}`);
+    return `${RLIMIT[name as RlimitName]}=${soft}:${hard}`;
+  });
+}
+
+function portEntries(ports: unknown, op: string): string[] {
+  if (typeof ports !== "object" || ports === null || Array.isArray(ports)) {
+    throw invalid(op, `ports must be an object like { 8080: 80 }, got ${describe(ports)}`);
+  }
+  const guests = new Set<number>();
+  return Object.entries(ports).map(([host, guest]) => {
+    if (!/^[0-9]+$/.test(host)) throw invalid(op, `host port ${describe(host)} is not a number`);
+    uint(Number(host), 1, portMax, op, "host port");
+    uint(guest, 1, portMax, op, `guest port for host port ${host}`);
+    if (guests.has(guest)) throw invalid(op, `guest port ${guest} is mapped twice`);
+    guests.add(guest);
+    return `${host}:${guest}`;
+  });
+}
+
+/** Which library was loaded, and by which runtime. */
+export interface LibraryInfo {
+  /** What was passed to dlopen: a path, or the soname "libkrun.so.1". */
+  readonly path: string;
+  /** "deno" or "bun". */
+  readonly runtime: string;
+}
+
+/**
+ * Loads libkrun.so.1 now (it is otherwise loaded by the first `Vm` or `Context`). `path`
+ * replaces the search. Throws `KrunLibraryError`, naming every place tried, if it fails.
+ */
+export function loadLibrary(path?: string): LibraryInfo {
+  if (path !== undefined) cString(path, "dlopen", "library path");
+  const native = load(path);
+  return { path: native.path, runtime: native.runtime };
+}
+
+/** The most vCPUs this host's KVM gives one VM (`krun_get_max_vcpus`). */
+export function maxVcpus(): number {
+  return check(load().call.krun_get_max_vcpus(), "krun_get_max_vcpus");
+}
+
+/** The library's log verbosity, 0 (off) to 5 (trace), for the whole process (`krun_set_log_level`). */
+export function setLogLevel(level: number): void {
+  const op = "krun_set_log_level";
+  check(load().call.krun_set_log_level(uint(level, 0, logLevelMax, op, "level")), op);
+}
+
+// Set for the duration of Context.fromId's constructor call only.
+let adopting: number | null = null;
+
+/**
+ * One libkrun configuration context: a thin, checked wrapper where each method is one
+ * `krun_*` call. Use `Vm` unless you need libkrun's exact call sequence.
+ */
+export class Context implements Disposable {
+  #native: Native;
+  #id: number;
+  #freed = false;
+  /** Started (krun_start / krun_start_enter): the library may have consumed the context. */
+  #started = false;
+
+  /** Creates a context (`krun_create_ctx`). */
+  constructor() {
+    this.#native = load();
+    this.#id = adopting ?? check(this.#native.call.krun_create_ctx(), "krun_create_ctx");
+  }
+
+  /** Wraps an existing context id, e.g. one created by C code in the same process. */
+  static fromId(id: number): Context {
+    uint(id, 0, u32Max, "krun_create_ctx", "context id");
+    adopting = id;
+    try {
+      return new Context();
+    } finally {
+      adopting = null;
+    }
+  }
+
+  /** The context id the C API knows it by. */
+  get id(): number {
+    return this.#id;
+  }
+
+  #ctx(op: string): number {
+    if (this.#freed) throw new KrunError(op, Errno.ENOENT, `context ${this.#id} was already freed`);
+    return this.#id;
+  }
+
+  /** vCPUs (1..255) and RAM in MiB (`krun_set_vm_config`). */
+  setVmConfig(cpus: number, memoryMiB: number): void {
+    const op = "krun_set_vm_config";
+    const ctx = this.#ctx(op);
+    const n = uint(cpus, 1, u8Max, op, "cpus");
+    const mib = uint(memoryMiB, 1, u32Max, op, "memoryMiB");
+    check(this.#native.call.krun_set_vm_config(ctx, n, mib), op);
+  }
+
+  /** The host directory shared as the guest's root filesystem (`krun_set_root`). */
+  setRoot(path: string): void {
+    const op = "krun_set_root";
+    const ctx = this.#ctx(op);
+    const bytes = cString(path, op, "root");
+    let isDir: boolean;
+    try {
+      isDir = statSync(path).isDirectory();
+    } catch (err) {
+      if ((err as { code?: string }).code === "ENOENT") {
+        throw new KrunError(op, Errno.ENOENT, `root ${describe(path)} does not exist`);
+      }
+      throw err; // e.g. Deno's NotCapable without --allow-read: a permission problem, not ours
+    }
+    if (!isDir) throw new KrunError(op, Errno.ENOTDIR, `root ${describe(path)} is not a directory`);
+    check(this.#native.call.krun_set_root(ctx, bytes), op, bytes);
+  }
+
+  /**
+   * The program to run in the guest (`krun_set_exec`): its path in the guest, its arguments
+   * (without argv[0]) and its environment (default: empty).
+   */
+  setExec(path: string, args: readonly string[] = [], env: Env = {}): void {
+    const op = "krun_set_exec";
+    const ctx = this.#ctx(op);
+    const pathBytes = cString(path, op, "exec path");
+    const argv = cStringArray(this.#native, args, op, "args");
+    const entries = envEntries(env, op);
+    const envp = entries === null ? null : cStringArray(this.#native, entries, op, "env");
+    const rc = this.#native.call.krun_set_exec(ctx, pathBytes, argv.array, envp?.array ?? null);
+    check(rc, op, [pathBytes, argv, envp]);
+  }
+
+  /** The workload's environment alone (`krun_set_env`). */
+  setEnv(env: Env): void {
+    const op = "krun_set_env";
+    const ctx = this.#ctx(op);
+    const entries = envEntries(env, op);
+    const envp = entries === null ? null : cStringArray(this.#native, entries, op, "env");
+    check(this.#native.call.krun_set_env(ctx, envp?.array ?? null), op, envp);
+  }
+
+  /** The workload's working directory, inside the guest (`krun_set_workdir`). */
+  setWorkdir(path: string): void {
+    const op = "krun_set_workdir";
+    const ctx = this.#ctx(op);
+    const bytes = cString(path, op, "workdir");
+    check(this.#native.call.krun_set_workdir(ctx, bytes), op, bytes);
+  }
+
+  /** Resource limits in the guest (`krun_set_rlimits`, as numeric "RES=CUR:MAX" entries). */
+  setRlimits(rlimits: Rlimits): void {
+    const op = "krun_set_rlimits";
+    const ctx = this.#ctx(op);
+    const list = cStringArray(this.#native, rlimitEntries(rlimits, op), op, "rlimits");
+    check(this.#native.call.krun_set_rlimits(ctx, list.array), op, list);
+  }
+
+  /**
+   * TSI port forwarding (`krun_set_port_map`, "host:guest" entries). Never calling it exposes
+   * every guest listener; an empty map exposes none.
+   */
+  setPortMap(ports: PortMap): void {
+    const op = "krun_set_port_map";
+    const ctx = this.#ctx(op);
+    const list = cStringArray(this.#native, portEntries(ports, op), op, "ports");
+    check(this.#native.call.krun_set_port_map(ctx, list.array), op, list);
+  }
+
+  /** Sends the console to a host file instead of this process's terminal (`krun_set_console_output`). */
+  setConsoleOutput(path: string): void {
+    const op = "krun_set_console_output";
+    const ctx = this.#ctx(op);
+    const bytes = cString(path, op, "console output path");
+    check(this.#native.call.krun_set_console_output(ctx, bytes), op, bytes);
+  }
+
+  /** Boots the VM in the library's own threads and returns (`krun_start`). */
+  start(): void {
+    const op = "krun_start";
+    const ctx = this.#ctx(op);
+    check(this.#native.call.krun_start(ctx), op);
+    this.#started = true;
+  }
+
+  /**
+   * Blocks this thread up to `timeoutMs` (negative: forever) for the guest's exit status
+   * (`krun_wait`); null if it is still running.
+   */
+  wait(timeoutMs: number = -1): number | null {
+    const op = "krun_wait";
+    const ctx = this.#ctx(op);
+    const t = typeof timeoutMs === "number" && timeoutMs < 0
+      ? -1
+      : uint(timeoutMs, 0, 0x7fff_ffff, op, "timeoutMs");
+    const rc = this.#native.call.krun_wait(ctx, t);
+    if (rc === -Errno.ETIMEDOUT) return null;
+    return check(rc, op);
+  }
+
+  /** Resolves with the guest's exit status without blocking the JS thread (`krun_wait`). */
+  async waitAsync(): Promise<number> {
+    const op = "krun_wait";
+    return check(await this.#native.waitAsync(this.#ctx(op)), op);
+  }
+
+  /** Forces a started VM down (`krun_stop`); its wait then returns. */
+  stop(): void {
+    const op = "krun_stop";
+    check(this.#native.call.krun_stop(this.#ctx(op)), op);
+  }
+
+  /**
+   * libkrun's own start (`krun_start_enter`): on success it never returns and the process
+   * exits with the guest's status. It returns only to throw the reason it could not start.
+   */
+  startEnter(): never {
+    const op = "krun_start_enter";
+    const ctx = this.#ctx(op);
+    this.#started = true; // libkrun consumes the context even when it fails
+    const rc = this.#native.call.krun_start_enter(ctx);
+    throw new KrunError(op, rc < 0 ? -rc : Errno.EINVAL, rc < 0 ? undefined : `returned ${rc}`);
+  }
+
+  /** Frees the context (`krun_free_ctx`); idempotent. */
+  free(): void {
+    if (this.#freed) return;
+    this.#freed = true;
+    const rc = this.#native.call.krun_free_ctx(this.#id);
+    // After a start the library may already have consumed it: that is not an error.
+    if (rc === -Errno.ENOENT && this.#started) return;
+    check(rc, "krun_free_ctx");
+  }
+
+  /** Same as `free()`. */
+  [Symbol.dispose](): void {
+    this.free();
+  }
+}
+
+/** The program a `Vm` runs. */
+export interface ExecOptions {
+  /** Its path inside the guest, e.g. "/bin/sh". */
+  readonly path: string;
+  /** Its arguments, without argv[0]. */
+  readonly args?: readonly string[];
+  /** Its environment: exactly these variables (default none), or "inherit" for the host's. */
+  readonly env?: Env;
+}
+
+/** What a `Vm` is made of. Only `root` and `exec` are required. */
+export interface VmOptions {
+  /** vCPUs, 1..255 (default 1). */
+  readonly cpus?: number;
+  /** RAM in MiB (default 128). */
+  readonly memoryMiB?: number;
+  /** Host directory that becomes the guest's root filesystem. */
+  readonly root: string;
+  /** The program to run. */
+  readonly exec: ExecOptions;
+  /** Working directory inside the guest. */
+  readonly workdir?: string;
+  /** Resource limits, e.g. `{ NOFILE: [1024, 4096] }`. */
+  readonly rlimits?: Rlimits;
+  /** Host port → guest port over TSI, e.g. `{ 8080: 80 }`. Unset: every guest listener. */
+  readonly ports?: PortMap;
+}
+
+/** How `run()` treats the guest's console. */
+export interface RunOptions {
+  /**
+   * "capture" (default): collect it and return it. "inherit": it goes to this process's
+   * stdout as it comes (and the VM's console takes stdin).
+   */
+  readonly output?: "capture" | "inherit";
+  /** Stop the VM and reject with ETIMEDOUT after this many milliseconds. */
+  readonly timeoutMs?: number;
+}
+
+/** What a finished `run()` gives back. */
+export interface RunResult {
+  /** The guest workload's exit status (125..127: init could not set up / exec / find it). */
+  readonly status: number;
+  /** The console output as text ("" with output "inherit"). */
+  readonly output: string;
+  /** The console output as bytes. */
+  readonly outputBytes: Uint8Array;
+}
+
+/** Where a `Vm` is in its life: it runs once. */
+export type VmState = "ready" | "running" | "exited" | "disposed";
+
+const vmOptionKeys = new Set(["cpus", "memoryMiB", "root", "exec", "workdir", "rlimits", "ports"]);
+const execOptionKeys = new Set(["path", "args", "env"]);
+
+function checkKeys(value: unknown, allowed: Set<string>, what: string): void {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw invalid("new Vm", `${what} must be an object, got ${describe(value)}`);
+  }
+  for (const key of Object.keys(value)) {
+    if (!allowed.has(key)) {
+      throw invalid("new Vm", `unknown option ${what}.${key}; known: ${[...allowed].join(", ")}`);
+    }
+  }
+}
+
+/**
+ * A microVM running one program. Configured (and every option checked) by the constructor;
+ * `run()` runs it alongside this process, `startEnter()` turns this process into it.
+ * Dispose it (`using` / `await using`) to stop it if running and free it.
+ */
+export class Vm implements Disposable, AsyncDisposable {
+  #ctx: Context;
+  #state: VmState = "ready";
+  #waiting: Promise<number> | null = null;
+
+  /** Creates the context and applies every option; throws `KrunError` on the first bad one. */
+  constructor(options: VmOptions) {
+    checkKeys(options, vmOptionKeys, "options");
+    checkKeys(options.exec, execOptionKeys, "options.exec");
+    const ctx = new Context();
+    try {
+      ctx.setVmConfig(options.cpus ?? 1, options.memoryMiB ?? 128);
+      ctx.setRoot(options.root);
+      if (options.workdir !== undefined) ctx.setWorkdir(options.workdir);
+      const { path, args = [], env = {} } = options.exec;
+      ctx.setExec(path, args, env);
+      if (options.rlimits !== undefined) ctx.setRlimits(options.rlimits);
+      if (options.ports !== undefined) ctx.setPortMap(options.ports);
+    } catch (err) {
+      ctx.free();
+      throw err;
+    }
+    this.#ctx = ctx;
+  }
+
+  /** The libkrun context id. */
+  get ctxId(): number {
+    return this.#ctx.id;
+  }
+
+  /** "ready", "running", "exited" or "disposed". */
+  get state(): VmState {
+    return this.#state;
+  }
+
+  /** Runs the VM to completion without taking over the process; resolves with its status and output. */
+  async run(options: RunOptions = {}): Promise<RunResult> {
+    const output = options.output ?? "capture";
+    if (output !== "capture" && output !== "inherit") {
+      throw invalid(
+        "krun_set_console_output",
+        `output must be "capture" or "inherit", got ${describe(output)}`,
+      );
+    }
+    const timeoutMs = options.timeoutMs === undefined
+      ? undefined
+      : uint(options.timeoutMs, 0, 0x7fff_ffff, "krun_wait", "timeoutMs");
+    if (this.#state !== "ready") throw new Error(`Vm.run(): this VM is ${this.#state}; a Vm runs once`);
+    let dir: string | undefined;
+    try {
+      if (output === "capture") {
+        dir = mkdtempSync(join(envOrUndefined("TMPDIR") ?? "/tmp", "zkrun-"));
+        this.#ctx.setConsoleOutput(join(dir, "console"));
+      }
+      this.#ctx.start();
+    } catch (err) {
+      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+    this.#state = "running";
+    let timedOut = false;
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
+      timedOut = true;
+      this.#ctx.stop();
+    }, timeoutMs);
+    this.#waiting = this.#ctx.waitAsync();
+    try {
+      const status = await this.#waiting;
+      if (timedOut) {
+        throw new KrunError("krun_wait", Errno.ETIMEDOUT, `still running after ${timeoutMs} ms; stopped`);
+      }
+      const bytes = dir === undefined ? new Uint8Array() : readOutput(join(dir, "console"));
+      return { status, output: decoder.decode(bytes), outputBytes: bytes };
+    } finally {
+      clearTimeout(timer);
+      if (this.#state === "running") this.#state = "exited";
+      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * libkrun's model: the process becomes the VM, its console is this terminal, and the process
+   * exits with the guest's status. Returns only by throwing why the VM could not start.
+   */
+  startEnter(): never {
+    if (this.#state !== "ready") {
+      throw new Error(`Vm.startEnter(): this VM is ${this.#state}; a Vm runs once`);
+    }
+    this.#state = "exited";
+    return this.#ctx.startEnter();
+  }
+
+  /** Forces a running VM down; `run()` then resolves with the status the library reports. */
+  stop(): void {
+    if (this.#state === "running") this.#ctx.stop();
+  }
+
+  /** Stops the VM if it runs, and frees the context (once the library has let go of it). */
+  [Symbol.dispose](): void {
+    if (this.#state === "disposed") return;
+    const wasRunning = this.#state === "running";
+    this.#state = "disposed";
+    if (!wasRunning) return this.#ctx.free();
+    try {
+      this.#ctx.stop();
+    } catch {
+      // It may have exited on its own meanwhile; the wait below settles either way.
+    }
+    // The wait still in flight uses the context: free it only when that wait is over.
+    this.#waiting?.catch(() => {}).finally(() => this.#ctx.free());
+  }
+
+  /** Like `[Symbol.dispose]`, but resolves only once a running VM is down and freed. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#state === "disposed") return;
+    const waiting = this.#state === "running" ? this.#waiting : null;
+    this.#state = "disposed";
+    if (waiting !== null) {
+      try {
+        this.#ctx.stop();
+      } catch {
+        // It may have exited on its own meanwhile.
+      }
+      await waiting.catch(() => {});
+    }
+    this.#ctx.free();
+  }
+}
+
+function readOutput(path: string): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (err) {
+    if ((err as { code?: string }).code === "ENOENT") return new Uint8Array(); // nothing written
+    throw err;
+  }
+}

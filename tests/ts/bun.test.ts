@@ -1,0 +1,8 @@
+/** Registers tests/ts/cases.ts with `bun test` (run by tests/native/ts-bun.sh). */
+import { cases } from "./cases.ts";
+
+// In a variable so that `deno check` never tries to resolve it.
+const runner = "bun:test";
+const { test } = (await import(runner)) as { test: (name: string, fn: () => unknown) => void };
+
+for (const c of cases) test(c.name, c.fn);

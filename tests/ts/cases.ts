@@ -1,0 +1,289 @@
+/**
+ * The TypeScript behaviour suite, shared by both runtimes: deno.test.ts and bun.test.ts only
+ * register these cases with their runner. Native tier: the real libkrun.so.1, no guest boots
+ * (VM runs live in tests/vm/6*.test.sh). Assertions via node:assert/strict, built into both.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import {
+  Context,
+  KrunError,
+  KrunLibraryError,
+  loadLibrary,
+  maxVcpus,
+  Vm,
+  type VmOptions,
+} from "../../mod.ts";
+import { candidates } from "../../ffi/load.ts";
+import { symbols } from "../../ffi/symbols.ts";
+
+/** One named test. */
+export interface Case {
+  name: string;
+  fn: () => void | Promise<void>;
+}
+
+const repo = fileURLToPath(new URL("../../", import.meta.url));
+const scratch = mkdtempSync(join(process.env.TMPDIR ?? "/tmp", "zkrun-ts-"));
+const root = join(scratch, "root");
+const notADir = join(scratch, "file");
+spawnSync("mkdir", ["-p", root]);
+writeFileSync(notADir, "x");
+
+function throwsKrun(fn: () => unknown, code: string, op: string, text?: RegExp): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof KrunError, `expected a KrunError, got ${err}`);
+    assert.equal(err.code, code, err.message);
+    assert.equal(err.op, op, err.message);
+    if (text) assert.match(err.message, text);
+    return true;
+  });
+}
+
+function vmOptions(overrides: Record<string, unknown> = {}): VmOptions {
+  return { root, exec: { path: "/bin/true" }, ...overrides } as VmOptions;
+}
+
+function exec(over: Record<string, unknown>): VmOptions {
+  return vmOptions({ exec: { path: "/bin/sh", args: ["-c", "true"], ...over } });
+}
+
+/** The cases, in order: the first must run before anything loads the library. */
+export const cases: Case[] = [
+  {
+    name: "a library that is not there: KrunLibraryError naming what was tried",
+    fn: () => {
+      const missing = join(scratch, "no", "libkrun.so.1");
+      assert.throws(() => loadLibrary(missing), (err: unknown) => {
+        assert.ok(err instanceof KrunLibraryError);
+        assert.deepEqual(err.tried.length, 1);
+        assert.match(err.message, /cannot load libkrun\.so\.1; tried .*no\/libkrun\.so\.1/);
+        assert.match(err.message, /LIBKRUN_PATH/);
+        return true;
+      });
+    },
+  },
+  {
+    name: "search order: LIBKRUN_PATH alone when set, else zig-out/lib then the soname",
+    fn: () => {
+      const saved = process.env.LIBKRUN_PATH;
+      try {
+        delete process.env.LIBKRUN_PATH;
+        assert.deepEqual(candidates(), [join(repo, "zig-out/lib/libkrun.so.1"), "libkrun.so.1"]);
+        process.env.LIBKRUN_PATH = "/opt/x/libkrun.so.1";
+        assert.deepEqual(candidates(), ["/opt/x/libkrun.so.1"]);
+      } finally {
+        if (saved === undefined) delete process.env.LIBKRUN_PATH;
+        else process.env.LIBKRUN_PATH = saved;
+      }
+    },
+  },
+  {
+    name: "the library loads with every symbol of the table (dlopen fails on any missing one)",
+    fn: () => {
+      const info = loadLibrary();
+      assert.match(info.path, /libkrun\.so\.1$/);
+      assert.ok(info.runtime === "deno" || info.runtime === "bun");
+      assert.equal(Object.keys(symbols).length, 70);
+      assert.ok(maxVcpus() >= 1);
+    },
+  },
+  {
+    name: "KrunError is an Error with errno, code and op",
+    fn: () => {
+      const err = new KrunError("krun_set_vm_config", 22, "cpus");
+      assert.ok(err instanceof Error);
+      assert.equal(err.name, "KrunError");
+      assert.equal(err.errno, 22);
+      assert.equal(err.code, "EINVAL");
+      assert.equal(err.op, "krun_set_vm_config");
+      assert.equal(err.message, "krun_set_vm_config: EINVAL (invalid argument): cpus");
+    },
+  },
+  {
+    name: "create, configure with every setter, free (twice is fine)",
+    fn: () => {
+      const ctx = new Context();
+      assert.ok(ctx.id >= 0);
+      ctx.setVmConfig(2, 512);
+      ctx.setRoot(root);
+      ctx.setWorkdir("/");
+      ctx.setExec("/bin/sh", ["-c", "echo 'a b' \"c\" ünï €"], { A: "1", EMPTY: "" });
+      ctx.setEnv({ B: "2" });
+      ctx.setRlimits({ NOFILE: [1024, 4096], CORE: [0, "unlimited"], STACK: [8n << 20n, Infinity] });
+      ctx.free();
+      ctx.free();
+    },
+  },
+  {
+    name: "Vm: configured by the constructor, disposed by using",
+    fn: () => {
+      let kept: Vm;
+      {
+        using vm = new Vm(
+          vmOptions({
+            cpus: 2,
+            memoryMiB: 512,
+            workdir: "/",
+            rlimits: { NOFILE: [1024, 4096] },
+            exec: { path: "/bin/sh", args: ["-c", "echo hi; exit 3"], env: { A: "1" } },
+          }),
+        );
+        kept = vm;
+        assert.equal(vm.state, "ready");
+      }
+      assert.equal(kept.state, "disposed");
+      assert.rejects(() => kept.run());
+      assert.throws(() => kept.startEnter(), /disposed/);
+    },
+  },
+  {
+    name: "Vm: await using disposes too",
+    fn: async () => {
+      let kept: Vm;
+      {
+        await using vm = new Vm(vmOptions());
+        kept = vm;
+      }
+      assert.equal(kept.state, "disposed");
+    },
+  },
+  {
+    name: "bad context id: ENOENT from the library",
+    fn: () => {
+      const ghost = Context.fromId(0x7fff_0000);
+      throwsKrun(() => ghost.setVmConfig(1, 128), "ENOENT", "krun_set_vm_config");
+      throwsKrun(() => ghost.setWorkdir("/"), "ENOENT", "krun_set_workdir");
+      throwsKrun(() => ghost.free(), "ENOENT", "krun_free_ctx");
+    },
+  },
+  {
+    name: "a freed context is refused before C",
+    fn: () => {
+      const ctx = new Context();
+      ctx.free();
+      throwsKrun(() => ctx.setVmConfig(1, 128), "ENOENT", "krun_set_vm_config", /already freed/);
+    },
+  },
+  {
+    name: "cpus: 0, 256, 1.5, '2' are EINVAL",
+    fn: () => {
+      for (const cpus of [0, 256, 1.5, "2", -1, NaN]) {
+        throwsKrun(() => new Vm(vmOptions({ cpus })), "EINVAL", "krun_set_vm_config", /cpus/);
+      }
+    },
+  },
+  {
+    name: "memory: 0 and more than 2^32-1 MiB are EINVAL",
+    fn: () => {
+      for (const memoryMiB of [0, 2 ** 32, 2 ** 53, Infinity]) {
+        throwsKrun(() => new Vm(vmOptions({ memoryMiB })), "EINVAL", "krun_set_vm_config", /memoryMiB/);
+      }
+    },
+  },
+  {
+    name: "root: missing is ENOENT, a file is ENOTDIR, not a string is EINVAL",
+    fn: () => {
+      throwsKrun(() => new Vm(vmOptions({ root: join(scratch, "absent") })), "ENOENT", "krun_set_root");
+      throwsKrun(() => new Vm(vmOptions({ root: notADir })), "ENOTDIR", "krun_set_root");
+      throwsKrun(() => new Vm(vmOptions({ root: 42 })), "EINVAL", "krun_set_root");
+    },
+  },
+  {
+    name: "a NUL byte in any string is EINVAL",
+    fn: () => {
+      throwsKrun(() => new Vm(vmOptions({ root: root + "\0x" })), "EINVAL", "krun_set_root", /NUL/);
+      throwsKrun(() => new Vm(vmOptions({ workdir: "/\0" })), "EINVAL", "krun_set_workdir", /NUL/);
+      throwsKrun(() => new Vm(exec({ path: "/bin/sh\0" })), "EINVAL", "krun_set_exec", /exec path.*NUL/);
+      throwsKrun(() => new Vm(exec({ args: ["ok", "b\0d"] })), "EINVAL", "krun_set_exec", /args\[1\].*NUL/);
+      throwsKrun(() => new Vm(exec({ env: { A: "x\0y" } })), "EINVAL", "krun_set_exec", /NUL/);
+      throwsKrun(() => new Vm(exec({ env: { "A\0B": "x" } })), "EINVAL", "krun_set_exec", /NUL/);
+    },
+  },
+  {
+    name: "args that are not an array of strings are EINVAL",
+    fn: () => {
+      throwsKrun(() => new Vm(exec({ args: "-c true" })), "EINVAL", "krun_set_exec", /args must be an array/);
+      throwsKrun(() => new Vm(exec({ args: ["-c", 7] })), "EINVAL", "krun_set_exec", /args\[1\]/);
+      throwsKrun(() => new Vm(exec({ args: null })), "EINVAL", "krun_set_exec", /array/);
+    },
+  },
+  {
+    name: "env: names with '=' or empty, non-string values, arrays are EINVAL; 'inherit' is NULL envp",
+    fn: () => {
+      throwsKrun(() => new Vm(exec({ env: { "A=B": "1" } })), "EINVAL", "krun_set_exec", /=/);
+      throwsKrun(() => new Vm(exec({ env: { "": "1" } })), "EINVAL", "krun_set_exec");
+      throwsKrun(() => new Vm(exec({ env: { A: 1 } })), "EINVAL", "krun_set_exec", /env A/);
+      throwsKrun(() => new Vm(exec({ env: ["A=1"] })), "EINVAL", "krun_set_exec", /env must be/);
+      using _vm = new Vm(exec({ env: "inherit" }));
+    },
+  },
+  {
+    name: "a lone surrogate (not encodable as UTF-8) is EINVAL",
+    fn: () => throwsKrun(() => new Vm(exec({ args: ["\ud800"] })), "EINVAL", "krun_set_exec", /Unicode/),
+  },
+  {
+    name: "too many args is E2BIG",
+    fn: () => throwsKrun(() => new Vm(exec({ args: new Array(5000).fill("x") })), "E2BIG", "krun_set_exec"),
+  },
+  {
+    name: "rlimits: unknown names, soft above hard, negatives are EINVAL",
+    fn: () => {
+      const op = "krun_set_rlimits";
+      throwsKrun(() => new Vm(vmOptions({ rlimits: { NOFILES: [1, 2] } })), "EINVAL", op, /unknown rlimit/);
+      throwsKrun(() => new Vm(vmOptions({ rlimits: { NOFILE: [10, 2] } })), "EINVAL", op, /exceeds/);
+      throwsKrun(() => new Vm(vmOptions({ rlimits: { NOFILE: [-1, 2] } })), "EINVAL", op);
+      throwsKrun(() => new Vm(vmOptions({ rlimits: { NOFILE: [1] } })), "EINVAL", op, /\[soft, hard\]/);
+      throwsKrun(() => new Vm(vmOptions({ rlimits: { NOFILE: [1, 2 ** 64] } })), "EINVAL", op);
+    },
+  },
+  {
+    name: "ports: out of range or repeated guest ports are EINVAL; a valid map reaches krun_set_port_map",
+    fn: () => {
+      const op = "krun_set_port_map";
+      throwsKrun(() => new Vm(vmOptions({ ports: { 0: 80 } })), "EINVAL", op, /host port/);
+      throwsKrun(() => new Vm(vmOptions({ ports: { 8080: 70000 } })), "EINVAL", op, /guest port/);
+      throwsKrun(() => new Vm(vmOptions({ ports: { 8080: 80, 8081: 80 } })), "EINVAL", op, /twice/);
+      // Until TSI lands the library answers -ENOTSUP: that must surface, not be hidden.
+      try {
+        using _vm = new Vm(vmOptions({ ports: { 8080: 80 } }));
+      } catch (err) {
+        assert.ok(err instanceof KrunError && err.code === "ENOTSUP" && err.op === op, String(err));
+      }
+    },
+  },
+  {
+    name: "unknown option keys (typos) are EINVAL",
+    fn: () => {
+      throwsKrun(() => new Vm(vmOptions({ memoryMb: 512 })), "EINVAL", "new Vm", /options\.memoryMb/);
+      throwsKrun(() => new Vm(exec({ argv: [] })), "EINVAL", "new Vm", /options\.exec\.argv/);
+      throwsKrun(() => new Vm(undefined as unknown as VmOptions), "EINVAL", "new Vm");
+    },
+  },
+  {
+    name: "run() options are checked before the VM starts",
+    fn: async () => {
+      using vm = new Vm(vmOptions());
+      await assert.rejects(
+        () => vm.run({ output: "file" as "capture" }),
+        (e: unknown) => e instanceof KrunError && e.code === "EINVAL",
+      );
+      await assert.rejects(() => vm.run({ timeoutMs: -5 }), (e: unknown) => e instanceof KrunError);
+      assert.equal(vm.state, "ready");
+    },
+  },
+  {
+    name: "many contexts: create and free 200 in a row",
+    fn: () => {
+      for (let i = 0; i < 200; i++) new Context().free();
+    },
+  },
+  {
+    name: "cleanup",
+    fn: () => rmSync(scratch, { recursive: true, force: true }),
+  },
+];
