@@ -1,1 +1,631 @@
-/* placeholder */
+/*
+ * libkrun.h - the C API of zkrun, a rebuild of libkrun in Zig.
+ *
+ * Link with -lkrun (libkrun.so.1) or dlopen("libkrun.so.1"). Every function of libkrun's 1.x API
+ * is declared here with libkrun's names, signatures and constants, so existing clients (crun,
+ * krunvm, muvm, ...) build and load unchanged. zkrun's own additions are in the section
+ * "zkrun extensions" at the end.
+ *
+ * Conventions that hold for every function below:
+ *
+ *  - Return value: 0 on success, or a negative errno value on failure (-EINVAL, -ENOENT, ...).
+ *    A few functions return a non-negative value on success instead (a context id, a count,
+ *    0/1 for a yes/no query); their comments say so.
+ *  - Contexts: krun_create_ctx() returns a context id. Ids count up and are never reused within
+ *    a process. Any call given an id that does not exist (never created, freed, or consumed by
+ *    krun_start_enter) returns -ENOENT.
+ *  - Strings: NUL-terminated and valid UTF-8, else -EINVAL. A NULL pointer where a string is
+ *    required returns -EINVAL.
+ *  - String arrays ("const char *const x[]"): NULL-terminated, at most KRUN_MAX_ARGS entries
+ *    before the terminating NULL, else -EINVAL.
+ *  - Copies: every string, array and buffer passed in is copied before the call returns. The
+ *    caller may free or overwrite its buffers right after any call (libkrun itself does not
+ *    copy the data of krun_fs_add_overlay_file; zkrun does).
+ *  - Setters only record configuration. Devices and the VM are built by krun_start_enter (or
+ *    krun_start). Once a context's VM has started, setters on it return -EBUSY.
+ *  - Errors are explained on the log (see krun_init_log): each rejected call writes one line
+ *    "[zkrun] <function>: <why>". Errors are logged by default; successful calls print nothing
+ *    unless a more verbose level is chosen.
+ *  - Functions for features zkrun does not build (disks, virtio-net, GPU, displays, input,
+ *    vhost-user, TEEs, ...) exist so that every client resolves its symbols, and return
+ *    -ENOTSUP (after -ENOENT for an unknown context). krun_has_feature() tells which exist.
+ *
+ * All functions are thread-safe: the context table is protected by one lock.
+ */
+#ifndef _LIBKRUN_H
+#define _LIBKRUN_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+/* The most entries read from a NULL-terminated string array. */
+#define KRUN_MAX_ARGS 4096
+
+/* ---- Logging --------------------------------------------------------------------------- */
+
+#define KRUN_LOG_TARGET_DEFAULT -1
+
+#define KRUN_LOG_LEVEL_OFF 0
+#define KRUN_LOG_LEVEL_ERROR 1
+#define KRUN_LOG_LEVEL_WARN 2
+#define KRUN_LOG_LEVEL_INFO 3
+#define KRUN_LOG_LEVEL_DEBUG 4
+#define KRUN_LOG_LEVEL_TRACE 5
+
+#define KRUN_LOG_STYLE_AUTO 0
+#define KRUN_LOG_STYLE_ALWAYS 1
+#define KRUN_LOG_STYLE_NEVER 2
+
+#define KRUN_LOG_OPTION_NO_ENV 1
+
+/**
+ * Sets how much the library logs, from KRUN_LOG_LEVEL_OFF (0) to KRUN_LOG_LEVEL_TRACE (5).
+ * The default is KRUN_LOG_LEVEL_ERROR. The environment variable RUST_LOG (or ZKRUN_LOG), set to
+ * a level name (off, error, warn, info, debug, trace) or number, overrides "level".
+ *
+ * Returns: 0, or -EINVAL if "level" is above 5.
+ */
+int32_t krun_set_log_level(uint32_t level);
+
+/**
+ * Configures logging (supersedes krun_set_log_level).
+ *
+ *  "target_fd" - where log lines go: KRUN_LOG_TARGET_DEFAULT (-1) for stderr, or an open file
+ *                descriptor (1 = stdout, 2 = stderr, a pipe, a file). 0 and values below -1 are
+ *                rejected. The descriptor stays owned by the caller and must stay open.
+ *  "level"     - KRUN_LOG_LEVEL_OFF .. KRUN_LOG_LEVEL_TRACE.
+ *  "style"     - KRUN_LOG_STYLE_AUTO (colour when the target is a terminal), _ALWAYS or _NEVER.
+ *  "options"   - 0, or KRUN_LOG_OPTION_NO_ENV so that RUST_LOG/ZKRUN_LOG cannot override
+ *                "level".
+ *
+ * Returns: 0, or -EINVAL for a bad target, level, style or option bit.
+ */
+int32_t krun_init_log(int target_fd, uint32_t level, uint32_t style, uint32_t options);
+
+/* ---- Contexts and capabilities --------------------------------------------------------- */
+
+/**
+ * Creates a configuration context.
+ *
+ * Returns: the new context id (>= 0; ids count up from 0), or -ENOMEM when too many contexts
+ * are alive at once.
+ */
+int32_t krun_create_ctx(void);
+
+/**
+ * Frees a context and everything it recorded. A VM started with krun_start is stopped and
+ * torn down first.
+ *
+ * Returns: 0, -ENOENT for an unknown id, -EBUSY while another thread waits in krun_wait on it.
+ */
+int32_t krun_free_ctx(uint32_t ctx_id);
+
+/* Feature constants for krun_has_feature(). */
+#define KRUN_FEATURE_NET 0
+#define KRUN_FEATURE_BLK 1
+#define KRUN_FEATURE_GPU 2
+#define KRUN_FEATURE_INPUT 4
+#define KRUN_FEATURE_TEE 6
+#define KRUN_FEATURE_AMD_SEV 7
+#define KRUN_FEATURE_INTEL_TDX 8
+#define KRUN_FEATURE_AWS_NITRO 9
+#define KRUN_FEATURE_VIRGL_RESOURCE_MAP2 10
+#define KRUN_FEATURE_INIT_BLOB 11
+
+/**
+ * Tells whether this build has a feature (one of KRUN_FEATURE_*).
+ *
+ * Returns: 1 if it has it, 0 if not, -EINVAL for a number this library does not know.
+ * zkrun has KRUN_FEATURE_INIT_BLOB only. (The numbers 3 and 5, "sound" and "EFI" in
+ * libkrun 1.19, are known and answered with 0.)
+ */
+int32_t krun_has_feature(uint64_t feature);
+
+/**
+ * Returns: the most vCPUs one VM may have on this host (KVM_CAP_MAX_VCPUS, capped at what
+ * the VM's MP table can describe), or -ENODEV when /dev/kvm is missing or unusable.
+ */
+int32_t krun_get_max_vcpus(void);
+
+/**
+ * Returns: 1 if the host's KVM module (kvm_intel or kvm_amd) allows nested virtualization,
+ * 0 if it does not or no such module is loaded.
+ */
+int32_t krun_check_nested_virt(void);
+
+/**
+ * Records a user id (and krun_setgid a group id) that the process switches to just before the
+ * VM is built by krun_start_enter / krun_start (group first, then user). This affects the
+ * whole process.
+ *
+ * Returns: 0, or -ENOENT for an unknown context.
+ */
+int32_t krun_setuid(uint32_t ctx_id, uid_t uid);
+int32_t krun_setgid(uint32_t ctx_id, gid_t gid);
+
+/**
+ * An eventfd asking the guest to shut down in an orderly way. libkrun creates it on macOS and
+ * aarch64 only; on x86_64 Linux it does not exist.
+ *
+ * Returns: -EINVAL (after -ENOENT for an unknown context).
+ */
+int32_t krun_get_shutdown_eventfd(uint32_t ctx_id);
+
+/* ---- VM shape ------------------------------------------------------------------------------ */
+
+/**
+ * Sets the number of vCPUs and the guest RAM in MiB. Without this call a VM has 1 vCPU and
+ * 128 MiB. RAM is mapped on demand, not preallocated.
+ *
+ * Returns: 0, -ENOENT for an unknown context, -EINVAL when "num_vcpus" is 0 or above
+ * krun_get_max_vcpus(), or when "ram_mib" is 0 or more than the host can map.
+ */
+int32_t krun_set_vm_config(uint32_t ctx_id, uint8_t num_vcpus, uint32_t ram_mib);
+
+/**
+ * Asks for nested virtualization (SVM/VMX visible to the guest, when the host has it).
+ * Success only records the wish; see krun_check_nested_virt().
+ */
+int32_t krun_set_nested_virt(uint32_t ctx_id, bool enabled);
+
+/**
+ * Asks for a split irqchip (IOAPIC emulated in user space, KVM_CAP_SPLIT_IRQCHIP). Recorded
+ * for the VMM.
+ */
+int32_t krun_split_irqchip(uint32_t ctx_id, bool enable);
+
+/** SMBIOS OEM strings (NULL-terminated array). libkrun writes SMBIOS on aarch64/riscv64 only.
+ * zkrun: -ENOTSUP. */
+int32_t krun_set_smbios_oem_strings(uint32_t ctx_id, const char *const oem_strings[]);
+
+/** A firmware image (EFI) to boot instead of a kernel. zkrun: -ENOTSUP. */
+int32_t krun_set_firmware(uint32_t ctx_id, const char *firmware_path);
+
+#define KRUN_KERNEL_FORMAT_RAW 0
+#define KRUN_KERNEL_FORMAT_ELF 1
+#define KRUN_KERNEL_FORMAT_PE_GZ 2
+#define KRUN_KERNEL_FORMAT_IMAGE_BZ2 3
+#define KRUN_KERNEL_FORMAT_IMAGE_GZ 4
+#define KRUN_KERNEL_FORMAT_IMAGE_ZSTD 5
+
+/**
+ * Boots an external kernel instead of the one in libkrunfw.so.5.
+ *
+ *  "kernel_path"   - host path of the kernel image; checked now.
+ *  "kernel_format" - KRUN_KERNEL_FORMAT_ELF (an x86_64 vmlinux) or KRUN_KERNEL_FORMAT_RAW (a
+ *                    libkrunfw-style bundle). The compressed formats are not supported.
+ *  "initramfs"     - host path of an initramfs, or NULL.
+ *  "cmdline"       - the kernel command line replacing the default prolog, or NULL. The
+ *                    KRUN_* tokens of the workload are still appended.
+ *
+ * Returns: 0; -ENOENT when the kernel or initramfs file does not exist; -EINVAL for a NULL
+ * path, an unknown format number, a truncated or non-x86_64 ELF, an empty RAW file or a
+ * command line of 2048 bytes or more; -ENOTSUP for the PE/Image formats.
+ */
+int32_t krun_set_kernel(uint32_t ctx_id,
+                        const char *kernel_path,
+                        uint32_t kernel_format,
+                        const char *initramfs,
+                        const char *cmdline);
+
+/** Sets the value of the "console=" kernel parameter (default "hvc0"). */
+int32_t krun_set_kernel_console(uint32_t ctx_id, const char *console_id);
+
+/* ---- Root filesystem, virtio-fs and the guest init ---------------------------------------- */
+
+/* The virtio-fs tag of the root filesystem. */
+#define KRUN_FS_ROOT_TAG "/dev/root"
+
+/**
+ * Uses the host directory "root_path" as the guest's root filesystem: a virtio-fs device with
+ * tag KRUN_FS_ROOT_TAG and a 512 MiB DAX window. Unless krun_disable_implicit_init was called
+ * before, the built-in init is served in it as /init.krun.
+ *
+ * Returns: 0, -EINVAL for NULL, -ENOENT if the directory does not exist, -ENOTDIR if it is
+ * not a directory, -EEXIST if the context already has a root filesystem.
+ */
+int32_t krun_set_root(uint32_t ctx_id, const char *root_path);
+
+/**
+ * Adds a virtio-fs device sharing the host directory "c_path" under the tag "c_tag" (1 to 36
+ * bytes). A NULL path gives a filesystem with only the overlay entries added later. With the
+ * tag KRUN_FS_ROOT_TAG it becomes the root filesystem (as krun_set_root). krun_add_virtiofs2
+ * adds a DAX window of "shm_size" bytes; krun_add_virtiofs3 can also make the share read-only.
+ *
+ * Returns: 0, -EINVAL for a NULL or bad tag, -ENOENT / -ENOTDIR for a bad directory, -EEXIST
+ * for a tag already in use, -ENOSPC when the VM has no virtio slot left.
+ */
+int32_t krun_add_virtiofs(uint32_t ctx_id,
+                          const char *c_tag,
+                          const char *c_path);
+int32_t krun_add_virtiofs2(uint32_t ctx_id,
+                           const char *c_tag,
+                           const char *c_path,
+                           uint64_t shm_size);
+int32_t krun_add_virtiofs3(uint32_t ctx_id,
+                           const char *c_tag,
+                           const char *c_path,
+                           uint64_t shm_size,
+                           bool read_only);
+
+/** No longer supported by libkrun either: always -EINVAL (after -ENOENT). */
+int32_t krun_set_mapped_volumes(uint32_t ctx_id, const char *const mapped_volumes[]);
+
+/**
+ * Do not serve the built-in init as /init.krun. Call it before krun_set_root (or
+ * krun_add_virtiofs* with KRUN_FS_ROOT_TAG); it has no effect on a root already added.
+ */
+int32_t krun_disable_implicit_init(uint32_t ctx_id);
+
+/**
+ * Gives the built-in init binary (static x86_64 ELF), e.g. to serve it under another name
+ * with krun_fs_add_overlay_file. The bytes are static and live as long as the process.
+ *
+ * Returns: 0, or -EINVAL if either pointer is NULL.
+ */
+int32_t krun_get_default_init(const uint8_t **data_out, size_t *len_out);
+
+/**
+ * Adds a file that exists only in memory to the virtio-fs device tagged "fs_tag". "path" is
+ * relative to that filesystem's root ("init.krun", "etc/hostname"); every directory above it
+ * must be an overlay directory added before. "mode" holds the file type and permission bits
+ * (e.g. 0100644). A "one_shot" file disappears after its first lookup. zkrun copies "data".
+ *
+ * Returns: 0; -EINVAL for NULL pointers or an empty/"."/".." path component; -ENOENT for an
+ * unknown tag or missing parent directory; -ENOTDIR if a parent is a file; -EEXIST if the path
+ * exists.
+ */
+int32_t krun_fs_add_overlay_file(uint32_t ctx_id, const char *fs_tag,
+                                 const char *path, const uint8_t *data,
+                                 size_t data_len, uint32_t mode, bool one_shot);
+
+/**
+ * Adds an empty, read-only directory that exists only in memory (a mount point) to the
+ * virtio-fs device tagged "fs_tag". Errors as krun_fs_add_overlay_file.
+ */
+int32_t krun_fs_add_overlay_dir(uint32_t ctx_id, const char *fs_tag,
+                                const char *path, uint32_t mode);
+
+/* ---- Disks (virtio-blk: not built in zkrun, all -ENOTSUP) ---------------------------------- */
+
+#define KRUN_DISK_FORMAT_RAW 0
+#define KRUN_DISK_FORMAT_QCOW2 1
+#define KRUN_DISK_FORMAT_VMDK 2
+
+#define KRUN_SYNC_NONE 0
+#define KRUN_SYNC_RELAXED 1
+#define KRUN_SYNC_FULL 2
+
+/** Deprecated in libkrun: a raw disk used as the root ("root" block id). zkrun: -ENOTSUP. */
+int32_t krun_set_root_disk(uint32_t ctx_id, const char *disk_path);
+/** Deprecated in libkrun: a raw data disk ("data" block id). zkrun: -ENOTSUP. */
+int32_t krun_set_data_disk(uint32_t ctx_id, const char *disk_path);
+/** A raw disk image. zkrun: -ENOTSUP. */
+int32_t krun_add_disk(uint32_t ctx_id, const char *block_id, const char *disk_path, bool read_only);
+/** A disk image in a given KRUN_DISK_FORMAT_*. Never probe formats of untrusted images.
+ * zkrun: -ENOTSUP. */
+int32_t krun_add_disk2(uint32_t ctx_id,
+                       const char *block_id,
+                       const char *disk_path,
+                       uint32_t disk_format,
+                       bool read_only);
+/** As krun_add_disk2, with O_DIRECT and a KRUN_SYNC_* flush mode. zkrun: -ENOTSUP. */
+int32_t krun_add_disk3(uint32_t ctx_id,
+                       const char *block_id,
+                       const char *disk_path,
+                       uint32_t disk_format,
+                       bool read_only,
+                       bool direct_io,
+                       uint32_t sync_mode);
+/** Boot from a block device behind a virtual virtio-fs root. zkrun: -ENOTSUP. */
+int32_t krun_set_root_disk_remount(uint32_t ctx_id, const char *device, const char *fstype,
+                                   const char *options);
+
+/* ---- Workload: exec, env, workdir, rlimits ---------------------------------------------- */
+
+/**
+ * Sets the program the guest's init runs, its arguments and its environment.
+ *
+ *  "exec_path" - path of the program inside the guest (required).
+ *  "argv"      - the arguments WITHOUT argv[0] (init passes exec_path as argv[0]); NULL means
+ *                none.
+ *  "envp"      - "KEY=VALUE" entries; NULL means a copy of the host process's environment,
+ *                taken when the VM starts.
+ *
+ * Returns: 0, -ENOENT for an unknown context, -EINVAL for a NULL exec_path or a bad string or
+ * array.
+ */
+int32_t krun_set_exec(uint32_t ctx_id,
+                      const char *exec_path,
+                      const char *const argv[],
+                      const char *const envp[]);
+
+/** Sets only the environment (as "envp" of krun_set_exec; NULL = the host environment). */
+int32_t krun_set_env(uint32_t ctx_id, const char *const envp[]);
+
+/** Sets the workload's working directory, a path inside the guest. */
+int32_t krun_set_workdir(uint32_t ctx_id, const char *workdir_path);
+
+/**
+ * Sets resource limits init applies before running the workload: entries
+ * "RESOURCE=CUR:MAX" with a numeric RLIMIT_* id, e.g. "7=1024:4096" (RLIMIT_NOFILE).
+ *
+ * Returns: 0, or -EINVAL for an entry not of that shape or an id of 16 or more.
+ */
+int32_t krun_set_rlimits(uint32_t ctx_id, const char *const rlimits[]);
+
+/* ---- Console ------------------------------------------------------------------------------ */
+
+/**
+ * The implicit console (hvc0) ignores stdin and writes the guest's output to the file
+ * "c_filepath" (created if missing). Only one call per context.
+ *
+ * Returns: 0, -EINVAL for NULL, -EEXIST on a second call.
+ */
+int32_t krun_set_console_output(uint32_t ctx_id, const char *c_filepath);
+
+/** No implicit console: the VM only has the consoles added explicitly. */
+int32_t krun_disable_implicit_console(uint32_t ctx_id);
+
+/**
+ * Adds a virtio console wired to three host descriptors (the descriptors stay owned by the
+ * caller). Terminal descriptors share one console port; each other descriptor gets its own
+ * port (krun-stdin / krun-stdout / krun-stderr) that init connects to the workload's 0/1/2.
+ * zkrun accepts one such console per context.
+ *
+ * Returns: 0, -EBADF for a descriptor that is not open, -EEXIST on a second call.
+ */
+int32_t krun_add_virtio_console_default(uint32_t ctx_id,
+                                        int input_fd,
+                                        int output_fd,
+                                        int err_fd);
+
+/** A legacy 16550 serial console. zkrun: -ENOTSUP. */
+int32_t krun_add_serial_console_default(uint32_t ctx_id,
+                                        int input_fd,
+                                        int output_fd);
+
+/** An empty multiport virtio console (returns its console id). zkrun: -ENOTSUP. */
+int32_t krun_add_virtio_console_multiport(uint32_t ctx_id);
+
+/** A terminal port on a multiport console. zkrun: -ENOTSUP. */
+int32_t krun_add_console_port_tty(uint32_t ctx_id,
+                                  uint32_t console_id,
+                                  const char *name,
+                                  int tty_fd);
+
+/** A data port on a multiport console. zkrun: -ENOTSUP. */
+int32_t krun_add_console_port_inout(uint32_t ctx_id,
+                                    uint32_t console_id,
+                                    const char *name,
+                                    int input_fd,
+                                    int output_fd);
+
+/* ---- Networking: TSI, virtio-net, vsock ports -------------------------------------------- */
+
+#define NET_FLAG_VFKIT (1 << 0)
+#define NET_FLAG_DHCP_CLIENT (1 << 1)
+
+#define KRUN_TSI_HIJACK_INET (1 << 0)
+#define KRUN_TSI_HIJACK_UNIX (1 << 1)
+
+/* virtio-net feature bits (uapi/linux/virtio_net.h). */
+#define NET_FEATURE_CSUM (1 << 0)
+#define NET_FEATURE_GUEST_CSUM (1 << 1)
+#define NET_FEATURE_GUEST_TSO4 (1 << 7)
+#define NET_FEATURE_GUEST_TSO6 (1 << 8)
+#define NET_FEATURE_GUEST_UFO (1 << 10)
+#define NET_FEATURE_HOST_TSO4 (1 << 11)
+#define NET_FEATURE_HOST_TSO6 (1 << 12)
+#define NET_FEATURE_HOST_UFO (1 << 14)
+
+/* The features of the legacy NIC of krun_set_passt_fd / krun_set_gvproxy_path. */
+#define COMPAT_NET_FEATURES (NET_FEATURE_CSUM | NET_FEATURE_GUEST_CSUM | \
+                             NET_FEATURE_GUEST_TSO4 | NET_FEATURE_GUEST_UFO | \
+                             NET_FEATURE_HOST_TSO4 | NET_FEATURE_HOST_UFO)
+
+/** virtio-net over a SOCK_STREAM unix socket (passt, socket_vmnet): path xor fd.
+ * zkrun: -ENOTSUP. */
+int32_t krun_add_net_unixstream(uint32_t ctx_id,
+                                const char *c_path,
+                                int fd,
+                                uint8_t *const c_mac,
+                                uint32_t features,
+                                uint32_t flags);
+/** virtio-net over a SOCK_DGRAM unix socket (gvproxy, vmnet-helper). zkrun: -ENOTSUP. */
+int32_t krun_add_net_unixgram(uint32_t ctx_id,
+                              const char *c_path,
+                              int fd,
+                              uint8_t *const c_mac,
+                              uint32_t features,
+                              uint32_t flags);
+/** virtio-net on a host tap device. zkrun: -ENOTSUP. */
+int32_t krun_add_net_tap(uint32_t ctx_id,
+                         char *c_tap_name,
+                         uint8_t *const c_mac,
+                         uint32_t features,
+                         uint32_t flags);
+/** Deprecated in libkrun (use krun_add_net_unixstream). zkrun: -ENOTSUP. */
+int32_t krun_set_passt_fd(uint32_t ctx_id, int fd);
+/** Deprecated in libkrun (use krun_add_net_unixgram). zkrun: -ENOTSUP. */
+int32_t krun_set_gvproxy_path(uint32_t ctx_id, char *c_path);
+/** MAC address of the legacy NIC. zkrun: -ENOTSUP. */
+int32_t krun_set_net_mac(uint32_t ctx_id, uint8_t *const c_mac);
+
+/**
+ * TSI port map: "host_port:guest_port" entries. Not calling it exposes every guest listener;
+ * an empty array exposes none. zkrun: -ENOTSUP.
+ */
+int32_t krun_set_port_map(uint32_t ctx_id, const char *const port_map[]);
+
+/** Bridges guest vsock connections to "port" to a host unix socket. zkrun: -ENOTSUP. */
+int32_t krun_add_vsock_port(uint32_t ctx_id,
+                            uint32_t port,
+                            const char *c_filepath);
+/** As krun_add_vsock_port; with "listen" the host side listens and connects inward.
+ * zkrun: -ENOTSUP. */
+int32_t krun_add_vsock_port2(uint32_t ctx_id,
+                             uint32_t port,
+                             const char *c_filepath,
+                             bool listen);
+/** An explicit vsock device with KRUN_TSI_* features. zkrun: -ENOTSUP. */
+int32_t krun_add_vsock(uint32_t ctx_id, uint32_t tsi_features);
+/** No implicit vsock device (and so no TSI). */
+int32_t krun_disable_implicit_vsock(uint32_t ctx_id);
+
+/* ---- GPU, displays, input, vhost-user (not built in zkrun, all -ENOTSUP) ----------------- */
+
+/* virglrenderer flags. */
+#define VIRGLRENDERER_USE_EGL (1 << 0)
+#define VIRGLRENDERER_THREAD_SYNC (1 << 1)
+#define VIRGLRENDERER_USE_GLX (1 << 2)
+#define VIRGLRENDERER_USE_SURFACELESS (1 << 3)
+#define VIRGLRENDERER_USE_GLES (1 << 4)
+#define VIRGLRENDERER_USE_EXTERNAL_BLOB (1 << 5)
+#define VIRGLRENDERER_VENUS (1 << 6)
+#define VIRGLRENDERER_NO_VIRGL (1 << 7)
+#define VIRGLRENDERER_USE_ASYNC_FENCE_CB (1 << 8)
+#define VIRGLRENDERER_RENDER_SERVER (1 << 9)
+#define VIRGLRENDERER_DRM (1 << 10)
+
+/* Most displays of one VM (virtio-gpu scanouts). */
+#define KRUN_MAX_DISPLAYS 16
+
+/** A virtio-gpu device with virglrenderer flags. zkrun: -ENOTSUP. */
+int32_t krun_set_gpu_options(uint32_t ctx_id, uint32_t virgl_flags);
+/** As krun_set_gpu_options with a host window of "shm_size" bytes. zkrun: -ENOTSUP. */
+int32_t krun_set_gpu_options2(uint32_t ctx_id,
+                              uint32_t virgl_flags,
+                              uint64_t shm_size);
+/** A display output (returns its id). zkrun: -ENOTSUP. */
+int32_t krun_add_display(uint32_t ctx_id, uint32_t width, uint32_t height);
+/** A custom EDID for a display. zkrun: -ENOTSUP. */
+int32_t krun_display_set_edid(uint32_t ctx_id, uint32_t display_id, const uint8_t *edid_blob,
+                              size_t blob_size);
+/** The DPI reported for a display. zkrun: -ENOTSUP. */
+int32_t krun_display_set_dpi(uint32_t ctx_id, uint32_t display_id, uint32_t dpi);
+/** The physical size reported for a display. zkrun: -ENOTSUP. */
+int32_t krun_display_set_physical_size(uint32_t ctx_id, uint32_t display_id, uint16_t width_mm,
+                                       uint16_t height_mm);
+/** The refresh rate of a display in Hz. zkrun: -ENOTSUP. */
+int32_t krun_display_set_refresh_rate(uint32_t ctx_id, uint32_t display_id,
+                                      uint32_t refresh_rate);
+/** A display backend vtable (libkrun_display.h). zkrun: -ENOTSUP. */
+int32_t krun_set_display_backend(uint32_t ctx_id, const void *display_backend,
+                                 size_t backend_size);
+/** A virtio-input device driven by caller vtables (libkrun_input.h). zkrun: -ENOTSUP. */
+int krun_add_input_device(uint32_t ctx_id, const void *config_backend, size_t config_backend_size,
+                          const void *events_backend, size_t events_backend_size);
+/** A virtio-input device passing through a host /dev/input/ descriptor. zkrun: -ENOTSUP. */
+int krun_add_input_device_fd(uint32_t ctx_id, int input_fd);
+
+/* virtio device types accepted by krun_add_vhost_user_device. */
+#define KRUN_VIRTIO_DEVICE_CONSOLE 3
+#define KRUN_VIRTIO_DEVICE_RNG 4
+#define KRUN_VIRTIO_DEVICE_GPU 16
+#define KRUN_VIRTIO_DEVICE_RTC 17
+#define KRUN_VIRTIO_DEVICE_INPUT 18
+#define KRUN_VIRTIO_DEVICE_VSOCK 19
+#define KRUN_VIRTIO_DEVICE_SND 25
+#define KRUN_VIRTIO_DEVICE_CAN 36
+
+/** A device served by an external vhost-user backend. zkrun: -ENOTSUP. */
+int32_t krun_add_vhost_user_device(uint32_t ctx_id,
+                                   uint32_t device_type,
+                                   const char *socket_path,
+                                   const char *name,
+                                   uint16_t num_queues,
+                                   const uint16_t *queue_sizes);
+
+/* ---- Confidential computing ------------------------------------------------------------- */
+
+/** The TEE configuration file of libkrun-sev / libkrun-tdx. zkrun: -ENOTSUP. */
+int32_t krun_set_tee_config_file(uint32_t ctx_id, const char *filepath);
+
+/* ---- Running the VM ------------------------------------------------------------------------ */
+
+/**
+ * Builds the VM from the context, runs it, and ends the process with the workload's exit
+ * status once the guest is down: it never returns on success. The context is consumed either
+ * way. The terminal mode of stdin is restored before the process exits.
+ *
+ * Exit statuses set by the guest's init: 125 (init could not set up the guest), 126 (the
+ * program exists but could not be executed), 127 (the program was not found).
+ *
+ * Returns (only on failure, before the guest runs): -ENOENT for an unknown context or a
+ * missing kernel; -EINVAL for a configuration that cannot be built or an unusable kernel;
+ * -ENODEV when /dev/kvm is missing or unusable; -ENOMEM, -EAGAIN (host resources), -EIO (an
+ * unexpected KVM failure), -EPERM when krun_setuid/krun_setgid could not be applied.
+ */
+int32_t krun_start_enter(uint32_t ctx_id);
+
+/* ---- zkrun extensions ---------------------------------------------------------------------
+ * Not in libkrun. They run a VM inside the calling process without giving the process up, so
+ * one process can run several VMs and outlive them. Test for them with dlsym() when the same
+ * program must also run on libkrun.
+ */
+
+/**
+ * Builds and starts the VM of a context. Returns once the VM runs in its own threads. The
+ * context stays valid: krun_wait gives its status, krun_stop forces it down, krun_free_ctx
+ * releases it. krun_setuid/krun_setgid apply to the whole process here too.
+ *
+ * Returns: 0, -EBUSY if the context already started, or the errors of krun_start_enter.
+ */
+int32_t krun_start(uint32_t ctx_id);
+
+/**
+ * Waits for the VM of a context to end.
+ *
+ *  "timeout_ms" - how long to wait; a negative value waits forever, 0 only polls.
+ *
+ * Returns: the guest's exit status (>= 0), -ETIMEDOUT when the time ran out first, -EINVAL if
+ * the context was not started, -EBUSY if another thread is already waiting on it.
+ */
+int32_t krun_wait(uint32_t ctx_id, int32_t timeout_ms);
+
+/**
+ * Forces the VM of a context down (its vCPUs stop at once; no orderly guest shutdown). A later
+ * krun_wait returns promptly. Stopping a VM that already ended does nothing.
+ *
+ * Returns: 0, -ENOENT for an unknown context, -EINVAL if the context was not started.
+ */
+int32_t krun_stop(uint32_t ctx_id);
+
+/* ---- C string-array convenience ---------------------------------------------------------
+ * C does not convert "char **" or "char *const *" (the type of main's argv and of a
+ * "char *const envp[]" array) to "const char *const *" without a warning (an error in GCC 14).
+ * These macros keep libkrun's prototypes above and only add the cast for exactly those two
+ * types; anything else reaches the prototype unchanged, so wrong types are still diagnosed.
+ * The function names stay real symbols: (krun_set_exec)(...), &krun_set_exec and dlsym()
+ * bypass the macros. Define KRUN_NO_STRV_MACROS to turn them off.
+ */
+#if !defined(__cplusplus) && !defined(KRUN_NO_STRV_MACROS) && \
+    defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define KRUN_STRV_(a) _Generic((a), \
+    char **: (const char *const *)(a), \
+    char *const *: (const char *const *)(a), \
+    default: (a))
+#define krun_set_exec(ctx_id, exec_path, argv, envp) \
+    krun_set_exec((ctx_id), (exec_path), KRUN_STRV_(argv), KRUN_STRV_(envp))
+#define krun_set_env(ctx_id, envp) krun_set_env((ctx_id), KRUN_STRV_(envp))
+#define krun_set_rlimits(ctx_id, rlimits) krun_set_rlimits((ctx_id), KRUN_STRV_(rlimits))
+#define krun_set_port_map(ctx_id, port_map) krun_set_port_map((ctx_id), KRUN_STRV_(port_map))
+#define krun_set_mapped_volumes(ctx_id, volumes) \
+    krun_set_mapped_volumes((ctx_id), KRUN_STRV_(volumes))
+#define krun_set_smbios_oem_strings(ctx_id, oem_strings) \
+    krun_set_smbios_oem_strings((ctx_id), KRUN_STRV_(oem_strings))
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* _LIBKRUN_H */

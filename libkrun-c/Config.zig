@@ -12,6 +12,12 @@ pub const ram_mib_default = 128;
 pub const args_max = 4096;
 /// x86 virtio-MMIO slots: IRQ 5..15.
 pub const virtio_devices_max = 11;
+/// virtio-fs tags are a 36-byte field in the device's config space (virtio spec 5.11.4).
+pub const fs_tag_max = 36;
+/// Overlay entries (krun_fs_add_overlay_file/_dir) per context.
+pub const overlay_entries_max = 256;
+/// One overlay file's data (copied into the arena by capi).
+pub const overlay_file_bytes_max = 64 << 20;
 
 pub const KernelFormat = enum(u32) { raw = 0, elf = 1, pe_gz = 2, image_bz2 = 3, image_gz = 4, image_zstd = 5 };
 
@@ -33,6 +39,14 @@ pub const VirtioFs = struct {
 
 pub const ConsoleFds = struct { input: i32, output: i32, err: i32 };
 
+/// An in-memory empty read-only directory (a mount point) of a virtio-fs device.
+pub const OverlayDir = struct {
+    fs_tag: []const u8,
+    /// Relative to the filesystem's root, no leading '/', components separated by '/'.
+    path: []const u8,
+    mode: u32,
+};
+
 pub const OverlayFile = struct {
     fs_tag: []const u8,
     path: []const u8,
@@ -53,19 +67,28 @@ kernel: ?ExternalKernel = null,
 kernel_console: []const u8 = "hvc0",
 
 implicit_console: bool = true,
+/// krun_disable_implicit_vsock clears it: no vsock (and so no TSI) device at all.
+implicit_vsock: bool = true,
 /// krun_set_console_output: the implicit console ignores stdin and writes here.
 console_output: ?[]const u8 = null,
 /// krun_add_virtio_console_default.
 console_default: ?ConsoleFds = null,
 
+/// Read by capi only: when true at the moment the root filesystem is added, capi appends the
+/// one-shot overlay file "init.krun" (the embedded init) for it. Devices serve
+/// `overlay_files` and need not look at this flag.
 implicit_init: bool = true,
 virtiofs: std.ArrayList(VirtioFs) = .empty,
+/// Parents always come before their children (capi checks each parent exists).
+overlay_dirs: std.ArrayList(OverlayDir) = .empty,
+/// A file's parent directories are in `overlay_dirs`; `path` is relative like OverlayDir's.
 overlay_files: std.ArrayList(OverlayFile) = .empty,
 
 /// KRUN_INIT: the workload path; argv excludes argv[0] (libkrun's convention).
 exec_path: ?[]const u8 = null,
 argv: []const []const u8 = &.{},
-/// null: the host environment is copied at start (libkrun's NULL envp semantics).
+/// null: the host environment is copied at start (libkrun's NULL envp semantics). capi's
+/// krun_start does that copy before Machine.create, so the VMM always sees it non-null.
 envp: ?[]const []const u8 = null,
 workdir: ?[]const u8 = null,
 /// "RESOURCE=CUR:MAX" entries with numeric resource ids.

@@ -1,7 +1,29 @@
 //! libkrun.so root: the only file that exports C symbols. Each `krun_*` is a thin shim in
-//! capi/ that validates, calls the Zig core, and maps errors to -errno.
+//! capi/ that validates, calls the Zig core, and maps errors to -errno; here every `krun_*`
+//! declaration of capi/main.zig's areas becomes a C symbol of the same name.
 const std = @import("std");
+const capi = @import("capi/main.zig");
+const log = @import("log.zig");
+
+/// std.log of every libkrun-c/ file goes through log.zig, which filters at run time by the
+/// level set with krun_set_log_level / krun_init_log (so nothing is filtered out at compile
+/// time).
+pub const std_options: std.Options = .{
+    .log_level = .debug,
+    .logFn = log.stdLogFn,
+};
 
 comptime {
-    _ = @import("capi/exports.zig");
+    // Only when this file is the library's root: a test or tool importing it gets no symbols.
+    if (@import("root") == @This()) {
+        for (capi.areas) |area| exportArea(area);
+    }
+}
+
+fn exportArea(comptime area: type) void {
+    for (std.meta.declarations(area)) |name| {
+        if (!std.mem.startsWith(u8, name, "krun_")) continue;
+        // The compiler rejects exporting a function that is not callconv(.c).
+        @export(&@field(area, name), .{ .name = name });
+    }
 }

@@ -1,0 +1,255 @@
+//! Context lifecycle and process-wide queries: krun_create_ctx, krun_free_ctx, krun_start_enter,
+//! the zkrun extensions krun_start / krun_wait / krun_stop, krun_has_feature,
+//! krun_get_max_vcpus, krun_check_nested_virt, krun_get_shutdown_eventfd, krun_setuid/setgid.
+//! Machine errors become errno values here, with an exhaustive switch.
+const std = @import("std");
+const assert = std.debug.assert;
+const Config = @import("../Config.zig");
+const Machine = @import("../vmm/Machine.zig");
+const log = @import("../log.zig");
+const contexts = @import("contexts.zig");
+const errors = @import("errors.zig");
+const host = @import("host.zig");
+const Error = errors.Error;
+const reject = errors.reject;
+
+pub fn krun_create_ctx() callconv(.c) i32 {
+    contexts.lock();
+    defer contexts.unlock();
+    const id = contexts.create("krun_create_ctx") catch |err| return errors.errno(err);
+    log.print(.debug, "krun_create_ctx", "context {d} created", .{id});
+    return @intCast(id);
+}
+
+pub fn krun_free_ctx(ctx_id: u32) callconv(.c) i32 {
+    contexts.lock();
+    defer contexts.unlock();
+    return errors.result(free(ctx_id));
+}
+
+fn free(ctx_id: u32) Error!void {
+    const func = "krun_free_ctx";
+    const slot = try contexts.find(func, ctx_id);
+    if (slot.waiting) return reject(func, error.Busy, "a thread is waiting on context {d} in krun_wait", .{ctx_id});
+    contexts.release(slot);
+}
+
+pub fn krun_setuid(ctx_id: u32, uid: std.c.uid_t) callconv(.c) i32 {
+    contexts.lock();
+    defer contexts.unlock();
+    const cfg = contexts.config("krun_setuid", ctx_id) catch |err| return errors.errno(err);
+    cfg.uid = uid;
+    return 0;
+}
+
+pub fn krun_setgid(ctx_id: u32, gid: std.c.gid_t) callconv(.c) i32 {
+    contexts.lock();
+    defer contexts.unlock();
+    const cfg = contexts.config("krun_setgid", ctx_id) catch |err| return errors.errno(err);
+    cfg.gid = gid;
+    return 0;
+}
+
+// ---- running -------------------------------------------------------------------------------
+
+pub fn krun_start(ctx_id: u32) callconv(.c) i32 {
+    contexts.lock();
+    defer contexts.unlock();
+    _ = start("krun_start", ctx_id) catch |err| return errors.errno(err);
+    return 0;
+}
+
+pub fn krun_wait(ctx_id: u32, timeout_ms: i32) callconv(.c) i32 {
+    const func = "krun_wait";
+    const slot, const machine = blk: {
+        contexts.lock();
+        defer contexts.unlock();
+        const slot = contexts.find(func, ctx_id) catch |err| return errors.errno(err);
+        const machine = started(func, slot) catch |err| return errors.errno(err);
+        if (slot.waiting) return errors.errno(reject(func, error.Busy, "another thread already waits on context {d}", .{ctx_id}));
+        slot.waiting = true;
+        break :blk .{ slot, machine };
+    };
+    // Without the lock: other contexts stay usable, and krun_stop can end this wait.
+    const outcome = machine.wait(timeout_ms);
+    contexts.lock();
+    defer contexts.unlock();
+    assert(slot.waiting and slot.machine == machine);
+    slot.waiting = false;
+    const status = outcome catch |err| switch (err) {
+        error.Timeout => return errors.errno(error.TimedOut),
+    };
+    slot.exited = true;
+    assert(status >= 0);
+    return status;
+}
+
+pub fn krun_stop(ctx_id: u32) callconv(.c) i32 {
+    const func = "krun_stop";
+    contexts.lock();
+    defer contexts.unlock();
+    const slot = contexts.find(func, ctx_id) catch |err| return errors.errno(err);
+    const machine = started(func, slot) catch |err| return errors.errno(err);
+    if (!slot.exited) machine.stop();
+    return 0;
+}
+
+pub fn krun_start_enter(ctx_id: u32) callconv(.c) i32 {
+    const func = "krun_start_enter";
+    const machine = blk: {
+        contexts.lock();
+        defer contexts.unlock();
+        const slot = contexts.find(func, ctx_id) catch |err| return errors.errno(err);
+        const machine = start(func, ctx_id) catch |err| {
+            // libkrun consumes the context even when the start fails.
+            contexts.release(slot);
+            return errors.errno(err);
+        };
+        // Consumed: the id is gone for every other call, the Config stays for the Machine.
+        slot.state = .entered;
+        break :blk machine;
+    };
+    const terminal = Terminal.save();
+    const status = machine.wait(-1) catch Machine.exit_code_failure;
+    terminal.restore();
+    log.print(.debug, func, "guest exited with status {d}", .{status});
+    std.c._exit(@intCast(status & 0xff));
+}
+
+/// Builds and starts the VM of a configuring context. Caller holds the lock.
+fn start(func: []const u8, ctx_id: u32) Error!*Machine {
+    const slot = try contexts.find(func, ctx_id);
+    if (slot.state != .configuring) return reject(func, error.Busy, "context {d} has already started", .{ctx_id});
+    const cfg = &slot.cfg;
+    try copyHostEnv(func, cfg);
+    try switchIds(func, cfg);
+    const machine = Machine.create(contexts.gpa, cfg) catch |err| return machineError(func, err);
+    machine.start() catch |err| {
+        machine.destroy();
+        return machineError(func, err);
+    };
+    slot.machine = machine;
+    slot.state = .started;
+    log.print(.info, func, "context {d}: VM running ({d} vCPUs, {d} MiB)", .{ ctx_id, cfg.vcpus, cfg.ram_mib });
+    return machine;
+}
+
+fn started(func: []const u8, slot: *contexts.Slot) Error!*Machine {
+    if (slot.state != .started) return reject(func, error.InvalidArgument, "context {d} has not been started (krun_start)", .{slot.id});
+    return slot.machine.?;
+}
+
+fn machineError(func: []const u8, err: Machine.Error) Error {
+    return switch (err) {
+        error.KvmUnavailable => reject(func, error.NoDevice, "/dev/kvm is missing or unusable: KVM is needed to run a VM", .{}),
+        error.InvalidConfig => reject(func, error.InvalidArgument, "the VM configuration cannot be built (see the line above)", .{}),
+        error.KernelNotFound => reject(func, error.NotFound, "no kernel: libkrunfw.so.5 or the krun_set_kernel file is missing", .{}),
+        error.KernelInvalid => reject(func, error.InvalidArgument, "the kernel image is not usable", .{}),
+        error.OutOfMemory => reject(func, error.OutOfMemory, "out of memory building the VM", .{}),
+        error.SystemResources => reject(func, error.TryAgain, "out of host resources (threads, fds or mappings) building the VM", .{}),
+        error.KvmFailed => reject(func, error.Io, "a KVM call failed unexpectedly building the VM", .{}),
+    };
+}
+
+/// NULL envp (or none set) means the host environment at start (libkrun's semantics). Entries
+/// that are not UTF-8 cannot go on a kernel command line and are left out, with a warning.
+fn copyHostEnv(func: []const u8, cfg: *Config) Error!void {
+    if (cfg.envp != null) return;
+    var count: usize = 0;
+    while (std.c.environ[count] != null and count < Config.args_max) count += 1;
+    const out = cfg.allocator().alloc([]const u8, count) catch
+        return reject(func, error.OutOfMemory, "out of memory copying the host environment", .{});
+    var kept: usize = 0;
+    for (0..count) |i| {
+        const entry = std.mem.span(std.c.environ[i].?);
+        if (!std.unicode.utf8ValidateSlice(entry)) {
+            log.print(.warn, func, "host environment entry {d} is not UTF-8; left out", .{i});
+            continue;
+        }
+        out[kept] = cfg.allocator().dupeSentinel(u8, entry, 0) catch
+            return reject(func, error.OutOfMemory, "out of memory copying the host environment", .{});
+        kept += 1;
+    }
+    cfg.envp = out[0..kept];
+}
+
+/// krun_setgid / krun_setuid take effect just before the VM is built (group first: after
+/// setuid the process may no longer change its group).
+fn switchIds(func: []const u8, cfg: *const Config) Error!void {
+    if (cfg.gid) |gid| {
+        if (std.c.setgid(gid) != 0) return reject(func, error.PermissionDenied, "setgid({d}) failed", .{gid});
+    }
+    if (cfg.uid) |uid| {
+        if (std.c.setuid(uid) != 0) return reject(func, error.PermissionDenied, "setuid({d}) failed", .{uid});
+    }
+}
+
+/// stdin's terminal mode, restored before krun_start_enter's _exit (devices may set raw mode).
+const Terminal = struct {
+    saved: ?std.c.termios,
+
+    fn save() Terminal {
+        var t: std.c.termios = undefined;
+        if (std.c.isatty(0) != 1 or std.c.tcgetattr(0, &t) != 0) return .{ .saved = null };
+        return .{ .saved = t };
+    }
+
+    fn restore(self: Terminal) void {
+        if (self.saved) |*t| _ = std.c.tcsetattr(0, .NOW, t);
+    }
+};
+
+// ---- process-wide queries ------------------------------------------------------------------
+
+/// KRUN_FEATURE_* numbers known to libkrun (3 and 5 existed in 1.19 only).
+const features_known_max = 11;
+const feature_init_blob = 11;
+
+pub fn krun_has_feature(feature: u64) callconv(.c) i32 {
+    if (feature > features_known_max) {
+        return errors.errno(reject("krun_has_feature", error.InvalidArgument, "feature {d} is unknown (known: 0..{d})", .{ feature, features_known_max }));
+    }
+    return @intFromBool(feature == feature_init_blob);
+}
+
+pub fn krun_get_max_vcpus() callconv(.c) i32 {
+    const max = Machine.maxVcpus() catch |err| return errors.errno(machineError("krun_get_max_vcpus", err));
+    assert(max > 0);
+    return @intCast(@min(max, std.math.maxInt(i32)));
+}
+
+pub fn krun_check_nested_virt() callconv(.c) i32 {
+    const paths = [_][:0]const u8{ "/sys/module/kvm_amd/parameters/nested", "/sys/module/kvm_intel/parameters/nested" };
+    for (paths) |path| {
+        var buf: [16]u8 = undefined;
+        const text = host.readSmall(path, &buf) orelse continue;
+        const value = std.mem.trim(u8, text, " \n");
+        return @intFromBool(std.mem.eql(u8, value, "1") or std.mem.eql(u8, value, "Y"));
+    }
+    return 0;
+}
+
+pub fn krun_get_shutdown_eventfd(ctx_id: u32) callconv(.c) i32 {
+    const func = "krun_get_shutdown_eventfd";
+    contexts.lock();
+    defer contexts.unlock();
+    _ = contexts.find(func, ctx_id) catch |err| return errors.errno(err);
+    return errors.errno(reject(func, error.InvalidArgument, "the shutdown eventfd exists only on macOS and aarch64 (as in libkrun)", .{}));
+}
+
+test "create, free and free again" {
+    try log.init(log.target_default, @backingInt(log.Level.off), 2, log.option_no_env);
+    defer log.init(log.target_default, @backingInt(log.Level.err), 2, log.option_no_env) catch unreachable;
+    const a = krun_create_ctx();
+    const b = krun_create_ctx();
+    try std.testing.expect(a >= 0 and b > a);
+    try std.testing.expectEqual(@as(i32, 0), krun_free_ctx(@intCast(a)));
+    try std.testing.expectEqual(@as(i32, -2), krun_free_ctx(@intCast(a)));
+    try std.testing.expectEqual(@as(i32, -22), krun_wait(@intCast(b), 0));
+    try std.testing.expectEqual(@as(i32, -22), krun_stop(@intCast(b)));
+    try std.testing.expectEqual(@as(i32, 0), krun_free_ctx(@intCast(b)));
+    try std.testing.expectEqual(@as(i32, -2), krun_wait(@intCast(b), 0));
+    try std.testing.expectEqual(@as(i32, 1), krun_has_feature(feature_init_blob));
+    try std.testing.expectEqual(@as(i32, 0), krun_has_feature(0));
+    try std.testing.expectEqual(@as(i32, -22), krun_has_feature(12));
+}

@@ -1,0 +1,134 @@
+//! The context table behind every ctx_id: a fixed array of slots under one process-wide lock.
+//! Ids come from a counter that only counts up (as libkrun's AtomicI32), so a freed id is never
+//! handed out again and a stale id reliably gives -ENOENT. A slot holds its Config (arena and
+//! all) in place: the Config never moves, so arena pointers and the Machine's `*const Config`
+//! stay valid until krun_free_ctx.
+const std = @import("std");
+const assert = std.debug.assert;
+const Config = @import("../Config.zig");
+const Machine = @import("../vmm/Machine.zig");
+const errors = @import("errors.zig");
+const Error = errors.Error;
+const reject = errors.reject;
+
+/// Contexts alive at once. crun keeps up to three; tests and multi-VM hosts a few dozen.
+pub const contexts_max = 64;
+/// ids are returned as non-negative int32_t.
+pub const id_max: u32 = std.math.maxInt(i32);
+
+pub const State = enum {
+    free,
+    /// Setters allowed.
+    configuring,
+    /// krun_start ran: `machine` is set (the VM may have ended since).
+    started,
+    /// krun_start_enter consumed it: unknown to every call, kept until the process exits
+    /// because the running Machine reads the Config.
+    entered,
+};
+
+pub const Slot = struct {
+    state: State = .free,
+    id: u32 = 0,
+    cfg: Config = undefined,
+    machine: ?*Machine = null,
+    /// A thread is inside krun_wait without the lock: the Machine must not be destroyed.
+    waiting: bool = false,
+    /// krun_wait returned the status once: the VM's threads are joined.
+    exited: bool = false,
+};
+
+var slots: [contexts_max]Slot = @splat(.{});
+var mutex: std.c.pthread_mutex_t = .{};
+/// Guarded by `mutex`.
+var id_next: u32 = 0;
+
+pub const gpa = std.heap.c_allocator;
+
+pub fn lock() void {
+    const rc = std.c.pthread_mutex_lock(&mutex);
+    assert(rc == .SUCCESS);
+}
+
+pub fn unlock() void {
+    const rc = std.c.pthread_mutex_unlock(&mutex);
+    assert(rc == .SUCCESS);
+}
+
+/// A new context with a default Config. Caller holds the lock.
+pub fn create(func: []const u8) Error!u32 {
+    if (id_next > id_max) return reject(func, error.OutOfMemory, "context ids are exhausted ({d} created)", .{id_next});
+    for (&slots) |*slot| {
+        if (slot.state != .free) continue;
+        slot.* = .{ .state = .configuring, .id = id_next, .cfg = Config.init(gpa) };
+        id_next += 1;
+        return slot.id;
+    }
+    return reject(func, error.OutOfMemory, "{d} contexts are alive, the most zkrun holds at once", .{contexts_max});
+}
+
+/// The live slot of `id`, started or not. Caller holds the lock.
+pub fn find(func: []const u8, id: u32) Error!*Slot {
+    for (&slots) |*slot| {
+        const live = slot.state == .configuring or slot.state == .started;
+        if (live and slot.id == id) return slot;
+    }
+    return reject(func, error.UnknownContext, "context {d} does not exist", .{id});
+}
+
+/// The Config of a context that has not started, for a setter. Caller holds the lock.
+pub fn config(func: []const u8, id: u32) Error!*Config {
+    const slot = try find(func, id);
+    if (slot.state != .configuring) {
+        return reject(func, error.Busy, "context {d} has started; its configuration is fixed", .{id});
+    }
+    return &slot.cfg;
+}
+
+/// Releases a slot: its Machine (stopped and joined first) and its Config. Caller holds the
+/// lock and has checked nobody waits on it.
+pub fn release(slot: *Slot) void {
+    assert(slot.state != .free);
+    assert(!slot.waiting);
+    if (slot.machine) |m| m.destroy();
+    slot.cfg.deinit();
+    slot.* = .{};
+}
+
+/// Live contexts (for tests and diagnostics). Caller holds the lock.
+pub fn countLive() usize {
+    var n: usize = 0;
+    for (slots) |slot| n += @intFromBool(slot.state != .free);
+    return n;
+}
+
+test "ids count up and are not reused; unknown ids are rejected" {
+    const log = @import("../log.zig");
+    try log.init(log.target_default, @backingInt(log.Level.off), 2, log.option_no_env);
+    defer log.init(log.target_default, @backingInt(log.Level.err), 2, log.option_no_env) catch unreachable;
+    lock();
+    defer unlock();
+    const a = try create("t");
+    const b = try create("t");
+    try std.testing.expect(b > a);
+    release(try find("t", a));
+    try std.testing.expectError(error.UnknownContext, find("t", a));
+    const c = try create("t");
+    try std.testing.expect(c > b);
+    release(try find("t", b));
+    release(try find("t", c));
+}
+
+test "the table is bounded" {
+    const log = @import("../log.zig");
+    try log.init(log.target_default, @backingInt(log.Level.off), 2, log.option_no_env);
+    defer log.init(log.target_default, @backingInt(log.Level.err), 2, log.option_no_env) catch unreachable;
+    lock();
+    defer unlock();
+    const live = countLive();
+    var ids: [contexts_max]u32 = undefined;
+    var n: usize = 0;
+    while (n < contexts_max - live) : (n += 1) ids[n] = try create("t");
+    try std.testing.expectError(error.OutOfMemory, create("t"));
+    for (ids[0..n]) |id| release(try find("t", id));
+}

@@ -1,0 +1,244 @@
+//! Every libkrun function for a feature zkrun does not build: it exists so that clients
+//! which resolve all symbols (crun dlsyms with RTLD_NOW) load us, and answers -ENOTSUP with a
+//! log line naming what is missing. An unknown context is still -ENOENT first, as for every
+//! ctx function. krun_has_feature reports these features as absent.
+const std = @import("std");
+const contexts = @import("contexts.zig");
+const cstr = @import("cstr.zig");
+const errors = @import("errors.zig");
+
+fn unsupported(func: []const u8, ctx_id: u32, why: []const u8) i32 {
+    contexts.lock();
+    defer contexts.unlock();
+    _ = contexts.find(func, ctx_id) catch |err| return errors.errno(err);
+    return errors.errno(errors.reject(func, error.NotSupported, "not supported by zkrun: {s}", .{why}));
+}
+
+pub fn krun_set_smbios_oem_strings(ctx_id: u32, oem_strings: cstr.CStringArray) callconv(.c) i32 {
+    _ = oem_strings;
+    return unsupported("krun_set_smbios_oem_strings", ctx_id, "SMBIOS tables are not written on x86_64 (as in libkrun)");
+}
+
+pub fn krun_set_firmware(ctx_id: u32, firmware_path: cstr.CString) callconv(.c) i32 {
+    _ = firmware_path;
+    return unsupported("krun_set_firmware", ctx_id, "EFI firmware boot is not built");
+}
+
+pub fn krun_set_root_disk(ctx_id: u32, disk_path: cstr.CString) callconv(.c) i32 {
+    _ = disk_path;
+    return unsupported("krun_set_root_disk", ctx_id, "virtio-blk is not built (use krun_set_root)");
+}
+
+pub fn krun_set_data_disk(ctx_id: u32, disk_path: cstr.CString) callconv(.c) i32 {
+    _ = disk_path;
+    return unsupported("krun_set_data_disk", ctx_id, "virtio-blk is not built");
+}
+
+pub fn krun_add_disk(ctx_id: u32, block_id: cstr.CString, disk_path: cstr.CString, read_only: bool) callconv(.c) i32 {
+    _ = block_id;
+    _ = disk_path;
+    _ = read_only;
+    return unsupported("krun_add_disk", ctx_id, "virtio-blk is not built");
+}
+
+pub fn krun_add_disk2(ctx_id: u32, block_id: cstr.CString, disk_path: cstr.CString, disk_format: u32, read_only: bool) callconv(.c) i32 {
+    _ = block_id;
+    _ = disk_path;
+    _ = disk_format;
+    _ = read_only;
+    return unsupported("krun_add_disk2", ctx_id, "virtio-blk is not built");
+}
+
+pub fn krun_add_disk3(ctx_id: u32, block_id: cstr.CString, disk_path: cstr.CString, disk_format: u32, read_only: bool, direct_io: bool, sync_mode: u32) callconv(.c) i32 {
+    _ = block_id;
+    _ = disk_path;
+    _ = disk_format;
+    _ = read_only;
+    _ = direct_io;
+    _ = sync_mode;
+    return unsupported("krun_add_disk3", ctx_id, "virtio-blk is not built");
+}
+
+pub fn krun_set_root_disk_remount(ctx_id: u32, device: cstr.CString, fstype: cstr.CString, options: cstr.CString) callconv(.c) i32 {
+    _ = device;
+    _ = fstype;
+    _ = options;
+    return unsupported("krun_set_root_disk_remount", ctx_id, "virtio-blk is not built");
+}
+
+pub fn krun_add_serial_console_default(ctx_id: u32, input_fd: c_int, output_fd: c_int) callconv(.c) i32 {
+    _ = input_fd;
+    _ = output_fd;
+    return unsupported("krun_add_serial_console_default", ctx_id, "serial consoles are not built (the guest kernel has no 8250 driver)");
+}
+
+pub fn krun_add_virtio_console_multiport(ctx_id: u32) callconv(.c) i32 {
+    return unsupported("krun_add_virtio_console_multiport", ctx_id, "multiport consoles are not built (use krun_add_virtio_console_default)");
+}
+
+pub fn krun_add_console_port_tty(ctx_id: u32, console_id: u32, name: cstr.CString, tty_fd: c_int) callconv(.c) i32 {
+    _ = console_id;
+    _ = name;
+    _ = tty_fd;
+    return unsupported("krun_add_console_port_tty", ctx_id, "multiport consoles are not built");
+}
+
+pub fn krun_add_console_port_inout(ctx_id: u32, console_id: u32, name: cstr.CString, input_fd: c_int, output_fd: c_int) callconv(.c) i32 {
+    _ = console_id;
+    _ = name;
+    _ = input_fd;
+    _ = output_fd;
+    return unsupported("krun_add_console_port_inout", ctx_id, "multiport consoles are not built");
+}
+
+pub fn krun_add_net_unixstream(ctx_id: u32, c_path: cstr.CString, fd: c_int, c_mac: ?[*]u8, features: u32, flags: u32) callconv(.c) i32 {
+    _ = c_path;
+    _ = fd;
+    _ = c_mac;
+    _ = features;
+    _ = flags;
+    return unsupported("krun_add_net_unixstream", ctx_id, "virtio-net is not built");
+}
+
+pub fn krun_add_net_unixgram(ctx_id: u32, c_path: cstr.CString, fd: c_int, c_mac: ?[*]u8, features: u32, flags: u32) callconv(.c) i32 {
+    _ = c_path;
+    _ = fd;
+    _ = c_mac;
+    _ = features;
+    _ = flags;
+    return unsupported("krun_add_net_unixgram", ctx_id, "virtio-net is not built");
+}
+
+pub fn krun_add_net_tap(ctx_id: u32, c_tap_name: ?[*:0]u8, c_mac: ?[*]u8, features: u32, flags: u32) callconv(.c) i32 {
+    _ = c_tap_name;
+    _ = c_mac;
+    _ = features;
+    _ = flags;
+    return unsupported("krun_add_net_tap", ctx_id, "virtio-net is not built");
+}
+
+pub fn krun_set_passt_fd(ctx_id: u32, fd: c_int) callconv(.c) i32 {
+    _ = fd;
+    return unsupported("krun_set_passt_fd", ctx_id, "virtio-net is not built");
+}
+
+pub fn krun_set_gvproxy_path(ctx_id: u32, c_path: ?[*:0]u8) callconv(.c) i32 {
+    _ = c_path;
+    return unsupported("krun_set_gvproxy_path", ctx_id, "virtio-net is not built");
+}
+
+pub fn krun_set_net_mac(ctx_id: u32, c_mac: ?[*]u8) callconv(.c) i32 {
+    _ = c_mac;
+    return unsupported("krun_set_net_mac", ctx_id, "virtio-net is not built");
+}
+
+pub fn krun_set_port_map(ctx_id: u32, port_map: cstr.CStringArray) callconv(.c) i32 {
+    _ = port_map;
+    return unsupported("krun_set_port_map", ctx_id, "TSI port maps are not built yet");
+}
+
+pub fn krun_add_vsock_port(ctx_id: u32, port: u32, c_filepath: cstr.CString) callconv(.c) i32 {
+    _ = port;
+    _ = c_filepath;
+    return unsupported("krun_add_vsock_port", ctx_id, "vsock ports are not built yet");
+}
+
+pub fn krun_add_vsock_port2(ctx_id: u32, port: u32, c_filepath: cstr.CString, listen: bool) callconv(.c) i32 {
+    _ = port;
+    _ = c_filepath;
+    _ = listen;
+    return unsupported("krun_add_vsock_port2", ctx_id, "vsock ports are not built yet");
+}
+
+pub fn krun_add_vsock(ctx_id: u32, tsi_features: u32) callconv(.c) i32 {
+    _ = tsi_features;
+    return unsupported("krun_add_vsock", ctx_id, "explicit vsock devices are not built yet");
+}
+
+pub fn krun_set_gpu_options(ctx_id: u32, virgl_flags: u32) callconv(.c) i32 {
+    _ = virgl_flags;
+    return unsupported("krun_set_gpu_options", ctx_id, "virtio-gpu is not built");
+}
+
+pub fn krun_set_gpu_options2(ctx_id: u32, virgl_flags: u32, shm_size: u64) callconv(.c) i32 {
+    _ = virgl_flags;
+    _ = shm_size;
+    return unsupported("krun_set_gpu_options2", ctx_id, "virtio-gpu is not built");
+}
+
+pub fn krun_add_display(ctx_id: u32, width: u32, height: u32) callconv(.c) i32 {
+    _ = width;
+    _ = height;
+    return unsupported("krun_add_display", ctx_id, "displays are not built");
+}
+
+pub fn krun_display_set_edid(ctx_id: u32, display_id: u32, edid_blob: ?[*]const u8, blob_size: usize) callconv(.c) i32 {
+    _ = display_id;
+    _ = edid_blob;
+    _ = blob_size;
+    return unsupported("krun_display_set_edid", ctx_id, "displays are not built");
+}
+
+pub fn krun_display_set_dpi(ctx_id: u32, display_id: u32, dpi: u32) callconv(.c) i32 {
+    _ = display_id;
+    _ = dpi;
+    return unsupported("krun_display_set_dpi", ctx_id, "displays are not built");
+}
+
+pub fn krun_display_set_physical_size(ctx_id: u32, display_id: u32, width_mm: u16, height_mm: u16) callconv(.c) i32 {
+    _ = display_id;
+    _ = width_mm;
+    _ = height_mm;
+    return unsupported("krun_display_set_physical_size", ctx_id, "displays are not built");
+}
+
+pub fn krun_display_set_refresh_rate(ctx_id: u32, display_id: u32, refresh_rate: u32) callconv(.c) i32 {
+    _ = display_id;
+    _ = refresh_rate;
+    return unsupported("krun_display_set_refresh_rate", ctx_id, "displays are not built");
+}
+
+pub fn krun_set_display_backend(ctx_id: u32, display_backend: ?*const anyopaque, backend_size: usize) callconv(.c) i32 {
+    _ = display_backend;
+    _ = backend_size;
+    return unsupported("krun_set_display_backend", ctx_id, "displays are not built");
+}
+
+pub fn krun_add_input_device(ctx_id: u32, config_backend: ?*const anyopaque, config_backend_size: usize, events_backend: ?*const anyopaque, events_backend_size: usize) callconv(.c) i32 {
+    _ = config_backend;
+    _ = config_backend_size;
+    _ = events_backend;
+    _ = events_backend_size;
+    return unsupported("krun_add_input_device", ctx_id, "virtio-input is not built");
+}
+
+pub fn krun_add_input_device_fd(ctx_id: u32, input_fd: c_int) callconv(.c) i32 {
+    _ = input_fd;
+    return unsupported("krun_add_input_device_fd", ctx_id, "virtio-input is not built");
+}
+
+pub fn krun_add_vhost_user_device(ctx_id: u32, device_type: u32, socket_path: cstr.CString, name: cstr.CString, num_queues: u16, queue_sizes: ?[*]const u16) callconv(.c) i32 {
+    _ = device_type;
+    _ = socket_path;
+    _ = name;
+    _ = num_queues;
+    _ = queue_sizes;
+    return unsupported("krun_add_vhost_user_device", ctx_id, "vhost-user devices are not built");
+}
+
+pub fn krun_set_tee_config_file(ctx_id: u32, filepath: cstr.CString) callconv(.c) i32 {
+    _ = filepath;
+    return unsupported("krun_set_tee_config_file", ctx_id, "TEE (SEV/TDX) variants are not built");
+}
+
+test "stubs answer -ENOENT for unknown contexts and -ENOTSUP otherwise" {
+    const log = @import("../log.zig");
+    try log.init(log.target_default, @backingInt(log.Level.off), 2, log.option_no_env);
+    defer log.init(log.target_default, @backingInt(log.Level.err), 2, log.option_no_env) catch unreachable;
+    const ctx = @import("context.zig");
+    const id: u32 = @intCast(ctx.krun_create_ctx());
+    try std.testing.expectEqual(@as(i32, -95), krun_add_disk(id, "root", "/dev/null", false));
+    try std.testing.expectEqual(@as(i32, -95), krun_set_gpu_options(id, 0));
+    try std.testing.expectEqual(@as(i32, 0), ctx.krun_free_ctx(id));
+    try std.testing.expectEqual(@as(i32, -2), krun_add_disk(id, "root", "/dev/null", false));
+}

@@ -1,0 +1,200 @@
+//! Setters for the VM's shape, kernel and consoles: krun_set_vm_config, krun_set_nested_virt,
+//! krun_split_irqchip, krun_set_kernel, krun_set_kernel_console, krun_set_console_output,
+//! krun_disable_implicit_console, krun_disable_implicit_vsock, krun_add_virtio_console_default.
+const std = @import("std");
+const linux = std.os.linux;
+const assert = std.debug.assert;
+const Config = @import("../Config.zig");
+const Machine = @import("../vmm/Machine.zig");
+const layout = @import("../vmm/x86_64/layout.zig");
+const mptable = @import("../vmm/x86_64/mptable.zig");
+const contexts = @import("contexts.zig");
+const cstr = @import("cstr.zig");
+const errors = @import("errors.zig");
+const host = @import("host.zig");
+const kernel_image = @import("kernel_image.zig");
+const Error = errors.Error;
+const reject = errors.reject;
+
+/// x86 COMMAND_LINE_SIZE, NUL included.
+pub const cmdline_bytes_max = 2048;
+/// A console name such as "hvc0" or "ttyS0,115200".
+const console_bytes_max = 64;
+
+pub fn krun_set_vm_config(ctx_id: u32, num_vcpus: u8, ram_mib: u32) callconv(.c) i32 {
+    contexts.lock();
+    defer contexts.unlock();
+    return errors.result(setVmConfig(ctx_id, num_vcpus, ram_mib));
+}
+
+fn setVmConfig(ctx_id: u32, num_vcpus: u8, ram_mib: u32) Error!void {
+    const func = "krun_set_vm_config";
+    const cfg = try contexts.config(func, ctx_id);
+    // Without KVM the check uses the MP table's bound; the start then fails with -ENODEV.
+    const vcpus_max = Machine.maxVcpus() catch mptable.cpus_max;
+    if (num_vcpus == 0 or num_vcpus > vcpus_max) {
+        return reject(func, error.InvalidArgument, "num_vcpus {d} is out of range 1..{d}", .{ num_vcpus, vcpus_max });
+    }
+    if (ram_mib == 0 or ram_mib > layout.ram_mib_max) {
+        return reject(func, error.InvalidArgument, "ram_mib {d} is out of range 1..{d}", .{ ram_mib, layout.ram_mib_max });
+    }
+    if (!hostCanMap(@as(u64, ram_mib) << 20)) {
+        return reject(func, error.InvalidArgument, "ram_mib {d}: the host cannot map that much address space", .{ram_mib});
+    }
+    cfg.vcpus = num_vcpus;
+    cfg.ram_mib = ram_mib;
+}
+
+/// Guest RAM is mapped on demand, so the limit is address space, not free memory: reserve
+/// (PROT_NONE, NORESERVE) and release at once.
+fn hostCanMap(bytes: u64) bool {
+    assert(bytes > 0);
+    const rc = linux.mmap(null, bytes, .{}, .{ .TYPE = .PRIVATE, .ANONYMOUS = true, .NORESERVE = true }, -1, 0);
+    if (linux.errno(rc) != .SUCCESS) return false;
+    _ = linux.munmap(@ptrFromInt(rc), bytes);
+    return true;
+}
+
+pub fn krun_set_nested_virt(ctx_id: u32, enabled: bool) callconv(.c) i32 {
+    contexts.lock();
+    defer contexts.unlock();
+    const cfg = contexts.config("krun_set_nested_virt", ctx_id) catch |err| return errors.errno(err);
+    cfg.nested_virt = enabled;
+    return 0;
+}
+
+pub fn krun_split_irqchip(ctx_id: u32, enable: bool) callconv(.c) i32 {
+    contexts.lock();
+    defer contexts.unlock();
+    const cfg = contexts.config("krun_split_irqchip", ctx_id) catch |err| return errors.errno(err);
+    cfg.split_irqchip = enable;
+    return 0;
+}
+
+pub fn krun_set_kernel(
+    ctx_id: u32,
+    kernel_path: cstr.CString,
+    kernel_format: u32,
+    initramfs: cstr.CString,
+    cmdline: cstr.CString,
+) callconv(.c) i32 {
+    contexts.lock();
+    defer contexts.unlock();
+    return errors.result(setKernel(ctx_id, kernel_path, kernel_format, initramfs, cmdline));
+}
+
+fn setKernel(ctx_id: u32, kernel_path: cstr.CString, format_raw: u32, initramfs: cstr.CString, cmdline: cstr.CString) Error!void {
+    const func = "krun_set_kernel";
+    const cfg = try contexts.config(func, ctx_id);
+    const path = try cstr.required(func, "kernel_path", kernel_path, cstr.path_bytes_max);
+    const format = std.enums.fromInt(Config.KernelFormat, format_raw) orelse
+        return reject(func, error.InvalidArgument, "kernel_format {d} is unknown (0..5)", .{format_raw});
+    const initrd = try cstr.optional(func, "initramfs", initramfs, cstr.path_bytes_max);
+    const line = try cstr.optional(func, "cmdline", cmdline, cmdline_bytes_max - 1);
+    try kernel_image.check(func, path, format);
+    if (initrd) |p| {
+        var file = try host.File.open(func, "initramfs", p);
+        file.close();
+    }
+    cfg.kernel = .{
+        .path = try cstr.dupe(func, cfg, path),
+        .format = format,
+        .initramfs = if (initrd) |p| try cstr.dupe(func, cfg, p) else null,
+        .cmdline = if (line) |l| try cstr.dupe(func, cfg, l) else null,
+    };
+}
+
+pub fn krun_set_kernel_console(ctx_id: u32, console_id: cstr.CString) callconv(.c) i32 {
+    contexts.lock();
+    defer contexts.unlock();
+    return errors.result(setKernelConsole(ctx_id, console_id));
+}
+
+fn setKernelConsole(ctx_id: u32, console_id: cstr.CString) Error!void {
+    const func = "krun_set_kernel_console";
+    const cfg = try contexts.config(func, ctx_id);
+    const name = try cstr.required(func, "console_id", console_id, console_bytes_max);
+    // It becomes one "console=" token: a space or quote would split or break the cmdline.
+    if (name.len == 0 or std.mem.indexOfAny(u8, name, " \t\n\"") != null) {
+        return reject(func, error.InvalidArgument, "console_id \"{s}\" is empty or has blanks/quotes", .{name});
+    }
+    cfg.kernel_console = try cstr.dupe(func, cfg, name);
+}
+
+pub fn krun_set_console_output(ctx_id: u32, c_filepath: cstr.CString) callconv(.c) i32 {
+    contexts.lock();
+    defer contexts.unlock();
+    return errors.result(setConsoleOutput(ctx_id, c_filepath));
+}
+
+fn setConsoleOutput(ctx_id: u32, c_filepath: cstr.CString) Error!void {
+    const func = "krun_set_console_output";
+    const cfg = try contexts.config(func, ctx_id);
+    const path = try cstr.required(func, "c_filepath", c_filepath, cstr.path_bytes_max);
+    if (cfg.console_output) |old| {
+        return reject(func, error.AlreadyExists, "console output is already \"{s}\" (one call per context)", .{old});
+    }
+    if (path.len == 0) return reject(func, error.InvalidArgument, "c_filepath is empty", .{});
+    cfg.console_output = try cstr.dupe(func, cfg, path);
+}
+
+pub fn krun_disable_implicit_console(ctx_id: u32) callconv(.c) i32 {
+    contexts.lock();
+    defer contexts.unlock();
+    const cfg = contexts.config("krun_disable_implicit_console", ctx_id) catch |err| return errors.errno(err);
+    cfg.implicit_console = false;
+    return 0;
+}
+
+pub fn krun_disable_implicit_vsock(ctx_id: u32) callconv(.c) i32 {
+    contexts.lock();
+    defer contexts.unlock();
+    const cfg = contexts.config("krun_disable_implicit_vsock", ctx_id) catch |err| return errors.errno(err);
+    cfg.implicit_vsock = false;
+    return 0;
+}
+
+pub fn krun_add_virtio_console_default(ctx_id: u32, input_fd: i32, output_fd: i32, err_fd: i32) callconv(.c) i32 {
+    contexts.lock();
+    defer contexts.unlock();
+    return errors.result(addConsoleDefault(ctx_id, input_fd, output_fd, err_fd));
+}
+
+fn addConsoleDefault(ctx_id: u32, input_fd: i32, output_fd: i32, err_fd: i32) Error!void {
+    const func = "krun_add_virtio_console_default";
+    const cfg = try contexts.config(func, ctx_id);
+    const fds = [_]struct { []const u8, i32 }{ .{ "input_fd", input_fd }, .{ "output_fd", output_fd }, .{ "err_fd", err_fd } };
+    for (fds) |entry| {
+        const name, const fd = entry;
+        const open = fd >= 0 and linux.errno(linux.fcntl(fd, linux.F.GETFD, 0)) == .SUCCESS;
+        if (!open) return reject(func, error.BadFd, "{s} {d} is not an open file descriptor", .{ name, fd });
+    }
+    if (cfg.console_default != null) {
+        return reject(func, error.AlreadyExists, "context {d} already has a default console (zkrun supports one)", .{ctx_id});
+    }
+    cfg.console_default = .{ .input = input_fd, .output = output_fd, .err = err_fd };
+}
+
+test "vm config bounds" {
+    const log = @import("../log.zig");
+    try log.init(log.target_default, @backingInt(log.Level.off), 2, log.option_no_env);
+    defer log.init(log.target_default, @backingInt(log.Level.err), 2, log.option_no_env) catch unreachable;
+    const ctx = @import("context.zig");
+    const id: u32 = @intCast(ctx.krun_create_ctx());
+    defer _ = ctx.krun_free_ctx(id);
+    try std.testing.expectEqual(@as(i32, -22), krun_set_vm_config(id, 0, 512));
+    try std.testing.expectEqual(@as(i32, -22), krun_set_vm_config(id, 255, 512));
+    try std.testing.expectEqual(@as(i32, -22), krun_set_vm_config(id, 1, 0));
+    try std.testing.expectEqual(@as(i32, -22), krun_set_vm_config(id, 1, std.math.maxInt(u32)));
+    try std.testing.expectEqual(@as(i32, 0), krun_set_vm_config(id, 1, 512));
+    try std.testing.expectEqual(@as(i32, -2), krun_set_vm_config(id + 1000, 1, 512));
+    try std.testing.expectEqual(@as(i32, -9), krun_add_virtio_console_default(id, -1, 1, 2));
+    try std.testing.expectEqual(@as(i32, 0), krun_add_virtio_console_default(id, 0, 1, 2));
+    try std.testing.expectEqual(@as(i32, -17), krun_add_virtio_console_default(id, 0, 1, 2));
+    try std.testing.expectEqual(@as(i32, -22), krun_set_kernel_console(id, "hvc0 x"));
+    try std.testing.expectEqual(@as(i32, -22), krun_set_kernel(id, null, 1, null, null));
+    try std.testing.expectEqual(@as(i32, -22), krun_set_kernel(id, "/proc/self/exe", 9, null, null));
+    try std.testing.expectEqual(@as(i32, -2), krun_set_kernel(id, "/nonexistent", 1, null, null));
+    try std.testing.expectEqual(@as(i32, 0), krun_set_kernel(id, "/proc/self/exe", 1, null, "console=hvc0"));
+    try std.testing.expectEqual(@as(i32, -2), krun_set_kernel(id, "/proc/self/exe", 1, "/nonexistent/initrd", null));
+}
