@@ -2,6 +2,8 @@
 //! Add one line per file; keep the list sorted by directory.
 comptime {
     _ = @import("Config.zig");
+    _ = @import("capi/main.zig");
+    _ = @import("log.zig");
     _ = @import("virtio/Device.zig");
     _ = @import("vmm/EventLoop.zig");
     _ = @import("vmm/GuestMemory.zig");
