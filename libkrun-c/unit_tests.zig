@@ -3,6 +3,7 @@
 comptime {
     _ = @import("Config.zig");
     _ = @import("capi/main.zig");
+    _ = @import("init/protocol.zig");
     _ = @import("log.zig");
     _ = @import("virtio/Device.zig");
     _ = @import("vmm/EventLoop.zig");
