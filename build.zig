@@ -38,7 +38,7 @@ pub fn build(b: *std.Build) void {
 
     const init_bin = buildInit(b, optimize);
     const libkrun = buildLibkrun(b, target, optimize, init_bin);
-    _ = libkrun;
+    buildExamples(b, steps.examples, libkrun);
     buildUnitTests(b, steps.@"test", target, init_bin);
     if (kernel_path) |path| buildLibkrunfw(b, steps.@"test", target, optimize, path);
 }
@@ -113,6 +113,28 @@ fn buildUnitTests(
     mod.addAnonymousImport("init_bin", .{ .root_source_file = init_bin });
     const tests = b.addTest(.{ .name = "unit", .root_module = mod });
     test_step.dependOn(&b.addRunArtifact(tests).step);
+}
+
+// ---- C examples (examples/*.c) -------------------------------------------------------------
+/// Each example is compiled by the system C compiler against the *installed* header and
+/// library, as a user would (`cc x.c -I<prefix>/include -L<prefix>/lib -lkrun`), with -Werror
+/// so a header that makes C warn fails the build. The rpath lets zig-out/bin/x find
+/// zig-out/lib/libkrun.so.1.
+fn buildExamples(b: *std.Build, step: *std.Build.Step, libkrun: *std.Build.Step.Compile) void {
+    const names = [_][]const u8{ "minimal", "chroot_vm" };
+    for (names) |name| {
+        const cc = b.addSystemCommand(&.{ "cc", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-o" });
+        const exe = cc.addOutputFileArg(name);
+        cc.addFileArg(b.path(b.fmt("examples/{s}.c", .{name})));
+        cc.addPrefixedDirectoryArg("-I", .{ .relative = .{ .base = .install_include } });
+        cc.addPrefixedDirectoryArg("-L", .{ .relative = .{ .base = .install_lib } });
+        cc.addArgs(&.{ "-lkrun", "-Wl,-rpath,$ORIGIN/../lib" });
+        // Rebuild when the header or the library changes (the install dirs are not hashed).
+        cc.addFileInput(b.path("include/libkrun.h"));
+        cc.addFileInput(libkrun.getEmittedBin());
+        cc.step.dependOn(b.getInstallStep());
+        step.dependOn(&b.addInstallBinFile(exe, name).step);
+    }
 }
 
 // ---- libkrunfw (kernelfw/) ----------------------------------------------------------------

@@ -142,7 +142,7 @@ fn started(func: []const u8, slot: *contexts.Slot) Error!*Machine {
 fn machineError(func: []const u8, err: Machine.Error) Error {
     return switch (err) {
         error.KvmUnavailable => reject(func, error.NoDevice, "/dev/kvm is missing or unusable: KVM is needed to run a VM", .{}),
-        error.InvalidConfig => reject(func, error.InvalidArgument, "the VM configuration cannot be built (see the line above)", .{}),
+        error.InvalidConfig => reject(func, error.InvalidArgument, "the VM configuration cannot be built (log level warn or more says why)", .{}),
         error.KernelNotFound => reject(func, error.NotFound, "no kernel: libkrunfw.so.5 or the krun_set_kernel file is missing", .{}),
         error.KernelInvalid => reject(func, error.InvalidArgument, "the kernel image is not usable", .{}),
         error.OutOfMemory => reject(func, error.OutOfMemory, "out of memory building the VM", .{}),
