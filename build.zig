@@ -79,6 +79,9 @@ fn buildLibkrun(
         .root_module = mod,
         .version = libkrun_version,
     });
+    // No C is compiled into libkrun.so, so the UBSan runtime would only add __ubsan_* exports
+    // (in Debug) beside the krun_* ABI.
+    lib.bundle_ubsan_rt = false;
     b.installArtifact(lib);
     b.installFile("include/libkrun.h", "include/libkrun.h");
     // The install prefix is not known while configuring, so the .pc file locates itself.
