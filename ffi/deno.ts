@@ -28,7 +28,25 @@ function denoSymbols(): Record<string, Deno.ForeignFunction> {
   return out;
 }
 
+/**
+ * `const char *const[]` arrays need buffer addresses, and Deno gives them
+ * (`Deno.UnsafePointer.of`) only with `--allow-ffi` for every path: a scoped
+ * `--allow-ffi=<lib>` is not enough. Say so up front rather than from deep inside a setter.
+ */
+function checkPointerPermission(): void {
+  try {
+    Deno.UnsafePointer.of(new Uint8Array(8));
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotCapable)) throw err;
+    throw new Deno.errors.NotCapable(
+      "zkrun needs --allow-ffi without a path: Deno only gives buffer addresses " +
+        "(Deno.UnsafePointer.of, used for argv/env arrays) with unscoped FFI permission",
+    );
+  }
+}
+
 function open(path: string): Native {
+  checkPointerPermission();
   const lib = Deno.dlopen(path, denoSymbols());
   const raw = lib.symbols as unknown as Record<string, (...args: unknown[]) => unknown>;
   const waitNonblocking = raw["krun_wait__nonblocking"] as (

@@ -28,10 +28,9 @@ export function envOrUndefined(name: string): string | undefined {
 export function candidates(): string[] {
   const explicit = envOrUndefined("LIBKRUN_PATH");
   if (explicit !== undefined) return [explicit];
-  return [
-    fileURLToPath(new URL("../zig-out/lib/libkrun.so.1", import.meta.url)),
-    "libkrun.so.1",
-  ];
+  const local = new URL("../zig-out/lib/libkrun.so.1", import.meta.url);
+  // Loaded from a registry (https:), there is no build tree next to this file.
+  return local.protocol === "file:" ? [fileURLToPath(local), "libkrun.so.1"] : ["libkrun.so.1"];
 }
 
 function firstLine(err: unknown): string {
@@ -58,6 +57,8 @@ export function load(path?: string): Native {
       loaded = adapter.open(candidate);
       return loaded;
     } catch (err) {
+      // A missing permission is the same for every candidate: pass it on unchanged.
+      if (err instanceof Error && (err.name === "NotCapable" || err.name === "PermissionDenied")) throw err;
       tried.push(`${candidate} (${firstLine(err)})`);
     }
   }

@@ -18,7 +18,7 @@ import {
   Vm,
   type VmOptions,
 } from "../../mod.ts";
-import { candidates } from "../../ffi/load.ts";
+import { candidates, load } from "../../ffi/load.ts";
 import { symbols } from "../../ffi/symbols.ts";
 
 /** One named test. */
@@ -93,6 +93,41 @@ export const cases: Case[] = [
     },
   },
   {
+    name: "the adapter hands C strings, NULL-terminated string arrays, u8 and u64 intact",
+    fn: () => {
+      const native = load();
+      const c = native.call;
+      const str = (s: string): Uint8Array<ArrayBuffer> => {
+        const b = new Uint8Array(new ArrayBuffer(s.length * 3 + 1));
+        new TextEncoder().encodeInto(s, b);
+        return b;
+      };
+      const strv = (list: string[]): [BigUint64Array<ArrayBuffer>, Uint8Array[]] => {
+        const keep = list.map(str);
+        const arr = new BigUint64Array(new ArrayBuffer(8 * (list.length + 1)));
+        keep.forEach((b, i) => arr[i] = native.address(b));
+        return [arr, keep];
+      };
+      const ctx = c.krun_create_ctx();
+      assert.ok(ctx >= 0);
+      try {
+        assert.equal(c.krun_set_vm_config(ctx, 2, 512), 0);
+        const [good, k1] = strv(["7=1024:4096", "6=1:2"]);
+        assert.equal(c.krun_set_rlimits(ctx, good), 0, String(k1.length));
+        // The library parses the second entry: the array and its terminator arrive intact.
+        const [bad, k2] = strv(["7=1024:4096", "16=1:2"]);
+        assert.equal(c.krun_set_rlimits(ctx, bad), -22, String(k2.length));
+        const out = str(join(scratch, "console"));
+        assert.equal(c.krun_set_console_output(ctx, out), 0);
+        assert.equal(c.krun_set_console_output(ctx, out), -17); // EEXIST: one call per context
+        assert.ok([0, 1].includes(c.krun_has_feature(11n))); // KRUN_FEATURE_INIT_BLOB, a u64
+        assert.equal(c.krun_has_feature(1n << 40n), -22);
+      } finally {
+        assert.equal(c.krun_free_ctx(ctx), 0);
+      }
+    },
+  },
+  {
     name: "KrunError is an Error with errno, code and op",
     fn: () => {
       const err = new KrunError("krun_set_vm_config", 22, "cpus");
@@ -121,7 +156,7 @@ export const cases: Case[] = [
   },
   {
     name: "Vm: configured by the constructor, disposed by using",
-    fn: () => {
+    fn: async () => {
       let kept: Vm;
       {
         using vm = new Vm(
@@ -137,7 +172,7 @@ export const cases: Case[] = [
         assert.equal(vm.state, "ready");
       }
       assert.equal(kept.state, "disposed");
-      assert.rejects(() => kept.run());
+      await assert.rejects(() => kept.run(), /disposed/);
       assert.throws(() => kept.startEnter(), /disposed/);
     },
   },
