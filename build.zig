@@ -40,6 +40,7 @@ pub fn build(b: *std.Build) void {
     const libkrun = buildLibkrun(b, target, optimize, init_bin);
     buildExamples(b, steps.examples, libkrun);
     buildUnitTests(b, steps.@"test", target, init_bin);
+    buildKernelfwTests(b, steps.@"test", target);
     if (kernel_path) |path| buildLibkrunfw(b, steps.@"test", target, optimize, path);
 }
 
@@ -141,6 +142,19 @@ fn buildExamples(b: *std.Build, step: *std.Build.Step, libkrun: *std.Build.Step.
 }
 
 // ---- libkrunfw (kernelfw/) ----------------------------------------------------------------
+/// The bundler's unit tests (kernelfw/ is its own module root): they build their ELF files
+/// themselves, so they run with or without -Dkernel.
+fn buildKernelfwTests(b: *std.Build, test_step: *std.Build.Step, target: std.Build.ResolvedTarget) void {
+    const tests = b.addTest(.{ .name = "kernelfw", .root_module = b.createModule(.{
+        .root_source_file = b.path("kernelfw/bundler.zig"),
+        .target = target,
+        .optimize = .debug,
+    }) });
+    test_step.dependOn(&b.addRunArtifact(tests).step);
+}
+
+/// libkrunfw.so.5.4.0 (soname libkrunfw.so.5): the bundler turns the vmlinux into the bundle at
+/// build time, and kernelfw/libkrunfw.zig embeds it as a 64 KiB-aligned exported array.
 fn buildLibkrunfw(
     b: *std.Build,
     test_step: *std.Build.Step,
@@ -148,10 +162,31 @@ fn buildLibkrunfw(
     optimize: std.builtin.OptimizeMode,
     kernel_path: []const u8,
 ) void {
-    // Owned by kernelfw/: bundler exe + libkrunfw.so.5 + its tests.
-    _ = b;
-    _ = test_step;
-    _ = target;
-    _ = optimize;
-    _ = kernel_path;
+    _ = test_step; // the bundler tests hang on it in buildKernelfwTests, -Dkernel or not
+    const bundler = b.addExecutable(.{ .name = "kernelfw-bundler", .root_module = b.createModule(.{
+        .root_source_file = b.path("kernelfw/bundler.zig"),
+        .target = b.graph.host,
+        .optimize = .safe,
+    }) });
+    const run = b.addRunArtifact(bundler);
+    run.addFileArg(.{ .cwd_relative = kernel_path });
+    const bundle = run.addOutputFileArg("kernel.bundle");
+    const meta = run.addOutputFileArg("kernel_meta.zig");
+
+    const mod = b.createModule(.{
+        .root_source_file = b.path("kernelfw/libkrunfw.zig"),
+        .target = target,
+        .optimize = if (optimize == .debug) .safe else optimize,
+        .strip = true,
+        .pic = true,
+    });
+    mod.addAnonymousImport("kernel_bundle", .{ .root_source_file = bundle });
+    mod.addAnonymousImport("kernel_meta", .{ .root_source_file = meta });
+    const lib = b.addLibrary(.{
+        .linkage = .dynamic,
+        .name = "krunfw",
+        .root_module = mod,
+        .version = libkrunfw_version,
+    });
+    b.installArtifact(lib);
 }

@@ -1,0 +1,415 @@
+//! The kernel bundler: turns a vmlinux (ELF64, x86_64) into libkrunfw's x86_64 kernel bundle
+//! (libkrun.md §2.4): the PT_LOAD segments laid out at their physical offsets from the first
+//! segment, file bytes only (p_filesz: the kernel clears its own .bss), zero-filled gaps, the
+//! total rounded up to 4 KiB. The VMM maps the bundle at `load_addr` (the first segment's
+//! physical address, 0x1000000 for our kernel) and enters at `entry` (e_entry, physical).
+//!
+//! The input is a file from disk, so every header value is checked before it is used: a
+//! truncated or hostile ELF yields a named error, never a crash or an out-of-bounds access.
+//!
+//! Run as a build-time tool: `bundler <vmlinux> <bundle.bin> <meta.zig>` writes the bundle and a
+//! Zig file with its load address, entry and size (imported by libkrunfw.zig).
+const std = @import("std");
+const assert = std.debug.assert;
+
+pub const page_size = 4096;
+/// Explicit limits: a vmlinux has a handful of program headers and is tens of MiB.
+pub const phnum_max = 64;
+pub const bundle_size_max = 512 << 20;
+
+pub const Error = error{
+    /// Shorter than an ELF64 header.
+    Truncated,
+    NotElf,
+    NotElf64,
+    NotLittleEndian,
+    BadElfVersion,
+    /// Not ET_EXEC (a vmlinux is an executable).
+    NotExecutable,
+    NotX86_64,
+    BadHeaderSize,
+    BadProgramHeaderSize,
+    NoProgramHeaders,
+    TooManyProgramHeaders,
+    ProgramHeadersOutOfFile,
+    /// p_filesz > p_memsz.
+    SegmentFileSizeTooLarge,
+    /// p_offset + p_filesz lies past the end of the file (or overflows).
+    SegmentOutOfFile,
+    /// p_paddr + p_memsz overflows.
+    SegmentAddressOverflow,
+    /// PT_LOAD segments must come in ascending physical order without overlapping.
+    SegmentsOverlap,
+    NoLoadSegment,
+    /// The first segment's physical address is not 4 KiB aligned (libkrun requires it).
+    LoadAddressUnaligned,
+    BundleTooLarge,
+    /// e_entry is not inside the file-backed part of a PT_LOAD segment.
+    EntryNotLoaded,
+};
+
+/// ELF64 headers with raw integer fields: a hostile file cannot produce an invalid enum.
+pub const Ehdr = extern struct {
+    ident: [16]u8,
+    type: u16,
+    machine: u16,
+    version: u32,
+    entry: u64,
+    phoff: u64,
+    shoff: u64,
+    flags: u32,
+    ehsize: u16,
+    phentsize: u16,
+    phnum: u16,
+    shentsize: u16,
+    shnum: u16,
+    shstrndx: u16,
+};
+pub const Phdr = extern struct {
+    type: u32,
+    flags: u32,
+    offset: u64,
+    vaddr: u64,
+    paddr: u64,
+    filesz: u64,
+    memsz: u64,
+    @"align": u64,
+};
+comptime {
+    assert(@sizeOf(Ehdr) == 64 and @sizeOf(Phdr) == 56);
+    assert(bundle_size_max % page_size == 0);
+}
+const pt_load = 1;
+const et_exec = 2;
+const em_x86_64 = 62;
+const elfclass64 = 2;
+const elfdata2lsb = 1;
+const ev_current = 1;
+
+/// A PT_LOAD segment's file bytes and where they go in the bundle.
+pub const Piece = struct {
+    file_offset: u64,
+    bundle_offset: u64,
+    len: u64,
+};
+
+/// Where everything goes; computed from the ELF alone, without allocating.
+pub const Plan = struct {
+    load_addr: u64,
+    entry: u64,
+    /// Bundle size: a multiple of `page_size`.
+    size: u64,
+    /// The segments with file bytes, in ascending order.
+    pieces: [phnum_max]Piece,
+    count: usize,
+};
+
+/// Validates `elf` and computes the bundle layout.
+pub fn plan(elf: []const u8) Error!Plan {
+    if (elf.len < @sizeOf(Ehdr)) return error.Truncated;
+    var eh: Ehdr = undefined;
+    @memcpy(std.mem.asBytes(&eh), elf[0..@sizeOf(Ehdr)]);
+    if (!std.mem.eql(u8, eh.ident[0..4], "\x7fELF")) return error.NotElf;
+    if (eh.ident[4] != elfclass64) return error.NotElf64;
+    if (eh.ident[5] != elfdata2lsb) return error.NotLittleEndian;
+    if (eh.ident[6] != ev_current or eh.version != ev_current) return error.BadElfVersion;
+    if (eh.type != et_exec) return error.NotExecutable;
+    if (eh.machine != em_x86_64) return error.NotX86_64;
+    if (eh.ehsize != @sizeOf(Ehdr)) return error.BadHeaderSize;
+    if (eh.phentsize != @sizeOf(Phdr)) return error.BadProgramHeaderSize;
+    if (eh.phnum == 0) return error.NoProgramHeaders;
+    if (eh.phnum > phnum_max) return error.TooManyProgramHeaders; // also PN_XNUM (0xffff)
+    if (eh.phoff > elf.len or @as(u64, eh.phnum) * @sizeOf(Phdr) > elf.len - eh.phoff)
+        return error.ProgramHeadersOutOfFile;
+
+    var result: Plan = .{ .load_addr = 0, .entry = eh.entry, .size = 0, .pieces = undefined, .count = 0 };
+    var next_free: u64 = 0; // first physical address past the previous segment (memsz)
+    var end: u64 = 0; // first bundle offset past the previous segment's file bytes
+    var entry_found = false;
+    var loads: usize = 0;
+    for (0..eh.phnum) |i| {
+        var ph: Phdr = undefined;
+        @memcpy(std.mem.asBytes(&ph), elf[eh.phoff + i * @sizeOf(Phdr) ..][0..@sizeOf(Phdr)]);
+        if (ph.type != pt_load or ph.memsz == 0) continue;
+        if (ph.filesz > ph.memsz) return error.SegmentFileSizeTooLarge;
+        if (ph.offset > elf.len or ph.filesz > elf.len - ph.offset) return error.SegmentOutOfFile;
+        const seg_end = std.math.add(u64, ph.paddr, ph.memsz) catch return error.SegmentAddressOverflow;
+        if (loads == 0) {
+            if (ph.paddr % page_size != 0) return error.LoadAddressUnaligned;
+            result.load_addr = ph.paddr;
+        } else if (ph.paddr < next_free) {
+            return error.SegmentsOverlap;
+        }
+        next_free = seg_end;
+        const bundle_offset = ph.paddr - result.load_addr;
+        if (bundle_offset > bundle_size_max or ph.filesz > bundle_size_max - bundle_offset)
+            return error.BundleTooLarge;
+        loads += 1;
+        if (ph.filesz == 0) continue; // all .bss: nothing in the bundle
+        end = bundle_offset + ph.filesz;
+        if (eh.entry >= ph.paddr and eh.entry - ph.paddr < ph.filesz) entry_found = true;
+        result.pieces[result.count] = .{ .file_offset = ph.offset, .bundle_offset = bundle_offset, .len = ph.filesz };
+        result.count += 1;
+    }
+    if (loads == 0) return error.NoLoadSegment;
+    if (!entry_found) return error.EntryNotLoaded;
+    result.size = std.mem.alignForward(u64, end, page_size);
+    if (result.size > bundle_size_max) return error.BundleTooLarge;
+    assert(result.size > 0 and result.entry - result.load_addr < result.size);
+    return result;
+}
+
+/// Fills `out` (exactly `p.size` bytes) with the bundle that `p` describes for `elf`.
+pub fn fill(p: *const Plan, elf: []const u8, out: []u8) void {
+    assert(out.len == p.size);
+    @memset(out, 0);
+    for (p.pieces[0..p.count]) |piece| {
+        assert(piece.bundle_offset + piece.len <= out.len);
+        assert(piece.file_offset + piece.len <= elf.len);
+        @memcpy(out[piece.bundle_offset..][0..piece.len], elf[piece.file_offset..][0..piece.len]);
+    }
+}
+
+pub const Bundle = struct {
+    bytes: []u8,
+    load_addr: u64,
+    entry: u64,
+};
+
+/// Validates `elf` and returns its bundle (owned by the caller, allocated with `gpa`).
+pub fn bundle(gpa: std.mem.Allocator, elf: []const u8) (Error || error{OutOfMemory})!Bundle {
+    const p = try plan(elf);
+    const bytes = try gpa.alloc(u8, p.size);
+    fill(&p, elf, bytes);
+    return .{ .bytes = bytes, .load_addr = p.load_addr, .entry = p.entry };
+}
+
+pub fn main(init: std.process.Init) !void {
+    const io = init.io;
+    const args = try init.minimal.args.toSlice(init.arena.allocator());
+    if (args.len != 4) {
+        std.log.err("usage: bundler <vmlinux> <bundle.bin> <meta.zig>", .{});
+        std.process.exit(2);
+    }
+    const cwd = std.Io.Dir.cwd();
+    const elf = cwd.readFileAlloc(io, args[1], init.gpa, .limited(1 << 30)) catch |err| {
+        std.log.err("cannot read {s}: {t}", .{ args[1], err });
+        std.process.exit(1);
+    };
+    defer init.gpa.free(elf);
+    const b = bundle(init.gpa, elf) catch |err| {
+        std.log.err("{s} is not a usable vmlinux: {t}", .{ args[1], err });
+        std.process.exit(1);
+    };
+    defer init.gpa.free(b.bytes);
+    try cwd.writeFile(io, .{ .sub_path = args[2], .data = b.bytes });
+    const meta = try std.fmt.allocPrint(init.arena.allocator(),
+        \\//! Generated by kernelfw/bundler.zig from {s}.
+        \\pub const load_addr: usize = 0x{x};
+        \\pub const entry: usize = 0x{x};
+        \\pub const size: usize = {d};
+        \\
+    , .{ std.fs.path.basename(args[1]), b.load_addr, b.entry, b.bytes.len });
+    try cwd.writeFile(io, .{ .sub_path = args[3], .data = meta });
+}
+
+// ---- tests: ELF files built in the test --------------------------------------------------
+
+const testing = std.testing;
+
+const TestSeg = struct {
+    paddr: u64,
+    filesz: u64,
+    memsz: u64,
+    type: u32 = pt_load,
+    /// Overrides the computed file offset.
+    offset: ?u64 = null,
+};
+
+/// Builds an ELF64 x86_64 executable in `buf` with the given segments; segment i's file bytes
+/// are `(i + 1) * 16 + j` (mod 256) so each is recognisable. Returns the used length.
+fn testElf(buf: []u8, entry: u64, segs: []const TestSeg) usize {
+    @memset(buf, 0);
+    var eh = std.mem.zeroes(Ehdr);
+    eh.ident[0..7].* = "\x7fELF\x02\x01\x01".*;
+    eh.type = et_exec;
+    eh.machine = em_x86_64;
+    eh.version = ev_current;
+    eh.entry = entry;
+    eh.phoff = @sizeOf(Ehdr);
+    eh.ehsize = @sizeOf(Ehdr);
+    eh.phentsize = @sizeOf(Phdr);
+    eh.phnum = @intCast(segs.len);
+    @memcpy(buf[0..@sizeOf(Ehdr)], std.mem.asBytes(&eh));
+    var offset: u64 = 0x1000;
+    for (segs, 0..) |s, i| {
+        const off = s.offset orelse offset;
+        const ph: Phdr = .{
+            .type = s.type,
+            .flags = 5,
+            .offset = off,
+            .vaddr = 0xffffffff80000000 +% s.paddr,
+            .paddr = s.paddr,
+            .filesz = s.filesz,
+            .memsz = s.memsz,
+            .@"align" = page_size,
+        };
+        @memcpy(buf[@sizeOf(Ehdr) + i * @sizeOf(Phdr) ..][0..@sizeOf(Phdr)], std.mem.asBytes(&ph));
+        if (s.offset == null) {
+            for (buf[off..][0..s.filesz], 0..) |*b, j| b.* = @truncate((i + 1) * 16 + j);
+            offset = std.mem.alignForward(u64, off + s.filesz, 0x100);
+        }
+    }
+    return offset;
+}
+
+test "segments with gaps land at their physical offsets; .bss excluded; 4 KiB rounding" {
+    var buf: [0x4000]u8 = undefined;
+    const segs = [_]TestSeg{
+        .{ .paddr = 0x1000000, .filesz = 0x1234, .memsz = 0x1234 },
+        .{ .type = 4, .paddr = 0, .filesz = 0x10, .memsz = 0x10 }, // PT_NOTE: ignored
+        .{ .paddr = 0x1003000, .filesz = 0x100, .memsz = 0x100 }, // gap before it
+        .{ .paddr = 0x1005000, .filesz = 0x80, .memsz = 0x9000 }, // .bss: not in the bundle
+        .{ .paddr = 0x1010000, .filesz = 0, .memsz = 0x1000 }, // all .bss: not in the bundle
+    };
+    const len = testElf(&buf, 0x1000010, &segs);
+    const elf = buf[0..len];
+    const b = try bundle(testing.allocator, elf);
+    defer testing.allocator.free(b.bytes);
+    try testing.expectEqual(@as(u64, 0x1000000), b.load_addr);
+    try testing.expectEqual(@as(u64, 0x1000010), b.entry);
+    try testing.expectEqual(@as(usize, 0x6000), b.bytes.len); // 0x5080 rounded up
+    try testing.expectEqualSlices(u8, elf[0x1000..][0..0x1234], b.bytes[0..0x1234]);
+    try testing.expect(std.mem.allEqual(u8, b.bytes[0x1234..0x3000], 0));
+    try testing.expectEqual(@as(u8, 3 * 16), b.bytes[0x3000]);
+    try testing.expectEqual(@as(u8, (3 * 16 + 0xff) % 256), b.bytes[0x30ff]);
+    try testing.expect(std.mem.allEqual(u8, b.bytes[0x3100..0x5000], 0));
+    try testing.expectEqual(@as(u8, 4 * 16), b.bytes[0x5000]);
+    try testing.expect(std.mem.allEqual(u8, b.bytes[0x5080..], 0));
+    // The bytes at the entry are the ELF's bytes at the entry's file offset.
+    try testing.expectEqual(elf[0x1000 + 0x10], b.bytes[b.entry - b.load_addr]);
+}
+
+test "exactly page-sized segments need no rounding; a single segment works" {
+    var buf: [0x3000]u8 = undefined;
+    const len = testElf(&buf, 0x1000000, &.{.{ .paddr = 0x1000000, .filesz = 0x2000, .memsz = 0x2000 }});
+    const p = try plan(buf[0..len]);
+    try testing.expectEqual(@as(u64, 0x2000), p.size);
+    try testing.expectEqual(@as(usize, 1), p.count);
+}
+
+test "plan rejects truncated input at every length" {
+    var buf: [0x3000]u8 = undefined;
+    const len = testElf(&buf, 0x1000000, &.{
+        .{ .paddr = 0x1000000, .filesz = 0x200, .memsz = 0x200 },
+        .{ .paddr = 0x1002000, .filesz = 0x200, .memsz = 0x400 },
+    });
+    _ = try plan(buf[0..len]);
+    // Every strict prefix is rejected (the last segment ends at the file's end).
+    var n: usize = 0;
+    while (n < 0x1300) : (n += 1) {
+        if (plan(buf[0..n])) |_| return error.TestUnexpectedSuccess else |_| {}
+    }
+}
+
+test "plan rejects hostile headers with named errors" {
+    var buf: [0x3000]u8 = undefined;
+    const good = [_]TestSeg{.{ .paddr = 0x1000000, .filesz = 0x200, .memsz = 0x1000 }};
+    // Each case overwrites one little-endian header field of a valid ELF.
+    const Case = struct { err: Error, offset: usize, width: u8, value: u64 };
+    const cases = [_]Case{
+        .{ .err = error.NotElf, .offset = 1, .width = 1, .value = 'X' },
+        .{ .err = error.NotElf64, .offset = 4, .width = 1, .value = 1 },
+        .{ .err = error.NotLittleEndian, .offset = 5, .width = 1, .value = 2 },
+        .{ .err = error.BadElfVersion, .offset = 6, .width = 1, .value = 0 },
+        .{ .err = error.NotExecutable, .offset = 16, .width = 2, .value = 1 }, // ET_REL
+        .{ .err = error.NotX86_64, .offset = 18, .width = 2, .value = 183 }, // aarch64
+        .{ .err = error.BadElfVersion, .offset = 20, .width = 4, .value = 2 },
+        .{ .err = error.BadHeaderSize, .offset = 52, .width = 2, .value = 52 },
+        .{ .err = error.BadProgramHeaderSize, .offset = 54, .width = 2, .value = 32 },
+        .{ .err = error.NoProgramHeaders, .offset = 56, .width = 2, .value = 0 },
+        .{ .err = error.TooManyProgramHeaders, .offset = 56, .width = 2, .value = 0xffff }, // PN_XNUM
+        .{ .err = error.ProgramHeadersOutOfFile, .offset = 32, .width = 8, .value = std.math.maxInt(u64) - 8 },
+        .{ .err = error.ProgramHeadersOutOfFile, .offset = 32, .width = 8, .value = 0x1200 - 40 }, // last phdr byte past the end
+        .{ .err = error.EntryNotLoaded, .offset = 24, .width = 8, .value = 0x1000200 }, // in .bss
+        .{ .err = error.EntryNotLoaded, .offset = 24, .width = 8, .value = 0xfff000 }, // below
+    };
+    for (cases) |c| {
+        const len = testElf(&buf, 0x1000000, &good);
+        switch (c.width) {
+            1 => buf[c.offset] = @intCast(c.value),
+            2 => std.mem.writeInt(u16, buf[c.offset..][0..2], @intCast(c.value), .little),
+            4 => std.mem.writeInt(u32, buf[c.offset..][0..4], @intCast(c.value), .little),
+            8 => std.mem.writeInt(u64, buf[c.offset..][0..8], c.value, .little),
+            else => unreachable,
+        }
+        try testing.expectEqual(@as(usize, 0x1200), len);
+        try testing.expectError(c.err, plan(buf[0..len]));
+    }
+}
+
+test "plan rejects hostile segments with named errors" {
+    var buf: [0x3000]u8 = undefined;
+    const max = std.math.maxInt(u64);
+    const Case = struct { err: Error, entry: u64 = 0x1000000, segs: []const TestSeg };
+    const cases = [_]Case{
+        .{ .err = error.SegmentFileSizeTooLarge, .segs = &.{.{ .paddr = 0x1000000, .filesz = 0x200, .memsz = 0x100 }} },
+        .{ .err = error.SegmentOutOfFile, .segs = &.{.{ .paddr = 0x1000000, .filesz = 0x200, .memsz = 0x200, .offset = 0x2f00 }} },
+        .{ .err = error.SegmentOutOfFile, .segs = &.{.{ .paddr = 0x1000000, .filesz = 0x200, .memsz = 0x200, .offset = max - 0x100 }} },
+        .{ .err = error.SegmentOutOfFile, .segs = &.{.{ .paddr = 0x1000000, .filesz = max, .memsz = max, .offset = 0x1000 }} },
+        .{ .err = error.SegmentAddressOverflow, .entry = max - 0xfff, .segs = &.{.{ .paddr = max - 0xfff, .filesz = 0x100, .memsz = 0x2000 }} },
+        .{ .err = error.LoadAddressUnaligned, .segs = &.{.{ .paddr = 0x1000010, .filesz = 0x100, .memsz = 0x100 }} },
+        .{ .err = error.NoLoadSegment, .segs = &.{.{ .type = 4, .paddr = 0x1000000, .filesz = 0x100, .memsz = 0x100 }} },
+        .{ .err = error.NoLoadSegment, .segs = &.{.{ .paddr = 0x1000000, .filesz = 0, .memsz = 0 }} },
+        // Out of physical order, or overlapping (including the earlier segment's .bss).
+        .{ .err = error.SegmentsOverlap, .segs = &.{
+            .{ .paddr = 0x1002000, .filesz = 0x100, .memsz = 0x100 },
+            .{ .paddr = 0x1000000, .filesz = 0x100, .memsz = 0x100 },
+        } },
+        .{ .err = error.SegmentsOverlap, .segs = &.{
+            .{ .paddr = 0x1000000, .filesz = 0x100, .memsz = 0x2000 },
+            .{ .paddr = 0x1001000, .filesz = 0x100, .memsz = 0x100 },
+        } },
+        // A segment far away would make a huge bundle: refused, not allocated.
+        .{ .err = error.BundleTooLarge, .segs = &.{
+            .{ .paddr = 0x1000000, .filesz = 0x100, .memsz = 0x100 },
+            .{ .paddr = 0x1000000 + bundle_size_max, .filesz = 0x100, .memsz = 0x100 },
+        } },
+        .{ .err = error.BundleTooLarge, .segs = &.{
+            .{ .paddr = 0x1000000, .filesz = 0x100, .memsz = 0x100 },
+            .{ .paddr = 0x1000000 + bundle_size_max - 0x80, .filesz = 0x100, .memsz = 0x100 },
+        } },
+    };
+    for (cases) |c| {
+        const len = testElf(&buf, c.entry, c.segs);
+        try testing.expectError(c.err, plan(buf[0..@max(len, 0x2000)]));
+    }
+}
+
+test "plan never crashes on random mutations of a valid ELF" {
+    var buf: [0x3000]u8 = undefined;
+    var work: [0x3000]u8 = undefined;
+    const len = testElf(&buf, 0x1000010, &.{
+        .{ .paddr = 0x1000000, .filesz = 0x300, .memsz = 0x300 },
+        .{ .paddr = 0x1002000, .filesz = 0x100, .memsz = 0x800 },
+    });
+    var prng = std.Random.DefaultPrng.init(0x5eed);
+    const random = prng.random();
+    var ok: usize = 0;
+    for (0..20000) |_| {
+        @memcpy(work[0..len], buf[0..len]);
+        // Flip a few bytes in the headers, where all the checks live.
+        for (0..random.intRangeAtMost(usize, 1, 4)) |_| {
+            work[random.uintLessThan(usize, @sizeOf(Ehdr) + 2 * @sizeOf(Phdr))] = random.int(u8);
+        }
+        const cut = if (random.boolean()) len else random.uintAtMost(usize, len);
+        const p = plan(work[0..cut]) catch continue;
+        // Whatever passes validation must be safe to fill.
+        ok += 1;
+        if (p.size > 1 << 20) continue;
+        const out = try testing.allocator.alloc(u8, p.size);
+        defer testing.allocator.free(out);
+        fill(&p, work[0..cut], out);
+    }
+    try testing.expect(ok > 0);
+}
