@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# C API: the functions declared by include/libkrun.h are exactly the dynamic symbols libkrun.so.1
+# defines (nothing missing, nothing stray), there are libkrun's 67 plus zkrun's 3 extensions,
+# and the soname is libkrun.so.1.
+source "$(dirname "$0")/capi/lib.sh"
+lib=$prefix/lib/libkrun.so.1
+p=0 f=0
+ok() { echo "ok: $*"; p=$((p + 1)); }
+bad() { echo "FAIL: $*"; f=$((f + 1)); }
+
+header_functions >"$work/header"
+nm -D --defined-only "$lib" | awk '$2 ~ /^[TWiV]$/ || $2 ~ /^[DBR]$/ {print $3}' | sed 's/@.*//' | sort -u >"$work/exported"
+missing=$(comm -23 "$work/header" "$work/exported")
+stray=$(comm -13 "$work/header" "$work/exported")
+[[ -z $missing ]] && ok "every header function is exported" || bad "declared but not exported: $missing"
+[[ -z $stray ]] && ok "no export beyond the header" || bad "exported but not declared: $stray"
+n=$(wc -l <"$work/header")
+[[ $n -eq 70 ]] && ok "70 functions (67 libkrun + krun_start/krun_wait/krun_stop)" || bad "$n functions in the header, expected 70"
+for ext in krun_start krun_wait krun_stop; do
+  grep -qx "$ext" "$work/header" && ok "extension $ext declared" || bad "extension $ext missing"
+done
+soname=$(readelf -d "$lib" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+[[ $soname == libkrun.so.1 ]] && ok "soname libkrun.so.1" || bad "soname is '$soname'"
+# Every export is a function (crun dlsym()s them as such).
+objects=$(nm -D --defined-only "$lib" | awk '$2 !~ /^[TtWi]$/ {print $3}')
+[[ -z $objects ]] && ok "all exports are functions" || bad "non-function exports: $objects"
+echo "$p passed, $f failed"
+[[ $f -eq 0 ]]
