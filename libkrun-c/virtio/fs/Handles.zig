@@ -1,0 +1,92 @@
+//! Open file and directory handles (the `fh` of FUSE requests). Each holds a host fd opened for
+//! I/O, or an overlay entry for virtual files. Handle ids carry a generation like node ids, so a
+//! forged or released fh is refused. Sized once at creation.
+const std = @import("std");
+const assert = std.debug.assert;
+const sys = @import("sys.zig");
+
+const Handles = @This();
+
+pub const Kind = enum(u8) { free, file, dir, virtual_file, virtual_dir };
+
+pub const Handle = struct {
+    kind: Kind = .free,
+    generation: u32 = 0,
+    fd: sys.fd_t = -1,
+    /// Node id of the inode it was opened from (re-validated where it matters).
+    nodeid: u64 = 0,
+    /// Overlay entry for virtual handles.
+    entry: u16 = 0,
+    writable: bool = false,
+};
+
+slots: []Handle,
+free_list: []u32,
+free_count: u32,
+
+pub fn init(gpa: std.mem.Allocator, count: u32) !Handles {
+    assert(count >= 1);
+    const slots = try gpa.alloc(Handle, count);
+    errdefer gpa.free(slots);
+    @memset(slots, .{});
+    const free_list = try gpa.alloc(u32, count);
+    for (free_list, 0..) |*f, i| f.* = @intCast(count - 1 - i);
+    return .{ .slots = slots, .free_list = free_list, .free_count = count };
+}
+
+pub fn deinit(self: *Handles, gpa: std.mem.Allocator) void {
+    for (self.slots) |*h| if (h.fd >= 0) sys.close(h.fd);
+    gpa.free(self.slots);
+    gpa.free(self.free_list);
+    self.* = undefined;
+}
+
+/// Stores `h` (taking its fd) and returns its fh; null when full (the fd is closed).
+pub fn add(self: *Handles, h: Handle) ?u64 {
+    assert(h.kind != .free);
+    if (self.free_count == 0) {
+        if (h.fd >= 0) sys.close(h.fd);
+        return null;
+    }
+    self.free_count -= 1;
+    const index = self.free_list[self.free_count];
+    const s = &self.slots[index];
+    assert(s.kind == .free);
+    const generation = s.generation;
+    s.* = h;
+    s.generation = generation;
+    return (@as(u64, generation) << 32) | (index + 1);
+}
+
+pub fn find(self: *Handles, fh: u64) ?*Handle {
+    const low: u32 = @truncate(fh);
+    if (low == 0 or low > self.slots.len) return null;
+    const s = &self.slots[low - 1];
+    if (s.kind == .free or s.generation != @as(u32, @truncate(fh >> 32))) return null;
+    return s;
+}
+
+pub fn remove(self: *Handles, fh: u64) bool {
+    const s = self.find(fh) orelse return false;
+    if (s.fd >= 0) sys.close(s.fd);
+    s.* = .{ .generation = s.generation +% 1 };
+    self.free_list[self.free_count] = @as(u32, @truncate(fh)) - 1;
+    self.free_count += 1;
+    return true;
+}
+
+test "handles: released and forged fh are refused; the table has a limit" {
+    var t = try Handles.init(std.testing.allocator, 2);
+    defer t.deinit(std.testing.allocator);
+    const a = t.add(.{ .kind = .virtual_file }).?;
+    const b = t.add(.{ .kind = .virtual_file }).?;
+    try std.testing.expectEqual(null, t.add(.{ .kind = .virtual_file }));
+    try std.testing.expect(t.find(a) != null);
+    try std.testing.expect(t.remove(a));
+    try std.testing.expect(!t.remove(a));
+    try std.testing.expectEqual(null, t.find(a));
+    try std.testing.expectEqual(null, t.find(0));
+    try std.testing.expectEqual(null, t.find(b + 7));
+    const c = t.add(.{ .kind = .virtual_file }).?;
+    try std.testing.expect(c != a);
+}

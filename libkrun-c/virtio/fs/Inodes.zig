@@ -1,0 +1,187 @@
+//! The inode table: every node id the server ever hands the guest maps to a slot here, and
+//! only to a slot here. A host inode holds an O_PATH|O_NOFOLLOW fd opened relative to its
+//! parent's fd; a virtual inode names an overlay entry. Node ids carry a generation, so a
+//! forged or stale id (freed slot, wrong generation, out of range) is refused, never
+//! dereferenced. Host inodes are deduplicated by (dev, ino) so hard links share a node id.
+//! The table is sized once at creation; lookups and frees never allocate.
+const std = @import("std");
+const assert = std.debug.assert;
+const sys = @import("sys.zig");
+
+const Inodes = @This();
+
+pub const Kind = enum(u8) { free, host, virtual };
+
+pub const Inode = struct {
+    kind: Kind = .free,
+    generation: u32 = 0,
+    /// Lookup count the guest holds (FORGET decrements it).
+    refs: u64 = 0,
+    fd: sys.fd_t = -1,
+    /// S_IFMT bits: an inode's type never changes, so open/readlink checks need no syscall.
+    type: u32 = 0,
+    dev: u64 = 0,
+    ino: u64 = 0,
+    /// Virtual inodes: the overlay entry. Host directories: the overlay tree node whose
+    /// children may shadow names in it (Virtual.none if none).
+    entry: u16 = 0,
+};
+
+pub const Key = struct { dev: u64, ino: u64 };
+
+slots: []Inode,
+map: std.AutoHashMapUnmanaged(Key, u32),
+/// Free slot indexes, a stack.
+free_list: []u32,
+free_count: u32,
+live: u32 = 0,
+
+pub fn init(gpa: std.mem.Allocator, count: u32) !Inodes {
+    assert(count >= 2);
+    const slots = try gpa.alloc(Inode, count);
+    errdefer gpa.free(slots);
+    @memset(slots, .{});
+    const free_list = try gpa.alloc(u32, count);
+    errdefer gpa.free(free_list);
+    // Slot 0 is the root; hand out low indexes first.
+    for (free_list, 0..) |*f, i| f.* = @intCast(count - 1 - i);
+    var map: std.AutoHashMapUnmanaged(Key, u32) = .empty;
+    try map.ensureTotalCapacity(gpa, count);
+    return .{ .slots = slots, .map = map, .free_list = free_list, .free_count = count };
+}
+
+pub fn deinit(self: *Inodes, gpa: std.mem.Allocator) void {
+    for (self.slots) |*s| if (s.kind == .host) sys.close(s.fd);
+    self.map.deinit(gpa);
+    gpa.free(self.slots);
+    gpa.free(self.free_list);
+    self.* = undefined;
+}
+
+pub fn nodeId(self: *const Inodes, index: u32) u64 {
+    const s = &self.slots[index];
+    assert(s.kind != .free);
+    return (@as(u64, s.generation) << 32) | (index + 1);
+}
+
+/// The slot index a guest node id names, or null if it is not live.
+pub fn find(self: *const Inodes, nodeid: u64) ?u32 {
+    const low: u32 = @truncate(nodeid);
+    if (low == 0 or low > self.slots.len) return null;
+    const index = low - 1;
+    const s = &self.slots[index];
+    if (s.kind == .free or s.generation != @as(u32, @truncate(nodeid >> 32))) return null;
+    return index;
+}
+
+pub fn get(self: *Inodes, index: u32) *Inode {
+    assert(self.slots[index].kind != .free);
+    return &self.slots[index];
+}
+
+fn take(self: *Inodes) ?u32 {
+    if (self.free_count == 0) return null;
+    self.free_count -= 1;
+    const index = self.free_list[self.free_count];
+    assert(self.slots[index].kind == .free);
+    self.live += 1;
+    return index;
+}
+
+/// Takes ownership of `fd` (an O_PATH fd of `st`) and returns its slot with one more lookup
+/// reference: an existing slot for the same (dev, ino), whose fd is kept, or a new one.
+/// Null when the table is full (the fd is closed).
+pub fn addHost(self: *Inodes, fd: sys.fd_t, st: *const sys.Stat, entry: u16) ?u32 {
+    const key: Key = .{ .dev = st.dev, .ino = st.ino };
+    if (self.map.get(key)) |index| {
+        sys.close(fd);
+        const s = &self.slots[index];
+        assert(s.kind == .host);
+        s.refs += 1;
+        return index;
+    }
+    const index = self.take() orelse {
+        sys.close(fd);
+        return null;
+    };
+    const s = &self.slots[index];
+    s.* = .{
+        .kind = .host,
+        .generation = s.generation,
+        .refs = 1,
+        .fd = fd,
+        .type = st.mode & sys.S.IFMT,
+        .dev = st.dev,
+        .ino = st.ino,
+        .entry = entry,
+    };
+    self.map.putAssumeCapacity(key, index);
+    return index;
+}
+
+/// A slot for overlay entry `entry` (one per entry: repeated lookups share it).
+pub fn addVirtual(self: *Inodes, entry: u16, file_type: u32) ?u32 {
+    const key: Key = .{ .dev = std.math.maxInt(u64), .ino = entry };
+    if (self.map.get(key)) |index| {
+        self.slots[index].refs += 1;
+        return index;
+    }
+    const index = self.take() orelse return null;
+    const s = &self.slots[index];
+    s.* = .{ .kind = .virtual, .generation = s.generation, .refs = 1, .type = file_type, .dev = key.dev, .ino = key.ino, .entry = entry };
+    self.map.putAssumeCapacity(key, index);
+    return index;
+}
+
+/// Installs the root in slot 0 (node id 1, generation 0), never freed.
+pub fn setRoot(self: *Inodes, root: Inode) void {
+    assert(self.free_count == self.slots.len);
+    assert(root.kind != .free);
+    const index = self.take().?;
+    assert(index == 0);
+    self.slots[0] = root;
+    self.slots[0].refs = std.math.maxInt(u64) / 2;
+    if (root.kind == .host) self.map.putAssumeCapacity(.{ .dev = root.dev, .ino = root.ino }, 0);
+}
+
+/// FORGET: drops `n` references; at zero the slot is freed and its generation bumped, so the
+/// old node id dies with it. Over-forgetting (a hostile guest) just frees it.
+pub fn forget(self: *Inodes, index: u32, n: u64) void {
+    if (index == 0) return;
+    const s = &self.slots[index];
+    assert(s.kind != .free);
+    s.refs -|= n;
+    if (s.refs > 0) return;
+    assert(self.map.remove(.{ .dev = s.dev, .ino = s.ino }));
+    if (s.kind == .host) sys.close(s.fd);
+    s.* = .{ .generation = s.generation +% 1 };
+    self.free_list[self.free_count] = index;
+    self.free_count += 1;
+    self.live -= 1;
+}
+
+test "node ids: root is 1, stale and forged ids are refused" {
+    var t = try Inodes.init(std.testing.allocator, 4);
+    defer t.deinit(std.testing.allocator);
+    const root = try sys.openat(sys.AT.FDCWD, "/", sys.O.PATH | sys.O.CLOEXEC, 0);
+    const rst = try sys.fstat(root);
+    t.setRoot(.{ .kind = .host, .fd = root, .type = sys.S.IFDIR, .dev = rst.dev, .ino = rst.ino });
+    try std.testing.expectEqual(1, t.nodeId(0));
+    try std.testing.expectEqual(0, t.find(1).?);
+
+    const fd = try sys.openat(root, "tmp", sys.O.PATH | sys.O.NOFOLLOW | sys.O.CLOEXEC, 0);
+    const st = try sys.fstat(fd);
+    const i = t.addHost(fd, &st, 0).?;
+    const id = t.nodeId(i);
+    const fd2 = try sys.openat(root, "tmp", sys.O.PATH | sys.O.NOFOLLOW | sys.O.CLOEXEC, 0);
+    try std.testing.expectEqual(i, t.addHost(fd2, &st, 0).?);
+    try std.testing.expectEqual(2, t.get(i).refs);
+    t.forget(i, 1);
+    try std.testing.expectEqual(i, t.find(id).?);
+    t.forget(i, 100);
+    try std.testing.expectEqual(null, t.find(id));
+    try std.testing.expectEqual(null, t.find(0));
+    try std.testing.expectEqual(null, t.find(5));
+    try std.testing.expectEqual(null, t.find(0xdead_0000_0001));
+    try std.testing.expectEqual(null, t.find(std.math.maxInt(u64)));
+}
