@@ -337,7 +337,8 @@ int32_t krun_set_root_disk_remount(uint32_t ctx_id, const char *device, const ch
  *  "argv"      - the arguments WITHOUT argv[0] (init passes exec_path as argv[0]); NULL means
  *                none.
  *  "envp"      - "KEY=VALUE" entries; NULL means a copy of the host process's environment,
- *                taken when the VM starts.
+ *                taken when the VM starts. Without krun_set_exec/krun_set_env the workload
+ *                gets no environment from the host at all.
  *
  * Returns: 0, -ENOENT for an unknown context, -EINVAL for a NULL exec_path or a bad string or
  * array.

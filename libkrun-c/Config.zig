@@ -88,7 +88,8 @@ overlay_files: std.ArrayList(OverlayFile) = .empty,
 exec_path: ?[]const u8 = null,
 argv: []const []const u8 = &.{},
 /// null: the host environment is copied at start (libkrun's NULL envp semantics). capi's
-/// krun_start does that copy before Machine.create, so the VMM always sees it non-null.
+/// krun_start resolves it before Machine.create (the host environment after a NULL envp, empty
+/// when no environment was ever set, as libkrun), so the VMM always sees it non-null.
 envp: ?[]const []const u8 = null,
 workdir: ?[]const u8 = null,
 /// "RESOURCE=CUR:MAX" entries with numeric resource ids.

@@ -121,7 +121,9 @@ fn start(func: []const u8, ctx_id: u32) Error!*Machine {
     const slot = try contexts.find(func, ctx_id);
     if (slot.state != .configuring) return reject(func, error.Busy, "context {d} has already started", .{ctx_id});
     const cfg = &slot.cfg;
-    try copyHostEnv(func, cfg);
+    if (cfg.envp == null) {
+        if (slot.env_from_host) try copyHostEnv(func, cfg) else cfg.envp = &.{};
+    }
     try switchIds(func, cfg);
     const machine = Machine.create(contexts.gpa, cfg) catch |err| return machineError(func, err);
     machine.start() catch |err| {
@@ -151,10 +153,11 @@ fn machineError(func: []const u8, err: Machine.Error) Error {
     };
 }
 
-/// NULL envp (or none set) means the host environment at start (libkrun's semantics). Entries
-/// that are not UTF-8 cannot go on a kernel command line and are left out, with a warning.
+/// A NULL envp means the host environment (libkrun reads it at the call, zkrun at start; no
+/// environment set at all means none). Entries that are not UTF-8 cannot go on a kernel command
+/// line and are left out, with a warning.
 fn copyHostEnv(func: []const u8, cfg: *Config) Error!void {
-    if (cfg.envp != null) return;
+    assert(cfg.envp == null);
     var count: usize = 0;
     while (std.c.environ[count] != null and count < Config.args_max) count += 1;
     const out = cfg.allocator().alloc([]const u8, count) catch

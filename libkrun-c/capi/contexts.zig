@@ -36,7 +36,17 @@ pub const Slot = struct {
     waiting: bool = false,
     /// krun_wait returned the status once: the VM's threads are joined.
     exited: bool = false,
+    /// krun_set_exec / krun_set_env got a NULL envp: the guest gets the host's environment,
+    /// copied at start. Never set (libkrun's default): no environment at all.
+    env_from_host: bool = false,
 };
+
+/// The slot holding a Config that `config` returned.
+pub fn slotOf(cfg: *Config) *Slot {
+    const slot: *Slot = @fieldParentPtr("cfg", cfg);
+    assert(slot.state == .configuring);
+    return slot;
+}
 
 var slots: [contexts_max]Slot = @splat(.{});
 var mutex: std.c.pthread_mutex_t = .{};

@@ -30,6 +30,7 @@ fn setExec(ctx_id: u32, exec_path: cstr.CString, argv: cstr.CStringArray, envp: 
     cfg.exec_path = try cstr.dupe(func, cfg, path);
     cfg.argv = args;
     cfg.envp = env;
+    contexts.slotOf(cfg).env_from_host = env == null;
 }
 
 pub fn krun_set_env(ctx_id: u32, envp: cstr.CStringArray) callconv(.c) i32 {
@@ -42,9 +43,11 @@ fn setEnv(ctx_id: u32, envp: cstr.CStringArray) Error!void {
     const func = "krun_set_env";
     const cfg = try contexts.config(func, ctx_id);
     cfg.envp = try envArray(func, cfg, envp);
+    contexts.slotOf(cfg).env_from_host = cfg.envp == null;
 }
 
-/// NULL stays null (the host environment, copied at start); entries must be KEY=VALUE.
+/// NULL stays null (the host environment, copied at start: Slot.env_from_host); entries must be
+/// KEY=VALUE.
 fn envArray(func: []const u8, cfg: *Config, envp: cstr.CStringArray) Error!?[]const []const u8 {
     const env = try cstr.array(func, "envp", cfg, envp) orelse return null;
     for (env, 0..) |entry, i| {
