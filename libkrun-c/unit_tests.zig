@@ -3,7 +3,10 @@
 comptime {
     _ = @import("Config.zig");
     _ = @import("capi/main.zig");
+    _ = @import("init/main.zig");
+    _ = @import("init/plan.zig");
     _ = @import("init/protocol.zig");
+    _ = @import("init/sys.zig");
     _ = @import("log.zig");
     _ = @import("virtio/Device.zig");
     _ = @import("vmm/EventLoop.zig");

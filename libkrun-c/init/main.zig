@@ -1,2 +1,236 @@
-//! Guest init (placeholder until the init lands).
-pub fn main() void {}
+//! The guest init (`/init.krun`), PID 1 of every zkrun guest: a static Zig binary without libc,
+//! embedded in libkrun.so and served from memory by the virtio-fs server. Boot sequence
+//! (libkrun.md §3.3): mount /dev, /proc, /sys, cgroup2, /dev/pts, /dev/shm; make `/` shared;
+//! take the console as controlling tty; hostname; `lo` up; read the exec config (plan.zig);
+//! rlimits and workdir; fork the workload (stdio on the krun-* virtio-console ports), reap every
+//! child until it exits, and hand its status to the host (exit code, or 128+signal) through the
+//! virtio-fs ioctl; then sync and reboot, which ends the VM.
+//! Status codes of our own: 125 setup failed, 126 the program cannot run, 127 not found.
+const std = @import("std");
+const linux = std.os.linux;
+const assert = std.debug.assert;
+const protocol = @import("protocol.zig");
+const plan_mod = @import("plan.zig");
+const sys = @import("sys.zig");
+
+pub const panic = std.debug.FullPanic(initPanic);
+/// No segfault handler: it would pull in the DWARF stack-trace machinery (~180 KB) for a
+/// binary that has no debug info to show anyway.
+pub const std_options: std.Options = .{ .enable_segfault_handler = false, .signal_stack_size = null };
+
+const status_setup_failed = 125;
+
+/// Everything init allocates (config bytes, decoded strings, exec arrays) comes from here; it
+/// lives in .bss, so only the pages touched cost guest memory. Bounded by protocol's limits.
+var heap_buf: [24 * 1024 * 1024]u8 = @splat(0);
+
+pub fn main(init: std.process.Init.Minimal) noreturn {
+    var fba: std.heap.FixedBufferAllocator = .init(&heap_buf);
+    const arena = fba.allocator();
+    mountFilesystems();
+    ensureConsole();
+    // As libkrun: mount events propagate (containers in the guest expect a shared `/`).
+    _ = sys.mount("none", "/", null, linux.MS.REC | linux.MS.SHARED);
+    _ = linux.setsid();
+    _ = linux.ioctl(0, linux.T.IOCSCTTY, 1);
+    loopbackUp();
+
+    const plan = resolvePlan(arena, init) catch |err| {
+        sys.say("exec config: {t}", .{err});
+        finish(status_setup_failed);
+    };
+    applyHostname(plan.hostname);
+    applyRlimits(plan.rlimits) catch finish(status_setup_failed);
+    if (plan.workdir) |dir| changeDir(arena, dir) catch finish(status_setup_failed);
+    const exec = ExecArgs.build(arena, plan) catch |err| {
+        sys.say("exec arrays: {t}", .{err});
+        finish(status_setup_failed);
+    };
+    if (plan.init_pid1) {
+        sys.redirectStdio() catch finish(status_setup_failed);
+        finish(exec.run());
+    }
+    finish(runChild(exec));
+}
+
+fn resolvePlan(arena: std.mem.Allocator, init: std.process.Init.Minimal) plan_mod.Error!plan_mod.Plan {
+    const argv = init.args.vector;
+    const envp = init.environ.block.view().slice;
+    if (argv.len > protocol.args_max or envp.len > protocol.env_max) return error.TooLarge;
+    const args = try arena.alloc([]const u8, if (argv.len > 0) argv.len - 1 else 0);
+    for (args, 1..) |*a, i| a.* = std.mem.span(argv[i]);
+    const env = try arena.alloc([]const u8, envp.len);
+    for (env, envp) |*e, p| e.* = std.mem.span(p);
+    return plan_mod.resolve(arena, args, env, GuestFiles{});
+}
+
+/// Config documents from the guest's filesystem.
+const GuestFiles = struct {
+    pub fn read(_: GuestFiles, arena: std.mem.Allocator, path: []const u8) plan_mod.Error!?[]const u8 {
+        const path_z = try arena.dupeSentinel(u8, path, 0);
+        const buf = try arena.alloc(u8, protocol.config_size_max + 1);
+        const bytes = sys.readFile(path_z, buf) catch |err| switch (err) {
+            error.TooLarge => return error.TooLarge,
+            error.Unreadable => return error.ConfigUnreadable,
+        };
+        return bytes;
+    }
+};
+
+/// Best effort like libkrun where the kernel may lack a filesystem (cgroup2); /dev, /proc and
+/// /sys failing are reported but not fatal, so the workload still gets its chance to run.
+fn mountFilesystems() void {
+    const nodev_noexec_nosuid = linux.MS.NODEV | linux.MS.NOEXEC | linux.MS.NOSUID | linux.MS.RELATIME;
+    const mounts = [_]struct { [*:0]const u8, [*:0]const u8, u32, bool }{
+        .{ "devtmpfs", "/dev", linux.MS.RELATIME, true },
+        .{ "proc", "/proc", nodev_noexec_nosuid, true },
+        .{ "sysfs", "/sys", nodev_noexec_nosuid, true },
+        .{ "cgroup2", "/sys/fs/cgroup", nodev_noexec_nosuid, false },
+        .{ "devpts", "/dev/pts", linux.MS.NOEXEC | linux.MS.NOSUID | linux.MS.RELATIME, true },
+        .{ "tmpfs", "/dev/shm", linux.MS.NOEXEC | linux.MS.NOSUID | linux.MS.RELATIME, true },
+    };
+    for (mounts) |m| {
+        const fstype, const target, const flags, const required = m;
+        _ = sys.mkdir(target);
+        const e = sys.mount(fstype, target, fstype, flags);
+        // EBUSY: already mounted (the kernel's devtmpfs automount, or a second boot stage).
+        if (e != .SUCCESS and e != .BUSY and required) sys.say("mount {s}: {t}", .{ target, e });
+    }
+    _ = linux.symlink("/proc/self/fd", "/dev/fd");
+    // For nested virtualization inside the guest (best effort, as libkrun).
+    _ = linux.chmod("/dev/kvm", 0o666);
+}
+
+/// The kernel opens /dev/console as fds 0-2 only if the root it booted from had one.
+fn ensureConsole() void {
+    if (sys.fdOpen(0) and sys.fdOpen(1) and sys.fdOpen(2)) return;
+    const rc = linux.open("/dev/console", .{ .ACCMODE = .RDWR, .NOCTTY = true }, 0);
+    if (sys.errno(rc) != .SUCCESS) return;
+    const fd: i32 = @intCast(rc);
+    for ([_]i32{ 0, 1, 2 }) |target| {
+        if (!sys.fdOpen(target)) _ = linux.dup2(fd, target);
+    }
+    if (fd > 2) _ = linux.close(fd);
+}
+
+fn loopbackUp() void {
+    const rc = linux.socket(linux.AF.INET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, 0);
+    if (sys.errno(rc) != .SUCCESS) return;
+    const fd: i32 = @intCast(rc);
+    defer _ = linux.close(fd);
+    var req = std.mem.zeroes(linux.ifreq);
+    @memcpy(req.ifrn.name[0..2], "lo");
+    req.ifru.flags = .{ .UP = true, .LOOPBACK = true, .RUNNING = true };
+    const e = sys.errno(linux.ioctl(fd, linux.SIOCSIFFLAGS, @intFromPtr(&req)));
+    if (e != .SUCCESS) sys.say("lo up: {t}", .{e});
+}
+
+fn applyHostname(name: []const u8) void {
+    const e = sys.errno(linux.syscall2(.sethostname, @intFromPtr(name.ptr), name.len));
+    if (e != .SUCCESS) sys.say("sethostname: {t}", .{e});
+}
+
+fn applyRlimits(rlimits: []const protocol.Rlimit) error{Rlimit}!void {
+    for (rlimits) |r| {
+        assert(r.resource < protocol.rlimits_max);
+        const value: linux.rlimit = .{ .cur = r.cur, .max = r.max };
+        const rc = linux.syscall4(.prlimit64, 0, r.resource, @intFromPtr(&value), 0);
+        if (sys.errno(rc) != .SUCCESS) {
+            sys.say("rlimit {d}={d}:{d}: {t}", .{ r.resource, r.cur, r.max, sys.errno(rc) });
+            return error.Rlimit;
+        }
+    }
+}
+
+fn changeDir(arena: std.mem.Allocator, dir: []const u8) error{Workdir}!void {
+    const dir_z = arena.dupeSentinel(u8, dir, 0) catch return error.Workdir;
+    const e = sys.errno(linux.chdir(dir_z));
+    if (e != .SUCCESS) {
+        sys.say("workdir {s}: {t}", .{ dir, e });
+        return error.Workdir;
+    }
+}
+
+/// The plan as execve wants it: NUL-terminated strings in NULL-terminated arrays.
+const ExecArgs = struct {
+    argv: [:null]?[*:0]const u8,
+    envp: [:null]?[*:0]const u8,
+    path_env: ?[]const u8,
+
+    fn build(arena: std.mem.Allocator, plan: plan_mod.Plan) error{OutOfMemory}!ExecArgs {
+        assert(plan.argv.len >= 1);
+        var path_env: ?[]const u8 = null;
+        for (plan.env) |entry| {
+            if (std.mem.startsWith(u8, entry, "PATH=")) path_env = entry["PATH=".len..];
+        }
+        return .{
+            .argv = try cStrings(arena, plan.argv),
+            .envp = try cStrings(arena, plan.env),
+            .path_env = path_env,
+        };
+    }
+
+    fn cStrings(arena: std.mem.Allocator, list: []const []const u8) error{OutOfMemory}![:null]?[*:0]const u8 {
+        const out = try arena.allocSentinel(?[*:0]const u8, list.len, null);
+        for (list, out) |s, *p| p.* = try arena.dupeSentinel(u8, s, 0);
+        return out;
+    }
+
+    /// execvp; returns only on failure, with the status to report.
+    fn run(exec: ExecArgs) u8 {
+        const e = sys.execvp(exec.argv[0].?, exec.argv.ptr, exec.envp.ptr, exec.path_env);
+        sys.say("exec {s}: {t}", .{ exec.argv[0].?, e });
+        return sys.execFailureStatus(e);
+    }
+};
+
+/// Forks the workload and, as PID 1, reaps every child (orphans included) until it exits.
+fn runChild(exec: ExecArgs) u8 {
+    const rc = linux.fork();
+    if (sys.errno(rc) != .SUCCESS) {
+        sys.say("fork: {t}", .{sys.errno(rc)});
+        return status_setup_failed;
+    }
+    if (rc == 0) {
+        sys.redirectStdio() catch linux.exit_group(status_setup_failed);
+        linux.exit_group(exec.run());
+    }
+    const child: linux.pid_t = @intCast(rc);
+    while (true) {
+        var status: u32 = 0;
+        const w = linux.wait4(-1, @ptrCast(&status), 0, null);
+        switch (sys.errno(w)) {
+            .SUCCESS => if (@as(linux.pid_t, @intCast(w)) == child) return statusCode(status),
+            .INTR => {},
+            else => {
+                sys.say("wait: {t}", .{sys.errno(w)});
+                return status_setup_failed;
+            },
+        }
+    }
+}
+
+/// The shell's convention: the exit code, or 128 + the signal that killed the workload.
+fn statusCode(status: u32) u8 {
+    if (linux.W.IFEXITED(status)) return linux.W.EXITSTATUS(status);
+    if (linux.W.IFSIGNALED(status)) return 128 +% @as(u8, @intCast(@backingInt(linux.W.TERMSIG(status))));
+    return status_setup_failed;
+}
+
+fn finish(status: u8) noreturn {
+    sys.reportExitCode(status);
+    sys.rebootNow();
+}
+
+fn initPanic(msg: []const u8, _: ?usize) noreturn {
+    sys.say("panic: {s}", .{msg});
+    if (linux.getpid() != 1) linux.exit_group(status_setup_failed);
+    finish(status_setup_failed);
+}
+
+test statusCode {
+    try std.testing.expectEqual(@as(u8, 7), statusCode(7 << 8));
+    try std.testing.expectEqual(@as(u8, 0), statusCode(0));
+    try std.testing.expectEqual(@as(u8, 137), statusCode(9));
+    try std.testing.expectEqual(@as(u8, 143), statusCode(15 | 0x80)); // core dumped bit
+}

@@ -1,0 +1,229 @@
+//! The guest init's few system calls, as small checked wrappers over std.os.linux (no libc):
+//! console messages, mounts, file reads, the virtio-console stdio ports, PATH lookup + execve,
+//! and the exit-code report to the host (libkrun.md §3.4).
+const std = @import("std");
+const linux = std.os.linux;
+const assert = std.debug.assert;
+
+pub const Errno = linux.E;
+
+pub fn errno(rc: usize) Errno {
+    return linux.errno(rc);
+}
+
+/// Writes all of `bytes` to `fd`, best effort (a console message must never stop init).
+pub fn writeAll(fd: i32, bytes: []const u8) void {
+    var done: usize = 0;
+    while (done < bytes.len) {
+        const rc = linux.write(fd, bytes[done..].ptr, bytes.len - done);
+        switch (errno(rc)) {
+            .SUCCESS => if (rc == 0) return else {
+                done += rc;
+            },
+            .INTR => continue,
+            else => return,
+        }
+    }
+}
+
+/// `init.krun: <message>` on stderr.
+pub fn say(comptime fmt: []const u8, args: anytype) void {
+    var buf: [512]u8 = undefined;
+    const line = std.fmt.bufPrint(&buf, "init.krun: " ++ fmt ++ "\n", args) catch blk: {
+        @memcpy(buf[buf.len - 4 ..], "...\n");
+        break :blk buf[0..];
+    };
+    writeAll(2, line);
+}
+
+/// A NUL-terminated copy of `s` in `buf` (paths built at runtime).
+pub fn pathZ(buf: []u8, parts: []const []const u8) error{NameTooLong}![:0]const u8 {
+    var len: usize = 0;
+    for (parts) |part| {
+        if (len + part.len + 1 > buf.len) return error.NameTooLong;
+        @memcpy(buf[len..][0..part.len], part);
+        len += part.len;
+    }
+    buf[len] = 0;
+    return buf[0..len :0];
+}
+
+pub fn mkdir(path: [*:0]const u8) Errno {
+    const e = errno(linux.mkdir(path, 0o755));
+    return if (e == .EXIST) .SUCCESS else e;
+}
+
+pub fn mount(source: [*:0]const u8, target: [*:0]const u8, fstype: ?[*:0]const u8, flags: u32) Errno {
+    return errno(linux.mount(source, target, fstype, flags, 0));
+}
+
+/// True when `fd` is open (the kernel may have had no /dev/console to give init).
+pub fn fdOpen(fd: i32) bool {
+    return errno(linux.fcntl(fd, linux.F.GETFD, 0)) == .SUCCESS;
+}
+
+/// Open/read failures worth telling apart.
+pub const FileError = error{ TooLarge, Unreadable };
+
+/// Reads a whole file of at most `buf.len - 1` bytes; null when it does not exist.
+pub fn readFile(path: [*:0]const u8, buf: []u8) FileError!?[]u8 {
+    assert(buf.len > 1);
+    const rc = linux.open(path, .{ .ACCMODE = .RDONLY, .CLOEXEC = true }, 0);
+    switch (errno(rc)) {
+        .SUCCESS => {},
+        .NOENT, .NOTDIR => return null,
+        else => return error.Unreadable,
+    }
+    const fd: i32 = @intCast(rc);
+    defer _ = linux.close(fd);
+    var len: usize = 0;
+    while (len < buf.len) {
+        const n = linux.read(fd, buf[len..].ptr, buf.len - len);
+        switch (errno(n)) {
+            .SUCCESS => if (n == 0) break else {
+                len += n;
+            },
+            .INTR => continue,
+            else => return error.Unreadable,
+        }
+    }
+    if (len == buf.len) return error.TooLarge;
+    return buf[0..len];
+}
+
+/// dup2s the virtio-console ports named `krun-stdin`/`krun-stdout`/`krun-stderr` (found through
+/// /sys/class/virtio-ports/*/name) onto 0/1/2. No ports directory means no ports: the console
+/// stays (libkrun exits 125 there; a guest without virtio-console is still a usable guest).
+pub fn redirectStdio() error{PortOpenFailed}!void {
+    const ports = "/sys/class/virtio-ports";
+    const rc = linux.open(ports, .{ .ACCMODE = .RDONLY, .DIRECTORY = true, .CLOEXEC = true }, 0);
+    if (errno(rc) != .SUCCESS) return;
+    const dir: i32 = @intCast(rc);
+    defer _ = linux.close(dir);
+    var dents: [4096]u8 align(8) = undefined;
+    while (true) {
+        const n = linux.getdents64(dir, &dents, dents.len);
+        if (errno(n) != .SUCCESS or n == 0) return;
+        var off: usize = 0;
+        while (off < n) {
+            const d: *align(1) const linux.dirent64 = @ptrCast(&dents[off]);
+            const name_ptr: [*:0]const u8 = @ptrCast(&dents[off + @offsetOf(linux.dirent64, "name")]);
+            off += d.reclen;
+            const name = std.mem.sliceTo(name_ptr, 0);
+            if (name.len == 0 or name[0] == '.') continue;
+            try redirectPort(name);
+        }
+    }
+}
+
+fn redirectPort(dev: []const u8) error{PortOpenFailed}!void {
+    var path_buf: [128]u8 = undefined;
+    const name_path = pathZ(&path_buf, &.{ "/sys/class/virtio-ports/", dev, "/name" }) catch return;
+    var name_buf: [64]u8 = undefined;
+    const raw = (readFile(name_path, &name_buf) catch return) orelse return;
+    const port = std.mem.trimEnd(u8, raw, "\n");
+    const target: i32, const access: std.posix.ACCMODE = if (std.mem.eql(u8, port, "krun-stdin"))
+        .{ 0, .RDONLY }
+    else if (std.mem.eql(u8, port, "krun-stdout"))
+        .{ 1, .WRONLY }
+    else if (std.mem.eql(u8, port, "krun-stderr"))
+        .{ 2, .WRONLY }
+    else
+        return;
+    const dev_path = pathZ(&path_buf, &.{ "/dev/", dev }) catch return error.PortOpenFailed;
+    const rc = linux.open(dev_path, .{ .ACCMODE = access }, 0);
+    if (errno(rc) != .SUCCESS) {
+        say("cannot open {s} ({s}): {t}", .{ dev_path, port, errno(rc) });
+        return error.PortOpenFailed;
+    }
+    const fd: i32 = @intCast(rc);
+    if (fd != target) {
+        _ = linux.dup2(fd, target);
+        _ = linux.close(fd);
+    }
+}
+
+/// Most bytes of a PATH entry + "/" + name the lookup builds.
+const path_max = 4096;
+pub const default_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// execvp: `file` with a `/` runs as is, otherwise each PATH directory is tried (the env's
+/// PATH, else `default_path`). Returns only on failure, with the errno that matters: EACCES if
+/// any candidate had it, else the last one (ENOENT when nothing was found).
+pub fn execvp(
+    file: [*:0]const u8,
+    argv: [*:null]const ?[*:0]const u8,
+    envp: [*:null]const ?[*:0]const u8,
+    path_env: ?[]const u8,
+) Errno {
+    const name = std.mem.span(file);
+    if (name.len == 0) return .NOENT;
+    if (std.mem.indexOfScalar(u8, name, '/') != null) return errno(linux.execve(file, argv, envp));
+    var seen_eacces = false;
+    var last: Errno = .NOENT;
+    var dirs = std.mem.splitScalar(u8, path_env orelse default_path, ':');
+    while (dirs.next()) |dir| {
+        var buf: [path_max]u8 = undefined;
+        const full = pathZ(&buf, &.{ if (dir.len == 0) "." else dir, "/", name }) catch continue;
+        const e = errno(linux.execve(full, argv, envp));
+        switch (e) {
+            .ACCES => seen_eacces = true,
+            .NOENT, .NOTDIR => {},
+            else => last = e,
+        }
+    }
+    return if (seen_eacces) .ACCES else last;
+}
+
+/// The status code for an exec failure: 127 when nothing was found, 126 otherwise (shells' and
+/// libkrun's convention).
+pub fn execFailureStatus(e: Errno) u8 {
+    return if (e == .NOENT or e == .NOTDIR) 127 else 126;
+}
+
+/// virtiofs's superblock magic (statfs f_type).
+pub const virtiofs_magic: u64 = 0x65735546;
+/// libkrun's `_IO('v', 2)` on `/`: the FUSE server keeps `arg` as the guest's exit code.
+pub const exit_code_ioctl: u32 = 0x7602;
+
+/// Hands the workload's status to the host, when `/` is virtio-fs (libkrun.md §3.4).
+pub fn reportExitCode(status: u8) void {
+    var buf: [120]u8 align(8) = @splat(0); // struct statfs is 120 bytes on x86_64
+    const rc = linux.syscall2(.statfs, @intFromPtr("/"), @intFromPtr(&buf));
+    if (errno(rc) != .SUCCESS) return;
+    const f_type = std.mem.readInt(u64, buf[0..8], .little);
+    if (f_type != virtiofs_magic) return;
+    const fd_rc = linux.open("/", .{ .ACCMODE = .RDONLY, .DIRECTORY = true, .CLOEXEC = true }, 0);
+    if (errno(fd_rc) != .SUCCESS) return;
+    const fd: i32 = @intCast(fd_rc);
+    defer _ = linux.close(fd);
+    const ioctl_rc = linux.ioctl(fd, exit_code_ioctl, status);
+    if (errno(ioctl_rc) != .SUCCESS) say("exit-code ioctl failed: {t}", .{errno(ioctl_rc)});
+}
+
+/// sync + reboot: with `reboot=k` the kernel's reset is the i8042 write that ends the VM.
+pub fn rebootNow() noreturn {
+    linux.sync();
+    _ = linux.reboot(.MAGIC1, .MAGIC2, .RESTART, null);
+    // PID 1 must not return; wait for the reset to land.
+    while (true) _ = linux.pause();
+}
+
+test pathZ {
+    var buf: [8]u8 = undefined;
+    try std.testing.expectEqualStrings("/a/b", try pathZ(&buf, &.{ "/a", "/", "b" }));
+    try std.testing.expectError(error.NameTooLong, pathZ(&buf, &.{ "/1234567", "8" }));
+}
+
+test "execvp: PATH lookup errors map to 127 (not found) and 126 (cannot run)" {
+    const argv = [_:null]?[*:0]const u8{"zkrun-no-such-program"};
+    const envp = [_:null]?[*:0]const u8{};
+    const missing = execvp("zkrun-no-such-program", &argv, &envp, "/nonexistent:/also/not");
+    try std.testing.expectEqual(Errno.NOENT, missing);
+    try std.testing.expectEqual(@as(u8, 127), execFailureStatus(missing));
+    // A directory is found but cannot be executed: EACCES, 126.
+    const dir = execvp("tmp", &argv, &envp, "/");
+    try std.testing.expectEqual(Errno.ACCES, dir);
+    try std.testing.expectEqual(@as(u8, 126), execFailureStatus(dir));
+    try std.testing.expectEqual(Errno.NOENT, execvp("/nonexistent/x", &argv, &envp, null));
+}
