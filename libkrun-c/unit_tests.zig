@@ -9,6 +9,7 @@ comptime {
     _ = @import("init/sys.zig");
     _ = @import("log.zig");
     _ = @import("virtio/Device.zig");
+    _ = @import("virtio/fs/Server.zig");
     _ = @import("vmm/EventLoop.zig");
     _ = @import("vmm/GuestMemory.zig");
     _ = @import("vmm/Machine.zig");
