@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Builds tests/vm/boot/vmm_driver.zig into $1 (default /tmp/zkrun-vmm-driver/vmm_driver).
+# Builds tests/vm/boot/vmm_driver.zig into $1 (default zig-out/vmm-test/vmm_driver), unless it is
+# newer than every source it depends on. Prints its path.
 # A Zig module may only import files under its root's directory, so the driver is compiled in a
-# scratch directory beside a symlink to libkrun-c/ (nothing is copied or committed).
+# fixed scratch directory (zig-out/vmm-test/src, beside a symlink to libkrun-c/): nothing is
+# copied into the tree, and the fixed path keeps Zig's cache warm, which matters inside the
+# test host, where compiling runs under TCG.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-out=${1:-/tmp/zkrun-vmm-driver/vmm_driver}
-dir=$(mktemp -d /tmp/zkrun-vmm-driver-src.XXXXXX)
-trap 'rm -rf "$dir"' EXIT
-ln -s "$PWD/libkrun-c" "$dir/libkrun-c"
-cp tests/vm/boot/vmm_driver.zig "$dir/"
-mkdir -p "$(dirname "$out")"
-zig build-exe -lc -O ReleaseSafe --cache-dir "$PWD/.zig-cache" -femit-bin="$out" "$dir/vmm_driver.zig" 2>&1
+out=${1:-zig-out/vmm-test/vmm_driver}
+if [[ -x $out && -z $(find libkrun-c tests/vm/boot/vmm_driver.zig -newer "$out" -name '*.zig' | head -1) ]]; then
+  echo "$out"; exit 0
+fi
+src=zig-out/vmm-test/src
+mkdir -p "$src" "$(dirname "$out")"
+ln -sfn "$PWD/libkrun-c" "$src/libkrun-c"
+cp tests/vm/boot/vmm_driver.zig "$src/"
+zig build-exe -lc -O ReleaseSafe --cache-dir "$PWD/.zig-cache" -femit-bin="$out" "$src/vmm_driver.zig" 2>&1
 echo "$out"

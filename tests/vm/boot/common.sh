@@ -7,8 +7,8 @@ skip() { echo "SKIP: $*"; exit 77; }
 [[ -c /dev/kvm ]] || skip "no /dev/kvm (these tests run inside the test host: tests/host/run)"
 KERNEL=${ZKRUN_KERNEL:-$(kernelfw/build-kernel.sh --print-path 2>/dev/null || true)}
 [[ -n $KERNEL && -f $KERNEL ]] || skip "no guest kernel (kernelfw/build-kernel.sh --print-path gave '${KERNEL}')"
-DRV=$(tests/vm/boot/build-driver.sh /tmp/zkrun-vmm-driver/vmm_driver) || { echo "driver build failed"; exit 1; }
-INITRD=$(tests/vm/boot/make-initramfs.sh /tmp/zkrun-vmm-initramfs/initramfs.cpio) || { echo "initramfs build failed"; exit 1; }
+DRV=$(tests/vm/boot/build-driver.sh) || { echo "driver build failed"; exit 1; }
+INITRD=$(tests/vm/boot/make-initramfs.sh) || { echo "initramfs build failed"; exit 1; }
 # Our kernel's console: the COM1 UART when the kernel has an 8250 driver, and the early serial
 # console (polled port 0x3f8, kept after boot) either way, so output never depends on virtio.
 CMDLINE="console=ttyS0 earlyprintk=serial,ttyS0,115200 reboot=k panic=-1 loglevel=4 rdinit=/init"
