@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# TypeScript bench (BENCHMARKS.md "TypeScript"): FFI call cost per runtime against C for three
+# library calls (tests/ts/bench.ts, tests/ts/bench_ffi.c; best of 3 runs, on this machine), and
+# Vm.run() of /bin/true end to end under Deno and Bun against the C example chroot_vm, inside
+# the test host (Linux guests need real KVM).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+export PATH="$PWD/.tools/zig/bin:$PWD/.tools/js/node_modules/.bin:$PATH"
+calls=${ZKRUN_BENCH_CALLS:-1000000}
+runs=${ZKRUN_BENCH_RUNS:-5}
+lib=zig-out/lib/libkrun.so.1
+
+if [[ ${ZKRUN_BENCH_INSIDE:-} != 1 ]]; then
+  [[ -e $lib ]] || { echo "ts: libkrun.so.1 not built (make build)"; exit 1; }
+  bin=$(mktemp -d); trap 'rm -rf "$bin"' EXIT
+  cc -O2 -o "$bin/bench_ffi" tests/ts/bench_ffi.c -L"$(dirname "$lib")" -lkrun -Wl,-rpath,"$PWD/$(dirname "$lib")" ||
+    { echo "ts: C baseline failed to build"; exit 1; }
+  all=$(for i in 1 2 3; do
+    "$bin/bench_ffi" "$calls"
+    deno run --quiet --allow-ffi --allow-read --allow-env tests/ts/bench.ts "$calls"
+    bun tests/ts/bench.ts "$calls"
+  done)
+  best() { awk -v rt="$1" -v w="$2" '$1 == rt && $2 == w { if (m == "" || $3 < m) m = $3 } END { print (m == "" ? "-" : m) }' <<<"$all"; }
+  for what in krun_has_feature krun_set_nested_virt krun_set_vm_config Context.setVmConfig "Context.setExec"; do
+    printf 'ts: ns/call %-28s C %8s  Deno %8s  Bun %8s\n' "$what" "$(best c "$what")" "$(best deno "$what")" "$(best bun "$what")"
+  done
+  [[ -x tests/host/run ]] || { echo "ts: SKIP run() of /bin/true: no test host (tests/host/run)"; exit 0; }
+  exec tests/host/run env ZKRUN_BENCH_INSIDE=1 ZKRUN_BENCH_RUNS="$runs" "$0"
+fi
+
+# Inside the test host.
+[[ -e zig-out/lib/libkrunfw.so.5 ]] || { echo "ts: SKIP run() of /bin/true: libkrunfw.so.5 not built"; exit 0; }
+[[ -x scripts/mkrootfs.sh ]] || { echo "ts: SKIP run() of /bin/true: no scripts/mkrootfs.sh"; exit 0; }
+[[ -x zig-out/bin/chroot_vm ]] || { echo "ts: SKIP run() of /bin/true: zig-out/bin/chroot_vm not built (zig build examples)"; exit 0; }
+root=/tmp/zkrun-ts-rootfs
+[[ -x $root/bin/sh ]] || scripts/mkrootfs.sh "$root" >/dev/null || { echo "ts: mkrootfs failed"; exit 1; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+ms_now() { date +%s%N | awk '{printf "%d", $1/1000000}'; }
+c=()
+for i in $(seq "$runs"); do
+  t0=$(ms_now); zig-out/bin/chroot_vm "$root" /bin/true </dev/null >/dev/null 2>&1 || { echo "ts: chroot_vm /bin/true failed"; exit 1; }
+  c+=($(( $(ms_now) - t0 )))
+done
+echo "ts: C chroot_vm /bin/true, process start->exit (median of $runs): $(printf '%s\n' "${c[@]}" | median) ms"
+deno run --quiet --allow-ffi --allow-read --allow-write=/tmp --allow-env=LIBKRUN_PATH,TMPDIR tests/ts/bench-run.ts "$root" "$runs" | sed 's/^/ts: in-process /;s/$/ ms/'
+bun tests/ts/bench-run.ts "$root" "$runs" | sed 's/^/ts: in-process /;s/$/ ms/'
