@@ -466,9 +466,9 @@ export interface RunOptions {
 export interface RunResult {
   /** The guest workload's exit status (125..127: init could not set up / exec / find it). */
   readonly status: number;
-  /** The console output as text ("" with output "inherit"). */
+  /** The console output as text, line ends as the workload wrote them ("" with output "inherit"). */
   readonly output: string;
-  /** The console output as bytes. */
+  /** The console output as the guest's terminal sent it (line ends "\r\n"). */
   readonly outputBytes: Uint8Array;
 }
 
@@ -566,7 +566,8 @@ export class Vm implements Disposable, AsyncDisposable {
         throw new KrunError("krun_wait", Errno.ETIMEDOUT, `still running after ${timeoutMs} ms; stopped`);
       }
       const bytes = dir === undefined ? new Uint8Array() : readOutput(join(dir, "console"));
-      return { status, output: decoder.decode(bytes), outputBytes: bytes };
+      // The guest's console is a terminal, which writes "\n" as "\r\n": undo that for the text.
+      return { status, output: decoder.decode(bytes).replaceAll("\r\n", "\n"), outputBytes: bytes };
     } finally {
       clearTimeout(timer);
       if (this.#state === "running") this.#state = "exited";
