@@ -62,6 +62,10 @@ dir_buf: []u8,
 reply_len: usize = 0,
 reply_cap: usize = 0,
 initialized: bool = false,
+/// The unique named by the last FUSE_INTERRUPT (cleared by each `process`).
+interrupted: ?u64 = null,
+/// Where the exit-code ioctl also stores the code (the VMM's own cell), if set.
+exit_sink: ?*std.atomic.Value(i32) = null,
 /// Whether new entries get chowned to the guest caller (only possible as root).
 chown_new: bool,
 /// Set by the exit-code ioctl; read by the VMM when the guest stops. Any thread.
@@ -157,7 +161,18 @@ pub fn handle(self: *Server, in: []const []const u8, out: []const []u8) Outcome 
     const got = gather(self.in_buf, in);
     var out_total: usize = 0;
     for (out) |seg| out_total += seg.len;
-    if (out_total > self.out_buf.len) out_total = self.out_buf.len;
+    const outcome = self.process(got.len, out_total);
+    if (outcome == .reply) scatter(out, self.out_buf[0..outcome.reply]);
+    return outcome;
+}
+
+/// Handles the request already in `in_buf[0..got_len]` (the device reads the chain straight
+/// into it); a reply goes to `out_buf[0..n]`, at most `out_room` bytes.
+pub fn process(self: *Server, got_len: usize, out_room: usize) Outcome {
+    assert(got_len <= self.in_buf.len);
+    const got = self.in_buf[0..got_len];
+    const out_total = @min(out_room, self.out_buf.len);
+    self.interrupted = null;
     if (out_total < @sizeOf(fuse.OutHeader)) {
         // No room even for an error: the chain goes back with nothing written. The request
         // still runs when it takes no reply (a FORGET must not be lost).
@@ -180,12 +195,28 @@ pub fn handle(self: *Server, in: []const []const u8, out: []const []u8) Outcome 
         error.NoReply => return .none,
         error.Blocked => return .blocked,
     };
+    return .{ .reply = self.finishReply(header.unique, err) };
+}
+
+/// Writes the out header in front of the payload built so far (dropped on error).
+fn finishReply(self: *Server, unique: u64, err: i32) u32 {
     if (err != 0) self.reply_len = 0;
     const len: u32 = @intCast(@sizeOf(fuse.OutHeader) + self.reply_len);
-    const oh: fuse.OutHeader = .{ .len = len, .@"error" = err, .unique = header.unique };
+    const oh: fuse.OutHeader = .{ .len = len, .@"error" = err, .unique = unique };
     @memcpy(self.out_buf[0..@sizeOf(fuse.OutHeader)], std.mem.asBytes(&oh));
-    scatter(out, self.out_buf[0..len]);
-    return .{ .reply = len };
+    return len;
+}
+
+/// A bare error reply for a request the device kept waiting (an interrupted SETLKW).
+pub fn errorReply(self: *Server, unique: u64, e: sys.E) u32 {
+    self.reply_len = 0;
+    return self.finishReply(unique, -@as(i32, @backingInt(e)));
+}
+
+/// The unique of the request in `in_buf` (the device notes it when a request blocks).
+pub fn requestUnique(self: *const Server, got_len: usize) u64 {
+    if (got_len < @sizeOf(fuse.InHeader)) return 0;
+    return std.mem.readInt(u64, self.in_buf[8..16], .little);
 }
 
 fn isNoReply(got: []const u8) bool {
@@ -299,7 +330,11 @@ fn dispatch(self: *Server, opcode: fuse.Opcode, req: *Request) Error!void {
         .destroy => {},
         .forget => return self.opForget(req),
         .batch_forget => return self.opBatchForget(req),
-        .interrupt => return error.NoReply,
+        .interrupt => {
+            // Only a waiting SETLKW can be interrupted; the device looks this up.
+            if (req.take(fuse.InterruptIn)) |in| self.interrupted = in.unique else |_| {}
+            return error.NoReply;
+        },
         .lookup => try ops.lookup(self, req),
         .getattr => try ops.getattr(self, req),
         .setattr => try ops.setattr(self, req),
@@ -417,7 +452,9 @@ fn opIoctl(self: *Server, req: *Request) Error!void {
     const in = try req.take(fuse.IoctlIn);
     // The exit-code ioctl: only on the root, as the guest init issues it (libkrun.md §3.4).
     if (in.cmd == ioctl_exit_code and req.header.nodeid == fuse.root_id) {
-        self.exit_code.store(@bitCast(@as(u32, @truncate(in.arg))), .release);
+        const code: i32 = @bitCast(@as(u32, @truncate(in.arg)));
+        self.exit_code.store(code, .release);
+        if (self.exit_sink) |sink| sink.store(code, .release);
         return self.replyStruct(std.mem.zeroes(fuse.IoctlOut));
     }
     return sys.fail(.NOTTY);
@@ -438,4 +475,5 @@ test {
     _ = ops;
     _ = @import("tests.zig");
     _ = @import("hostile.zig");
+    _ = @import("VirtioFs.zig");
 }
