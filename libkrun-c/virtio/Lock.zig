@@ -1,0 +1,48 @@
+//! A small futex mutex for the virtio layer (transport registers vs. device work on the event
+//! loop). Zig 0.17's std mutex needs an `Io`; this one needs nothing and never allocates.
+//! States: 0 unlocked, 1 locked, 2 locked with waiters (Drepper, "Futexes Are Tricky").
+const std = @import("std");
+const linux = std.os.linux;
+const assert = std.debug.assert;
+
+const Lock = @This();
+
+state: std.atomic.Value(u32) = .init(unlocked),
+
+const unlocked: u32 = 0;
+const locked: u32 = 1;
+const contended: u32 = 2;
+
+pub fn lock(self: *Lock) void {
+    if (self.state.cmpxchgStrong(unlocked, locked, .acquire, .monotonic) == null) return;
+    while (self.state.swap(contended, .acquire) != unlocked) {
+        _ = linux.futex_4arg(&self.state.raw, .{ .cmd = .WAIT, .private = true }, contended, null);
+    }
+}
+
+pub fn unlock(self: *Lock) void {
+    const prev = self.state.swap(unlocked, .release);
+    assert(prev != unlocked);
+    if (prev == contended) {
+        _ = linux.futex_3arg(&self.state.raw, .{ .cmd = .WAKE, .private = true }, 1);
+    }
+}
+
+test "two threads increment under the lock" {
+    const Ctx = struct {
+        l: Lock = .{},
+        n: u64 = 0,
+        fn run(c: *@This()) void {
+            for (0..20000) |_| {
+                c.l.lock();
+                defer c.l.unlock();
+                c.n += 1;
+            }
+        }
+    };
+    var c: Ctx = .{};
+    const t = try std.Thread.spawn(.{}, Ctx.run, .{&c});
+    Ctx.run(&c);
+    t.join();
+    try std.testing.expectEqual(@as(u64, 40000), c.n);
+}

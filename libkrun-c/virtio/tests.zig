@@ -1,0 +1,623 @@
+//! Unit tests of the split-virtqueue walker (queue.zig) and the virtio-MMIO transport
+//! (mmio.zig), driven by the test-side driver (testing.zig) over plain host buffers.
+//! Hostile rings are built descriptor by descriptor: each must be rejected, the queue marked
+//! broken, the transport report DEVICE_NEEDS_RESET — and nothing may crash.
+const std = @import("std");
+const testing = std.testing;
+const queue = @import("queue.zig");
+const mmio = @import("mmio.zig");
+const Device = @import("Device.zig");
+const GuestMemory = @import("../vmm/GuestMemory.zig");
+const t = @import("testing.zig");
+
+const base: u64 = 0x10_0000;
+
+test "a chain's readable and writable parts, across descriptor boundaries" {
+    var backing: [64 * 1024]u8 align(4096) = undefined;
+    var g = t.Guest.init(&backing, base);
+    var dq = t.DriverQueue.init(&g, 8);
+    var q = dq.deviceQueue(8);
+    try q.validate(&g.mem);
+
+    const posted = dq.post(&.{ "hel", "lo, ", "world" }, &.{ 2, 3, 16 });
+    const chain = (try q.pop(&g.mem)).?;
+    try testing.expectEqual(posted.head, chain.head);
+    try testing.expectEqual(@as(u32, 12), chain.readable_len);
+    try testing.expectEqual(@as(u32, 21), chain.writable_len);
+
+    var r = chain.reader();
+    var buf: [32]u8 = undefined;
+    try testing.expectEqual(@as(usize, 5), try r.read(buf[0..5])); // spans "hel" | "lo"
+    try testing.expectEqualStrings("hello", buf[0..5]);
+    try testing.expectEqual(@as(u32, 7), r.bytesLeft());
+    try testing.expectEqual(@as(usize, 7), try r.read(&buf));
+    try testing.expectEqualStrings(", world", buf[0..7]);
+    try testing.expectEqual(@as(?[]const u8, null), try r.peek());
+    try testing.expectError(error.ChainTooShort, r.readAll(buf[0..1]));
+
+    var w = chain.writer();
+    try w.writeAll("0123456789");
+    try w.writeObj(@as(u32, 0x64636261));
+    try testing.expectEqual(@as(u32, 14), w.written);
+    try q.addUsed(&g.mem, chain.head, w.written);
+    try testing.expectEqualStrings("0123456789abcd", g.bytes(posted.in_addr, 14));
+    try testing.expectError(error.ChainTooShort, w.writeAll("this does not fit"));
+    // A partial writeAll still filled what fit: the device reports what it wrote.
+    try testing.expectEqual(@as(u32, 21), w.written);
+
+    const used = dq.takeUsed().?;
+    try testing.expectEqual(@as(u32, posted.head), used.id);
+    try testing.expectEqual(@as(u32, 14), used.len);
+    try testing.expectEqual(@as(?queue.Chain, null), try q.pop(&g.mem));
+}
+
+test "indirect tables read like direct chains; iovecs and zero-copy pieces" {
+    var backing: [64 * 1024]u8 align(4096) = undefined;
+    var g = t.Guest.init(&backing, base);
+    var dq = t.DriverQueue.init(&g, 4);
+    var q = dq.deviceQueue(4);
+
+    const posted = dq.postIndirect(&.{ "abc", "defg" }, &.{ 4, 4, 4, 4, 4, 4 });
+    const chain = (try q.pop(&g.mem)).?;
+    try testing.expectEqual(@as(u32, 7), chain.readable_len);
+    try testing.expectEqual(@as(u32, 24), chain.writable_len);
+    var r = chain.reader();
+    var iov: [4]std.posix.iovec = undefined;
+    const n = try r.iovecs(&iov, 5);
+    try testing.expectEqual(@as(usize, 2), n);
+    try testing.expectEqual(@as(usize, 3), iov[0].len);
+    try testing.expectEqual(@as(usize, 2), iov[1].len);
+    try testing.expectEqual(@as(u8, 'd'), iov[1].base[0]);
+    try testing.expectEqual(@as(usize, 4), try r.skip(4));
+    try testing.expectEqual(@as(u8, 'e'), (try r.peek()).?[0]);
+
+    var w = chain.writer();
+    const k = try w.iovecs(&iov, 10);
+    try testing.expectEqual(@as(usize, 3), k);
+    @memset(iov[0].base[0..iov[0].len], 'x');
+    @memset(iov[1].base[0..iov[1].len], 'y');
+    @memset(iov[2].base[0..iov[2].len], 'z');
+    try w.skipWritten(10);
+    try testing.expectEqual(@as(u32, 10), w.written);
+    try q.addUsed(&g.mem, chain.head, w.written);
+    try testing.expectEqualStrings("xxxxyyyyzz", g.bytes(posted.in_addr, 10));
+    try testing.expectEqual(posted.head, @as(u16, @intCast(dq.takeUsed().?.id)));
+}
+
+test "16-bit ring indices wrap around" {
+    var backing: [64 * 1024]u8 align(4096) = undefined;
+    var g = t.Guest.init(&backing, base);
+    var dq = t.DriverQueue.init(&g, 4);
+    var q = dq.deviceQueue(4);
+    const start: u16 = 65533;
+    dq.avail_idx = start;
+    dq.last_used = start;
+    dq.setAvailIdx(start);
+    q.next_avail = start;
+    q.next_used = start;
+    q.signalled_used = start;
+    for (0..12) |i| {
+        var msg: [1]u8 = .{@intCast('a' + i)};
+        _ = dq.post(&.{&msg}, &.{1});
+        const chain = (try q.pop(&g.mem)).?;
+        var r = chain.reader();
+        var w = chain.writer();
+        var b: [1]u8 = undefined;
+        try r.readAll(&b);
+        try w.writeAll(&b);
+        try q.addUsed(&g.mem, chain.head, w.written);
+        try testing.expect(try q.needsNotification(&g.mem));
+        const u = dq.takeUsed().?;
+        try testing.expectEqual(@as(u32, 1), u.len);
+    }
+    try testing.expectEqual(start +% 12, q.next_avail);
+    try testing.expectEqual(start +% 12, dq.usedIdx());
+}
+
+test "EVENT_IDX: avail_event published when idle, used_event decides interrupts" {
+    var backing: [64 * 1024]u8 align(4096) = undefined;
+    var g = t.Guest.init(&backing, base);
+    var dq = t.DriverQueue.init(&g, 8);
+    var q = dq.deviceQueue(8);
+    q.event_idx = true;
+
+    for (0..3) |_| _ = dq.post(&.{"x"}, &.{});
+    var popped: u16 = 0;
+    while (try q.pop(&g.mem)) |chain| : (popped += 1) try q.addUsed(&g.mem, chain.head, 0);
+    try testing.expectEqual(@as(u16, 3), popped);
+    // Going idle told the driver to kick at the next buffer.
+    try testing.expectEqual(@as(u16, 3), dq.availEvent());
+
+    // The driver wants an interrupt once used idx passes 1: we went 0 → 3, so yes.
+    dq.setUsedEvent(1);
+    try testing.expect(try q.needsNotification(&g.mem));
+    // Nothing new since: no.
+    try testing.expect(!try q.needsNotification(&g.mem));
+    // Driver asks for an interrupt only after used idx passes 5; we go to 4: no; to 6: yes.
+    dq.setUsedEvent(5);
+    _ = dq.post(&.{"x"}, &.{});
+    try q.addUsed(&g.mem, (try q.pop(&g.mem)).?.head, 0);
+    try testing.expect(!try q.needsNotification(&g.mem));
+    _ = dq.post(&.{"x"}, &.{});
+    _ = dq.post(&.{"x"}, &.{});
+    while (try q.pop(&g.mem)) |chain| try q.addUsed(&g.mem, chain.head, 0);
+    try testing.expect(try q.needsNotification(&g.mem));
+}
+
+test "without EVENT_IDX the avail ring's NO_INTERRUPT flag decides" {
+    var backing: [64 * 1024]u8 align(4096) = undefined;
+    var g = t.Guest.init(&backing, base);
+    var dq = t.DriverQueue.init(&g, 8);
+    var q = dq.deviceQueue(8);
+    _ = dq.post(&.{"x"}, &.{});
+    try q.addUsed(&g.mem, (try q.pop(&g.mem)).?.head, 0);
+    try testing.expect(try q.needsNotification(&g.mem));
+    dq.setAvailFlags(queue.avail_f_no_interrupt);
+    try testing.expect(!try q.needsNotification(&g.mem));
+}
+
+test "ring configuration is validated" {
+    var backing: [64 * 1024]u8 align(4096) = undefined;
+    var g = t.Guest.init(&backing, base);
+    var dq = t.DriverQueue.init(&g, 8);
+    var q = dq.deviceQueue(8);
+    try q.validate(&g.mem);
+    q.size = 6;
+    try testing.expectError(error.QueueConfigInvalid, q.validate(&g.mem));
+    q.size = 16; // above size_max
+    try testing.expectError(error.QueueConfigInvalid, q.validate(&g.mem));
+    q.size = 8;
+    q.desc_addr += 8;
+    try testing.expectError(error.QueueConfigInvalid, q.validate(&g.mem));
+    q.desc_addr = dq.desc;
+    q.used_addr = base + backing.len - 8; // runs off the end of RAM
+    try testing.expectError(error.QueueConfigInvalid, q.validate(&g.mem));
+    q.used_addr = std.math.maxInt(u64) - 3;
+    try testing.expectError(error.QueueConfigInvalid, q.validate(&g.mem));
+}
+
+const Hostile = struct {
+    backing: [64 * 1024]u8 align(4096) = undefined,
+    g: t.Guest = undefined,
+    dq: t.DriverQueue = undefined,
+    q: queue.Queue = undefined,
+
+    fn init(h: *Hostile) void {
+        h.g = t.Guest.init(&h.backing, base);
+        h.dq = t.DriverQueue.init(&h.g, 8);
+        h.q = h.dq.deviceQueue(8);
+    }
+
+    fn buf(h: *Hostile, len: u32) u64 {
+        return h.g.alloc(len, 8);
+    }
+
+    /// The next pop must fail with `expected` and leave the queue broken for good.
+    fn expectRejected(h: *Hostile, expected: queue.Error) !void {
+        try testing.expectError(expected, h.q.pop(&h.g.mem));
+        try testing.expect(h.q.isBroken());
+        try testing.expectError(error.QueueBroken, h.q.pop(&h.g.mem));
+    }
+};
+
+test "hostile: descriptor loops and over-long chains" {
+    var h: Hostile = .{};
+    h.init();
+    const b = h.buf(16);
+    h.dq.setDesc(0, .{ .addr = b, .len = 1, .flags = queue.desc_f_next, .next = 1 });
+    h.dq.setDesc(1, .{ .addr = b, .len = 1, .flags = queue.desc_f_next, .next = 0 });
+    h.dq.pushAvail(0);
+    try h.expectRejected(error.ChainTooLong);
+
+    h.init(); // a self-loop
+    h.dq.setDesc(3, .{ .addr = b, .len = 1, .flags = queue.desc_f_next, .next = 3 });
+    h.dq.pushAvail(3);
+    try h.expectRejected(error.ChainTooLong);
+}
+
+test "hostile: indices out of range" {
+    var h: Hostile = .{};
+    h.init();
+    h.dq.pushAvail(8); // head == size
+    try h.expectRejected(error.DescriptorIndexInvalid);
+
+    h.init();
+    h.dq.setDesc(0, .{ .addr = h.buf(4), .len = 4, .flags = queue.desc_f_next, .next = 0xffff });
+    h.dq.pushAvail(0);
+    try h.expectRejected(error.DescriptorIndexInvalid);
+}
+
+test "hostile: avail idx running more than a queue ahead" {
+    var h: Hostile = .{};
+    h.init();
+    h.dq.setAvailIdx(9);
+    try h.expectRejected(error.AvailIndexInvalid);
+    h.init();
+    h.dq.setAvailIdx(0xffff); // "behind" us by one: also a jump of 65535
+    try h.expectRejected(error.AvailIndexInvalid);
+}
+
+test "hostile: buffers outside guest memory and overflowing lengths" {
+    var h: Hostile = .{};
+    h.init();
+    h.dq.setDesc(0, .{ .addr = 0x1000, .len = 16, .flags = 0, .next = 0 }); // below RAM
+    h.dq.pushAvail(0);
+    try h.expectRejected(error.BufferInvalid);
+
+    h.init();
+    h.dq.setDesc(0, .{ .addr = base + h.backing.len - 8, .len = 16, .flags = queue.desc_f_write, .next = 0 });
+    h.dq.pushAvail(0);
+    try h.expectRejected(error.BufferInvalid);
+
+    h.init();
+    h.dq.setDesc(0, .{ .addr = std.math.maxInt(u64) - 4, .len = 0xffff_ffff, .flags = 0, .next = 0 });
+    h.dq.pushAvail(0);
+    try h.expectRejected(error.BufferInvalid);
+}
+
+test "hostile: readable after writable" {
+    var h: Hostile = .{};
+    h.init();
+    h.dq.setDesc(0, .{ .addr = h.buf(4), .len = 4, .flags = queue.desc_f_write | queue.desc_f_next, .next = 1 });
+    h.dq.setDesc(1, .{ .addr = h.buf(4), .len = 4, .flags = 0, .next = 0 });
+    h.dq.pushAvail(0);
+    try h.expectRejected(error.DescriptorOrderInvalid);
+}
+
+test "hostile: malformed indirect tables" {
+    var h: Hostile = .{};
+    const Case = struct { len: u32, flags: u16, nested: bool = false, loop: bool = false, expected: queue.Error };
+    const cases = [_]Case{
+        .{ .len = 24, .flags = queue.desc_f_indirect, .expected = error.IndirectTableInvalid }, // not ×16
+        .{ .len = 0, .flags = queue.desc_f_indirect, .expected = error.IndirectTableInvalid },
+        .{ .len = 32, .flags = queue.desc_f_indirect | queue.desc_f_next, .expected = error.IndirectTableInvalid },
+        .{ .len = 16 * (queue.indirect_entries_max + 1), .flags = queue.desc_f_indirect, .expected = error.IndirectTableInvalid },
+        .{ .len = 32, .flags = queue.desc_f_indirect, .nested = true, .expected = error.IndirectTableInvalid },
+        .{ .len = 32, .flags = queue.desc_f_indirect, .loop = true, .expected = error.ChainTooLong },
+    };
+    for (cases) |c| {
+        h.init();
+        const table = h.g.alloc(32, 16); // oversized lengths fail before the range check
+        const data = h.buf(8);
+        // Entry 0 → entry 1; entry 1 is nested-indirect, loops back, or ends the chain.
+        h.g.mem.write(queue.Descriptor, table, .{ .addr = data, .len = 8, .flags = queue.desc_f_next, .next = 1 }) catch unreachable;
+        const second: queue.Descriptor = if (c.nested)
+            .{ .addr = table, .len = 32, .flags = queue.desc_f_indirect, .next = 0 }
+        else if (c.loop)
+            .{ .addr = data, .len = 8, .flags = queue.desc_f_next, .next = 0 }
+        else
+            .{ .addr = data, .len = 8, .flags = queue.desc_f_write, .next = 0 };
+        h.g.mem.write(queue.Descriptor, table + 16, second) catch unreachable;
+        h.dq.setDesc(0, .{ .addr = table, .len = c.len, .flags = c.flags, .next = 1 });
+        h.dq.pushAvail(0);
+        try h.expectRejected(c.expected);
+    }
+    // An indirect table that runs off guest memory.
+    h.init();
+    h.dq.setDesc(0, .{ .addr = base + h.backing.len - 16, .len = 32, .flags = queue.desc_f_indirect, .next = 0 });
+    h.dq.pushAvail(0);
+    try h.expectRejected(error.IndirectTableInvalid);
+}
+
+test "hostile: chain totals beyond 4 GiB" {
+    // Reserve (never touch) 8 GiB of address space as a huge guest region: descriptors are
+    // validated against it without any access.
+    const len: usize = 8 << 30;
+    const rc = std.os.linux.mmap(null, len, .{}, .{ .TYPE = .PRIVATE, .ANONYMOUS = true, .NORESERVE = true }, -1, 0);
+    if (std.os.linux.errno(rc) != .SUCCESS) return error.SkipZigTest;
+    defer _ = std.os.linux.munmap(@ptrFromInt(rc), len);
+    var h: Hostile = .{};
+    h.init();
+    const huge_base: u64 = 1 << 40;
+    h.g.mem.addRegion(huge_base, @as([*]u8, @ptrFromInt(rc))[0..len]) catch unreachable;
+    h.dq.setDesc(0, .{ .addr = huge_base, .len = 0xffff_0000, .flags = queue.desc_f_next, .next = 1 });
+    h.dq.setDesc(1, .{ .addr = huge_base + (4 << 30), .len = 0x2_0000, .flags = 0, .next = 0 });
+    h.dq.pushAvail(0);
+    try h.expectRejected(error.ChainLengthOverflow);
+}
+
+test "a chain may span two adjacent guest memory regions" {
+    var low: [8192]u8 align(4096) = undefined;
+    var high: [8192]u8 align(4096) = undefined;
+    var g = t.Guest.init(&low, base);
+    g.mem.addRegion(base + low.len, &high) catch unreachable;
+    var dq = t.DriverQueue.init(&g, 4);
+    var q = dq.deviceQueue(4);
+    const addr = base + low.len - 3;
+    @memcpy(low[low.len - 3 ..], "abc");
+    @memcpy(high[0..3], "def");
+    dq.setDesc(0, .{ .addr = addr, .len = 6, .flags = 0, .next = 0 });
+    dq.pushAvail(0);
+    const chain = (try q.pop(&g.mem)).?;
+    var r = chain.reader();
+    var b: [6]u8 = undefined;
+    try r.readAll(&b);
+    try testing.expectEqualStrings("abcdef", &b);
+}
+
+/// A minimal device for transport tests: one queue; copies each chain's readable bytes into
+/// its writable part, reversed.
+const Echo = struct {
+    lock: @import("Lock.zig") = .{},
+    act: ?Device.Activation = null,
+    activations: u32 = 0,
+    resets: u32 = 0,
+    config: [8]u8 = "echocfg!".*,
+    fail_activate: bool = false,
+
+    const sizes = [_]u16{16};
+    const vtable: Device.VTable = .{
+        .device_id = 42,
+        .queue_sizes_max = &sizes,
+        .features = features,
+        .readConfig = readConfig,
+        .writeConfig = writeConfig,
+        .activate = activate,
+        .queueNotify = queueNotify,
+        .reset = reset,
+    };
+
+    fn device(e: *Echo) Device {
+        return .{ .ptr = e, .vtable = &vtable };
+    }
+    fn features(_: *anyopaque) u64 {
+        return 1 << mmio.feature_version_1 | 1 << queue.feature_event_idx | 1 << 3;
+    }
+    fn readConfig(ptr: *anyopaque, offset: u32, data: []u8) void {
+        const e: *Echo = @ptrCast(@alignCast(ptr));
+        mmio.readConfigBytes(&e.config, offset, data);
+    }
+    fn writeConfig(ptr: *anyopaque, offset: u32, data: []const u8) void {
+        const e: *Echo = @ptrCast(@alignCast(ptr));
+        if (offset < e.config.len) e.config[offset] = data[0];
+    }
+    fn activate(ptr: *anyopaque, a: Device.Activation) Device.ActivateError!void {
+        const e: *Echo = @ptrCast(@alignCast(ptr));
+        if (e.fail_activate) return error.DeviceBroken;
+        e.lock.lock();
+        defer e.lock.unlock();
+        e.act = a;
+        e.activations += 1;
+    }
+    fn reset(ptr: *anyopaque) void {
+        const e: *Echo = @ptrCast(@alignCast(ptr));
+        e.lock.lock();
+        defer e.lock.unlock();
+        e.act = null;
+        e.resets += 1;
+    }
+    fn queueNotify(ptr: *anyopaque, index: u16) void {
+        const e: *Echo = @ptrCast(@alignCast(ptr));
+        e.lock.lock();
+        defer e.lock.unlock();
+        const a = e.act orelse return;
+        const q = &a.queues[index];
+        e.drain(a, q) catch {
+            q.markBroken();
+            a.interrupt.fail();
+        };
+    }
+    fn drain(_: *Echo, a: Device.Activation, q: *queue.Queue) queue.Error!void {
+        while (try q.pop(a.mem)) |chain| {
+            var buf: [64]u8 = undefined;
+            var r = chain.reader();
+            const n = try r.read(&buf);
+            std.mem.reverse(u8, buf[0..n]);
+            var w = chain.writer();
+            _ = try w.write(buf[0..n]);
+            try q.addUsed(a.mem, chain.head, w.written);
+        }
+        if (try q.needsNotification(a.mem)) a.interrupt.signal(Device.Interrupt.vring);
+    }
+};
+
+const Rig = struct {
+    backing: [64 * 1024]u8 align(4096) = undefined,
+    g: t.Guest = undefined,
+    echo: Echo = .{},
+    tr: mmio.Transport = undefined,
+    dq: t.DriverQueue = undefined,
+
+    fn init(r: *Rig) t.MmioDriver {
+        r.g = t.Guest.init(&r.backing, base);
+        r.echo = .{};
+        r.tr.init(r.echo.device(), &r.g.mem);
+        r.dq = t.DriverQueue.init(&r.g, 16);
+        return .{ .t = &r.tr };
+    }
+
+    fn start(r: *Rig, d: t.MmioDriver) !void {
+        try testing.expect(d.negotiate(~@as(u64, 0)));
+        d.setupQueue(0, &r.dq);
+        d.addStatus(mmio.Status.driver_ok);
+        try testing.expectEqual(@as(u32, 0xf), d.status());
+    }
+};
+
+test "transport: identification registers, widths, SHM absent, config space" {
+    const saved_level = testing.log_level;
+    testing.log_level = .err; // the warnings are the point of this test
+    defer testing.log_level = saved_level;
+    var rig: Rig = .{};
+    const d = rig.init();
+    try testing.expectEqual(@as(u32, 0x74726976), d.read32(mmio.Reg.magic_value));
+    try testing.expectEqual(@as(u32, 2), d.read32(mmio.Reg.version));
+    try testing.expectEqual(@as(u32, 42), d.read32(mmio.Reg.device_id));
+    try testing.expectEqual(@as(u32, 0), d.read32(mmio.Reg.vendor_id));
+    try testing.expectEqual(@as(u64, 1 << 32 | 1 << 29 | 1 << 3), d.deviceFeatures());
+    try testing.expectEqual(@as(u32, 0xffff_ffff), d.read32(mmio.Reg.shm_len_low));
+    try testing.expectEqual(@as(u32, 0xffff_ffff), d.read32(mmio.Reg.shm_len_high));
+    // Only aligned 32-bit register accesses; others read as zero and are dropped.
+    var b2: [2]u8 = undefined;
+    rig.tr.read(mmio.Reg.magic_value, &b2);
+    try testing.expectEqual([2]u8{ 0, 0 }, b2);
+    var b4: [4]u8 = undefined;
+    rig.tr.read(mmio.Reg.magic_value + 1, &b4);
+    try testing.expectEqual([4]u8{ 0, 0, 0, 0 }, b4);
+    rig.tr.write(mmio.Reg.status + 2, &.{ 1, 0 });
+    try testing.expectEqual(@as(u32, 0), d.status());
+    try testing.expect(rig.tr.rejected >= 3);
+    // Config space: 1/2/4/8-byte accesses forwarded, zeros past its end.
+    var b8: [8]u8 = undefined;
+    rig.tr.read(mmio.Reg.config, &b8);
+    try testing.expectEqualStrings("echocfg!", &b8);
+    rig.tr.read(mmio.Reg.config + 6, &b4);
+    try testing.expectEqualStrings("g!\x00\x00", &b4);
+    rig.tr.write(mmio.Reg.config + 1, &.{'X'});
+    try testing.expectEqual(@as(u8, 'X'), rig.echo.config[1]);
+    var b3: [3]u8 = undefined;
+    rig.tr.read(mmio.Reg.config, &b3); // odd width: rejected
+    try testing.expectEqual([3]u8{ 0, 0, 0 }, b3);
+    try testing.expectEqual(@as(u32, 0), d.read32(mmio.Reg.config_generation));
+    rig.tr.interrupt.configChanged();
+    try testing.expectEqual(@as(u32, 1), d.read32(mmio.Reg.config_generation));
+}
+
+test "transport: feature negotiation accepts only offered features with VERSION_1" {
+    const saved_level = testing.log_level;
+    testing.log_level = .err; // the warnings are the point of this test
+    defer testing.log_level = saved_level;
+    var rig: Rig = .{};
+    const d = rig.init();
+    // Not offered (bit 5): FEATURES_OK stays clear.
+    d.write32(mmio.Reg.status, 0);
+    d.addStatus(mmio.Status.acknowledge);
+    d.addStatus(mmio.Status.driver);
+    d.writeFeatures(1 << 32 | 1 << 5);
+    d.addStatus(mmio.Status.features_ok);
+    try testing.expectEqual(@as(u32, 3), d.status());
+    // Without VERSION_1 (a legacy driver): refused too.
+    d.writeFeatures(1 << 3);
+    d.addStatus(mmio.Status.features_ok);
+    try testing.expectEqual(@as(u32, 3), d.status());
+    // A proper subset with VERSION_1: accepted; features are frozen afterwards.
+    d.writeFeatures(1 << 32 | 1 << 3);
+    d.addStatus(mmio.Status.features_ok);
+    try testing.expectEqual(@as(u32, 0xb), d.status());
+    d.writeFeatures(1 << 32);
+    try testing.expectEqual(@as(u64, 1 << 32 | 1 << 3), rig.tr.driver_features);
+}
+
+test "transport: status transitions must follow the order; FAILED is accepted" {
+    const saved_level = testing.log_level;
+    testing.log_level = .err; // the warnings are the point of this test
+    defer testing.log_level = saved_level;
+    var rig: Rig = .{};
+    const d = rig.init();
+    d.write32(mmio.Reg.status, mmio.Status.acknowledge | mmio.Status.driver); // skips a step
+    try testing.expectEqual(@as(u32, 0), d.status());
+    d.write32(mmio.Reg.status, mmio.Status.acknowledge);
+    d.write32(mmio.Reg.status, mmio.Status.acknowledge | mmio.Status.driver_ok);
+    try testing.expectEqual(@as(u32, 1), d.status());
+    d.write32(mmio.Reg.status, 0x7f); // everything at once
+    try testing.expectEqual(@as(u32, 1), d.status());
+    d.addStatus(mmio.Status.failed);
+    try testing.expectEqual(@as(u32, 0x81), d.status());
+    d.write32(mmio.Reg.status, 0);
+    try testing.expectEqual(@as(u32, 0), d.status());
+    try testing.expectEqual(@as(u32, 0), rig.echo.activations);
+}
+
+test "transport: queue setup, DRIVER_OK activation, notify, interrupt and ack" {
+    const saved_level = testing.log_level;
+    testing.log_level = .err; // the warnings are the point of this test
+    defer testing.log_level = saved_level;
+    var rig: Rig = .{};
+    const d = rig.init();
+    d.write32(mmio.Reg.queue_sel, 0);
+    d.write32(mmio.Reg.queue_num, 16); // before FEATURES_OK: rejected
+    try testing.expect(rig.tr.rejected > 0);
+    try rig.start(d);
+    try testing.expectEqual(@as(u32, 1), rig.echo.activations);
+    try testing.expect(rig.tr.queues[0].event_idx);
+    try testing.expectEqual(rig.dq.desc, rig.tr.queues[0].desc_addr);
+    // Queue registers are frozen after DRIVER_OK.
+    d.write32(mmio.Reg.queue_desc_low, 0x1234);
+    try testing.expectEqual(rig.dq.desc, rig.tr.queues[0].desc_addr);
+    d.write32(mmio.Reg.queue_sel, 1);
+    try testing.expectEqual(@as(u32, 0), d.read32(mmio.Reg.queue_num_max)); // no queue 1
+
+    const posted = rig.dq.post(&.{"virtio"}, &.{16});
+    d.notify(0);
+    const used = rig.dq.takeUsed().?;
+    try testing.expectEqual(@as(u32, 6), used.len);
+    try testing.expectEqualStrings("oitriv", rig.g.bytes(posted.in_addr, 6));
+    try testing.expectEqual(@as(u32, 1), d.ackInterrupt());
+    try testing.expectEqual(@as(u32, 0), d.read32(mmio.Reg.interrupt_status));
+    d.notify(7); // no such queue: ignored
+}
+
+test "transport: reset returns device and queues to their initial state" {
+    var rig: Rig = .{};
+    const d = rig.init();
+    try rig.start(d);
+    _ = rig.dq.post(&.{"abc"}, &.{8});
+    d.notify(0);
+    d.write32(mmio.Reg.status, 0);
+    try testing.expectEqual(@as(u32, 1), rig.echo.resets);
+    try testing.expectEqual(@as(u32, 0), d.status());
+    try testing.expectEqual(@as(u32, 0), d.read32(mmio.Reg.interrupt_status));
+    const q = rig.tr.queues[0];
+    try testing.expect(!q.ready);
+    try testing.expectEqual(@as(u16, 0), q.next_avail);
+    try testing.expectEqual(@as(u16, 16), q.size);
+    try testing.expectEqual(@as(u64, 0), q.desc_addr);
+    d.write32(mmio.Reg.queue_sel, 0);
+    try testing.expectEqual(@as(u32, 0), d.read32(mmio.Reg.queue_ready));
+    // And the driver can start over on fresh rings.
+    rig.dq = t.DriverQueue.init(&rig.g, 16);
+    try rig.start(d);
+    try testing.expectEqual(@as(u32, 2), rig.echo.activations);
+    _ = rig.dq.post(&.{"xy"}, &.{8});
+    d.notify(0);
+    try testing.expectEqual(@as(u32, 2), rig.dq.takeUsed().?.len);
+}
+
+test "transport: a hostile chain breaks the queue and sets DEVICE_NEEDS_RESET" {
+    const saved_level = testing.log_level;
+    testing.log_level = .err; // the warnings are the point of this test
+    defer testing.log_level = saved_level;
+    var rig: Rig = .{};
+    const d = rig.init();
+    try rig.start(d);
+    rig.dq.setDesc(0, .{ .addr = base, .len = 4, .flags = queue.desc_f_next, .next = 0 });
+    rig.dq.pushAvail(0);
+    d.notify(0);
+    try testing.expect(d.status() & mmio.Status.device_needs_reset != 0);
+    try testing.expect(d.read32(mmio.Reg.interrupt_status) & Device.Interrupt.config != 0);
+    // Further kicks do nothing; a reset recovers.
+    d.notify(0);
+    d.write32(mmio.Reg.status, 0);
+    try testing.expectEqual(@as(u32, 0), d.status());
+    rig.dq = t.DriverQueue.init(&rig.g, 16);
+    try rig.start(d);
+    _ = rig.dq.post(&.{"ok"}, &.{2});
+    d.notify(0);
+    try testing.expectEqual(@as(u32, 2), rig.dq.takeUsed().?.len);
+}
+
+test "transport: invalid rings or a failing device at DRIVER_OK set DEVICE_NEEDS_RESET" {
+    const saved_level = testing.log_level;
+    testing.log_level = .err; // the warnings are the point of this test
+    defer testing.log_level = saved_level;
+    var rig: Rig = .{};
+    const d = rig.init();
+    try testing.expect(d.negotiate(~@as(u64, 0)));
+    d.setupQueue(0, &rig.dq);
+    d.write32(mmio.Reg.queue_sel, 0);
+    d.write32(mmio.Reg.queue_ready, 0);
+    d.write32(mmio.Reg.queue_num, 12); // not a power of two
+    d.write32(mmio.Reg.queue_ready, 1);
+    d.addStatus(mmio.Status.driver_ok);
+    try testing.expect(d.status() & mmio.Status.device_needs_reset != 0);
+    try testing.expectEqual(@as(u32, 0), rig.echo.activations);
+
+    _ = rig.init();
+    rig.echo.fail_activate = true;
+    try testing.expect(d.negotiate(~@as(u64, 0)));
+    d.setupQueue(0, &rig.dq);
+    d.addStatus(mmio.Status.driver_ok);
+    try testing.expect(d.status() & mmio.Status.device_needs_reset != 0);
+    d.write32(mmio.Reg.status, 0);
+    try testing.expectEqual(@as(u32, 0), rig.echo.resets); // never activated, nothing to reset
+}
