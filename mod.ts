@@ -89,6 +89,12 @@ export type RlimitValue = number | bigint | "unlimited";
 export type Rlimits = { readonly [N in RlimitName]?: readonly [RlimitValue, RlimitValue] };
 /** TSI port forwarding: host port → guest port, e.g. `{ 8080: 80 }`. */
 export type PortMap = { readonly [hostPort: number]: number };
+/** Kernel file formats `krun_set_kernel` knows (`KRUN_KERNEL_FORMAT_*`); zkrun loads "elf" and "raw". */
+export const KERNEL_FORMAT: Readonly<
+  { raw: 0; elf: 1; pe_gz: 2; image_bz2: 3; image_gz: 4; image_zstd: 5 }
+> = Object.freeze({ raw: 0, elf: 1, pe_gz: 2, image_bz2: 3, image_gz: 4, image_zstd: 5 });
+/** A kernel file format name, e.g. "elf". */
+export type KernelFormat = keyof typeof KERNEL_FORMAT;
 /** The workload's environment: exactly these variables, or "inherit" for the host's. */
 export type Env = { readonly [name: string]: string } | "inherit";
 
@@ -283,6 +289,26 @@ export class Context implements Disposable {
     check(this.#native.call.krun_set_vm_config(ctx, n, mib), op);
   }
 
+  /**
+   * Boots this kernel instead of libkrunfw's (`krun_set_kernel`): a host path, its format,
+   * an optional initramfs, and an optional command line that replaces the default one.
+   */
+  setKernel(path: string, format: KernelFormat = "elf", initramfs?: string, cmdline?: string): void {
+    const op = "krun_set_kernel";
+    const ctx = this.#ctx(op);
+    if (typeof format !== "string" || !Object.hasOwn(KERNEL_FORMAT, format)) {
+      throw invalid(
+        op,
+        `format must be one of ${Object.keys(KERNEL_FORMAT).join(", ")}, got ${describe(format)}`,
+      );
+    }
+    const pathBytes = cString(path, op, "kernel path");
+    const initBytes = initramfs === undefined ? null : cString(initramfs, op, "initramfs");
+    const cmdBytes = cmdline === undefined ? null : cString(cmdline, op, "cmdline");
+    const rc = this.#native.call.krun_set_kernel(ctx, pathBytes, KERNEL_FORMAT[format], initBytes, cmdBytes);
+    check(rc, op, [pathBytes, initBytes, cmdBytes]);
+  }
+
   /** The host directory shared as the guest's root filesystem (`krun_set_root`). */
   setRoot(path: string): void {
     const op = "krun_set_root";
@@ -433,6 +459,18 @@ export interface ExecOptions {
   readonly env?: Env;
 }
 
+/** A kernel of your own instead of the bundled one (`krun_set_kernel`). */
+export interface KernelOptions {
+  /** Host path of the kernel file. */
+  readonly path: string;
+  /** Its format (default "elf"). */
+  readonly format?: KernelFormat;
+  /** Host path of an initramfs. */
+  readonly initramfs?: string;
+  /** A kernel command line that replaces the default one. */
+  readonly cmdline?: string;
+}
+
 /** What a `Vm` is made of. Only `root` and `exec` are required. */
 export interface VmOptions {
   /** vCPUs, 1..255 (default 1). */
@@ -449,6 +487,8 @@ export interface VmOptions {
   readonly rlimits?: Rlimits;
   /** Host port → guest port over TSI, e.g. `{ 8080: 80 }`. Unset: every guest listener. */
   readonly ports?: PortMap;
+  /** Boot this kernel instead of the bundled libkrunfw one. */
+  readonly kernel?: KernelOptions;
 }
 
 /** How `run()` treats the guest's console. */
@@ -475,8 +515,9 @@ export interface RunResult {
 /** Where a `Vm` is in its life: it runs once. */
 export type VmState = "ready" | "running" | "exited" | "disposed";
 
-const vmOptionKeys = new Set(["cpus", "memoryMiB", "root", "exec", "workdir", "rlimits", "ports"]);
+const vmOptionKeys = new Set(["cpus", "memoryMiB", "root", "exec", "workdir", "rlimits", "ports", "kernel"]);
 const execOptionKeys = new Set(["path", "args", "env"]);
+const kernelOptionKeys = new Set(["path", "format", "initramfs", "cmdline"]);
 
 function checkKeys(value: unknown, allowed: Set<string>, what: string): void {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
@@ -503,6 +544,7 @@ export class Vm implements Disposable, AsyncDisposable {
   constructor(options: VmOptions) {
     checkKeys(options, vmOptionKeys, "options");
     checkKeys(options.exec, execOptionKeys, "options.exec");
+    if (options.kernel !== undefined) checkKeys(options.kernel, kernelOptionKeys, "options.kernel");
     const ctx = new Context();
     try {
       ctx.setVmConfig(options.cpus ?? 1, options.memoryMiB ?? 128);
@@ -512,6 +554,8 @@ export class Vm implements Disposable, AsyncDisposable {
       ctx.setExec(path, args, env);
       if (options.rlimits !== undefined) ctx.setRlimits(options.rlimits);
       if (options.ports !== undefined) ctx.setPortMap(options.ports);
+      const k = options.kernel;
+      if (k !== undefined) ctx.setKernel(k.path, k.format, k.initramfs, k.cmdline);
     } catch (err) {
       ctx.free();
       throw err;

@@ -34,6 +34,45 @@ const notADir = join(scratch, "file");
 spawnSync("mkdir", ["-p", root]);
 writeFileSync(notADir, "x");
 
+// Hand-made 64-bit guests (raw "kernels", entered in long mode), which this machine's own
+// /dev/kvm can run (Linux cannot boot on it): `ok` prints "OK\n" on COM1 and resets through
+// the i8042 (exit status 0); `spin` loops forever.
+const okGuest = join(scratch, "ok.bin");
+const spinGuest = join(scratch, "spin.bin");
+writeFileSync(
+  okGuest,
+  new Uint8Array([
+    0x66,
+    0xba,
+    0xf8,
+    0x03,
+    0xb0,
+    0x4f,
+    0xee,
+    0xb0,
+    0x4b,
+    0xee,
+    0xb0,
+    0x0a,
+    0xee,
+    0xb0,
+    0xfe,
+    0xe6,
+    0x64,
+    0xf4,
+  ]),
+);
+writeFileSync(spinGuest, new Uint8Array([0xeb, 0xfe])); // jmp $
+
+function tiny(kernel: string): Vm {
+  return new Vm({
+    root,
+    memoryMiB: 32,
+    exec: { path: "/bin/true" },
+    kernel: { path: kernel, format: "raw", cmdline: "console=ttyS0" },
+  });
+}
+
 function throwsKrun(fn: () => unknown, code: string, op: string, text?: RegExp): void {
   assert.throws(fn, (err: unknown) => {
     assert.ok(err instanceof KrunError, `expected a KrunError, got ${err}`);
@@ -309,6 +348,127 @@ export const cases: Case[] = [
       );
       await assert.rejects(() => vm.run({ timeoutMs: -5 }), (e: unknown) => e instanceof KrunError);
       assert.equal(vm.state, "ready");
+    },
+  },
+  {
+    name: "kernel option: bad format is EINVAL before C, a missing file is ENOENT from C",
+    fn: () => {
+      throwsKrun(
+        () => new Vm(vmOptions({ kernel: { path: okGuest, format: "bzImage" } })),
+        "EINVAL",
+        "krun_set_kernel",
+        /format/,
+      );
+      throwsKrun(
+        () => new Vm(vmOptions({ kernel: { path: join(scratch, "nope") } })),
+        "ENOENT",
+        "krun_set_kernel",
+      );
+    },
+  },
+  {
+    name: "run() (tiny guest on real KVM): status 0 and the COM1 output, captured",
+    fn: async () => {
+      await using vm = tiny(okGuest);
+      const r = await vm.run();
+      assert.equal(r.status, 0);
+      assert.equal(r.output, "OK\n");
+      assert.deepEqual([...r.outputBytes], [0x4f, 0x4b, 0x0a]);
+      assert.equal(vm.state, "exited");
+      await assert.rejects(() => vm.run(), /runs once/);
+    },
+  },
+  {
+    name: "run() keeps the event loop free: timers fire and a second VM finishes while one spins",
+    fn: async () => {
+      await using spinning = tiny(spinGuest);
+      const spin = spinning.run({ timeoutMs: 1500 }).catch((e: unknown) => e);
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 10);
+      await new Promise((r) => setTimeout(r, 200));
+      await using quick = tiny(okGuest);
+      const r = await quick.run();
+      clearInterval(timer);
+      assert.equal(r.output, "OK\n");
+      assert.equal(spinning.state, "running");
+      assert.ok(ticks >= 5, `only ${ticks} timer ticks while a VM ran`);
+      const err = await spin;
+      assert.ok(err instanceof KrunError && err.code === "ETIMEDOUT" && err.op === "krun_wait", String(err));
+    },
+  },
+  {
+    name: "two VMs at once: Promise.all of two runs",
+    fn: async () => {
+      await using a = tiny(okGuest);
+      await using b = tiny(okGuest);
+      const [ra, rb] = await Promise.all([a.run(), b.run()]);
+      assert.deepEqual([ra.status, ra.output, rb.status, rb.output], [0, "OK\n", 0, "OK\n"]);
+    },
+  },
+  {
+    name: "timeoutMs stops a guest that never ends: ETIMEDOUT",
+    fn: async () => {
+      await using vm = tiny(spinGuest);
+      const t0 = performance.now();
+      await assert.rejects(
+        () => vm.run({ timeoutMs: 300 }),
+        (e: unknown) => e instanceof KrunError && e.code === "ETIMEDOUT",
+      );
+      assert.ok(performance.now() - t0 < 10_000);
+      assert.equal(vm.state, "exited");
+    },
+  },
+  {
+    name: "disposing a running VM stops it: await using waits, using frees once the wait ends",
+    fn: async () => {
+      const vm = tiny(spinGuest);
+      const running = vm.run();
+      await new Promise((r) => setTimeout(r, 100));
+      await vm[Symbol.asyncDispose]();
+      assert.equal(vm.state, "disposed");
+      await running; // resolved by the stop
+      const vm2 = tiny(spinGuest);
+      const id = vm2.ctxId;
+      const running2 = vm2.run();
+      await new Promise((r) => setTimeout(r, 100));
+      vm2[Symbol.dispose]();
+      await running2;
+      await new Promise((r) => setTimeout(r, 10));
+      throwsKrun(() => Context.fromId(id).free(), "ENOENT", "krun_free_ctx"); // freed after the wait
+    },
+  },
+  {
+    name: "Context: wait before start is EINVAL, wait(0) polls, start twice is EBUSY, stop ends it",
+    fn: async () => {
+      using ctx = new Context();
+      ctx.setVmConfig(1, 32);
+      ctx.setKernel(spinGuest, "raw", undefined, "console=ttyS0");
+      throwsKrun(() => ctx.wait(0), "EINVAL", "krun_wait");
+      ctx.start();
+      throwsKrun(() => ctx.start(), "EBUSY", "krun_start");
+      assert.equal(ctx.wait(0), null);
+      assert.equal(ctx.wait(50), null);
+      ctx.stop();
+      const status = await ctx.waitAsync();
+      assert.ok(status >= 0);
+      ctx.stop(); // stopping an ended VM does nothing
+    },
+  },
+  {
+    name: "Context.wait(0) (krun_wait, timeout 0: 'only polls') returns the status of a guest that ended",
+    fn: async () => {
+      using ctx = new Context();
+      ctx.setVmConfig(1, 32);
+      ctx.setKernel(okGuest, "raw", undefined, "console=ttyS0");
+      ctx.setConsoleOutput(join(scratch, "poll.out"));
+      ctx.start();
+      const t0 = performance.now();
+      let status: number | null = null;
+      while (status === null && performance.now() - t0 < 3000) {
+        await new Promise((r) => setTimeout(r, 20));
+        status = ctx.wait(0);
+      }
+      assert.equal(status, 0, "krun_wait(ctx, 0) never reported the ended guest within 3 s");
     },
   },
   {
