@@ -170,6 +170,12 @@ pub const Queue = struct {
         return chain;
     }
 
+    /// Gives back the chain `pop` just returned, untouched (e.g. a console found no input to
+    /// put in it): the next `pop` returns it again. Only valid right after that pop.
+    pub fn undoPop(q: *Queue) void {
+        q.next_avail -%= 1;
+    }
+
     /// Chains the driver has made available that we have not popped yet.
     fn pendingCount(q: *const Queue, mem: *const GuestMemory) Error!u16 {
         const idx_ptr = try mem.ptr(u16, q.avail_addr + 2);

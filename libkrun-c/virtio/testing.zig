@@ -56,9 +56,11 @@ pub const DriverQueue = struct {
     avail_idx: u16 = 0,
     next_desc: u16 = 0,
     last_used: u16 = 0,
+    /// Where each posted chain's writable bytes live, by head index (for `takeUsedBytes`).
+    in_addrs: [256]u64 = @splat(0),
 
     pub fn init(guest: *Guest, size: u16) DriverQueue {
-        assert(std.math.isPowerOfTwo(size));
+        assert(std.math.isPowerOfTwo(size) and size <= 256);
         const n: u64 = size;
         return .{
             .guest = guest,
@@ -121,6 +123,13 @@ pub const DriverQueue = struct {
         return e;
     }
 
+    /// The next used element's written bytes (a chain posted with `post`/`postIndirect`).
+    pub fn takeUsedBytes(dq: *DriverQueue) ?[]u8 {
+        const u = dq.takeUsed() orelse return null;
+        assert(u.id < dq.size);
+        return dq.guest.bytes(dq.in_addrs[u.id], u.len);
+    }
+
     fn takeDesc(dq: *DriverQueue) u16 {
         const i = dq.next_desc;
         dq.next_desc = (dq.next_desc + 1) % dq.size;
@@ -132,6 +141,7 @@ pub const DriverQueue = struct {
     pub fn post(dq: *DriverQueue, out: []const []const u8, in_lens: []const u32) Posted {
         assert(out.len + in_lens.len > 0 and out.len + in_lens.len <= dq.size);
         const posted = dq.buildChain(out, in_lens, null);
+        dq.in_addrs[posted.head] = posted.in_addr;
         dq.pushAvail(posted.head);
         return posted;
     }
@@ -145,6 +155,7 @@ pub const DriverQueue = struct {
         const head = dq.takeDesc();
         dq.setDesc(head, .{ .addr = table, .len = @intCast(16 * n), .flags = queue.desc_f_indirect, .next = 0 });
         posted.head = head;
+        dq.in_addrs[head] = posted.in_addr;
         dq.pushAvail(head);
         return posted;
     }

@@ -1,0 +1,615 @@
+//! virtio-console (device id 3) with MULTIPORT, as libkrun builds it: port 0 is the console
+//! (hvc0, CONSOLE_PORT), further ports are named (`krun-stdin`, `krun-stdout`, `krun-stderr`)
+//! and show up in the guest as /dev/vportNpM with /sys/class/virtio-ports/*/name, which the
+//! guest init dup2s onto fds 0/1/2.
+//!
+//! Queues: port 0 rx/tx = 0/1, control rx/tx = 2/3, port p ≥ 1 rx/tx = 2+2p / 3+2p.
+//! Guest output (tx) is written to the port's host output fd; host input is read into the
+//! guest's rx buffers only once the guest opened the port (Linux discards data for closed
+//! ports), and input EOF on a port without output becomes PORT_OPEN(0), which the guest reads
+//! as end of file.
+//!
+//! Input fds are watched through an epoll set of our own (`pollFds` returns it): each input is
+//! registered EPOLLONESHOT and re-armed only when we can take more (the guest has rx buffers),
+//! so a full guest or an input at EOF never spins the VMM's event loop. Regular files (not
+//! pollable) are read whenever the guest adds rx buffers.
+//!
+//! The terminal's raw mode belongs to whoever opens the console backend: see `RawMode`.
+const std = @import("std");
+const linux = std.os.linux;
+const assert = std.debug.assert;
+const Device = @import("Device.zig");
+const queue = @import("queue.zig");
+const mmio = @import("mmio.zig");
+const Lock = @import("Lock.zig");
+
+const log = std.log.scoped(.virtio);
+
+pub const device_id: u32 = 3;
+/// libkrun's console queues hold 32 entries each.
+pub const queue_size: u16 = 32;
+/// Port 0 plus krun-stdin/stdout/stderr need 4; 7 fills Device.queues_max (2 + 2*7 = 16).
+pub const ports_max = (Device.queues_max - 2) / 2;
+pub const port_name_max = 32;
+
+pub const feature_size: u6 = 0;
+pub const feature_multiport: u6 = 1;
+
+pub const Event = struct {
+    pub const device_ready: u16 = 0;
+    pub const port_add: u16 = 1;
+    pub const port_remove: u16 = 2;
+    pub const port_ready: u16 = 3;
+    pub const console_port: u16 = 4;
+    pub const resize: u16 = 5;
+    pub const port_open: u16 = 6;
+    pub const port_name: u16 = 7;
+};
+
+/// struct virtio_console_control.
+pub const Control = extern struct { id: u32, event: u16, value: u16 };
+
+/// struct virtio_console_config.
+const Config = extern struct { cols: u16, rows: u16, max_nr_ports: u32, emerg_wr: u32 };
+
+comptime {
+    assert(@sizeOf(Control) == 8);
+    assert(@sizeOf(Config) == 12);
+}
+
+/// One port as the VMM describes it. Fds are borrowed: `Console.init` dups what it keeps.
+pub const PortConfig = struct {
+    /// Empty for the console port; otherwise sent as PORT_NAME.
+    name: []const u8 = "",
+    console: bool = false,
+    /// Host → guest; -1 for none.
+    input_fd: i32 = -1,
+    /// Guest → host; -1 discards.
+    output_fd: i32 = -1,
+};
+
+pub const Ports = struct {
+    items: [ports_max]PortConfig = undefined,
+    len: u8 = 0,
+
+    pub fn slice(p: *const Ports) []const PortConfig {
+        return p.items[0..p.len];
+    }
+
+    fn add(p: *Ports, port: PortConfig) void {
+        assert(p.len < ports_max);
+        p.items[p.len] = port;
+        p.len += 1;
+    }
+};
+
+/// libkrun's autoconfiguration (`krun_add_virtio_console_default`, and the implicit console
+/// with stdin/stdout/stderr): a console port on the terminal fds, plus a named port for each
+/// fd that is not a terminal. Console output that has no terminal is dropped (libkrun sends it
+/// to its log at error level, off by default).
+pub fn defaultPorts(input_fd: i32, output_fd: i32, err_fd: i32) Ports {
+    const in_tty = input_fd >= 0 and isatty(input_fd);
+    const out_tty = output_fd >= 0 and isatty(output_fd);
+    const err_tty = err_fd >= 0 and isatty(err_fd);
+    var ports: Ports = .{};
+    ports.add(.{ .console = true, .input_fd = if (in_tty) input_fd else -1, .output_fd = if (out_tty) output_fd else -1 });
+    if (input_fd >= 0 and !in_tty) ports.add(.{ .name = "krun-stdin", .input_fd = input_fd });
+    if (output_fd >= 0 and !out_tty) ports.add(.{ .name = "krun-stdout", .output_fd = output_fd });
+    if (err_fd >= 0 and !err_tty) ports.add(.{ .name = "krun-stderr", .output_fd = err_fd });
+    return ports;
+}
+
+/// `krun_set_console_output`: one console port, no input, output into the file.
+pub fn outputFilePorts(file_fd: i32) Ports {
+    var ports: Ports = .{};
+    ports.add(.{ .console = true, .output_fd = file_fd });
+    return ports;
+}
+
+/// The first terminal among the fds (the one to put in raw mode and to size the console by).
+pub fn terminalFd(fds: []const i32) ?i32 {
+    for (fds) |fd| if (fd >= 0 and isatty(fd)) return fd;
+    return null;
+}
+
+pub fn isatty(fd: i32) bool {
+    var t: linux.termios = undefined;
+    return linux.errno(linux.tcgetattr(fd, &t)) == .SUCCESS;
+}
+
+/// A terminal switched to raw mode (cfmakeraw) and how to put it back. The VMM enters it when
+/// it builds the console and must call `restore` on every exit path.
+pub const RawMode = struct {
+    fd: i32,
+    saved: linux.termios,
+
+    /// null when `fd` is not a terminal (nothing to restore then).
+    pub fn enter(fd: i32) ?RawMode {
+        var t: linux.termios = undefined;
+        if (linux.errno(linux.tcgetattr(fd, &t)) != .SUCCESS) return null;
+        const saved = t;
+        t.iflag.IGNBRK = false;
+        t.iflag.BRKINT = false;
+        t.iflag.PARMRK = false;
+        t.iflag.ISTRIP = false;
+        t.iflag.INLCR = false;
+        t.iflag.IGNCR = false;
+        t.iflag.ICRNL = false;
+        t.iflag.IXON = false;
+        t.oflag.OPOST = false;
+        t.lflag.ECHO = false;
+        t.lflag.ECHONL = false;
+        t.lflag.ICANON = false;
+        t.lflag.ISIG = false;
+        t.lflag.IEXTEN = false;
+        t.cflag.CSIZE = .CS8;
+        t.cflag.PARENB = false;
+        t.cc[@backingInt(linux.V.MIN)] = 1;
+        t.cc[@backingInt(linux.V.TIME)] = 0;
+        if (linux.errno(linux.tcsetattr(fd, .NOW, &t)) != .SUCCESS) return null;
+        return .{ .fd = fd, .saved = saved };
+    }
+
+    pub fn restore(self: *const RawMode) void {
+        _ = linux.tcsetattr(self.fd, .NOW, &self.saved);
+    }
+};
+
+/// Columns and rows of a terminal, or null.
+pub fn windowSize(fd: i32) ?struct { cols: u16, rows: u16 } {
+    var ws: std.posix.winsize = undefined;
+    if (linux.errno(linux.ioctl(fd, linux.T.IOCGWINSZ, @intFromPtr(&ws))) != .SUCCESS) return null;
+    return .{ .cols = ws.col, .rows = ws.row };
+}
+
+const InputKind = enum { none, pollable, file };
+
+const Port = struct {
+    name_buf: [port_name_max]u8 = undefined,
+    name_len: u8 = 0,
+    console: bool = false,
+    input: i32 = -1,
+    input_kind: InputKind = .none,
+    output: i32 = -1,
+    input_eof: bool = false,
+    /// The guest sent PORT_OPEN(1) (or, without MULTIPORT, the device is active).
+    guest_open: bool = false,
+
+    fn name(p: *const Port) []const u8 {
+        return p.name_buf[0..p.name_len];
+    }
+};
+
+/// A control message waiting for a buffer on the control rx queue.
+const Pending = struct { header: Control, payload: [port_name_max]u8 = undefined, payload_len: u8 = 0 };
+
+/// Enough for the whole handshake of every port (PORT_ADD, CONSOLE_PORT/NAME, OPEN, RESIZE)
+/// even if the driver posts control buffers late.
+const pending_max = 4 * ports_max + 8;
+
+pub const Console = struct {
+    lock: Lock = .{},
+    vtable: Device.VTable,
+    queue_sizes: [Device.queues_max]u16 = @splat(queue_size),
+    ports: [ports_max]Port = @splat(.{}),
+    port_count: u8,
+    /// Our epoll set over the pollable inputs (data = port index); -1 when there are none.
+    epfd: i32 = -1,
+    cols: u16 = 0,
+    rows: u16 = 0,
+    act: ?Device.Activation = null,
+    multiport: bool = false,
+    pending: [pending_max]Pending = undefined,
+    pending_head: u8 = 0,
+    pending_len: u8 = 0,
+    /// Bytes moved, for tests and benchmarks.
+    bytes_out: u64 = 0,
+    bytes_in: u64 = 0,
+
+    pub const InitError = error{ SystemResources, InvalidConfig };
+
+    /// Builds the device in place (it must not move: the vtable and fds point into it).
+    /// Every fd in `ports` is duplicated; the caller keeps its own.
+    pub fn init(self: *Console, ports: []const PortConfig) InitError!void {
+        if (ports.len == 0 or ports.len > ports_max or !ports[0].console) return error.InvalidConfig;
+        self.* = .{ .vtable = undefined, .port_count = @intCast(ports.len) };
+        self.vtable = .{
+            .device_id = device_id,
+            .queue_sizes_max = self.queue_sizes[0 .. 2 + 2 * ports.len],
+            .features = features,
+            .readConfig = readConfig,
+            .writeConfig = writeConfig,
+            .activate = activate,
+            .queueNotify = queueNotify,
+            .reset = reset,
+            .pollFds = pollFds,
+            .backendReady = backendReady,
+        };
+        errdefer self.deinit();
+        for (ports, 0..) |cfg, i| try self.initPort(i, cfg);
+        for (ports) |cfg| if (cfg.console) {
+            const size = windowSize(cfg.input_fd) orelse windowSize(cfg.output_fd) orelse continue;
+            self.cols = size.cols;
+            self.rows = size.rows;
+            break;
+        };
+    }
+
+    fn initPort(self: *Console, i: usize, cfg: PortConfig) InitError!void {
+        if (cfg.name.len > port_name_max) return error.InvalidConfig;
+        const p = &self.ports[i];
+        p.console = cfg.console;
+        @memcpy(p.name_buf[0..cfg.name.len], cfg.name);
+        p.name_len = @intCast(cfg.name.len);
+        if (cfg.output_fd >= 0) p.output = try dupFd(cfg.output_fd);
+        if (cfg.input_fd < 0) return;
+        p.input = try dupFd(cfg.input_fd);
+        if (self.epfd < 0) {
+            const rc = linux.epoll_create1(linux.EPOLL.CLOEXEC);
+            if (linux.errno(rc) != .SUCCESS) return error.SystemResources;
+            self.epfd = @intCast(rc);
+        }
+        // Registered disarmed; armed once the guest can take input.
+        var ev: linux.epoll_event = .{ .events = linux.EPOLL.ONESHOT, .data = .{ .u64 = i } };
+        switch (linux.errno(linux.epoll_ctl(self.epfd, linux.EPOLL.CTL_ADD, p.input, &ev))) {
+            .SUCCESS => p.input_kind = .pollable,
+            .PERM => p.input_kind = .file, // regular files and /dev/null never block
+            else => return error.SystemResources,
+        }
+    }
+
+    /// Closes our fds. The device must be reset (or never activated) first.
+    pub fn deinit(self: *Console) void {
+        assert(self.act == null);
+        for (self.ports[0..self.port_count]) |*p| {
+            if (p.input >= 0) _ = linux.close(p.input);
+            if (p.output >= 0) _ = linux.close(p.output);
+            p.input = -1;
+            p.output = -1;
+        }
+        if (self.epfd >= 0) _ = linux.close(self.epfd);
+        self.epfd = -1;
+    }
+
+    pub fn device(self: *Console) Device {
+        return .{ .ptr = self, .vtable = &self.vtable };
+    }
+
+    /// The host terminal was resized (SIGWINCH): new config, and a RESIZE for the console port.
+    pub fn resize(self: *Console, cols: u16, rows: u16) void {
+        self.lock.lock();
+        defer self.lock.unlock();
+        self.cols = cols;
+        self.rows = rows;
+        const a = self.act orelse return;
+        a.interrupt.configChanged();
+        if (!self.multiport) return;
+        self.queueResize(0);
+        self.run(a, 2, flushControl);
+    }
+
+    fn fromPtr(ptr: *anyopaque) *Console {
+        return @ptrCast(@alignCast(ptr));
+    }
+
+    fn features(_: *anyopaque) u64 {
+        return 1 << mmio.feature_version_1 | 1 << feature_size | 1 << feature_multiport;
+    }
+
+    fn readConfig(ptr: *anyopaque, offset: u32, data: []u8) void {
+        const self = fromPtr(ptr);
+        const cfg: Config = .{ .cols = self.cols, .rows = self.rows, .max_nr_ports = self.port_count, .emerg_wr = 0 };
+        mmio.readConfigBytes(std.mem.asBytes(&cfg), offset, data);
+    }
+
+    fn writeConfig(_: *anyopaque, offset: u32, data: []const u8) void {
+        // emerg_wr is only writable with EMERG_WRITE, which we do not offer.
+        log.debug("console: config write at {d} ({d} bytes) ignored", .{ offset, data.len });
+    }
+
+    fn activate(ptr: *anyopaque, a: Device.Activation) Device.ActivateError!void {
+        const self = fromPtr(ptr);
+        self.lock.lock();
+        defer self.lock.unlock();
+        self.multiport = a.acked_features & (1 << feature_multiport) != 0;
+        if (self.multiport and (!a.queues[2].ready or !a.queues[3].ready)) return error.DeviceBroken;
+        self.act = a;
+        self.pending_len = 0;
+        for (self.ports[0..self.port_count]) |*p| p.guest_open = false;
+        // Without MULTIPORT the driver only knows port 0, and it is open from the start.
+        if (!self.multiport) self.ports[0].guest_open = true;
+    }
+
+    fn reset(ptr: *anyopaque) void {
+        const self = fromPtr(ptr);
+        self.lock.lock();
+        defer self.lock.unlock();
+        self.act = null;
+        for (self.ports[0..self.port_count], 0..) |*p, i| {
+            p.guest_open = false;
+            if (p.input_kind == .pollable and !p.input_eof) self.setArmed(i, false);
+        }
+    }
+
+    fn pollFds(ptr: *anyopaque, out: []i32) usize {
+        const self = fromPtr(ptr);
+        if (self.epfd < 0 or out.len == 0) return 0;
+        out[0] = self.epfd;
+        return 1;
+    }
+
+    fn backendReady(ptr: *anyopaque, fd: i32) void {
+        const self = fromPtr(ptr);
+        self.lock.lock();
+        defer self.lock.unlock();
+        assert(fd == self.epfd);
+        var events: [ports_max]linux.epoll_event = undefined;
+        const rc = linux.epoll_wait(self.epfd, &events, events.len, 0);
+        if (linux.errno(rc) != .SUCCESS) return;
+        const a = self.act orelse return; // stays disarmed until activation
+        for (events[0..rc]) |ev| {
+            const i: u8 = @intCast(ev.data.u64);
+            if (i >= self.port_count) continue;
+            self.run(a, rxQueue(i), pumpInput);
+        }
+    }
+
+    fn queueNotify(ptr: *anyopaque, index: u16) void {
+        const self = fromPtr(ptr);
+        self.lock.lock();
+        defer self.lock.unlock();
+        const a = self.act orelse return;
+        if (index >= a.queues.len or !a.queues[index].ready) return;
+        switch (index) {
+            2 => if (self.multiport) self.run(a, 2, flushControl),
+            3 => if (self.multiport) self.run(a, 3, processControl),
+            else => if (index % 2 == 0) self.run(a, index, pumpInput) else self.run(a, index, drainOutput),
+        }
+    }
+
+    /// Runs one queue's work; a protocol error breaks that queue and asks for a reset.
+    fn run(self: *Console, a: Device.Activation, index: u16, comptime work: fn (*Console, Device.Activation, u16) queue.Error!void) void {
+        if (index >= a.queues.len or !a.queues[index].ready) return;
+        work(self, a, index) catch |err| {
+            log.warn("console: queue {d}: {t}", .{ index, err });
+            a.queues[index].markBroken();
+            a.interrupt.fail();
+        };
+    }
+
+    fn rxQueue(port: u8) u16 {
+        return if (port == 0) 0 else 2 + 2 * @as(u16, port);
+    }
+
+    /// The port a data queue belongs to (queues 2 and 3 are control).
+    fn portOf(index: u16) u8 {
+        assert(index != 2 and index != 3);
+        return if (index < 2) 0 else @intCast((index - 2) / 2);
+    }
+
+    fn notifyIfNeeded(q: *queue.Queue, a: Device.Activation) queue.Error!void {
+        if (try q.needsNotification(a.mem)) a.interrupt.signal(Device.Interrupt.vring);
+    }
+
+    /// Guest → host: every tx chain's readable bytes go to the port's output fd.
+    fn drainOutput(self: *Console, a: Device.Activation, index: u16) queue.Error!void {
+        const p = &self.ports[portOf(index)];
+        if (portOf(index) >= self.port_count) return;
+        const q = &a.queues[index];
+        var used = false;
+        blockSigpipe();
+        while (try q.pop(a.mem)) |chain| {
+            var r = chain.reader();
+            while (try r.peek()) |piece| {
+                self.writeOutput(p, piece);
+                r.consume(piece.len);
+            }
+            try q.addUsed(a.mem, chain.head, 0);
+            used = true;
+        }
+        if (used) try notifyIfNeeded(q, a);
+    }
+
+    /// Writes all of `bytes` (waiting out a full pipe); a dead output discards from then on.
+    fn writeOutput(self: *Console, p: *Port, bytes: []const u8) void {
+        var done: usize = 0;
+        while (done < bytes.len and p.output >= 0) {
+            const rest = bytes[done..];
+            const rc = linux.write(p.output, rest.ptr, rest.len);
+            switch (linux.errno(rc)) {
+                .SUCCESS => done += rc,
+                .INTR => {},
+                .AGAIN => waitWritable(p.output),
+                else => |e| {
+                    log.warn("console: port output: {t}; discarding further output", .{e});
+                    _ = linux.close(p.output);
+                    p.output = -1;
+                },
+            }
+        }
+        self.bytes_out += bytes.len;
+    }
+
+    /// Host → guest: fills the port's rx buffers from its input while there is input, the
+    /// guest has buffers and has opened the port.
+    fn pumpInput(self: *Console, a: Device.Activation, index: u16) queue.Error!void {
+        const i = portOf(index);
+        if (i >= self.port_count) return;
+        const p = &self.ports[i];
+        if (p.input < 0 or p.input_eof or !p.guest_open) return;
+        const q = &a.queues[index];
+        var used = false;
+        while (true) {
+            if (p.input_kind == .pollable and !readable(p.input)) {
+                self.setArmed(i, true); // wake us when input arrives
+                break;
+            }
+            const chain = (try q.pop(a.mem)) orelse break; // the guest's rx kick resumes us
+            var w = chain.writer();
+            var iov: [8]std.posix.iovec = undefined;
+            const n = try w.iovecs(&iov, 64 * 1024);
+            if (n == 0) {
+                try q.addUsed(a.mem, chain.head, 0); // no writable bytes: nothing to give
+                used = true;
+                continue;
+            }
+            const rc = linux.readv(p.input, &iov, n);
+            switch (linux.errno(rc)) {
+                .SUCCESS => if (rc == 0) {
+                    q.undoPop();
+                    self.inputEof(i);
+                    break;
+                } else {
+                    try w.skipWritten(rc);
+                    try q.addUsed(a.mem, chain.head, w.written);
+                    self.bytes_in += rc;
+                    used = true;
+                },
+                .INTR => q.undoPop(),
+                .AGAIN => {
+                    q.undoPop();
+                    self.setArmed(i, true);
+                    break;
+                },
+                else => |e| {
+                    q.undoPop();
+                    log.warn("console: port input: {t}; treating as end of input", .{e});
+                    self.inputEof(i);
+                    break;
+                },
+            }
+        }
+        if (used) try notifyIfNeeded(q, a);
+    }
+
+    /// End of a port's input: stop watching it; a port with no output tells the guest the
+    /// host side closed (PORT_OPEN 0), so readers in the guest see end of file.
+    fn inputEof(self: *Console, i: u8) void {
+        const p = &self.ports[i];
+        p.input_eof = true;
+        if (p.input_kind == .pollable) _ = linux.epoll_ctl(self.epfd, linux.EPOLL.CTL_DEL, p.input, null);
+        if (self.multiport and !p.console and p.output < 0) {
+            self.queueControl(.{ .id = i, .event = Event.port_open, .value = 0 }, "");
+            if (self.act) |a| self.run(a, 2, flushControl);
+        }
+    }
+
+    fn setArmed(self: *Console, i: usize, armed: bool) void {
+        const p = &self.ports[i];
+        assert(p.input_kind == .pollable);
+        const in: u32 = if (armed) linux.EPOLL.IN else 0;
+        var ev: linux.epoll_event = .{ .events = in | linux.EPOLL.ONESHOT, .data = .{ .u64 = i } };
+        _ = linux.epoll_ctl(self.epfd, linux.EPOLL.CTL_MOD, p.input, &ev);
+    }
+
+    /// Driver → device control messages.
+    fn processControl(self: *Console, a: Device.Activation, index: u16) queue.Error!void {
+        const q = &a.queues[index];
+        var used = false;
+        while (try q.pop(a.mem)) |chain| {
+            var r = chain.reader();
+            var msg: Control = undefined;
+            const n = try r.read(std.mem.asBytes(&msg));
+            try q.addUsed(a.mem, chain.head, 0);
+            used = true;
+            if (n == @sizeOf(Control)) self.handleControl(a, msg) else log.warn("console: short control message ({d} bytes)", .{n});
+        }
+        if (used) try notifyIfNeeded(q, a);
+        self.run(a, 2, flushControl);
+    }
+
+    fn handleControl(self: *Console, a: Device.Activation, msg: Control) void {
+        if (msg.event == Event.device_ready) {
+            if (msg.value != 1) return log.warn("console: driver failed to initialize", .{});
+            for (0..self.port_count) |i| self.queueControl(.{ .id = @intCast(i), .event = Event.port_add, .value = 0 }, "");
+            return;
+        }
+        if (msg.id >= self.port_count) return log.warn("console: control event {d} for port {d}", .{ msg.event, msg.id });
+        const i: u8 = @intCast(msg.id);
+        const p = &self.ports[i];
+        switch (msg.event) {
+            Event.port_ready => {
+                if (msg.value != 1) return log.warn("console: port {d} failed to initialize", .{i});
+                if (p.console) {
+                    self.queueControl(.{ .id = i, .event = Event.console_port, .value = 1 }, "");
+                } else if (p.name_len > 0) {
+                    self.queueControl(.{ .id = i, .event = Event.port_name, .value = 1 }, p.name());
+                }
+                // Host side open: Linux blocks guest writes to a port whose host is closed.
+                self.queueControl(.{ .id = i, .event = Event.port_open, .value = 1 }, "");
+                if (p.console) self.queueResize(i);
+            },
+            Event.port_open => {
+                p.guest_open = msg.value == 1;
+                if (p.guest_open) self.run(a, rxQueue(i), pumpInput);
+            },
+            else => log.debug("console: control event {d} ignored", .{msg.event}),
+        }
+    }
+
+    fn queueResize(self: *Console, i: u8) void {
+        if (self.cols == 0 and self.rows == 0) return;
+        // Linux reads struct { u16 rows; u16 cols; } after the header.
+        var size: [4]u8 = undefined;
+        std.mem.writeInt(u16, size[0..2], self.rows, .little);
+        std.mem.writeInt(u16, size[2..4], self.cols, .little);
+        self.queueControl(.{ .id = i, .event = Event.resize, .value = 0 }, &size);
+    }
+
+    fn queueControl(self: *Console, header: Control, payload: []const u8) void {
+        assert(payload.len <= port_name_max);
+        if (self.pending_len == pending_max) return log.warn("console: control queue full, dropping event {d}", .{header.event});
+        const slot = &self.pending[(self.pending_head + self.pending_len) % pending_max];
+        slot.* = .{ .header = header, .payload_len = @intCast(payload.len) };
+        @memcpy(slot.payload[0..payload.len], payload);
+        self.pending_len += 1;
+    }
+
+    /// Device → driver control messages, as far as the driver posted buffers.
+    fn flushControl(self: *Console, a: Device.Activation, index: u16) queue.Error!void {
+        const q = &a.queues[index];
+        var used = false;
+        while (self.pending_len > 0) {
+            const chain = (try q.pop(a.mem)) orelse break;
+            const m = &self.pending[self.pending_head];
+            var w = chain.writer();
+            _ = try w.write(std.mem.asBytes(&m.header));
+            _ = try w.write(m.payload[0..m.payload_len]);
+            try q.addUsed(a.mem, chain.head, w.written);
+            used = true;
+            self.pending_head = (self.pending_head + 1) % pending_max;
+            self.pending_len -= 1;
+        }
+        if (used) try notifyIfNeeded(q, a);
+    }
+};
+
+fn dupFd(fd: i32) error{SystemResources}!i32 {
+    const rc = linux.fcntl(fd, linux.F.DUPFD_CLOEXEC, 3);
+    if (linux.errno(rc) != .SUCCESS) return error.SystemResources;
+    return @intCast(rc);
+}
+
+fn readable(fd: i32) bool {
+    var pfd = [1]linux.pollfd{.{ .fd = fd, .events = linux.POLL.IN, .revents = 0 }};
+    const rc = linux.poll(&pfd, 1, 0);
+    // HUP/ERR count as readable: the read then reports EOF or the error.
+    return linux.errno(rc) == .SUCCESS and rc == 1;
+}
+
+fn waitWritable(fd: i32) void {
+    var pfd = [1]linux.pollfd{.{ .fd = fd, .events = linux.POLL.OUT, .revents = 0 }};
+    _ = linux.poll(&pfd, 1, 1000);
+}
+
+threadlocal var sigpipe_blocked = false;
+
+/// Output to a pipe whose reader left raises SIGPIPE, which would kill the host process; the
+/// thread that writes console output blocks it once and gets EPIPE instead.
+fn blockSigpipe() void {
+    if (sigpipe_blocked) return;
+    var set = linux.sigemptyset();
+    linux.sigaddset(&set, linux.SIG.PIPE);
+    _ = linux.sigprocmask(linux.SIG.BLOCK, &set, null);
+    sigpipe_blocked = true;
+}

@@ -1,0 +1,349 @@
+//! Unit tests of virtio-console (console.zig) through the MMIO transport, with the test-side
+//! driver playing Linux's virtio_console and real pipes, files and a pty as host backends.
+const std = @import("std");
+const linux = std.os.linux;
+const testing = std.testing;
+const console = @import("console.zig");
+const queue = @import("queue.zig");
+const mmio = @import("mmio.zig");
+const Device = @import("Device.zig");
+const t = @import("testing.zig");
+
+const base: u64 = 0x10_0000;
+const E = console.Event;
+
+const Pipe = struct {
+    r: i32,
+    w: i32,
+    fn init() !Pipe {
+        var fds: [2]i32 = undefined;
+        if (linux.errno(linux.pipe2(&fds, .{ .CLOEXEC = true })) != .SUCCESS) return error.SkipZigTest;
+        return .{ .r = fds[0], .w = fds[1] };
+    }
+    fn close(p: Pipe) void {
+        if (p.r >= 0) _ = linux.close(p.r);
+        if (p.w >= 0) _ = linux.close(p.w);
+    }
+};
+
+fn writeFd(fd: i32, bytes: []const u8) !void {
+    try testing.expectEqual(bytes.len, linux.write(fd, bytes.ptr, bytes.len));
+}
+
+fn readFd(fd: i32, buf: []u8) ![]u8 {
+    const rc = linux.read(fd, buf.ptr, buf.len);
+    try testing.expectEqual(linux.E.SUCCESS, linux.errno(rc));
+    return buf[0..rc];
+}
+
+const Rig = struct {
+    backing: [256 * 1024]u8 align(4096) = undefined,
+    g: t.Guest = undefined,
+    con: console.Console = undefined,
+    tr: mmio.Transport = undefined,
+    dqs: [16]t.DriverQueue = undefined,
+    d: t.MmioDriver = undefined,
+
+    fn init(r: *Rig, ports: []const console.PortConfig, features: u64) !void {
+        r.g = t.Guest.init(&r.backing, base);
+        try r.con.init(ports);
+        r.tr.init(r.con.device(), &r.g.mem);
+        r.d = .{ .t = &r.tr };
+        try testing.expect(r.d.negotiate(features));
+        for (0..r.tr.queue_count) |i| {
+            r.dqs[i] = t.DriverQueue.init(&r.g, 16);
+            r.d.setupQueue(@intCast(i), &r.dqs[i]);
+        }
+        r.d.addStatus(mmio.Status.driver_ok);
+        try testing.expectEqual(@as(u32, 0xf), r.d.status());
+    }
+
+    fn deinit(r: *Rig) void {
+        r.tr.shutdown();
+        r.con.deinit();
+    }
+
+    fn sendControl(r: *Rig, id: u32, event: u16, value: u16) void {
+        const msg: console.Control = .{ .id = id, .event = event, .value = value };
+        _ = r.dqs[3].post(&.{std.mem.asBytes(&msg)}, &.{});
+        r.d.notify(3);
+    }
+
+    fn postControlBuffers(r: *Rig, n: usize) void {
+        for (0..n) |_| _ = r.dqs[2].post(&.{}, &.{64});
+        r.d.notify(2);
+    }
+
+    const Msg = struct { id: u32, event: u16, value: u16, payload: []const u8 };
+
+    fn takeControl(r: *Rig) ?Msg {
+        const bytes = r.dqs[2].takeUsedBytes() orelse return null;
+        std.debug.assert(bytes.len >= 8);
+        var h: console.Control = undefined;
+        @memcpy(std.mem.asBytes(&h), bytes[0..8]);
+        return .{ .id = h.id, .event = h.event, .value = h.value, .payload = bytes[8..] };
+    }
+
+    fn expectControl(r: *Rig, id: u32, event: u16, value: u16, payload: []const u8) !void {
+        const m = r.takeControl() orelse return error.TestExpectedControlMessage;
+        try testing.expectEqual(event, m.event);
+        try testing.expectEqual(id, m.id);
+        try testing.expectEqual(value, m.value);
+        try testing.expectEqualStrings(payload, m.payload);
+    }
+
+    /// The handshake Linux's virtio_console performs for every port.
+    fn handshake(r: *Rig) !void {
+        r.postControlBuffers(12);
+        r.sendControl(0, E.device_ready, 1);
+        const n = r.con.port_count;
+        for (0..n) |i| try r.expectControl(@intCast(i), E.port_add, 0, "");
+        for (0..n) |i| r.sendControl(@intCast(i), E.port_ready, 1);
+    }
+
+    fn readConfig(r: *Rig, offset: u64, comptime T: type) T {
+        var b: [@sizeOf(T)]u8 = undefined;
+        r.tr.read(mmio.Reg.config + offset, &b);
+        return std.mem.readInt(T, &b, .little);
+    }
+};
+
+const all_features = ~@as(u64, 0);
+
+test "console: libkrun's multiport handshake names the non-terminal ports" {
+    const in = try Pipe.init();
+    defer in.close();
+    const out = try Pipe.init();
+    defer out.close();
+    const err = try Pipe.init();
+    defer err.close();
+    const ports = console.defaultPorts(in.r, out.w, err.w);
+    try testing.expectEqual(@as(u8, 4), ports.len);
+    try testing.expect(ports.items[0].console);
+    try testing.expectEqualStrings("krun-stdin", ports.items[1].name);
+    try testing.expectEqualStrings("krun-stdout", ports.items[2].name);
+    try testing.expectEqualStrings("krun-stderr", ports.items[3].name);
+
+    var rig: Rig = .{};
+    try rig.init(ports.slice(), all_features);
+    defer rig.deinit();
+    try testing.expectEqual(@as(u16, 10), rig.tr.queue_count);
+    try testing.expectEqual(@as(u32, 4), rig.readConfig(4, u32)); // max_nr_ports
+    try testing.expectEqual(@as(u64, 1 << 32 | 3), rig.tr.driver_features);
+
+    try rig.handshake();
+    try rig.expectControl(0, E.console_port, 1, "");
+    try rig.expectControl(0, E.port_open, 1, "");
+    try rig.expectControl(1, E.port_name, 1, "krun-stdin");
+    try rig.expectControl(1, E.port_open, 1, "");
+    try rig.expectControl(2, E.port_name, 1, "krun-stdout");
+    try rig.expectControl(2, E.port_open, 1, "");
+    try rig.expectControl(3, E.port_name, 1, "krun-stderr");
+    try rig.expectControl(3, E.port_open, 1, "");
+    try testing.expectEqual(@as(?Rig.Msg, null), rig.takeControl());
+    try testing.expect(rig.tr.interrupt.status.load(.seq_cst) & Device.Interrupt.vring != 0);
+
+    // Guest output on krun-stdout (port 2: queue 7) and krun-stderr (port 3: queue 9).
+    _ = rig.dqs[7].post(&.{ "hello ", "stdout\n" }, &.{});
+    rig.d.notify(7);
+    _ = rig.dqs[9].postIndirect(&.{"oops\n"}, &.{});
+    rig.d.notify(9);
+    var buf: [64]u8 = undefined;
+    try testing.expectEqualStrings("hello stdout\n", try readFd(out.r, &buf));
+    try testing.expectEqualStrings("oops\n", try readFd(err.r, &buf));
+    try testing.expectEqual(@as(u32, 0), rig.dqs[7].takeUsed().?.len);
+    try testing.expectEqual(@as(u64, 18), rig.con.bytes_out);
+}
+
+test "console: input waits for the guest to open the port, then flows; EOF closes the port" {
+    var in = try Pipe.init();
+    defer in.close();
+    var ports: console.Ports = .{};
+    ports.items[0] = .{ .console = true };
+    ports.items[1] = .{ .name = "krun-stdin", .input_fd = in.r };
+    ports.len = 2;
+    var rig: Rig = .{};
+    try rig.init(ports.slice(), all_features);
+    defer rig.deinit();
+    var fds: [4]i32 = undefined;
+    const dev = rig.con.device();
+    try testing.expectEqual(@as(usize, 1), dev.vtable.pollFds.?(dev.ptr, &fds));
+    const epfd = fds[0];
+
+    try rig.handshake();
+    while (rig.takeControl()) |_| {}
+    try writeFd(in.w, "early input");
+    dev.vtable.backendReady.?(dev.ptr, epfd); // port not open yet: nothing may be delivered
+    for (0..4) |_| _ = rig.dqs[4].post(&.{}, &.{8});
+    rig.d.notify(4);
+    try testing.expectEqual(@as(?[]u8, null), rig.dqs[4].takeUsedBytes());
+
+    rig.sendControl(1, E.port_open, 1);
+    try testing.expectEqualStrings("early in", rig.dqs[4].takeUsedBytes().?);
+    try testing.expectEqualStrings("put", rig.dqs[4].takeUsedBytes().?);
+    try testing.expectEqual(@as(?[]u8, null), rig.dqs[4].takeUsedBytes());
+
+    // More input arrives: the event loop sees our epoll fd readable and calls backendReady.
+    try writeFd(in.w, "more");
+    try testing.expect(pollReadable(epfd));
+    dev.vtable.backendReady.?(dev.ptr, epfd);
+    try testing.expectEqualStrings("more", rig.dqs[4].takeUsedBytes().?);
+
+    // The guest runs out of buffers: input stays in the pipe and our fd goes quiet (no spin).
+    try writeFd(in.w, "0123456789abcdef-tail");
+    try testing.expect(pollReadable(epfd));
+    dev.vtable.backendReady.?(dev.ptr, epfd);
+    try testing.expectEqualStrings("01234567", rig.dqs[4].takeUsedBytes().?);
+    try testing.expect(!pollReadable(epfd));
+    // New buffers resume the flow.
+    for (0..4) |_| _ = rig.dqs[4].post(&.{}, &.{8});
+    rig.d.notify(4);
+    try testing.expectEqualStrings("89abcdef", rig.dqs[4].takeUsedBytes().?);
+    try testing.expectEqualStrings("-tail", rig.dqs[4].takeUsedBytes().?);
+
+    // EOF: the host side of an input-only port closes, which the guest reads as end of file.
+    _ = linux.close(in.w);
+    in.w = -1;
+    try testing.expect(pollReadable(epfd));
+    dev.vtable.backendReady.?(dev.ptr, epfd);
+    try rig.expectControl(1, E.port_open, 0, "");
+    try testing.expect(!pollReadable(epfd));
+    try testing.expectEqual(@as(u64, 11 + 4 + 21), rig.con.bytes_in);
+}
+
+fn pollReadable(fd: i32) bool {
+    var pfd = [1]linux.pollfd{.{ .fd = fd, .events = linux.POLL.IN, .revents = 0 }};
+    return linux.poll(&pfd, 1, 0) == 1;
+}
+
+test "console: krun_set_console_output writes hvc0 output to a file (driver without MULTIPORT)" {
+    var path_buf: [64]u8 = undefined;
+    const path = try std.fmt.bufPrintSentinel(&path_buf, "/tmp/zkrun-console-{d}.out", .{linux.getpid()}, 0);
+    const fd_rc = linux.open(path, .{ .ACCMODE = .RDWR, .CREAT = true, .TRUNC = true, .CLOEXEC = true }, 0o600);
+    try testing.expectEqual(linux.E.SUCCESS, linux.errno(fd_rc));
+    const fd: i32 = @intCast(fd_rc);
+    defer _ = linux.close(fd);
+    defer _ = linux.unlink(path);
+    const ports = console.outputFilePorts(fd);
+    var rig: Rig = .{};
+    try rig.init(ports.slice(), 1 << 32 | 1 << console.feature_size);
+    defer rig.deinit();
+    _ = rig.dqs[1].post(&.{"Linux version 6.12 (zkrun)\n"}, &.{});
+    rig.d.notify(1);
+    var buf: [64]u8 = undefined;
+    const n = linux.pread(fd, &buf, buf.len, 0);
+    try testing.expectEqualStrings("Linux version 6.12 (zkrun)\n", buf[0..n]);
+}
+
+test "console: a regular file as krun-stdin is delivered whole, then EOF" {
+    var path_buf: [64]u8 = undefined;
+    const path = try std.fmt.bufPrintSentinel(&path_buf, "/tmp/zkrun-console-{d}.in", .{linux.getpid()}, 0);
+    const fd_rc = linux.open(path, .{ .ACCMODE = .RDWR, .CREAT = true, .TRUNC = true, .CLOEXEC = true }, 0o600);
+    try testing.expectEqual(linux.E.SUCCESS, linux.errno(fd_rc));
+    const fd: i32 = @intCast(fd_rc);
+    defer _ = linux.close(fd);
+    defer _ = linux.unlink(path);
+    try writeFd(fd, "file contents\n");
+    _ = linux.lseek(fd, 0, linux.SEEK.SET);
+    const ports = console.defaultPorts(fd, -1, -1);
+    try testing.expectEqual(@as(u8, 2), ports.len);
+    var rig: Rig = .{};
+    try rig.init(ports.slice(), all_features);
+    defer rig.deinit();
+    try rig.handshake();
+    while (rig.takeControl()) |_| {}
+    for (0..4) |_| _ = rig.dqs[4].post(&.{}, &.{32});
+    rig.d.notify(4);
+    rig.sendControl(1, E.port_open, 1);
+    try testing.expectEqualStrings("file contents\n", rig.dqs[4].takeUsedBytes().?);
+    try rig.expectControl(1, E.port_open, 0, "");
+}
+
+test "console: hostile control messages are ignored, hostile chains break the queue" {
+    const saved_level = testing.log_level;
+    testing.log_level = .err; // the warnings are the point of this test
+    defer testing.log_level = saved_level;
+    var ports: console.Ports = .{};
+    ports.items[0] = .{ .console = true };
+    ports.len = 1;
+    var rig: Rig = .{};
+    try rig.init(ports.slice(), all_features);
+    defer rig.deinit();
+    rig.postControlBuffers(8);
+    rig.sendControl(99, E.port_ready, 1); // no such port
+    rig.sendControl(0xffff_ffff, E.port_open, 1);
+    _ = rig.dqs[3].post(&.{"abc"}, &.{}); // short message
+    rig.d.notify(3);
+    rig.sendControl(0, 0x1234, 7); // unknown event
+    try testing.expectEqual(@as(?Rig.Msg, null), rig.takeControl());
+    try testing.expectEqual(@as(u32, 0), rig.d.status() & mmio.Status.device_needs_reset);
+
+    // A descriptor loop on the console's tx queue.
+    rig.dqs[1].setDesc(0, .{ .addr = base, .len = 1, .flags = queue.desc_f_next, .next = 0 });
+    rig.dqs[1].pushAvail(0);
+    rig.d.notify(1);
+    try testing.expect(rig.d.status() & mmio.Status.device_needs_reset != 0);
+    // The driver resets the device; everything returns to the start.
+    rig.d.write32(mmio.Reg.status, 0);
+    try testing.expectEqual(@as(u32, 0), rig.d.status());
+    try testing.expect(rig.con.act == null);
+}
+
+test "console: window size in config and RESIZE; raw mode on a real pty is entered and restored" {
+    const ptmx_rc = linux.open("/dev/ptmx", .{ .ACCMODE = .RDWR, .NOCTTY = true, .CLOEXEC = true }, 0);
+    if (linux.errno(ptmx_rc) != .SUCCESS) {
+        std.debug.print("SKIP: no /dev/ptmx ({t})\n", .{linux.errno(ptmx_rc)});
+        return error.SkipZigTest;
+    }
+    const master: i32 = @intCast(ptmx_rc);
+    defer _ = linux.close(master);
+    var unlock: i32 = 0;
+    try testing.expectEqual(linux.E.SUCCESS, linux.errno(linux.ioctl(master, linux.T.IOCSPTLCK, @intFromPtr(&unlock))));
+    var n: u32 = 0;
+    try testing.expectEqual(linux.E.SUCCESS, linux.errno(linux.ioctl(master, linux.T.IOCGPTN, @intFromPtr(&n))));
+    var path_buf: [32]u8 = undefined;
+    const path = try std.fmt.bufPrintSentinel(&path_buf, "/dev/pts/{d}", .{n}, 0);
+    const slave_rc = linux.open(path, .{ .ACCMODE = .RDWR, .NOCTTY = true, .CLOEXEC = true }, 0);
+    try testing.expectEqual(linux.E.SUCCESS, linux.errno(slave_rc));
+    const slave: i32 = @intCast(slave_rc);
+    defer _ = linux.close(slave);
+    var ws: std.posix.winsize = .{ .row = 40, .col = 120, .xpixel = 0, .ypixel = 0 };
+    try testing.expectEqual(linux.E.SUCCESS, linux.errno(linux.ioctl(slave, linux.T.IOCSWINSZ, @intFromPtr(&ws))));
+
+    try testing.expect(console.isatty(slave));
+    try testing.expectEqual(@as(?i32, slave), console.terminalFd(&.{ -1, master + 1000, slave }));
+    var before: linux.termios = undefined;
+    _ = linux.tcgetattr(slave, &before);
+    try testing.expect(before.lflag.ICANON);
+    {
+        const raw = console.RawMode.enter(slave).?;
+        var now: linux.termios = undefined;
+        _ = linux.tcgetattr(slave, &now);
+        try testing.expect(!now.lflag.ICANON and !now.lflag.ECHO and !now.lflag.ISIG and !now.oflag.OPOST);
+        raw.restore();
+        _ = linux.tcgetattr(slave, &now);
+        try testing.expect(now.lflag.ICANON and now.lflag.ECHO);
+    }
+    try testing.expectEqual(@as(?console.RawMode, null), console.RawMode.enter(-1));
+
+    // A terminal gives one console port, sized from the terminal.
+    const ports = console.defaultPorts(slave, slave, slave);
+    try testing.expectEqual(@as(u8, 1), ports.len);
+    var rig: Rig = .{};
+    try rig.init(ports.slice(), all_features);
+    defer rig.deinit();
+    try testing.expectEqual(@as(u16, 120), rig.readConfig(0, u16));
+    try testing.expectEqual(@as(u16, 40), rig.readConfig(2, u16));
+    try rig.handshake();
+    try rig.expectControl(0, E.console_port, 1, "");
+    try rig.expectControl(0, E.port_open, 1, "");
+    try rig.expectControl(0, E.resize, 0, &.{ 40, 0, 120, 0 });
+    rig.con.resize(100, 30);
+    try testing.expectEqual(@as(u32, 1), rig.d.read32(mmio.Reg.config_generation));
+    try rig.expectControl(0, E.resize, 0, &.{ 30, 0, 100, 0 });
+    // Guest output reaches the terminal.
+    _ = rig.dqs[1].post(&.{"tty out"}, &.{});
+    rig.d.notify(1);
+    var buf: [32]u8 = undefined;
+    try testing.expectEqualStrings("tty out", try readFd(master, &buf));
+}
