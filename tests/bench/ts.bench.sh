@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # TypeScript bench (BENCHMARKS.md "TypeScript"): FFI call cost per runtime against C for three
-# library calls (tests/ts/bench.ts, tests/ts/bench_ffi.c; best of 3 runs, on this machine), and
+# library calls (tests/ts/bench.ts, tests/ts/bench_ffi.c; best of 3 runs, on this machine);
+# create+start+wait+free of a hand-made raw guest on this machine's KVM (Vm.run() vs C); and
 # Vm.run() of /bin/true end to end under Deno and Bun against the C example chroot_vm, inside
 # the test host (Linux guests need real KVM).
 set -uo pipefail
@@ -15,16 +16,23 @@ if [[ ${ZKRUN_BENCH_INSIDE:-} != 1 ]]; then
   bin=$(mktemp -d); trap 'rm -rf "$bin"' EXIT
   cc -O2 -o "$bin/bench_ffi" tests/ts/bench_ffi.c -L"$(dirname "$lib")" -lkrun -Wl,-rpath,"$PWD/$(dirname "$lib")" ||
     { echo "ts: C baseline failed to build"; exit 1; }
+  # The hand-made guest of tests/ts/cases.ts: "OK" on COM1, then the i8042 reset.
+  printf '\x66\xba\xf8\x03\xb0\x4f\xee\xb0\x4b\xee\xb0\x0a\xee\xb0\xfe\xe6\x64\xf4' >"$bin/tiny.bin"
   all=$(for i in 1 2 3; do
-    "$bin/bench_ffi" "$calls"
-    deno run --quiet --allow-ffi --allow-read --allow-env tests/ts/bench.ts "$calls"
+    "$bin/bench_ffi" "$calls" "$bin/tiny.bin" "$runs"
+    deno run --quiet --allow-ffi --allow-read --allow-write=/tmp --allow-env tests/ts/bench.ts "$calls"
+    deno run --quiet --allow-ffi --allow-read --allow-write=/tmp --allow-env tests/ts/bench-run.ts --tiny "$bin/tiny.bin" "$runs"
     bun tests/ts/bench.ts "$calls"
+    bun tests/ts/bench-run.ts --tiny "$bin/tiny.bin" "$runs"
   done)
   best() { awk -v rt="$1" -v w="$2" '$1 == rt && $2 == w { if (m == "" || $3 < m) m = $3 } END { print (m == "" ? "-" : m) }' <<<"$all"; }
   for what in krun_has_feature krun_set_nested_virt krun_set_vm_config Context.setVmConfig "Context.setExec"; do
     printf 'ts: ns/call %-28s C %8s  Deno %8s  Bun %8s\n' "$what" "$(best c "$what")" "$(best deno "$what")" "$(best bun "$what")"
   done
+  printf 'ts: ms      %-28s C %8s  Deno %8s  Bun %8s  (median of %s, best of 3)\n' "run(tiny raw guest)" \
+    "$(best c "run(tiny)")" "$(best deno "run(tiny)")" "$(best bun "run(tiny)")" "$runs"
   [[ -x tests/host/run ]] || { echo "ts: SKIP run() of /bin/true: no test host (tests/host/run)"; exit 0; }
+  [[ -f $(kernelfw/build-kernel.sh --print-path) ]] || { echo "ts: SKIP run() of /bin/true: the kernel is not built"; exit 0; }
   exec tests/host/run env ZKRUN_BENCH_INSIDE=1 ZKRUN_BENCH_RUNS="$runs" "$0"
 fi
 
