@@ -6,12 +6,12 @@
  * Usage: bench-run.ts <rootfs> [runs] | bench-run.ts --tiny <guest> [runs]
  */
 import process from "node:process";
-import { Vm } from "../../mod.ts";
+import { loadLibrary, Vm } from "../../mod.ts";
 
 const tinyGuest = process.argv[2] === "--tiny" ? process.argv[3] : undefined;
 const [root, runsArg] = tinyGuest === undefined ? process.argv.slice(2) : ["/", process.argv[4]];
 const runs = Number(runsArg ?? 5);
-const runtime = "Deno" in globalThis ? "deno" : "bun";
+const runtime = loadLibrary().runtime; // the adapters alone know the runtime
 const ms: number[] = [];
 for (let i = 0; i < runs; i++) {
   const t0 = performance.now();

@@ -8,10 +8,10 @@
  */
 import process from "node:process";
 import { load } from "../../ffi/load.ts";
-import { Context } from "../../mod.ts";
+import { Context, loadLibrary } from "../../mod.ts";
 
 const n = Number(process.argv[2] ?? 1_000_000);
-const runtime = "Deno" in globalThis ? "deno" : "bun";
+const runtime = loadLibrary().runtime; // the adapters alone know the runtime
 
 function time(what: string, calls: number, fn: () => void): void {
   fn(); // warm up: JIT, first-call binding

@@ -5,10 +5,10 @@
  */
 import assert from "node:assert/strict";
 import process from "node:process";
-import { KrunError, type RunResult, Vm } from "../../mod.ts";
+import { KrunError, loadLibrary, type RunResult, Vm } from "../../mod.ts";
 
 const [scenario, root] = process.argv.slice(2);
-const runtime = "Deno" in globalThis ? "deno" : "bun";
+const runtime = loadLibrary().runtime; // the adapters alone know the runtime
 
 /** Console lines as the workload wrote them. */
 function lines(result: RunResult): string[] {
