@@ -7,7 +7,7 @@ capi_cc "$work/vm_enter" tests/native/capi/vm_enter.c || exit 1
 for vcpus in 1 2; do
   out=$(timeout 300 "$work/vm_enter" "$KERNEL" "$INITRD" "$CMDLINE" $vcpus 256 </dev/null 2>&1); rc=$?
   expect "$vcpus vCPU(s): child exited with the guest's status 0 (got $rc)" '[[ $rc -eq 0 ]]' "$out"
-  expect "$vcpus vCPU(s): the guest's console reached the child's stdout" 'grep -q "ZKRUN-TEST done" <<<"$out"' "$out"
+  expect "$vcpus vCPU(s): the guest's console reached the child's stdout" 'grep -q "ZKRUN-TEST hello from pid 1" <<<"$out"' "$out"
   expect "$vcpus vCPU(s): the guest saw $vcpus CPU(s)" 'grep -q "ZKRUN-TEST nproc=$vcpus" <<<"$out"' "$out"
 done
 [[ $fails -eq 0 ]]

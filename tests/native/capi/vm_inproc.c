@@ -3,7 +3,7 @@
  * threads, krun_wait gives its status (or -ETIMEDOUT), krun_stop forces it down, several VMs
  * run at once, and a started context refuses setters and a second start.
  * Usage: vm_inproc KERNEL INITRD CMDLINE HANG_CMDLINE OUTDIR
- *   CMDLINE boots the test init, which prints "ZKRUN-TEST done" and reboots;
+ *   CMDLINE boots the test init, which prints "ZKRUN-TEST ..." lines and reboots;
  *   HANG_CMDLINE boots a guest that never ends by itself.
  */
 #define _GNU_SOURCE
@@ -87,7 +87,7 @@ int main(int argc, char **argv)
     CHECK_EQ(krun_wait(a, 0), 0); /* the status again */
     CHECK_EQ(krun_stop(a), 0);    /* already ended: nothing to do */
     CHECK_EQ(krun_free_ctx(a), 0);
-    CHECK(log_has("a.log", "ZKRUN-TEST done"));
+    CHECK(log_has("a.log", "ZKRUN-TEST hello from pid 1"));
 
     /* 2. Two VMs at once. */
     printf("== two VMs at once\n");
@@ -96,8 +96,8 @@ int main(int argc, char **argv)
     CHECK_EQ(krun_start(c), 0);
     CHECK_EQ(krun_wait(c, -1), 0);
     CHECK_EQ(krun_wait(b, -1), 0);
-    CHECK(log_has("b.log", "ZKRUN-TEST done"));
-    CHECK(log_has("c.log", "ZKRUN-TEST done"));
+    CHECK(log_has("b.log", "ZKRUN-TEST hello from pid 1"));
+    CHECK(log_has("c.log", "ZKRUN-TEST hello from pid 1"));
     CHECK_EQ(krun_free_ctx(b), 0);
     CHECK_EQ(krun_free_ctx(c), 0);
 
