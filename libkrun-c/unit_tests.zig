@@ -9,11 +9,13 @@ comptime {
     _ = @import("init/sys.zig");
     _ = @import("log.zig");
     _ = @import("virtio/Device.zig");
+    _ = @import("virtio/balloon.zig");
     _ = @import("virtio/console.zig");
     _ = @import("virtio/console_tests.zig");
     _ = @import("virtio/Lock.zig");
     _ = @import("virtio/mmio.zig");
     _ = @import("virtio/queue.zig");
+    _ = @import("virtio/rng.zig");
     _ = @import("virtio/tests.zig");
     _ = @import("virtio/fs/VirtioFs.zig");
     _ = @import("vmm/EventLoop.zig");

@@ -1,0 +1,143 @@
+//! virtio-rng (device id 4): one request queue; every writable byte the driver offers is
+//! filled from the host's getrandom(2). libkrun offers the same: 1 queue of 256, VERSION_1.
+const std = @import("std");
+const linux = std.os.linux;
+const Device = @import("Device.zig");
+const queue = @import("queue.zig");
+const mmio = @import("mmio.zig");
+const Lock = @import("Lock.zig");
+
+const log = std.log.scoped(.virtio);
+
+pub const device_id: u32 = 4;
+pub const queue_size: u16 = 256;
+/// Per request; Linux asks for at most a page or so at a time (hw_random's buffer).
+pub const request_bytes_max: usize = 64 * 1024;
+
+pub const Rng = struct {
+    lock: Lock = .{},
+    act: ?Device.Activation = null,
+    /// Bytes handed to the guest, for tests and benchmarks.
+    bytes_out: u64 = 0,
+
+    const sizes = [_]u16{queue_size};
+    const vtable: Device.VTable = .{
+        .device_id = device_id,
+        .queue_sizes_max = &sizes,
+        .features = features,
+        .readConfig = readConfig,
+        .writeConfig = writeConfig,
+        .activate = activate,
+        .queueNotify = queueNotify,
+        .reset = reset,
+    };
+
+    pub fn device(self: *Rng) Device {
+        return .{ .ptr = self, .vtable = &vtable };
+    }
+
+    fn fromPtr(ptr: *anyopaque) *Rng {
+        return @ptrCast(@alignCast(ptr));
+    }
+
+    fn features(_: *anyopaque) u64 {
+        return 1 << mmio.feature_version_1;
+    }
+
+    fn readConfig(_: *anyopaque, _: u32, data: []u8) void {
+        @memset(data, 0); // no config space
+    }
+
+    fn writeConfig(_: *anyopaque, _: u32, _: []const u8) void {}
+
+    fn activate(ptr: *anyopaque, a: Device.Activation) Device.ActivateError!void {
+        const self = fromPtr(ptr);
+        self.lock.lock();
+        defer self.lock.unlock();
+        self.act = a;
+    }
+
+    fn reset(ptr: *anyopaque) void {
+        const self = fromPtr(ptr);
+        self.lock.lock();
+        defer self.lock.unlock();
+        self.act = null;
+    }
+
+    fn queueNotify(ptr: *anyopaque, index: u16) void {
+        const self = fromPtr(ptr);
+        self.lock.lock();
+        defer self.lock.unlock();
+        const a = self.act orelse return;
+        if (index != 0 or !a.queues[0].ready) return;
+        self.fill(a, &a.queues[0]) catch |err| {
+            log.warn("rng: {t}", .{err});
+            a.queues[0].markBroken();
+            a.interrupt.fail();
+        };
+    }
+
+    fn fill(self: *Rng, a: Device.Activation, q: *queue.Queue) queue.Error!void {
+        var used = false;
+        while (try q.pop(a.mem)) |chain| {
+            var w = chain.writer();
+            while (w.written < request_bytes_max) {
+                const piece = (try w.peek()) orelse break;
+                const want = @min(piece.len, request_bytes_max - w.written);
+                const got = getrandom(piece[0..want]);
+                if (got == 0) break; // host entropy unavailable: return what we have
+                w.advance(got);
+            }
+            self.bytes_out += w.written;
+            try q.addUsed(a.mem, chain.head, w.written);
+            used = true;
+        }
+        if (used and try q.needsNotification(a.mem)) a.interrupt.signal(Device.Interrupt.vring);
+    }
+};
+
+/// Fills as much of `buf` as getrandom gives at once; 0 on failure.
+fn getrandom(buf: []u8) usize {
+    while (true) {
+        const rc = linux.getrandom(buf.ptr, buf.len, 0);
+        switch (linux.errno(rc)) {
+            .SUCCESS => return rc,
+            .INTR => continue,
+            else => |e| {
+                log.warn("rng: getrandom: {t}", .{e});
+                return 0;
+            },
+        }
+    }
+}
+
+const testing = std.testing;
+const t = @import("testing.zig");
+
+test "rng: fills every writable byte with fresh randomness, through the transport" {
+    var backing: [256 * 1024]u8 align(4096) = undefined;
+    var g = t.Guest.init(&backing, 0x10_0000);
+    var rng: Rng = .{};
+    var tr: mmio.Transport = undefined;
+    tr.init(rng.device(), &g.mem);
+    const d: t.MmioDriver = .{ .t = &tr };
+    try testing.expectEqual(@as(u32, 4), d.read32(mmio.Reg.device_id));
+    try testing.expect(d.negotiate(~@as(u64, 0)));
+    var dq = t.DriverQueue.init(&g, 256);
+    d.setupQueue(0, &dq);
+    d.addStatus(mmio.Status.driver_ok);
+
+    _ = dq.post(&.{}, &.{ 16, 48 });
+    _ = dq.postIndirect(&.{}, &.{64});
+    d.notify(0);
+    const a = dq.takeUsedBytes().?;
+    const b = dq.takeUsedBytes().?;
+    try testing.expectEqual(@as(usize, 64), a.len);
+    try testing.expectEqual(@as(usize, 64), b.len);
+    try testing.expect(!std.mem.eql(u8, a, b));
+    // 64 random bytes with no zero byte at all are likely; all-zero is not plausible.
+    try testing.expect(std.mem.indexOfNone(u8, a, &.{0}) != null);
+    try testing.expectEqual(@as(u64, 128), rng.bytes_out);
+    try testing.expectEqual(@as(u32, 1), d.ackInterrupt());
+    tr.shutdown();
+}
