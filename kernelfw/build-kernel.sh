@@ -9,10 +9,12 @@
 # fragment, the patch series (names and contents, applied in sorted order) and this script.
 # Layout under ${ZKRUN_CACHE:-$HOME/.cache/zkrun}/kernel/:
 #   <key>/vmlinux, <key>/config, <key>/build-info  finished builds (installed atomically by rename)
-#   src/<pkgver>/linux-source-6.12               the pristine source, unpacked once
-#   work/<srchash>/{src,obj}                     patched tree (if any patches) and the out-of-tree
-#                                                build dir, reused so that a config change rebuilds
-#                                                incrementally
+#   src/<pkgver>/linux-source-6.12               the source, unpacked once; the patch series is
+#                                                applied in place (originals kept in
+#                                                src/<pkgver>/patch-state/) and swapped when it
+#                                                changes, so that paths and timestamps stay stable
+#   work/<treehash>/obj                          the out-of-tree build dir, kept: a fragment or
+#                                                patch change rebuilds incrementally, not from zero
 #   lock                                         flock: one build at a time, never the same key twice
 set -euo pipefail
 
@@ -47,22 +49,19 @@ if [ ${#patches[@]} -gt 0 ]; then
     mapfile -t patches < <(printf '%s\n' "${patches[@]}" | LC_ALL=C sort)
 fi
 
-# Hash of the patch series alone (names + contents): selects the source tree.
-series_hash() {
-    {
-        echo "pkg $pkg $pkgver"
-        local p
-        for p in "${patches[@]}"; do
-            echo "patch $(basename "$p") $(sha256sum <"$p" | cut -d' ' -f1)"
-        done
-    } | sha256sum | cut -c1-16
-}
-srchash=$(series_hash)
+# The source tree's identity (package version): names the build dir.
+treehash=$(echo "pkg $pkg $pkgver" | sha256sum | cut -c1-16)
+# The patch series (names and contents, in order).
+series=$(
+    for p in "${patches[@]}"; do
+        echo "patch $(basename "$p") $(sha256sum <"$p" | cut -d' ' -f1)"
+    done | sha256sum | cut -c1-32
+)
 key=$({
     echo "zkrun-kernel-v1"
     echo "pkg $pkg $pkgver"
     echo "fragment $(sha256sum <"$fragment" | cut -d' ' -f1)"
-    echo "series $srchash"
+    echo "series $series"
     echo "script $(sha256sum <"$script" | cut -d' ' -f1)"
 } | sha256sum | cut -c1-32)
 out="$cache/$key"
@@ -98,8 +97,8 @@ if [ -f "$out/vmlinux" ]; then
     exit 0
 fi
 
-log="$cache/work/$srchash/build-$key.log"
-mkdir -p "$cache/work/$srchash"
+log="$cache/work/$treehash/build-$key.log"
+mkdir -p "$cache/work/$treehash"
 : >"$log"
 fail() {
     echo "kernel: error: $* (log: $log); last lines:" >&2
@@ -120,24 +119,49 @@ if [ ! -f "$pristine_parent/.unpacked" ]; then
     mv -T "$pristine_parent.tmp" "$pristine_parent"
 fi
 
-# 2. Patches (a private copy of the tree per patch series; none: build from the pristine tree).
+# 2. Patches, applied in place. patch-state/ records what the applied series changed: orig/ holds
+# the original of every file it modified, `created` the files it added, `series` its digest once
+# complete. Switching series restores those files (with fresh mtimes, so make rebuilds what
+# depends on them) and applies the new one; the build dir's paths never change.
 srctree="$pristine"
-if [ ${#patches[@]} -gt 0 ]; then
-    srctree="$cache/work/$srchash/src"
-    if [ ! -f "$srctree/.zkrun-patched" ]; then
-        echo "kernel: applying ${#patches[@]} patch(es) from kernelfw/patches"
-        rm -rf "$srctree" "$srctree.tmp"
-        cp -a "$pristine" "$srctree.tmp"
-        for p in "${patches[@]}"; do
-            echo "== $(basename "$p")" >>"$log"
-            patch -d "$srctree.tmp" -p1 --batch --forward <"$p" >>"$log" 2>&1 ||
-                fail "patch $(basename "$p") does not apply"
+state="$pristine_parent/patch-state"
+applied=$(cat "$state/series" 2>/dev/null || echo none)
+if [ -d "$state" ] && [ "$applied" != "$series" ]; then
+    echo "kernel: reverting the previously applied patch series"
+    if [ -d "$state/orig" ]; then
+        (cd "$state/orig" && find . -type f) | while IFS= read -r f; do
+            rm -f "$srctree/$f"
+            cp "$state/orig/$f" "$srctree/$f"
         done
-        touch "$srctree.tmp/.zkrun-patched"
-        mv -T "$srctree.tmp" "$srctree"
     fi
+    if [ -f "$state/created" ]; then
+        while IFS= read -r f; do rm -f "$srctree/$f"; done <"$state/created"
+    fi
+    rm -rf "$state"
 fi
-obj="$cache/work/$srchash/obj"
+if [ ! -d "$state" ]; then
+    mkdir -p "$state/orig"
+    : >"$state/created"
+    [ ${#patches[@]} -eq 0 ] || echo "kernel: applying ${#patches[@]} patch(es) from kernelfw/patches"
+    for p in "${patches[@]}"; do
+        # Save every file the patch names before it touches the tree.
+        while IFS= read -r f; do
+            case $f in /* | *..*) fail "patch $(basename "$p") names an unsafe path: $f" ;; esac
+            if [ -e "$state/orig/$f" ] || grep -qxF "$f" "$state/created"; then continue; fi
+            if [ -f "$srctree/$f" ]; then
+                mkdir -p "$(dirname "$state/orig/$f")"
+                cp -p "$srctree/$f" "$state/orig/$f"
+            else
+                echo "$f" >>"$state/created"
+            fi
+        done < <(sed -n -e 's|^--- a/\([^[:space:]]*\).*|\1|p' -e 's|^+++ b/\([^[:space:]]*\).*|\1|p' "$p" | sort -u)
+        echo "== $(basename "$p")" >>"$log"
+        patch -d "$srctree" -p1 --batch --forward --no-backup-if-mismatch -r - <"$p" >>"$log" 2>&1 ||
+            fail "patch $(basename "$p") does not apply"
+    done
+    echo "$series" >"$state/series"
+fi
+obj="$cache/work/$treehash/obj"
 mkdir -p "$obj"
 
 # Reproducible identity strings (uname -v, /proc/version).

@@ -118,9 +118,24 @@ pub fn main() void {
     // SECCOMP_GET_ACTION_AVAIL(SECCOMP_RET_ALLOW) succeeds only with SECCOMP_FILTER.
     const ret_allow: u32 = 0x7fff0000;
     check("seccomp-filter", linux.syscall3(.seccomp, 2, 0, @intFromPtr(&ret_allow)));
-    // CLONE_NEWNS | NEWUTS | NEWIPC | NEWNET | NEWPID | NEWUSER | NEWCGROUP
-    check("unshare-namespaces", linux.syscall1(.unshare, 0x00020000 | 0x04000000 | 0x08000000 |
-        0x40000000 | 0x20000000 | 0x10000000 | 0x02000000));
+    // CLONE_NEWNS | NEWUTS | NEWIPC | NEWNET | NEWPID | NEWUSER | NEWCGROUP, in a child: in a
+    // new user namespace this process would lose CAP_SYS_BOOT and could not reboot.
+    check("unshare-namespaces", blk: {
+        const pid = linux.fork();
+        if (linux.errno(pid) != .SUCCESS) break :blk pid;
+        if (pid == 0) {
+            const rc = linux.syscall1(.unshare, 0x00020000 | 0x04000000 | 0x08000000 |
+                0x40000000 | 0x20000000 | 0x10000000 | 0x02000000);
+            linux.exit_group(@intCast(@backingInt(linux.errno(rc))));
+        }
+        var raw_status: i32 = 0;
+        const w = linux.wait4(@intCast(pid), &raw_status, 0, null);
+        const status: u32 = @bitCast(raw_status);
+        if (linux.errno(w) != .SUCCESS) break :blk w;
+        // The child's exit status is its errno (0 = success).
+        const code = (status >> 8) & 0xff;
+        break :blk if (status & 0x7f == 0) @as(usize, 0) -% code else @as(usize, 0) -% 4; // EINTR: killed
+    });
 
     var cpuinfo_buf: [16384]u8 = undefined;
     const cpuinfo = readFile("/proc/cpuinfo", &cpuinfo_buf);
@@ -139,6 +154,7 @@ pub fn main() void {
     print("info {s}", .{readFile("/proc/version", &version_buf)});
     if (failures == 0) print("ZKRUN-KERNELFW-BOOT-OK\n", .{}) else print("ZKRUN-KERNELFW-BOOT-FAIL {d} checks failed\n", .{failures});
     linux.sync();
-    _ = linux.reboot(.MAGIC1, .MAGIC2, .RESTART, null);
+    const rc = linux.reboot(.MAGIC1, .MAGIC2, .RESTART, null);
+    print("reboot failed: {t}\n", .{linux.errno(rc)});
     linux.exit_group(1);
 }
