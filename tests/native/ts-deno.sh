@@ -61,5 +61,11 @@ LIBKRUN_PATH=/nonexistent/libkrun.so.1 expect_line "library not found" 2 \
 out=$(cli --help 2>&1); rc=$?
 [[ $rc -eq 0 && $out == usage:* ]] && ok "cli: --help" || bad "cli: --help (exit $rc)" "$out"
 
+# 4. The VM tier (tests/vm/6*-ts-*, inside the test host) uses this rootfs: build it here.
+if [[ -x scripts/mkrootfs.sh ]]; then
+  out=$(scripts/mkrootfs.sh "$PWD/.tools/ts-rootfs" 2>&1) && ok "rootfs for the VM tier: .tools/ts-rootfs" ||
+    bad "scripts/mkrootfs.sh .tools/ts-rootfs" "$out"
+fi
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -9,8 +9,10 @@ skip() { echo "SKIP: $*"; exit 77; }
 [[ -e zig-out/lib/libkrun.so.1 ]] || skip "zig-out/lib/libkrun.so.1 not built"
 [[ -e zig-out/lib/libkrunfw.so.5 ]] || skip "zig-out/lib/libkrunfw.so.5 not built (zig build -Dkernel=...)"
 [[ -x scripts/mkrootfs.sh ]] || skip "scripts/mkrootfs.sh (the busybox rootfs) does not exist yet"
-ROOTFS=${ZKRUN_TS_ROOTFS:-/tmp/zkrun-ts-rootfs}
-[[ -x $ROOTFS/bin/sh ]] || scripts/mkrootfs.sh "$ROOTFS" >/dev/null || { echo "scripts/mkrootfs.sh failed"; exit 1; }
+# In the shared checkout (gitignored .tools/), built on the machine by tests/native/ts-deno.sh:
+# the test host's /tmp is fresh each boot.
+ROOTFS=${ZKRUN_TS_ROOTFS:-$PWD/.tools/ts-rootfs}
+[[ -x $ROOTFS/bin/sh ]] || scripts/mkrootfs.sh "$ROOTFS" >/dev/null || { echo "scripts/mkrootfs.sh $ROOTFS failed"; exit 1; }
 DENO=(deno run --quiet --allow-ffi --allow-read --allow-write=/tmp --allow-env=LIBKRUN_PATH,TMPDIR)
 BUN=(bun)
 fails=0
