@@ -41,6 +41,7 @@ pub fn build(b: *std.Build) void {
     buildExamples(b, steps.examples, libkrun);
     buildUnitTests(b, steps.@"test", target, init_bin);
     buildKernelfwTests(b, steps.@"test", target);
+    buildFsFuzz(b, steps.fuzz, target);
     if (kernel_path) |path| buildLibkrunfw(b, steps.@"test", target, optimize, path);
 }
 
@@ -189,4 +190,19 @@ fn buildLibkrunfw(
         .version = libkrunfw_version,
     });
     b.installArtifact(lib);
+}
+
+// ---- virtio-fs (libkrun-c/virtio/fs/) ------------------------------------------------------
+/// The FUSE decoder/server fuzzer: zig-out/bin/fuzz-fs (smoke run: tests/native/fs-fuzz.sh).
+fn buildFsFuzz(b: *std.Build, fuzz_step: *std.Build.Step, target: std.Build.ResolvedTarget) void {
+    const exe = b.addExecutable(.{
+        .name = "fuzz-fs",
+        .root_module = b.createModule(.{
+            .root_source_file = b.path("libkrun-c/virtio/fs/fuzz.zig"),
+            .target = target,
+            .optimize = .safe,
+            .link_libc = true,
+        }),
+    });
+    fuzz_step.dependOn(&b.addInstallArtifact(exe, .{}).step);
 }

@@ -473,7 +473,4 @@ test {
     _ = Handles;
     _ = Virtual;
     _ = ops;
-    _ = @import("tests.zig");
-    _ = @import("hostile.zig");
-    _ = @import("VirtioFs.zig");
 }

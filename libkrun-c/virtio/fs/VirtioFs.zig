@@ -294,6 +294,13 @@ const testing = @import("../testing.zig");
 const fuse = @import("fuse.zig");
 const Tmp = @import("tests.zig").Tmp;
 
+test {
+    // Everything under virtio/fs/ is tested from here (unit_tests.zig imports this file).
+    _ = Server;
+    _ = @import("tests.zig");
+    _ = @import("hostile.zig");
+}
+
 const TestRig = struct {
     backing: []u8,
     guest: testing.Guest,
