@@ -6,7 +6,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PWD/.tools/zig/bin:$PATH"
-ms_now() { date +%s%N | awk '{printf "%d", $1/1000000}'; }
+ms_now() { echo $(($(date +%s%N) / 1000000)); }
 
 vmlinux=$(kernelfw/build-kernel.sh --print-path)
 [[ -f $vmlinux ]] || { echo "kernel: no kernel at $vmlinux (make kernel)"; exit 1; }
@@ -17,7 +17,7 @@ for _ in 1 2 3 4 5; do
 done
 echo "kernel_build_warm_ms $best ms"
 info=$(dirname "$vmlinux")/build-info
-[[ -f $info ]] && echo "# cold build (from $info): make $(awk '/^make_seconds/ {print $2}' "$info") s," \
+[[ -f $info ]] && echo "# last build of this key (from $info): make $(awk '/^make_seconds/ {print $2}' "$info") s," \
   "total $(awk '/^total_seconds/ {print $2}' "$info") s, -j$(awk '/^jobs/ {print $2}' "$info")"
 echo "vmlinux_bytes $(stat -c %s "$vmlinux") bytes"
 echo "vmlinux_stripped_bytes $(strip -o /tmp/zkrun-vmlinux.stripped "$vmlinux" && stat -c %s /tmp/zkrun-vmlinux.stripped; rm -f /tmp/zkrun-vmlinux.stripped) bytes"
