@@ -127,20 +127,26 @@ function uint(value: unknown, min: number, max: number, op: string, what: string
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** A NUL-terminated UTF-8 copy of `value` in its own ArrayBuffer (which V8 never moves). */
-function cString(value: unknown, op: string, what: string): Uint8Array<ArrayBuffer> {
+/** `value` if it is a string C can take: no NUL byte, no lone surrogate (not UTF-8 encodable). */
+function cText(value: unknown, op: string, what: string): string {
   if (typeof value !== "string") throw invalid(op, `${what} must be a string, got ${describe(value)}`);
   if (value.includes("\0")) throw invalid(op, `${what} contains a NUL byte`);
   if (!value.isWellFormed()) throw invalid(op, `${what} is not valid Unicode (lone surrogate)`);
-  const bytes = new Uint8Array(new ArrayBuffer(value.length * 3 + 1));
-  encoder.encodeInto(value, bytes);
+  return value;
+}
+
+/** A NUL-terminated UTF-8 copy of `value` in its own ArrayBuffer (which V8 never moves). */
+function cString(value: unknown, op: string, what: string): Uint8Array<ArrayBuffer> {
+  const text = cText(value, op, what);
+  const bytes = new Uint8Array(new ArrayBuffer(text.length * 3 + 1)); // UTF-8 ≤ 3 bytes per UTF-16 unit
+  encoder.encodeInto(text, bytes);
   return bytes;
 }
 
-/** A `const char *const[]`: the pointer array and the strings it points into. */
+/** A `const char *const[]`: the pointer array and the one buffer holding every string. */
 interface CStringArray {
   array: BigUint64Array<ArrayBuffer>;
-  keep: Uint8Array<ArrayBuffer>[];
+  keep: Uint8Array<ArrayBuffer>;
 }
 
 function cStringArray(native: Native, values: unknown, op: string, what: string): CStringArray {
@@ -150,9 +156,17 @@ function cStringArray(native: Native, values: unknown, op: string, what: string)
   if (values.length > arrayEntriesMax) {
     throw new KrunError(op, Errno.E2BIG, `${what} has ${values.length} entries (max ${arrayEntriesMax})`);
   }
-  const keep = values.map((v, i) => cString(v, op, `${what}[${i}]`));
-  const array = new BigUint64Array(new ArrayBuffer(8 * (keep.length + 1))); // ends in NULL
-  keep.forEach((bytes, i) => array[i] = native.address(bytes));
+  const texts = values.map((v, i) => cText(v, op, `${what}[${i}]`));
+  // All strings in one zeroed buffer, so one address lookup serves them all (Deno's costs µs).
+  const keep = new Uint8Array(new ArrayBuffer(texts.reduce((n, t) => n + t.length * 3 + 1, 1)));
+  const array = new BigUint64Array(new ArrayBuffer(8 * (texts.length + 1))); // ends in NULL
+  if (texts.length === 0) return { array, keep };
+  const base = native.address(keep);
+  let offset = 0;
+  texts.forEach((text, i) => {
+    array[i] = base + BigInt(offset);
+    offset += encoder.encodeInto(text, keep.subarray(offset)).written + 1; // the zero after it is its NUL
+  });
   return { array, keep };
 }
 
