@@ -49,7 +49,10 @@ pub const line_max = 1024;
 
 const stderr_fd: i32 = 2;
 
-var level_current: std.atomic.Value(u32) = .init(@backingInt(Level.err));
+/// Until krun_set_log_level / krun_init_log runs, the first message resolves the level from the
+/// environment (RUST_LOG / ZKRUN_LOG), else errors only.
+const level_unset: u32 = std.math.maxInt(u32);
+var level_current: std.atomic.Value(u32) = .init(level_unset);
 var target_fd: std.atomic.Value(i32) = .init(stderr_fd);
 var colour_on: std.atomic.Value(bool) = .init(false);
 
@@ -81,7 +84,16 @@ pub fn init(fd: i32, level: u32, style: u32, options: u32) InitError!void {
 
 pub fn enabled(level: Level) bool {
     assert(level != .off);
-    return @backingInt(level) <= level_current.load(.acquire);
+    return @backingInt(level) <= currentLevel();
+}
+
+fn currentLevel() u32 {
+    const level = level_current.load(.acquire);
+    if (level != level_unset) return level;
+    const resolved = envLevel() orelse @backingInt(Level.err);
+    // A concurrent krun_set_log_level wins over this default.
+    _ = level_current.cmpxchgStrong(level_unset, resolved, .acq_rel, .acquire);
+    return level_current.load(.acquire);
 }
 
 /// Writes "[zkrun] <prefix>: <message>" when `level` is enabled.

@@ -30,8 +30,7 @@ pub fn krun_set_vm_config(ctx_id: u32, num_vcpus: u8, ram_mib: u32) callconv(.c)
 fn setVmConfig(ctx_id: u32, num_vcpus: u8, ram_mib: u32) Error!void {
     const func = "krun_set_vm_config";
     const cfg = try contexts.config(func, ctx_id);
-    // Without KVM the check uses the MP table's bound; the start then fails with -ENODEV.
-    const vcpus_max = Machine.maxVcpus() catch mptable.cpus_max;
+    const vcpus_max = vcpusMax();
     if (num_vcpus == 0 or num_vcpus > vcpus_max) {
         return reject(func, error.InvalidArgument, "num_vcpus {d} is out of range 1..{d}", .{ num_vcpus, vcpus_max });
     }
@@ -43,6 +42,19 @@ fn setVmConfig(ctx_id: u32, num_vcpus: u8, ram_mib: u32) Error!void {
     }
     cfg.vcpus = num_vcpus;
     cfg.ram_mib = ram_mib;
+}
+
+/// KVM's limit, asked once per process (it opens /dev/kvm); without KVM the MP table's bound
+/// (not remembered: KVM may appear later), and the start then fails with -ENODEV.
+var vcpus_max_kvm: std.atomic.Value(u32) = .init(0);
+
+fn vcpusMax() u32 {
+    const known = vcpus_max_kvm.load(.acquire);
+    if (known != 0) return known;
+    const max = Machine.maxVcpus() catch return mptable.cpus_max;
+    assert(max > 0);
+    vcpus_max_kvm.store(max, .release);
+    return max;
 }
 
 /// Guest RAM is mapped on demand, so the limit is address space, not free memory: reserve

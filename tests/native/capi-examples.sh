@@ -36,5 +36,15 @@ if [[ -x $work/chroot_vm ]]; then
   out=$("$work/chroot_vm" -c 255 / /bin/true 2>&1); rc=$?
   [[ $rc -eq 1 && $out == *"num_vcpus 255 is out of range"* ]] && ok "chroot_vm -c 255 rejected by krun_set_vm_config" || bad "-c 255: rc=$rc $out"
 fi
+if [[ -x $work/minimal ]]; then
+  # The seed in a directory without ./rootfs: krun_set_root and krun_start_enter fail, and
+  # say so on stderr by default; RUST_LOG=off silences the library from its first message.
+  mkdir -p "$work/empty"
+  out=$(cd "$work/empty" && env -u RUST_LOG -u ZKRUN_LOG LD_LIBRARY_PATH="$prefix/lib" "$work/minimal" 2>&1)
+  [[ $out == *'[zkrun] krun_set_root: root directory "rootfs" does not exist'* ]] &&
+    ok "minimal without ./rootfs: the rejection is logged by default" || bad "default log: $out"
+  out=$(cd "$work/empty" && RUST_LOG=off LD_LIBRARY_PATH="$prefix/lib" "$work/minimal" 2>&1)
+  [[ -z $out ]] && ok "RUST_LOG=off: the library prints nothing" || bad "RUST_LOG=off printed: $out"
+fi
 echo "$p passed, $f failed"
 [[ $f -eq 0 ]]
