@@ -137,6 +137,12 @@ pub fn main() void {
         break :blk if (status & 0x7f == 0) @as(usize, 0) -% code else @as(usize, 0) -% 4; // EINTR: killed
     });
 
+    // The wall clock comes from the CMOS RTC (or kvm-clock): a 1970 clock breaks builds and TLS.
+    var ts: linux.timespec = undefined;
+    check("clock_gettime", linux.clock_gettime(.REALTIME, &ts));
+    print("info realtime {d}\n", .{ts.sec});
+    checkBool("wall-clock-after-2024", ts.sec > 1704067200);
+
     var cpuinfo_buf: [16384]u8 = undefined;
     const cpuinfo = readFile("/proc/cpuinfo", &cpuinfo_buf);
     var cpus: usize = 0;
