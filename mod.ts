@@ -447,14 +447,16 @@ export class Context implements Disposable {
     throw new KrunError(op, rc < 0 ? -rc : Errno.EINVAL, rc < 0 ? undefined : `returned ${rc}`);
   }
 
-  /** Frees the context (`krun_free_ctx`); idempotent. */
+  /**
+   * Frees the context (`krun_free_ctx`), stopping its VM if one runs; idempotent. EBUSY while
+   * a `waitAsync()` is pending: stop the VM and await that first (`Vm` does this for you).
+   */
   free(): void {
     if (this.#freed) return;
-    this.#freed = true;
     const rc = this.#native.call.krun_free_ctx(this.#id);
-    // After a start the library may already have consumed it: that is not an error.
-    if (rc === -Errno.ENOENT && this.#started) return;
-    check(rc, "krun_free_ctx");
+    // krun_start_enter consumes the context even when it fails: ENOENT then is not an error.
+    if (rc !== -Errno.ENOENT || !this.#started) check(rc, "krun_free_ctx");
+    this.#freed = true;
   }
 
   /** Same as `free()`. */
