@@ -39,14 +39,6 @@ pub const VirtioFs = struct {
 
 pub const ConsoleFds = struct { input: i32, output: i32, err: i32 };
 
-/// An in-memory empty read-only directory (a mount point) of a virtio-fs device.
-pub const OverlayDir = struct {
-    fs_tag: []const u8,
-    /// Relative to the filesystem's root, no leading '/', components separated by '/'.
-    path: []const u8,
-    mode: u32,
-};
-
 pub const OverlayFile = struct {
     fs_tag: []const u8,
     path: []const u8,
@@ -79,9 +71,10 @@ console_default: ?ConsoleFds = null,
 /// `overlay_files` and need not look at this flag.
 implicit_init: bool = true,
 virtiofs: std.ArrayList(VirtioFs) = .empty,
-/// Parents always come before their children (capi checks each parent exists).
-overlay_dirs: std.ArrayList(OverlayDir) = .empty,
-/// A file's parent directories are in `overlay_dirs`; `path` is relative like OverlayDir's.
+/// krun_fs_add_overlay_file and krun_fs_add_overlay_dir entries, in call order. An entry whose
+/// `mode` has the S_IFDIR type is an empty read-only directory (no data); every other entry is a
+/// regular file (S_IFREG). `path` is relative to the fs root ("etc/hostname": no leading '/', no
+/// empty, "." or ".." component), and every parent directory is an earlier entry (capi checks).
 overlay_files: std.ArrayList(OverlayFile) = .empty,
 
 /// KRUN_INIT: the workload path; argv excludes argv[0] (libkrun's convention).

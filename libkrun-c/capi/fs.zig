@@ -191,9 +191,14 @@ fn addOverlayDir(ctx_id: u32, fs_tag: cstr.CString, c_path: cstr.CString, mode: 
     const cfg = try contexts.config(func, ctx_id);
     const tag, const path = try overlayTarget(func, cfg, fs_tag, c_path);
     const full_mode = try typedMode(func, mode, mode_directory);
-    cfg.overlay_dirs.ensureUnusedCapacity(cfg.allocator(), 1) catch
-        return reject(func, error.OutOfMemory, "out of memory", .{});
-    cfg.overlay_dirs.appendAssumeCapacity(.{ .fs_tag = tag, .path = try cstr.dupe(func, cfg, path), .mode = full_mode });
+    try reserveFiles(func, cfg);
+    cfg.overlay_files.appendAssumeCapacity(.{
+        .fs_tag = tag,
+        .path = try cstr.dupe(func, cfg, path),
+        .data = "",
+        .mode = full_mode,
+        .one_shot = false,
+    });
 }
 
 /// Validates tag and path of a new overlay entry: the fs exists, the path is well formed, its
@@ -224,17 +229,15 @@ fn overlayTarget(func: []const u8, cfg: *Config, fs_tag: cstr.CString, c_path: c
 }
 
 fn lookup(cfg: *const Config, tag: []const u8, path: []const u8) enum { none, dir, file } {
-    for (cfg.overlay_dirs.items) |d| {
-        if (std.mem.eql(u8, d.fs_tag, tag) and std.mem.eql(u8, d.path, path)) return .dir;
-    }
     for (cfg.overlay_files.items) |f| {
-        if (std.mem.eql(u8, f.fs_tag, tag) and std.mem.eql(u8, f.path, path)) return .file;
+        if (!std.mem.eql(u8, f.fs_tag, tag) or !std.mem.eql(u8, f.path, path)) continue;
+        return if (f.mode & mode_type_mask == mode_directory) .dir else .file;
     }
     return .none;
 }
 
 fn checkOverlayCount(func: []const u8, cfg: *const Config) Error!void {
-    if (cfg.overlay_dirs.items.len + cfg.overlay_files.items.len >= Config.overlay_entries_max) {
+    if (cfg.overlay_files.items.len >= Config.overlay_entries_max) {
         return reject(func, error.NoSpace, "{d} overlay entries at most", .{Config.overlay_entries_max});
     }
 }
@@ -284,6 +287,8 @@ test "root, tags, overlays and copies" {
     try std.testing.expectEqual(root_shm_size, cfg.rootFs().?.shm_size);
     try std.testing.expectEqualStrings("data", cfg.virtiofs.items[1].tag);
     try std.testing.expectEqualStrings(init_name, cfg.overlay_files.items[0].path);
-    try std.testing.expectEqualStrings("hello", cfg.overlay_files.items[1].data);
-    try std.testing.expectEqual(@as(u32, 0o100644), cfg.overlay_files.items[1].mode);
+    try std.testing.expectEqual(@as(u32, 0o040755), cfg.overlay_files.items[1].mode);
+    try std.testing.expectEqualStrings("etc/hostname", cfg.overlay_files.items[2].path);
+    try std.testing.expectEqualStrings("hello", cfg.overlay_files.items[2].data);
+    try std.testing.expectEqual(@as(u32, 0o100644), cfg.overlay_files.items[2].mode);
 }
