@@ -256,6 +256,12 @@ export function setLogLevel(level: number): void {
 // Set for the duration of Context.fromId's constructor call only.
 let adopting: number | null = null;
 
+// A safety net only: a Context dropped without free()/dispose frees its C context when
+// collected (stopping its VM), instead of leaking it for the life of the process.
+const leaked = new FinalizationRegistry<{ native: Native; id: number }>(({ native, id }) => {
+  native.call.krun_free_ctx(id);
+});
+
 /**
  * One libkrun configuration context: a thin, checked wrapper where each method is one
  * `krun_*` call. Use `Vm` unless you need libkrun's exact call sequence.
@@ -270,7 +276,12 @@ export class Context implements Disposable {
   /** Creates a context (`krun_create_ctx`). */
   constructor() {
     this.#native = load();
-    this.#id = adopting ?? check(this.#native.call.krun_create_ctx(), "krun_create_ctx");
+    if (adopting !== null) {
+      this.#id = adopting; // the caller who created it owns it: no safety net
+    } else {
+      this.#id = check(this.#native.call.krun_create_ctx(), "krun_create_ctx");
+      leaked.register(this, { native: this.#native, id: this.#id }, this);
+    }
   }
 
   /** Wraps an existing context id, e.g. one created by C code in the same process. */
@@ -457,6 +468,7 @@ export class Context implements Disposable {
     // krun_start_enter consumes the context even when it fails: ENOENT then is not an error.
     if (rc !== -Errno.ENOENT || !this.#started) check(rc, "krun_free_ctx");
     this.#freed = true;
+    leaked.unregister(this);
   }
 
   /** Same as `free()`. */
