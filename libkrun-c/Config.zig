@@ -18,6 +18,9 @@ pub const fs_tag_max = 36;
 pub const overlay_entries_max = 256;
 /// One overlay file's data (copied into the arena by capi).
 pub const overlay_file_bytes_max = 64 << 20;
+/// All of one context's arena: setters called again keep their old copies until
+/// krun_free_ctx, so a client looping over setters is stopped here (-ENOMEM).
+pub const arena_bytes_max = 1 << 30;
 
 pub const KernelFormat = enum(u32) { raw = 0, elf = 1, pe_gz = 2, image_bz2 = 3, image_gz = 4, image_zstd = 5 };
 

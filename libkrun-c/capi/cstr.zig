@@ -46,8 +46,17 @@ fn check(func: []const u8, what: []const u8, p: [*:0]const u8, bytes_max: usize)
 
 /// Copies `s` (with a trailing NUL) into the context's arena.
 pub fn dupe(func: []const u8, cfg: *Config, s: []const u8) Error![:0]const u8 {
+    try room(func, cfg, s.len + 1);
     return cfg.allocator().dupeSentinel(u8, s, 0) catch
         reject(func, error.OutOfMemory, "out of memory copying {d} bytes", .{s.len});
+}
+
+/// Config.arena_bytes_max: the context may take `bytes` more.
+pub fn room(func: []const u8, cfg: *Config, bytes: usize) Error!void {
+    const used = cfg.arena.queryCapacity();
+    if (bytes > Config.arena_bytes_max or used > Config.arena_bytes_max - bytes) {
+        return reject(func, error.OutOfMemory, "the context holds {d} bytes of configuration, {d} at most (setters called in a loop?)", .{ used, Config.arena_bytes_max });
+    }
 }
 
 /// `required` + `dupe`.
@@ -68,6 +77,7 @@ pub fn array(func: []const u8, what: []const u8, cfg: *Config, ptr: CStringArray
         const name = std.fmt.bufPrint(&name_buf, "{s}[{d}]", .{ what, count }) catch what;
         _ = try check(func, name, entry, string_bytes_max);
     }
+    try room(func, cfg, count * @sizeOf([]const u8));
     const out = cfg.allocator().alloc([]const u8, count) catch
         return reject(func, error.OutOfMemory, "out of memory copying {s}", .{what});
     for (out, 0..) |*slot, i| slot.* = try dupe(func, cfg, std.mem.span(entries[i].?));

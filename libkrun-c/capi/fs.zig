@@ -169,6 +169,7 @@ fn addOverlayFile(ctx_id: u32, fs_tag: cstr.CString, c_path: cstr.CString, data:
     }
     const full_mode = try typedMode(func, mode, mode_regular);
     try reserveFiles(func, cfg);
+    try cstr.room(func, cfg, data_len);
     const copy = cfg.allocator().dupe(u8, bytes[0..data_len]) catch
         return reject(func, error.OutOfMemory, "out of memory copying {d} bytes", .{data_len});
     cfg.overlay_files.appendAssumeCapacity(.{
