@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -392,6 +393,34 @@ static void log_lines(void)
     close(fds[1]);
 }
 
+/* krun_setgid/krun_setuid take effect at start, for the whole process (in a child here). As
+ * root: the child becomes nobody, so /dev/kvm (root-only here) is out of reach afterwards. */
+static void ids_switch_at_start(void)
+{
+    if (getuid() != 0) {
+        printf("note: not root, krun_setuid/krun_setgid switching not exercised\n");
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        krun_set_log_level(KRUN_LOG_LEVEL_OFF);
+        int32_t id = krun_create_ctx();
+        uint32_t ctx = (uint32_t)id;
+        int bad = id < 0;
+        bad |= krun_setgid(ctx, 65534) != 0 || krun_setuid(ctx, 65534) != 0;
+        bad |= getuid() != 0; /* recorded only */
+        int32_t ret = krun_start(ctx);
+        bad |= getuid() != 65534 || getgid() != 65534; /* applied at start */
+        bad |= ret == 0;                               /* and no VM for nobody here */
+        if (bad)
+            printf("FAIL setuid child: start=%d uid=%d gid=%d\n", ret, (int)getuid(), (int)getgid());
+        _exit(bad);
+    }
+    int status = -1;
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -409,5 +438,6 @@ int main(int argc, char **argv)
     consoles_and_queries();
     unsupported();
     log_lines();
+    ids_switch_at_start();
     return summary();
 }
