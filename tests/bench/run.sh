@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# `make bench`: runs every tests/bench/*.bench.sh (each may boot the test host itself), keeps its
+# full output in $ZKRUN_BENCH_LOGS (default /tmp/zkrun-bench-logs), collects its figures and prints
+# one table. A figure is a line "name value unit" (value numeric), or "suite: what: value unit
+# [note]". Exit status: non-zero if any bench script failed (its figures still show).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+export PATH="$PWD/.tools/zig/bin:$PWD/.tools/js/node_modules/.bin:$PATH"
+logs=${ZKRUN_BENCH_LOGS:-/tmp/zkrun-bench-logs}
+mkdir -p "$logs"
+num='-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?'
+rows=() failed=()
+for b in tests/bench/*.bench.sh; do
+  [[ -e $b ]] || continue
+  name=$(basename "$b" .bench.sh)
+  log="$logs/$name.log" start=$SECONDS
+  echo "bench: $name ..." >&2
+  "$b" >"$log" 2>&1; rc=$?
+  echo "bench: $name exit $rc in $((SECONDS - start)) s ($log)" >&2
+  [[ $rc -eq 0 ]] || failed+=("$name (exit $rc)")
+  while IFS= read -r line; do
+    line=${line%$'\r'}
+    if [[ $line =~ ^([A-Za-z0-9_.:/-]+)[[:space:]]+($num)[[:space:]]+([^[:space:]]+)$ ]]; then
+      rows+=("$name"$'\t'"${BASH_REMATCH[1]}"$'\t'"${BASH_REMATCH[2]}"$'\t'"${BASH_REMATCH[5]}")
+    elif [[ $line =~ ^[A-Za-z0-9_-]+:[[:space:]](.+):[[:space:]]+($num)[[:space:]]+([^[:space:]]+)(.*)$ ]]; then
+      rows+=("$name"$'\t'"${BASH_REMATCH[1]}${BASH_REMATCH[6]:+ ${BASH_REMATCH[6]# }}"$'\t'"${BASH_REMATCH[2]}"$'\t'"${BASH_REMATCH[5]}")
+    fi
+  done <"$log"
+done
+
+printf '%s\n' "${rows[@]}" | awk -F'\t' '
+  { s[NR]=$1; n[NR]=$2; v[NR]=$3; u[NR]=$4; if (length($2) > w) w = length($2) }
+  END {
+    if (w < 6) w = 6
+    printf "%-8s  %-" w "s  %14s  %s\n", "suite", "figure", "value", "unit"
+    for (i = 1; i <= NR; i++) if (n[i] != "") printf "%-8s  %-" w "s  %14s  %s\n", s[i], n[i], v[i], u[i]
+  }'
+date -u +"measured %Y-%m-%d %H:%M UTC on $(uname -m), $(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2/1048576+0.5}' /proc/meminfo)"
+for f in "${failed[@]}"; do echo "bench failed: $f (see $logs)"; done
+[[ ${#failed[@]} -eq 0 ]]
