@@ -17,6 +17,9 @@
 #                                                patch change rebuilds incrementally, not from zero
 #   lock                                         flock: one build at a time, never the same key twice
 set -euo pipefail
+# C collation (patch order), and no process substitution anywhere on the --print-path path:
+# some minimal systems (the test host) have no /dev/fd.
+export LC_ALL=C
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 script="$here/$(basename "${BASH_SOURCE[0]}")"
@@ -42,12 +45,8 @@ pkgver=$(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null) ||
 [ -n "$pkgver" ] || die "Debian package $pkg is not installed (apt-get install $pkg)"
 
 shopt -s nullglob
-patches=("$patchdir"/*.patch)
+patches=("$patchdir"/*.patch) # sorted: globs follow LC_COLLATE, which is C here
 shopt -u nullglob
-# Sorted order, independent of the locale.
-if [ ${#patches[@]} -gt 0 ]; then
-    mapfile -t patches < <(printf '%s\n' "${patches[@]}" | LC_ALL=C sort)
-fi
 
 # The source tree's identity (package version): names the build dir.
 treehash=$(echo "pkg $pkg $pkgver" | sha256sum | cut -c1-16)
@@ -146,6 +145,7 @@ if [ ! -d "$state" ]; then
     for p in "${patches[@]}"; do
         # Save every file the patch names before it touches the tree.
         while IFS= read -r f; do
+            [ -n "$f" ] || continue
             case $f in /* | *..*) fail "patch $(basename "$p") names an unsafe path: $f" ;; esac
             if [ -e "$state/orig/$f" ] || grep -qxF "$f" "$state/created"; then continue; fi
             if [ -f "$srctree/$f" ]; then
@@ -154,7 +154,7 @@ if [ ! -d "$state" ]; then
             else
                 echo "$f" >>"$state/created"
             fi
-        done < <(sed -n -e 's|^--- a/\([^[:space:]]*\).*|\1|p' -e 's|^+++ b/\([^[:space:]]*\).*|\1|p' "$p" | sort -u)
+        done <<<"$(sed -n -e 's|^--- a/\([^[:space:]]*\).*|\1|p' -e 's|^+++ b/\([^[:space:]]*\).*|\1|p' "$p" | sort -u)"
         echo "== $(basename "$p")" >>"$log"
         patch -d "$srctree" -p1 --batch --forward --no-backup-if-mismatch -r - <"$p" >>"$log" 2>&1 ||
             fail "patch $(basename "$p") does not apply"
