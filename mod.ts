@@ -28,7 +28,7 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { Errno, errnoCode, KrunError, KrunLibraryError } from "./ffi/errors.ts";
-import { envOrUndefined, load } from "./ffi/load.ts";
+import { envOrUndefined, firmwarePath, load } from "./ffi/load.ts";
 import type { Native } from "./ffi/symbols.ts";
 
 export { Errno, errnoCode, KrunError, KrunLibraryError };
@@ -230,6 +230,8 @@ export interface LibraryInfo {
   readonly path: string;
   /** "deno" or "bun". */
   readonly runtime: string;
+  /** The libkrunfw.so.5 loaded with it (beside it, or LIBKRUNFW_PATH); null: the system's, at start. */
+  readonly firmware: string | null;
 }
 
 /**
@@ -239,7 +241,7 @@ export interface LibraryInfo {
 export function loadLibrary(path?: string): LibraryInfo {
   if (path !== undefined) cString(path, "dlopen", "library path");
   const native = load(path);
-  return { path: native.path, runtime: native.runtime };
+  return { path: native.path, runtime: native.runtime, firmware: firmwarePath() };
 }
 
 /** The most vCPUs this host's KVM gives one VM (`krun_get_max_vcpus`). */

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { type Adapter, type Calls, type Kind, type Native, symbols } from "./symbols.ts";
+import { type Adapter, type Calls, firmwareSymbols, type Kind, type Native, symbols } from "./symbols.ts";
 
 /** The part of `bun:ffi` used here (declared so `deno check` needs no Bun types). */
 interface BunFfi {
@@ -70,5 +70,15 @@ function open(path: string): Native {
   };
 }
 
+function openFirmware(path: string): number {
+  if (ffi === null) throw new Error("bun:ffi is not available: not running under Bun");
+  const table: Record<string, { args: string[]; returns: string }> = {};
+  for (const [name, spec] of Object.entries(firmwareSymbols)) {
+    table[name] = { args: spec.parameters.map(bunType), returns: spec.result };
+  }
+  const lib = ffi.dlopen(path, table); // never closed: libkrun uses it at every start
+  return lib.symbols.krunfw_get_version() as number;
+}
+
 /** The Bun adapter. */
-export const adapter: Adapter = { present, open };
+export const adapter: Adapter = { present, open, openFirmware };

@@ -4,7 +4,15 @@
  *
  * @module
  */
-import { type Adapter, type Calls, type Kind, type Native, symbols, type SymbolSpec } from "./symbols.ts";
+import {
+  type Adapter,
+  type Calls,
+  firmwareSymbols,
+  type Kind,
+  type Native,
+  symbols,
+  type SymbolSpec,
+} from "./symbols.ts";
 
 function denoType(kind: Kind): Deno.NativeType {
   // "buffer" takes a TypedArray or null and passes its address: what every pointer here is.
@@ -64,8 +72,14 @@ function open(path: string): Native {
   };
 }
 
+function openFirmware(path: string): number {
+  const lib = Deno.dlopen(path, firmwareSymbols); // never closed: libkrun uses it at every start
+  return lib.symbols.krunfw_get_version();
+}
+
 /** The Deno adapter. */
 export const adapter: Adapter = {
   present: "Deno" in globalThis,
   open,
+  openFirmware,
 };

@@ -2,18 +2,38 @@
  * Finding and loading libkrun.so.1, once per process: `LIBKRUN_PATH` if set (and then only
  * it: a path the user named that fails should not be silently replaced by another build),
  * else the project's `zig-out/lib/libkrun.so.1`, else the system soname `libkrun.so.1`.
+ * Then libkrunfw.so.5, which libkrun dlopens by soname when a VM starts: `LIBKRUNFW_PATH` if
+ * set, else the one beside the libkrun.so.1 just loaded, if any (else the system's, at start).
+ * Loading it here means a build tree works without LD_LIBRARY_PATH: glibc finds a library
+ * already loaded under that soname before it searches any path.
  * The adapter is whichever says it is present; this file names no runtime.
  *
  * @module
  */
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { adapter as bunAdapter } from "./bun.ts";
 import { adapter as denoAdapter } from "./deno.ts";
 import { KrunLibraryError } from "./errors.ts";
-import type { Native } from "./symbols.ts";
+import type { Adapter, Native } from "./symbols.ts";
 
 let loaded: Native | null = null;
+let firmware: string | null = null;
+
+/** The libkrunfw.so.5 loaded beside libkrun, if any (null: libkrun will look for the system's). */
+export function firmwarePath(): string | null {
+  return firmware;
+}
+
+function existing(path: string): boolean {
+  try {
+    return existsSync(path);
+  } catch {
+    return false; // not permitted to look: leave it to libkrun's own search
+  }
+}
 
 /** Reads an environment variable; undefined if unset or not permitted (Deno without --allow-env). */
 export function envOrUndefined(name: string): string | undefined {
@@ -54,7 +74,9 @@ export function load(path?: string): Native {
   const tried: string[] = [];
   for (const candidate of path !== undefined ? [path] : candidates()) {
     try {
-      loaded = adapter.open(candidate);
+      const native = adapter.open(candidate);
+      loadFirmware(adapter, candidate);
+      loaded = native;
       return loaded;
     } catch (err) {
       // A missing permission is the same for every candidate: pass it on unchanged.
@@ -63,4 +85,23 @@ export function load(path?: string): Native {
     }
   }
   throw new KrunLibraryError(tried);
+}
+
+const firmwareAbi = 5;
+
+function loadFirmware(adapter: Adapter, libkrun: string): void {
+  const explicit = envOrUndefined("LIBKRUNFW_PATH");
+  const beside = libkrun.includes("/") ? join(dirname(libkrun), "libkrunfw.so.5") : undefined;
+  const path = explicit ?? (beside !== undefined && existing(beside) ? beside : undefined);
+  if (path === undefined) return;
+  let version: number;
+  try {
+    version = adapter.openFirmware(path);
+  } catch (err) {
+    throw new Error(`libkrunfw: cannot load ${path} (${firstLine(err)})`);
+  }
+  if (version !== firmwareAbi) {
+    throw new Error(`libkrunfw: ${path} has ABI ${version}, libkrun needs ${firmwareAbi}`);
+  }
+  firmware = path;
 }

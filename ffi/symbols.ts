@@ -199,6 +199,15 @@ export const symbols = {
   krun_stop: { parameters: ["u32"], result: "i32" },
 } as const satisfies Record<string, SymbolSpec>;
 
+/**
+ * libkrunfw.so.5, the guest kernel libkrun dlopens by soname at start. The loader opens it
+ * first from beside libkrun.so.1 (or LIBKRUNFW_PATH), so that soname lookup finds it loaded.
+ */
+export const firmwareSymbols = {
+  // int krunfw_get_version(void);  the ABI version: 5
+  krunfw_get_version: { parameters: [], result: "i32" },
+} as const satisfies Record<string, SymbolSpec>;
+
 /** Names of every exported function. */
 export type SymbolName = keyof typeof symbols;
 
@@ -249,4 +258,6 @@ export interface Adapter {
   readonly present: boolean;
   /** dlopen the library at `path` (a file path or a soname) with the whole table. */
   open(path: string): Native;
+  /** dlopen libkrunfw at `path` for good and return its `krunfw_get_version()`. */
+  openFirmware(path: string): number;
 }
