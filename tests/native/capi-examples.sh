@@ -19,6 +19,11 @@ for std in gnu17 c11; do
     ok "minimal.c with -std=$std -pedantic -Werror"
   else bad "minimal.c -std=$std: $(cat "$work/err")"; fi
 done
+if command -v g++ >/dev/null; then
+  if g++ -x c++ -Wall -Wextra -Werror -fsyntax-only -I "$prefix/include" "$ex/minimal.c" 2>"$work/err"; then
+    ok "the header and minimal.c compile as C++ (extern \"C\", no _Generic there)"
+  else bad "C++: $(cat "$work/err")"; fi
+fi
 if flags=$(PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --cflags --libs libkrun 2>"$work/err"); then
   # shellcheck disable=SC2086
   if cc "${strict[@]}" -o "$work/minimal-pc" "$ex/minimal.c" $flags 2>"$work/err"; then ok "pkg-config libkrun: $flags"
