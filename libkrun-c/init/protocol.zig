@@ -37,10 +37,23 @@ const Allocator = std.mem.Allocator;
 
 /// The virtual file the VMM serves on the root virtio-fs when the exec config goes by JSON.
 pub const config_path = "/.zkrun_config.json";
+/// The cmdline token that sends init to our JSON.
+pub const config_token = "KRUN_CONFIG=" ++ config_path;
 /// The file libkrun's init reads when `KRUN_CONFIG` is not set (crun and krunvm write it).
 pub const default_config_path = "/.krun_config.json";
-/// Mode of the virtual file (read-only; it holds nothing the workload may not see).
+/// `config_path` as a `Config.OverlayFile.path` (relative to the fs root, no leading '/').
+pub const config_overlay_path = config_path[1..];
+/// Mode of the virtual file: a regular file, read-only (nothing in it is secret from the
+/// workload; not one-shot, so a dentry revalidation's second LOOKUP still finds it).
 pub const config_file_mode: u32 = 0o100444;
+
+// How the VMM uses this (vmm/Machine.zig), before the root virtio-fs device is built:
+//   const enc = try protocol.encode(arena, .{ .exec_path = cfg.exec_path, .args = cfg.argv,
+//       .env = cfg.envp.?, .workdir = cfg.workdir, .rlimits = cfg.rlimits, .cmdline_room = room });
+//   if (enc.config_json) |json| try cfg.overlay_files.append(arena, .{ .fs_tag = Config.root_tag,
+//       .path = protocol.config_overlay_path, .data = json, .mode = protocol.config_file_mode,
+//       .one_shot = false });
+//   cmdline: prolog, virtio_mmio.device=... entries, then enc.cmdline_tokens LAST (`-- args`).
 
 /// Bytes of the cmdline the encoder may use unless the caller says otherwise: 2048 minus the
 /// prolog (~250 bytes) and 11 `virtio_mmio.device=4K@0xd000b000:15` entries (~40 bytes each).
@@ -120,7 +133,7 @@ pub fn encode(gpa: Allocator, exec: ExecConfig) EncodeError!Encoded {
     }
     const json = try encodeJson(gpa, exec);
     errdefer gpa.free(json);
-    const tokens = try gpa.dupe(u8, "KRUN_CONFIG=" ++ config_path);
+    const tokens = try gpa.dupe(u8, config_token);
     return .{ .cmdline_tokens = tokens, .config_json = json };
 }
 
@@ -928,6 +941,11 @@ test "plain config goes on the cmdline in libkrun's token format" {
     try testing.expectEqualStrings(
         \\"HOME=/root" "A_B=x y" KRUN_INIT=/bin/sh KRUN_WORKDIR=/tmp KRUN_RLIMITS="6=4096:8192,7=1024:2048" -- "-c" "echo hi; exit 7"
     , encoded.cmdline_tokens);
+}
+
+test "overlay path and token agree with config_path" {
+    try testing.expectEqualStrings(".zkrun_config.json", config_overlay_path);
+    try testing.expectEqualStrings("KRUN_CONFIG=/.zkrun_config.json", config_token);
 }
 
 test "empty config encodes to nothing" {
