@@ -563,7 +563,8 @@ int32_t krun_set_tee_config_file(uint32_t ctx_id, const char *filepath);
  * Returns (only on failure, before the guest runs): -ENOENT for an unknown context or a
  * missing kernel; -EINVAL for a configuration that cannot be built or an unusable kernel;
  * -ENODEV when /dev/kvm is missing or unusable; -ENOMEM, -EAGAIN (host resources), -EIO (an
- * unexpected KVM failure), -EPERM when krun_setuid/krun_setgid could not be applied.
+ * unexpected KVM failure), -EPERM when krun_setuid/krun_setgid could not be applied; -EBUSY
+ * (without consuming it) for a context krun_start already started.
  */
 int32_t krun_start_enter(uint32_t ctx_id);
 

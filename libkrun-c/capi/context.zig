@@ -100,6 +100,8 @@ pub fn krun_start_enter(ctx_id: u32) callconv(.c) i32 {
         contexts.lock();
         defer contexts.unlock();
         const slot = contexts.find(func, ctx_id) catch |err| return errors.errno(err);
+        // A context krun_start already runs is left alone (someone may be waiting on it).
+        if (slot.state != .configuring) return errors.errno(reject(func, error.Busy, "context {d} has already started", .{ctx_id}));
         const machine = start(func, ctx_id) catch |err| {
             // libkrun consumes the context even when the start fails.
             contexts.release(slot);

@@ -83,6 +83,7 @@ int main(int argc, char **argv)
     CHECK_EQ(krun_set_vm_config(a, 1, 128), -EBUSY);
     CHECK_EQ(krun_set_workdir(a, "/"), -EBUSY);
     CHECK_EQ(krun_start(a), -EBUSY);
+    CHECK_EQ(krun_start_enter(a), -EBUSY); /* leaves the running VM alone */
     CHECK_EQ(krun_wait(a, -1), 0);
     CHECK_EQ(krun_wait(a, 0), 0); /* the status again */
     CHECK_EQ(krun_stop(a), 0);    /* already ended: nothing to do */
