@@ -12,20 +12,21 @@ const log = std.log.scoped(.vmm);
 
 const EventLoop = @This();
 
-/// 11 devices × 8 queues of ioeventfds + backend fds + the stop fd.
-pub const sources_max = 192;
+/// 11 devices × 16 queues of ioeventfds + backend fds + the stop fd.
+pub const sources_max = 256;
 const events_per_wait = 32;
 
-pub const Kind = enum { stop, queue_notify, backend };
+pub const Kind = enum { stop, queue_notify, backend, callback };
 
-/// Where an event goes. `notify` is called with the device's context pointer; with
-/// Device's vtable this is queueNotify/backendReady, but any handler works (tests).
+/// Where an event goes: a device's queueNotify (with the queue index) or backendReady (with
+/// the fd), or a plain callback (used by tests).
 pub const Source = struct {
     fd: sys.fd_t,
     kind: Kind,
+    device: ?Device = null,
     ctx: ?*anyopaque = null,
-    notify: ?*const fn (ctx: *anyopaque, arg: u32) void = null,
-    /// Queue index for queue_notify, the fd itself for backend.
+    callback: ?*const fn (ctx: *anyopaque, arg: u32) void = null,
+    /// Queue index for queue_notify, the callback's argument for callback.
     arg: u32 = 0,
 };
 
@@ -80,13 +81,13 @@ pub fn add(self: *EventLoop, source: Source) InitError!void {
 
 /// Registers a device queue's ioeventfd.
 pub fn addQueue(self: *EventLoop, fd: sys.fd_t, device: Device, queue_index: u16) InitError!void {
-    try self.add(.{ .fd = fd, .kind = .queue_notify, .ctx = device.ptr, .notify = @ptrCast(device.vtable.queueNotify), .arg = queue_index });
+    try self.add(.{ .fd = fd, .kind = .queue_notify, .device = device, .arg = queue_index });
 }
 
 /// Registers one of a device's backend fds.
 pub fn addBackend(self: *EventLoop, fd: sys.fd_t, device: Device) InitError!void {
-    const ready = device.vtable.backendReady orelse return;
-    try self.add(.{ .fd = fd, .kind = .backend, .ctx = device.ptr, .notify = @ptrCast(ready), .arg = @bitCast(fd) });
+    if (device.vtable.backendReady == null) return;
+    try self.add(.{ .fd = fd, .kind = .backend, .device = device });
 }
 
 pub fn start(self: *EventLoop) std.Thread.SpawnError!void {
@@ -118,11 +119,24 @@ fn run(self: *EventLoop) void {
             const index: u32 = @intCast(ev.data.u64);
             assert(index < self.count);
             const src = self.sources[index];
-            if (src.kind == .stop) return;
-            // Backend fds are the device's to read; ioeventfds are ours to reset.
-            if (src.kind == .queue_notify) _ = sys.eventfdDrain(src.fd);
             self.dispatched += 1;
-            src.notify.?(src.ctx.?, src.arg);
+            switch (src.kind) {
+                .stop => return,
+                .queue_notify => {
+                    // Ioeventfds are ours to reset; backend fds are the device's to read.
+                    _ = sys.eventfdDrain(src.fd);
+                    const d = src.device.?;
+                    d.vtable.queueNotify(d.ptr, @intCast(src.arg));
+                },
+                .backend => {
+                    const d = src.device.?;
+                    d.vtable.backendReady.?(d.ptr, src.fd);
+                },
+                .callback => {
+                    _ = sys.eventfdDrain(src.fd);
+                    src.callback.?(src.ctx.?, src.arg);
+                },
+            }
         }
     }
 }
@@ -144,7 +158,7 @@ test "events reach their handler with their argument; stop joins the thread" {
     var c: Counter = .{};
     const q1 = try sys.eventfd(linux.EFD.NONBLOCK);
     defer sys.close(q1);
-    try loop.add(.{ .fd = q1, .kind = .queue_notify, .ctx = &c, .notify = Counter.notify, .arg = 1 });
+    try loop.add(.{ .fd = q1, .kind = .callback, .ctx = &c, .callback = Counter.notify, .arg = 1 });
     try loop.start();
     sys.eventfdSignal(q1);
     const deadline = sys.nowNs() + 10 * std.time.ns_per_s;

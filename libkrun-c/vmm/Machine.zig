@@ -13,6 +13,12 @@ const linux = std.os.linux;
 const assert = std.debug.assert;
 const Config = @import("../Config.zig");
 const Device = @import("../virtio/Device.zig");
+const Transport = @import("../virtio/mmio.zig").Transport;
+const Balloon = @import("../virtio/balloon.zig").Balloon;
+const Rng = @import("../virtio/rng.zig").Rng;
+const console = @import("../virtio/console.zig");
+const VirtioFs = @import("../virtio/fs/VirtioFs.zig");
+const protocol = @import("../init/protocol.zig");
 const abi = @import("kvm_abi.zig");
 const kvm = @import("kvm.zig");
 const sys = @import("sys.zig");
@@ -55,8 +61,19 @@ pub const exit_code_unset: i32 = std.math.maxInt(i32);
 /// Exit status when KVM could not run the guest.
 pub const exit_code_failure: i32 = 1;
 
+/// The device model behind a slot, owned by the Machine.
+pub const Owner = union(enum) {
+    none,
+    balloon: *Balloon,
+    rng: *Rng,
+    console: *console.Console,
+    fs: *VirtioFs,
+};
+
 pub const Slot = struct {
     device: ?Device = null,
+    transport: ?*Transport = null,
+    owner: Owner = .none,
     irq_fd: sys.fd_t = -1,
     queue_fds: [Device.queues_max]sys.fd_t = @splat(-1),
     queue_count: u8 = 0,
@@ -88,6 +105,10 @@ exit_evt: sys.fd_t,
 serial_out_fd: sys.fd_t = -1,
 serial_irq_fd: sys.fd_t = -1,
 cmdline: boot.Cmdline = .{},
+/// init/'s encoding of the exec config: cmdline tokens, and the JSON the root fs serves.
+exec: ?protocol.Encoded = null,
+/// The host terminal the console put in raw mode, restored when the VM ends.
+raw_mode: ?console.RawMode = null,
 state: State = .created,
 /// Set by the virtio-fs exit-code ioctl (FUSE ioctl 0x7602); read once the VM is down.
 guest_exit_code: std.atomic.Value(i32) = .init(exit_code_unset),
@@ -204,8 +225,7 @@ fn cmosFor(ram: *const layout.Ram) Cmos {
 
 /// COM1 is a console only when the kernel console is ttyS0; all COM ports are sinks otherwise.
 fn buildSerial(self: *Machine, cfg: *const Config) Error!void {
-    const console = kernelConsole(cfg);
-    if (!std.mem.startsWith(u8, console, "ttyS0")) return;
+    if (!std.mem.startsWith(u8, kernelConsole(cfg), "ttyS0")) return;
     self.serial_out_fd = if (cfg.console_output) |path| openOutput(path) orelse return error.SystemResources else dupStdout() orelse return error.SystemResources;
     self.serial_irq_fd = sys.eventfd(linux.EFD.NONBLOCK) catch return error.SystemResources;
     self.vm.irqfd(self.serial_irq_fd, Serial.com_irqs[0]) catch |err| return kvmFailed("KVM_IRQFD (COM1)", err);
@@ -245,12 +265,101 @@ fn openOutput(path: []const u8) ?sys.fd_t {
     return @intCast(rc);
 }
 
-/// The virtio devices, in libkrun's attach order: balloon → rng → console → fs → vsock.
+/// The virtio devices, in libkrun's attach order: balloon → rng → console → fs (→ vsock, which
+/// zkrun does not have yet). Each gets a transport on the next slot.
 fn buildDevices(self: *Machine, cfg: *const Config) Error!void {
-    _ = self;
-    _ = cfg;
-    // The device models (virtio/balloon.zig, rng.zig, console.zig, fs/, vsock) and their
-    // MMIO transport (virtio/mmio.zig) are attached here with `attachDevice` as they land.
+    const balloon = try self.gpa.create(Balloon);
+    balloon.* = .{};
+    try self.attachOwned(.{ .balloon = balloon }, balloon.device());
+    const rng = try self.gpa.create(Rng);
+    rng.* = .{};
+    try self.attachOwned(.{ .rng = rng }, rng.device());
+    if (cfg.implicit_console) try self.buildConsole(cfg, null);
+    if (cfg.console_default) |fds| try self.buildConsole(cfg, fds);
+    try self.encodeExec(cfg);
+    for (cfg.virtiofs.items) |fs| {
+        const is_root = std.mem.eql(u8, fs.tag, Config.root_tag);
+        const dev = VirtioFs.fromConfig(self.gpa, cfg, fs, if (is_root) &self.guest_exit_code else null) catch |err| {
+            log.warn("virtio-fs {s}: {t}", .{ fs.tag, err });
+            return if (err == error.OutOfMemory) error.OutOfMemory else error.InvalidConfig;
+        };
+        try self.attachOwned(.{ .fs = dev }, dev.device());
+        const json = if (self.exec) |e| e.config_json else null;
+        if (is_root and json != null) dev.server.addOverlayFile(protocol.config_overlay_path, json.?, protocol.config_file_mode, false) catch
+            return error.InvalidConfig;
+    }
+}
+
+fn buildConsole(self: *Machine, cfg: *const Config, fds: ?Config.ConsoleFds) Error!void {
+    var out_fd: sys.fd_t = -1;
+    defer if (out_fd >= 0) sys.close(out_fd); // the console dups what it keeps
+    const ports = if (fds) |f| console.defaultPorts(f.input, f.output, f.err) else if (cfg.console_output) |path| blk: {
+        out_fd = openOutput(path) orelse return error.InvalidConfig;
+        break :blk console.outputFilePorts(out_fd);
+    } else console.defaultPorts(0, 1, 2);
+    const c = try self.gpa.create(console.Console);
+    c.init(ports.slice()) catch |err| {
+        self.gpa.destroy(c);
+        return if (err == error.SystemResources) error.SystemResources else error.InvalidConfig;
+    };
+    try self.attachOwned(.{ .console = c }, c.device());
+    // libkrun puts the host terminal in raw mode while the guest owns it.
+    const term = if (fds) |f| console.terminalFd(&.{ f.input, f.output }) else if (cfg.console_output == null) console.terminalFd(&.{ 0, 1 }) else null;
+    if (self.raw_mode == null) if (term) |fd| {
+        self.raw_mode = console.RawMode.enter(fd);
+    };
+}
+
+/// init/'s encoder decides how the exec config travels (cmdline tokens or JSON on the root fs).
+fn encodeExec(self: *Machine, cfg: *const Config) Error!void {
+    if (cfg.exec_path == null and cfg.argv.len == 0 and cfg.workdir == null and cfg.rlimits.len == 0 and
+        (cfg.envp == null or cfg.envp.?.len == 0)) return;
+    self.exec = protocol.encode(self.gpa, .{
+        .exec_path = cfg.exec_path,
+        .args = cfg.argv,
+        .env = cfg.envp orelse &.{},
+        .workdir = cfg.workdir,
+        .rlimits = cfg.rlimits,
+    }) catch |err| {
+        log.warn("exec config: {t}", .{err});
+        return if (err == error.OutOfMemory) error.OutOfMemory else error.InvalidConfig;
+    };
+    if (self.exec.?.config_json != null and cfg.rootFs() == null) {
+        log.warn("exec config needs the root virtio-fs to carry it", .{});
+        return error.InvalidConfig;
+    }
+}
+
+/// A transport for `device` on the next slot. Takes ownership of `owner` whatever happens:
+/// on error it is released here or (once its slot is counted) by destroyPartial.
+fn attachOwned(self: *Machine, owner: Owner, device: Device) Error!void {
+    if (self.slot_count == layout.virtio_slots_max) {
+        releaseOwner(self.gpa, owner);
+        log.warn("more than {d} virtio devices", .{layout.virtio_slots_max});
+        return error.InvalidConfig;
+    }
+    const t = self.gpa.create(Transport) catch |err| {
+        releaseOwner(self.gpa, owner);
+        return err;
+    };
+    t.init(device, &self.mem);
+    const slot = &self.slots[self.slot_count];
+    slot.transport = t;
+    slot.owner = owner;
+    try self.attachDevice(device, Mmio.Handler.of(Transport, t), &t.interrupt);
+}
+
+fn releaseOwner(gpa: std.mem.Allocator, owner: Owner) void {
+    switch (owner) {
+        .none => {},
+        .balloon => |b| gpa.destroy(b),
+        .rng => |r| gpa.destroy(r),
+        .console => |c| {
+            c.deinit();
+            gpa.destroy(c);
+        },
+        .fs => |f| f.destroy(),
+    }
 }
 
 /// Puts a device on the next MMIO slot: its transport answers the slot's MMIO exits, an irqfd
@@ -258,10 +367,7 @@ fn buildDevices(self: *Machine, cfg: *const Config) Error!void {
 /// index) carries the guest's notifications to the event loop, and its backend fds are watched.
 pub fn attachDevice(self: *Machine, device: Device, handler: Mmio.Handler, interrupt: *Device.Interrupt) Error!void {
     assert(self.state == .created and self.loop_ready);
-    if (self.slot_count == layout.virtio_slots_max) {
-        log.warn("more than {d} virtio devices", .{layout.virtio_slots_max});
-        return error.InvalidConfig;
-    }
+    assert(self.slot_count < layout.virtio_slots_max);
     const n = self.slot_count;
     const slot = &self.slots[n];
     slot.device = device;
@@ -291,6 +397,9 @@ pub fn attachDevice(self: *Machine, device: Device, handler: Mmio.Handler, inter
 /// virtio-MMIO QueueNotify register.
 pub const notify_offset: u64 = 0x50;
 
+/// libkrun's prolog (or krun_set_kernel's line), one virtio_mmio.device per slot, then init/'s
+/// exec tokens LAST: they may end with `-- args`, after which the kernel passes everything to
+/// init as argv.
 fn buildCmdline(self: *Machine, cfg: *const Config) Error!void {
     const c = &self.cmdline;
     const custom = if (cfg.kernel) |k| k.cmdline else null;
@@ -299,16 +408,8 @@ fn buildCmdline(self: *Machine, cfg: *const Config) Error!void {
     } else {
         c.appendProlog(cfg.kernel_console) catch |err| return cmdlineError(err);
     }
-    appendExecConfig(c, cfg) catch |err| return cmdlineError(err);
     for (0..self.slot_count) |n| c.appendVirtioMmio(@intCast(n)) catch |err| return cmdlineError(err);
-}
-
-/// CALL SITE for init/'s cmdline encoder: the KRUN_INIT / KRUN_WORKDIR / KRUN_RLIMITS tokens,
-/// the quoted environment and `-- args` of libkrun.md §2.4 go here, between the prolog and
-/// the virtio_mmio.device entries. Until the encoder lands, no exec config reaches the guest.
-fn appendExecConfig(c: *boot.Cmdline, cfg: *const Config) boot.Cmdline.Error!void {
-    _ = c;
-    _ = cfg;
+    if (self.exec) |e| c.append(e.cmdline_tokens) catch |err| return cmdlineError(err);
 }
 
 fn cmdlineError(err: boot.Cmdline.Error) Error {
@@ -380,6 +481,7 @@ pub fn wait(self: *Machine, timeout_ms: i32) error{Timeout}!i32 {
         if (sys.pollReadable(self.exit_evt, timeout_ms) == .timeout) return error.Timeout;
         self.stop();
         self.joinAll();
+        self.restoreTerminal();
         self.state = .exited;
     }
     return self.exitStatus();
@@ -399,6 +501,11 @@ fn exitStatus(self: *Machine) i32 {
 pub fn stop(self: *Machine) void {
     self.control.finish(.stopped); // keeps the first outcome if the guest already ended
     for (self.vcpus) |*v| v.kick();
+}
+
+fn restoreTerminal(self: *Machine) void {
+    if (self.raw_mode) |*r| r.restore();
+    self.raw_mode = null;
 }
 
 fn joinAll(self: *Machine) void {
@@ -421,9 +528,15 @@ fn destroyPartial(self: *Machine) void {
     if (self.vcpu_buf.len > 0) self.gpa.free(self.vcpu_buf);
     if (self.loop_ready) self.loop.deinit();
     for (self.slots[0..self.slot_count]) |*s| {
+        // Devices first (a running fs worker or console stops here), then their fds.
+        if (s.transport) |t| t.shutdown();
+        releaseOwner(self.gpa, s.owner);
+        if (s.transport) |t| self.gpa.destroy(t);
         for (s.queue_fds[0..s.queue_count]) |fd| sys.close(fd);
         if (s.irq_fd >= 0) sys.close(s.irq_fd);
     }
+    if (self.exec) |*e| e.deinit(self.gpa);
+    self.restoreTerminal();
     if (self.vm.fd >= 0) self.vm.close();
     if (self.kvm_fd.fd >= 0) self.kvm_fd.close();
     if (self.serial_irq_fd >= 0) sys.close(self.serial_irq_fd);
