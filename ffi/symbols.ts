@@ -218,7 +218,7 @@ export type Pointer =
   | BigUint64Array<ArrayBuffer>
   | null;
 
-/** The JS value each kind takes. */
+/** The JS value each kind takes. Pass u64 as a bigint: Deno's fast path wants one (a number costs ~20x). */
 export type JsOf<K extends Kind> = K extends "u64" | "usize" ? number | bigint
   : K extends "bool" ? boolean
   : K extends "ptr" ? Pointer
