@@ -42,6 +42,7 @@ pub fn build(b: *std.Build) void {
     buildUnitTests(b, steps.@"test", target, init_bin);
     buildKernelfwTests(b, steps.@"test", target);
     buildFsFuzz(b, steps.fuzz, target);
+    buildQueueFuzz(b, steps.fuzz, target);
     if (kernel_path) |path| buildLibkrunfw(b, steps.@"test", target, optimize, path);
 }
 
@@ -202,6 +203,20 @@ fn buildFsFuzz(b: *std.Build, fuzz_step: *std.Build.Step, target: std.Build.Reso
             .target = target,
             .optimize = .safe,
             .link_libc = true,
+        }),
+    });
+    fuzz_step.dependOn(&b.addInstallArtifact(exe, .{}).step);
+}
+
+// ---- virtio queues (libkrun-c/virtio/, except fs/) -----------------------------------------
+/// The virtqueue walker fuzzer: zig-out/bin/fuzz-queue (smoke run: tests/native/fuzz-queue.sh).
+fn buildQueueFuzz(b: *std.Build, fuzz_step: *std.Build.Step, target: std.Build.ResolvedTarget) void {
+    const exe = b.addExecutable(.{
+        .name = "fuzz-queue",
+        .root_module = b.createModule(.{
+            .root_source_file = b.path("libkrun-c/fuzz_queue.zig"),
+            .target = target,
+            .optimize = .safe,
         }),
     });
     fuzz_step.dependOn(&b.addInstallArtifact(exe, .{}).step);

@@ -12,6 +12,7 @@ comptime {
     _ = @import("virtio/balloon.zig");
     _ = @import("virtio/console.zig");
     _ = @import("virtio/console_tests.zig");
+    _ = @import("virtio/fuzz_queue.zig");
     _ = @import("virtio/Lock.zig");
     _ = @import("virtio/mmio.zig");
     _ = @import("virtio/queue.zig");
