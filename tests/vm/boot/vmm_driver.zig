@@ -10,6 +10,7 @@
 //! opts: --kernel PATH | --tiny   (--tiny: a hand-made long-mode guest, see Machine.tiny_guest)
 //!       --format elf|raw|fw  --initramfs PATH  --cmdline STR  --vcpus N  --mem MiB
 //!       --console-output PATH  --timeout-ms N  --cycles N
+//!       --root DIR (virtio-fs root)  --init FILE (served as /init.krun)  --exec PATH  --arg A...
 const std = @import("std");
 const linux = std.os.linux;
 const Machine = @import("libkrun-c/vmm/Machine.zig");
@@ -33,6 +34,11 @@ const Opts = struct {
     console_output: ?[]const u8 = null,
     timeout_ms: i32 = 300_000,
     cycles: u32 = 20,
+    root: ?[]const u8 = null,
+    init: ?[]const u8 = null,
+    exec: ?[]const u8 = null,
+    args: [16][]const u8 = undefined,
+    args_len: usize = 0,
 };
 
 fn parse(args: []const [:0]const u8) !Opts {
@@ -48,7 +54,11 @@ fn parse(args: []const [:0]const u8) !Opts {
         if (i + 1 >= args.len) return error.MissingValue;
         const v = args[i + 1];
         i += 1;
-        if (std.mem.eql(u8, a, "--kernel")) o.kernel = v else if (std.mem.eql(u8, a, "--format")) o.format = v else if (std.mem.eql(u8, a, "--initramfs")) o.initramfs = v else if (std.mem.eql(u8, a, "--cmdline")) o.cmdline = v else if (std.mem.eql(u8, a, "--vcpus")) o.vcpus = try std.fmt.parseInt(u8, v, 10) else if (std.mem.eql(u8, a, "--mem")) o.mem = try std.fmt.parseInt(u32, v, 10) else if (std.mem.eql(u8, a, "--console-output")) o.console_output = v else if (std.mem.eql(u8, a, "--timeout-ms")) o.timeout_ms = try std.fmt.parseInt(i32, v, 10) else if (std.mem.eql(u8, a, "--cycles")) o.cycles = try std.fmt.parseInt(u32, v, 10) else return error.UnknownOption;
+        if (std.mem.eql(u8, a, "--kernel")) o.kernel = v else if (std.mem.eql(u8, a, "--format")) o.format = v else if (std.mem.eql(u8, a, "--initramfs")) o.initramfs = v else if (std.mem.eql(u8, a, "--cmdline")) o.cmdline = v else if (std.mem.eql(u8, a, "--vcpus")) o.vcpus = try std.fmt.parseInt(u8, v, 10) else if (std.mem.eql(u8, a, "--mem")) o.mem = try std.fmt.parseInt(u32, v, 10) else if (std.mem.eql(u8, a, "--console-output")) o.console_output = v else if (std.mem.eql(u8, a, "--timeout-ms")) o.timeout_ms = try std.fmt.parseInt(i32, v, 10) else if (std.mem.eql(u8, a, "--cycles")) o.cycles = try std.fmt.parseInt(u32, v, 10) else if (std.mem.eql(u8, a, "--root")) o.root = v else if (std.mem.eql(u8, a, "--init")) o.init = v else if (std.mem.eql(u8, a, "--exec")) o.exec = v else if (std.mem.eql(u8, a, "--arg")) {
+            if (o.args_len == o.args.len) return error.TooManyArgs;
+            o.args[o.args_len] = v;
+            o.args_len += 1;
+        } else return error.UnknownOption;
     }
     return o;
 }
@@ -63,7 +73,31 @@ fn writeTiny() !void {
     _ = linux.write(fd, &Machine.tiny_guest, Machine.tiny_guest.len);
 }
 
+fn readAll(gpa: std.mem.Allocator, path: []const u8) ![]u8 {
+    var z: [4096]u8 = undefined;
+    @memcpy(z[0..path.len], path);
+    z[path.len] = 0;
+    const rc = linux.open(@ptrCast(&z), .{ .ACCMODE = .RDONLY }, 0);
+    if (linux.errno(rc) != .SUCCESS) return error.CannotOpen;
+    const fd: i32 = @intCast(rc);
+    defer _ = linux.close(fd);
+    const size = linux.lseek(fd, 0, linux.SEEK.END);
+    const buf = try gpa.alloc(u8, size);
+    if (linux.pread(fd, buf.ptr, size, 0) != size) return error.ShortRead;
+    return buf;
+}
+
 fn configure(cfg: *Config, o: Opts) !void {
+    if (o.root) |dir| try cfg.virtiofs.append(cfg.allocator(), .{ .tag = Config.root_tag, .path = dir });
+    if (o.init) |path| try cfg.overlay_files.append(cfg.allocator(), .{
+        .fs_tag = Config.root_tag,
+        .path = "init.krun",
+        .data = try readAll(cfg.allocator(), path),
+        .mode = 0o100755,
+        .one_shot = true,
+    });
+    cfg.exec_path = o.exec;
+    cfg.argv = try cfg.allocator().dupe([]const u8, o.args[0..o.args_len]);
     cfg.vcpus = o.vcpus;
     cfg.ram_mib = o.mem;
     cfg.console_output = o.console_output;
