@@ -21,6 +21,8 @@
 //!   `queueNotify` when the guest adds buffers, so they work under either mode.
 //! - The transport (virtio/mmio.zig `Transport`) owns the queues and the `Interrupt`; the VMM
 //!   passes `&transport.interrupt` to attachDevice and `Mmio.Handler.of(Transport, transport)`.
+//! - virtio/Devices.zig builds balloon → rng → console(s) with their transports from Config in
+//!   libkrun's order; Machine.buildDevices can attach its `slots()` in a loop (see its header).
 const std = @import("std");
 const GuestMemory = @import("../vmm/GuestMemory.zig");
 const queue = @import("queue.zig");
