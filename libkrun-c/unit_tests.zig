@@ -9,7 +9,6 @@ comptime {
     _ = @import("init/sys.zig");
     _ = @import("log.zig");
     _ = @import("virtio/Device.zig");
-    _ = @import("virtio/Devices.zig");
     _ = @import("virtio/balloon.zig");
     _ = @import("virtio/console.zig");
     _ = @import("virtio/console_tests.zig");

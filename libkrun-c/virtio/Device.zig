@@ -15,14 +15,11 @@
 //!   own lock (virtio/Lock.zig); the transport never holds a device's lock.
 //! - `Interrupt` gained `fail()` (a device found a queue broken → DEVICE_NEEDS_RESET plus a
 //!   config interrupt) and `configChanged()` (bumps ConfigGeneration, config interrupt).
-//! - Backend fds are best watched edge-triggered (EPOLLIN|EPOLLET): a console input with no
-//!   guest buffer, or a pipe at EOF (EPOLLHUP forever), would spin a level-triggered loop.
-//!   Devices read backend fds until EAGAIN or until the guest has no buffers, and retry from
-//!   `queueNotify` when the guest adds buffers, so they work under either mode.
+//! - Backend fds are watched level-triggered by the event loop, so a device must make its fd
+//!   quiet when it cannot make progress (no guest buffers, input at EOF): the console hands out
+//!   an epoll set of its own whose inputs are EPOLLONESHOT and re-armed only when it can read.
 //! - The transport (virtio/mmio.zig `Transport`) owns the queues and the `Interrupt`; the VMM
 //!   passes `&transport.interrupt` to attachDevice and `Mmio.Handler.of(Transport, transport)`.
-//! - virtio/Devices.zig builds balloon → rng → console(s) with their transports from Config in
-//!   libkrun's order; Machine.buildDevices can attach its `slots()` in a loop (see its header).
 const std = @import("std");
 const GuestMemory = @import("../vmm/GuestMemory.zig");
 const queue = @import("queue.zig");
