@@ -46,8 +46,12 @@ if [[ $only == all || $only == native ]]; then
   for t in tests/native/*.sh; do [[ -e $t ]] && run_suite "native/$(basename "$t" .sh)" "$t"; done
 fi
 if [[ $only == all || $only == vm ]]; then
+  # Builds for the VM tier run here first, at native speed (the test host emulates its CPU): every
+  # tests/vm/*.prepare.sh. The host shares the checkout and ~/.cache, so the tests find them done.
+  for p in tests/vm/*.prepare.sh; do [[ -x $p ]] && run_suite "vm/prepare-$(basename "$p" .prepare.sh)" "$p"; done
   # One test-host boot runs the whole VM tier; tests/vm/all.sh prints per-test lines and a total.
-  run_suite vm/test-host tests/host/run tests/vm/all.sh
+  # A host that cannot start fails this suite (tests/host/run exits 125): never a skip.
+  run_suite vm/test-host tests/host/run --timeout "${ZKRUN_VM_TIMEOUT:-2700}" tests/vm/all.sh
 fi
 
 for f in "${failures[@]}"; do echo "failed: $f"; done

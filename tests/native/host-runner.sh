@@ -14,6 +14,7 @@ check() { # name, condition, context
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 probe="tmp/host-runner-probe.$$"
 mkdir -p tmp && rm -f "$probe"
+trap 'rm -f "$probe" "$probe.err"' EXIT
 
 t0=$(ms)
 out=$(tests/host/run sh -c 'printf "line1\nline2\n"; echo to-stderr >&2; pwd; [ -c /dev/kvm ] && echo kvm-present; echo written > "$1"; true' sh "$probe" 2>"$probe.err"); rc=$?

@@ -8,7 +8,9 @@ p=0 f=0 s=0
 for t in tests/vm/*.test.sh; do
   [[ -e $t ]] || continue
   name=$(basename "$t" .test.sh)
+  t0=$SECONDS
   out=$(timeout 600 "$t" 2>&1); rc=$?
+  name="$name ($((SECONDS - t0)) s)"
   if [[ $rc -eq 0 ]]; then p=$((p+1)); echo "vm: $name ok"
   elif [[ $rc -eq 77 ]]; then s=$((s+1)); echo "vm: $name SKIPPED (could not run)"; echo "$out" | tail -5
   else f=$((f+1)); echo "vm: $name FAIL (exit $rc)"; echo "$out" | tail -60 | sed 's/^/    | /'; fi
