@@ -125,7 +125,7 @@ fn buildUnitTests(
 /// Each example is compiled by the system C compiler against the *installed* header and
 /// library, as a user would (`cc x.c -I<prefix>/include -L<prefix>/lib -lkrun`), with -Werror
 /// so a header that makes C warn fails the build. The rpath lets zig-out/bin/x find
-/// zig-out/lib/libkrun.so.1.
+/// zig-out/lib/libkrun.so.1 and libkrunfw.so.5.
 fn buildExamples(b: *std.Build, step: *std.Build.Step, libkrun: *std.Build.Step.Compile) void {
     const names = [_][]const u8{ "minimal", "chroot_vm" };
     for (names) |name| {
@@ -134,7 +134,8 @@ fn buildExamples(b: *std.Build, step: *std.Build.Step, libkrun: *std.Build.Step.
         cc.addFileArg(b.path(b.fmt("examples/{s}.c", .{name})));
         cc.addPrefixedDirectoryArg("-I", .{ .relative = .{ .base = .install_include } });
         cc.addPrefixedDirectoryArg("-L", .{ .relative = .{ .base = .install_lib } });
-        cc.addArgs(&.{ "-lkrun", "-Wl,-rpath,$ORIGIN/../lib" });
+        // DT_RPATH rather than RUNPATH: it also covers libkrun.so's dlopen("libkrunfw.so.5").
+        cc.addArgs(&.{ "-lkrun", "-Wl,--disable-new-dtags,-rpath,$ORIGIN/../lib" });
         // Rebuild when the header or the library changes (the install dirs are not hashed).
         cc.addFileInput(b.path("include/libkrun.h"));
         cc.addFileInput(libkrun.getEmittedBin());

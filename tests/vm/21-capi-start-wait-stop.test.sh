@@ -3,8 +3,7 @@
 # end, two VMs at once, -ETIMEDOUT, one waiter at a time, krun_stop ending a guest that never
 # ends by itself, krun_free_ctx of a running VM.
 source "$(dirname "$0")/../native/capi/vm-common.sh"
-capi_cc "$work/vm_inproc" tests/native/capi/vm_inproc.c || exit 1
-out=$(timeout 500 "$work/vm_inproc" "$KERNEL" "$INITRD" "$CMDLINE" "$HANG_CMDLINE" "$work" 2>&1); rc=$?
+out=$(timeout 500 "$(bin vm_inproc)" "$KERNEL" "$INITRD" "$CMDLINE" "$HANG_CMDLINE" "$work" 2>&1); rc=$?
 echo "$out"
 expect "in-process start/wait/stop (exit $rc)" '[[ $rc -eq 0 ]]' "$(tail -5 "$work"/d.log 2>/dev/null)"
 [[ $fails -eq 0 ]]

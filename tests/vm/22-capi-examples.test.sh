@@ -6,20 +6,18 @@
 source "$(dirname "$0")/../native/capi/vm-common.sh"
 [[ -e zig-out/lib/libkrunfw.so.5 ]] || skip "zig-out/lib/libkrunfw.so.5 not built (zig build -Dkernel=...)"
 [[ -x scripts/mkrootfs.sh ]] || skip "scripts/mkrootfs.sh (the busybox rootfs) does not exist yet"
-ROOTFS=${ZKRUN_CAPI_ROOTFS:-/tmp/zkrun-capi-rootfs}
-[[ -x $ROOTFS/bin/sh ]] || scripts/mkrootfs.sh "$ROOTFS" >/dev/null || { echo "scripts/mkrootfs.sh failed"; exit 1; }
-capi_cc "$work/chroot_vm" examples/chroot_vm.c || exit 1
-capi_cc "$work/minimal" examples/minimal.c || exit 1
+ROOTFS=${ZKRUN_CAPI_ROOTFS:-$(bin rootfs)}
+[[ -x $ROOTFS/bin/sh ]] || { echo "FAIL: no busybox rootfs at '$ROOTFS' (scripts/mkrootfs.sh)"; exit 1; }
 
-out=$(timeout 300 "$work/chroot_vm" -c 1 -m 256 -e GREETING=hello "$ROOTFS" /bin/sh -c 'echo "guest says $GREETING $1"; exit 7' sh arg1 </dev/null 2>&1); rc=$?
+out=$(timeout 300 "$(bin chroot_vm)" -c 1 -m 256 -e GREETING=hello "$ROOTFS" /bin/sh -c 'echo "guest says $GREETING $1"; exit 7' sh arg1 </dev/null 2>&1); rc=$?
 expect "chroot_vm exits with the command's status 7 (got $rc)" '[[ $rc -eq 7 ]]' "$out"
 expect "argv and env reached the command" 'grep -q "guest says hello arg1" <<<"$out"' "$out"
-out=$(timeout 300 "$work/chroot_vm" "$ROOTFS" /no/such/program </dev/null 2>&1); rc=$?
+out=$(timeout 300 "$(bin chroot_vm)" "$ROOTFS" /no/such/program </dev/null 2>&1); rc=$?
 expect "a missing program exits 127 (got $rc)" '[[ $rc -eq 127 ]]' "$out"
-out=$(timeout 300 "$work/chroot_vm" -w /tmp "$ROOTFS" /bin/pwd </dev/null 2>&1); rc=$?
+out=$(timeout 300 "$(bin chroot_vm)" -w /tmp "$ROOTFS" /bin/pwd </dev/null 2>&1); rc=$?
 expect "workdir reached the command (rc $rc)" '[[ $rc -eq 0 ]] && grep -qx "/tmp" <<<"$(tr -d "\r" <<<"$out")"' "$out"
 
 mkdir "$work/run" && ln -s "$ROOTFS" "$work/run/rootfs"
-out=$(cd "$work/run" && printf 'echo minimal-ok\nexit 3\n' | timeout 300 "$work/minimal" 2>&1); rc=$?
+out=$(cd "$work/run" && printf 'echo minimal-ok\nexit 3\n' | timeout 300 "$(bin minimal)" 2>&1); rc=$?
 expect "minimal: /bin/sh ran its stdin and its status 3 came back (got $rc)" '[[ $rc -eq 3 ]] && grep -q "minimal-ok" <<<"$out"' "$out"
 [[ $fails -eq 0 ]]
