@@ -35,6 +35,9 @@ map: std.AutoHashMapUnmanaged(Key, u32),
 free_list: []u32,
 free_count: u32,
 live: u32 = 0,
+/// Removals since the map was last rehashed: its deletions leave tombstones that lengthen
+/// every probe until rehashed (in place, no allocation).
+removed: u32 = 0,
 
 pub fn init(gpa: std.mem.Allocator, count: u32) !Inodes {
     assert(count >= 2);
@@ -153,6 +156,11 @@ pub fn forget(self: *Inodes, index: u32, n: u64) void {
     s.refs -|= n;
     if (s.refs > 0) return;
     assert(self.map.remove(.{ .dev = s.dev, .ino = s.ino }));
+    self.removed += 1;
+    if (self.removed >= self.slots.len / 4) {
+        self.map.rehash(std.hash_map.AutoContext(Key){});
+        self.removed = 0;
+    }
     if (s.kind == .host) sys.close(s.fd);
     s.* = .{ .generation = s.generation +% 1 };
     self.free_list[self.free_count] = index;
