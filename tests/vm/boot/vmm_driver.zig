@@ -122,11 +122,14 @@ fn bootOnce(gpa: std.mem.Allocator, o: Opts, quiet: bool) !i32 {
     var cfg = Config.init(gpa);
     defer cfg.deinit();
     try configure(&cfg, o);
+    const t0 = nowUs();
     const m = try Machine.create(gpa, &cfg);
     defer m.destroy();
+    const t1 = nowUs();
     try m.start();
+    if (!quiet) say("boot: create_us={d} start_us={d}", .{ t1 - t0, nowUs() - t1 });
     const code = m.wait(o.timeout_ms) catch {
-        say("boot: TIMEOUT after {d} ms", .{o.timeout_ms});
+        say("boot: TIMEOUT after {d} ms (setup_us={d})", .{ o.timeout_ms, @divTrunc(m.stats().setup_ns, 1000) });
         m.stop();
         return error.Timeout;
     };
@@ -137,6 +140,12 @@ fn bootOnce(gpa: std.mem.Allocator, o: Opts, quiet: bool) !i32 {
         code, @divTrunc(s.setup_ns, 1000), s.exits, rss, guest_kb, rss -| guest_kb,
     });
     return code;
+}
+
+fn nowUs() i64 {
+    var ts: linux.timespec = undefined;
+    _ = linux.clock_gettime(.MONOTONIC, &ts);
+    return @as(i64, ts.sec) * 1_000_000 + @divTrunc(ts.nsec, 1000);
 }
 
 fn countFds() u32 {
