@@ -9,9 +9,10 @@ KERNEL=${ZKRUN_KERNEL:-$(kernelfw/build-kernel.sh --print-path 2>/dev/null || tr
 [[ -n $KERNEL && -f $KERNEL ]] || skip "no guest kernel (kernelfw/build-kernel.sh --print-path gave '${KERNEL}')"
 DRV=$(tests/vm/boot/build-driver.sh) || { echo "driver build failed"; exit 1; }
 INITRD=$(tests/vm/boot/make-initramfs.sh) || { echo "initramfs build failed"; exit 1; }
-# Our kernel's console: the COM1 UART when the kernel has an 8250 driver, and the early serial
-# console (polled port 0x3f8, kept after boot) either way, so output never depends on virtio.
-CMDLINE="console=ttyS0 earlyprintk=serial,ttyS0,115200 reboot=k panic=-1 loglevel=4 rdinit=/init"
+# libkrun's console (virtio-console hvc0, implicit; its output goes to --console-output).
+CMDLINE="console=hvc0 reboot=k panic=-1 loglevel=4 rdinit=/init"
+# The legacy path: COM1 (our 16550A) as ttyS0, plus the early serial console (polled 0x3f8).
+CMDLINE_SERIAL="console=ttyS0 earlyprintk=serial,ttyS0,115200 reboot=k panic=-1 loglevel=4 rdinit=/init"
 fails=0
 expect() { # description, condition, context
   if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails+1)); [[ -n ${3:-} ]] && echo "$3" | tail -40 | sed 's/^/     | /'; fi
