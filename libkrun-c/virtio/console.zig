@@ -324,6 +324,12 @@ pub const Console = struct {
         const self = fromPtr(ptr);
         self.lock.lock();
         defer self.lock.unlock();
+        // Output the guest already queued must not be lost: its last lines before a reboot
+        // are often kicked through an ioeventfd the stopped event loop never served.
+        if (self.act) |a| for (0..self.port_count) |i| {
+            const tx = rxQueue(@intCast(i)) + 1;
+            if (!a.queues[tx].isBroken()) self.run(a, tx, drainOutput);
+        };
         self.act = null;
         for (self.ports[0..self.port_count], 0..) |*p, i| {
             p.guest_open = false;

@@ -153,6 +153,10 @@ test "console: libkrun's multiport handshake names the non-terminal ports" {
     try testing.expectEqualStrings("oops\n", try readFd(err.r, &buf));
     try testing.expectEqual(@as(u32, 0), rig.dqs[7].takeUsed().?.len);
     try testing.expectEqual(@as(u64, 18), rig.con.bytes_out);
+    // Output queued but never kicked (the VM ended first) is written out at shutdown.
+    _ = rig.dqs[7].post(&.{"last words\n"}, &.{});
+    rig.tr.shutdown();
+    try testing.expectEqualStrings("last words\n", try readFd(out.r, &buf));
 }
 
 test "console: input waits for the guest to open the port, then flows; EOF closes the port" {
