@@ -40,7 +40,7 @@ fi
 [[ -e zig-out/lib/libkrunfw.so.5 ]] || { echo "ts: SKIP run() of /bin/true: libkrunfw.so.5 not built"; exit 0; }
 [[ -x scripts/mkrootfs.sh ]] || { echo "ts: SKIP run() of /bin/true: no scripts/mkrootfs.sh"; exit 0; }
 [[ -x zig-out/bin/chroot_vm ]] || { echo "ts: SKIP run() of /bin/true: zig-out/bin/chroot_vm not built (zig build examples)"; exit 0; }
-root=$PWD/.tools/ts-rootfs # built on the machine by tests/native/ts-deno.sh
+root=$PWD/.tools/ts-rootfs # built on the machine by tests/vm/60-ts.prepare.sh
 [[ -x $root/bin/sh ]] || scripts/mkrootfs.sh "$root" >/dev/null || { echo "ts: mkrootfs failed"; exit 1; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 ms_now() { date +%s%N | awk '{printf "%d", $1/1000000}'; }

@@ -65,11 +65,5 @@ out=$(cli --help 2>&1); rc=$?
 out=$(deno run --quiet --allow-ffi --allow-read --allow-env --v8-flags=--expose-gc tests/ts/gc.ts 2>&1 | grep -v '^\[zkrun\]')
 [[ $out == "gc ok: 5 of 5 freed" ]] && ok "dropped contexts freed by the GC safety net" || bad "GC safety net" "$out"
 
-# 4. The VM tier (tests/vm/6*-ts-*, inside the test host) uses this rootfs: build it here.
-if [[ -x scripts/mkrootfs.sh ]]; then
-  out=$(scripts/mkrootfs.sh "$PWD/.tools/ts-rootfs" 2>&1) && ok "rootfs for the VM tier: .tools/ts-rootfs" ||
-    bad "scripts/mkrootfs.sh .tools/ts-rootfs" "$out"
-fi
-
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -9,7 +9,7 @@ skip() { echo "SKIP: $*"; exit 77; }
 [[ -e zig-out/lib/libkrun.so.1 ]] || skip "zig-out/lib/libkrun.so.1 not built"
 [[ -e zig-out/lib/libkrunfw.so.5 ]] || skip "zig-out/lib/libkrunfw.so.5 not built (zig build -Dkernel=...)"
 [[ -x scripts/mkrootfs.sh ]] || skip "scripts/mkrootfs.sh (the busybox rootfs) does not exist yet"
-# In the shared checkout (gitignored .tools/), built on the machine by tests/native/ts-deno.sh:
+# In the shared checkout (gitignored .tools/), built on the machine by tests/vm/60-ts.prepare.sh:
 # the test host's /tmp is fresh each boot.
 ROOTFS=${ZKRUN_TS_ROOTFS:-$PWD/.tools/ts-rootfs}
 [[ -x $ROOTFS/bin/sh ]] || scripts/mkrootfs.sh "$ROOTFS" >/dev/null || { echo "scripts/mkrootfs.sh $ROOTFS failed"; exit 1; }
