@@ -9,6 +9,7 @@
 //! that the used index moves exactly with addUsed.
 //!
 //! Usage: fuzz-queue [iterations (default 200000)] [seed]
+//!        fuzz-queue bench [rounds (default 20000)]   (device-side cost per chain, see BENCHMARKS.md)
 const std = @import("std");
 const linux = std.os.linux;
 const queue = @import("queue.zig");
@@ -30,6 +31,7 @@ const Stats = struct {
 
 pub fn main(init: std.process.Init) !u8 {
     const args = try init.minimal.args.toSlice(init.arena.allocator());
+    if (args.len > 1 and std.mem.eql(u8, args[1], "bench")) return bench(if (args.len > 2) try std.fmt.parseInt(u64, args[2], 10) else 20_000);
     const iterations = if (args.len > 1) try std.fmt.parseInt(u64, args[1], 10) else 200_000;
     const seed = if (args.len > 2) try std.fmt.parseInt(u64, args[2], 10) else @as(u64, @intCast(linux.getpid()));
     var prng = std.Random.DefaultPrng.init(seed);
@@ -224,6 +226,48 @@ fn device(rnd: std.Random, chain: queue.Chain, stats: *Stats) queue.Error!u32 {
     }
     stats.bytes_written += w.written;
     return w.written;
+}
+
+/// The device's side of a request/response queue, per chain: pop (validate the chain), read a
+/// 64-byte header, write a 256-byte reply across 2 segments, addUsed, needsNotification
+/// (EVENT_IDX). The driver re-publishes the same 256 chains each round (one index store).
+fn bench(rounds: u64) !u8 {
+    const ram = try std.heap.page_allocator.alignedAlloc(u8, .fromByteUnits(4096), 1 << 20);
+    var g = t.Guest.init(ram, ram_base);
+    const size: u16 = 256;
+    var dq = t.DriverQueue.init(&g, size);
+    var q = dq.deviceQueue(size);
+    q.event_idx = true;
+    const header: [64]u8 = @splat(7);
+    for (0..size) |_| _ = dq.post(&.{&header}, &.{ 128, 128 });
+    var sink: u64 = 0;
+    const t0 = nowNs();
+    for (0..rounds) |round| {
+        if (round > 0) {
+            dq.avail_idx +%= size;
+            dq.setAvailIdx(dq.avail_idx);
+        }
+        while (try q.pop(&g.mem)) |chain| {
+            var r = chain.reader();
+            var buf: [256]u8 = undefined;
+            try r.readAll(buf[0..64]);
+            sink +%= buf[0];
+            var w = chain.writer();
+            try w.writeAll(&buf);
+            try q.addUsed(&g.mem, chain.head, w.written);
+        }
+        if (try q.needsNotification(&g.mem)) sink +%= 1;
+    }
+    const ns = nowNs() - t0;
+    const chains = rounds * size;
+    std.debug.print("queue bench: {d} chains in {d} ms: {d} ns/chain ({d} k chains/s) [sink {d}]\n", .{ chains, @divTrunc(ns, 1_000_000), @divTrunc(ns, @as(i128, chains)), @divTrunc(@as(i128, chains) * 1_000_000, ns), sink });
+    return 0;
+}
+
+fn nowNs() i128 {
+    var ts: linux.timespec = undefined;
+    _ = linux.clock_gettime(.MONOTONIC, &ts);
+    return @as(i128, ts.sec) * 1_000_000_000 + ts.nsec;
 }
 
 test "the fuzz harness runs a few hundred cases" {
