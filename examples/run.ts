@@ -20,6 +20,7 @@ const usage = `usage: run.ts --root DIR [options] -- PROGRAM [ARGS...]
   --rlimit RES=S:H    resource limit, e.g. NOFILE=1024:4096 (repeatable)
   --port HOST:GUEST   forward a host TCP port to the guest (repeatable)
   --capture           collect the console and print it after the guest exits
+                      (Deno: also --allow-write=/tmp, for the temp file)
   --timeout MS        stop the guest after MS milliseconds (exit 124)
   --enter             libkrun's krun_start_enter: this process becomes the VM
   -h, --help          this text`;

@@ -43,10 +43,13 @@ fi
 root=$PWD/.tools/ts-rootfs # built on the machine by tests/vm/60-ts.prepare.sh
 [[ -x $root/bin/sh ]] || scripts/mkrootfs.sh "$root" >/dev/null || { echo "ts: mkrootfs failed"; exit 1; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-ms_now() { date +%s%N | awk '{printf "%d", $1/1000000}'; }
+ms_now() { local ns; ns=$(date +%s%N); echo $((ns / 1000000)); } # bash integers: awk's %d is 32-bit
 c=()
 for i in $(seq "$runs"); do
-  t0=$(ms_now); zig-out/bin/chroot_vm "$root" /bin/true </dev/null >/dev/null 2>&1 || { echo "ts: chroot_vm /bin/true failed"; exit 1; }
+  # The C way to a build tree's libkrun and libkrunfw: LD_LIBRARY_PATH.
+  t0=$(ms_now)
+  LD_LIBRARY_PATH=$PWD/zig-out/lib zig-out/bin/chroot_vm "$root" /bin/true </dev/null >/dev/null 2>&1 ||
+    { echo "ts: chroot_vm /bin/true failed"; exit 1; }
   c+=($(( $(ms_now) - t0 )))
 done
 echo "ts: C chroot_vm /bin/true, process start->exit (median of $runs): $(printf '%s\n' "${c[@]}" | median) ms"
