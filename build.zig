@@ -27,7 +27,9 @@ pub fn build(b: *std.Build) void {
         .fuzz = b.step("fuzz", "Build the fuzz targets"),
     };
     const target = b.standardTargetOptions(.{});
-    const optimize = b.standardOptimizeOption(.{ .preferred_optimize_mode = .safe });
+    // Default to an optimized build that keeps safety checks: zig's standard option would give
+    // Debug unless --release is passed, and libkrun.so is what users run.
+    const optimize = b.option(std.builtin.OptimizeMode, "optimize", "Optimization mode (default: safe)") orelse .safe;
     const kernel_path = b.option([]const u8, "kernel", "vmlinux to bundle into libkrunfw.so");
 
     const fmt = b.addFmt(.{
