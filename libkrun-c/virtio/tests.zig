@@ -621,3 +621,49 @@ test "transport: invalid rings or a failing device at DRIVER_OK set DEVICE_NEEDS
     d.write32(mmio.Reg.status, 0);
     try testing.expectEqual(@as(u32, 0), rig.echo.resets); // never activated, nothing to reset
 }
+
+test "transport: SHM region registers report the device's window, and -1 for others" {
+    const WithShm = struct {
+        fn shm(_: *anyopaque) ?Device.ShmRegion {
+            return .{ .guest_addr = 0x1_4000_0000, .len = 1 << 29 };
+        }
+        const vtable: Device.VTable = blk: {
+            var v = Echo.vtable;
+            v.shmRegion = shm;
+            break :blk v;
+        };
+    };
+    var rig: Rig = .{};
+    _ = rig.init();
+    rig.tr.init(.{ .ptr = &rig.echo, .vtable = &WithShm.vtable }, &rig.g.mem);
+    const d: t.MmioDriver = .{ .t = &rig.tr };
+    d.write32(mmio.Reg.shm_sel, 0);
+    try testing.expectEqual(@as(u32, 1 << 29), d.read32(mmio.Reg.shm_len_low));
+    try testing.expectEqual(@as(u32, 0), d.read32(mmio.Reg.shm_len_high));
+    try testing.expectEqual(@as(u32, 0x4000_0000), d.read32(mmio.Reg.shm_base_low));
+    try testing.expectEqual(@as(u32, 1), d.read32(mmio.Reg.shm_base_high));
+    d.write32(mmio.Reg.shm_sel, 1);
+    try testing.expectEqual(@as(u32, 0xffff_ffff), d.read32(mmio.Reg.shm_len_low));
+    try testing.expectEqual(@as(u32, 0xffff_ffff), d.read32(mmio.Reg.shm_len_high));
+}
+
+test "transport: concurrent register traffic from two vCPU threads stays consistent" {
+    var rig: Rig = .{};
+    const d = rig.init();
+    try rig.start(d);
+    const Prober = struct {
+        fn run(drv: t.MmioDriver, bad: *std.atomic.Value(u32)) void {
+            for (0..20000) |i| {
+                drv.write32(mmio.Reg.queue_sel, @intCast(i % 2));
+                if (drv.read32(mmio.Reg.magic_value) != mmio.magic) _ = bad.fetchAdd(1, .monotonic);
+                _ = drv.read32(mmio.Reg.queue_num_max);
+            }
+        }
+    };
+    var bad: std.atomic.Value(u32) = .init(0);
+    const th = try std.Thread.spawn(.{}, Prober.run, .{ d, &bad });
+    Prober.run(d, &bad);
+    th.join();
+    try testing.expectEqual(@as(u32, 0), bad.load(.monotonic));
+    try testing.expectEqual(@as(u32, 0xf), d.status());
+}
