@@ -48,10 +48,10 @@ c=()
 for i in $(seq "$runs"); do
   # The C way to a build tree's libkrun and libkrunfw: LD_LIBRARY_PATH.
   t0=$(ms_now)
-  LD_LIBRARY_PATH=$PWD/zig-out/lib zig-out/bin/chroot_vm "$root" /bin/true </dev/null >/dev/null 2>&1 ||
+  LD_LIBRARY_PATH=$PWD/zig-out/lib zig-out/bin/chroot_vm -c 1 -m 128 "$root" /bin/true </dev/null >/dev/null 2>&1 ||
     { echo "ts: chroot_vm /bin/true failed"; exit 1; }
   c+=($(( $(ms_now) - t0 )))
 done
-echo "ts: C chroot_vm /bin/true, process start->exit (median of $runs): $(printf '%s\n' "${c[@]}" | median) ms"
+echo "ts: C chroot_vm -c 1 -m 128 /bin/true, process start->exit (median of $runs): $(printf '%s\n' "${c[@]}" | median) ms"
 deno run --quiet --allow-ffi --allow-read --allow-write=/tmp --allow-env=LIBKRUN_PATH,TMPDIR tests/ts/bench-run.ts "$root" "$runs" | sed 's/^/ts: in-process /;s/$/ ms/'
 bun tests/ts/bench-run.ts "$root" "$runs" | sed 's/^/ts: in-process /;s/$/ ms/'
