@@ -992,6 +992,58 @@ test "round trips of tricky values pick the right channel and arrive intact" {
     }
 }
 
+/// Pieces of random values; the first `plain_pieces` are ones the cmdline can carry.
+const random_pieces = [_][]const u8{ "a", "Z", "0", "_", "=", "-", "/", ",", ":", "'", "$", " ", ".", "\"", "\\", "--", "é", "✓", "\t", "\n", "\x7f" };
+const plain_pieces = 11;
+
+fn randomString(arena: Allocator, random: std.Random, len_max: usize, plain: bool) ![]const u8 {
+    var out: std.ArrayList(u8) = .empty;
+    const n = random.uintLessThan(usize, len_max + 1);
+    const choices = if (plain) plain_pieces else random_pieces.len;
+    for (0..n) |_| try out.appendSlice(arena, random_pieces[random.uintLessThan(usize, choices)]);
+    return out.items;
+}
+
+fn randomList(arena: Allocator, random: std.Random, count_max: usize, plain: bool, comptime env: bool) ![][]const u8 {
+    const n = random.uintLessThan(usize, count_max + 1);
+    const list = try arena.alloc([]const u8, n);
+    for (list, 0..) |*item, i| {
+        const value = try randomString(arena, random, 12, plain);
+        item.* = if (env) blk: {
+            const keys = [_][]const u8{ "A", "PATH", "KEY_Z", "lower", "A.B" };
+            const key = keys[random.uintLessThan(usize, if (plain) 3 else keys.len)];
+            // Distinct keys keep the comparison simple (duplicates are tested elsewhere).
+            break :blk try std.fmt.allocPrint(arena, "{s}{d}={s}", .{ key, i, value });
+        } else if (plain and value.len == 0) "x" else value;
+    }
+    return list;
+}
+
+test "random exec configs round-trip through whichever channel the encoder picks" {
+    var prng = std.Random.DefaultPrng.init(0x2026_1125);
+    const random = prng.random();
+    var channels: [2]u32 = .{ 0, 0 };
+    for (0..1500) |_| {
+        var arena_state = std.heap.ArenaAllocator.init(testing.allocator);
+        defer arena_state.deinit();
+        const arena = arena_state.allocator();
+        const plain = random.boolean();
+        const exec: ExecConfig = .{
+            .exec_path = if (random.boolean()) try std.fmt.allocPrint(arena, "/x{s}", .{try randomString(arena, random, 4, plain)}) else null,
+            .args = try randomList(arena, random, 30, plain, false),
+            .env = try randomList(arena, random, 30, plain, true),
+            .workdir = if (random.boolean()) try std.fmt.allocPrint(arena, "/w{s}", .{try randomString(arena, random, 6, plain)}) else null,
+            .rlimits = if (random.boolean()) &.{"7=1:2"} else &.{},
+            .cmdline_room = 200 + random.uintLessThan(usize, 1200),
+        };
+        const got = try roundTrip(arena, exec);
+        channels[@intFromBool(got.json)] += 1;
+        try expectSameExec(exec, got.boot);
+    }
+    // Both channels were exercised.
+    try testing.expect(channels[0] > 50 and channels[1] > 50);
+}
+
 test "the cmdline budget and the kernel's token limits force JSON" {
     var arena_state = std.heap.ArenaAllocator.init(testing.allocator);
     defer arena_state.deinit();
