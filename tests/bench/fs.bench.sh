@@ -10,3 +10,8 @@ zig build-exe -O fast -lc -femit-bin="$out/bench-fs" libkrun-c/virtio/fs/bench.z
 work=$(mktemp -d /var/tmp/zkrun-fs-bench.XXXXXX); trap 'rm -rf "$work"' EXIT
 mkdir "$work/a"
 "$out/bench-fs" "$work/a" "${FS_BENCH_ITERATIONS:-200000}" 2>&1 || exit 1
+# The same workload in a guest: zkrun's server vs QEMU + Debian's virtiofsd, inside the test host
+# (about 5 minutes). FS_BENCH_GUEST=0 skips it.
+if [[ ${FS_BENCH_GUEST:-1} != 0 ]]; then
+  tests/host/run --timeout 900 tests/bench/fs-guest.sh 2>&1 | grep -E '^(guest\.|zkrun:|QEMU|SKIP|---|qemu|fv_)' || exit 1
+fi
