@@ -44,13 +44,39 @@ export function envOrUndefined(name: string): string | undefined {
   }
 }
 
+// Where the dynamic loader looks for a soname on Debian-like and other common systems.
+const systemDirs = [
+  "/usr/local/lib",
+  "/usr/local/lib64",
+  "/usr/lib/x86_64-linux-gnu",
+  "/lib/x86_64-linux-gnu",
+  "/usr/lib64",
+  "/lib64",
+  "/usr/lib",
+  "/lib",
+];
+
+/**
+ * The system's libkrun.so.1 as a path: Deno's dlopen takes every name as a path relative to
+ * the working directory, never as a soname, so the loader's search is done here
+ * (LD_LIBRARY_PATH, then the usual directories). The bare soname if none has it.
+ */
+function systemLibrary(): string {
+  const dirs = (envOrUndefined("LD_LIBRARY_PATH") ?? "").split(":").filter((d) => d !== "");
+  for (const dir of [...dirs, ...systemDirs]) {
+    const path = join(dir, "libkrun.so.1");
+    if (existing(path)) return path;
+  }
+  return "libkrun.so.1";
+}
+
 /** The places to look, in order. */
 export function candidates(): string[] {
   const explicit = envOrUndefined("LIBKRUN_PATH");
   if (explicit !== undefined) return [explicit];
   const local = new URL("../zig-out/lib/libkrun.so.1", import.meta.url);
   // Loaded from a registry (https:), there is no build tree next to this file.
-  return local.protocol === "file:" ? [fileURLToPath(local), "libkrun.so.1"] : ["libkrun.so.1"];
+  return local.protocol === "file:" ? [fileURLToPath(local), systemLibrary()] : [systemLibrary()];
 }
 
 function firstLine(err: unknown): string {
@@ -75,7 +101,12 @@ export function load(path?: string): Native {
   for (const candidate of path !== undefined ? [path] : candidates()) {
     try {
       const native = adapter.open(candidate);
-      loadFirmware(adapter, candidate);
+      try {
+        loadFirmware(adapter, candidate);
+      } catch (err) {
+        native.close();
+        throw err;
+      }
       loaded = native;
       return loaded;
     } catch (err) {

@@ -107,17 +107,27 @@ export const cases: Case[] = [
     },
   },
   {
-    name: "search order: LIBKRUN_PATH alone when set, else zig-out/lib then the soname",
+    name: "search order: LIBKRUN_PATH alone when set, else zig-out/lib, then the system's (as a path)",
     fn: () => {
-      const saved = process.env.LIBKRUN_PATH;
+      const saved = [process.env.LIBKRUN_PATH, process.env.LD_LIBRARY_PATH];
       try {
         delete process.env.LIBKRUN_PATH;
-        assert.deepEqual(candidates(), [join(repo, "zig-out/lib/libkrun.so.1"), "libkrun.so.1"]);
+        const [local, system] = candidates();
+        assert.equal(local, join(repo, "zig-out/lib/libkrun.so.1"));
+        assert.match(system, /(^|\/)libkrun\.so\.1$/);
+        // Deno's dlopen never searches sonames: a libkrun.so.1 on LD_LIBRARY_PATH is found here.
+        const dir = join(scratch, "ldpath");
+        spawnSync("mkdir", ["-p", dir]);
+        writeFileSync(join(dir, "libkrun.so.1"), "");
+        process.env.LD_LIBRARY_PATH = `/nonexistent:${dir}`;
+        assert.deepEqual(candidates(), [local, join(dir, "libkrun.so.1")]);
         process.env.LIBKRUN_PATH = "/opt/x/libkrun.so.1";
         assert.deepEqual(candidates(), ["/opt/x/libkrun.so.1"]);
       } finally {
-        if (saved === undefined) delete process.env.LIBKRUN_PATH;
-        else process.env.LIBKRUN_PATH = saved;
+        for (const [name, value] of [["LIBKRUN_PATH", saved[0]], ["LD_LIBRARY_PATH", saved[1]]] as const) {
+          if (value === undefined) delete process.env[name];
+          else process.env[name] = value;
+        }
       }
     },
   },
