@@ -617,14 +617,18 @@ export class Vm implements Disposable, AsyncDisposable {
       : uint(options.timeoutMs, 0, 0x7fff_ffff, "krun_wait", "timeoutMs");
     if (this.#state !== "ready") throw new Error(`Vm.run(): this VM is ${this.#state}; a Vm runs once`);
     let dir: string | undefined;
+    let outputSet = false;
     try {
       if (output === "capture") {
         dir = mkdtempSync(join(envOrUndefined("TMPDIR") ?? "/tmp", "zkrun-"));
         this.#ctx.setConsoleOutput(join(dir, "console"));
+        outputSet = true;
       }
       this.#ctx.start();
     } catch (err) {
       if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+      // The console output is set once per context: a second run() could not capture again.
+      if (outputSet) this.#state = "exited";
       throw err;
     }
     this.#state = "running";
