@@ -1,8 +1,8 @@
 //! The guest init (`/init.krun`), PID 1 of every zkrun guest: a static Zig binary without libc,
 //! embedded in libkrun.so and served from memory by the virtio-fs server. Boot sequence
 //! (libkrun.md §3.3): mount /dev, /proc, /sys, cgroup2, /dev/pts, /dev/shm; make `/` shared;
-//! take the console as controlling tty; hostname; `lo` up; read the exec config (plan.zig);
-//! rlimits and workdir; fork the workload (stdio on the krun-* virtio-console ports), reap every
+//! take the console as controlling tty; hostname; `lo` up; stdio onto the krun-* virtio-console
+//! ports; read the exec config (plan.zig); rlimits and workdir; fork the workload, reap every
 //! child until it exits, and hand its status to the host (exit code, or 128+signal) through the
 //! virtio-fs ioctl; then sync and reboot, which ends the VM.
 //! Status codes of our own: 125 setup failed, 126 the program cannot run, 127 not found.
@@ -34,6 +34,10 @@ pub fn main(init: std.process.Init.Minimal) noreturn {
     _ = linux.setsid();
     _ = linux.ioctl(0, linux.T.IOCSCTTY, 1);
     loopbackUp();
+    // From here on init's own messages go where the workload's stderr goes (the krun-stderr
+    // port when there is one): the caller then sees why a setup step failed, and the workload
+    // inherits the redirected stdio.
+    sys.redirectStdio() catch finish(status_setup_failed);
 
     const plan = resolvePlan(arena, init) catch |err| {
         sys.say("exec config: {t}", .{err});
@@ -46,10 +50,7 @@ pub fn main(init: std.process.Init.Minimal) noreturn {
         sys.say("exec arrays: {t}", .{err});
         finish(status_setup_failed);
     };
-    if (plan.init_pid1) {
-        sys.redirectStdio() catch finish(status_setup_failed);
-        finish(exec.run());
-    }
+    if (plan.init_pid1) finish(exec.run());
     finish(runChild(exec));
 }
 
@@ -191,10 +192,7 @@ fn runChild(exec: ExecArgs) u8 {
         sys.say("fork: {t}", .{sys.errno(rc)});
         return status_setup_failed;
     }
-    if (rc == 0) {
-        sys.redirectStdio() catch linux.exit_group(status_setup_failed);
-        linux.exit_group(exec.run());
-    }
+    if (rc == 0) linux.exit_group(exec.run());
     const child: linux.pid_t = @intCast(rc);
     while (true) {
         var status: u32 = 0;

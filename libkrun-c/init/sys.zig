@@ -94,6 +94,8 @@ pub fn readFile(path: [*:0]const u8, buf: []u8) FileError!?[]u8 {
 /// dup2s the virtio-console ports named `krun-stdin`/`krun-stdout`/`krun-stderr` (found through
 /// /sys/class/virtio-ports/*/name) onto 0/1/2. No ports directory means no ports: the console
 /// stays (libkrun exits 125 there; a guest without virtio-console is still a usable guest).
+/// Unlike libkrun (which redirects in the child), PID 1 redirects itself, so its own messages
+/// reach the caller's stderr too.
 pub fn redirectStdio() error{PortOpenFailed}!void {
     const ports = "/sys/class/virtio-ports";
     const rc = linux.open(ports, .{ .ACCMODE = .RDONLY, .DIRECTORY = true, .CLOEXEC = true }, 0);

@@ -203,7 +203,13 @@ boot ports "KRUN_INIT=/stdio.sh" "" \
 kill "$feeder" "$drain" 2>/dev/null; wait "$feeder" "$drain" 2>/dev/null
 check "krun-stdin feeds the workload, krun-stdout gets its output" 'grep -q "^got=\[hello-in\]$" "$work/stdout.txt" 2>/dev/null'
 check "krun-stderr gets its stderr" 'grep -q "^to-stderr$" "$work/stderr.txt" 2>/dev/null'
-check "the console keeps init's own line, not the workload's" 'status_is 5 && ! grep -q "got=" "$work/ports.log"'
+check "init's own lines follow stdio to krun-stderr; the console gets neither" 'grep -q "init.krun: exit status 5" "$work/stderr.txt" && ! grep -q "got=\|init.krun:" "$work/ports.log"'
+
+name=portserr
+boot portserr "KRUN_INIT=/bin/true KRUN_WORKDIR=/nonexistent" "" \
+  -chardev "file,id=perr,path=$work/stderr2.txt" \
+  -device virtio-serial-device -device virtserialport,chardev=perr,name=krun-stderr
+check "a setup failure's reason reaches krun-stderr" 'grep -q "init.krun: workdir /nonexistent: NOENT" "$work/stderr2.txt" 2>/dev/null && grep -q "init.krun: exit status 125" "$work/stderr2.txt"'
 
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
