@@ -95,7 +95,10 @@ pub fn lookup(d: *Driver, parent: u64, name: [:0]const u8) Reply {
 pub fn lookupId(d: *Driver, parent: u64, name: [:0]const u8) !u64 {
     const r = d.lookup(parent, name);
     if (r.err != 0) return error.LookupFailed;
-    return r.as(fuse.EntryOut).nodeid;
+    const id = r.as(fuse.EntryOut).nodeid;
+    // Node id 0 is a negative entry: the name does not exist.
+    if (id == 0) return error.LookupFailed;
+    return id;
 }
 
 pub fn open(d: *Driver, nodeid: u64, flags: u32) Reply {

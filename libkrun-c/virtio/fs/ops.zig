@@ -139,9 +139,11 @@ fn replyEntry(s: *Server, index: u32) sys.Error!void {
 
 // ---- lookup ---------------------------------------------------------------------------------
 
+const Found = struct { index: u32, attr: fuse.Attr };
+
 /// Looks `name` up in the directory `dir_fd` (tagged `tag` in the overlay tree); returns a slot
-/// holding one new reference.
-fn lookupHost(s: *Server, dir_fd: sys.fd_t, tag: u16, name: [*:0]const u8, name_len: usize) sys.Error!u32 {
+/// holding one new reference, and the attributes from the stat it made.
+fn lookupHost(s: *Server, dir_fd: sys.fd_t, tag: u16, name: [*:0]const u8, name_len: usize) sys.Error!Found {
     const fd = try sys.openat(dir_fd, name, O.PATH | O.NOFOLLOW | O.CLOEXEC, 0);
     const st = sys.fstat(fd) catch |e| {
         sys.close(fd);
@@ -152,7 +154,8 @@ fn lookupHost(s: *Server, dir_fd: sys.fd_t, tag: u16, name: [*:0]const u8, name_
     if (st.mode & S.IFMT == S.IFDIR) {
         if (s.virtual.child(tag, name[0..name_len])) |c| child_tag = c;
     }
-    return s.inodes.addHost(fd, &st, child_tag) orelse sys.fail(.NFILE);
+    const index = s.inodes.addHost(fd, &st, child_tag) orelse return sys.fail(.NFILE);
+    return .{ .index = index, .attr = attrFromStat(&st) };
 }
 
 pub fn lookup(s: *Server, req: *Request) Error!void {
@@ -170,8 +173,18 @@ pub fn lookup(s: *Server, req: *Request) Error!void {
         }
     }
     if (parent.kind == .virtual) return sys.fail(.NOENT);
-    const index = try lookupHost(s, parent.fd, tag, name.ptr, name.len);
-    return replyEntry(s, index);
+    const found = lookupHost(s, parent.fd, tag, name.ptr, name.len) catch |e| {
+        // A negative entry with a timeout lets the guest cache the miss (as virtiofsd does).
+        if (sys.last == .NOENT) return s.replyStruct(negativeEntry());
+        return e;
+    };
+    return s.replyStruct(entryOut(s, found.index, found.attr));
+}
+
+fn negativeEntry() fuse.EntryOut {
+    var e = std.mem.zeroes(fuse.EntryOut);
+    e.entry_valid = Server.cache_timeout_s;
+    return e;
 }
 
 pub fn getattr(s: *Server, req: *Request) Error!void {
@@ -262,7 +275,7 @@ pub fn readlink(s: *Server, req: *Request) Error!void {
 /// After a create: give the entry to the guest caller (as root), restore the mode bits the
 /// VMM's umask took, and reply its entry.
 fn finishCreate(s: *Server, req: *const Request, parent: *const Inodes.Inode, name: [:0]const u8, mode: u32) sys.Error!u32 {
-    const index = try lookupHost(s, parent.fd, parent.entry, name.ptr, name.len);
+    const index = (try lookupHost(s, parent.fd, parent.entry, name.ptr, name.len)).index;
     const n = s.inodes.get(index);
     errdefer s.inodes.forget(index, 1);
     if (s.chown_new) {
@@ -351,8 +364,8 @@ pub fn link(s: *Server, req: *Request) Error!void {
     // unlike AT_EMPTY_PATH it needs no CAP_DAC_READ_SEARCH.
     var p: sys.ProcPath = .{};
     try sys.linkat(s.proc_fd, p.name(old.fd), parent.fd, name.ptr, sys.AT.SYMLINK_FOLLOW);
-    const index = try lookupHost(s, parent.fd, parent.entry, name.ptr, name.len);
-    return replyEntry(s, index);
+    const found = try lookupHost(s, parent.fd, parent.entry, name.ptr, name.len);
+    return s.replyStruct(entryOut(s, found.index, found.attr));
 }
 
 // ---- open, create, release ------------------------------------------------------------------
@@ -420,7 +433,7 @@ pub fn create(s: *Server, req: *Request) Error!void {
     } else {
         // It exists and the guest did not ask for O_EXCL: open it like OPEN would, which
         // refuses anything but a regular file.
-        index = try lookupHost(s, parent.fd, parent.entry, name.ptr, name.len);
+        index = (try lookupHost(s, parent.fd, parent.entry, name.ptr, name.len)).index;
         const n = s.inodes.get(index);
         if (n.type != S.IFREG) {
             s.inodes.forget(index, 1);
@@ -574,12 +587,8 @@ pub fn readdir(s: *Server, req: *Request, plus: bool) Error!void {
 /// READDIRPLUS looks each entry up (one reference, like LOOKUP); "." and ".." and entries that
 /// vanished meanwhile get node id 0, which the kernel skips without taking a reference.
 fn plusEntry(s: *Server, dir_fd: sys.fd_t, tag: u16, name: [:0]const u8, out: *fuse.EntryOut) void {
-    const index = lookupHost(s, dir_fd, tag, name.ptr, name.len) catch return;
-    const attr = attrOf(s, index) catch {
-        s.inodes.forget(index, 1);
-        return;
-    };
-    out.* = entryOut(s, index, attr);
+    const found = lookupHost(s, dir_fd, tag, name.ptr, name.len) catch return;
+    out.* = entryOut(s, found.index, found.attr);
 }
 
 fn isDots(name: []const u8) bool {
