@@ -136,6 +136,21 @@ pub fn deinit(self: *Server) void {
     gpa.destroy(self);
 }
 
+/// Ends the FUSE session (device reset): every handle and every inode but the root is dropped,
+/// so a driver that resets and starts over cannot pile up host fds. One-shot overlay entries
+/// stay consumed.
+pub fn endSession(self: *Server) void {
+    for (self.handles.slots, 0..) |h, i| {
+        if (h.kind == .free) continue;
+        assert(self.handles.remove((@as(u64, h.generation) << 32) | (i + 1)));
+    }
+    for (self.inodes.slots[1..], 1..) |n, i| {
+        if (n.kind != .free) self.inodes.forget(@intCast(i), std.math.maxInt(u64));
+    }
+    assert(self.inodes.live == 1);
+    self.initialized = false;
+}
+
 /// Adds an overlay file (krun_fs_add_overlay_file; `/init.krun` is one, one-shot).
 pub fn addOverlayFile(self: *Server, path: []const u8, data: []const u8, mode: u32, one_shot: bool) Virtual.AddError!void {
     return self.virtual.addFile(path, data, mode, one_shot);

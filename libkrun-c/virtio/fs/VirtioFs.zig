@@ -180,6 +180,7 @@ fn stop(self: *VirtioFs) void {
     self.activation = null;
     // Chains kept waiting die with the queues (the driver resets them too).
     self.pending_count = 0;
+    self.server.endSession();
 }
 
 fn workerMain(self: *VirtioFs) void {

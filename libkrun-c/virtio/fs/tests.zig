@@ -468,3 +468,19 @@ test "FORGET and BATCH_FORGET retire node ids; unknown opcodes get ENOSYS" {
     try expectEqual(Server.Outcome.none, d.call(.interrupt, 0, &.{bytes(&@as(u64, 3))}).outcome);
     try expectEqual(@as(i32, 0), d.call(.destroy, 0, &.{}).err);
 }
+
+test "a device reset ends the session: handles and inodes are dropped, INIT is needed again" {
+    var f = try Fixture.init(.{ .root = null });
+    defer f.deinit();
+    try f.tmp.file("share/a", "a");
+    const node = try f.d.lookupId(1, "a");
+    const fh = try f.d.openFh(node, sys.O.RDONLY);
+    try expectEqual(@as(u32, 2), f.server.inodes.live);
+    f.server.endSession();
+    try expectEqual(@as(u32, 1), f.server.inodes.live);
+    try expectEqual(errno(.IO), f.d.getattr(1).err);
+    try f.d.init();
+    try expectEqual(errno(.NOENT), f.d.getattr(node).err);
+    try expectEqual(errno(.BADF), f.d.read(fh, 0, 1).err);
+    try expectEqual(@as(i32, 0), f.d.getattr(1).err);
+}
