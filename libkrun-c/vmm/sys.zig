@@ -174,14 +174,20 @@ pub fn pollReadable(fd: fd_t, timeout_ms: i32) PollResult {
     while (true) {
         var pfd = [1]linux.pollfd{.{ .fd = fd, .events = linux.POLL.IN, .revents = 0 }};
         var left: i32 = -1;
+        // Once the deadline has passed, poll one last time with a zero timeout: a timeout of 0
+        // means "only poll", so an already-signalled fd must still be reported ready.
+        var last = false;
         if (timeout_ms >= 0) {
             const rest = deadline - nowNs();
-            if (rest <= 0) return .timeout;
-            left = @intCast(@divTrunc(rest + std.time.ns_per_ms - 1, std.time.ns_per_ms));
+            last = rest <= 0;
+            left = if (last) 0 else @intCast(@divTrunc(rest + std.time.ns_per_ms - 1, std.time.ns_per_ms));
         }
         const rc = linux.poll(&pfd, 1, left);
         switch (linux.errno(rc)) {
-            .SUCCESS => if (rc > 0) return .ready else if (timeout_ms >= 0) continue,
+            .SUCCESS => {
+                if (rc > 0) return .ready;
+                if (last) return .timeout;
+            },
             .INTR, .AGAIN => continue,
             else => |e| {
                 logUnexpected("poll", e);
@@ -222,6 +228,8 @@ test "eventfd signal, poll and drain" {
     try std.testing.expectEqual(@as(u64, 0), eventfdDrain(fd));
     eventfdSignal(fd);
     eventfdSignal(fd);
+    // A zero timeout only polls, and must see an fd that is already signalled.
+    try std.testing.expectEqual(PollResult.ready, pollReadable(fd, 0));
     try std.testing.expectEqual(PollResult.ready, pollReadable(fd, -1));
     try std.testing.expectEqual(@as(u64, 2), eventfdDrain(fd));
     try std.testing.expectEqual(PollResult.timeout, pollReadable(fd, 5));
