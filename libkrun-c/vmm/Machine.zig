@@ -481,6 +481,9 @@ pub fn wait(self: *Machine, timeout_ms: i32) error{Timeout}!i32 {
         if (sys.pollReadable(self.exit_evt, timeout_ms) == .timeout) return error.Timeout;
         self.stop();
         self.joinAll();
+        // Stop the devices now, not only in destroy: krun_start_enter _exits right after wait,
+        // and a console must write out what the guest queued before it rebooted.
+        self.shutdownDevices();
         self.restoreTerminal();
         self.state = .exited;
     }
@@ -506,6 +509,14 @@ pub fn stop(self: *Machine) void {
 fn restoreTerminal(self: *Machine) void {
     if (self.raw_mode) |*r| r.restore();
     self.raw_mode = null;
+}
+
+/// Resets every started device (the console flushes queued output, the fs worker stops).
+/// Idempotent: destroy resets them again, which is then a no-op.
+fn shutdownDevices(self: *Machine) void {
+    for (self.slots[0..self.slot_count]) |*s| {
+        if (s.transport) |t| t.shutdown();
+    }
 }
 
 fn joinAll(self: *Machine) void {
