@@ -22,7 +22,7 @@ fi
 
 source tests/vm/boot/common.sh
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-ms_now() { date +%s%N | awk '{printf "%d", $1/1000000}'; }
+ms_now() { echo $(( $(date +%s%N) / 1000000 )); }
 
 setup=() exits=() vmmrss=() walls=()
 for i in $(seq "$runs"); do
