@@ -34,7 +34,7 @@ pub const Firmware = struct {
     entry: u64,
 
     pub fn open() Error!Firmware {
-        const handle = std.c.dlopen(krunfw_name, .{ .NOW = true }) orelse {
+        const handle = std.c.dlopen(krunfw_name, .{ .NOW = true }) orelse openBesideLibkrun() orelse {
             log.warn("cannot load {s}: {s}", .{ krunfw_name, if (std.c.dlerror()) |m| std.mem.span(m) else "?" });
             return error.KernelNotFound;
         };
@@ -57,6 +57,28 @@ pub const Firmware = struct {
         self.* = undefined;
     }
 };
+
+/// glibc's Dl_info, for dladdr (std.c declares dladdr only for Darwin).
+const DlInfo = extern struct {
+    fname: ?[*:0]const u8,
+    fbase: ?*anyopaque,
+    sname: ?[*:0]const u8,
+    saddr: ?*anyopaque,
+};
+extern "c" fn dladdr(addr: *const anyopaque, info: *DlInfo) c_int;
+
+/// libkrun finds libkrunfw by soname only. Users who run zkrun from a build tree or an
+/// unpacked prefix expect the copy installed next to libkrun.so.1 to be found too (a RUNPATH
+/// in the program does not apply to libkrun's own dlopen), so that is tried second.
+fn openBesideLibkrun() ?*anyopaque {
+    var info: DlInfo = undefined;
+    if (dladdr(@ptrCast(&openBesideLibkrun), &info) == 0) return null;
+    const self_path = std.mem.span(info.fname orelse return null);
+    const dir = std.fs.path.dirname(self_path) orelse return null;
+    var buf: [4096]u8 = undefined;
+    const path = std.mem.printSentinel(&buf, "{s}/{s}", .{ dir, krunfw_name }, 0) catch return null;
+    return std.c.dlopen(path, .{ .NOW = true });
+}
 
 /// libkrun's rule (resources.rs `set_kernel_bundle`): host and guest addresses page aligned;
 /// ours adds that the bundle must fit between 1 MiB and the MMIO gap and the entry lie inside.
