@@ -176,8 +176,9 @@ int32_t krun_set_vm_config(uint32_t ctx_id, uint8_t num_vcpus, uint32_t ram_mib)
 int32_t krun_set_nested_virt(uint32_t ctx_id, bool enabled);
 
 /**
- * Asks for a split irqchip (IOAPIC emulated in user space, KVM_CAP_SPLIT_IRQCHIP). Recorded
- * for the VMM.
+ * Asks for a split irqchip (IOAPIC emulated in user space, KVM_CAP_SPLIT_IRQCHIP).
+ * zkrun: not implemented yet; `enable == true` returns -ENOTSUP, `false` (the in-kernel
+ * irqchip, the default) returns 0.
  */
 int32_t krun_split_irqchip(uint32_t ctx_id, bool enable);
 

@@ -79,6 +79,14 @@ pub fn krun_split_irqchip(ctx_id: u32, enable: bool) callconv(.c) i32 {
     contexts.lock();
     defer contexts.unlock();
     const cfg = contexts.config("krun_split_irqchip", ctx_id) catch |err| return errors.errno(err);
+    // The VMM has only the in-kernel irqchip so far: accepting `true` and ignoring it would
+    // leave the caller believing it got a userspace IOAPIC.
+    if (enable) return errors.errno(errors.reject(
+        "krun_split_irqchip",
+        error.NotSupported,
+        "the split irqchip (userspace IOAPIC) is not implemented; the in-kernel irqchip is used",
+        .{},
+    ));
     cfg.split_irqchip = enable;
     return 0;
 }

@@ -148,6 +148,7 @@ static void vm_config(void)
     CHECK_EQ(krun_set_vm_config(ctx, 1, 512), 0);
     CHECK_EQ(krun_set_nested_virt(ctx, true), 0);
     CHECK_EQ(krun_split_irqchip(ctx, false), 0);
+    CHECK_EQ(krun_split_irqchip(ctx, true), -ENOTSUP);
     CHECK_EQ(krun_free_ctx(ctx), 0);
 }
 
