@@ -538,9 +538,9 @@ fn destroyPartial(self: *Machine) void {
     for (self.vcpus) |*v| v.fd.close();
     if (self.vcpu_buf.len > 0) self.gpa.free(self.vcpu_buf);
     if (self.loop_ready) self.loop.deinit();
+    // Devices first (a running fs worker or console stops here), then their fds.
+    self.shutdownDevices();
     for (self.slots[0..self.slot_count]) |*s| {
-        // Devices first (a running fs worker or console stops here), then their fds.
-        if (s.transport) |t| t.shutdown();
         releaseOwner(self.gpa, s.owner);
         if (s.transport) |t| self.gpa.destroy(t);
         for (s.queue_fds[0..s.queue_count]) |fd| sys.close(fd);
