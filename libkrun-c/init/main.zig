@@ -157,6 +157,7 @@ const ExecArgs = struct {
     argv: [:null]?[*:0]const u8,
     envp: [:null]?[*:0]const u8,
     path_env: ?[]const u8,
+    user: ?protocol.User,
 
     fn build(arena: std.mem.Allocator, plan: plan_mod.Plan) error{OutOfMemory}!ExecArgs {
         assert(plan.argv.len >= 1);
@@ -168,6 +169,7 @@ const ExecArgs = struct {
             .argv = try cStrings(arena, plan.argv),
             .envp = try cStrings(arena, plan.env),
             .path_env = path_env,
+            .user = plan.user,
         };
     }
 
@@ -177,8 +179,23 @@ const ExecArgs = struct {
         return out;
     }
 
-    /// execvp; returns only on failure, with the status to report.
+    /// Drops to the plan's user (KRUN_USER) first, then execvp; returns only on failure, with
+    /// the status to report.
     fn run(exec: ExecArgs) u8 {
+        if (exec.user) |user| {
+            // Groups first: after setuid the process may no longer change them.
+            const steps = [_]struct { []const u8, usize }{
+                .{ "setgroups", linux.setgroups(0, &[_]linux.gid_t{}) },
+                .{ "setgid", linux.setgid(user.gid) },
+                .{ "setuid", linux.setuid(user.uid) },
+            };
+            for (steps) |step| {
+                if (sys.errno(step[1]) != .SUCCESS) {
+                    sys.say("user {d}:{d}: {s}: {t}", .{ user.uid, user.gid, step[0], sys.errno(step[1]) });
+                    return status_setup_failed;
+                }
+            }
+        }
         const e = sys.execvp(exec.argv[0].?, exec.argv.ptr, exec.envp.ptr, exec.path_env);
         sys.say("exec {s}: {t}", .{ exec.argv[0].?, e });
         return sys.execFailureStatus(e);

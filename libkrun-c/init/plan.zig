@@ -8,6 +8,7 @@
 //!   presets `HOME=/` and `TERM=linux`); `KRUN_HOME`/`KRUN_TERM` override both.
 //! - workdir: `KRUN_WORKDIR` beats the document's.
 //! - hostname: `HOSTNAME` from the final env, else `localhost`.
+//! - user: `KRUN_USER=uid:gid` (a zkrun extension), else root.
 //! Pure logic over an injected file reader, so unit tests drive it without a guest.
 const std = @import("std");
 const protocol = @import("protocol.zig");
@@ -26,6 +27,8 @@ pub const Plan = struct {
     hostname: []const u8,
     /// Exec the workload as PID 1 (KRUN_INIT_PID1) instead of forking it.
     init_pid1: bool,
+    /// Run the workload as this uid:gid (KRUN_USER); null: as root.
+    user: ?protocol.User = null,
 };
 
 pub const Error = protocol.DecodeError || error{
@@ -125,6 +128,7 @@ fn merge(arena: Allocator, boot: protocol.Boot, image: protocol.Image) Error!Pla
         .rlimits = boot.rlimits,
         .hostname = env.get("HOSTNAME") orelse default_hostname,
         .init_pid1 = boot.init_pid1,
+        .user = boot.user,
     };
 }
 

@@ -323,6 +323,8 @@ pub const DecodeError = error{
     /// More entries or bytes than the limits allow.
     TooLarge,
     InvalidRlimit,
+    /// KRUN_USER is not "uid:gid" in decimal.
+    InvalidUser,
     OutOfMemory,
 };
 
@@ -345,7 +347,20 @@ pub const Boot = struct {
     term: ?[]const u8 = null,
     /// KRUN_INIT_PID1=1…: exec the workload as PID 1 instead of forking.
     init_pid1: bool = false,
+    /// KRUN_USER=uid:gid (zkrun's own key, e.g. an image's User as the zkrun CLI resolves it):
+    /// the workload runs with these ids and no supplementary groups; null: as root.
+    user: ?User = null,
 };
+
+pub const User = struct { uid: u32, gid: u32 };
+
+/// `uid:gid`, both decimal u32.
+pub fn decodeUser(value: []const u8) DecodeError!User {
+    const colon = std.mem.indexOfScalar(u8, value, ':') orelse return error.InvalidUser;
+    const uid = std.fmt.parseInt(u32, value[0..colon], 10) catch return error.InvalidUser;
+    const gid = std.fmt.parseInt(u32, value[colon + 1 ..], 10) catch return error.InvalidUser;
+    return .{ .uid = uid, .gid = gid };
+}
 
 /// Decodes init's argv[1..] and envp as the kernel built them from the cmdline.
 pub fn decodeBoot(gpa: Allocator, args: []const []const u8, envp: []const []const u8) DecodeError!Boot {
@@ -383,6 +398,8 @@ fn applyKrunKey(gpa: Allocator, boot: *Boot, key: []const u8, value: []const u8)
         boot.init_pid1 = value.len > 0 and value[0] == '1';
     } else if (std.mem.eql(u8, name, "RLIMITS")) {
         boot.rlimits = try decodeRlimits(gpa, value);
+    } else if (std.mem.eql(u8, name, "USER")) {
+        boot.user = try decodeUser(value);
     }
     return true;
 }
@@ -1083,6 +1100,18 @@ test "values no channel can carry are errors" {
     @memset(big, 'a');
     var many_big: [10][]const u8 = @splat(big);
     try testing.expectError(error.TooLarge, encode(gpa, .{ .args = &many_big }));
+}
+
+test "KRUN_USER: uid:gid in decimal, else InvalidUser" {
+    var arena_state = std.heap.ArenaAllocator.init(testing.allocator);
+    defer arena_state.deinit();
+    const boot = try decodeBoot(arena_state.allocator(), &.{}, &.{ "KRUN_USER=1000:50", "A=b" });
+    try testing.expectEqual(User{ .uid = 1000, .gid = 50 }, boot.user.?);
+    try testing.expectEqual(@as(usize, 1), boot.env.len);
+    try testing.expectEqual(@as(?User, null), (try decodeBoot(arena_state.allocator(), &.{}, &.{"A=b"})).user);
+    for ([_][]const u8{ "KRUN_USER=1000", "KRUN_USER=a:1", "KRUN_USER=1:", "KRUN_USER=4294967296:0", "KRUN_USER=-1:0" }) |bad| {
+        try testing.expectError(error.InvalidUser, decodeBoot(arena_state.allocator(), &.{}, &.{bad}));
+    }
 }
 
 test "kernel argv/envp: KRUN_* configure init and leave the workload env" {
