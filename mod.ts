@@ -10,7 +10,7 @@
  *   root: "./rootfs",
  *   exec: { path: "/bin/sh", args: ["-c", "echo hi; exit 3"], env: { A: "1" } },
  * });
- * const { status, output } = await vm.run(); // 3, "hi\n": the process carries on
+ * const { status, reason, output } = await vm.run(); // 3, "exited", "hi\n": the process carries on
  * ```
  *
  * `vm.startEnter()` is libkrun's own model instead: the process becomes the VM and exits with
@@ -18,7 +18,8 @@
  *
  * Every input is checked here before it reaches C (types, ranges, NUL bytes, lone
  * surrogates); failures are `KrunError`s carrying `errno`, `code` ("EINVAL") and `op`
- * ("krun_set_vm_config"), the same shape as the library's own `-errno` returns.
+ * ("krun_set_vm_config"), the same shape as the library's own `-errno` returns, and in their
+ * message the library's reason (`krun_last_error`).
  *
  * The library is found through `LIBKRUN_PATH` (a full path; when set, only it is tried), else
  * this project's `zig-out/lib/libkrun.so.1`, else the system's `libkrun.so.1`.
@@ -110,12 +111,46 @@ function invalid(op: string, detail: string): KrunError {
   return new KrunError(op, Errno.EINVAL, detail);
 }
 
-/** Throws for a negative return; passes a non-negative one through. */
+/** Throws for a negative return, with the library's reason; passes a non-negative one through. */
 function check(rc: number, op: string, _keepAlive?: unknown): number {
   // _keepAlive is evaluated after the call, so the buffers it names outlive the C call.
-  if (rc < 0) throw new KrunError(op, -rc);
+  if (rc < 0) throw new KrunError(op, -rc, lastError(op));
   return rc;
 }
+
+const lastErrorMax = 512;
+
+/**
+ * Why the last failing call on this thread failed (`krun_last_error`), without the "op: "
+ * prefix the message already has; "" if the library has no reason. Only for synchronous
+ * calls: the text is per thread, and Deno runs nonblocking calls on other threads.
+ */
+function lastError(op: string): string {
+  const buf = new Uint8Array(lastErrorMax);
+  const n = load().call.krun_last_error(buf, BigInt(buf.length));
+  if (n <= 0) return "";
+  const text = decoder.decode(buf.subarray(0, Math.min(n, buf.length - 1)));
+  return text.startsWith(`${op}: `) ? text.slice(op.length + 2) : text;
+}
+
+/** An exit status from krun_wait: 0..255, anything else is a library bug, never a status. */
+function status(rc: number, op: string): number {
+  if (rc > 255) throw new KrunError(op, Errno.EIO, `exit status ${rc} is out of range 0..255`);
+  return rc;
+}
+
+/** Why a VM ended (`krun_get_exit_reason`; the KRUN_EXIT_REASON_* values of libkrun.h). */
+export type ExitReason = "exited" | "stopped" | "guest-panic" | "triple-fault" | "vmm-error" | "shutdown";
+
+const exitReasons: readonly (ExitReason | null)[] = [
+  null, // KRUN_EXIT_REASON_NONE: not ended / not waited on
+  "exited",
+  "stopped",
+  "guest-panic",
+  "triple-fault",
+  "vmm-error",
+  "shutdown",
+];
 
 function uint(value: unknown, min: number, max: number, op: string, what: string): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
@@ -433,13 +468,31 @@ export class Context implements Disposable {
       : uint(timeoutMs, 0, 0x7fff_ffff, op, "timeoutMs");
     const rc = this.#native.call.krun_wait(ctx, t);
     if (rc === -Errno.ETIMEDOUT) return null;
-    return check(rc, op);
+    return status(check(rc, op), op);
   }
 
   /** Resolves with the guest's exit status without blocking the JS thread (`krun_wait`). */
   async waitAsync(): Promise<number> {
     const op = "krun_wait";
-    return check(await this.#native.waitAsync(this.#ctx(op)), op);
+    const rc = await this.#native.waitAsync(this.#ctx(op));
+    // Not check(): under Deno the call ran on another thread, whose krun_last_error this one
+    // cannot read.
+    if (rc === -Errno.EBUSY) {
+      throw new KrunError(op, -rc, "another wait is pending, or the VM is still starting");
+    }
+    if (rc < 0) throw new KrunError(op, -rc);
+    return status(rc, op);
+  }
+
+  /**
+   * Why the VM ended (`krun_get_exit_reason`), once a wait returned its status; null before.
+   */
+  exitReason(): ExitReason | null {
+    const op = "krun_get_exit_reason";
+    const rc = check(this.#native.call.krun_get_exit_reason(this.#ctx(op)), op);
+    const reason = exitReasons[rc];
+    if (reason === undefined) throw new KrunError(op, Errno.EIO, `unknown exit reason ${rc}`);
+    return reason;
   }
 
   /** Forces a started VM down (`krun_stop`); its wait then returns. */
@@ -457,7 +510,7 @@ export class Context implements Disposable {
     const ctx = this.#ctx(op);
     this.#started = true; // libkrun consumes the context even when it fails
     const rc = this.#native.call.krun_start_enter(ctx);
-    throw new KrunError(op, rc < 0 ? -rc : Errno.EINVAL, rc < 0 ? undefined : `returned ${rc}`);
+    throw new KrunError(op, rc < 0 ? -rc : Errno.EINVAL, rc < 0 ? lastError(op) : `returned ${rc}`);
   }
 
   /**
@@ -534,8 +587,14 @@ export interface RunOptions {
 
 /** What a finished `run()` gives back. */
 export interface RunResult {
-  /** The guest workload's exit status (125..127: init could not set up / exec / find it). */
+  /**
+   * The exit status, 0..255: the workload's own with reason "exited" (125..127: init could not
+   * set up / exec / find it); 137 when stopped; 1 after a guest panic, triple fault or VMM
+   * error; 0 for "shutdown" (the guest rebooted without reporting a code).
+   */
   readonly status: number;
+  /** Why the VM ended: "exited" is the only reason whose status is the workload's. */
+  readonly reason: ExitReason;
   /** The console output as text, line ends as the workload wrote them ("" with output "inherit"). */
   readonly output: string;
   /** The console output as the guest's terminal sent it (line ends "\r\n"). */
@@ -643,9 +702,10 @@ export class Vm implements Disposable, AsyncDisposable {
       if (timedOut) {
         throw new KrunError("krun_wait", Errno.ETIMEDOUT, `still running after ${timeoutMs} ms; stopped`);
       }
+      const reason = this.#ctx.exitReason() ?? "vmm-error"; // null only if the library lost it
       const bytes = dir === undefined ? new Uint8Array() : readOutput(join(dir, "console"));
       // The guest's console is a terminal, which writes "\n" as "\r\n": undo that for the text.
-      return { status, output: decoder.decode(bytes).replaceAll("\r\n", "\n"), outputBytes: bytes };
+      return { status, reason, output: decoder.decode(bytes).replaceAll("\r\n", "\n"), outputBytes: bytes };
     } finally {
       clearTimeout(timer);
       if (this.#state === "running") this.#state = "exited";

@@ -27,7 +27,10 @@ const present = "Bun" in globalThis;
 const specifier = "bun:ffi";
 const ffi: BunFfi | null = present ? (await import(specifier)) as BunFfi : null;
 
-/** -ETIMEDOUT on Linux: krun_wait's "still running". */
+/**
+ * -ETIMEDOUT on Linux: krun_wait's "still running". Never a guest's status: zkrun's statuses
+ * are 0..255 (it refuses any other code from the guest), so every other value ends the loop.
+ */
 const timedOut = -110;
 const pollWaitMs = 1;
 const pollFirstMs = 1;

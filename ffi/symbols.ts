@@ -1,6 +1,7 @@
 /**
  * The one description of libkrun.so.1's C ABI as seen from TypeScript: every exported
- * `krun_*` function (libkrun's 67 plus zkrun's `krun_start`/`krun_wait`/`krun_stop`), with
+ * `krun_*` function (libkrun's 67 plus zkrun's `krun_start`/`krun_wait`/`krun_stop`/
+ * `krun_get_exit_reason`/`krun_last_error`), with
  * its C signature beside it. Runtime-neutral: ffi/deno.ts and ffi/bun.ts turn it into
  * `Deno.dlopen` / `bun:ffi` tables. tests/native/ts-symbols.sh checks it against the
  * library's exports (`nm -D`) and include/libkrun.h so the three cannot drift.
@@ -197,6 +198,10 @@ export const symbols = {
   krun_wait: { parameters: ["u32", "i32"], result: "i32", mayBlock: true },
   // int32_t krun_stop(uint32_t ctx_id);  forces the VM down.
   krun_stop: { parameters: ["u32"], result: "i32" },
+  // int32_t krun_get_exit_reason(uint32_t ctx_id);  KRUN_EXIT_REASON_* once krun_wait returned.
+  krun_get_exit_reason: { parameters: ["u32"], result: "i32" },
+  // int32_t krun_last_error(char *buf, size_t size);  this thread's last failure text, as snprintf.
+  krun_last_error: { parameters: ["ptr", "usize"], result: "i32" },
 } as const satisfies Record<string, SymbolSpec>;
 
 /**

@@ -101,9 +101,11 @@ int32_t krun_create_ctx(void);
 
 /**
  * Frees a context and everything it recorded. A VM started with krun_start is stopped and
- * torn down first.
+ * torn down first. zkrun tears it down without holding the process-wide context lock, so a
+ * slow teardown holds up no other context; the id is unknown to every call from the start.
  *
- * Returns: 0, -ENOENT for an unknown id, -EBUSY while another thread waits in krun_wait on it.
+ * Returns: 0, -ENOENT for an unknown id, -EBUSY while another thread waits in krun_wait on it
+ * or is starting it (krun_start / krun_start_enter still running).
  */
 int32_t krun_free_ctx(uint32_t ctx_id);
 
@@ -578,9 +580,13 @@ int32_t krun_start_enter(uint32_t ctx_id);
 /**
  * Builds and starts the VM of a context. Returns once the VM runs in its own threads. The
  * context stays valid: krun_wait gives its status, krun_stop forces it down, krun_free_ctx
- * releases it. krun_setuid/krun_setgid apply to the whole process here too.
+ * releases it. krun_setuid/krun_setgid apply to the whole process here too. The VM is built
+ * without holding the process-wide context lock: other contexts stay usable meanwhile, and on
+ * this one krun_stop is recorded (the VM stops as soon as it runs) while krun_free_ctx and
+ * krun_wait return -EBUSY until krun_start returns.
  *
- * Returns: 0, -EBUSY if the context already started, or the errors of krun_start_enter.
+ * Returns: 0, -EBUSY if the context already started, or the errors of krun_start_enter. On
+ * failure the context is left as it was (still configurable).
  */
 int32_t krun_start(uint32_t ctx_id);
 
@@ -589,18 +595,68 @@ int32_t krun_start(uint32_t ctx_id);
  *
  *  "timeout_ms" - how long to wait; a negative value waits forever, 0 only polls.
  *
- * Returns: the guest's exit status (>= 0), -ETIMEDOUT when the time ran out first, -EINVAL if
- * the context was not started, -EBUSY if another thread is already waiting on it.
+ * Returns: the exit status, always 0..255 (krun_get_exit_reason says what it means):
+ * the workload's exit code as the guest's init reported it; 137 (128 + SIGKILL) when the VM was
+ * forced down; 1 after a guest kernel panic, a triple fault or a VMM error; 0 when the guest
+ * rebooted or powered off without reporting a code. Or -ETIMEDOUT when the time ran out first,
+ * -EINVAL if the context was not started, -EBUSY if another thread is already waiting on it
+ * or krun_start is still starting it.
+ *
+ * Only the guest's init (pid 1) can report a code, and only 0..255: the virtio-fs exit-code
+ * ioctl from any other guest process, or with another value, is refused (libkrun takes it from
+ * any process, any value).
  */
 int32_t krun_wait(uint32_t ctx_id, int32_t timeout_ms);
 
 /**
  * Forces the VM of a context down (its vCPUs stop at once; no orderly guest shutdown). A later
- * krun_wait returns promptly. Stopping a VM that already ended does nothing.
+ * krun_wait returns promptly, with status 137 and KRUN_EXIT_REASON_STOPPED unless the guest had
+ * already ended. Stopping a VM that already ended does nothing; stopping one that krun_start
+ * is still building stops it as soon as it runs.
  *
  * Returns: 0, -ENOENT for an unknown context, -EINVAL if the context was not started.
  */
 int32_t krun_stop(uint32_t ctx_id);
+
+/* Exit reasons: krun_get_exit_reason's values. */
+/** The VM has not ended, or krun_wait has not returned its status yet. */
+#define KRUN_EXIT_REASON_NONE 0
+/** The guest's init reported the workload's exit code: the status is that code. */
+#define KRUN_EXIT_REASON_EXITED 1
+/** The host forced the VM down (krun_stop): status 137. */
+#define KRUN_EXIT_REASON_STOPPED 2
+/** The guest kernel panicked: status 1. Detected with zkrun's kernel command line (its
+ * "reboot=k,panic_warm"); a krun_set_kernel command line without "panic_warm" reports a panic
+ * as KRUN_EXIT_REASON_SHUTDOWN. */
+#define KRUN_EXIT_REASON_GUEST_PANIC 3
+/** A vCPU triple-faulted (the guest crashed past its own handlers): status 1. */
+#define KRUN_EXIT_REASON_TRIPLE_FAULT 4
+/** The VMM could not go on running the guest (a KVM failure, a failed device loop): status 1. */
+#define KRUN_EXIT_REASON_VMM_ERROR 5
+/** The guest rebooted or powered off without its init reporting a code (e.g. a guest root
+ * rebooting it first, or an init of its own): status 0. */
+#define KRUN_EXIT_REASON_SHUTDOWN 6
+
+/**
+ * Why the VM of a context ended, once krun_wait has returned its status.
+ *
+ * Returns: a KRUN_EXIT_REASON_* value (KRUN_EXIT_REASON_NONE before krun_wait returned the
+ * status), -ENOENT for an unknown context, -EINVAL if the context was not started.
+ */
+int32_t krun_get_exit_reason(uint32_t ctx_id);
+
+/**
+ * The reason the last failing krun_* call of the calling thread failed: the same text as the
+ * error line in the log ("<function>: <why>"), logged or not. Per thread; kept until the next
+ * failure on that thread (a successful call leaves it).
+ *
+ *  "buf"  - where to copy the text, NUL-terminated and cut to "size" bytes (as snprintf); may
+ *           be NULL when "size" is 0.
+ *  "size" - the size of "buf".
+ *
+ * Returns: the full length of the text (0 when no call failed on this thread yet).
+ */
+int32_t krun_last_error(char *buf, size_t size);
 
 /* ---- C string-array convenience ---------------------------------------------------------
  * C does not convert "char **" or "char *const *" (the type of main's argv and of a

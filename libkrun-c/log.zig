@@ -135,7 +135,29 @@ pub fn stdLogFn(
         .info => .info,
         .debug => .debug,
     };
+    if (level == .err or level == .warn) recordProblem(format, args);
     print(level, @tagName(scope), format, args);
+}
+
+/// The last warning or error std.log wrote on this thread, whatever the log level: the C API
+/// adds it to krun_last_error's text when a VM cannot be built (capi/errors.zig).
+threadlocal var problem_buf: [problem_max]u8 = undefined;
+threadlocal var problem_len: usize = 0;
+pub const problem_max = 256;
+
+fn recordProblem(comptime format: []const u8, args: anytype) void {
+    var w: std.Io.Writer = .fixed(&problem_buf);
+    w.print(format, args) catch {}; // a cut text is still the reason
+    problem_len = w.end;
+}
+
+/// The warning recorded since the last clearProblem() on this thread ("" if none).
+pub fn lastProblem() []const u8 {
+    return problem_buf[0..problem_len];
+}
+
+pub fn clearProblem() void {
+    problem_len = 0;
 }
 
 fn writeAll(fd: i32, bytes: []const u8) void {

@@ -1,5 +1,5 @@
 //! Context lifecycle and process-wide queries: krun_create_ctx, krun_free_ctx, krun_start_enter,
-//! the zkrun extensions krun_start / krun_wait / krun_stop, krun_has_feature,
+//! the zkrun extensions krun_start / krun_wait / krun_stop / krun_get_exit_reason, krun_has_feature,
 //! krun_get_max_vcpus, krun_check_nested_virt, krun_get_shutdown_eventfd, krun_setuid/setgid.
 //! Machine errors become errno values here, with an exhaustive switch.
 const std = @import("std");
@@ -22,16 +22,21 @@ pub fn krun_create_ctx() callconv(.c) i32 {
 }
 
 pub fn krun_free_ctx(ctx_id: u32) callconv(.c) i32 {
-    contexts.lock();
-    defer contexts.unlock();
-    return errors.result(free(ctx_id));
+    const slot = claimFree(ctx_id) catch |err| return errors.errno(err);
+    // Without the lock: joining a VM's threads must not hold up every other context.
+    contexts.finishRelease(slot);
+    return 0;
 }
 
-fn free(ctx_id: u32) Error!void {
+fn claimFree(ctx_id: u32) Error!*contexts.Slot {
     const func = "krun_free_ctx";
+    contexts.lock();
+    defer contexts.unlock();
     const slot = try contexts.find(func, ctx_id);
     if (slot.waiting) return reject(func, error.Busy, "a thread is waiting on context {d} in krun_wait", .{ctx_id});
-    contexts.release(slot);
+    if (slot.state == .starting) return reject(func, error.Busy, "context {d} is starting in another thread", .{ctx_id});
+    contexts.beginRelease(slot);
+    return slot;
 }
 
 pub fn krun_setuid(ctx_id: u32, uid: std.c.uid_t) callconv(.c) i32 {
@@ -53,9 +58,20 @@ pub fn krun_setgid(ctx_id: u32, gid: std.c.gid_t) callconv(.c) i32 {
 // ---- running -------------------------------------------------------------------------------
 
 pub fn krun_start(ctx_id: u32) callconv(.c) i32 {
+    const func = "krun_start";
+    const slot = claimStart(func, ctx_id) catch |err| return errors.errno(err);
+    const machine = build(func, slot) catch |err| {
+        contexts.lock();
+        defer contexts.unlock();
+        slot.state = .configuring; // as before the call: the context can be fixed and retried
+        slot.stop_requested = false;
+        return errors.errno(err);
+    };
     contexts.lock();
     defer contexts.unlock();
-    _ = start("krun_start", ctx_id) catch |err| return errors.errno(err);
+    slot.machine = machine;
+    slot.state = .started;
+    if (slot.stop_requested) machine.stop();
     return 0;
 }
 
@@ -77,10 +93,12 @@ pub fn krun_wait(ctx_id: u32, timeout_ms: i32) callconv(.c) i32 {
     assert(slot.waiting and slot.machine == machine);
     slot.waiting = false;
     const status = outcome catch |err| switch (err) {
-        error.Timeout => return errors.errno(error.TimedOut),
+        error.Timeout => return errors.errno(reject(func, error.TimedOut, "context {d} is still running after {d} ms", .{ ctx_id, timeout_ms })),
     };
     slot.exited = true;
-    assert(status >= 0);
+    slot.exit_reason = machine.exitReason();
+    // Machine.wait gives 0..255; never let another value pass as a status or an errno.
+    if (status < 0 or status > 255) return errors.errno(reject(func, error.Io, "context {d}: exit status {d} is out of range", .{ ctx_id, status }));
     return status;
 }
 
@@ -89,69 +107,102 @@ pub fn krun_stop(ctx_id: u32) callconv(.c) i32 {
     contexts.lock();
     defer contexts.unlock();
     const slot = contexts.find(func, ctx_id) catch |err| return errors.errno(err);
+    if (slot.state == .starting) {
+        slot.stop_requested = true; // krun_start stops it as soon as it runs
+        return 0;
+    }
     const machine = started(func, slot) catch |err| return errors.errno(err);
     if (!slot.exited) machine.stop();
     return 0;
 }
 
+/// zkrun extension: why the VM of a context ended (a KRUN_EXIT_REASON_* value).
+pub fn krun_get_exit_reason(ctx_id: u32) callconv(.c) i32 {
+    const func = "krun_get_exit_reason";
+    contexts.lock();
+    defer contexts.unlock();
+    const slot = contexts.find(func, ctx_id) catch |err| return errors.errno(err);
+    _ = started(func, slot) catch |err| return errors.errno(err);
+    return @backingInt(slot.exit_reason);
+}
+
 pub fn krun_start_enter(ctx_id: u32) callconv(.c) i32 {
     const func = "krun_start_enter";
-    const machine = blk: {
+    const slot = claimStart(func, ctx_id) catch |err| return errors.errno(err);
+    const machine = build(func, slot) catch |err| {
+        // libkrun consumes the context even when the start fails.
         contexts.lock();
         defer contexts.unlock();
-        const slot = contexts.find(func, ctx_id) catch |err| return errors.errno(err);
-        // A context krun_start already runs is left alone (someone may be waiting on it).
-        if (slot.state != .configuring) return errors.errno(reject(func, error.Busy, "context {d} has already started", .{ctx_id}));
-        const machine = start(func, ctx_id) catch |err| {
-            // libkrun consumes the context even when the start fails.
-            contexts.release(slot);
-            return errors.errno(err);
-        };
-        // Consumed: the id is gone for every other call, the Config stays for the Machine.
-        slot.state = .entered;
-        break :blk machine;
+        contexts.release(slot);
+        return errors.errno(err);
     };
+    {
+        contexts.lock();
+        defer contexts.unlock();
+        // Consumed: the id is gone for every other call, the Config stays for the Machine.
+        slot.machine = machine;
+        slot.state = .entered;
+        if (slot.stop_requested) machine.stop();
+    }
     const terminal = Terminal.save();
     const status = machine.wait(-1) catch Machine.exit_code_failure;
     terminal.restore();
-    log.print(.debug, func, "guest exited with status {d}", .{status});
+    log.print(.debug, func, "guest exited with status {d} ({t})", .{ status, machine.exitReason() });
     std.c._exit(@intCast(status & 0xff));
 }
 
-/// Builds and starts the VM of a configuring context. Caller holds the lock.
-fn start(func: []const u8, ctx_id: u32) Error!*Machine {
+/// Marks a configuring context `starting` and prepares what needs the table (the host
+/// environment copy). The caller then owns slot.cfg until it sets the next state.
+fn claimStart(func: []const u8, ctx_id: u32) Error!*contexts.Slot {
+    contexts.lock();
+    defer contexts.unlock();
     const slot = try contexts.find(func, ctx_id);
+    // A context krun_start already runs is left alone (someone may be waiting on it).
     if (slot.state != .configuring) return reject(func, error.Busy, "context {d} has already started", .{ctx_id});
     const cfg = &slot.cfg;
     if (cfg.envp == null) {
         if (slot.env_from_host) try copyHostEnv(func, cfg) else cfg.envp = &.{};
     }
+    slot.state = .starting;
+    slot.stop_requested = false;
+    return slot;
+}
+
+/// Builds and starts the VM of a `starting` slot, without the lock: a slow build (big RAM,
+/// a slow disk under libkrunfw) holds up no other context.
+fn build(func: []const u8, slot: *contexts.Slot) Error!*Machine {
+    assert(slot.state == .starting);
+    const cfg = &slot.cfg;
     try switchIds(func, cfg);
+    log.clearProblem();
     const machine = Machine.create(contexts.gpa, cfg) catch |err| return machineError(func, err);
     machine.start() catch |err| {
         machine.destroy();
         return machineError(func, err);
     };
-    slot.machine = machine;
-    slot.state = .started;
-    log.print(.info, func, "context {d}: VM running ({d} vCPUs, {d} MiB)", .{ ctx_id, cfg.vcpus, cfg.ram_mib });
+    log.print(.info, func, "context {d}: VM running ({d} vCPUs, {d} MiB)", .{ slot.id, cfg.vcpus, cfg.ram_mib });
     return machine;
 }
 
 fn started(func: []const u8, slot: *contexts.Slot) Error!*Machine {
+    if (slot.state == .starting) return reject(func, error.Busy, "context {d} is starting in another thread", .{slot.id});
     if (slot.state != .started) return reject(func, error.InvalidArgument, "context {d} has not been started (krun_start)", .{slot.id});
     return slot.machine.?;
 }
 
+/// The error with its reason; the VMM's last warning on this thread (why a build failed, e.g.
+/// "invalid VM size: 0 vCPUs") is added to the text krun_last_error gives.
 fn machineError(func: []const u8, err: Machine.Error) Error {
+    const detail = log.lastProblem();
+    const sep: []const u8 = if (detail.len > 0) ": " else "";
     return switch (err) {
-        error.KvmUnavailable => reject(func, error.NoDevice, "/dev/kvm is missing or unusable: KVM is needed to run a VM", .{}),
-        error.InvalidConfig => reject(func, error.InvalidArgument, "the VM configuration cannot be built (log level warn or more says why)", .{}),
-        error.KernelNotFound => reject(func, error.NotFound, "no kernel: libkrunfw.so.5 or the krun_set_kernel file is missing", .{}),
-        error.KernelInvalid => reject(func, error.InvalidArgument, "the kernel image is not usable", .{}),
-        error.OutOfMemory => reject(func, error.OutOfMemory, "out of memory building the VM", .{}),
-        error.SystemResources => reject(func, error.TryAgain, "out of host resources (threads, fds or mappings) building the VM", .{}),
-        error.KvmFailed => reject(func, error.Io, "a KVM call failed unexpectedly building the VM", .{}),
+        error.KvmUnavailable => reject(func, error.NoDevice, "/dev/kvm is missing or unusable: KVM is needed to run a VM{s}{s}", .{ sep, detail }),
+        error.InvalidConfig => reject(func, error.InvalidArgument, "the VM configuration cannot be built{s}{s}", .{ sep, detail }),
+        error.KernelNotFound => reject(func, error.NotFound, "no kernel: libkrunfw.so.5 or the krun_set_kernel file is missing{s}{s}", .{ sep, detail }),
+        error.KernelInvalid => reject(func, error.InvalidArgument, "the kernel image is not usable{s}{s}", .{ sep, detail }),
+        error.OutOfMemory => reject(func, error.OutOfMemory, "out of memory building the VM{s}{s}", .{ sep, detail }),
+        error.SystemResources => reject(func, error.TryAgain, "out of host resources (threads, fds or mappings) building the VM{s}{s}", .{ sep, detail }),
+        error.KvmFailed => reject(func, error.Io, "a KVM call failed unexpectedly building the VM{s}{s}", .{ sep, detail }),
     };
 }
 
@@ -218,6 +269,7 @@ pub fn krun_has_feature(feature: u64) callconv(.c) i32 {
 }
 
 pub fn krun_get_max_vcpus() callconv(.c) i32 {
+    log.clearProblem();
     const max = Machine.maxVcpus() catch |err| return errors.errno(machineError("krun_get_max_vcpus", err));
     assert(max > 0);
     return @intCast(@min(max, std.math.maxInt(i32)));

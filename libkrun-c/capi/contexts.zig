@@ -3,6 +3,10 @@
 //! handed out again and a stale id reliably gives -ENOENT. A slot holds its Config (arena and
 //! all) in place: the Config never moves, so arena pointers and the Machine's `*const Config`
 //! stay valid until krun_free_ctx.
+//!
+//! The lock guards only the table: building a VM and tearing one down (slow: threads joined,
+//! memory unmapped) run without it. A slot in `starting` or `stopping` belongs to the one thread
+//! doing that work; every other call sees the state and answers at once (context.zig).
 const std = @import("std");
 const assert = std.debug.assert;
 const Config = @import("../Config.zig");
@@ -20,8 +24,13 @@ pub const State = enum {
     free,
     /// Setters allowed.
     configuring,
+    /// A thread builds and starts the VM without the lock (krun_start / krun_start_enter):
+    /// the Config is that thread's; setters and krun_free_ctx get -EBUSY.
+    starting,
     /// krun_start ran: `machine` is set (the VM may have ended since).
     started,
+    /// krun_free_ctx tears it down without the lock: unknown to every call, not reusable yet.
+    stopping,
     /// krun_start_enter consumed it: unknown to every call, kept until the process exits
     /// because the running Machine reads the Config.
     entered,
@@ -36,6 +45,10 @@ pub const Slot = struct {
     waiting: bool = false,
     /// krun_wait returned the status once: the VM's threads are joined.
     exited: bool = false,
+    /// krun_stop came while `starting`: the VM is stopped as soon as it runs.
+    stop_requested: bool = false,
+    /// Why the VM ended, set when krun_wait returned its status (krun_get_exit_reason).
+    exit_reason: Machine.ExitReason = .none,
     /// krun_set_exec / krun_set_env got a NULL envp: the guest gets the host's environment,
     /// copied at start. Never set (libkrun's default): no environment at all.
     env_from_host: bool = false,
@@ -77,10 +90,10 @@ pub fn create(func: []const u8) Error!u32 {
     return reject(func, error.OutOfMemory, "{d} contexts are alive, the most zkrun holds at once", .{contexts_max});
 }
 
-/// The live slot of `id`, started or not. Caller holds the lock.
+/// The live slot of `id`: configuring, starting or started. Caller holds the lock.
 pub fn find(func: []const u8, id: u32) Error!*Slot {
     for (&slots) |*slot| {
-        const live = slot.state == .configuring or slot.state == .started;
+        const live = slot.state == .configuring or slot.state == .starting or slot.state == .started;
         if (live and slot.id == id) return slot;
     }
     return reject(func, error.UnknownContext, "context {d} does not exist", .{id});
@@ -96,12 +109,33 @@ pub fn config(func: []const u8, id: u32) Error!*Config {
 }
 
 /// Releases a slot: its Machine (stopped and joined first) and its Config. Caller holds the
-/// lock and has checked nobody waits on it.
+/// lock and has checked nobody waits on it. Only for slots without a running VM (a failed
+/// start, tests): krun_free_ctx uses beginRelease / finishRelease to tear down unlocked.
 pub fn release(slot: *Slot) void {
     assert(slot.state != .free);
     assert(!slot.waiting);
     if (slot.machine) |m| m.destroy();
     slot.cfg.deinit();
+    slot.* = .{};
+}
+
+/// Takes a live slot out of every other call's reach (state `stopping`). Caller holds the
+/// lock and has checked nobody waits on it and nobody is starting it.
+pub fn beginRelease(slot: *Slot) void {
+    assert(slot.state == .configuring or slot.state == .started);
+    assert(!slot.waiting);
+    slot.state = .stopping;
+}
+
+/// Tears down a `stopping` slot WITHOUT the lock (joins the VM's threads, unmaps its memory),
+/// then frees the slot under it.
+pub fn finishRelease(slot: *Slot) void {
+    assert(slot.state == .stopping);
+    if (slot.machine) |m| m.destroy();
+    slot.machine = null;
+    slot.cfg.deinit();
+    lock();
+    defer unlock();
     slot.* = .{};
 }
 

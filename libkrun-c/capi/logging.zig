@@ -1,8 +1,11 @@
-//! krun_set_log_level and krun_init_log: argument checks and log lines around log.zig.
+//! krun_set_log_level and krun_init_log: argument checks and log lines around log.zig; the
+//! zkrun extension krun_last_error (errors.zig keeps the text).
 const std = @import("std");
 const log = @import("../log.zig");
 const errors = @import("errors.zig");
 const reject = errors.reject;
+
+pub const krun_last_error = errors.krun_last_error;
 
 pub fn krun_set_log_level(level: u32) callconv(.c) i32 {
     const func = "krun_set_log_level";

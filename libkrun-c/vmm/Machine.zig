@@ -58,8 +58,37 @@ pub const Error = error{
 
 /// The guest did not report a code (libkrun's `i32::MAX` sentinel).
 pub const exit_code_unset: i32 = std.math.maxInt(i32);
-/// Exit status when KVM could not run the guest.
+/// Exit status when the guest crashed (panic, triple fault) or KVM could not run it.
 pub const exit_code_failure: i32 = 1;
+/// Exit status of a VM forced down by stop(): 128 + SIGKILL, as a shell reports a killed process.
+pub const exit_code_stopped: i32 = 128 + 9;
+
+/// Why a VM ended: krun_get_exit_reason's KRUN_EXIT_REASON_* values (include/libkrun.h).
+pub const ExitReason = enum(i32) {
+    /// Not ended yet (or not waited on).
+    none = 0,
+    /// The guest's init reported the workload's exit code (the status).
+    exited = 1,
+    /// The host forced it down (krun_stop, krun_free_ctx, a timeout).
+    stopped = 2,
+    /// The guest kernel panicked (it rebooted through its panic path).
+    guest_panic = 3,
+    /// A vCPU triple-faulted (KVM_EXIT_SHUTDOWN).
+    triple_fault = 4,
+    /// The VMM could not go on running the guest (KVM failure, dead event loop).
+    vmm_error = 5,
+    /// The guest rebooted or powered off without reporting a code (an init of its own).
+    shutdown = 6,
+};
+
+pub const Exit = struct { status: i32, reason: ExitReason };
+
+/// Guest-physical address of the BIOS warm-reset flag. Linux's reboot path writes 0x1234 there
+/// when its reboot mode is "warm" and 0 otherwise, just before the i8042 reset. Our command line
+/// says `reboot=k,panic_warm`: only the panic path switches to warm mode, so the flag tells a
+/// kernel panic from init's own reboot, with no kernel change.
+pub const warm_reset_flag_addr: u64 = 0x472;
+pub const warm_reset_flag: u16 = 0x1234;
 
 /// The device model behind a slot, owned by the Machine.
 pub const Owner = union(enum) {
@@ -112,6 +141,8 @@ raw_mode: ?console.RawMode = null,
 state: State = .created,
 /// Set by the virtio-fs exit-code ioctl (FUSE ioctl 0x7602); read once the VM is down.
 guest_exit_code: std.atomic.Value(i32) = .init(exit_code_unset),
+/// Decided once by wait(), when the vCPUs are joined.
+exit: Exit = .{ .status = 0, .reason = .none },
 created_ns: i128,
 
 pub fn create(gpa: std.mem.Allocator, cfg: *const Config) Error!*Machine {
@@ -473,8 +504,8 @@ fn startFailed(self: *Machine) Error {
     return error.SystemResources;
 }
 
-/// The guest's exit status (>= 0), or error.Timeout when timeout_ms (>= 0) elapses first;
-/// timeout_ms < 0 waits forever.
+/// The guest's exit status (0..255), or error.Timeout when timeout_ms (>= 0) elapses first;
+/// timeout_ms < 0 waits forever. exitReason() says why it ended.
 pub fn wait(self: *Machine, timeout_ms: i32) error{Timeout}!i32 {
     if (self.state == .created) return error.Timeout;
     if (self.state == .running) {
@@ -485,19 +516,38 @@ pub fn wait(self: *Machine, timeout_ms: i32) error{Timeout}!i32 {
         // and a console must write out what the guest queued before it rebooted.
         self.shutdownDevices();
         self.restoreTerminal();
+        self.exit = self.decideExit();
         self.state = .exited;
     }
-    return self.exitStatus();
+    return self.exit.status;
 }
 
-fn exitStatus(self: *Machine) i32 {
+/// Why the VM ended: `.none` until wait() returned its status.
+pub fn exitReason(self: *const Machine) ExitReason {
+    return if (self.state == .exited) self.exit.reason else .none;
+}
+
+/// The status and reason, from the code init reported and the vCPUs' first outcome. A code
+/// reported by init wins (it is the workload's, whatever ended the VM after it).
+fn decideExit(self: *const Machine) Exit {
     const code = self.guest_exit_code.load(.acquire);
-    const outcome = self.control.outcome.load(.acquire);
-    if (code != exit_code_unset) return code;
-    return switch (outcome) {
-        .running, .reset, .poweroff, .stopped => 0,
-        .failure => exit_code_failure,
+    // The fs server takes only 0..255; anything else here would be a bug, not a guest value.
+    if (code != exit_code_unset and code >= 0 and code <= 255) return .{ .status = code, .reason = .exited };
+    return switch (self.control.outcome.load(.acquire)) {
+        .stopped, .running => .{ .status = exit_code_stopped, .reason = .stopped },
+        .reset => if (self.panicFlagSet())
+            .{ .status = exit_code_failure, .reason = .guest_panic }
+        else
+            .{ .status = 0, .reason = .shutdown },
+        .poweroff => .{ .status = 0, .reason = .shutdown },
+        .triple_fault => .{ .status = exit_code_failure, .reason = .triple_fault },
+        .failure => .{ .status = exit_code_failure, .reason = .vmm_error },
     };
+}
+
+fn panicFlagSet(self: *const Machine) bool {
+    const flag = self.mem.read(u16, warm_reset_flag_addr) catch return false;
+    return std.mem.littleToNative(u16, flag) == warm_reset_flag;
 }
 
 /// Forces the VM down (vCPUs kicked out of KVM_RUN, threads joined by destroy/wait).

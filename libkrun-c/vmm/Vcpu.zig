@@ -1,6 +1,6 @@
 //! One vCPU: its boot state, its thread, and the KVM_RUN loop that turns exits into bus
 //! accesses (PIO → legacy devices, MMIO → virtio transports) or into the end of the VM (i8042
-//! reset, shutdown, system events, entry failures, emulation errors).
+//! reset, triple fault, system events, entry failures, emulation errors).
 //!
 //! Stopping: `Control.finish` records the first outcome and wakes the waiter; `kick` sets
 //! `immediate_exit` and signals the thread, so a vCPU inside (or about to enter) KVM_RUN leaves
@@ -23,7 +23,7 @@ const Vcpu = @This();
 pub const Outcome = enum(u8) {
     /// Keep running (internal to the loop; never recorded).
     running = 0,
-    /// The guest rebooted (i8042 0xFE with reboot=k, triple fault, KVM reset event).
+    /// The guest rebooted (i8042 0xFE with reboot=k, KVM reset event).
     reset,
     /// The guest powered off (KVM shutdown event or HLT with no irqchip to wake it).
     poweroff,
@@ -31,6 +31,8 @@ pub const Outcome = enum(u8) {
     failure,
     /// The host asked the VM to stop.
     stopped,
+    /// A vCPU triple-faulted (KVM_EXIT_SHUTDOWN): the guest crashed past its own handlers.
+    triple_fault,
 };
 
 /// State the vCPUs of one VM share with the machine.
@@ -182,7 +184,7 @@ pub fn handleExit(run: *volatile abi.kvm_run, run_page: []u8, pio: anytype, mmio
             return .running;
         },
         .hlt => return .poweroff,
-        .shutdown => return .reset,
+        .shutdown => return .triple_fault,
         .system_event => return switch (run.exit.system_event.type) {
             abi.KVM_SYSTEM_EVENT_SHUTDOWN => .poweroff,
             abi.KVM_SYSTEM_EVENT_RESET => .reset,
@@ -285,7 +287,7 @@ test "exit handling: PIO in/out/string, i8042 reset, MMIO read/write, terminal e
     run.exit.system_event.type = abi.KVM_SYSTEM_EVENT_RESET;
     try testing.expectEqual(Outcome.reset, handleExit(run, &page, &pio, &bus, 0));
     run.exit_reason = @backingInt(abi.Exit.shutdown);
-    try testing.expectEqual(Outcome.reset, handleExit(run, &page, &pio, &bus, 0));
+    try testing.expectEqual(Outcome.triple_fault, handleExit(run, &page, &pio, &bus, 0));
     run.exit_reason = @backingInt(abi.Exit.intr);
     try testing.expectEqual(Outcome.running, handleExit(run, &page, &pio, &bus, 0));
 }

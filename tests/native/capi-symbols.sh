@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # C API: the functions declared by include/libkrun.h are exactly the dynamic symbols libkrun.so.1
-# defines (nothing missing, nothing stray), there are libkrun's 67 plus zkrun's 3 extensions,
+# defines (nothing missing, nothing stray), there are libkrun's 67 plus zkrun's 5 extensions,
 # and the soname is libkrun.so.1.
 source "$(dirname "$0")/capi/lib.sh"
 lib=$prefix/lib/libkrun.so.1
@@ -15,8 +15,9 @@ stray=$(comm -13 "$work/header" "$work/exported")
 [[ -z $missing ]] && ok "every header function is exported" || bad "declared but not exported: $missing"
 [[ -z $stray ]] && ok "no export beyond the header" || bad "exported but not declared: $stray"
 n=$(wc -l <"$work/header")
-[[ $n -eq 70 ]] && ok "70 functions (67 libkrun + krun_start/krun_wait/krun_stop)" || bad "$n functions in the header, expected 70"
-for ext in krun_start krun_wait krun_stop; do
+exts="krun_start krun_wait krun_stop krun_get_exit_reason krun_last_error"
+[[ $n -eq 72 ]] && ok "72 functions (67 libkrun + $exts)" || bad "$n functions in the header, expected 72"
+for ext in $exts; do
   grep -qx "$ext" "$work/header" && ok "extension $ext declared" || bad "extension $ext missing"
 done
 soname=$(readelf -d "$lib" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')

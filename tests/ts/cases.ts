@@ -137,7 +137,7 @@ export const cases: Case[] = [
       const info = loadLibrary();
       assert.match(info.path, /libkrun\.so\.1$/);
       assert.ok(info.runtime === "deno" || info.runtime === "bun");
-      assert.equal(Object.keys(symbols).length, 70);
+      assert.equal(Object.keys(symbols).length, 72);
       // libkrunfw.so.5 beside it is loaded too, so a VM can start without LD_LIBRARY_PATH.
       const beside = join(dirname(info.path), "libkrunfw.so.5");
       if (info.path.includes("/") && existsSync(beside)) assert.equal(info.firmware, beside);
@@ -189,6 +189,21 @@ export const cases: Case[] = [
       assert.equal(err.code, "EINVAL");
       assert.equal(err.op, "krun_set_vm_config");
       assert.equal(err.message, "krun_set_vm_config: EINVAL (invalid argument): cpus");
+    },
+  },
+  {
+    name: "a failed call's reason from the library (krun_last_error) is in KrunError.message",
+    fn: () => {
+      using ctx = new Context();
+      throwsKrun(
+        () => ctx.wait(0),
+        "EINVAL",
+        "krun_wait",
+        new RegExp(
+          `^krun_wait: EINVAL \\(invalid argument\\): context ${ctx.id} has not been started \\(krun_start\\)$`,
+        ),
+      );
+      throwsKrun(() => ctx.exitReason(), "EINVAL", "krun_get_exit_reason", /has not been started/);
     },
   },
   {

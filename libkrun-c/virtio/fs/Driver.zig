@@ -14,6 +14,8 @@ out: [1 << 21]u8 = undefined,
 /// Guest credentials put in each header.
 uid: u32 = 0,
 gid: u32 = 0,
+/// The guest caller's pid (in the mount's pid namespace): 1 is the guest's init.
+pid: u32 = 1,
 
 pub const Reply = struct {
     outcome: Server.Outcome,
@@ -50,7 +52,7 @@ pub fn call(d: *Driver, opcode: fuse.Opcode, nodeid: u64, parts: []const []const
         .nodeid = nodeid,
         .uid = d.uid,
         .gid = d.gid,
-        .pid = 1,
+        .pid = d.pid,
         .total_extlen = 0,
         .padding = 0,
     };

@@ -21,6 +21,8 @@ const Handles = @import("Handles.zig");
 const Virtual = @import("Virtual.zig");
 const ops = @import("ops.zig");
 
+const log = std.log.scoped(.virtio_fs);
+
 const Server = @This();
 
 pub const Options = struct {
@@ -70,6 +72,8 @@ exit_sink: ?*std.atomic.Value(i32) = null,
 chown_new: bool,
 /// Set by the exit-code ioctl; read by the VMM when the guest stops. Any thread.
 exit_code: std.atomic.Value(i32) = .init(exit_code_unset),
+/// Exit-code ioctls refused (not from init, or out of 0..255); only the first is logged.
+exit_code_refused: std.atomic.Value(u32) = .init(0),
 
 pub const InitError = error{ OutOfMemory, RootInvalid, ProcUnavailable } || Virtual.AddError;
 
@@ -467,12 +471,29 @@ fn opIoctl(self: *Server, req: *Request) Error!void {
     const in = try req.take(fuse.IoctlIn);
     // The exit-code ioctl: only on the root, as the guest init issues it (libkrun.md §3.4).
     if (in.cmd == ioctl_exit_code and req.header.nodeid == fuse.root_id) {
-        const code: i32 = @bitCast(@as(u32, @truncate(in.arg)));
-        self.exit_code.store(code, .release);
-        if (self.exit_sink) |sink| sink.store(code, .release);
+        const code = exitCodeFrom(req.header.pid, in.arg) catch |err| {
+            if (self.exit_code_refused.fetchAdd(1, .monotonic) == 0) log.warn("exit-code ioctl from guest pid {d} refused ({t}); later refusals are not logged", .{ req.header.pid, err });
+            return sys.fail(if (err == error.NotInit) .PERM else .INVAL);
+        };
+        // The first report wins: init reports once, right before it reboots.
+        if (self.exit_code.cmpxchgStrong(exit_code_unset, code, .acq_rel, .acquire) == null) {
+            if (self.exit_sink) |sink| sink.store(code, .release);
+        }
         return self.replyStruct(std.mem.zeroes(fuse.IoctlOut));
     }
     return sys.fail(.NOTTY);
+}
+
+/// Validates an exit-code report. Only the guest's init (pid 1 in the namespace the root was
+/// mounted in) may report: it forks the workload and reports that status, so any other
+/// process — a uid-1000 one or a guest root — would only race it with a code that is not the
+/// workload's. (libkrun accepts the ioctl from anyone.) A process in a nested pid namespace
+/// shows its outer pid here, so a container's own pid 1 is not taken for init. The code is a
+/// wait status byte: anything outside 0..255 is refused.
+pub fn exitCodeFrom(pid: u32, arg: u64) error{ NotInit, OutOfRange }!i32 {
+    if (pid != 1) return error.NotInit;
+    if (arg > 255) return error.OutOfRange;
+    return @intCast(arg);
 }
 
 /// The exit code the guest reported, if any.

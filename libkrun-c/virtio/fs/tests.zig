@@ -325,6 +325,38 @@ test "the exit-code ioctl on the root is stored; other ioctls are refused" {
     try expectEqual(errno(.NOTTY), f.d.call(.ioctl, 1, &.{bytes(&in)}).err);
 }
 
+test "only the guest's init reports an exit code, and only 0..255; the first report wins" {
+    const saved_level = std.testing.log_level;
+    std.testing.log_level = .err; // the refusal warning is the point
+    defer std.testing.log_level = saved_level;
+    var f = try Fixture.init(.{ .root = null });
+    defer f.deinit();
+    var in = std.mem.zeroes(fuse.IoctlIn);
+    in.cmd = Server.ioctl_exit_code;
+    in.flags = fuse.ioctl_dir;
+    // A uid-1000 process and a guest root that is not pid 1: refused, nothing stored.
+    f.d.pid = 700;
+    f.d.uid = 1000;
+    in.arg = 7;
+    try expectEqual(errno(.PERM), f.d.call(.ioctl, 1, &.{bytes(&in)}).err);
+    f.d.uid = 0;
+    in.arg = @as(u64, @as(u32, @bitCast(@as(i32, -110))));
+    try expectEqual(errno(.PERM), f.d.call(.ioctl, 1, &.{bytes(&in)}).err);
+    try expectEqual(@as(?i32, null), f.server.exitCode());
+    // init itself with a value that is no exit status: -110 as the guest's int, 256, 2^63.
+    f.d.pid = 1;
+    for ([_]u64{ in.arg, 256, 0xffff_ffff_ffff_ff92, 1 << 63 }) |arg| {
+        in.arg = arg;
+        try expectEqual(errno(.INVAL), f.d.call(.ioctl, 1, &.{bytes(&in)}).err);
+    }
+    try expectEqual(@as(?i32, null), f.server.exitCode());
+    in.arg = 255;
+    try expectEqual(@as(i32, 0), f.d.call(.ioctl, 1, &.{bytes(&in)}).as(fuse.IoctlOut).result);
+    in.arg = 3;
+    try expectEqual(@as(i32, 0), f.d.call(.ioctl, 1, &.{bytes(&in)}).as(fuse.IoctlOut).result);
+    try expectEqual(@as(?i32, 255), f.server.exitCode());
+}
+
 test "a read-only share refuses every mutating op with EROFS" {
     var f = try Fixture.init(.{ .root = null, .read_only = true });
     defer f.deinit();

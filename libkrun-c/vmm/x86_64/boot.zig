@@ -116,7 +116,7 @@ pub fn buildZeroPage(page: *[bp.size]u8, zp: ZeroPage) void {
 // ---- kernel command line ------------------------------------------------------------------
 
 /// libkrun's prolog minus `console=`, which comes from Config.kernel_console.
-pub const prolog_head = "reboot=k panic=-1 panic_print=0 nomodule";
+pub const prolog_head = "reboot=k,panic_warm panic=-1 panic_print=0 nomodule";
 pub const prolog_tail = "rootfstype=virtiofs rw quiet no-kvmapf init=/init.krun";
 
 /// A kernel command line in a fixed buffer: tokens joined by single spaces, printable ASCII
@@ -392,7 +392,7 @@ test "cmdline: prolog, devices, printable ASCII only, bounded" {
     try c.appendProlog("hvc0");
     try c.appendVirtioMmio(0);
     try c.appendVirtioMmio(2);
-    try testing.expectEqualStrings("reboot=k panic=-1 panic_print=0 nomodule console=hvc0 " ++
+    try testing.expectEqualStrings("reboot=k,panic_warm panic=-1 panic_print=0 nomodule console=hvc0 " ++
         "rootfstype=virtiofs rw quiet no-kvmapf init=/init.krun " ++
         "virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0002000:7", c.bytes());
     try testing.expectError(error.CmdlineInvalidChar, c.append("a\nb"));

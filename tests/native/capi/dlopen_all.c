@@ -26,7 +26,7 @@ int main(void)
         CHECK(sym != NULL);
         count++;
     }
-    CHECK_EQ(count, 70);
+    CHECK_EQ(count, 72);
     int32_t (*create)(void) = (int32_t (*)(void))dlsym(lib, "krun_create_ctx");
     int32_t (*free_ctx)(uint32_t) = (int32_t (*)(uint32_t))dlsym(lib, "krun_free_ctx");
     int32_t (*has_feature)(uint64_t) = (int32_t (*)(uint64_t))dlsym(lib, "krun_has_feature");
@@ -35,6 +35,14 @@ int main(void)
         CHECK(ctx >= 0);
         CHECK_EQ(free_ctx((uint32_t)ctx), 0);
         CHECK_EQ(has_feature(11), 1);
+    }
+    /* krun_last_error's thread-local text works in a dlopen()ed library too. */
+    int32_t (*last_error)(char *, size_t) = (int32_t (*)(char *, size_t))dlsym(lib, "krun_last_error");
+    if (free_ctx && last_error) {
+        char why[256] = "";
+        CHECK_EQ(free_ctx(1000000), -2);
+        CHECK(last_error(why, sizeof why) > 0);
+        CHECK(strstr(why, "krun_free_ctx: context 1000000 does not exist") != NULL);
     }
     CHECK_EQ(dlclose(lib), 0);
     return summary();

@@ -277,7 +277,9 @@ static void consoles_and_queries(void)
     CHECK_EQ(krun_get_shutdown_eventfd(ctx), -EINVAL);     /* macOS/aarch64 only, as libkrun */
     CHECK_EQ(krun_wait(ctx, 0), -EINVAL);                  /* not started */
     CHECK_EQ(krun_stop(ctx), -EINVAL);
+    CHECK_EQ(krun_get_exit_reason(ctx), -EINVAL);
     CHECK_EQ(krun_free_ctx(ctx), 0);
+    CHECK_EQ(krun_get_exit_reason(ctx), -ENOENT);
 
     CHECK_EQ(krun_has_feature(KRUN_FEATURE_INIT_BLOB), 1);
     CHECK_EQ(krun_has_feature(KRUN_FEATURE_NET), 0);
@@ -370,6 +372,13 @@ static void log_lines(void)
     CHECK(strstr(buf, "[zkrun] krun_set_root: root directory \"") != NULL && strstr(buf, "missing\" does not exist") != NULL);
     CHECK(strstr(buf, "[zkrun] krun_free_ctx: context 999999 does not exist\n") != NULL);
     CHECK(strstr(buf, "[zkrun] krun_add_disk: not supported by zkrun") != NULL);
+    /* The last reason is the caller's too, whether logged or not. */
+    char why[512];
+    int32_t n = krun_last_error(why, sizeof why);
+    CHECK(n > 0 && (size_t)n == strlen(why));
+    CHECK(strncmp(why, "krun_add_disk: not supported by zkrun", 37) == 0);
+    CHECK_EQ(krun_last_error(why, 8), n); /* cut as snprintf, full length returned */
+    CHECK_EQ(strcmp(why, "krun_ad"), 0);
     int lines = 0;
     for (char *p = buf; *p; p++)
         lines += *p == '\n';
@@ -387,8 +396,10 @@ static void log_lines(void)
 
     /* Level off: even rejections are silent. */
     CHECK_EQ(krun_set_log_level(KRUN_LOG_LEVEL_OFF), 0);
-    CHECK_EQ(krun_free_ctx(999999), -ENOENT);
+    CHECK_EQ(krun_free_ctx(999998), -ENOENT);
     CHECK_EQ(drain(fds[0], buf, sizeof buf), 0);
+    CHECK(krun_last_error(why, sizeof why) > 0);
+    CHECK_EQ(strcmp(why, "krun_free_ctx: context 999998 does not exist"), 0);
     CHECK_EQ(krun_init_log(KRUN_LOG_TARGET_DEFAULT, KRUN_LOG_LEVEL_ERROR, KRUN_LOG_STYLE_NEVER, KRUN_LOG_OPTION_NO_ENV), 0);
     close(fds[0]);
     close(fds[1]);
