@@ -3,7 +3,7 @@
  *
  *   deno run --allow-ffi --allow-read --allow-write --allow-env cli/zkrun.ts run IMAGE -- CMD
  *   bun cli/zkrun.ts run IMAGE -- CMD
- *   deno task compile   # one binary: zig-out/bin/zkrun
+ *   deno task compile-bun   # one binary, zig-out/bin/zkrun (`deno task compile` needs denort)
  *
  * Commands: run, create, start, list, rm (krunvm-style named VMs). Errors that are the user's
  * (bad option, bad image, missing library) print one line "zkrun: …" and exit 125; otherwise
@@ -167,6 +167,18 @@ type Values = {
   name?: string;
 };
 
+/**
+ * A compiled zkrun (`bun build --compile`, `deno compile`) has no checkout beside its code: it
+ * looks for `<dir of the binary>/../lib/libkrun.so.1` (zig-out/bin → zig-out/lib) before the
+ * system's. LIBKRUN_PATH, when set, still decides alone.
+ */
+function libraryBesideExe(): string | undefined {
+  const exe = process.execPath;
+  if (process.env.LIBKRUN_PATH || /\/(deno|bun)$/.test(exe)) return undefined;
+  const lib = `${exe.replace(/\/[^/]*\/[^/]*$/, "")}/lib/libkrun.so.1`;
+  return fs.existsSync(lib) ? lib : undefined;
+}
+
 /** Refuses the options whose library feature does not exist yet, saying why. */
 function refuseMissing(values: Values): void {
   if (values.volume.length > 0) {
@@ -276,7 +288,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   if (operands.length !== 1) {
     throw new CliError(`run wants one IMAGE|ROOTFS (then -- CMD...), got ${operands.length}`);
   }
-  loadLibrary(); // a missing library is said before any unpacking
+  loadLibrary(libraryBesideExe()); // a missing library is said before any unpacking
   const spec = buildSpec(operands[0], command, values);
   if (values["dry-run"]) return dryRun(spec);
   if (!isCached(spec.root)) return await boot(spec, spec.root); // a plain ROOTFS: the user's own, used in place
@@ -347,7 +359,7 @@ async function cmdStart(argv: string[]): Promise<number> {
   const [before, command] = splitCommand(argv);
   if (before.length !== 1) throw new CliError("start wants one NAME (then -- CMD...)");
   const spec = loadVm(before[0]);
-  loadLibrary();
+  loadLibrary(libraryBesideExe());
   if (command !== null) spec.argv = [...spec.entrypoint, ...command];
   if (spec.argv.length === 0) throw new CliError("no command: give one after --");
   return await boot(spec, spec.root);

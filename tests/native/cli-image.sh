@@ -139,5 +139,14 @@ done
 out=$(env -u XDG_CACHE_HOME -u XDG_STATE_HOME -u XDG_DATA_HOME HOME="$T/home" bun cli/zkrun.ts create --name fb "$T/img" 2>&1); rc=$?
 check "XDG fallbacks: ~/.cache, ~/.local/state, ~/.local/share" '[[ $rc -eq 0 && -d $T/home/.cache/zkrun/rootfs && -f $T/home/.local/state/zkrun/vms/fb.json && -d $T/home/.local/share/zkrun/vms/fb/rootfs ]]' "$out"
 
+# 9. One binary (bun build --compile, as `deno task compile-bun`): finds zig-out/lib beside its
+# bin/ directory without LIBKRUN_PATH. (deno compile needs the denort base binary, which Deno
+# downloads from its own server: not reachable here, so not tested.)
+mkdir -p "$T/inst/bin"; ln -s "$PWD/zig-out/lib" "$T/inst/lib"
+out=$(bun build --compile --outfile "$T/inst/bin/zkrun" cli/zkrun.ts 2>&1); rc=$?
+check "bun build --compile makes one binary" '[[ $rc -eq 0 && -x $T/inst/bin/zkrun ]]' "$out"
+out=$(env -u LIBKRUN_PATH XDG_CACHE_HOME=$T/compiled "$T/inst/bin/zkrun" run --dry-run "$T/img" 2>&1); rc=$?
+check "the binary unpacks and configures with the library beside it" '[[ $rc -eq 0 ]] && grep -q "\"root\": \"$T/compiled/zkrun/rootfs/" <<<"$out"' "$out"
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
