@@ -90,7 +90,13 @@ export function cachedRootfs(image: Image): { path: string; cached: boolean } {
     });
     if (n === 0) progress("zkrun: image has no layers", true);
     if ((fs.statSync(tmp).mode & 0o7777) === 0o700) fs.chmodSync(tmp, 0o755); // no root entry in the layers
-    fs.renameSync(tmp, path);
+    try {
+      fs.renameSync(tmp, path);
+    } catch (err) {
+      // Another zkrun unpacked the same layers meanwhile: theirs is as good as ours.
+      if (!fs.existsSync(path)) throw err;
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   } catch (err) {
     if (process.stderr.isTTY) process.stderr.write("\n");
     fs.rmSync(tmp, { recursive: true, force: true });
