@@ -31,6 +31,8 @@ pub fn build(b: *std.Build) void {
     // Debug unless --release is passed, and libkrun.so is what users run.
     const optimize = b.option(std.builtin.OptimizeMode, "optimize", "Optimization mode (default: safe)") orelse .safe;
     const kernel_path = b.option([]const u8, "kernel", "vmlinux to bundle into libkrunfw.so");
+    // Release builds ship stripped; -Dstrip=false keeps the symbols for objdump and gdb.
+    const strip = b.option(bool, "strip", "Strip libkrun.so (default: all but Debug)") orelse (optimize != .debug);
 
     const fmt = b.addFmt(.{
         .paths = &.{ b.path("build.zig"), b.path("libkrun-c"), b.path("kernelfw"), b.path("tests"), b.path("examples") },
@@ -39,7 +41,7 @@ pub fn build(b: *std.Build) void {
     steps.fmt_check.dependOn(&fmt.step);
 
     const init_bin = buildInit(b, optimize);
-    const libkrun = buildLibkrun(b, target, optimize, init_bin);
+    const libkrun = buildLibkrun(b, target, optimize, strip, init_bin);
     buildExamples(b, steps.examples, libkrun);
     buildUnitTests(b, steps.@"test", target, init_bin);
     buildKernelfwTests(b, steps.@"test", target);
@@ -68,6 +70,7 @@ fn buildLibkrun(
     b: *std.Build,
     target: std.Build.ResolvedTarget,
     optimize: std.builtin.OptimizeMode,
+    strip: bool,
     init_bin: std.Build.LazyPath,
 ) *std.Build.Step.Compile {
     const mod = b.createModule(.{
@@ -78,7 +81,7 @@ fn buildLibkrun(
         .pic = true,
         // Release builds keep their safety checks (the guest is hostile) but ship without
         // debug info: 16 MiB unstripped vs ~3.8 MiB stripped.
-        .strip = optimize != .debug,
+        .strip = strip,
     });
     mod.addAnonymousImport("init_bin", .{ .root_source_file = init_bin });
     const lib = b.addLibrary(.{

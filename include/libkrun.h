@@ -31,6 +31,17 @@
  *    -ENOTSUP (after -ENOENT for an unknown context). krun_has_feature() tells which exist.
  *
  * All functions are thread-safe: the context table is protected by one lock.
+ *
+ * The terminal (a process-wide effect). When a console's input or output is a terminal (the
+ * implicit console on stdin/stdout, or krun_add_virtio_console_default's descriptors), the
+ * guest's console is that terminal, sized like it. While the VM runs the terminal is in raw
+ * mode (cfmakeraw: no echo, no line editing, no signal keys, so Ctrl-C reaches the guest's
+ * foreground process), and its settings are restored exactly when the VM ends: by
+ * krun_start_enter before the process exits, by krun_stop (when it returns), by krun_wait
+ * after the guest ended or crashed, by krun_free_ctx. While such a VM exists the library also
+ * has a SIGWINCH handler installed (SA_RESTART) that resizes the guest's console; it calls the
+ * handler that was there before it, and puts that one back when the last such VM is freed
+ * (unless another handler was installed over it meanwhile, which is then left alone).
  */
 #ifndef _LIBKRUN_H
 #define _LIBKRUN_H
@@ -558,7 +569,8 @@ int32_t krun_set_tee_config_file(uint32_t ctx_id, const char *filepath);
 /**
  * Builds the VM from the context, runs it, and ends the process with the workload's exit
  * status once the guest is down: it never returns on success. The context is consumed either
- * way. The terminal mode of stdin is restored before the process exits.
+ * way. A terminal console's settings are restored before the process exits (see "The
+ * terminal" above).
  *
  * Exit statuses set by the guest's init: 125 (init could not set up the guest), 126 (the
  * program exists but could not be executed), 127 (the program was not found).

@@ -29,6 +29,7 @@ comptime {
     _ = @import("vmm/kvm_abi.zig");
     _ = @import("vmm/legacy/Pio.zig");
     _ = @import("vmm/sys.zig");
+    _ = @import("vmm/terminal.zig");
     _ = @import("vmm/x86_64/boot.zig");
     _ = @import("vmm/x86_64/cpuid.zig");
     _ = @import("vmm/x86_64/layout.zig");

@@ -144,9 +144,8 @@ pub fn krun_start_enter(ctx_id: u32) callconv(.c) i32 {
         slot.state = .entered;
         if (slot.stop_requested) machine.stop();
     }
-    const terminal = Terminal.save();
+    // The Machine owns the terminal: wait() gives it its settings back before we exit.
     const status = machine.wait(-1) catch Machine.exit_code_failure;
-    terminal.restore();
     log.print(.debug, func, "guest exited with status {d} ({t})", .{ status, machine.exitReason() });
     std.c._exit(@intCast(status & 0xff));
 }
@@ -239,21 +238,6 @@ fn switchIds(func: []const u8, cfg: *const Config) Error!void {
         if (std.c.setuid(uid) != 0) return reject(func, error.PermissionDenied, "setuid({d}) failed", .{uid});
     }
 }
-
-/// stdin's terminal mode, restored before krun_start_enter's _exit (devices may set raw mode).
-const Terminal = struct {
-    saved: ?std.c.termios,
-
-    fn save() Terminal {
-        var t: std.c.termios = undefined;
-        if (std.c.isatty(0) != 1 or std.c.tcgetattr(0, &t) != 0) return .{ .saved = null };
-        return .{ .saved = t };
-    }
-
-    fn restore(self: Terminal) void {
-        if (self.saved) |*t| _ = std.c.tcsetattr(0, .NOW, t);
-    }
-};
 
 // ---- process-wide queries ------------------------------------------------------------------
 

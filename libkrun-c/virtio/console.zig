@@ -14,7 +14,8 @@
 //! so a full guest or an input at EOF never spins the VMM's event loop. Regular files (not
 //! pollable) are read whenever the guest adds rx buffers.
 //!
-//! The terminal's raw mode belongs to whoever opens the console backend: see `RawMode`.
+//! The host terminal itself (raw mode, size, SIGWINCH) belongs to vmm/terminal.zig; the VMM
+//! calls `resize` when it changes.
 const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
@@ -22,6 +23,8 @@ const Device = @import("Device.zig");
 const queue = @import("queue.zig");
 const mmio = @import("mmio.zig");
 const Lock = @import("Lock.zig");
+const terminal = @import("../vmm/terminal.zig");
+const isatty = terminal.isatty;
 
 const log = std.log.scoped(.virtio);
 
@@ -106,62 +109,6 @@ pub fn outputFilePorts(file_fd: i32) Ports {
     return ports;
 }
 
-/// The first terminal among the fds (the one to put in raw mode and to size the console by).
-pub fn terminalFd(fds: []const i32) ?i32 {
-    for (fds) |fd| if (fd >= 0 and isatty(fd)) return fd;
-    return null;
-}
-
-pub fn isatty(fd: i32) bool {
-    var t: linux.termios = undefined;
-    return linux.errno(linux.tcgetattr(fd, &t)) == .SUCCESS;
-}
-
-/// A terminal switched to raw mode (cfmakeraw) and how to put it back. The VMM enters it when
-/// it builds the console and must call `restore` on every exit path.
-pub const RawMode = struct {
-    fd: i32,
-    saved: linux.termios,
-
-    /// null when `fd` is not a terminal (nothing to restore then).
-    pub fn enter(fd: i32) ?RawMode {
-        var t: linux.termios = undefined;
-        if (linux.errno(linux.tcgetattr(fd, &t)) != .SUCCESS) return null;
-        const saved = t;
-        t.iflag.IGNBRK = false;
-        t.iflag.BRKINT = false;
-        t.iflag.PARMRK = false;
-        t.iflag.ISTRIP = false;
-        t.iflag.INLCR = false;
-        t.iflag.IGNCR = false;
-        t.iflag.ICRNL = false;
-        t.iflag.IXON = false;
-        t.oflag.OPOST = false;
-        t.lflag.ECHO = false;
-        t.lflag.ECHONL = false;
-        t.lflag.ICANON = false;
-        t.lflag.ISIG = false;
-        t.lflag.IEXTEN = false;
-        t.cflag.CSIZE = .CS8;
-        t.cflag.PARENB = false;
-        t.cc[@backingInt(linux.V.MIN)] = 1;
-        t.cc[@backingInt(linux.V.TIME)] = 0;
-        if (linux.errno(linux.tcsetattr(fd, .NOW, &t)) != .SUCCESS) return null;
-        return .{ .fd = fd, .saved = saved };
-    }
-
-    pub fn restore(self: *const RawMode) void {
-        _ = linux.tcsetattr(self.fd, .NOW, &self.saved);
-    }
-};
-
-/// Columns and rows of a terminal, or null.
-pub fn windowSize(fd: i32) ?struct { cols: u16, rows: u16 } {
-    var ws: std.posix.winsize = undefined;
-    if (linux.errno(linux.ioctl(fd, linux.T.IOCGWINSZ, @intFromPtr(&ws))) != .SUCCESS) return null;
-    return .{ .cols = ws.col, .rows = ws.row };
-}
-
 const InputKind = enum { none, pollable, file };
 
 const Port = struct {
@@ -228,7 +175,7 @@ pub const Console = struct {
         errdefer self.deinit();
         for (ports, 0..) |cfg, i| try self.initPort(i, cfg);
         for (ports) |cfg| if (cfg.console) {
-            const size = windowSize(cfg.input_fd) orelse windowSize(cfg.output_fd) orelse continue;
+            const size = terminal.windowSize(cfg.input_fd) orelse terminal.windowSize(cfg.output_fd) orelse continue;
             self.cols = size.cols;
             self.rows = size.rows;
             break;

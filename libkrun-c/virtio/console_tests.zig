@@ -4,6 +4,7 @@ const std = @import("std");
 const linux = std.os.linux;
 const testing = std.testing;
 const console = @import("console.zig");
+const terminal = @import("../vmm/terminal.zig");
 const queue = @import("queue.zig");
 const mmio = @import("mmio.zig");
 const Device = @import("Device.zig");
@@ -293,42 +294,12 @@ test "console: hostile control messages are ignored, hostile chains break the qu
     try testing.expect(rig.con.act == null);
 }
 
-test "console: window size in config and RESIZE; raw mode on a real pty is entered and restored" {
-    const ptmx_rc = linux.open("/dev/ptmx", .{ .ACCMODE = .RDWR, .NOCTTY = true, .CLOEXEC = true }, 0);
-    if (linux.errno(ptmx_rc) != .SUCCESS) {
-        std.debug.print("SKIP: no /dev/ptmx ({t})\n", .{linux.errno(ptmx_rc)});
-        return error.SkipZigTest;
-    }
-    const master: i32 = @intCast(ptmx_rc);
-    defer _ = linux.close(master);
-    var unlock: i32 = 0;
-    try testing.expectEqual(linux.E.SUCCESS, linux.errno(linux.ioctl(master, linux.T.IOCSPTLCK, @intFromPtr(&unlock))));
-    var n: u32 = 0;
-    try testing.expectEqual(linux.E.SUCCESS, linux.errno(linux.ioctl(master, linux.T.IOCGPTN, @intFromPtr(&n))));
-    var path_buf: [32]u8 = undefined;
-    const path = try std.fmt.bufPrintSentinel(&path_buf, "/dev/pts/{d}", .{n}, 0);
-    const slave_rc = linux.open(path, .{ .ACCMODE = .RDWR, .NOCTTY = true, .CLOEXEC = true }, 0);
-    try testing.expectEqual(linux.E.SUCCESS, linux.errno(slave_rc));
-    const slave: i32 = @intCast(slave_rc);
-    defer _ = linux.close(slave);
-    var ws: std.posix.winsize = .{ .row = 40, .col = 120, .xpixel = 0, .ypixel = 0 };
-    try testing.expectEqual(linux.E.SUCCESS, linux.errno(linux.ioctl(slave, linux.T.IOCSWINSZ, @intFromPtr(&ws))));
-
-    try testing.expect(console.isatty(slave));
-    try testing.expectEqual(@as(?i32, slave), console.terminalFd(&.{ -1, master + 1000, slave }));
-    var before: linux.termios = undefined;
-    _ = linux.tcgetattr(slave, &before);
-    try testing.expect(before.lflag.ICANON);
-    {
-        const raw = console.RawMode.enter(slave).?;
-        var now: linux.termios = undefined;
-        _ = linux.tcgetattr(slave, &now);
-        try testing.expect(!now.lflag.ICANON and !now.lflag.ECHO and !now.lflag.ISIG and !now.oflag.OPOST);
-        raw.restore();
-        _ = linux.tcgetattr(slave, &now);
-        try testing.expect(now.lflag.ICANON and now.lflag.ECHO);
-    }
-    try testing.expectEqual(@as(?console.RawMode, null), console.RawMode.enter(-1));
+test "console: a terminal gives one console port, sized in config and by RESIZE" {
+    const pty = try terminal.TestPty.open();
+    defer pty.close();
+    const master = pty.master;
+    const slave = pty.slave;
+    try pty.setSize(120, 40);
 
     // A terminal gives one console port, sized from the terminal.
     const ports = console.defaultPorts(slave, slave, slave);

@@ -17,6 +17,7 @@ const Transport = @import("../virtio/mmio.zig").Transport;
 const Balloon = @import("../virtio/balloon.zig").Balloon;
 const Rng = @import("../virtio/rng.zig").Rng;
 const console = @import("../virtio/console.zig");
+const terminal = @import("terminal.zig");
 const VirtioFs = @import("../virtio/fs/VirtioFs.zig");
 const protocol = @import("../init/protocol.zig");
 const abi = @import("kvm_abi.zig");
@@ -136,8 +137,8 @@ serial_irq_fd: sys.fd_t = -1,
 cmdline: boot.Cmdline = .{},
 /// init/'s encoding of the exec config: cmdline tokens, and the JSON the root fs serves.
 exec: ?protocol.Encoded = null,
-/// The host terminal the console put in raw mode, restored when the VM ends.
-raw_mode: ?console.RawMode = null,
+/// The host terminal a console is attached to: raw while the VM runs, and its size.
+tty: ?Tty = null,
 state: State = .created,
 /// Set by the virtio-fs exit-code ioctl (FUSE ioctl 0x7602); read once the VM is down.
 guest_exit_code: std.atomic.Value(i32) = .init(exit_code_unset),
@@ -334,11 +335,33 @@ fn buildConsole(self: *Machine, cfg: *const Config, fds: ?Config.ConsoleFds) Err
         return if (err == error.SystemResources) error.SystemResources else error.InvalidConfig;
     };
     try self.attachOwned(.{ .console = c }, c.device());
-    // libkrun puts the host terminal in raw mode while the guest owns it.
-    const term = if (fds) |f| console.terminalFd(&.{ f.input, f.output }) else if (cfg.console_output == null) console.terminalFd(&.{ 0, 1 }) else null;
-    if (self.raw_mode == null) if (term) |fd| {
-        self.raw_mode = console.RawMode.enter(fd);
-    };
+    const term = if (fds) |f| terminal.terminalFd(&.{ f.input, f.output }) else if (cfg.console_output == null) terminal.terminalFd(&.{ 0, 1 }) else null;
+    if (self.tty == null) if (term) |fd| try self.attachTerminal(fd, c);
+}
+
+/// The host terminal of the first console that has one (libkrun's behaviour): raw mode while
+/// the guest owns it, and SIGWINCH resizes the console. terminal.zig owns the details.
+const Tty = struct {
+    fd: sys.fd_t,
+    raw: ?terminal.RawMode,
+    watch: ?terminal.Watch,
+    console: *console.Console,
+};
+
+fn attachTerminal(self: *Machine, fd: sys.fd_t, c: *console.Console) Error!void {
+    self.tty = .{ .fd = fd, .raw = terminal.RawMode.enter(fd), .watch = terminal.watch(), .console = c };
+    const w = self.tty.?.watch orelse return;
+    self.loop.add(.{ .fd = w.fd, .kind = .callback, .ctx = self, .callback = onTerminalResized }) catch
+        return error.SystemResources;
+}
+
+/// Event loop: SIGWINCH arrived; the console takes the terminal's new size.
+fn onTerminalResized(ctx: *anyopaque, _: u32) void {
+    const self: *Machine = @ptrCast(@alignCast(ctx));
+    const tty = &self.tty.?;
+    tty.watch.?.drain();
+    const size = terminal.windowSize(tty.fd) orelse return;
+    tty.console.resize(size.cols, size.rows);
 }
 
 /// init/'s encoder decides how the exec config travels (cmdline tokens or JSON on the root fs).
@@ -515,7 +538,6 @@ pub fn wait(self: *Machine, timeout_ms: i32) error{Timeout}!i32 {
         // Stop the devices now, not only in destroy: krun_start_enter _exits right after wait,
         // and a console must write out what the guest queued before it rebooted.
         self.shutdownDevices();
-        self.restoreTerminal();
         self.exit = self.decideExit();
         self.state = .exited;
     }
@@ -551,14 +573,16 @@ fn panicFlagSet(self: *const Machine) bool {
 }
 
 /// Forces the VM down (vCPUs kicked out of KVM_RUN, threads joined by destroy/wait).
+/// The terminal gets its settings back here already: krun_stop's caller finds it as it was.
 pub fn stop(self: *Machine) void {
     self.control.finish(.stopped); // keeps the first outcome if the guest already ended
     for (self.vcpus) |*v| v.kick();
+    self.restoreTerminal();
 }
 
+/// Idempotent and safe from any thread (RawMode restores once).
 fn restoreTerminal(self: *Machine) void {
-    if (self.raw_mode) |*r| r.restore();
-    self.raw_mode = null;
+    if (self.tty) |*t| if (t.raw) |*r| r.restore();
 }
 
 /// Resets every started device (the console flushes queued output, the fs worker stops).
@@ -598,6 +622,8 @@ fn destroyPartial(self: *Machine) void {
     }
     if (self.exec) |*e| e.deinit(self.gpa);
     self.restoreTerminal();
+    // After the loop is gone: nothing reads the watch's eventfd any more.
+    if (self.tty) |t| if (t.watch) |w| terminal.unwatch(w);
     if (self.vm.fd >= 0) self.vm.close();
     if (self.kvm_fd.fd >= 0) self.kvm_fd.close();
     if (self.serial_irq_fd >= 0) sys.close(self.serial_irq_fd);
