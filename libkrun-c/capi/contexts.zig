@@ -103,7 +103,7 @@ pub fn find(func: []const u8, id: u32) Error!*Slot {
 pub fn config(func: []const u8, id: u32) Error!*Config {
     const slot = try find(func, id);
     if (slot.state != .configuring) {
-        return reject(func, error.Busy, "context {d} has started; its configuration is fixed", .{id});
+        return reject(func, error.Busy, "context {d} has started (or is starting); its configuration is fixed", .{id});
     }
     return &slot.cfg;
 }
