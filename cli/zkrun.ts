@@ -265,7 +265,10 @@ async function boot(spec: VmSpec, root: string): Promise<number> {
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
   try {
-    return (await vm.run({ output: "inherit" })).status;
+    const { status, reason } = await vm.run({ output: "inherit" });
+    // Only "exited" carries the workload's own status: say what else ended the VM.
+    if (reason !== "exited") console.error(`zkrun: the VM ended without the workload's status: ${reason}`);
+    return status;
   } finally {
     process.off("SIGINT", stop);
     process.off("SIGTERM", stop);

@@ -56,6 +56,10 @@ for rt in deno bun; do
     check "$rt: xattr from the pax header" '[[ $(python3 -c "import os,sys; print(os.getxattr(sys.argv[1], \"user.zkrun\").decode())" "$root/xattr-file") == hello ]]'
     check "$rt: mtime from the header" '[[ $(stat -c %Y "$root/etc/motd") == 1700000000 ]]'
     check "$rt: pax long names" '[[ -f $(echo "$root"/a-very-long-directory-name-*/file-with-a-long-name-*) ]]'
+    check "$rt: GNU long name" '[[ $(cat "$root/gnu/$(printf "n%.0s" {1..150})") == gnu ]]'
+    if [[ $(id -u) -eq 0 ]]; then
+      check "$rt: GNU base-256 owner" '[[ $(stat -c %u "$root/gnu/$(printf "n%.0s" {1..150})") == 3000000 ]]'
+    fi
     check "$rt: busybox runs from the cache" '[[ $("$root/bin/busybox" cat "$root/etc/motd") == "layer three" ]]'
   fi
   ino=$(stat -c %i "$root" 2>/dev/null)

@@ -26,9 +26,9 @@ def info(name, kind=tarfile.REGTYPE, mode=0o644, uid=0, gid=0, data=b"", link=""
     return ti, data
 
 
-def layer(members, pax=None):
+def layer(members, pax=None, fmt=tarfile.PAX_FORMAT):
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as t:
         for ti, data in members:
             if pax and ti.name in pax:
                 ti.pax_headers = pax[ti.name]
@@ -82,7 +82,9 @@ layers = [
         info("app/entry.sh", F, 0o755, data=entry),
         info("a-very-long-directory-name-" + "x" * 90 + "/file-with-a-long-name-" + "y" * 80, F, 0o644, data=b"long\n"),
     ]),
-    layer([info("work/", D, 0o700), info("etc/motd", F, 0o444, data=b"layer three\n")]),
+    # GNU format: a long name as an "L" member, a uid too large for octal as base-256.
+    layer([info("work/", D, 0o700), info("etc/motd", F, 0o444, data=b"layer three\n"),
+           info("gnu/" + "n" * 150, F, 0o644, 3000000, 3000000, b"gnu\n")], fmt=tarfile.GNU_FORMAT),
 ]
 compress = [True, False, True]
 if variant == "dotdot":
