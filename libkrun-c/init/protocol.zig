@@ -5,7 +5,9 @@
 //! 1. **The kernel command line**, exactly as libkrun does it (libkrun.md §1.5, §3.2):
 //!    `"K=V"` env tokens, `KRUN_INIT=<path>`, `KRUN_WORKDIR=<dir>`, `KRUN_RLIMITS="id=cur:max,…"`
 //!    and `-- "arg1" "arg2"`. The kernel hands unknown `key=value` tokens to init as its
-//!    environment and everything after `--` as its argv.
+//!    environment and everything after `--` as its argv. zkrun's own `KRUN_USER=uid:gid`, an
+//!    ordinary env entry of krun_set_exec (the zkrun CLI sets it from an image's User), makes
+//!    init run the workload as that user.
 //! 2. **A JSON document** that the VMM serves as the virtual file `/.zkrun_config.json` on the
 //!    root virtio-fs, with the single token `KRUN_CONFIG=/.zkrun_config.json` on the cmdline.
 //!
