@@ -390,6 +390,23 @@ export class Context implements Disposable {
   }
 
   /**
+   * Shares the host directory `path` as a virtio-fs device tagged `tag` (1..36 bytes),
+   * read-only if asked (`krun_add_virtiofs3`, no DAX window). The guest mounts it by its tag;
+   * zkrun's init does so for each `tag:/dir[:ro]` of a `KRUN_MOUNTS` entry in the exec env.
+   */
+  addVirtiofs(tag: string, path: string, readOnly: boolean = false): void {
+    const op = "krun_add_virtiofs3";
+    const ctx = this.#ctx(op);
+    const tagBytes = cString(tag, op, "tag");
+    const pathBytes = cString(path, op, "path");
+    if (typeof readOnly !== "boolean") {
+      throw invalid(op, `readOnly must be a boolean, got ${describe(readOnly)}`);
+    }
+    const rc = this.#native.call.krun_add_virtiofs3(ctx, tagBytes, pathBytes, 0n, readOnly);
+    check(rc, op, [tagBytes, pathBytes]);
+  }
+
+  /**
    * The program to run in the guest (`krun_set_exec`): its path in the guest, its arguments
    * (without argv[0]) and its environment (default: empty).
    */

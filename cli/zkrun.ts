@@ -14,7 +14,7 @@
 import * as fs from "node:fs";
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { KrunError, KrunLibraryError, loadLibrary, Vm } from "../mod.ts";
+import { Context, KrunError, KrunLibraryError, loadLibrary, Vm } from "../mod.ts";
 import { ImageError, openImage, type RunConfig } from "./image.ts";
 import { openLibc } from "./libc.ts";
 import { cacheDir, cachedRootfs, copyTree, dataDir, progress, stateDir } from "./store.ts";
@@ -36,13 +36,14 @@ OPTIONS:
   -u, --user USER       user[:group] (names or numbers, looked up in the image's /etc/passwd
                         and /etc/group); overrides the image's User
   --dry-run             unpack and check everything, print the VM configuration as JSON, don't boot
-  -v, --volume H:G[:ro] not available yet (see below)
-  -p, --publish H:G     not available yet (see below)
+  -v, --volume H:G[:ro] share host directory H at guest path G (virtio-fs; :ro read-only)
+  -p, --publish H:G     not available yet: needs TSI
 Unpacked images are cached in $XDG_CACHE_HOME/zkrun; named VMs live in $XDG_STATE_HOME/zkrun and
 $XDG_DATA_HOME/zkrun.`;
 
 const defaultMemMiB = 512;
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const volumesMax = 8;
 const nameRe = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 /** The user's mistake: printed as one line. */
@@ -63,6 +64,8 @@ interface VmSpec {
   env: Record<string, string>;
   workdir?: string;
   user: { uid: number; gid: number; spec: string };
+  /** -v HOST:GUEST[:ro]: shared by virtio-fs (tag zkrunN), mounted by the guest init. */
+  volumes: { tag: string; host: string; guest: string; readOnly: boolean }[];
 }
 
 const runOptions = {
@@ -179,14 +182,38 @@ function libraryBesideExe(): string | undefined {
   return fs.existsSync(lib) ? lib : undefined;
 }
 
+/** -v HOST:GUEST[:ro] → a share: HOST an existing directory, GUEST absolute and plain. */
+function volumes(list: string[]): VmSpec["volumes"] {
+  if (list.length > volumesMax) throw new CliError(`at most ${volumesMax} -v volumes`);
+  return list.map((item, i) => {
+    const parts = item.split(":");
+    const readOnly = parts.length === 3 && parts[2] === "ro";
+    if (parts.length < 2 || parts.length > 3 || (parts.length === 3 && !readOnly)) {
+      throw new CliError(`-v wants HOST:GUEST or HOST:GUEST:ro, got "${item}"`);
+    }
+    const [host, guest] = parts;
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(host);
+    } catch {
+      throw new CliError(`-v ${item}: ${host} does not exist`);
+    }
+    if (!st.isDirectory()) {
+      throw new CliError(`-v ${item}: ${host} is not a directory (only directories can be shared)`);
+    }
+    const parts2 = guest.split("/").slice(1);
+    if (
+      !guest.startsWith("/") || guest === "/" || /[,\s"\\]/.test(guest) ||
+      parts2.some((p) => p === "." || p === "..")
+    ) {
+      throw new CliError(`-v ${item}: the guest path must be absolute, not /, without "..", "," or spaces`);
+    }
+    return { tag: `zkrun${i}`, host: fs.realpathSync(host), guest, readOnly };
+  });
+}
+
 /** Refuses the options whose library feature does not exist yet, saying why. */
 function refuseMissing(values: Values): void {
-  if (values.volume.length > 0) {
-    throw new CliError(
-      "-v/--volume is not available yet: the library can add a virtio-fs share (krun_add_virtiofs), " +
-        "but the guest init does not mount extra shares and mod.ts does not expose them",
-    );
-  }
   if (values.publish.length > 0) {
     throw new CliError(
       "-p/--publish needs TSI (guest sockets forwarded to the host), which zkrun does not have yet",
@@ -199,6 +226,7 @@ function buildSpec(target: string, command: string[] | null, values: Values): Vm
   const cpus = intOption(values.cpus, "--cpus", 1, 255, 1);
   const memoryMiB = intOption(values.mem, "--mem", 1, 1 << 20, defaultMemMiB);
   const extraEnv = envPairs(values.env);
+  const shares = volumes(values.volume);
   let st: fs.Stats;
   try {
     st = fs.statSync(target);
@@ -239,23 +267,40 @@ function buildSpec(target: string, command: string[] | null, values: Values): Vm
     env,
     workdir: values.workdir ?? config.WorkingDir,
     user,
+    volumes: shares,
   };
 }
 
-/** The workload's env; a user other than root goes to the guest init as KRUN_USER=uid:gid. */
+/**
+ * The workload's env plus what configures the guest init: a user other than root as
+ * KRUN_USER=uid:gid, volumes as KRUN_MOUNTS=tag:/guest[:ro],… (zkrun extensions).
+ */
 function execEnv(spec: VmSpec): Record<string, string> {
+  const env = { ...spec.env };
   const { uid, gid } = spec.user;
-  return uid === 0 && gid === 0 ? spec.env : { ...spec.env, KRUN_USER: `${uid}:${gid}` };
+  if (uid !== 0 || gid !== 0) env.KRUN_USER = `${uid}:${gid}`;
+  const mounts = (spec.volumes ?? []).map((v) => `${v.tag}:${v.guest}${v.readOnly ? ":ro" : ""}`);
+  if (mounts.length > 0) env.KRUN_MOUNTS = mounts.join(",");
+  return env;
 }
 
 function newVm(spec: VmSpec, root: string): Vm {
-  return new Vm({
+  const vm = new Vm({
     cpus: spec.cpus,
     memoryMiB: spec.memoryMiB,
     root,
     workdir: spec.workdir,
     exec: { path: spec.argv[0], args: spec.argv.slice(1), env: execEnv(spec) },
   });
+  try {
+    // Vm has no volume option: the shares go onto its context directly.
+    const ctx = Context.fromId(vm.ctxId);
+    for (const v of spec.volumes ?? []) ctx.addVirtiofs(v.tag, v.host, v.readOnly);
+  } catch (err) {
+    vm[Symbol.dispose]();
+    throw err;
+  }
+  return vm;
 }
 
 /** Boots `spec` on `root` with the console on this terminal; resolves with the guest's status. */

@@ -2,8 +2,8 @@
 //! embedded in libkrun.so and served from memory by the virtio-fs server. Boot sequence
 //! (libkrun.md §3.3): mount /dev, /proc, /sys, cgroup2, /dev/pts, /dev/shm; make `/` shared;
 //! take the console as controlling tty; hostname; `lo` up; stdio onto the krun-* virtio-console
-//! ports; read the exec config (plan.zig); rlimits and workdir; fork the workload, reap every
-//! child until it exits, and hand its status to the host (exit code, or 128+signal) through the
+//! ports; read the exec config (plan.zig); extra virtio-fs mounts (KRUN_MOUNTS), rlimits and
+//! workdir; fork the workload (as KRUN_USER's uid:gid if given), reap every child until it exits, and hand its status to the host (exit code, or 128+signal) through the
 //! virtio-fs ioctl; then sync and reboot, which ends the VM.
 //! Status codes of our own: 125 setup failed, 126 the program cannot run, 127 not found.
 const std = @import("std");
@@ -44,6 +44,7 @@ pub fn main(init: std.process.Init.Minimal) noreturn {
         finish(status_setup_failed);
     };
     applyHostname(plan.hostname);
+    mountShares(arena, plan.mounts) catch finish(status_setup_failed);
     applyRlimits(plan.rlimits) catch finish(status_setup_failed);
     if (plan.workdir) |dir| changeDir(arena, dir) catch finish(status_setup_failed);
     const exec = ExecArgs.build(arena, plan) catch |err| {
@@ -139,6 +140,29 @@ fn applyRlimits(rlimits: []const protocol.Rlimit) error{Rlimit}!void {
         if (sys.errno(rc) != .SUCCESS) {
             sys.say("rlimit {d}={d}:{d}: {t}", .{ r.resource, r.cur, r.max, sys.errno(rc) });
             return error.Rlimit;
+        }
+    }
+}
+
+/// The extra virtio-fs shares (KRUN_MOUNTS): each guest path made (with its parents), then
+/// mounted; read-only ones with MS_RDONLY (the host side refuses writes to them anyway).
+fn mountShares(arena: std.mem.Allocator, mounts: []const protocol.Mount) error{Mount}!void {
+    for (mounts) |m| {
+        const tag_z = arena.dupeSentinel(u8, m.tag, 0) catch return error.Mount;
+        const path_z = arena.dupeSentinel(u8, m.path, 0) catch return error.Mount;
+        // mkdir -p: every prefix ending before a '/', then the path itself.
+        for (m.path, 0..) |c, i| {
+            if (c != '/' or i == 0) continue;
+            path_z[i] = 0;
+            _ = sys.mkdir(path_z);
+            path_z[i] = '/';
+        }
+        const made = sys.mkdir(path_z);
+        const flags: u32 = if (m.read_only) linux.MS.RDONLY else 0;
+        const e = sys.mount(tag_z, path_z, "virtiofs", flags);
+        if (made != .SUCCESS or e != .SUCCESS) {
+            sys.say("mount {s} on {s}: {t}", .{ m.tag, m.path, if (e != .SUCCESS) e else made });
+            return error.Mount;
         }
     }
 }

@@ -9,6 +9,7 @@
 //! - workdir: `KRUN_WORKDIR` beats the document's.
 //! - hostname: `HOSTNAME` from the final env, else `localhost`.
 //! - user: `KRUN_USER=uid:gid` (a zkrun extension), else root.
+//! - mounts: `KRUN_MOUNTS=tag:/path[:ro],…` (a zkrun extension), else none.
 //! Pure logic over an injected file reader, so unit tests drive it without a guest.
 const std = @import("std");
 const protocol = @import("protocol.zig");
@@ -29,6 +30,8 @@ pub const Plan = struct {
     init_pid1: bool,
     /// Run the workload as this uid:gid (KRUN_USER); null: as root.
     user: ?protocol.User = null,
+    /// Extra virtio-fs shares to mount before the workload starts (KRUN_MOUNTS).
+    mounts: []const protocol.Mount = &.{},
 };
 
 pub const Error = protocol.DecodeError || error{
@@ -129,6 +132,7 @@ fn merge(arena: Allocator, boot: protocol.Boot, image: protocol.Image) Error!Pla
         .hostname = env.get("HOSTNAME") orelse default_hostname,
         .init_pid1 = boot.init_pid1,
         .user = boot.user,
+        .mounts = boot.mounts,
     };
 }
 

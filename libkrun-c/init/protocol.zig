@@ -7,7 +7,8 @@
 //!    and `-- "arg1" "arg2"`. The kernel hands unknown `key=value` tokens to init as its
 //!    environment and everything after `--` as its argv. zkrun's own `KRUN_USER=uid:gid`, an
 //!    ordinary env entry of krun_set_exec (the zkrun CLI sets it from an image's User), makes
-//!    init run the workload as that user.
+//!    init run the workload as that user; `KRUN_MOUNTS=tag:/path[:ro],…` makes it mount those
+//!    virtio-fs shares (krun_add_virtiofs*) first.
 //! 2. **A JSON document** that the VMM serves as the virtual file `/.zkrun_config.json` on the
 //!    root virtio-fs, with the single token `KRUN_CONFIG=/.zkrun_config.json` on the cmdline.
 //!
@@ -327,6 +328,8 @@ pub const DecodeError = error{
     InvalidRlimit,
     /// KRUN_USER is not "uid:gid" in decimal.
     InvalidUser,
+    /// A KRUN_MOUNTS entry is not "tag:/path" or "tag:/path:ro".
+    InvalidMount,
     OutOfMemory,
 };
 
@@ -352,9 +355,46 @@ pub const Boot = struct {
     /// KRUN_USER=uid:gid (zkrun's own key, e.g. an image's User as the zkrun CLI resolves it):
     /// the workload runs with these ids and no supplementary groups; null: as root.
     user: ?User = null,
+    /// KRUN_MOUNTS=tag:/path[:ro],… (zkrun's own key): virtio-fs shares (krun_add_virtiofs*)
+    /// that init mounts at these guest paths before the workload starts (the zkrun CLI's -v).
+    mounts: []const Mount = &.{},
 };
 
 pub const User = struct { uid: u32, gid: u32 };
+
+/// One extra virtio-fs share to mount: its tag, an absolute guest path, read-only or not.
+pub const Mount = struct { tag: []const u8, path: []const u8, read_only: bool };
+/// Most KRUN_MOUNTS entries (a VM has fewer virtio slots than this anyway).
+pub const mounts_max = 16;
+/// libkrun's limit on a virtio-fs tag.
+pub const mount_tag_max = 36;
+
+/// `tag:/path[:ro]` entries separated by commas. A tag has no ':'; a path is absolute, without
+/// ',' or ':' and without "." or ".." components.
+pub fn decodeMounts(gpa: Allocator, value: []const u8) DecodeError![]const Mount {
+    if (value.len == 0) return &.{};
+    var list: std.ArrayList(Mount) = .empty;
+    errdefer list.deinit(gpa);
+    var it = std.mem.splitScalar(u8, value, ',');
+    while (it.next()) |entry| {
+        if (list.items.len == mounts_max) return error.TooLarge;
+        var parts = std.mem.splitScalar(u8, entry, ':');
+        const tag = parts.next().?;
+        const path = parts.next() orelse return error.InvalidMount;
+        const flag = parts.next();
+        if (parts.next() != null) return error.InvalidMount;
+        const read_only = if (flag) |f| std.mem.eql(u8, f, "ro") else false;
+        if (flag != null and !read_only) return error.InvalidMount;
+        if (tag.len == 0 or tag.len > mount_tag_max) return error.InvalidMount;
+        if (path.len < 2 or path[0] != '/' or std.mem.indexOfScalar(u8, path, 0) != null) return error.InvalidMount;
+        var components = std.mem.tokenizeScalar(u8, path, '/');
+        while (components.next()) |c| {
+            if (std.mem.eql(u8, c, ".") or std.mem.eql(u8, c, "..")) return error.InvalidMount;
+        }
+        try list.append(gpa, .{ .tag = tag, .path = path, .read_only = read_only });
+    }
+    return try list.toOwnedSlice(gpa);
+}
 
 /// `uid:gid`, both decimal u32.
 pub fn decodeUser(value: []const u8) DecodeError!User {
@@ -402,6 +442,8 @@ fn applyKrunKey(gpa: Allocator, boot: *Boot, key: []const u8, value: []const u8)
         boot.rlimits = try decodeRlimits(gpa, value);
     } else if (std.mem.eql(u8, name, "USER")) {
         boot.user = try decodeUser(value);
+    } else if (std.mem.eql(u8, name, "MOUNTS")) {
+        boot.mounts = try decodeMounts(gpa, value);
     }
     return true;
 }
@@ -1102,6 +1144,29 @@ test "values no channel can carry are errors" {
     @memset(big, 'a');
     var many_big: [10][]const u8 = @splat(big);
     try testing.expectError(error.TooLarge, encode(gpa, .{ .args = &many_big }));
+}
+
+test "KRUN_MOUNTS: tag:/path[:ro] entries, else InvalidMount" {
+    var arena_state = std.heap.ArenaAllocator.init(testing.allocator);
+    defer arena_state.deinit();
+    const arena = arena_state.allocator();
+    const boot = try decodeBoot(arena, &.{}, &.{"KRUN_MOUNTS=zkrun0:/data:ro,zkrun1:/a/b"});
+    try testing.expectEqual(@as(usize, 2), boot.mounts.len);
+    try testing.expectEqualStrings("zkrun0", boot.mounts[0].tag);
+    try testing.expectEqualStrings("/data", boot.mounts[0].path);
+    try testing.expect(boot.mounts[0].read_only);
+    try testing.expectEqualStrings("/a/b", boot.mounts[1].path);
+    try testing.expect(!boot.mounts[1].read_only);
+    try testing.expectEqual(@as(usize, 0), boot.env.len);
+    const bad = [_][]const u8{ "t", "t:rel", "t:/", ":/x", "t:/x:rw", "t:/x:ro:z", "t:/a/../b", "t:/a/./b", "t:/x,", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:/x" };
+    for (bad) |entry| {
+        const token = try std.fmt.allocPrint(arena, "KRUN_MOUNTS={s}", .{entry});
+        try testing.expectError(error.InvalidMount, decodeBoot(arena, &.{}, &.{token}));
+    }
+    var many: std.ArrayList(u8) = .empty;
+    try many.appendSlice(arena, "KRUN_MOUNTS=t:/x");
+    for (0..mounts_max) |_| try many.appendSlice(arena, ",t:/x");
+    try testing.expectError(error.TooLarge, decodeBoot(arena, &.{}, &.{many.items}));
 }
 
 test "KRUN_USER: uid:gid in decimal, else InvalidUser" {

@@ -113,7 +113,15 @@ for rt in deno bun; do
     local out rc; out=$("${z[@]}" "$@" 2>&1); rc=$?
     check "$rt: $name" '[[ $rc -eq 125 && $(wc -l <<<"$out") -eq 1 && $out =~ $re && $out != *"    at "* ]]' "$out (exit $rc)"
   }
-  one "-v refused, saying why" "^zkrun: -v/--volume is not available yet: .*krun_add_virtiofs.*guest init does not mount" run -v /tmp:/mnt "$T/img"
+  mkdir -p "$T/share"
+  out=$("${z[@]}" run --dry-run -v "$T/share:/mnt/data" -v "$T/share:/ro:ro" "$T/img" 2>/dev/null); rc=$?
+  check "$rt: -v: krun_add_virtiofs3 accepted both shares; KRUN_MOUNTS for the init" '[[ $rc -eq 0 ]] && tr -d " \n" <<<"$out" | grep -q "\"KRUN_MOUNTS\":\"zkrun0:/mnt/data,zkrun1:/ro:ro\""' "$out"
+  one "-v without a guest path" '^zkrun: -v wants HOST:GUEST or HOST:GUEST:ro, got "/tmp"' run -v /tmp "$T/img"
+  one "-v with a bad flag" '^zkrun: -v wants HOST:GUEST or HOST:GUEST:ro, got "/tmp:/x:rw"' run -v /tmp:/x:rw "$T/img"
+  one "-v of a missing directory" "^zkrun: -v $T/nope:/x: $T/nope does not exist" run -v "$T/nope:/x" "$T/img"
+  one "-v of a file" "is not a directory \(only directories can be shared\)" run -v /bin/busybox:/x "$T/img"
+  one "-v with a relative guest path" "the guest path must be absolute, not /, without" run -v "$T/share:rel" "$T/img"
+  one "-v with .. in the guest path" "the guest path must be absolute, not /, without" run -v "$T/share:/a/../b" "$T/img"
   one "-p refused, saying why" "^zkrun: -p/--publish needs TSI" run -p 8080:80 "$T/img"
   one "bad --cpus" '^zkrun: --cpus wants a number in 1..255, got "x"' run --cpus x "$T/img"
   one "unknown flag" "^zkrun: Unknown option '--bogus'" run --bogus "$T/img"

@@ -3,7 +3,8 @@
 # by 66-cli.prepare.sh): the image's Entrypoint + Cmd, Env, WorkingDir and User reach the
 # workload, whiteouts and the opaque dir are seen in the guest, the exit status comes back, a
 # second run reuses the cache, -e/-w/-u and a command after -- override the image, and each run
-# gets a fresh writable copy (a write in one run is gone in the next).
+# gets a fresh writable copy (a write in one run is gone in the next); -v shares a host directory
+# (read-write and :ro) with a plain ROOTFS run.
 source "$(dirname "$0")/../ts/vm-common.sh"
 IMAGES=$PWD/.tools/cli-images
 [[ -d $IMAGES/layout ]] || skip "no $IMAGES (tests/vm/66-cli.prepare.sh builds them)"
@@ -27,5 +28,11 @@ for rt in deno bun; do
   expect "$rt: image User app runs as uid 1000 gid 1001 (exit 9, got $rc)" '[[ $rc -eq 9 ]] && grep -q "uid=1000:1001$" <<<"$out"' "$out"
   out=$("${z[@]}" run -u 0:50 "$IMAGES/docker.tar" -- 4 </dev/null 2>&1 | tr -d '\r'); rc=${PIPESTATUS[0]}
   expect "$rt: a docker archive, -u 0:50 (exit 4, got $rc)" '[[ $rc -eq 4 ]] && grep -q "uid=0:50$" <<<"$out"' "$out"
+  # -v on a plain ROOTFS (used in place): a writable share and a read-only one.
+  mkdir -p "$T/$rt/share" "$T/$rt/ro"; echo from-host >"$T/$rt/ro/file"
+  out=$("${z[@]}" run -v "$T/$rt/share:/data" -v "$T/$rt/ro:/mnt/ro:ro" "$ROOTFS" -- /bin/sh -c \
+    'echo guest-wrote >/data/hello; cat /mnt/ro/file; echo x >/mnt/ro/nope && echo RO-WRITABLE; exit 7' </dev/null 2>&1 | tr -d '\r'); rc=${PIPESTATUS[0]}
+  expect "$rt: -v: the guest wrote to the share, read the read-only one, could not write it (exit 7, got $rc)" \
+    '[[ $rc -eq 7 && $(cat "$T/$rt/share/hello" 2>/dev/null) == guest-wrote && ! -e $T/$rt/ro/nope ]] && grep -q "^from-host$" <<<"$out" && ! grep -q RO-WRITABLE <<<"$out"' "$out"
 done
 [[ $fails -eq 0 ]]
