@@ -205,10 +205,26 @@ class Layer {
     }
   }
 
+  /**
+   * True when `path` and every directory above it (below the root) are still real directories:
+   * a later member of the layer may have replaced one by a symlink, which chmod would follow.
+   */
+  realDir(path: string): boolean {
+    if (path === this.root) return true;
+    let at = this.root;
+    for (const part of path.slice(this.root.length + 1).split("/")) {
+      at = `${at}/${part}`;
+      const st = lstatOrNull(at);
+      if (st === null || st.isSymbolicLink() || !st.isDirectory()) return false;
+    }
+    return true;
+  }
+
   finish(): void {
-    for (const [path, mode] of this.unlocked) fs.chmodSync(path, mode);
+    for (const [path, mode] of this.unlocked) if (this.realDir(path)) fs.chmodSync(path, mode);
     // Deepest first, so a read-only parent is set after its children.
     for (const [path, entry] of this.dirMeta.reverse()) {
+      if (!this.realDir(path)) continue; // replaced by a later member: its metadata is moot
       if (this.owners) fs.lchownSync(path, entry.uid, entry.gid);
       fs.chmodSync(path, entry.mode);
       this.xattrs(path, entry);

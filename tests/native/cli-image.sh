@@ -25,6 +25,7 @@ mk "$T/img-app" good layout app
 mk "$T/img.oci.tar" good oci-archive
 mk "$T/img.docker.tar" good docker-archive
 for v in missing-blob digest-mismatch dotdot absolute symlink-out; do mk "$T/bad-$v" "$v"; done
+mk "$T/dir-then-link" dir-then-link
 mk "$T/bad-truncated.tar" truncated oci-archive
 mkdir -p "$T/plainroot/bin"; cp /bin/busybox "$T/plainroot/bin/"
 
@@ -106,6 +107,10 @@ for rt in deno bun; do
   done
   check "$rt: nothing written outside the cache" '[[ -z $(ls -A "$T/outside") ]]' "$(ls -A "$T/outside")"
   check "$rt: no rootfs or temp dir left by the bad images" '[[ $(ls "$cache/rootfs" | sort) == "$before" && -z $(ls -A "$cache/tmp") ]]' "$(ls "$cache/rootfs" "$cache/tmp")"
+
+  chmod 755 "$T/outside"; touch -d @1000000000 "$T/outside"
+  out=$("${z[@]}" run --dry-run "$T/dir-then-link" 2>&1); rc=$?
+  check "$rt: a dir replaced by an absolute symlink: its mode/mtime not applied through the link" '[[ $rc -eq 0 && $(stat -c %a:%Y "$T/outside") == 755:1000000000 && -L $(sed -nE "s/^  \"root\": \"(.*)\",$/\1/p" <<<"$out")/swap ]]' "$out $(stat -c %a:%Y "$T/outside")"
 
   # 6. Options whose feature is missing, and mistakes: one line, exit 125.
   one() { # NAME REGEX ARGS...

@@ -93,6 +93,15 @@ if variant == "dotdot":
 elif variant == "absolute":
     layers.append(layer([info(outside + "/absolute-escape", F, data=b"escaped\n")]))
     compress.append(False)
+elif variant == "dir-then-link":
+    # A directory, then a symlink of the same name to an absolute host-looking path: the
+    # directory's mode must not be applied through the link (to the host's directory).
+    layers.append(layer([
+        info("swap/", D, 0o700),
+        info("swap/inner/", D, 0o700),
+        info("swap", L, 0o777, link=outside),
+    ]))
+    compress.append(False)
 elif variant == "symlink-out":
     layers.append(layer([
         info("esc", L, 0o777, link="../" * 40 + outside.lstrip("/")),
