@@ -47,6 +47,7 @@ pub fn build(b: *std.Build) void {
     buildKernelfwTests(b, steps.@"test", target);
     buildFsFuzz(b, steps.fuzz, target);
     buildQueueFuzz(b, steps.fuzz, target);
+    buildInitFuzz(b, steps.fuzz, target);
     if (kernel_path) |path| buildLibkrunfw(b, steps.@"test", target, optimize, path);
 }
 
@@ -212,6 +213,20 @@ fn buildFsFuzz(b: *std.Build, fuzz_step: *std.Build.Step, target: std.Build.Reso
             .target = target,
             .optimize = .safe,
             .link_libc = true,
+        }),
+    });
+    fuzz_step.dependOn(&b.addInstallArtifact(exe, .{}).step);
+}
+
+// ---- guest init (libkrun-c/init/) ----------------------------------------------------------
+/// The init configuration decoder fuzzer: zig-out/bin/fuzz-init (smoke run: tests/native/init-fuzz.sh).
+fn buildInitFuzz(b: *std.Build, fuzz_step: *std.Build.Step, target: std.Build.ResolvedTarget) void {
+    const exe = b.addExecutable(.{
+        .name = "fuzz-init",
+        .root_module = b.createModule(.{
+            .root_source_file = b.path("libkrun-c/init/fuzz.zig"),
+            .target = target,
+            .optimize = .safe,
         }),
     });
     fuzz_step.dependOn(&b.addInstallArtifact(exe, .{}).step);

@@ -1,6 +1,6 @@
 /**
  * The one description of libkrun.so.1's C ABI as seen from TypeScript: every exported
- * `krun_*` function (libkrun's 67 plus zkrun's `krun_start`/`krun_wait`/`krun_stop`/
+ * `krun_*` function (libkrun 1.x's 72 plus zkrun's `krun_start`/`krun_wait`/`krun_stop`/
  * `krun_get_exit_reason`/`krun_last_error`), with
  * its C signature beside it. Runtime-neutral: ffi/deno.ts and ffi/bun.ts turn it into
  * `Deno.dlopen` / `bun:ffi` tables. tests/native/ts-symbols.sh checks it against the
@@ -98,6 +98,8 @@ export const symbols = {
   // int32_t krun_display_set_physical_size(uint32_t ctx_id, uint32_t display_id,
   //                                        uint16_t width_mm, uint16_t height_mm);
   krun_display_set_physical_size: { parameters: ["u32", "u32", "u16", "u16"], result: "i32" },
+  // int32_t krun_display_set_edid_name(uint32_t ctx_id, uint32_t display_id, const char *name);
+  krun_display_set_edid_name: { parameters: ["u32", "u32", "ptr"], result: "i32" },
   // int32_t krun_display_set_refresh_rate(uint32_t ctx_id, uint32_t display_id, uint32_t refresh_rate);
   krun_display_set_refresh_rate: { parameters: ["u32", "u32", "u32"], result: "i32" },
   // int32_t krun_set_display_backend(uint32_t ctx_id, const void *display_backend, size_t backend_size);
@@ -131,6 +133,12 @@ export const symbols = {
   krun_set_env: { parameters: ["u32", "ptr"], result: "i32" },
   // int32_t krun_set_tee_config_file(uint32_t ctx_id, const char *filepath);
   krun_set_tee_config_file: { parameters: ["u32", "ptr"], result: "i32" },
+  // int32_t krun_set_tee_firmware(uint32_t ctx_id, uint32_t fw_type, const char *fw_path);
+  krun_set_tee_firmware: { parameters: ["u32", "u32", "ptr"], result: "i32" },
+  // int32_t krun_set_snd_device(uint32_t ctx_id, bool enable);
+  krun_set_snd_device: { parameters: ["u32", "bool"], result: "i32" },
+  // int32_t krun_add_vfio_device(uint32_t ctx_id, int fd, uint8_t device, uint8_t function);
+  krun_add_vfio_device: { parameters: ["u32", "i32", "u8", "u8"], result: "i32" },
   // int32_t krun_add_vsock_port(uint32_t ctx_id, uint32_t port, const char *c_filepath);
   krun_add_vsock_port: { parameters: ["u32", "u32", "ptr"], result: "i32" },
   // int32_t krun_add_vsock_port2(uint32_t ctx_id, uint32_t port, const char *c_filepath, bool listen);
@@ -171,6 +179,8 @@ export const symbols = {
   krun_fs_add_overlay_dir: { parameters: ["u32", "ptr", "ptr", "u32"], result: "i32" },
   // int32_t krun_disable_implicit_vsock(uint32_t ctx_id);
   krun_disable_implicit_vsock: { parameters: ["u32"], result: "i32" },
+  // int32_t krun_append_kernel_cmdline(uint32_t ctx_id, const char *arg);
+  krun_append_kernel_cmdline: { parameters: ["u32", "ptr"], result: "i32" },
   // int32_t krun_set_kernel_console(uint32_t ctx_id, const char *console_id);
   krun_set_kernel_console: { parameters: ["u32", "ptr"], result: "i32" },
   // int32_t krun_add_virtio_console_default(uint32_t ctx_id, int input_fd, int output_fd, int err_fd);

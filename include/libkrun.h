@@ -42,6 +42,22 @@
  * has a SIGWINCH handler installed (SA_RESTART) that resizes the guest's console; it calls the
  * handler that was there before it, and puts that one back when the last such VM is freed
  * (unless another handler was installed over it meanwhile, which is then left alone).
+ *
+ * Other process-wide effects, beyond the library's own threads and fds:
+ *  - Loading libkrun.so.1 opens libkrunfw.so.5 (by soname, else beside libkrun.so.1) and keeps
+ *    it open until the process exits, so a client that loads the library and then enters a
+ *    container without libkrunfw still has a kernel (crun 1.8.1). If it is not found then,
+ *    krun_create_ctx and the start try again.
+ *  - Guest RAM is mapped readable and writable, never executable, and marked MADV_DONTDUMP and
+ *    MADV_DONTFORK: it is left out of the process's core dumps, and a fork()ed child does not
+ *    inherit it (a child that touches such an address faults).
+ *  - krun_setuid/krun_setgid change the ids of the whole process at start.
+ *  - virtio-fs shares (krun_set_root, krun_add_virtiofs*), when the process runs as root: the
+ *    guest cannot leave set-user-ID or set-group-ID files in a shared directory. Those bits are
+ *    stripped from every non-directory the guest creates, mknods or chmods, and from a file
+ *    written by a guest uid other than its owner (as virtiofsd's killpriv; a directory's
+ *    set-group-ID bit, which only hands its group down, is kept). There is no switch to
+ *    turn this off.
  */
 #ifndef _LIBKRUN_H
 #define _LIBKRUN_H
@@ -196,7 +212,7 @@ int32_t krun_set_nested_virt(uint32_t ctx_id, bool enabled);
 int32_t krun_split_irqchip(uint32_t ctx_id, bool enable);
 
 /** SMBIOS OEM strings (NULL-terminated array). libkrun writes SMBIOS on aarch64/riscv64 only.
- * zkrun: -ENOTSUP. */
+ * zkrun: 0 for an empty array (or NULL), -ENOTSUP for any string. */
 int32_t krun_set_smbios_oem_strings(uint32_t ctx_id, const char *const oem_strings[]);
 
 /** A firmware image (EFI) to boot instead of a kernel. zkrun: -ENOTSUP. */
@@ -228,6 +244,16 @@ int32_t krun_set_kernel(uint32_t ctx_id,
                         uint32_t kernel_format,
                         const char *initramfs,
                         const char *cmdline);
+
+/**
+ * Appends one argument to the guest kernel's command line; call it again for more (kept in
+ * call order, space-separated, after the default or krun_set_kernel line and before the
+ * workload's KRUN_* tokens).
+ *
+ * Returns: 0; -EINVAL for NULL, an empty argument, "--", a byte outside printable ASCII, or
+ * when the appended arguments would pass the 2047 bytes of a command line.
+ */
+int32_t krun_append_kernel_cmdline(uint32_t ctx_id, const char *arg);
 
 /** Sets the value of the "console=" kernel parameter (default "hvc0"). */
 int32_t krun_set_kernel_console(uint32_t ctx_id, const char *console_id);
@@ -475,8 +501,10 @@ int32_t krun_set_gvproxy_path(uint32_t ctx_id, char *c_path);
 int32_t krun_set_net_mac(uint32_t ctx_id, uint8_t *const c_mac);
 
 /**
- * TSI port map: "host_port:guest_port" entries. Not calling it exposes every guest listener;
- * an empty array exposes none. zkrun: -ENOTSUP.
+ * TSI port map: "host_port:guest_port" entries. In libkrun, not calling it (or NULL) exposes
+ * every guest listener and an empty array exposes none. zkrun has no TSI and never exposes a
+ * guest port: an empty array or NULL returns 0 (krunvm always calls it, with an empty array
+ * when no port is published); a non-empty map returns -ENOTSUP.
  */
 int32_t krun_set_port_map(uint32_t ctx_id, const char *const port_map[]);
 
@@ -529,6 +557,8 @@ int32_t krun_display_set_dpi(uint32_t ctx_id, uint32_t display_id, uint32_t dpi)
 /** The physical size reported for a display. zkrun: -ENOTSUP. */
 int32_t krun_display_set_physical_size(uint32_t ctx_id, uint32_t display_id, uint16_t width_mm,
                                        uint16_t height_mm);
+/** The monitor name in a display's generated EDID. zkrun: -ENOTSUP. */
+int32_t krun_display_set_edid_name(uint32_t ctx_id, uint32_t display_id, const char *name);
 /** The refresh rate of a display in Hz. zkrun: -ENOTSUP. */
 int32_t krun_display_set_refresh_rate(uint32_t ctx_id, uint32_t display_id,
                                       uint32_t refresh_rate);
@@ -559,10 +589,23 @@ int32_t krun_add_vhost_user_device(uint32_t ctx_id,
                                    uint16_t num_queues,
                                    const uint16_t *queue_sizes);
 
+/** libkrun 1.9-1.19's built-in virtio-snd. zkrun: 0 for "enable" false (no sound device, the
+ * default), -ENOTSUP for true. */
+int32_t krun_set_snd_device(uint32_t ctx_id, bool enable);
+
+/** Assigns a host PCI function (an open VFIO cdev, /dev/vfio/devices/vfioN) to the guest at
+ * bus 0, "device"."function". zkrun has no PCI: -ENOTSUP. */
+int32_t krun_add_vfio_device(uint32_t ctx_id, int fd, uint8_t device, uint8_t function);
+
 /* ---- Confidential computing ------------------------------------------------------------- */
 
 /** The TEE configuration file of libkrun-sev / libkrun-tdx. zkrun: -ENOTSUP. */
 int32_t krun_set_tee_config_file(uint32_t ctx_id, const char *filepath);
+
+#define KRUN_TEE_FW_TDSHIM 0
+
+/** The TEE firmware (KRUN_TEE_FW_TDSHIM: the TDX shim) of libkrun-tdx. zkrun: -ENOTSUP. */
+int32_t krun_set_tee_firmware(uint32_t ctx_id, uint32_t fw_type, const char *fw_path);
 
 /* ---- Running the VM ------------------------------------------------------------------------ */
 

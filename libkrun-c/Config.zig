@@ -58,6 +58,8 @@ nested_virt: bool = false,
 split_irqchip: bool = false,
 
 kernel: ?ExternalKernel = null,
+/// krun_append_kernel_cmdline's arguments, space-separated, in call order ("" if none).
+cmdline_extra: []const u8 = "",
 /// The `console=` token of the cmdline.
 kernel_console: []const u8 = "hvc0",
 

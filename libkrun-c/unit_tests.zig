@@ -3,6 +3,7 @@
 comptime {
     _ = @import("Config.zig");
     _ = @import("capi/main.zig");
+    _ = @import("init/fuzz.zig");
     _ = @import("init/main.zig");
     _ = @import("init/plan.zig");
     _ = @import("init/protocol.zig");

@@ -6,6 +6,7 @@ const std = @import("std");
 const assert = std.debug.assert;
 const Config = @import("../Config.zig");
 const Machine = @import("../vmm/Machine.zig");
+const loader = @import("../vmm/kernel_loader.zig");
 const log = @import("../log.zig");
 const contexts = @import("contexts.zig");
 const errors = @import("errors.zig");
@@ -14,6 +15,10 @@ const Error = errors.Error;
 const reject = errors.reject;
 
 pub fn krun_create_ctx() callconv(.c) i32 {
+    // libkrun opens libkrunfw here, and clients rely on it: crun creates the context before it
+    // enters a container that has no libkrunfw. Outside the lock (dlopen is slow). Not finding
+    // it is no error yet: krun_set_kernel needs none, and the start says "no kernel".
+    _ = loader.Firmware.shared(true) catch {};
     contexts.lock();
     defer contexts.unlock();
     const id = contexts.create("krun_create_ctx") catch |err| return errors.errno(err);

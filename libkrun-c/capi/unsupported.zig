@@ -1,7 +1,10 @@
 //! Every libkrun function for a feature zkrun does not build: it exists so that clients
 //! which resolve all symbols (crun dlsyms with RTLD_NOW) load us, and answers -ENOTSUP with a
 //! log line naming what is missing. An unknown context is still -ENOENT first, as for every
-//! ctx function. krun_has_feature reports these features as absent.
+//! ctx function. krun_has_feature reports these features as absent. A request that asks
+//! nothing of the missing feature is honoured, so real clients' call sequences go through:
+//! an empty (or NULL) port map (krunvm always sends one), an empty SMBIOS string list, sound
+//! turned off.
 const std = @import("std");
 const contexts = @import("contexts.zig");
 const cstr = @import("cstr.zig");
@@ -14,9 +17,23 @@ fn unsupported(func: []const u8, ctx_id: u32, why: []const u8) i32 {
     return errors.errno(errors.reject(func, error.NotSupported, "not supported by zkrun: {s}", .{why}));
 }
 
+/// 0 for a context that exists when `request_empty`, else -ENOTSUP with `why`.
+fn honouredIfEmpty(func: []const u8, ctx_id: u32, request_empty: bool, why: []const u8) i32 {
+    if (!request_empty) return unsupported(func, ctx_id, why);
+    contexts.lock();
+    defer contexts.unlock();
+    _ = contexts.config(func, ctx_id) catch |err| return errors.errno(err);
+    return 0;
+}
+
+/// A NULL array, or one whose first entry is the terminator.
+fn emptyArray(array: cstr.CStringArray) bool {
+    const entries = array orelse return true;
+    return entries[0] == null;
+}
+
 pub fn krun_set_smbios_oem_strings(ctx_id: u32, oem_strings: cstr.CStringArray) callconv(.c) i32 {
-    _ = oem_strings;
-    return unsupported("krun_set_smbios_oem_strings", ctx_id, "SMBIOS tables are not written on x86_64 (as in libkrun)");
+    return honouredIfEmpty("krun_set_smbios_oem_strings", ctx_id, emptyArray(oem_strings), "SMBIOS tables are not written on x86_64 (as in libkrun)");
 }
 
 pub fn krun_set_firmware(ctx_id: u32, firmware_path: cstr.CString) callconv(.c) i32 {
@@ -132,9 +149,11 @@ pub fn krun_set_net_mac(ctx_id: u32, c_mac: ?[*]u8) callconv(.c) i32 {
     return unsupported("krun_set_net_mac", ctx_id, "virtio-net is not built");
 }
 
+/// libkrun: an empty array publishes no guest port, NULL publishes every listener. zkrun has
+/// no TSI, so no guest port is ever published: both are honoured as they are; a port to
+/// publish is not.
 pub fn krun_set_port_map(ctx_id: u32, port_map: cstr.CStringArray) callconv(.c) i32 {
-    _ = port_map;
-    return unsupported("krun_set_port_map", ctx_id, "TSI port maps are not built yet");
+    return honouredIfEmpty("krun_set_port_map", ctx_id, emptyArray(port_map), "TSI is not built, so guest ports cannot be published");
 }
 
 pub fn krun_add_vsock_port(ctx_id: u32, port: u32, c_filepath: cstr.CString) callconv(.c) i32 {
@@ -226,6 +245,29 @@ pub fn krun_add_vhost_user_device(ctx_id: u32, device_type: u32, socket_path: cs
     return unsupported("krun_add_vhost_user_device", ctx_id, "vhost-user devices are not built");
 }
 
+pub fn krun_set_snd_device(ctx_id: u32, enable: bool) callconv(.c) i32 {
+    return honouredIfEmpty("krun_set_snd_device", ctx_id, !enable, "virtio-snd is not built");
+}
+
+pub fn krun_display_set_edid_name(ctx_id: u32, display_id: u32, name: cstr.CString) callconv(.c) i32 {
+    _ = display_id;
+    _ = name;
+    return unsupported("krun_display_set_edid_name", ctx_id, "displays are not built");
+}
+
+pub fn krun_add_vfio_device(ctx_id: u32, fd: c_int, device: u8, function: u8) callconv(.c) i32 {
+    _ = fd;
+    _ = device;
+    _ = function;
+    return unsupported("krun_add_vfio_device", ctx_id, "VFIO device assignment (PCI) is not built");
+}
+
+pub fn krun_set_tee_firmware(ctx_id: u32, fw_type: u32, fw_path: cstr.CString) callconv(.c) i32 {
+    _ = fw_type;
+    _ = fw_path;
+    return unsupported("krun_set_tee_firmware", ctx_id, "TEE (SEV/TDX) variants are not built");
+}
+
 pub fn krun_set_tee_config_file(ctx_id: u32, filepath: cstr.CString) callconv(.c) i32 {
     _ = filepath;
     return unsupported("krun_set_tee_config_file", ctx_id, "TEE (SEV/TDX) variants are not built");
@@ -239,6 +281,20 @@ test "stubs answer -ENOENT for unknown contexts and -ENOTSUP otherwise" {
     const id: u32 = @intCast(ctx.krun_create_ctx());
     try std.testing.expectEqual(@as(i32, -95), krun_add_disk(id, "root", "/dev/null", false));
     try std.testing.expectEqual(@as(i32, -95), krun_set_gpu_options(id, 0));
+    const empty = [_]?[*:0]const u8{null};
+    const ports = [_]?[*:0]const u8{ "8080:80", null };
+    try std.testing.expectEqual(@as(i32, 0), krun_set_port_map(id, &empty));
+    try std.testing.expectEqual(@as(i32, 0), krun_set_port_map(id, null));
+    try std.testing.expectEqual(@as(i32, -95), krun_set_port_map(id, &ports));
+    try std.testing.expectEqual(@as(i32, 0), krun_set_snd_device(id, false));
+    try std.testing.expectEqual(@as(i32, -95), krun_set_snd_device(id, true));
+    try std.testing.expectEqual(@as(i32, 0), krun_set_smbios_oem_strings(id, &empty));
+    try std.testing.expectEqual(@as(i32, -95), krun_set_smbios_oem_strings(id, &ports));
+    try std.testing.expectEqual(@as(i32, -95), krun_add_vfio_device(id, 3, 1, 0));
+    try std.testing.expectEqual(@as(i32, -95), krun_set_tee_firmware(id, 0, "/x"));
+    try std.testing.expectEqual(@as(i32, -95), krun_display_set_edid_name(id, 0, "x"));
     try std.testing.expectEqual(@as(i32, 0), ctx.krun_free_ctx(id));
     try std.testing.expectEqual(@as(i32, -2), krun_add_disk(id, "root", "/dev/null", false));
+    try std.testing.expectEqual(@as(i32, -2), krun_set_port_map(id, null));
+    try std.testing.expectEqual(@as(i32, -2), krun_set_snd_device(id, false));
 }

@@ -124,6 +124,31 @@ fn setKernel(ctx_id: u32, kernel_path: cstr.CString, format_raw: u32, initramfs:
     };
 }
 
+pub fn krun_append_kernel_cmdline(ctx_id: u32, arg: cstr.CString) callconv(.c) i32 {
+    contexts.lock();
+    defer contexts.unlock();
+    return errors.result(appendKernelCmdline(ctx_id, arg));
+}
+
+fn appendKernelCmdline(ctx_id: u32, arg_ptr: cstr.CString) Error!void {
+    const func = "krun_append_kernel_cmdline";
+    const cfg = try contexts.config(func, ctx_id);
+    const arg = try cstr.required(func, "arg", arg_ptr, cmdline_bytes_max - 1);
+    // One printable argument: a control character cannot go on a kernel command line, and
+    // "--" would hand everything after it (the workload's tokens) to init as arguments.
+    if (arg.len == 0 or std.mem.eql(u8, arg, "--")) return reject(func, error.InvalidArgument, "arg \"{s}\" is empty or \"--\"", .{arg});
+    for (arg) |c| if (c < ' ' or c > '~') return reject(func, error.InvalidArgument, "arg has a byte 0x{x:0>2} that cannot go on a kernel command line", .{c});
+    const sep: usize = @intFromBool(cfg.cmdline_extra.len > 0);
+    const len = cfg.cmdline_extra.len + sep + arg.len;
+    if (len > cmdline_bytes_max - 1) return reject(func, error.InvalidArgument, "appended arguments would take {d} bytes; the whole command line holds {d}", .{ len, cmdline_bytes_max - 1 });
+    try cstr.room(func, cfg, len);
+    const joined = cfg.allocator().alloc(u8, len) catch return reject(func, error.OutOfMemory, "out of memory", .{});
+    @memcpy(joined[0..cfg.cmdline_extra.len], cfg.cmdline_extra);
+    if (sep == 1) joined[cfg.cmdline_extra.len] = ' ';
+    @memcpy(joined[cfg.cmdline_extra.len + sep ..], arg);
+    cfg.cmdline_extra = joined;
+}
+
 pub fn krun_set_kernel_console(ctx_id: u32, console_id: cstr.CString) callconv(.c) i32 {
     contexts.lock();
     defer contexts.unlock();
@@ -212,6 +237,16 @@ test "vm config bounds" {
     try std.testing.expectEqual(@as(i32, 0), krun_add_virtio_console_default(id, 0, 1, 2));
     try std.testing.expectEqual(@as(i32, -17), krun_add_virtio_console_default(id, 0, 1, 2));
     try std.testing.expectEqual(@as(i32, -22), krun_set_kernel_console(id, "hvc0 x"));
+    try std.testing.expectEqual(@as(i32, 0), krun_append_kernel_cmdline(id, "loglevel=3"));
+    try std.testing.expectEqual(@as(i32, 0), krun_append_kernel_cmdline(id, "foo=\"a b\""));
+    {
+        contexts.lock();
+        defer contexts.unlock();
+        try std.testing.expectEqualStrings("loglevel=3 foo=\"a b\"", (try contexts.config("t", id)).cmdline_extra);
+    }
+    try std.testing.expectEqual(@as(i32, -22), krun_append_kernel_cmdline(id, "--"));
+    try std.testing.expectEqual(@as(i32, -22), krun_append_kernel_cmdline(id, "a\nb"));
+    try std.testing.expectEqual(@as(i32, -22), krun_append_kernel_cmdline(id, null));
     try std.testing.expectEqual(@as(i32, -22), krun_set_kernel(id, null, 1, null, null));
     try std.testing.expectEqual(@as(i32, -22), krun_set_kernel(id, "/proc/self/exe", 9, null, null));
     try std.testing.expectEqual(@as(i32, -2), krun_set_kernel(id, "/nonexistent", 1, null, null));

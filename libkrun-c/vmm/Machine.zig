@@ -118,7 +118,6 @@ mem: GuestMemory = .{},
 ram: layout.Ram,
 /// Host mappings backing `ram.ranges` (the kernel bundle's included), owned.
 maps: [layout.ranges_max]?loader.Mapping = @splat(null),
-firmware: ?loader.Firmware = null,
 entry: u64 = 0,
 /// Allocated for Config.vcpus; `vcpus` is the prefix created so far.
 vcpu_buf: []Vcpu = &.{},
@@ -211,9 +210,8 @@ fn buildMemory(self: *Machine, cfg: *const Config) Error!?layout.Range {
             return error.KernelInvalid;
         },
     } else {
-        self.firmware = try loader.Firmware.open();
-        const fw = self.firmware.?;
-        bundle = try loader.mapBundlePrivate(fw.bundle);
+        const fw = try loader.Firmware.shared(false);
+        bundle = try loader.mapBundlePrivate(fw.bundle, fw.backing);
         self.entry = fw.entry;
         self.ram = layout.ramWithBundle(cfg.ram_mib, fw.load_addr, bundle.?.len);
     }
@@ -226,6 +224,7 @@ fn buildMemory(self: *Machine, cfg: *const Config) Error!?layout.Range {
         }, -1, 0) catch return error.OutOfMemory;
         self.maps[i] = host;
         if (is_kernel) bundle = null; // owned by maps[] now
+        loader.adviseGuestMemory(host);
         self.mem.addRegion(r.start, host) catch unreachable; // ranges never overlap
         self.vm.setUserMemoryRegion(@intCast(i), r.start, host) catch |err| return kvmFailed("KVM_SET_USER_MEMORY_REGION", err);
     }
@@ -463,6 +462,7 @@ fn buildCmdline(self: *Machine, cfg: *const Config) Error!void {
         c.appendProlog(cfg.kernel_console) catch |err| return cmdlineError(err);
     }
     for (0..self.slot_count) |n| c.appendVirtioMmio(@intCast(n)) catch |err| return cmdlineError(err);
+    c.append(cfg.cmdline_extra) catch |err| return cmdlineError(err);
     if (self.exec) |e| c.append(e.cmdline_tokens) catch |err| return cmdlineError(err);
 }
 
@@ -630,7 +630,6 @@ fn destroyPartial(self: *Machine) void {
     if (self.serial_out_fd >= 0) sys.close(self.serial_out_fd);
     if (self.exit_evt >= 0) sys.close(self.exit_evt);
     for (self.maps) |m| if (m) |mapping| sys.munmap(mapping);
-    if (self.firmware) |*fw| fw.close();
     self.gpa.destroy(self);
 }
 

@@ -1,5 +1,6 @@
 //! Getting a guest kernel into guest memory, libkrun's ways (libkrun.md §2.4, §6):
-//! - libkrunfw: `dlopen("libkrunfw.so.5")`, `krunfw_get_kernel` hands back a page-aligned array
+//! - libkrunfw: `dlopen("libkrunfw.so.5")` once per process (at krun_create_ctx, as libkrun),
+//!   `krunfw_get_kernel` hands back a page-aligned array
 //!   of the vmlinux PT_LOAD segments, a load address and an entry point. The guest runs straight
 //!   out of those pages, without a copy: each VM maps the library file's pages that back the
 //!   array privately (copy-on-write) into its own memory slot, so VMs in one process never see
@@ -7,6 +8,7 @@
 //! - krun_set_kernel ELF: PT_LOAD segments copied into RAM at p_paddr, entry at e_entry.
 //! - krun_set_kernel RAW: a libkrunfw-style bundle file, mapped privately at 16 MiB.
 //! - an initramfs read into the top of RAM below the MMIO gap.
+//! Guest memory is never mapped executable in the host, and is kept out of core dumps and forks.
 //! Every value from a file is checked; a bad file is `error.KernelInvalid`, never a crash.
 const std = @import("std");
 const linux = std.os.linux;
@@ -27,15 +29,34 @@ pub const krunfw_name = "libkrunfw.so.5";
 const GetKernelFn = *const fn (load_addr: *usize, entry_addr: *usize, size: *usize) callconv(.c) ?[*]u8;
 
 /// An open libkrunfw and the bundle it exports (the library's pages; never written by us).
+/// One per process: opened by krun_create_ctx (libkrun's time: clients such as crun create the
+/// context before they enter a container that has no libkrunfw) or else by the first VM start,
+/// and kept until the process exits, as libkrun keeps its dlopen handle.
 pub const Firmware = struct {
     handle: *anyopaque,
     bundle: []const u8,
     load_addr: u64,
     entry: u64,
+    /// The library file behind `bundle`, opened with the library, so VMs built after the
+    /// process chroots (no /proc, no library path) still map the file's pages copy-on-write.
+    backing: ?BackingFd,
 
-    pub fn open() Error!Firmware {
+    /// The process's firmware, opened on the first call. A failure is not remembered: a later
+    /// call (another context, or the start) tries again. `quiet` logs a failure at debug level
+    /// only (krun_create_ctx: a context given krun_set_kernel needs no libkrunfw).
+    pub fn shared(quiet: bool) Error!*const Firmware {
+        const rc = std.c.pthread_mutex_lock(&shared_mutex);
+        assert(rc == .SUCCESS);
+        defer assert(std.c.pthread_mutex_unlock(&shared_mutex) == .SUCCESS);
+        if (shared_firmware) |*fw| return fw;
+        shared_firmware = try open(quiet);
+        return &shared_firmware.?;
+    }
+
+    fn open(quiet: bool) Error!Firmware {
         const handle = std.c.dlopen(krunfw_name, .{ .NOW = true }) orelse openBesideLibkrun() orelse {
-            log.warn("cannot load {s}: {s}", .{ krunfw_name, if (std.c.dlerror()) |m| std.mem.span(m) else "?" });
+            const why = if (std.c.dlerror()) |m| std.mem.span(m) else "?";
+            if (quiet) log.debug("cannot load {s}: {s}", .{ krunfw_name, why }) else log.warn("cannot load {s}: {s}", .{ krunfw_name, why });
             return error.KernelNotFound;
         };
         errdefer _ = std.c.dlclose(handle);
@@ -49,14 +70,14 @@ pub const Firmware = struct {
         var size: usize = 0;
         const ptr = get_kernel(&load_addr, &entry, &size) orelse return error.KernelInvalid;
         try checkBundle(@intFromPtr(ptr), load_addr, entry, size);
-        return .{ .handle = handle, .bundle = ptr[0..size], .load_addr = load_addr, .entry = entry };
-    }
-
-    pub fn close(self: *Firmware) void {
-        _ = std.c.dlclose(self.handle);
-        self.* = undefined;
+        const bundle = ptr[0..size];
+        return .{ .handle = handle, .bundle = bundle, .load_addr = load_addr, .entry = entry, .backing = backingOf(bundle) };
     }
 };
+
+var shared_mutex: std.c.pthread_mutex_t = .{};
+/// Guarded by `shared_mutex` until set; never changed or closed after.
+var shared_firmware: ?Firmware = null;
 
 /// glibc's Dl_info, for dladdr (std.c declares dladdr only for Darwin).
 const DlInfo = extern struct {
@@ -95,25 +116,38 @@ pub fn checkBundle(host_addr: usize, load_addr: u64, entry: u64, size: u64) Erro
     }
 }
 
-/// Maps `bundle` (pages of a file the process has mapped) privately at a new address: the same
-/// file pages, copy-on-write for this VM alone. Falls back to an anonymous copy when the pages
-/// are not file backed (then RSS grows by the bundle size, but VMs still stay isolated).
-pub fn mapBundlePrivate(bundle: []const u8) Error!Mapping {
+/// An open file and the offset in it of a bundle's first page.
+pub const BackingFd = struct {
+    fd: sys.fd_t,
+    offset: u64,
+};
+
+/// The file behind `bundle` (pages this process has mapped), opened read-only, or null when
+/// the pages are anonymous or the file cannot be opened (then VMs copy the bundle).
+pub fn backingOf(bundle: []const u8) ?BackingFd {
     assert(@intFromPtr(bundle.ptr) % page == 0);
     const len = std.mem.alignForward(usize, bundle.len, page);
-    if (fileOf(@intFromPtr(bundle.ptr), len)) |backing| {
-        var path_z: [std.fs.max_path_bytes + 1]u8 = undefined;
-        @memcpy(path_z[0..backing.path.len], backing.path);
-        path_z[backing.path.len] = 0;
-        if (sys.open(@ptrCast(&path_z), .{ .ACCMODE = .RDONLY, .CLOEXEC = true })) |fd| {
-            defer sys.close(fd);
-            if (mapFilePrivate(fd, len, backing.offset)) |m| {
-                // The file must still hold what the library mapped (not replaced on disk).
-                if (std.mem.eql(u8, m[0..page], bundle[0..page]) and
-                    std.mem.eql(u8, m[len - page ..][0 .. bundle.len - (len - page)], bundle[len - page ..]))
-                    return m;
-                sys.munmap(m);
-            } else |_| {}
+    const backing = fileOf(@intFromPtr(bundle.ptr), len) orelse return null;
+    var path_z: [std.fs.max_path_bytes + 1]u8 = undefined;
+    @memcpy(path_z[0..backing.path.len], backing.path);
+    path_z[backing.path.len] = 0;
+    const fd = sys.open(@ptrCast(&path_z), .{ .ACCMODE = .RDONLY, .CLOEXEC = true }) catch return null;
+    return .{ .fd = fd, .offset = backing.offset };
+}
+
+/// Maps `bundle` privately at a new address: the pages of `backing` (its file), copy-on-write
+/// for this VM alone. Falls back to an anonymous copy when there is no backing file or it no
+/// longer holds the bundle (then RSS grows by the bundle size, but VMs still stay isolated).
+pub fn mapBundlePrivate(bundle: []const u8, backing: ?BackingFd) Error!Mapping {
+    assert(@intFromPtr(bundle.ptr) % page == 0);
+    const len = std.mem.alignForward(usize, bundle.len, page);
+    if (backing) |b| {
+        if (mapFilePrivate(b.fd, len, b.offset)) |m| {
+            // The file must still hold what the library mapped (not replaced on disk).
+            if (std.mem.eql(u8, m[0..page], bundle[0..page]) and
+                std.mem.eql(u8, m[len - page ..][0 .. bundle.len - (len - page)], bundle[len - page ..]))
+                return m;
+            sys.munmap(m);
         } else |_| {}
     }
     log.warn("kernel bundle is not file backed; copying it", .{});
@@ -123,8 +157,20 @@ pub fn mapBundlePrivate(bundle: []const u8) Error!Mapping {
     return m;
 }
 
+/// Guest memory is never executable in the host: KVM runs guest code from its own page
+/// tables, and a host mapping that is writable and executable is a gift to an exploit.
 fn mapFilePrivate(fd: sys.fd_t, len: usize, offset: u64) sys.MmapError!Mapping {
-    return sys.mmap(len, .{ .READ = true, .WRITE = true, .EXEC = true }, .{ .TYPE = .PRIVATE }, fd, offset);
+    return sys.mmap(len, .{ .READ = true, .WRITE = true }, .{ .TYPE = .PRIVATE }, fd, offset);
+}
+
+/// Keeps a guest RAM mapping out of the embedding process's core dumps (a dump of a server
+/// would hold every guest's memory) and out of its fork() children (a fork would copy the
+/// page tables of gigabytes of guest RAM, and a child has no use for them).
+pub fn adviseGuestMemory(m: Mapping) void {
+    inline for (.{ linux.MADV.DONTDUMP, linux.MADV.DONTFORK }) |advice| {
+        const rc = linux.madvise(m.ptr, m.len, advice);
+        if (linux.errno(rc) != .SUCCESS) log.warn("madvise({d}) on guest memory: {t}", .{ advice, linux.errno(rc) });
+    }
 }
 
 /// Opens `path` and maps it privately (a RAW bundle file), rounded up to whole pages.
@@ -376,9 +422,11 @@ test "mapBundlePrivate: file-backed pages are remapped copy-on-write, not shared
     const lib = try sys.mmap(3 * page, .{ .READ = true, .WRITE = true }, .{ .TYPE = .PRIVATE }, fd, 0);
     defer sys.munmap(lib);
     const bundle = lib[page..][0 .. page + 100];
-    const a = try mapBundlePrivate(bundle);
+    const backing = backingOf(bundle).?;
+    defer sys.close(backing.fd);
+    const a = try mapBundlePrivate(bundle, backing);
     defer sys.munmap(a);
-    const b = try mapBundlePrivate(bundle);
+    const b = try mapBundlePrivate(bundle, backing);
     defer sys.munmap(b);
     try testing.expect(a.ptr != bundle.ptr and a.ptr != b.ptr);
     try testing.expectEqualSlices(u8, bundle, a[0..bundle.len]);
@@ -389,7 +437,8 @@ test "mapBundlePrivate: file-backed pages are remapped copy-on-write, not shared
     const anon = try sys.mmap(page, .{ .READ = true, .WRITE = true }, .{ .TYPE = .PRIVATE, .ANONYMOUS = true }, -1, 0);
     defer sys.munmap(anon);
     anon[5] = 42;
-    const c = try mapBundlePrivate(anon);
+    try testing.expect(backingOf(anon) == null);
+    const c = try mapBundlePrivate(anon, null);
     defer sys.munmap(c);
     try testing.expectEqual(@as(u8, 42), c[5]);
 }

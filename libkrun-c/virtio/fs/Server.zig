@@ -11,7 +11,11 @@
 //! the guest gets the link text and resolves it in its own view. See ops.zig for the host side.
 //!
 //! Requests run with the VMM's credentials. When the VMM is root, new entries are chowned to
-//! the requesting guest uid/gid so the guest sees its own ownership.
+//! the requesting guest uid/gid so the guest sees its own ownership, and the guest cannot leave
+//! set-user-ID or set-group-ID files behind (virtiofsd's killpriv, stricter): those bits are
+//! stripped from every non-directory a guest creates or chmods, and on a write by another uid
+//! than the file's owner (where Linux clears them for any writer without CAP_FSETID; the guest
+//! kernel clears them itself for its unprivileged writers).
 const std = @import("std");
 const assert = std.debug.assert;
 const fuse = @import("fuse.zig");
@@ -33,6 +37,8 @@ pub const Options = struct {
     max_write: u32 = 1 << 20,
     inodes_max: u32 = 1 << 16,
     handles_max: u32 = 1 << 14,
+    /// Strip S_ISUID/S_ISGID as described above; null: when the VMM runs as root.
+    strip_setid: ?bool = null,
 };
 
 /// The exit-code ioctl (`_IO('v', 2)`) the guest init issues on "/" (libkrun.md §3.4).
@@ -70,6 +76,8 @@ interrupted: ?u64 = null,
 exit_sink: ?*std.atomic.Value(i32) = null,
 /// Whether new entries get chowned to the guest caller (only possible as root).
 chown_new: bool,
+/// Whether set-id bits are stripped (Options.strip_setid).
+strip_setid: bool,
 /// Set by the exit-code ioctl; read by the VMM when the guest stops. Any thread.
 exit_code: std.atomic.Value(i32) = .init(exit_code_unset),
 /// Exit-code ioctls refused (not from init, or out of 0..255); only the first is logged.
@@ -93,6 +101,7 @@ pub fn init(gpa: std.mem.Allocator, options: Options) InitError!*Server {
         .out_buf = &.{},
         .dir_buf = &.{},
         .chown_new = sys.geteuid() == 0,
+        .strip_setid = options.strip_setid orelse (sys.geteuid() == 0),
     };
     errdefer self.inodes.deinit(gpa);
     self.handles = try Handles.init(gpa, options.handles_max);

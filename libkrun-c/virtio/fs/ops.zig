@@ -218,7 +218,7 @@ pub fn setattr(s: *Server, req: *Request) Error!void {
     if (in.valid & fuse.Fattr.mode != 0) {
         // chmod has no AT_EMPTY_PATH form; the magic link names exactly this inode.
         if (n.type == S.IFLNK) return sys.fail(.OPNOTSUPP);
-        try sys.fchmodat(s.proc_fd, p.name(n.fd), in.mode & 0o7777);
+        try sys.fchmodat(s.proc_fd, p.name(n.fd), keptMode(s, n.type, in.mode & 0o7777));
     }
     if (in.valid & (fuse.Fattr.uid | fuse.Fattr.gid) != 0) {
         const uid: u32 = if (in.valid & fuse.Fattr.uid != 0) in.uid else std.math.maxInt(u32);
@@ -272,8 +272,26 @@ pub fn readlink(s: *Server, req: *Request) Error!void {
     s.replyShrink(room - len);
 }
 
+/// Mode bits a guest may set on a host entry of `kind`: without S_ISUID/S_ISGID on anything
+/// but a directory when the server strips set-id bits (a directory's S_ISGID only hands its
+/// group down).
+fn keptMode(s: *const Server, kind: u32, mode: u32) u32 {
+    if (!s.strip_setid or kind == S.IFDIR) return mode;
+    return mode & ~@as(u32, S.ISUID | S.ISGID);
+}
+
+/// After a write by another uid than the owner: Linux clears S_ISUID (and S_ISGID with group
+/// execute) for writers without CAP_FSETID; the server writes as root, so it does it here.
+fn killPrivOnWrite(s: *const Server, fd: sys.fd_t, writer_uid: u32) sys.Error!void {
+    if (!s.strip_setid) return;
+    const st = try sys.fstat(fd);
+    if (st.mode & (S.ISUID | S.ISGID) == 0 or st.uid == writer_uid) return;
+    var p: sys.ProcPath = .{};
+    try sys.fchmodat(s.proc_fd, p.name(fd), keptMode(s, st.mode & S.IFMT, st.mode & 0o7777));
+}
+
 /// After a create: give the entry to the guest caller (as root), restore the mode bits the
-/// VMM's umask took, and reply its entry.
+/// VMM's umask took, drop set-id bits the guest may not leave, and reply its entry.
 fn finishCreate(s: *Server, req: *const Request, parent: *const Inodes.Inode, name: [:0]const u8, mode: u32) sys.Error!u32 {
     const index = (try lookupHost(s, parent.fd, parent.entry, name.ptr, name.len)).index;
     const n = s.inodes.get(index);
@@ -286,9 +304,10 @@ fn finishCreate(s: *Server, req: *const Request, parent: *const Inodes.Inode, na
     }
     if (n.type != S.IFLNK) {
         const st = try sys.fstat(n.fd);
-        if (mode & 0o777 & ~st.mode != 0) {
+        const want = keptMode(s, n.type, (st.mode & 0o7000) | (mode & 0o777));
+        if (want != st.mode & 0o7777) {
             var p: sys.ProcPath = .{};
-            try sys.fchmodat(s.proc_fd, p.name(n.fd), (st.mode & 0o7000) | (mode & 0o777));
+            try sys.fchmodat(s.proc_fd, p.name(n.fd), want);
         }
     }
     return index;
@@ -525,6 +544,7 @@ pub fn write(s: *Server, req: *Request) Error!void {
     if (h.kind == .virtual_file or !h.writable) return sys.fail(.BADF);
     const off = try offsetArg(in.offset);
     const n = try sys.pwrite(h.fd, data[0..in.size], off);
+    try killPrivOnWrite(s, h.fd, req.header.uid);
     return s.replyStruct(fuse.WriteOut{ .size = @intCast(n), .padding = 0 });
 }
 

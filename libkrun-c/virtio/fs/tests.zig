@@ -516,3 +516,62 @@ test "a device reset ends the session: handles and inodes are dropped, INIT is n
     try expectEqual(errno(.BADF), f.d.read(fh, 0, 1).err);
     try expectEqual(@as(i32, 0), f.d.getattr(1).err);
 }
+
+fn chmodHost(tmp: *Tmp, sub: [:0]const u8, mode: u32) !void {
+    const fd = try sys.openat(tmp.fd, sub, sys.O.RDONLY | sys.O.CLOEXEC, 0);
+    defer sys.close(fd);
+    if (linux.errno(linux.fchmod(fd, mode)) != .SUCCESS) return error.ChmodFailed;
+}
+
+fn setMode(d: *Driver, nodeid: u64, mode: u32) i32 {
+    const sa = std.mem.zeroInit(fuse.SetattrIn, .{ .valid = fuse.Fattr.mode, .mode = mode });
+    return d.call(.setattr, nodeid, &.{bytes(&sa)}).err;
+}
+
+test "a root VMM strips set-id bits from what a guest creates, chmods or writes as another uid" {
+    if (sys.geteuid() != 0) return error.SkipZigTest; // needs root: chown to guest uids
+    var f = try Fixture.init(.{ .root = null });
+    defer f.deinit();
+    const d = f.d;
+    try expect(f.server.strip_setid); // the default as root
+    // A guest root creates setuid/setgid files and chmods them: none keeps the bits.
+    const c = d.createFile(1, "suid", sys.O.RDWR, sys.S.IFREG | 0o6755);
+    try expectEqual(@as(i32, 0), c.err);
+    const node = c.as(fuse.EntryOut).nodeid;
+    try expectEqual(@as(u32, sys.S.IFREG | 0o755), (try f.tmp.stat("share/suid")).mode);
+    try expectEqual(@as(i32, 0), setMode(d, node, 0o4755));
+    try expectEqual(@as(u32, sys.S.IFREG | 0o755), (try f.tmp.stat("share/suid")).mode);
+    try expectEqual(@as(i32, 0), setMode(d, node, 0o2711));
+    try expectEqual(@as(u32, sys.S.IFREG | 0o711), (try f.tmp.stat("share/suid")).mode);
+    // The sticky bit and a directory's setgid (group inheritance) are not privileges.
+    try expectEqual(@as(i32, 0), setMode(d, node, 0o1755));
+    try expectEqual(@as(u32, sys.S.IFREG | 0o1755), (try f.tmp.stat("share/suid")).mode);
+    const dir = d.mkdir(1, "shared", 0o775).as(fuse.EntryOut).nodeid;
+    try expectEqual(@as(i32, 0), setMode(d, dir, 0o2770));
+    try expectEqual(@as(u32, sys.S.IFDIR | 0o2770), (try f.tmp.stat("share/shared")).mode);
+    const mk = fuse.MknodIn{ .mode = sys.S.IFREG | 0o4700, .rdev = 0, .umask = 0, .padding = 0 };
+    try expectEqual(@as(i32, 0), d.call(.mknod, 1, &.{ bytes(&mk), "node\x00" }).err);
+    try expectEqual(@as(u32, sys.S.IFREG | 0o700), (try f.tmp.stat("share/node")).mode);
+
+    // A setuid file of the host's (owned by root): a write by uid 1000 clears the bits, a
+    // write by its owner keeps them (as on Linux for an owner with CAP_FSETID).
+    try f.tmp.file("share/hostsuid", "x");
+    try chmodHost(&f.tmp, "share/hostsuid", 0o6755);
+    const host_node = try d.lookupId(1, "hostsuid");
+    const fh = try d.openFh(host_node, sys.O.RDWR);
+    try expectEqual(@as(u32, 1), d.write(fh, 0, "y").as(fuse.WriteOut).size);
+    try expectEqual(@as(u32, sys.S.IFREG | 0o6755), (try f.tmp.stat("share/hostsuid")).mode);
+    d.uid = 1000;
+    try expectEqual(@as(u32, 1), d.write(fh, 1, "z").as(fuse.WriteOut).size);
+    try expectEqual(@as(u32, sys.S.IFREG | 0o755), (try f.tmp.stat("share/hostsuid")).mode);
+    _ = d.release(fh);
+}
+
+test "a server told not to strip keeps the guest's set-id bits" {
+    var f = try Fixture.init(.{ .root = null, .strip_setid = false });
+    defer f.deinit();
+    const c = f.d.createFile(1, "suid", sys.O.RDWR, sys.S.IFREG | 0o755);
+    try expectEqual(@as(i32, 0), c.err);
+    try expectEqual(@as(i32, 0), setMode(f.d, c.as(fuse.EntryOut).nodeid, 0o4755));
+    try expectEqual(@as(u32, sys.S.IFREG | 0o4755), (try f.tmp.stat("share/suid")).mode);
+}

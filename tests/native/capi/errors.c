@@ -316,7 +316,13 @@ static void unsupported(void)
     CHECK_EQ(krun_set_passt_fd(ctx, 3), -ENOTSUP);
     CHECK_EQ(krun_set_gvproxy_path(ctx, tap), -ENOTSUP);
     CHECK_EQ(krun_set_net_mac(ctx, mac), -ENOTSUP);
-    CHECK_EQ(krun_set_port_map(ctx, list), -ENOTSUP);
+    const char *const ports[] = { "8080:80", NULL };
+    CHECK_EQ(krun_set_port_map(ctx, list), 0); /* nothing to publish: honoured */
+    CHECK_EQ(krun_set_port_map(ctx, ports), -ENOTSUP);
+    CHECK_EQ(krun_set_snd_device(ctx, true), -ENOTSUP);
+    CHECK_EQ(krun_set_tee_firmware(ctx, KRUN_TEE_FW_TDSHIM, "/x"), -ENOTSUP);
+    CHECK_EQ(krun_display_set_edid_name(ctx, 0, "x"), -ENOTSUP);
+    CHECK_EQ(krun_add_vfio_device(ctx, 3, 1, 0), -ENOTSUP);
     CHECK_EQ(krun_add_vsock_port(ctx, 1, "/tmp/s"), -ENOTSUP);
     CHECK_EQ(krun_add_vsock_port2(ctx, 1, "/tmp/s", false), -ENOTSUP);
     CHECK_EQ(krun_add_vsock(ctx, 0), -ENOTSUP);
@@ -333,7 +339,9 @@ static void unsupported(void)
     CHECK_EQ(krun_add_vhost_user_device(ctx, KRUN_VIRTIO_DEVICE_RNG, "/tmp/s", NULL, 0, NULL), -ENOTSUP);
     CHECK_EQ(krun_set_tee_config_file(ctx, "/tmp/t.json"), -ENOTSUP);
     CHECK_EQ(krun_set_firmware(ctx, "/tmp/fw"), -ENOTSUP);
-    CHECK_EQ(krun_set_smbios_oem_strings(ctx, list), -ENOTSUP);
+    CHECK_EQ(krun_set_smbios_oem_strings(ctx, list), 0); /* no string: honoured */
+    const char *const oem[] = { "oem", NULL };
+    CHECK_EQ(krun_set_smbios_oem_strings(ctx, oem), -ENOTSUP);
     CHECK_EQ(krun_add_serial_console_default(ctx, 0, 1), -ENOTSUP);
     CHECK_EQ(krun_add_virtio_console_multiport(ctx), -ENOTSUP);
     CHECK_EQ(krun_add_console_port_tty(ctx, 0, "t", 0), -ENOTSUP);
