@@ -227,7 +227,7 @@ fn encodeCmdline(gpa: Allocator, exec: ExecConfig) EncodeError!?[]const u8 {
         out.deinit(gpa);
         return null;
     }
-    for (out.items) |c| assert(c >= 0x20 and c <= 0x7e);
+    for (out.items) |c| assert(c >= 0x20 and c <= 0x7e); // tidy: the encoder's own output, built from validated bytes
     return try out.toOwnedSlice(gpa);
 }
 
@@ -585,7 +585,7 @@ const Parser = struct {
     }
 
     fn leave(p: *Parser) void {
-        assert(p.depth > 0);
+        assert(p.depth > 0); // tidy: enter/leave pair in the parser's code
         p.depth -= 1;
     }
 
@@ -797,7 +797,7 @@ const Parser = struct {
         if (raw.len > string_max) return error.TooLarge;
         const out = try p.arena.alloc(u8, raw.len);
         const len = unescape(raw, out, true) catch |err| switch (err) {
-            error.NoSpaceLeft => unreachable, // unescaping never grows
+            error.NoSpaceLeft => unreachable, // unescaping never grows; tidy: the output buffer is as long as the input
             else => |e| return e,
         };
         if (std.mem.indexOfScalar(u8, out[0..len], 0) != null) return error.ConfigString;

@@ -82,7 +82,7 @@ pub const Interrupt = struct {
     pub const config: u32 = 1 << 1;
 
     pub fn signal(self: *Interrupt, why: u32) void {
-        std.debug.assert(why == vring or why == config);
+        std.debug.assert(why == vring or why == config); // tidy: a constant of the device code
         _ = self.status.fetchOr(why, .seq_cst);
         _ = self.count.fetchAdd(1, .monotonic);
         if (self.irqfd >= 0) {

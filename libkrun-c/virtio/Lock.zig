@@ -22,7 +22,7 @@ pub fn lock(self: *Lock) void {
 
 pub fn unlock(self: *Lock) void {
     const prev = self.state.swap(unlocked, .release);
-    assert(prev != unlocked);
+    assert(prev != unlocked); // tidy: lock state, ours
     if (prev == contended) {
         _ = linux.futex_3arg(&self.state.raw, .{ .cmd = .WAKE, .private = true }, 1);
     }

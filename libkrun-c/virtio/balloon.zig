@@ -176,7 +176,7 @@ const GuestMemory = @import("../vmm/GuestMemory.zig");
 
 fn residentPages(mem: []u8) !usize {
     var vec: [64]u8 = undefined;
-    std.debug.assert(mem.len / page_size <= vec.len);
+    std.debug.assert(mem.len / page_size <= vec.len); // tidy: test helper
     const rc = linux.mincore(@alignCast(mem.ptr), mem.len, &vec);
     try testing.expectEqual(linux.E.SUCCESS, linux.errno(rc));
     var n: usize = 0;

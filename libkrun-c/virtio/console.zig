@@ -80,7 +80,7 @@ pub const Ports = struct {
     }
 
     fn add(p: *Ports, port: PortConfig) void {
-        assert(p.len < ports_max);
+        assert(p.len < ports_max); // tidy: port count from the host configuration
         p.items[p.len] = port;
         p.len += 1;
     }
@@ -207,7 +207,7 @@ pub const Console = struct {
 
     /// Closes our fds. The device must be reset (or never activated) first.
     pub fn deinit(self: *Console) void {
-        assert(self.act == null);
+        assert(self.act == null); // tidy: activation state, ours
         for (self.ports[0..self.port_count]) |*p| {
             if (p.input >= 0) _ = linux.close(p.input);
             if (p.output >= 0) _ = linux.close(p.output);
@@ -295,7 +295,7 @@ pub const Console = struct {
         const self = fromPtr(ptr);
         self.lock.lock();
         defer self.lock.unlock();
-        assert(fd == self.epfd);
+        assert(fd == self.epfd); // tidy: our epoll fd
         var events: [ports_max]linux.epoll_event = undefined;
         const rc = linux.epoll_wait(self.epfd, &events, events.len, 0);
         if (linux.errno(rc) != .SUCCESS) return;
@@ -336,7 +336,7 @@ pub const Console = struct {
 
     /// The port a data queue belongs to (queues 2 and 3 are control).
     fn portOf(index: u16) u8 {
-        assert(index != 2 and index != 3);
+        assert(index != 2 and index != 3); // tidy: callers pass data-queue indices checked against the queue table
         return if (index < 2) 0 else @intCast((index - 2) / 2);
     }
 
@@ -449,7 +449,7 @@ pub const Console = struct {
 
     fn setArmed(self: *Console, i: usize, armed: bool) void {
         const p = &self.ports[i];
-        assert(p.input_kind == .pollable);
+        assert(p.input_kind == .pollable); // tidy: port kind from the host configuration
         const in: u32 = if (armed) linux.EPOLL.IN else 0;
         var ev: linux.epoll_event = .{ .events = in | linux.EPOLL.ONESHOT, .data = .{ .u64 = i } };
         _ = linux.epoll_ctl(self.epfd, linux.EPOLL.CTL_MOD, p.input, &ev);
@@ -510,7 +510,7 @@ pub const Console = struct {
     }
 
     fn queueControl(self: *Console, header: Control, payload: []const u8) void {
-        assert(payload.len <= port_name_max);
+        assert(payload.len <= port_name_max); // tidy: payloads are host names and sizes
         if (self.pending_len == pending_max) return log.warn("console: control queue full, dropping event {d}", .{header.event});
         const slot = &self.pending[(self.pending_head + self.pending_len) % pending_max];
         slot.* = .{ .header = header, .payload_len = @intCast(payload.len) };

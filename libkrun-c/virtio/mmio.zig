@@ -96,10 +96,10 @@ pub const Transport = struct {
     /// Sets up the transport for `device` in place (it must not move afterwards).
     pub fn init(t: *Transport, device: Device, mem: *const GuestMemory) void {
         const sizes = device.vtable.queue_sizes_max;
-        assert(sizes.len > 0 and sizes.len <= Device.queues_max);
+        assert(sizes.len > 0 and sizes.len <= Device.queues_max); // tidy: the device vtable, our code
         t.* = .{ .device = device, .mem = mem, .queues = undefined, .queue_count = @intCast(sizes.len) };
         for (&t.queues, 0..) |*q, i| q.* = queue.Queue.init(if (i < sizes.len) sizes[i] else 1);
-        assert(t.deviceFeatures() & (@as(u64, 1) << feature_version_1) != 0);
+        assert(t.deviceFeatures() & (@as(u64, 1) << feature_version_1) != 0); // tidy: the device vtable, our code
     }
 
     fn deviceFeatures(t: *const Transport) u64 {
@@ -242,7 +242,7 @@ pub const Transport = struct {
             Reg.queue_driver_high => q.avail_addr = setHigh(q.avail_addr, value),
             Reg.queue_device_low => q.used_addr = setLow(q.used_addr, value),
             Reg.queue_device_high => q.used_addr = setHigh(q.used_addr, value),
-            else => unreachable,
+            else => unreachable, // tidy: offset from the enclosing switch
         }
     }
 

@@ -102,8 +102,8 @@ pub const Queue = struct {
     /// The state after a reset: no rings, size = size_max (MMIO's QueueNum is write-only, so
     /// the device's default must be usable).
     pub fn init(size_max: u16) Queue {
-        assert(size_max > 0 and size_max <= size_limit);
-        assert(std.math.isPowerOfTwo(size_max));
+        assert(size_max > 0 and size_max <= size_limit); // tidy: size_max from the device code
+        assert(std.math.isPowerOfTwo(size_max)); // tidy: size_max from the device code
         return .{ .size_max = size_max, .size = size_max };
     }
 
@@ -149,8 +149,8 @@ pub const Queue = struct {
     /// Takes the next available chain, validated end to end (see `Chain`), or null when the
     /// driver has none. Any protocol violation marks the queue broken.
     pub fn pop(q: *Queue, mem: *const GuestMemory) Error!?Chain {
-        assert(q.ready);
-        assert(q.size > 0);
+        assert(q.ready); // tidy: devices call this only on a ready queue (checked at notify), with a popped head
+        assert(q.size > 0); // tidy: devices call this only on a ready queue (checked at notify), with a popped head
         if (q.isBroken()) return error.QueueBroken;
         errdefer q.markBroken();
         var pending = try q.pendingCount(mem);
@@ -188,8 +188,8 @@ pub const Queue = struct {
     /// Returns a chain to the driver with `len` bytes written into its writable part.
     /// The element is written before the index is published (release/seq_cst store).
     pub fn addUsed(q: *Queue, mem: *const GuestMemory, head: u16, len: u32) Error!void {
-        assert(q.ready);
-        assert(head < q.size);
+        assert(q.ready); // tidy: devices call this only on a ready queue (checked at notify), with a popped head
+        assert(head < q.size); // tidy: devices call this only on a ready queue (checked at notify), with a popped head
         if (q.isBroken()) return error.QueueBroken;
         try mem.write(UsedElem, q.usedRingAddr(q.next_used % q.size), .{ .id = head, .len = len });
         q.next_used +%= 1;
@@ -202,7 +202,7 @@ pub const Queue = struct {
     /// Whether the driver wants an interrupt for the used entries added since the last call
     /// (used_event with EVENT_IDX, else the avail ring's NO_INTERRUPT flag).
     pub fn needsNotification(q: *Queue, mem: *const GuestMemory) Error!bool {
-        assert(q.ready);
+        assert(q.ready); // tidy: devices call this only on a ready queue (checked at notify), with a popped head
         const old = q.signalled_used;
         const new = q.next_used;
         q.signalled_used = new;
@@ -232,7 +232,7 @@ fn checkRange(mem: *const GuestMemory, addr: u64, len: u64) Error!void {
 
 /// The longest prefix of [addr, addr+len) that one region backs, as host bytes (len > 0).
 fn pieceAt(mem: *const GuestMemory, addr: u64, len: u64) Error![]u8 {
-    assert(len > 0);
+    assert(len > 0); // tidy: length computed by the walker
     for (mem.regionSlice()) |r| {
         if (addr < r.guest_addr or addr - r.guest_addr >= r.len) continue;
         const off = addr - r.guest_addr;
@@ -382,7 +382,7 @@ const Segments = struct {
     }
 
     fn consume(s: *Segments, n: usize) void {
-        assert(n <= s.len);
+        assert(n <= s.len); // tidy: length computed by the walker
         s.addr += n;
         s.len -= n;
     }

@@ -56,14 +56,14 @@ pub fn init(self: *EventLoop) InitError!void {
 
 /// Closes the epoll fd and the stop fd; registered fds belong to their owners.
 pub fn deinit(self: *EventLoop) void {
-    assert(self.thread == null);
+    assert(self.thread == null); // tidy: setup before the loop runs
     sys.close(self.stop_fd);
     sys.close(self.epfd);
     self.* = undefined;
 }
 
 pub fn add(self: *EventLoop, source: Source) InitError!void {
-    assert(self.thread == null); // the table is frozen once the loop runs
+    assert(self.thread == null); // the table is frozen once the loop runs; tidy: setup before the loop runs
     if (self.count == sources_max) return error.SystemResources;
     var ev: linux.epoll_event = .{ .events = linux.EPOLL.IN, .data = .{ .u64 = self.count } };
     const rc = linux.epoll_ctl(self.epfd, linux.EPOLL.CTL_ADD, source.fd, &ev);
@@ -91,7 +91,7 @@ pub fn addBackend(self: *EventLoop, fd: sys.fd_t, device: Device) InitError!void
 }
 
 pub fn start(self: *EventLoop) std.Thread.SpawnError!void {
-    assert(self.thread == null);
+    assert(self.thread == null); // tidy: setup before the loop runs
     self.thread = try std.Thread.spawn(.{ .stack_size = 1024 * 1024 }, run, .{self});
 }
 
@@ -117,7 +117,7 @@ fn run(self: *EventLoop) void {
         }
         for (events[0..rc]) |ev| {
             const index: u32 = @intCast(ev.data.u64);
-            assert(index < self.count);
+            assert(index < self.count); // tidy: index from our own table (epoll data)
             const src = self.sources[index];
             self.dispatched += 1;
             switch (src.kind) {

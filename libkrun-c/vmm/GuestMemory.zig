@@ -32,7 +32,7 @@ count: u8 = 0,
 
 /// Adds a region. Regions must not overlap; the caller owns the host mapping.
 pub fn addRegion(self: *GuestMemory, guest_addr: u64, host: []u8) error{ TooManyRegions, Overlap }!void {
-    assert(host.len > 0);
+    assert(host.len > 0); // tidy: host mapping, ours
     if (self.count == regions_max) return error.TooManyRegions;
     const end = std.math.add(u64, guest_addr, host.len) catch return error.Overlap;
     for (self.regions[0..self.count]) |r| {

@@ -35,8 +35,8 @@ slots: [layout.virtio_slots_max]?Handler = @splat(null),
 unclaimed: std.atomic.Value(u64) = .init(0),
 
 pub fn attach(self: *Mmio, slot: u32, handler: Handler) void {
-    assert(slot < layout.virtio_slots_max);
-    assert(self.slots[slot] == null);
+    assert(slot < layout.virtio_slots_max); // tidy: setup
+    assert(self.slots[slot] == null); // tidy: setup
     self.slots[slot] = handler;
 }
 
@@ -53,14 +53,14 @@ fn lookup(self: *const Mmio, addr: u64, len: usize) ?struct { h: Handler, offset
 }
 
 pub fn read(self: *Mmio, addr: u64, data: []u8) void {
-    assert(data.len <= 8);
+    assert(data.len <= 8); // tidy: KVM bounds an MMIO access to 8 bytes
     if (self.lookup(addr, data.len)) |t| return t.h.read(t.h.ctx, t.offset, data);
     _ = self.unclaimed.fetchAdd(1, .monotonic);
     @memset(data, 0);
 }
 
 pub fn write(self: *Mmio, addr: u64, data: []const u8) void {
-    assert(data.len <= 8);
+    assert(data.len <= 8); // tidy: KVM bounds an MMIO access to 8 bytes
     if (self.lookup(addr, data.len)) |t| return t.h.write(t.h.ctx, t.offset, data);
     _ = self.unclaimed.fetchAdd(1, .monotonic);
 }

@@ -49,7 +49,7 @@ pub const Control = struct {
 
     /// Records `outcome` if none was recorded yet, and wakes whoever waits for the VM.
     pub fn finish(self: *Control, outcome: Outcome) void {
-        assert(outcome != .running);
+        assert(outcome != .running); // tidy: vCPU state, ours
         if (self.outcome.cmpxchgStrong(.running, outcome, .acq_rel, .acquire) == null) {
             sys.eventfdSignal(self.exit_evt);
         }
@@ -113,7 +113,7 @@ pub fn installKickHandler() void {
         .flags = 0,
     };
     const rc = linux.sigaction(kickSignal(), &act, null);
-    assert(linux.errno(rc) == .SUCCESS);
+    assert(linux.errno(rc) == .SUCCESS); // tidy: signals to our own threads
 }
 
 pub fn kick(self: *Vcpu) void {
@@ -125,7 +125,7 @@ pub fn kick(self: *Vcpu) void {
 // ---- the run loop -------------------------------------------------------------------------
 
 pub fn spawn(self: *Vcpu) std.Thread.SpawnError!void {
-    assert(self.thread == null);
+    assert(self.thread == null); // tidy: vCPU state, ours
     self.thread = try std.Thread.spawn(.{ .stack_size = 1024 * 1024 }, threadMain, .{self});
 }
 

@@ -25,7 +25,7 @@ free_list: []u32,
 free_count: u32,
 
 pub fn init(gpa: std.mem.Allocator, count: u32) !Handles {
-    assert(count >= 1);
+    assert(count >= 1); // tidy: table invariant; guest handles are checked by find() first
     const slots = try gpa.alloc(Handle, count);
     errdefer gpa.free(slots);
     @memset(slots, .{});
@@ -43,7 +43,7 @@ pub fn deinit(self: *Handles, gpa: std.mem.Allocator) void {
 
 /// Stores `h` (taking its fd) and returns its fh; null when full (the fd is closed).
 pub fn add(self: *Handles, h: Handle) ?u64 {
-    assert(h.kind != .free);
+    assert(h.kind != .free); // tidy: table invariant; guest handles are checked by find() first
     if (self.free_count == 0) {
         if (h.fd >= 0) sys.close(h.fd);
         return null;
@@ -51,7 +51,7 @@ pub fn add(self: *Handles, h: Handle) ?u64 {
     self.free_count -= 1;
     const index = self.free_list[self.free_count];
     const s = &self.slots[index];
-    assert(s.kind == .free);
+    assert(s.kind == .free); // tidy: table invariant; guest handles are checked by find() first
     const generation = s.generation;
     s.* = h;
     s.generation = generation;

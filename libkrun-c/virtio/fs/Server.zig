@@ -86,7 +86,7 @@ exit_code_refused: std.atomic.Value(u32) = .init(0),
 pub const InitError = error{ OutOfMemory, RootInvalid, ProcUnavailable } || Virtual.AddError;
 
 pub fn init(gpa: std.mem.Allocator, options: Options) InitError!*Server {
-    assert(options.max_write >= 4096 and options.max_write <= 1 << 24);
+    assert(options.max_write >= 4096 and options.max_write <= 1 << 24); // tidy: options from the VMM
     const self = try gpa.create(Server);
     errdefer gpa.destroy(self);
     sys.raiseNofile();
@@ -155,12 +155,12 @@ pub fn deinit(self: *Server) void {
 pub fn endSession(self: *Server) void {
     for (self.handles.slots, 0..) |h, i| {
         if (h.kind == .free) continue;
-        assert(self.handles.remove((@as(u64, h.generation) << 32) | (i + 1)));
+        assert(self.handles.remove((@as(u64, h.generation) << 32) | (i + 1))); // tidy: teardown of our own table
     }
     for (self.inodes.slots[1..], 1..) |n, i| {
         if (n.kind != .free) self.inodes.forget(@intCast(i), std.math.maxInt(u64));
     }
-    assert(self.inodes.live == 1);
+    assert(self.inodes.live == 1); // tidy: teardown of our own table
     self.initialized = false;
 }
 
@@ -197,7 +197,7 @@ pub fn handle(self: *Server, in: []const []const u8, out: []const []u8) Outcome 
 /// Handles the request already in `in_buf[0..got_len]` (the device reads the chain straight
 /// into it); a reply goes to `out_buf[0..n]`, at most `out_room` bytes.
 pub fn process(self: *Server, got_len: usize, out_room: usize) Outcome {
-    assert(got_len <= self.in_buf.len);
+    assert(got_len <= self.in_buf.len); // tidy: the device bounds the gathered length by in_buf
     const got = self.in_buf[0..got_len];
     const out_total = @min(out_room, self.out_buf.len);
     self.interrupted = null;
@@ -273,7 +273,7 @@ fn scatter(out: []const []u8, bytes: []const u8) void {
         @memcpy(seg[0..take], bytes[n..][0..take]);
         n += take;
     }
-    assert(n == bytes.len);
+    assert(n == bytes.len); // tidy: we sized the reply
 }
 
 pub const Error = sys.Error || error{ NoReply, Blocked };
@@ -419,7 +419,7 @@ pub fn replyRoom(self: *const Server) usize {
 
 /// Gives back the unused tail of the last replySpace.
 pub fn replyShrink(self: *Server, unused: usize) void {
-    assert(unused <= self.reply_len);
+    assert(unused <= self.reply_len); // tidy: we sized the reply
     self.reply_len -= unused;
 }
 
@@ -470,7 +470,7 @@ fn opBatchForget(self: *Server, req: *Request) Error!void {
     // Only as many entries as the request really carries.
     var left = @min(in.count, req.rest().len / @sizeOf(fuse.ForgetOne));
     while (left > 0) : (left -= 1) {
-        const one = req.take(fuse.ForgetOne) catch unreachable;
+        const one = req.take(fuse.ForgetOne) catch break;
         if (self.inodes.find(one.nodeid)) |index| self.inodes.forget(index, one.nlookup);
     }
     return error.NoReply;

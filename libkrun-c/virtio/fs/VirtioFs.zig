@@ -143,7 +143,7 @@ fn activate(ptr: *anyopaque, ctx: Device.Activation) Device.ActivateError!void {
     const self = from(ptr);
     self.lock.lock();
     defer self.lock.unlock();
-    assert(self.worker == null);
+    assert(self.worker == null); // tidy: worker/pending state, ours
     if (ctx.queues.len != queue_sizes.len) return error.DeviceBroken;
     self.activation = ctx;
     self.pending_count = 0;
@@ -244,7 +244,7 @@ fn park(self: *VirtioFs, chain: queue.Chain, index: u16, unique: u64) void {
 }
 
 fn removePending(self: *VirtioFs, i: u32) void {
-    assert(i < self.pending_count);
+    assert(i < self.pending_count); // tidy: worker/pending state, ours
     self.pending_count -= 1;
     self.pending[i] = self.pending[self.pending_count];
 }

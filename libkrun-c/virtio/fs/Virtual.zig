@@ -106,12 +106,12 @@ pub fn child(self: *const Virtual, parent: u16, name: []const u8) ?u16 {
 /// Marks a lookup: a one-shot entry disappears from further lookups.
 pub fn consume(self: *Virtual, index: u16) void {
     const e = &self.entries[index];
-    assert(e.armed);
+    assert(e.armed); // tidy: index from our own lookup
     if (e.one_shot) e.armed = false;
 }
 
 pub fn get(self: *const Virtual, index: u16) *const Entry {
-    assert(index < self.count);
+    assert(index < self.count); // tidy: index from our own lookup
     return &self.entries[index];
 }
 

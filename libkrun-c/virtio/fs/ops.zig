@@ -57,8 +57,8 @@ fn handleOf(s: *Server, fh: u64, kinds: []const Handles.Kind) sys.Error!*Handles
 /// Reopens an O_PATH inode for I/O via its /proc/self/fd magic link: the kernel hands back the
 /// very inode the O_PATH fd holds (no name is resolved), and we check that it did.
 fn reopen(s: *Server, n: *const Inodes.Inode, flags: u32) sys.Error!sys.fd_t {
-    assert(n.kind == .host);
-    assert(flags & (O.CREAT | O.PATH | O.NOFOLLOW) == 0);
+    assert(n.kind == .host); // tidy: reopen arguments are ours
+    assert(flags & (O.CREAT | O.PATH | O.NOFOLLOW) == 0); // tidy: reopen arguments are ours
     if (n.type != S.IFREG and n.type != S.IFDIR) return sys.fail(.NXIO);
     var p: sys.ProcPath = .{};
     const fd = try sys.openat(s.proc_fd, p.name(n.fd), flags | O.CLOEXEC | O.NONBLOCK | O.NOCTTY, 0);
@@ -480,7 +480,7 @@ pub fn release(s: *Server, req: *Request, dir: bool) Error!void {
     const in = try req.take(fuse.ReleaseIn);
     const kinds: []const Handles.Kind = if (dir) &.{ .dir, .virtual_dir } else &.{ .file, .virtual_file };
     _ = try handleOf(s, in.fh, kinds);
-    assert(s.handles.remove(in.fh));
+    if (!s.handles.remove(in.fh)) return sys.fail(.BADF);
 }
 
 pub fn flush(s: *Server, req: *Request) Error!void {
@@ -791,6 +791,6 @@ pub fn lock(s: *Server, req: *Request, opcode: anytype) Error!void {
             if (sys.last == .AGAIN) return error.Blocked;
             return e;
         },
-        else => unreachable,
+        else => unreachable, // tidy: the dispatcher only routes these opcodes here
     }
 }

@@ -107,7 +107,7 @@ pub fn openat(dir: fd_t, name: [*:0]const u8, flags: u32, mode: u32) Error!fd_t 
 }
 
 pub fn close(fd: fd_t) void {
-    std.debug.assert(fd >= 0);
+    std.debug.assert(fd >= 0); // tidy: fds are ours
     _ = linux.syscall1(.close, int(fd));
 }
 
@@ -252,13 +252,13 @@ pub const ProcPath = struct {
     buf: [32]u8 = undefined,
 
     pub fn of(self: *ProcPath, fd: fd_t) [*:0]const u8 {
-        const s = std.mem.printSentinel(&self.buf, "/proc/self/fd/{d}", .{fd}, 0) catch unreachable;
+        const s = std.mem.printSentinel(&self.buf, "/proc/self/fd/{d}", .{fd}, 0) catch unreachable; // tidy: an integer always fits the buffer
         return s.ptr;
     }
 
     /// Just "<fd>", relative to an open /proc/self/fd directory.
     pub fn name(self: *ProcPath, fd: fd_t) [*:0]const u8 {
-        const s = std.mem.printSentinel(&self.buf, "{d}", .{fd}, 0) catch unreachable;
+        const s = std.mem.printSentinel(&self.buf, "{d}", .{fd}, 0) catch unreachable; // tidy: an integer always fits the buffer
         return s.ptr;
     }
 };

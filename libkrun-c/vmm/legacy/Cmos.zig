@@ -29,14 +29,14 @@ pub fn init(mem_below_4g: u64, mem_above_4g: u64) Cmos {
 }
 
 pub fn read(self: *Cmos, port: u16, data: []u8) void {
-    std.debug.assert(port >= port_base and port < port_base + port_count);
+    std.debug.assert(port >= port_base and port < port_base + port_count); // tidy: Pio routes only this device's ports here
     @memset(data, 0);
     if (data.len == 0) return;
     data[0] = if (port == 0x71) self.register(self.index) else 0xff;
 }
 
 pub fn write(self: *Cmos, port: u16, data: []const u8) void {
-    std.debug.assert(port >= port_base and port < port_base + port_count);
+    std.debug.assert(port >= port_base and port < port_base + port_count); // tidy: Pio routes only this device's ports here
     if (data.len == 0) return;
     switch (port) {
         0x70 => self.index = data[0] & 0x7f, // bit 7 is the NMI mask
@@ -53,7 +53,7 @@ fn bcd(v: u64) u8 {
 }
 
 fn register(self: *const Cmos, index: u8) u8 {
-    std.debug.assert(index < 128);
+    std.debug.assert(index < 128); // tidy: the index register is masked to 7 bits on write
     if (index > 0x09) return self.regs[index];
     var ts: linux.timespec = undefined;
     if (linux.errno(linux.clock_gettime(.REALTIME, &ts)) != .SUCCESS) return 0;

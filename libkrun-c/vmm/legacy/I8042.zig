@@ -14,12 +14,12 @@ pub const cmd_reset_cpu: u8 = 0xFE;
 pub const Action = enum { none, reset };
 
 pub fn read(_: *I8042, port: u16, data: []u8) void {
-    std.debug.assert(port >= port_base and port < port_base + port_count);
+    std.debug.assert(port >= port_base and port < port_base + port_count); // tidy: Pio routes only this device's ports here
     @memset(data, 0);
 }
 
 pub fn write(_: *I8042, port: u16, data: []const u8) Action {
-    std.debug.assert(port >= port_base and port < port_base + port_count);
+    std.debug.assert(port >= port_base and port < port_base + port_count); // tidy: Pio routes only this device's ports here
     if (port == command_port and data.len >= 1 and data[0] == cmd_reset_cpu) return .reset;
     return .none;
 }

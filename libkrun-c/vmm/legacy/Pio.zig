@@ -30,7 +30,7 @@ fn serialFor(self: *Pio, port: u16) ?*Serial {
 }
 
 pub fn read(self: *Pio, port: u16, data: []u8) void {
-    std.debug.assert(data.len <= 4);
+    std.debug.assert(data.len <= 4); // tidy: KVM bounds a port access to 4 bytes
     if (inRange(port, I8042.port_base, I8042.port_count)) return self.i8042.read(port, data);
     if (inRange(port, Cmos.port_base, Cmos.port_count)) return self.cmos.read(port, data);
     if (self.serialFor(port)) |s| return s.read(port, data);
@@ -38,7 +38,7 @@ pub fn read(self: *Pio, port: u16, data: []u8) void {
 }
 
 pub fn write(self: *Pio, port: u16, data: []const u8) Action {
-    std.debug.assert(data.len <= 4);
+    std.debug.assert(data.len <= 4); // tidy: KVM bounds a port access to 4 bytes
     if (inRange(port, I8042.port_base, I8042.port_count)) return self.i8042.write(port, data);
     if (inRange(port, Cmos.port_base, Cmos.port_count)) {
         self.cmos.write(port, data);

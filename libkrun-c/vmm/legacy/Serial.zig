@@ -38,7 +38,7 @@ fn acquire(self: *Serial) void {
 }
 
 pub fn read(self: *Serial, port: u16, data: []u8) void {
-    std.debug.assert(port >= self.base and port < self.base + port_count);
+    std.debug.assert(port >= self.base and port < self.base + port_count); // tidy: Pio routes only this device's ports here
     @memset(data, 0);
     if (data.len == 0) return;
     self.acquire();
@@ -60,12 +60,12 @@ pub fn read(self: *Serial, port: u16, data: []u8) void {
         5 => lsr_thre_temt,
         6 => msr_dcd_dsr_cts,
         7 => self.scr,
-        else => unreachable,
+        else => unreachable, // tidy: offset 0..7 from the port range
     };
 }
 
 pub fn write(self: *Serial, port: u16, data: []const u8) void {
-    std.debug.assert(port >= self.base and port < self.base + port_count);
+    std.debug.assert(port >= self.base and port < self.base + port_count); // tidy: Pio routes only this device's ports here
     if (data.len == 0) return;
     const v = data[0];
     self.acquire();

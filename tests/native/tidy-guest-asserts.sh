@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Tidy: no assert, `unreachable` or @panic on guest-controlled values. In the files that decode
+# what a guest sends (virtqueues, the MMIO transport, devices, the FUSE server, the legacy port
+# devices, vCPU exits, the event loop, guest memory, the init configuration protocol), every
+# such line must carry a "tidy: <why the value is not the guest's>" comment; anything the guest
+# controls is validated and answered with an error instead. Test blocks, comptime blocks and
+# test-only files are exempt. Prints each offending line and "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+files=(libkrun-c/virtio/*.zig libkrun-c/virtio/fs/*.zig libkrun-c/vmm/legacy/*.zig
+  libkrun-c/vmm/Vcpu.zig libkrun-c/vmm/Mmio.zig libkrun-c/vmm/EventLoop.zig
+  libkrun-c/vmm/GuestMemory.zig libkrun-c/init/protocol.zig)
+exempt=' tests.zig console_tests.zig testing.zig fuzz_queue.zig fuzz.zig Driver.zig hostile.zig bench.zig '
+bad=0 checked=0
+for f in "${files[@]}"; do
+  [[ $exempt == *" $(basename "$f") "* ]] && continue
+  checked=$((checked + 1))
+  # Skip top-level `test "..." {` and `comptime {` blocks (zig fmt closes them with "}" at
+  # column 0); strip // comments before matching, but honour a "tidy:" marker in them.
+  out=$(awk '
+    /^(test "|comptime \{)/ { skip = 1; next }
+    skip { if ($0 ~ /^}/) skip = 0; next }
+    {
+      code = $0; sub(/\/\/.*/, "", code)
+      if (code ~ /(^|[^A-Za-z0-9_])(assert\(|unreachable|@panic\()/ && $0 !~ /tidy: [^ ]/)
+        printf "%s:%d: %s\n", FILENAME, FNR, $0
+    }' "$f")
+  if [[ -n $out ]]; then echo "$out"; bad=$((bad + $(wc -l <<<"$out"))); fi
+done
+echo "tidy: $checked files checked, $bad unmarked assert/unreachable/@panic lines"
+if [[ $bad -eq 0 ]]; then echo "1 passed, 0 failed"; else echo "0 passed, 1 failed"; exit 1; fi
