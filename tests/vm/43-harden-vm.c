@@ -12,6 +12,7 @@
  *   harden-vm crun ROOT CMD [ARG]...             newer crun: krun_create_ctx on the host, then
  *                                                chroot, then the rest
  *   harden-vm share ROOT TAG DIR CMD [ARG]...    ROOT plus a writable virtio-fs share TAG=DIR
+ *   harden-vm cmdline ROOT ARG1 ARG2 CMD...      krun_append_kernel_cmdline(ARG1), (ARG2)
  *
  * The chroot modes give the VMM what a container has: a private mount namespace with /proc
  * mounted in ROOT and /dev/kvm in ROOT/dev.
@@ -108,6 +109,16 @@ int main(int argc, char *argv[])
         check(krun_set_vm_config((uint32_t)ctx, 1, 256), "krun_set_vm_config");
         check(krun_set_root((uint32_t)ctx, root), "krun_set_root");
         check(krun_add_virtiofs3((uint32_t)ctx, argv[3], argv[4], 0, false), "krun_add_virtiofs3");
+        check(krun_set_exec((uint32_t)ctx, argv[5], (const char *const *)&argv[6], env), "krun_set_exec");
+        check(krun_start_enter((uint32_t)ctx), "krun_start_enter");
+        return 1;
+    }
+    if (strcmp(mode, "cmdline") == 0 && argc >= 6) {
+        int32_t ctx = krun_create_ctx();
+        check(ctx, "krun_create_ctx");
+        check(krun_set_root((uint32_t)ctx, root), "krun_set_root");
+        check(krun_append_kernel_cmdline((uint32_t)ctx, argv[3]), "krun_append_kernel_cmdline");
+        check(krun_append_kernel_cmdline((uint32_t)ctx, argv[4]), "krun_append_kernel_cmdline");
         check(krun_set_exec((uint32_t)ctx, argv[5], (const char *const *)&argv[6], env), "krun_set_exec");
         check(krun_start_enter((uint32_t)ctx), "krun_start_enter");
         return 1;
