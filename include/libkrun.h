@@ -52,6 +52,11 @@
  *    MADV_DONTFORK: it is left out of the process's core dumps, and a fork()ed child does not
  *    inherit it (a child that touches such an address faults).
  *  - krun_setuid/krun_setgid change the ids of the whole process at start.
+ *  - The first VM start installs a handler (that does nothing) for SIGRTMIN, glibc's first
+ *    real-time signal, without SA_RESTART: it kicks vCPU threads out of KVM_RUN. It stays
+ *    installed; a program must not use SIGRTMIN itself.
+ *  - Building a VM with a virtio-fs share raises the process's RLIMIT_NOFILE soft limit to its
+ *    hard limit (every guest-visible inode holds an fd, as in libkrun's clients).
  *  - virtio-fs shares (krun_set_root, krun_add_virtiofs*), when the process runs as root: the
  *    guest cannot leave set-user-ID or set-group-ID files in a shared directory. Those bits are
  *    stripped from every non-directory the guest creates, mknods or chmods, and from a file
