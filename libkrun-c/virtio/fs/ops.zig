@@ -225,7 +225,11 @@ pub fn setattr(s: *Server, req: *Request) Error!void {
         const gid: u32 = if (in.valid & fuse.Fattr.gid != 0) in.gid else std.math.maxInt(u32);
         try sys.fchownat(n.fd, "", uid, gid, sys.AT.EMPTY_PATH | sys.AT.SYMLINK_NOFOLLOW);
     }
-    if (in.valid & fuse.Fattr.size != 0) try truncate(s, n, in, req.header.nodeid);
+    if (in.valid & fuse.Fattr.size != 0) {
+        try truncate(s, n, in, req.header.nodeid);
+        // A truncate is a write: Linux clears set-id bits for writers without CAP_FSETID.
+        if (in.valid & fuse.Fattr.mode == 0) try killPrivOnWrite(s, n.fd, req.header.uid);
+    }
     if (in.valid & (fuse.Fattr.atime | fuse.Fattr.mtime) != 0) {
         const times = [2]linux.timespec{
             try timeArg(in.valid, fuse.Fattr.atime, fuse.Fattr.atime_now, in.atime, in.atimensec),
@@ -280,8 +284,9 @@ fn keptMode(s: *const Server, kind: u32, mode: u32) u32 {
     return mode & ~@as(u32, S.ISUID | S.ISGID);
 }
 
-/// After a write by another uid than the owner: Linux clears S_ISUID (and S_ISGID with group
-/// execute) for writers without CAP_FSETID; the server writes as root, so it does it here.
+/// After a write (WRITE, COPY_FILE_RANGE, a truncate) by another uid than the owner: Linux
+/// clears S_ISUID (and S_ISGID with group execute) for writers without CAP_FSETID; the server
+/// writes as root, so it does it here. `fd` may be an O_PATH fd.
 fn killPrivOnWrite(s: *const Server, fd: sys.fd_t, writer_uid: u32) sys.Error!void {
     if (!s.strip_setid) return;
     const st = try sys.fstat(fd);
@@ -573,6 +578,7 @@ pub fn copyFileRange(s: *Server, req: *Request) Error!void {
     var off_in: i64 = @bitCast(try offsetArg(in.off_in));
     var off_out: i64 = @bitCast(try offsetArg(in.off_out));
     const n = try sys.copyFileRange(from.fd, &off_in, to.fd, &off_out, @min(in.len, copy_max), 0);
+    try killPrivOnWrite(s, to.fd, req.header.uid);
     return s.replyStruct(fuse.WriteOut{ .size = @intCast(n), .padding = 0 });
 }
 

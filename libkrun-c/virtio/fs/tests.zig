@@ -565,6 +565,11 @@ test "a root VMM strips set-id bits from what a guest creates, chmods or writes 
     try expectEqual(@as(u32, 1), d.write(fh, 1, "z").as(fuse.WriteOut).size);
     try expectEqual(@as(u32, sys.S.IFREG | 0o755), (try f.tmp.stat("share/hostsuid")).mode);
     _ = d.release(fh);
+    // A truncate by another uid is a write too.
+    try chmodHost(&f.tmp, "share/hostsuid", 0o4755);
+    const sa = std.mem.zeroInit(fuse.SetattrIn, .{ .valid = fuse.Fattr.size, .size = 1 });
+    try expectEqual(@as(i32, 0), d.call(.setattr, host_node, &.{bytes(&sa)}).err);
+    try expectEqual(@as(u32, sys.S.IFREG | 0o755), (try f.tmp.stat("share/hostsuid")).mode);
 }
 
 test "a server told not to strip keeps the guest's set-id bits" {
