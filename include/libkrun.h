@@ -701,7 +701,8 @@ int32_t krun_stop(uint32_t ctx_id);
  * Why the VM of a context ended, once krun_wait has returned its status.
  *
  * Returns: a KRUN_EXIT_REASON_* value (KRUN_EXIT_REASON_NONE before krun_wait returned the
- * status), -ENOENT for an unknown context, -EINVAL if the context was not started.
+ * status), -ENOENT for an unknown context, -EINVAL if the context was not started, -EBUSY
+ * while krun_start is still starting it.
  */
 int32_t krun_get_exit_reason(uint32_t ctx_id);
 

@@ -41,6 +41,7 @@ const scenarios: Record<string, () => Promise<void>> = {
     const r = await vm.run();
     const ctx = JSON.stringify(r.output);
     check("exit status 5 comes back from the guest", () => assert.equal(r.status, 5), ctx);
+    check("run() gives the reason: exited", () => assert.equal(r.reason, "exited"), ctx);
     check("captured output is the workload's 'out'", () => assert.deepEqual(lines(r), ["out"]), ctx);
     check(
       "outputBytes is the same text as the guest's terminal sent it",
@@ -104,8 +105,9 @@ const scenarios: Record<string, () => Promise<void>> = {
     await new Promise((r) => setTimeout(r, 2000));
     await vm[Symbol.asyncDispose]();
     const r = await running;
-    check(`await using/asyncDispose stops a running guest (status ${r.status})`, () => {
+    check(`await using/asyncDispose stops a running guest (status ${r.status}, ${r.reason})`, () => {
       assert.equal(vm.state, "disposed");
+      assert.deepEqual([r.status, r.reason], [137, "stopped"]);
     }, "");
   },
 };

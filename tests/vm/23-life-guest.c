@@ -55,12 +55,16 @@ int main(int argc, char **argv)
     if (argc == 2 && strcmp(argv[1], "oom") == 0) {
         printf("G allocating\n");
         for (unsigned long mib = 0;; mib++) {
-            char *p = malloc(1 << 20);
+            /* volatile: the compiler must not drop memory nobody reads again */
+            volatile char *p = malloc(1 << 20);
             if (p == NULL) {
                 printf("G malloc failed at %lu MiB\n", mib);
                 pause();
             }
-            memset(p, 0x5a, 1 << 20);
+            for (size_t i = 0; i < (1 << 20); i += 4096)
+                p[i] = 0x5a;
+            if (mib % 16 == 0)
+                printf("G %lu MiB\n", mib);
         }
     }
     fprintf(stderr, "usage: life-guest ioctl UID CODE | reset | oom\n");
