@@ -24,6 +24,7 @@ comptime {
     _ = @import("vmm/GuestMemory.zig");
     _ = @import("vmm/Machine.zig");
     _ = @import("vmm/Mmio.zig");
+    _ = @import("vmm/OutputBuffer.zig");
     _ = @import("vmm/Vcpu.zig");
     _ = @import("vmm/kernel_loader.zig");
     _ = @import("vmm/kvm.zig");

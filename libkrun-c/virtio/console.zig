@@ -4,7 +4,13 @@
 //! guest init dup2s onto fds 0/1/2.
 //!
 //! Queues: port 0 rx/tx = 0/1, control rx/tx = 2/3, port p ≥ 1 rx/tx = 2+2p / 3+2p.
-//! Guest output (tx) is written to the port's host output fd; host input is read into the
+//! Guest output (tx) goes through a bounded ring per port (vmm/OutputBuffer.zig) to our own
+//! non-blocking handle on the port's host output fd. A tx chain is returned to the guest only
+//! once all its bytes are in the ring; when the host does not drain, the ring fills, the chain
+//! stays in the queue and the guest's writer blocks — the event loop never waits: it watches
+//! the fd for EPOLLOUT (`watchOutputs`) while a ring is pending and resumes from there. A
+//! device reset discards pending output; the VM's end flushes it within a bounded time
+//! (`flushFinal`). Host input is read into the
 //! guest's rx buffers only once the guest opened the port (Linux discards data for closed
 //! ports), and input EOF on a port without output becomes PORT_OPEN(0), which the guest reads
 //! as end of file.
@@ -25,6 +31,8 @@ const mmio = @import("mmio.zig");
 const Lock = @import("Lock.zig");
 const terminal = @import("../vmm/terminal.zig");
 const isatty = terminal.isatty;
+const OutputBuffer = @import("../vmm/OutputBuffer.zig");
+const EventLoop = @import("../vmm/EventLoop.zig");
 
 const log = std.log.scoped(.virtio);
 
@@ -34,6 +42,9 @@ pub const queue_size: u16 = 32;
 /// Port 0 plus krun-stdin/stdout/stderr need 4; 7 fills Device.queues_max (2 + 2*7 = 16).
 pub const ports_max = (Device.queues_max - 2) / 2;
 pub const port_name_max = 32;
+/// Guest output buffered per port before its tx queue stalls (Linux writes ≤ 32 KiB per chain).
+pub const output_ring_size = 64 * 1024;
+pub const OutputRing = OutputBuffer.Ring(output_ring_size);
 
 pub const feature_size: u6 = 0;
 pub const feature_multiport: u6 = 1;
@@ -117,7 +128,14 @@ const Port = struct {
     console: bool = false,
     input: i32 = -1,
     input_kind: InputKind = .none,
-    output: i32 = -1,
+    /// Our handle on the host output (discarding when there is none or it died).
+    out: OutputBuffer.Sink = .{},
+    ring: OutputRing = .{},
+    /// Bytes of the tx chain at the head of the queue already in the ring (the chain is
+    /// returned once all of it is).
+    partial: u32 = 0,
+    /// The output fd's source in the event loop (EPOLLOUT while the ring waits), if watched.
+    out_id: ?EventLoop.Id = null,
     input_eof: bool = false,
     /// The guest sent PORT_OPEN(1) (or, without MULTIPORT, the device is active).
     guest_open: bool = false,
@@ -149,6 +167,8 @@ pub const Console = struct {
     pending: [pending_max]Pending = undefined,
     pending_head: u8 = 0,
     pending_len: u8 = 0,
+    /// Set by `watchOutputs`: where EPOLLOUT interest goes.
+    loop: ?*EventLoop = null,
     /// Bytes moved, for tests and benchmarks.
     bytes_out: u64 = 0,
     bytes_in: u64 = 0,
@@ -188,7 +208,7 @@ pub const Console = struct {
         p.console = cfg.console;
         @memcpy(p.name_buf[0..cfg.name.len], cfg.name);
         p.name_len = @intCast(cfg.name.len);
-        if (cfg.output_fd >= 0) p.output = try dupFd(cfg.output_fd);
+        p.out = try OutputBuffer.Sink.open(cfg.output_fd);
         if (cfg.input_fd < 0) return;
         p.input = try dupFd(cfg.input_fd);
         if (self.epfd < 0) {
@@ -210,9 +230,8 @@ pub const Console = struct {
         assert(self.act == null); // tidy: activation state, ours
         for (self.ports[0..self.port_count]) |*p| {
             if (p.input >= 0) _ = linux.close(p.input);
-            if (p.output >= 0) _ = linux.close(p.output);
             p.input = -1;
-            p.output = -1;
+            p.out.close();
         }
         if (self.epfd >= 0) _ = linux.close(self.epfd);
         self.epfd = -1;
@@ -220,6 +239,45 @@ pub const Console = struct {
 
     pub fn device(self: *Console) Device {
         return .{ .ptr = self, .vtable = &self.vtable };
+    }
+
+    /// Registers each port's pollable output fd with the event loop (not watched until a
+    /// ring waits for it). Before the loop starts.
+    pub fn watchOutputs(self: *Console, loop: *EventLoop) EventLoop.InitError!void {
+        self.loop = loop;
+        for (self.ports[0..self.port_count], 0..) |*p, i| {
+            if (!p.out.pollable()) continue;
+            p.out_id = try loop.add(.{ .fd = p.out.fd, .events = 0, .handler = .{ .ctx = self, .call = outputReady, .arg = @intCast(i) } });
+        }
+    }
+
+    /// A port's output fd can take more (EPOLLOUT), or a test says so: write out the ring,
+    /// then take the chains that stalled.
+    pub fn outputReady(ptr: *anyopaque, port: u32, _: u32) void {
+        const self = fromPtr(ptr);
+        self.lock.lock();
+        defer self.lock.unlock();
+        if (port >= self.port_count) return;
+        const i: u8 = @intCast(port);
+        if (self.act) |a| return self.run(a, rxQueue(i) + 1, drainOutput);
+        self.setWatch(i, self.ports[i].ring.flush(&self.ports[i].out) == .blocked);
+    }
+
+    /// The VM ended: write out what the guest queued and the rings hold, waiting for readers
+    /// while `budget` allows (it ends the wait on krun_stop, or when a reader makes no progress).
+    pub fn flushFinal(self: *Console, budget: *OutputBuffer.Budget) void {
+        self.lock.lock();
+        defer self.lock.unlock();
+        for (self.ports[0..self.port_count], 0..) |*p, i| {
+            while (true) {
+                _ = p.ring.flush(&p.out);
+                if (self.act) |a| self.run(a, rxQueue(@intCast(i)) + 1, drainOutput);
+                // drainOutput leaves chains queued only when the ring is blocked.
+                if (p.ring.len() == 0) break;
+                if (!budget.wait(p.out.fd, p.ring.head.load(.monotonic))) break;
+            }
+            p.ring.discard(); // what the reader did not take in time is dropped
+        }
     }
 
     /// The host terminal was resized (SIGWINCH): new config, and a RESIZE for the console port.
@@ -271,14 +329,13 @@ pub const Console = struct {
         const self = fromPtr(ptr);
         self.lock.lock();
         defer self.lock.unlock();
-        // Output the guest already queued must not be lost: its last lines before a reboot
-        // are often kicked through an ioeventfd the stopped event loop never served.
-        if (self.act) |a| for (0..self.port_count) |i| {
-            const tx = rxQueue(@intCast(i)) + 1;
-            if (!a.queues[tx].isBroken()) self.run(a, tx, drainOutput);
-        };
+        // A reset discards pending output (no I/O here: this runs on a vCPU thread); the VM's
+        // end flushes before it resets (Machine → flushFinal on the event-loop thread).
         self.act = null;
         for (self.ports[0..self.port_count], 0..) |*p, i| {
+            p.ring.discard();
+            p.partial = 0;
+            self.setWatch(@intCast(i), false);
             p.guest_open = false;
             if (p.input_kind == .pollable and !p.input_eof) self.setArmed(i, false);
         }
@@ -344,43 +401,49 @@ pub const Console = struct {
         if (try q.needsNotification(a.mem)) a.interrupt.signal(Device.Interrupt.vring);
     }
 
-    /// Guest → host: every tx chain's readable bytes go to the port's output fd.
+    /// Guest → host: tx chains' readable bytes go into the port's ring, which is written out
+    /// without waiting. A chain goes back to the guest once all of it is in the ring; when the
+    /// host does not take more, the chain stays queued (the guest blocks) and EPOLLOUT resumes.
     fn drainOutput(self: *Console, a: Device.Activation, index: u16) queue.Error!void {
-        const p = &self.ports[portOf(index)];
-        if (portOf(index) >= self.port_count) return;
+        const i = portOf(index);
+        if (i >= self.port_count) return;
+        const p = &self.ports[i];
         const q = &a.queues[index];
         var used = false;
         blockSigpipe();
-        while (try q.pop(a.mem)) |chain| {
+        var blocked = p.ring.flush(&p.out) == .blocked;
+        while (!blocked) {
+            const chain = (try q.pop(a.mem)) orelse break;
             var r = chain.reader();
+            _ = try r.skip(p.partial);
             while (try r.peek()) |piece| {
-                self.writeOutput(p, piece);
-                r.consume(piece.len);
+                const n = p.ring.push(piece);
+                r.consume(n);
+                p.partial += @intCast(n);
+                self.bytes_out += n;
+                if (n < piece.len and p.ring.flush(&p.out) == .blocked) {
+                    blocked = true;
+                    break;
+                }
             }
+            if (blocked) {
+                q.undoPop(); // the rest waits for the host (p.partial remembers the offset)
+                break;
+            }
+            p.partial = 0;
             try q.addUsed(a.mem, chain.head, 0);
             used = true;
         }
+        if (!blocked) blocked = p.ring.flush(&p.out) == .blocked;
+        self.setWatch(i, blocked);
         if (used) try notifyIfNeeded(q, a);
     }
 
-    /// Writes all of `bytes` (waiting out a full pipe); a dead output discards from then on.
-    fn writeOutput(self: *Console, p: *Port, bytes: []const u8) void {
-        var done: usize = 0;
-        while (done < bytes.len and p.output >= 0) {
-            const rest = bytes[done..];
-            const rc = linux.write(p.output, rest.ptr, rest.len);
-            switch (linux.errno(rc)) {
-                .SUCCESS => done += rc,
-                .INTR => {},
-                .AGAIN => waitWritable(p.output),
-                else => |e| {
-                    log.warn("console: port output: {t}; discarding further output", .{e});
-                    _ = linux.close(p.output);
-                    p.output = -1;
-                },
-            }
-        }
-        self.bytes_out += bytes.len;
+    /// EPOLLOUT interest for a port's output while its ring waits for the host.
+    fn setWatch(self: *Console, i: u8, want: bool) void {
+        const loop = self.loop orelse return;
+        const id = self.ports[i].out_id orelse return;
+        loop.setEvents(id, if (want) linux.EPOLL.OUT else 0);
     }
 
     /// Host → guest: fills the port's rx buffers from its input while there is input, the
@@ -441,7 +504,7 @@ pub const Console = struct {
         const p = &self.ports[i];
         p.input_eof = true;
         if (p.input_kind == .pollable) _ = linux.epoll_ctl(self.epfd, linux.EPOLL.CTL_DEL, p.input, null);
-        if (self.multiport and !p.console and p.output < 0) {
+        if (self.multiport and !p.console and p.out.fd < 0) {
             self.queueControl(.{ .id = i, .event = Event.port_open, .value = 0 }, "");
             if (self.act) |a| self.run(a, 2, flushControl);
         }
@@ -548,11 +611,6 @@ fn readable(fd: i32) bool {
     const rc = linux.poll(&pfd, 1, 0);
     // HUP/ERR count as readable: the read then reports EOF or the error.
     return linux.errno(rc) == .SUCCESS and rc == 1;
-}
-
-fn waitWritable(fd: i32) void {
-    var pfd = [1]linux.pollfd{.{ .fd = fd, .events = linux.POLL.OUT, .revents = 0 }};
-    _ = linux.poll(&pfd, 1, 1000);
 }
 
 threadlocal var sigpipe_blocked = false;

@@ -9,6 +9,7 @@ const queue = @import("queue.zig");
 const mmio = @import("mmio.zig");
 const Device = @import("Device.zig");
 const t = @import("testing.zig");
+const OutputBuffer = @import("../vmm/OutputBuffer.zig");
 
 const base: u64 = 0x10_0000;
 const E = console.Event;
@@ -154,10 +155,67 @@ test "console: libkrun's multiport handshake names the non-terminal ports" {
     try testing.expectEqualStrings("oops\n", try readFd(err.r, &buf));
     try testing.expectEqual(@as(u32, 0), rig.dqs[7].takeUsed().?.len);
     try testing.expectEqual(@as(u64, 18), rig.con.bytes_out);
-    // Output queued but never kicked (the VM ended first) is written out at shutdown.
+    // Output queued but never kicked (the VM ended first) is written out by the final flush.
     _ = rig.dqs[7].post(&.{"last words\n"}, &.{});
+    var stop: std.atomic.Value(bool) = .init(false);
+    var budget: OutputBuffer.Budget = .{ .stop = &stop, .idle_ms = 1000 };
+    rig.con.flushFinal(&budget);
     rig.tr.shutdown();
     try testing.expectEqualStrings("last words\n", try readFd(out.r, &buf));
+}
+
+test "console: a host that does not read stalls the tx queue, not us; reading resumes; reset discards" {
+    const out = try Pipe.init(); // blocking, as an embedder's stdout: we must never wait on it
+    defer out.close();
+    _ = linux.fcntl(out.w, linux.F.SETPIPE_SZ, 4096);
+    const flags_before = linux.fcntl(out.w, linux.F.GETFL, 0);
+    const ports = [_]console.PortConfig{ .{ .console = true }, .{ .name = "krun-stdout", .output_fd = out.w } };
+    var rig: Rig = .{};
+    try rig.init(&ports, all_features);
+    defer rig.deinit();
+    try rig.handshake();
+    while (rig.takeControl()) |_| {}
+    // 8 chains of 12 KiB: one page of pipe plus a 64 KiB ring cannot take them all.
+    const chunk: [12 * 1024]u8 = @splat('f');
+    var posted: usize = 0;
+    for (0..8) |_| {
+        _ = rig.dqs[5].post(&.{&chunk}, &.{});
+        posted += 1;
+    }
+    rig.d.notify(5); // returns: nothing waits for the reader
+    var used: usize = 0;
+    while (rig.dqs[5].takeUsed()) |_| used += 1;
+    try testing.expect(used >= 1 and used < posted); // stalled: the rest stays in the queue
+    // EPOLLOUT would call this; with nothing read, it changes nothing.
+    console.Console.outputReady(&rig.con, 1, 0);
+    try testing.expect(rig.dqs[5].takeUsed() == null);
+    try testing.expectEqual(flags_before, linux.fcntl(out.w, linux.F.GETFL, 0));
+
+    // The reader drains: each EPOLLOUT moves more; all chains come back, all bytes arrive.
+    var buf: [8192]u8 = undefined;
+    var got: usize = 0;
+    var rounds: usize = 0;
+    while (got < posted * chunk.len and rounds < 10_000) : (rounds += 1) {
+        got += (try readFd(out.r, &buf)).len;
+        console.Console.outputReady(&rig.con, 1, 0);
+        while (rig.dqs[5].takeUsed()) |_| used += 1;
+    }
+    try testing.expectEqual(posted * chunk.len, got);
+    try testing.expectEqual(posted, used);
+
+    // Stall again, then reset: the pending output is dropped, not written.
+    for (0..2) |_| _ = rig.dqs[5].post(&.{chunk[0..4096]}, &.{});
+    rig.d.notify(5);
+    try testing.expect(rig.con.ports[1].ring.len() > 0);
+    rig.tr.shutdown();
+    try testing.expectEqual(@as(usize, 0), rig.con.ports[1].ring.len());
+    var drained: usize = 0;
+    while (true) {
+        var pfd = [1]linux.pollfd{.{ .fd = out.r, .events = linux.POLL.IN, .revents = 0 }};
+        if (linux.poll(&pfd, 1, 0) != 1) break;
+        drained += (try readFd(out.r, &buf)).len;
+    }
+    try testing.expect(drained <= 4096); // only what the pipe already held
 }
 
 test "console: input waits for the guest to open the port, then flows; EOF closes the port" {

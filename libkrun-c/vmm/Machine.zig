@@ -34,6 +34,7 @@ const EventLoop = @import("EventLoop.zig");
 const Pio = @import("legacy/Pio.zig");
 const Cmos = @import("legacy/Cmos.zig");
 const Serial = @import("legacy/Serial.zig");
+const OutputBuffer = @import("OutputBuffer.zig");
 
 const log = std.log.scoped(.vmm);
 
@@ -130,9 +131,9 @@ loop: EventLoop = undefined,
 loop_ready: bool = false,
 control: Vcpu.Control,
 exit_evt: sys.fd_t,
-/// COM1's output when the kernel console is ttyS0 (opened from Config.console_output), owned.
-serial_out_fd: sys.fd_t = -1,
 serial_irq_fd: sys.fd_t = -1,
+/// krun_stop was called: the final output flush waits for no reader.
+stop_requested: std.atomic.Value(bool) = .init(false),
 cmdline: boot.Cmdline = .{},
 /// init/'s encoding of the exec config: cmdline tokens, and the JSON the root fs serves.
 exec: ?protocol.Encoded = null,
@@ -180,9 +181,11 @@ fn build(self: *Machine, cfg: *const Config) Error!void {
     const initramfs_end = try self.buildMemory(cfg);
     try self.buildIrqchip();
     self.pio = Pio.init(cmosFor(&self.ram));
-    try self.buildSerial(cfg);
     self.loop.init() catch return error.SystemResources;
     self.loop_ready = true;
+    self.loop.on_stop = .{ .ctx = self, .call = flushOutputs };
+    self.loop.on_failure = .{ .ctx = self, .call = eventLoopFailed };
+    try self.buildSerial(cfg);
     try self.buildDevices(cfg);
     try self.buildCmdline(cfg);
     try self.writeBootStructures(cfg.vcpus, initramfs_end);
@@ -255,13 +258,21 @@ fn cmosFor(ram: *const layout.Ram) Cmos {
 }
 
 /// COM1 is a console only when the kernel console is ttyS0; all COM ports are sinks otherwise.
+/// Its output (Config.console_output, else our stdout) is drained by the event loop.
 fn buildSerial(self: *Machine, cfg: *const Config) Error!void {
     if (!std.mem.startsWith(u8, kernelConsole(cfg), "ttyS0")) return;
-    self.serial_out_fd = if (cfg.console_output) |path| openOutput(path) orelse return error.SystemResources else dupStdout() orelse return error.SystemResources;
+    const com1 = &self.pio.serial[0];
+    if (cfg.console_output) |path| {
+        const fd = openOutput(path) orelse return error.SystemResources;
+        defer sys.close(fd);
+        com1.out = OutputBuffer.Sink.open(fd) catch return error.SystemResources;
+    } else {
+        com1.out = OutputBuffer.Sink.open(1) catch return error.SystemResources;
+    }
+    com1.watch(&self.loop) catch return error.SystemResources;
     self.serial_irq_fd = sys.eventfd(linux.EFD.NONBLOCK) catch return error.SystemResources;
     self.vm.irqfd(self.serial_irq_fd, Serial.com_irqs[0]) catch |err| return kvmFailed("KVM_IRQFD (COM1)", err);
-    self.pio.serial[0].out_fd = self.serial_out_fd;
-    self.pio.serial[0].irq_fd = self.serial_irq_fd;
+    com1.irq_fd = self.serial_irq_fd;
 }
 
 fn kernelConsole(cfg: *const Config) []const u8 {
@@ -275,12 +286,6 @@ fn kernelConsole(cfg: *const Config) []const u8 {
         return last;
     };
     return cfg.kernel_console;
-}
-
-fn dupStdout() ?sys.fd_t {
-    const rc = linux.fcntl(1, linux.F.DUPFD_CLOEXEC, 0);
-    if (linux.errno(rc) != .SUCCESS) return null;
-    return @intCast(rc);
 }
 
 fn openOutput(path: []const u8) ?sys.fd_t {
@@ -334,6 +339,7 @@ fn buildConsole(self: *Machine, cfg: *const Config, fds: ?Config.ConsoleFds) Err
         return if (err == error.SystemResources) error.SystemResources else error.InvalidConfig;
     };
     try self.attachOwned(.{ .console = c }, c.device());
+    c.watchOutputs(&self.loop) catch return error.SystemResources;
     const term = if (fds) |f| terminal.terminalFd(&.{ f.input, f.output }) else if (cfg.console_output == null) terminal.terminalFd(&.{ 0, 1 }) else null;
     if (self.tty == null) if (term) |fd| try self.attachTerminal(fd, c);
 }
@@ -350,12 +356,12 @@ const Tty = struct {
 fn attachTerminal(self: *Machine, fd: sys.fd_t, c: *console.Console) Error!void {
     self.tty = .{ .fd = fd, .raw = terminal.RawMode.enter(fd), .watch = terminal.watch(), .console = c };
     const w = self.tty.?.watch orelse return;
-    self.loop.add(.{ .fd = w.fd, .kind = .callback, .ctx = self, .callback = onTerminalResized }) catch
+    _ = self.loop.add(.{ .fd = w.fd, .handler = .{ .ctx = self, .call = onTerminalResized } }) catch
         return error.SystemResources;
 }
 
 /// Event loop: SIGWINCH arrived; the console takes the terminal's new size.
-fn onTerminalResized(ctx: *anyopaque, _: u32) void {
+fn onTerminalResized(ctx: *anyopaque, _: u32, _: u32) void {
     const self: *Machine = @ptrCast(@alignCast(ctx));
     const tty = &self.tty.?;
     tty.watch.?.drain();
@@ -436,15 +442,30 @@ pub fn attachDevice(self: *Machine, device: Device, handler: Mmio.Handler, inter
         slot.queue_fds[q] = fd;
         slot.queue_count += 1;
         self.vm.ioeventfd(fd, base + notify_offset, q) catch |err| return kvmFailed("KVM_IOEVENTFD", err);
-        self.loop.addQueue(fd, device, @intCast(q)) catch return error.SystemResources;
+        _ = self.loop.addEventfd(fd, .{ .ctx = slot, .call = slotQueueNotify, .arg = @intCast(q) }) catch return error.SystemResources;
     }
-    if (device.vtable.pollFds) |pollFds| {
+    if (device.vtable.pollFds) |pollFds| if (device.vtable.backendReady != null) {
         var fds: [8]i32 = undefined;
         const count = pollFds(device.ptr, &fds);
         assert(count <= fds.len);
-        for (fds[0..count]) |fd| self.loop.addBackend(fd, device) catch return error.SystemResources;
-    }
+        for (fds[0..count]) |fd| {
+            _ = self.loop.add(.{ .fd = fd, .handler = .{ .ctx = slot, .call = slotBackendReady, .arg = @bitCast(fd) } }) catch return error.SystemResources;
+        }
+    };
     self.mmio.attach(n, handler);
+}
+
+/// Event-loop handlers: the loop knows fds and handlers, the slot knows its device.
+fn slotQueueNotify(ctx: *anyopaque, queue_index: u32, _: u32) void {
+    const slot: *Slot = @ptrCast(@alignCast(ctx));
+    const d = slot.device.?;
+    d.vtable.queueNotify(d.ptr, @intCast(queue_index));
+}
+
+fn slotBackendReady(ctx: *anyopaque, fd: u32, _: u32) void {
+    const slot: *Slot = @ptrCast(@alignCast(ctx));
+    const d = slot.device.?;
+    d.vtable.backendReady.?(d.ptr, @bitCast(fd));
 }
 
 /// virtio-MMIO QueueNotify register.
@@ -533,10 +554,10 @@ pub fn wait(self: *Machine, timeout_ms: i32) error{Timeout}!i32 {
     if (self.state == .created) return error.Timeout;
     if (self.state == .running) {
         if (sys.pollReadable(self.exit_evt, timeout_ms) == .timeout) return error.Timeout;
-        self.stop();
+        self.halt();
         self.joinAll();
-        // Stop the devices now, not only in destroy: krun_start_enter _exits right after wait,
-        // and a console must write out what the guest queued before it rebooted.
+        // Stop the devices now, not only in destroy: krun_start_enter _exits right after wait.
+        // The guest's last output was written out by the event loop's on_stop (flushOutputs).
         self.shutdownDevices();
         self.exit = self.decideExit();
         self.state = .exited;
@@ -574,10 +595,41 @@ fn panicFlagSet(self: *const Machine) bool {
 
 /// Forces the VM down (vCPUs kicked out of KVM_RUN, threads joined by destroy/wait).
 /// The terminal gets its settings back here already: krun_stop's caller finds it as it was.
+/// Output still buffered is then written only as far as readers take it at once (`flushOutputs`).
 pub fn stop(self: *Machine) void {
+    self.stop_requested.store(true, .release);
+    self.halt();
+}
+
+fn halt(self: *Machine) void {
     self.control.finish(.stopped); // keeps the first outcome if the guest already ended
     for (self.vcpus) |*v| v.kick();
     self.restoreTerminal();
+}
+
+/// How long the end of a VM waits for a reader that takes no output (after krun_stop: not at all).
+pub const final_flush_idle_ms = 2000;
+
+/// Event loop's on_stop (its thread, vCPUs joined): the guest's last output — queued in the
+/// console's tx queues, often kicked through an ioeventfd the loop never served, and in the
+/// rings — is written out while readers take it, bounded by `final_flush_idle_ms` and krun_stop.
+fn flushOutputs(ctx: *anyopaque) void {
+    const self: *Machine = @ptrCast(@alignCast(ctx));
+    var budget: OutputBuffer.Budget = .{ .stop = &self.stop_requested, .idle_ms = final_flush_idle_ms };
+    for (self.slots[0..self.slot_count]) |*s| switch (s.owner) {
+        .console => |c| c.flushFinal(&budget),
+        else => {},
+    };
+    self.pio.serial[0].flushFinal(&budget);
+}
+
+/// Event loop's on_failure: epoll_wait failed, so no device is served any more; the VM ends
+/// (status `exit_code_failure`). Exit reason "VMM error" attaches here.
+fn eventLoopFailed(ctx: *anyopaque) void {
+    const self: *Machine = @ptrCast(@alignCast(ctx));
+    log.err("the event loop failed: stopping the VM", .{});
+    self.control.finish(.failure);
+    for (self.vcpus) |*v| v.kick();
 }
 
 /// Idempotent and safe from any thread (RawMode restores once).
@@ -585,7 +637,7 @@ fn restoreTerminal(self: *Machine) void {
     if (self.tty) |*t| if (t.raw) |*r| r.restore();
 }
 
-/// Resets every started device (the console flushes queued output, the fs worker stops).
+/// Resets every started device (the console discards what is left, the fs worker stops).
 /// Idempotent: destroy resets them again, which is then a no-op.
 fn shutdownDevices(self: *Machine) void {
     for (self.slots[0..self.slot_count]) |*s| {
@@ -627,7 +679,7 @@ fn destroyPartial(self: *Machine) void {
     if (self.vm.fd >= 0) self.vm.close();
     if (self.kvm_fd.fd >= 0) self.kvm_fd.close();
     if (self.serial_irq_fd >= 0) sys.close(self.serial_irq_fd);
-    if (self.serial_out_fd >= 0) sys.close(self.serial_out_fd);
+    for (&self.pio.serial) |*com| com.deinit();
     if (self.exit_evt >= 0) sys.close(self.exit_evt);
     for (self.maps) |m| if (m) |mapping| sys.munmap(mapping);
     self.gpa.destroy(self);

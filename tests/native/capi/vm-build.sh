@@ -3,7 +3,7 @@
 # at the same path (${ZKRUN_CACHE:-$HOME/.cache/zkrun}/capi): the C programs (against the installed
 # header and libkrun.so.1) and the VMM tests' initramfs. Run on the machine by
 # tests/vm/20-capi.prepare.sh so nothing compiles under emulation; the tests call it again and find
-# everything built. Prints NAME=PATH lines: vm_enter, vm_inproc, vm_status, chroot_vm, minimal,
+# everything built. Prints NAME=PATH lines: vm_enter, vm_inproc, vm_status, vm_flood, chroot_vm, minimal,
 # initrd, rootfs.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -29,6 +29,7 @@ build_c() { # NAME SRC
 build_c vm_enter tests/native/capi/vm_enter.c
 build_c vm_inproc tests/native/capi/vm_inproc.c
 build_c vm_status tests/native/capi/vm_status.c
+build_c vm_flood tests/native/capi/vm_flood.c
 build_c chroot_vm examples/chroot_vm.c
 build_c minimal examples/minimal.c
 initrd="$dir/initramfs-$(hash tests/vm/boot/test_init.zig tests/vm/boot/make-initramfs.sh).cpio"
