@@ -107,7 +107,7 @@ pub fn addEventfd(self: *EventLoop, fd: sys.fd_t, handler: Handler) InitError!Id
 /// Changes what a source is watched for; 0 drops it from the epoll set. Callers serialise
 /// changes to one source (its owner's lock).
 pub fn setEvents(self: *EventLoop, id: Id, events: u32) void {
-    assert(id < self.count);
+    assert(id < self.count); // tidy: ids come from our own add()
     const s = &self.sources[id];
     if (events == s.events and s.registered == (events != 0)) return;
     const op: u32 = if (events == 0) linux.EPOLL.CTL_DEL else if (s.registered) linux.EPOLL.CTL_MOD else linux.EPOLL.CTL_ADD;
@@ -164,7 +164,7 @@ fn loop(self: *EventLoop) error{Failed}!void {
             .SUCCESS => {},
             .INTR => continue,
             else => |e| {
-                log.err("epoll_wait: {t}; the event loop ends and the VM with it", .{e});
+                log.warn("epoll_wait: {t}; the event loop ends and the VM with it", .{e});
                 return error.Failed;
             },
         }

@@ -245,8 +245,9 @@ test "a host that does not read: LSR busy and THRE held, nothing blocks; reading
     }
     try std.testing.expect(busy);
     try std.testing.expect(s.thre_held);
+    s.read(0x3fa, &b); // acknowledges the THRE of the last byte that still had room
     s.read(0x3fa, &b);
-    try std.testing.expectEqual(@as(u8, 0x01), b[0] & 0x0f); // no THRE while busy
+    try std.testing.expectEqual(@as(u8, 0x01), b[0] & 0x0f); // no new THRE while busy
     try std.testing.expectEqual(@as(u64, 0), s.dropped);
     // A driver that ignores LSR loses bytes once the ring is full; the vCPU never waits.
     for (0..fifo_size) |_| s.write(0x3f8, "!");
