@@ -156,6 +156,12 @@ done
 out=$(env -u XDG_CACHE_HOME -u XDG_STATE_HOME -u XDG_DATA_HOME HOME="$T/home" bun cli/zkrun.ts create --name fb "$T/img" 2>&1); rc=$?
 check "XDG fallbacks: ~/.cache, ~/.local/state, ~/.local/share" '[[ $rc -eq 0 && -d $T/home/.cache/zkrun/rootfs && -f $T/home/.local/state/zkrun/vms/fb.json && -d $T/home/.local/share/zkrun/vms/fb/rootfs ]]' "$out"
 
+# The ./zkrun wrapper of a checkout, with each runtime.
+for rt in deno bun; do
+  out=$(ZKRUN_RUNTIME=$rt ./zkrun --help 2>&1); rc=$?
+  check "./zkrun with ZKRUN_RUNTIME=$rt" '[[ $rc -eq 0 && $out == "usage: zkrun COMMAND"* ]]' "$out"
+done
+
 # 9. One binary (bun build --compile, as `deno task compile-bun`): finds zig-out/lib beside its
 # bin/ directory without LIBKRUN_PATH. (deno compile needs the denort base binary, which Deno
 # downloads from its own server: not reachable here, so not tested.)
