@@ -22,7 +22,8 @@ import { TarError } from "./tar.ts";
 import { UnpackError } from "./unpack.ts";
 
 const usage = `usage: zkrun COMMAND ...
-  zkrun run [OPTIONS] IMAGE|ROOTFS [-- CMD...]   run once in a throwaway copy, exit with its status
+  zkrun run [OPTIONS] IMAGE|ROOTFS [-- CMD...]   run once, exit with its status (an image in a
+                                                 throwaway copy, a ROOTFS in place)
   zkrun create [OPTIONS] [--name NAME] IMAGE|ROOTFS [-- CMD...]   a named VM (krunvm-style)
   zkrun start NAME [-- CMD...]                     run a named VM (its root persists)
   zkrun list                                       named VMs
