@@ -158,10 +158,14 @@ fn mountShares(arena: std.mem.Allocator, mounts: []const protocol.Mount) error{M
             path_z[i] = '/';
         }
         const made = sys.mkdir(path_z);
+        if (made != .SUCCESS) {
+            sys.say("mount {s}: mkdir {s}: {t}", .{ m.tag, m.path, made });
+            return error.Mount;
+        }
         const flags: u32 = if (m.read_only) linux.MS.RDONLY else 0;
         const e = sys.mount(tag_z, path_z, "virtiofs", flags);
-        if (made != .SUCCESS or e != .SUCCESS) {
-            sys.say("mount {s} on {s}: {t}", .{ m.tag, m.path, if (e != .SUCCESS) e else made });
+        if (e != .SUCCESS) {
+            sys.say("mount {s} on {s}: {t}", .{ m.tag, m.path, e });
             return error.Mount;
         }
     }

@@ -30,9 +30,10 @@ for rt in deno bun; do
   expect "$rt: image User app runs as uid 1000 gid 1001 (exit 9, got $rc)" '[[ $rc -eq 9 ]] && grep -q "uid=1000:1001$" <<<"$out"' "$out"
   zk run -u 0:50 "$IMAGES/docker.tar" -- 4
   expect "$rt: a docker archive, -u 0:50 (exit 4, got $rc)" '[[ $rc -eq 4 ]] && grep -q "uid=0:50$" <<<"$out"' "$out"
-  # -v on a plain ROOTFS (used in place): a writable share and a read-only one.
-  mkdir -p "$T/$rt/share" "$T/$rt/ro"; echo from-host >"$T/$rt/ro/file"
-  zk run -v "$T/$rt/share:/data" -v "$T/$rt/ro:/mnt/ro:ro" "$ROOTFS" -- /bin/sh -c \
+  # -v on a plain ROOTFS (used in place; a copy: init makes the mount points in it, and the
+  # shared $ROOTFS may be read-only here): a writable share and a read-only one.
+  mkdir -p "$T/$rt/share" "$T/$rt/ro"; echo from-host >"$T/$rt/ro/file"; cp -a "$ROOTFS" "$T/$rt/root"
+  zk run -v "$T/$rt/share:/data" -v "$T/$rt/ro:/mnt/ro:ro" "$T/$rt/root" -- /bin/sh -c \
     'echo guest-wrote >/data/hello; cat /mnt/ro/file; echo x >/mnt/ro/nope && echo RO-WRITABLE; exit 7'
   expect "$rt: -v: the guest wrote to the share, read the read-only one, could not write it (exit 7, got $rc)" \
     '[[ $rc -eq 7 && $(cat "$T/$rt/share/hello" 2>/dev/null) == guest-wrote && ! -e $T/$rt/ro/nope ]] && grep -q "^from-host$" <<<"$out" && ! grep -q RO-WRITABLE <<<"$out"' "$out"
