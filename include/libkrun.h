@@ -52,6 +52,8 @@
  *    MADV_DONTFORK: it is left out of the process's core dumps, and a fork()ed child does not
  *    inherit it (a child that touches such an address faults).
  *  - krun_setuid/krun_setgid change the ids of the whole process at start.
+ *  - krun_start_enter, once the VM runs, installs a SIGTERM handler (SA_RESTART) that passes
+ *    the signal to the workload (see krun_start_enter).
  *  - The first VM start installs a handler (that does nothing) for SIGRTMIN, glibc's first
  *    real-time signal, without SA_RESTART: it kicks vCPU threads out of KVM_RUN. It stays
  *    installed; a program must not use SIGRTMIN itself.
@@ -619,6 +621,14 @@ int32_t krun_set_tee_firmware(uint32_t ctx_id, uint32_t fw_type, const char *fw_
  * status once the guest is down: it never returns on success. The context is consumed either
  * way. A terminal console's settings are restored before the process exits (see "The
  * terminal" above).
+ *
+ * Process-wide (zkrun): once the VM has started, SIGTERM to the process no longer kills it.
+ * The handler krun_start_enter installs passes the signal to the guest, whose init sends
+ * SIGTERM to the workload; the process exits with the workload's status when the workload
+ * ends (143 if SIGTERM killed it). This is how `crun kill` and `podman stop` reach the
+ * workload. libkrun has no such path (SIGTERM's default action ends its VMM at once, or is
+ * ignored when the VMM is PID 1 of a container's pid namespace). SIGKILL still ends the
+ * process immediately. krun_start (below) changes no signal disposition.
  *
  * Exit statuses set by the guest's init: 125 (init could not set up the guest), 126 (the
  * program exists but could not be executed), 127 (the program was not found).

@@ -70,6 +70,10 @@ implicit_vsock: bool = true,
 console_output: ?[]const u8 = null,
 /// krun_add_virtio_console_default.
 console_default: ?ConsoleFds = null,
+/// krun_start_enter only: the read end of the pipe its SIGTERM handler writes signal numbers
+/// to; the implicit console serves it to the guest as the `krun-signal` port (init signals the
+/// workload). Borrowed (capi owns it); -1 for none.
+signal_fd: i32 = -1,
 
 /// Read by capi only: when true at the moment the root filesystem is added, capi appends the
 /// one-shot overlay file "init.krun" (the embedded init) for it. Devices serve

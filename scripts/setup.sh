@@ -26,6 +26,22 @@ else
   step "debian packages" "ok (${#apt_pkgs[@]} present)"
 fi
 
+# The real clients of the VM tier (tests/vm/7x-*): podman and conmon run as they are, crun is
+# built from Debian's source package by tests/clients/build-crun.sh (its build dependencies
+# here). Without recommends: podman's (buildah, slirp4netns, fuse-overlayfs, ...) are not used.
+client_pkgs=(podman conmon dpkg-dev pkg-config libseccomp-dev libcap-dev libyajl-dev)
+missing=()
+for p in "${client_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  step "client packages (crun, podman)" "installing: ${missing[*]}"
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  step "client packages (crun, podman)" "ok (${#client_pkgs[@]} present)"
+fi
+
 # Zig from PyPI, pinned exactly, inside the project so nothing global changes.
 mkdir -p "$TOOLS"
 if [ "$("$TOOLS/zig/bin/zig" version 2>/dev/null)" != "$ZIG_VERSION" ]; then

@@ -3,6 +3,7 @@
 //! krun_get_max_vcpus, krun_check_nested_virt, krun_get_shutdown_eventfd, krun_setuid/setgid.
 //! Machine errors become errno values here, with an exhaustive switch.
 const std = @import("std");
+const linux = std.os.linux;
 const assert = std.debug.assert;
 const Config = @import("../Config.zig");
 const Machine = @import("../vmm/Machine.zig");
@@ -135,13 +136,18 @@ pub fn krun_get_exit_reason(ctx_id: u32) callconv(.c) i32 {
 pub fn krun_start_enter(ctx_id: u32) callconv(.c) i32 {
     const func = "krun_start_enter";
     const slot = claimStart(func, ctx_id) catch |err| return errors.errno(err);
+    const forward = SignalForward.open();
+    if (forward) |f| slot.cfg.signal_fd = f.read_fd;
     const machine = build(func, slot) catch |err| {
+        if (forward) |f| f.close();
         // libkrun consumes the context even when the start fails.
         contexts.lock();
         defer contexts.unlock();
         contexts.release(slot);
         return errors.errno(err);
     };
+    // Only now, when this process has become the VMM for good (documented in the header).
+    if (forward) |f| f.install();
     {
         contexts.lock();
         defer contexts.unlock();
@@ -155,6 +161,49 @@ pub fn krun_start_enter(ctx_id: u32) callconv(.c) i32 {
     log.print(.debug, func, "guest exited with status {d} ({t})", .{ status, machine.exitReason() });
     std.c._exit(@intCast(status & 0xff));
 }
+
+/// krun_start_enter's SIGTERM → workload path: the handler writes the signal number into a
+/// pipe (async-signal-safe, non-blocking: a full pipe drops it), the console's `krun-signal`
+/// port carries it to the guest, and init sends the signal to the workload, whose exit then
+/// ends the VM like any other. Without an init that reads the port, SIGTERM does nothing; the
+/// caller's SIGKILL still ends the process.
+const SignalForward = struct {
+    read_fd: i32,
+    write_fd: i32,
+
+    var handler_fd: std.atomic.Value(i32) = .init(-1);
+
+    /// null when no pipe can be made (then SIGTERM keeps its default action).
+    fn open() ?SignalForward {
+        var fds: [2]i32 = undefined;
+        const rc = linux.pipe2(&fds, .{ .CLOEXEC = true, .NONBLOCK = true });
+        if (linux.errno(rc) != .SUCCESS) {
+            log.print(.warn, "krun_start_enter", "no pipe for SIGTERM forwarding: {t}", .{linux.errno(rc)});
+            return null;
+        }
+        return .{ .read_fd = fds[0], .write_fd = fds[1] };
+    }
+
+    fn close(f: SignalForward) void {
+        _ = linux.close(f.read_fd);
+        _ = linux.close(f.write_fd);
+    }
+
+    fn install(f: SignalForward) void {
+        handler_fd.store(f.write_fd, .release);
+        var act: linux.Sigaction = .{
+            .handler = .{ .handler = handler },
+            .mask = linux.sigemptyset(),
+            .flags = linux.SA.RESTART,
+        };
+        _ = linux.sigaction(linux.SIG.TERM, &act, null);
+    }
+
+    fn handler(sig: linux.SIG) callconv(.c) void {
+        const byte: [1]u8 = .{@intCast(@backingInt(sig))};
+        _ = linux.write(handler_fd.load(.acquire), &byte, 1);
+    }
+};
 
 /// Marks a configuring context `starting` and prepares what needs the table (the host
 /// environment copy). The caller then owns slot.cfg until it sets the next state.

@@ -231,14 +231,35 @@ const ExecArgs = struct {
 };
 
 /// Forks the workload and, as PID 1, reaps every child (orphans included) until it exits.
+/// With the host's `krun-signal` port, it also relays each signal number read there to the
+/// workload (SIGCHLD arrives through a signalfd so one poll waits for both).
 fn runChild(exec: ExecArgs) u8 {
+    var chld = linux.sigemptyset();
+    linux.sigaddset(&chld, linux.SIG.CHLD);
+    var saved = linux.sigemptyset();
+    const relay = sys.signal_port_fd >= 0;
+    if (relay) _ = linux.sigprocmask(linux.SIG.BLOCK, &chld, &saved);
     const rc = linux.fork();
     if (sys.errno(rc) != .SUCCESS) {
         sys.say("fork: {t}", .{sys.errno(rc)});
         return status_setup_failed;
     }
-    if (rc == 0) linux.exit_group(exec.run());
+    if (rc == 0) {
+        if (relay) _ = linux.sigprocmask(linux.SIG.SETMASK, &saved, null);
+        linux.exit_group(exec.run());
+    }
     const child: linux.pid_t = @intCast(rc);
+    if (relay) {
+        const sfd = linux.signalfd(-1, &chld, linux.SFD.CLOEXEC | linux.SFD.NONBLOCK);
+        if (sys.errno(sfd) == .SUCCESS) return relayUntilExit(child, @intCast(sfd), sys.signal_port_fd);
+        sys.say("signalfd: {t}; signals are not relayed", .{sys.errno(sfd)});
+        _ = linux.sigprocmask(linux.SIG.SETMASK, &saved, null);
+    }
+    return reapUntilExit(child);
+}
+
+/// Blocks in wait4 until `child` exits, reaping every other child on the way.
+fn reapUntilExit(child: linux.pid_t) u8 {
     while (true) {
         var status: u32 = 0;
         const w = linux.wait4(-1, @ptrCast(&status), 0, null);
@@ -250,6 +271,60 @@ fn runChild(exec: ExecArgs) u8 {
                 return status_setup_failed;
             },
         }
+    }
+}
+
+/// Polls SIGCHLD (`sfd`) and the signal port until `child` exits; each port byte that is a
+/// signal number (1..64) is sent to `child`. A port at EOF or hung up is dropped from the poll.
+fn relayUntilExit(child: linux.pid_t, sfd: i32, port_fd: i32) u8 {
+    var fds = [2]linux.pollfd{
+        .{ .fd = sfd, .events = linux.POLL.IN, .revents = 0 },
+        .{ .fd = port_fd, .events = linux.POLL.IN, .revents = 0 },
+    };
+    while (true) {
+        // Reap first: the workload may have exited before the signalfd existed.
+        while (true) {
+            var status: u32 = 0;
+            const w = linux.wait4(-1, @ptrCast(&status), linux.W.NOHANG, null);
+            switch (sys.errno(w)) {
+                .SUCCESS => {
+                    if (w == 0) break;
+                    if (@as(linux.pid_t, @intCast(w)) == child) return statusCode(status);
+                },
+                .INTR => {},
+                else => {
+                    sys.say("wait: {t}", .{sys.errno(w)});
+                    return status_setup_failed;
+                },
+            }
+        }
+        const n = linux.poll(&fds, fds.len, -1);
+        if (sys.errno(n) != .SUCCESS) continue; // EINTR
+        if (fds[0].revents != 0) {
+            var info: [8]linux.signalfd_siginfo = undefined;
+            _ = linux.read(sfd, @ptrCast(&info), @sizeOf(@TypeOf(info)));
+        }
+        if (fds[1].revents != 0) relaySignals(child, &fds[1]);
+    }
+}
+
+fn relaySignals(child: linux.pid_t, port: *linux.pollfd) void {
+    var buf: [16]u8 = undefined;
+    const n = linux.read(port.fd, &buf, buf.len);
+    switch (sys.errno(n)) {
+        .SUCCESS => if (n == 0) {
+            port.fd = -1; // EOF: the host closed the port
+            return;
+        },
+        .AGAIN, .INTR => return,
+        else => {
+            port.fd = -1;
+            return;
+        },
+    }
+    for (buf[0..n]) |b| {
+        if (b == 0 or b > 64) continue; // not a signal number
+        _ = linux.kill(child, @fromBackingInt(b));
     }
 }
 

@@ -118,6 +118,10 @@ pub fn redirectStdio() error{PortOpenFailed}!void {
     }
 }
 
+/// The `krun-signal` port (the host's krun_start_enter sends signal numbers for the workload,
+/// one byte each), opened by `redirectStdio` when the host offers it; -1 otherwise.
+pub var signal_port_fd: i32 = -1;
+
 fn redirectPort(dev: []const u8) error{PortOpenFailed}!void {
     var path_buf: [128]u8 = undefined;
     const name_path = pathZ(&path_buf, &.{ "/sys/class/virtio-ports/", dev, "/name" }) catch return;
@@ -130,8 +134,10 @@ fn redirectPort(dev: []const u8) error{PortOpenFailed}!void {
         .{ 1, .WRONLY }
     else if (std.mem.eql(u8, port, "krun-stderr"))
         .{ 2, .WRONLY }
-    else
+    else if (std.mem.eql(u8, port, "krun-signal")) {
+        openSignalPort(dev);
         return;
+    } else return;
     const dev_path = pathZ(&path_buf, &.{ "/dev/", dev }) catch return error.PortOpenFailed;
     const rc = linux.open(dev_path, .{ .ACCMODE = access }, 0);
     if (errno(rc) != .SUCCESS) {
@@ -143,6 +149,15 @@ fn redirectPort(dev: []const u8) error{PortOpenFailed}!void {
         _ = linux.dup2(fd, target);
         _ = linux.close(fd);
     }
+}
+
+/// Best effort: without the port, signals to the VMM simply do not reach the workload.
+fn openSignalPort(dev: []const u8) void {
+    var path_buf: [128]u8 = undefined;
+    const dev_path = pathZ(&path_buf, &.{ "/dev/", dev }) catch return;
+    const rc = linux.open(dev_path, .{ .ACCMODE = .RDONLY, .NONBLOCK = true, .CLOEXEC = true }, 0);
+    if (errno(rc) != .SUCCESS) return say("cannot open {s} (krun-signal): {t}", .{ dev_path, errno(rc) });
+    signal_port_fd = @intCast(rc);
 }
 
 /// Most bytes of a PATH entry + "/" + name the lookup builds.

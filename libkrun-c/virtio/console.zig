@@ -90,7 +90,7 @@ pub const Ports = struct {
         return p.items[0..p.len];
     }
 
-    fn add(p: *Ports, port: PortConfig) void {
+    pub fn add(p: *Ports, port: PortConfig) void {
         assert(p.len < ports_max); // tidy: port count from the host configuration
         p.items[p.len] = port;
         p.len += 1;
@@ -112,6 +112,10 @@ pub fn defaultPorts(input_fd: i32, output_fd: i32, err_fd: i32) Ports {
     if (err_fd >= 0 and !err_tty) ports.add(.{ .name = "krun-stderr", .output_fd = err_fd });
     return ports;
 }
+
+/// The host → guest port on which krun_start_enter's VMM sends signal numbers (one byte each)
+/// for init to deliver to the workload; zkrun's own (libkrun has none).
+pub const signal_port_name = "krun-signal";
 
 /// `krun_set_console_output`: one console port, no input, output into the file.
 pub fn outputFilePorts(file_fd: i32) Ports {

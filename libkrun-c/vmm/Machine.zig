@@ -329,10 +329,12 @@ fn buildDevices(self: *Machine, cfg: *const Config) Error!void {
 fn buildConsole(self: *Machine, cfg: *const Config, fds: ?Config.ConsoleFds) Error!void {
     var out_fd: sys.fd_t = -1;
     defer if (out_fd >= 0) sys.close(out_fd); // the console dups what it keeps
-    const ports = if (fds) |f| console.defaultPorts(f.input, f.output, f.err) else if (cfg.console_output) |path| blk: {
+    var ports = if (fds) |f| console.defaultPorts(f.input, f.output, f.err) else if (cfg.console_output) |path| blk: {
         out_fd = openOutput(path) orelse return error.InvalidConfig;
         break :blk console.outputFilePorts(out_fd);
     } else console.defaultPorts(0, 1, 2);
+    if (fds == null and cfg.signal_fd >= 0 and ports.len < console.ports_max)
+        ports.add(.{ .name = console.signal_port_name, .input_fd = cfg.signal_fd });
     const c = try self.gpa.create(console.Console);
     c.init(ports.slice()) catch |err| {
         self.gpa.destroy(c);
