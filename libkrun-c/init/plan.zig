@@ -74,10 +74,16 @@ fn load(arena: Allocator, files: anytype, path: []const u8, required: bool) Erro
     return try protocol.decodeDocument(arena, bytes);
 }
 
-/// libkrun's document: `KRUN_CONFIG` (must exist) or `/.krun_config.json` (optional).
+/// libkrun's document: `KRUN_CONFIG` (must exist) or `/.krun_config.json` (optional; as with
+/// libkrun's init, one that cannot be read counts as absent: crun 1.8.1 writes it mode 0700 for
+/// root, then runs the VMM as the OCI process user, whose virtio-fs cannot open it).
 fn loadImage(arena: Allocator, files: anytype, named: ?[]const u8) Error!?protocol.Image {
     const path = named orelse protocol.default_config_path;
-    const doc = try load(arena, files, path, named != null) orelse return null;
+    const loaded = load(arena, files, path, named != null) catch |err| switch (err) {
+        error.ConfigUnreadable => if (named == null) return null else return err,
+        else => return err,
+    };
+    const doc = loaded orelse return null;
     return switch (doc) {
         .zkrun => error.ConfigNested,
         .image => |image| image,
@@ -182,8 +188,11 @@ const testing = std.testing;
 /// In-memory files for tests: path → contents.
 const TestFiles = struct {
     entries: []const struct { []const u8, []const u8 } = &.{},
+    /// A path that exists but cannot be read.
+    unreadable: ?[]const u8 = null,
 
     pub fn read(files: TestFiles, arena: Allocator, path: []const u8) Error!?[]const u8 {
+        if (files.unreadable) |u| if (std.mem.eql(u8, u, path)) return error.ConfigUnreadable;
         for (files.entries) |entry| {
             if (std.mem.eql(u8, entry[0], path)) return try arena.dupe(u8, entry[1]);
         }
@@ -220,6 +229,15 @@ test "cmdline KRUN_INIT/KRUN_WORKDIR beat /.krun_config.json; its env fills gaps
     try expectList(&.{ "HOME=/home/img", "TERM=vt100", "FOO=explicit", "PATH=/img/bin", "HOSTNAME=box" }, plan.env);
     try testing.expectEqualStrings("/w", plan.workdir.?);
     try testing.expectEqualStrings("box", plan.hostname);
+}
+
+test "an unreadable /.krun_config.json counts as absent; an unreadable KRUN_CONFIG is an error" {
+    var arena_state = std.heap.ArenaAllocator.init(testing.allocator);
+    defer arena_state.deinit();
+    const arena = arena_state.allocator();
+    const plan = try resolve(arena, &.{"a"}, &.{ "HOME=/", "KRUN_INIT=/bin/echo" }, TestFiles{ .unreadable = protocol.default_config_path });
+    try expectList(&.{ "/bin/echo", "a" }, plan.argv);
+    try testing.expectError(error.ConfigUnreadable, resolve(arena, &.{}, &.{"KRUN_CONFIG=/c.json"}, TestFiles{ .unreadable = "/c.json" }));
 }
 
 test "crun: only the OCI document says what to run" {

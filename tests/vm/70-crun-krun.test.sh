@@ -43,6 +43,19 @@ expect "default RAM 2048 MiB (guest MemTotal $mem MiB)" '[[ -n $mem && $mem -gt 
 host_mem=$(($(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo) / 1024))
 expect "plain crun (no annotation) runs the same bundle without a VM (the host's $host_mem MiB)" '[[ $rc -eq 0 ]] && grep -q "^R memtotal_mib=\[$host_mem\]" "$work/out"' "$(cat "$work/out")"
 
+# process.user: crun 1.8.1 switches to it before it calls libkrun, so the VMM runs as uid 1000 on
+# the host (reading the root-owned rootfs through its permissions). It writes /.krun_config.json
+# mode 0700 for root, which that VMM cannot read: the workload still runs with the args and
+# workdir crun passed through krun_set_exec / krun_set_workdir (later crun makes the file
+# readable). Inside the VM the workload runs as root, as on libkrun (libkrun#123).
+args=(/report.sh user-run)
+env=("PATH=/bin" "LOST=1")
+bundle "$work/u" args=args env=env uid=1000 gid=1000 cwd=/tmp
+run_fg u "$work/u"
+expect "process.user 1000:1000: the workload runs with its args and cwd (exit $rc)" '[[ $rc -eq 0 ]] && has "R arg1=[user-run]" && has "R pwd=[/tmp]"' "$out
+$err"
+echo "note: with process.user 1000:1000 the guest workload saw $(grep -a '^R id=' <<<"$r"), env: $(grep -a '^R env' <<<"$r" | tr '\n' ' ')"
+
 # A read-only root: crun mounts it read-only in the container; the guest sees it so through
 # virtio-fs (crun wrote .krun_config.json before the remount).
 args=(/bin/sh -c 'touch /written 2>&1; echo "touch=$?"; echo ok >/etc/written 2>&1; echo "redirect=$?"; cat /bin/busybox >/dev/null; echo read=$?')

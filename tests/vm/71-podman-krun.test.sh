@@ -21,6 +21,8 @@ events_logger = "file"
 events_logfile_path = "$p/events.log"
 runtime = "zkrun-crun"
 image_copy_tmp_dir = "$p/tmp"
+# conmon starts the runtime with these only: crun's handler must find our libkrun.so.1.
+conmon_env_vars = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LD_LIBRARY_PATH=$lib"]
 [engine.runtimes]
 zkrun-crun = ["$CRUN"]
 CONF
