@@ -12,7 +12,7 @@ lib=$PWD/zig-out/lib
 CRUN=$(tests/clients/build-crun.sh --print-path)
 [[ -x $CRUN ]] || skip "crun is not built: run tests/vm/70-crun.prepare.sh on the machine first"
 cache="${ZKRUN_CACHE:-$HOME/.cache/zkrun}/crun"
-[[ -x $cache/rootfs/bin/busybox ]] || skip "no busybox rootfs: run tests/vm/70-crun.prepare.sh first"
+[[ -f $cache/rootfs.tar ]] || skip "no busybox rootfs: run tests/vm/70-crun.prepare.sh first"
 # crun's handler dlopens "libkrun.so.1" on the host, before it enters the container.
 export LD_LIBRARY_PATH=$lib
 # The cgroup2 hierarchy (the test host's init mounts it; crun runs with --cgroup-manager=disabled).
@@ -21,6 +21,7 @@ work=$(mktemp -d /tmp/zkrun-crun.XXXXXX)
 STATE=$work/state
 trap 'rm -rf "$work"' EXIT
 crun() { "$CRUN" --root "$STATE" --cgroup-manager=disabled "$@"; }
+tar -C "$work" --one-top-level=base -xf "$cache/rootfs.tar" || { echo "FAIL: unpacking $cache/rootfs.tar"; exit 1; }
 
 fails=0
 expect() { # description, condition, context
@@ -30,14 +31,15 @@ json_strings() { local s='' a; for a in "$@"; do a=${a//\\/\\\\}; a=${a//\"/\\\"
 
 # bundle DIR [key=value...]: a bundle on a fresh copy of the busybox rootfs. Keys: args (a
 # bash array name), env (array name), cwd, uid, gid, readonly (true|false), annotation
-# (true: run.oci.handler=krun), memory (bytes), hostname.
+# (true: run.oci.handler=krun), memory (bytes of OCI memory limit = the VM's RAM for crun 1.8.1;
+# default 256 MiB: a small guest boots faster under emulation; empty for none), hostname.
 bundle() {
   local dir=$1; shift
-  local -A o=([cwd]=/ [uid]=0 [gid]=0 [readonly]=false [annotation]=true [memory]='' [hostname]=krun)
+  local -A o=([cwd]=/ [uid]=0 [gid]=0 [readonly]=false [annotation]=true [memory]=$((256 << 20)) [hostname]=krun)
   local kv; for kv in "$@"; do o[${kv%%=*}]=${kv#*=}; done
   local -n args_ref=${o[args]} env_ref=${o[env]}
   mkdir -p "$dir"
-  cp -a "$cache/rootfs" "$dir/rootfs"
+  cp -a "$work/base" "$dir/rootfs"
   cat >"$dir/rootfs/report.sh" <<'REPORT'
 #!/bin/sh
 echo "R argc=$#"
@@ -70,11 +72,12 @@ REPORT
  "linux":{"namespaces":[{"type":"pid"},{"type":"ipc"},{"type":"uts"},{"type":"mount"}]$resources}}
 JSON
 }
-# run_fg ID BUNDLE [crun-prefix...]: `crun run` in the foreground; sets out, err (\r stripped),
-# rc and r (the R-lines of out).
+# run_fg ID BUNDLE: `crun run` in the foreground on CPU 0 (crun 1.8.1 gives the VM one vCPU
+# per CPU of its affinity; one boots faster); sets out, err (\r stripped), rc and r (the
+# R-lines of out).
 run_fg() {
   local id=$1 b=$2; shift 2
-  "$@" "$CRUN" --root "$STATE" --cgroup-manager=disabled run --bundle "$b" "$id" </dev/null >"$work/out" 2>"$work/err"; rc=$?
+  taskset -c 0 "$CRUN" --root "$STATE" --cgroup-manager=disabled run --bundle "$b" "$id" </dev/null >"$work/out" 2>"$work/err"; rc=$?
   out=$(tr -d '\r' <"$work/out"); err=$(tr -d '\r' <"$work/err")
   r=$(grep -a '^R ' <<<"$out")
 }

@@ -7,7 +7,7 @@ source "$(dirname "$0")/70-crun-lib.sh"
 args=(/bin/sh -c 'trap "echo got-TERM; echo term >/got-term; exit 3" TERM; echo ready >/ready; while :; do sleep 1; done')
 env=("PATH=/bin")
 bundle "$work/k" args=args env=env
-crun run -d --bundle "$work/k" k </dev/null >"$work/out" 2>"$work/err"; rc=$?
+taskset -c 0 "$CRUN" --root "$STATE" --cgroup-manager=disabled run -d --bundle "$work/k" k </dev/null >"$work/out" 2>"$work/err"; rc=$?
 expect "crun run -d starts the container (exit $rc)" '[[ $rc -eq 0 ]]' "$(cat "$work/err")"
 for _ in $(seq 1 600); do [[ -e $work/k/rootfs/ready ]] && break; sleep 0.2; done
 expect "the workload runs in the VM (it wrote /ready through virtio-fs)" '[[ -e $work/k/rootfs/ready ]]' "$(cat "$work/out" "$work/err")"
@@ -31,7 +31,7 @@ expect "crun delete removed the container and its state" '! crun state k >/dev/n
 # `crun delete -f` cleans up.
 args=(/bin/sh -c 'trap "" TERM; echo ready >/ready; while :; do sleep 1; done')
 bundle "$work/i" args=args env=env
-crun run -d --bundle "$work/i" i </dev/null >/dev/null 2>&1
+taskset -c 0 "$CRUN" --root "$STATE" --cgroup-manager=disabled run -d --bundle "$work/i" i </dev/null >/dev/null 2>&1
 for _ in $(seq 1 600); do [[ -e $work/i/rootfs/ready ]] && break; sleep 0.2; done
 pid=$(crun state i | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
 crun kill i TERM
