@@ -203,7 +203,8 @@ int main(int argc, char **argv)
     /* Both pipes full, and B finished a VM while they were (it keeps going meanwhile). */
     double full_at = 0;
     while (now() - started < 240) {
-        if (full_at == 0 && pipe_bytes(pa[0]) >= 4096 && pipe_bytes(pc[0]) >= 4096)
+        /* A one-page pipe holds a little less than 4096 bytes of whole lines. */
+        if (full_at == 0 && pipe_bytes(pa[0]) >= 3072 && pipe_bytes(pc[0]) >= 3072)
             full_at = now();
         if (full_at != 0 && now() - full_at > 3 && b_done_since(full_at) >= 1)
             break;
@@ -247,7 +248,9 @@ int main(int argc, char **argv)
            atomic_load(&b_done), b_done_since(t0), atomic_load(&b_failed), b_slowest_call);
     CHECK(b_done_since(t0) >= 2);
     CHECK_EQ(atomic_load(&b_failed), 0);
-    CHECK(b_slowest_call < 10);
+    /* A call stuck behind a frozen global lock never returns; under emulation, with three VMs
+     * running, a krun_start alone takes seconds (9.5 s measured): the bound is generous. */
+    CHECK(b_slowest_call < 60);
 
     char buf[4096];
     ssize_t n = read(pa[0], buf, sizeof buf - 1);
