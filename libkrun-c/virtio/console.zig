@@ -569,10 +569,11 @@ pub const Console = struct {
 
     fn queueResize(self: *Console, i: u8) void {
         if (self.cols == 0 and self.rows == 0) return;
-        // Linux reads struct { u16 rows; u16 cols; } after the header.
+        // struct virtio_console_resize { le16 cols; le16 rows; } after the header: the spec's
+        // order, which Linux reads since 5.8 (before, it read rows first).
         var size: [4]u8 = undefined;
-        std.mem.writeInt(u16, size[0..2], self.rows, .little);
-        std.mem.writeInt(u16, size[2..4], self.cols, .little);
+        std.mem.writeInt(u16, size[0..2], self.cols, .little);
+        std.mem.writeInt(u16, size[2..4], self.rows, .little);
         self.queueControl(.{ .id = i, .event = Event.resize, .value = 0 }, &size);
     }
 

@@ -370,10 +370,11 @@ test "console: a terminal gives one console port, sized in config and by RESIZE"
     try rig.handshake();
     try rig.expectControl(0, E.console_port, 1, "");
     try rig.expectControl(0, E.port_open, 1, "");
-    try rig.expectControl(0, E.resize, 0, &.{ 40, 0, 120, 0 });
+    // cols then rows, as Linux 6.12 reads them.
+    try rig.expectControl(0, E.resize, 0, &.{ 120, 0, 40, 0 });
     rig.con.resize(100, 30);
     try testing.expectEqual(@as(u32, 1), rig.d.read32(mmio.Reg.config_generation));
-    try rig.expectControl(0, E.resize, 0, &.{ 30, 0, 100, 0 });
+    try rig.expectControl(0, E.resize, 0, &.{ 100, 0, 30, 0 });
     // Guest output reaches the terminal.
     _ = rig.dqs[1].post(&.{"tty out"}, &.{});
     rig.d.notify(1);
