@@ -64,7 +64,7 @@ if [[ $only == all || $only == vm ]]; then
   for p in tests/vm/*.prepare.sh; do [[ -x $p ]] && run_suite "vm/prepare-$(basename "$p" .prepare.sh)" "$p"; done
   # One test-host boot runs the whole VM tier; tests/vm/all.sh prints per-test lines and a total.
   # A host that cannot start fails this suite (tests/host/run exits 125): never a skip.
-  run_suite vm/test-host tests/host/run --timeout "${ZKRUN_VM_TIMEOUT:-2700}" tests/vm/all.sh
+  run_suite vm/test-host tests/host/run --timeout "${ZKRUN_VM_TIMEOUT:-3600}" tests/vm/all.sh
 fi
 
 for f in "${failures[@]}"; do echo "failed: $f"; done
