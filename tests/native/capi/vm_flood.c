@@ -75,11 +75,21 @@ static void *b_loop(void *arg)
         int32_t rc = krun_start(ctx);
         b_timed(t);
         int32_t status = rc == 0 ? krun_wait(ctx, 180000) : rc;
+        int32_t reason = status >= 0 ? krun_get_exit_reason(ctx) : -1;
+        if (status == -ETIMEDOUT)
+            krun_stop(ctx); /* a stuck guest: stop it so free does not wait on it */
         t = now();
         krun_free_ctx(ctx);
         b_timed(t);
         if (status != 0) {
-            fprintf(stderr, "B: VM %d ended with %d\n", n, status);
+            char msg[256] = "";
+            if (status < 0)
+                krun_last_error(msg, sizeof msg);
+            fprintf(stderr, "B: VM %d ended with %d (exit reason %d) %s; its console's last lines:\n", n, status, reason, msg);
+            char cmd[700];
+            snprintf(cmd, sizeof cmd, "tail -c 600 '%s' | tr -d '\\r' >&2", path);
+            if (system(cmd) != 0)
+                fprintf(stderr, "B: (no console log)\n");
             atomic_fetch_add(&b_failed, 1);
             continue;
         }
