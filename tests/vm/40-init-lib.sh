@@ -31,7 +31,7 @@ chmod 755 "$ROOTFS/report.sh"
 # The runner, cached in the checkout by source hash (cc under TCG is slow too).
 # DT_RPATH (not RUNPATH): it also covers libkrun.so's own dlopen("libkrunfw.so.5"), and the
 # runs below use `env -i`, so LD_LIBRARY_PATH would not survive (nor belong in the guest env).
-RUN=$PWD/.tools/init-vm-run-$(cat tests/vm/40-init-run.c "$prefix/include/libkrun.h" | sha256sum | cut -c1-16)
+RUN=$PWD/.tools/init-vm-run-$(cat tests/vm/40-init-run.c "$prefix/include/libkrun.h" <(echo "$prefix") | sha256sum | cut -c1-16)
 if [[ ! -x $RUN ]]; then
   cc -std=gnu11 -Wall -Wextra -Werror -o "$RUN.tmp" tests/vm/40-init-run.c -I "$prefix/include" \
     -L "$prefix/lib" -lkrun -Wl,--disable-new-dtags,-rpath,"$prefix/lib" && mv "$RUN.tmp" "$RUN" ||

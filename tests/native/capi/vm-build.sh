@@ -16,7 +16,9 @@ header=$prefix/include/libkrun.h
 hash() { cat "$@" | sha256sum | cut -c1-16; }
 
 build_c() { # NAME SRC
-  local out="$dir/$1-$(hash "$2" "$header" "$0")"
+  # The checkout's path is part of the key: the programs carry it as their rpath, and another
+  # checkout (a CI clone) may not see this one inside the test host.
+  local out="$dir/$1-$(hash "$2" "$header" "$0" <(echo "$prefix"))"
   if [[ ! -x $out ]]; then
     # DT_RPATH (not RUNPATH): it also covers libkrun.so's own dlopen("libkrunfw.so.5"), so the
     # programs find the libkrunfw.so.5 installed next to libkrun.so.1.
