@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Runs inside the test host (tests/host/run): every tests/vm/*.test.sh (or those whose name starts
-# with $1), one line each, then a total.
+# Runs inside the test host (tests/host/run): every tests/vm/*.test.sh (or those whose names start
+# with the arguments), one line each, then a total.
 # Each test exits 0 (pass), 77 (could not run: counted and named as skipped) or anything else (fail).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PWD/.tools/zig/bin:$PWD/.tools/js/node_modules/.bin:$PATH"
 p=0 f=0 s=0
-# Optional argument: a name prefix (e.g. "2"): only tests/vm/<prefix>*.test.sh run.
-for t in tests/vm/${1:-}*.test.sh; do
+# Optional arguments: name prefixes (e.g. "2", or a whole name): only tests/vm/<prefix>*.test.sh run.
+tests=()
+for pre in "${@:-}"; do tests+=(tests/vm/${pre}*.test.sh); done
+for t in "${tests[@]}"; do
   [[ -e $t ]] || continue
   name=$(basename "$t" .test.sh)
   t0=$SECONDS
