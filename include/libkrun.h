@@ -26,7 +26,7 @@
  *  - Errors are explained on the log (see krun_init_log): each rejected call writes one line
  *    "[zkrun] <function>: <why>". Errors are logged by default; successful calls print nothing
  *    unless a more verbose level is chosen.
- *  - Functions for features zkrun does not build (disks, virtio-net, GPU, displays, input,
+ *  - Functions for features zkrun does not build (virtio-net, GPU, displays, input,
  *    vhost-user, TEEs, ...) exist so that every client resolves its symbols, and return
  *    -ENOTSUP (after -ENOENT for an unknown context). krun_has_feature() tells which exist.
  *
@@ -159,7 +159,7 @@ int32_t krun_free_ctx(uint32_t ctx_id);
  * Tells whether this build has a feature (one of KRUN_FEATURE_*).
  *
  * Returns: 1 if it has it, 0 if not, -EINVAL for a number this library does not know.
- * zkrun has KRUN_FEATURE_INIT_BLOB only. (The numbers 3 and 5, "sound" and "EFI" in
+ * zkrun has KRUN_FEATURE_BLK and KRUN_FEATURE_INIT_BLOB. (The numbers 3 and 5, "sound" and "EFI" in
  * libkrun 1.19, are known and answered with 0.)
  */
 int32_t krun_has_feature(uint64_t feature);
@@ -340,7 +340,27 @@ int32_t krun_fs_add_overlay_file(uint32_t ctx_id, const char *fs_tag,
 int32_t krun_fs_add_overlay_dir(uint32_t ctx_id, const char *fs_tag,
                                 const char *path, uint32_t mode);
 
-/* ---- Disks (virtio-blk: not built in zkrun, all -ENOTSUP) ---------------------------------- */
+/* ---- Disks (virtio-blk) ------------------------------------------------------------------- */
+/*
+ * Each disk is a virtio-blk device (attached after the virtio-fs devices, in call order: the
+ * first disk is /dev/vda in the guest). Its block_id is the guest-visible serial
+ * (/sys/block/vdX/serial, first 20 bytes). Requests are served by 4 worker threads per disk,
+ * several at once; the guest's flush reaches the host as fdatasync (KRUN_SYNC_NONE: not at all).
+ * Discard and write-zeroes punch holes / zero ranges in raw images.
+ *
+ * The image is opened when the call is made, so that bad input is an error at once (the reason
+ * is on the log and in krun_last_error): -ENOENT missing file, -EISDIR a directory, -EINVAL not a
+ * regular file or block device / not an image of the given format / bad block_id, format or
+ * sync_mode, -EEXIST a block_id used twice, -EBUSY an image another disk, VM or process holds,
+ * -ENOTSUP VMDK or a qcow2 feature zkrun does not read, -EROFS a qcow2 image not opened
+ * read-only. The VMM opens it again when the VM starts and holds a lock on it (flock: shared
+ * for read-only disks, exclusive otherwise) until the VM is freed.
+ *
+ * qcow2 (versions 2 and 3 as qemu-img writes them) is served READ-ONLY in zkrun: plain, zero and
+ * compressed (deflate) clusters, and backing files (raw or qcow2, relative names resolved next
+ * to the image, up to 8 deep). Encrypted, external-data-file, extended-L2 and zstd images are
+ * -ENOTSUP. Never let a guest-controlled image choose its format: pass the format you know.
+ */
 
 #define KRUN_DISK_FORMAT_RAW 0
 #define KRUN_DISK_FORMAT_QCOW2 1
@@ -350,20 +370,25 @@ int32_t krun_fs_add_overlay_dir(uint32_t ctx_id, const char *fs_tag,
 #define KRUN_SYNC_RELAXED 1
 #define KRUN_SYNC_FULL 2
 
-/** Deprecated in libkrun: a raw disk used as the root ("root" block id). zkrun: -ENOTSUP. */
+/** Deprecated in libkrun: a raw, writable disk with block_id "root". Cannot be mixed with
+ * krun_add_disk* (-EINVAL). */
 int32_t krun_set_root_disk(uint32_t ctx_id, const char *disk_path);
-/** Deprecated in libkrun: a raw data disk ("data" block id). zkrun: -ENOTSUP. */
+/** Deprecated in libkrun: a raw, writable disk with block_id "data". Cannot be mixed with
+ * krun_add_disk* (-EINVAL). */
 int32_t krun_set_data_disk(uint32_t ctx_id, const char *disk_path);
-/** A raw disk image. zkrun: -ENOTSUP. */
+/** A raw disk image (or host block device); read_only offers VIRTIO_BLK_F_RO and refuses
+ * writes. Errors above. */
 int32_t krun_add_disk(uint32_t ctx_id, const char *block_id, const char *disk_path, bool read_only);
-/** A disk image in a given KRUN_DISK_FORMAT_*. Never probe formats of untrusted images.
- * zkrun: -ENOTSUP. */
+/** A disk image in a given KRUN_DISK_FORMAT_* (VMDK: -ENOTSUP; QCOW2: read_only must be true,
+ * else -EROFS). Never probe formats of untrusted images. */
 int32_t krun_add_disk2(uint32_t ctx_id,
                        const char *block_id,
                        const char *disk_path,
                        uint32_t disk_format,
                        bool read_only);
-/** As krun_add_disk2, with O_DIRECT and a KRUN_SYNC_* flush mode. zkrun: -ENOTSUP. */
+/** As krun_add_disk2, with O_DIRECT (direct_io: the host page cache is bypassed; requests whose
+ * guest buffers O_DIRECT refuses fall back to buffered I/O; -ENOTSUP where the filesystem has
+ * no O_DIRECT) and a KRUN_SYNC_* flush mode (RELAXED is FULL on Linux, as in libkrun). */
 int32_t krun_add_disk3(uint32_t ctx_id,
                        const char *block_id,
                        const char *disk_path,
@@ -371,7 +396,12 @@ int32_t krun_add_disk3(uint32_t ctx_id,
                        bool read_only,
                        bool direct_io,
                        uint32_t sync_mode);
-/** Boot from a block device behind a virtual virtio-fs root. zkrun: -ENOTSUP. */
+/** Boot from a block device: a virtual root filesystem serves the init, which mounts "device"
+ * (e.g. "/dev/vda"; type "fstype", or each block filesystem the kernel knows when NULL; mount
+ * data "options", may be NULL) and makes it "/". Needs a disk first (-EINVAL), and no root
+ * filesystem (krun_set_root, a "/dev/root" virtio-fs) may exist (-EEXIST). Each string must
+ * be one kernel command-line token: no spaces or quotes (-EINVAL). The workload's exit code
+ * still reaches the host (init keeps the virtual root open for it). */
 int32_t krun_set_root_disk_remount(uint32_t ctx_id, const char *device, const char *fstype,
                                    const char *options);
 

@@ -40,6 +40,29 @@ pub const VirtioFs = struct {
     read_only: bool = false,
 };
 
+/// A virtio-blk disk (krun_add_disk*, krun_set_root_disk, krun_set_data_disk), in call order.
+pub const Disk = struct {
+    /// The guest's serial (GET_ID; /sys/block/vdX/serial), at most 20 bytes used.
+    block_id: []const u8,
+    path: []const u8,
+    format: DiskFormat = .raw,
+    read_only: bool = false,
+    direct_io: bool = false,
+    sync: SyncMode = .full,
+};
+
+/// KRUN_DISK_FORMAT_*.
+pub const DiskFormat = enum(u32) { raw = 0, qcow2 = 1, vmdk = 2 };
+/// KRUN_SYNC_*.
+pub const SyncMode = enum(u32) { none = 0, relaxed = 1, full = 2 };
+
+/// krun_set_root_disk_remount: init mounts `device` and makes it the root.
+pub const BlockRoot = struct {
+    device: []const u8,
+    fstype: ?[]const u8 = null,
+    options: ?[]const u8 = null,
+};
+
 pub const ConsoleFds = struct { input: i32, output: i32, err: i32 };
 
 pub const OverlayFile = struct {
@@ -85,6 +108,11 @@ virtiofs: std.ArrayList(VirtioFs) = .empty,
 /// regular file (S_IFREG). `path` is relative to the fs root ("etc/hostname": no leading '/', no
 /// empty, "." or ".." component), and every parent directory is an earlier entry (capi checks).
 overlay_files: std.ArrayList(OverlayFile) = .empty,
+
+disks: std.ArrayList(Disk) = .empty,
+/// krun_set_root_disk / krun_set_data_disk were used (libkrun: not mixable with krun_add_disk*).
+legacy_disks: bool = false,
+block_root: ?BlockRoot = null,
 
 /// KRUN_INIT: the workload path; argv excludes argv[0] (libkrun's convention).
 exec_path: ?[]const u8 = null,

@@ -11,6 +11,11 @@ comptime {
     _ = @import("log.zig");
     _ = @import("virtio/Device.zig");
     _ = @import("virtio/balloon.zig");
+    _ = @import("virtio/blk/Blk.zig");
+    _ = @import("virtio/blk/Image.zig");
+    _ = @import("virtio/blk/qcow2.zig");
+    _ = @import("virtio/blk/request.zig");
+    _ = @import("virtio/blk/tests.zig");
     _ = @import("virtio/console.zig");
     _ = @import("virtio/console_tests.zig");
     _ = @import("virtio/fuzz_queue.zig");

@@ -299,12 +299,13 @@ fn switchIds(func: []const u8, cfg: *const Config) Error!void {
 /// KRUN_FEATURE_* numbers known to libkrun (3 and 5 existed in 1.19 only).
 const features_known_max = 11;
 const feature_init_blob = 11;
+const feature_blk = 1;
 
 pub fn krun_has_feature(feature: u64) callconv(.c) i32 {
     if (feature > features_known_max) {
         return errors.errno(reject("krun_has_feature", error.InvalidArgument, "feature {d} is unknown (known: 0..{d})", .{ feature, features_known_max }));
     }
-    return @intFromBool(feature == feature_init_blob);
+    return @intFromBool(feature == feature_init_blob or feature == feature_blk);
 }
 
 pub fn krun_get_max_vcpus() callconv(.c) i32 {
@@ -347,5 +348,6 @@ test "create, free and free again" {
     try std.testing.expectEqual(@as(i32, -2), krun_wait(@intCast(b), 0));
     try std.testing.expectEqual(@as(i32, 1), krun_has_feature(feature_init_blob));
     try std.testing.expectEqual(@as(i32, 0), krun_has_feature(0));
+    try std.testing.expectEqual(@as(i32, 1), krun_has_feature(feature_blk));
     try std.testing.expectEqual(@as(i32, -22), krun_has_feature(12));
 }

@@ -27,6 +27,10 @@ pub const Error = error{
     Io,
     PermissionDenied,
     TimedOut,
+    /// A directory where a file was expected (a disk image).
+    IsDirectory,
+    /// Writing was asked of something served read-only (a qcow2 disk).
+    ReadOnly,
 };
 
 const E = std.os.linux.E;
@@ -48,6 +52,8 @@ pub fn errno(err: Error) i32 {
         error.Io => .IO,
         error.PermissionDenied => .PERM,
         error.TimedOut => .TIMEDOUT,
+        error.IsDirectory => .ISDIR,
+        error.ReadOnly => .ROFS,
     };
     return -@as(i32, @backingInt(e));
 }

@@ -99,6 +99,22 @@ fn addFs(func: []const u8, ctx_id: u32, tag: []const u8, c_path: cstr.CString, r
     }
 }
 
+/// krun_set_root_disk_remount's root: a virtual-only root filesystem serving init.krun and the
+/// empty directories init needs before it mounts the block device (libkrun's NullFs root).
+pub fn addBlockBootRoot(func: []const u8, ctx_id: u32) Error!void {
+    try addFs(func, ctx_id, Config.root_tag, null, .optional, 0, false);
+    const cfg = try contexts.config(func, ctx_id);
+    for ([_][]const u8{ "dev", "proc", "sys", "newroot" }) |dir| {
+        try checkOverlayCount(func, cfg);
+        try reserveFiles(func, cfg);
+        cfg.overlay_files.appendAssumeCapacity(.{ .fs_tag = Config.root_tag, .path = dir, .data = "", .mode = mode_directory | 0o755, .one_shot = false });
+    }
+}
+
+pub fn hasRootFs(cfg: *const Config) bool {
+    return findFs(cfg, Config.root_tag) != null;
+}
+
 fn findFs(cfg: *const Config, tag: []const u8) ?*const Config.VirtioFs {
     for (cfg.virtiofs.items) |*fs| {
         if (std.mem.eql(u8, fs.tag, tag)) return fs;

@@ -5,6 +5,7 @@ pub const areas = .{
     @import("logging.zig"),
     @import("vm.zig"),
     @import("fs.zig"),
+    @import("disks.zig"),
     @import("workload.zig"),
     @import("unsupported.zig"),
 };

@@ -41,48 +41,6 @@ pub fn krun_set_firmware(ctx_id: u32, firmware_path: cstr.CString) callconv(.c) 
     return unsupported("krun_set_firmware", ctx_id, "EFI firmware boot is not built");
 }
 
-pub fn krun_set_root_disk(ctx_id: u32, disk_path: cstr.CString) callconv(.c) i32 {
-    _ = disk_path;
-    return unsupported("krun_set_root_disk", ctx_id, "virtio-blk is not built (use krun_set_root)");
-}
-
-pub fn krun_set_data_disk(ctx_id: u32, disk_path: cstr.CString) callconv(.c) i32 {
-    _ = disk_path;
-    return unsupported("krun_set_data_disk", ctx_id, "virtio-blk is not built");
-}
-
-pub fn krun_add_disk(ctx_id: u32, block_id: cstr.CString, disk_path: cstr.CString, read_only: bool) callconv(.c) i32 {
-    _ = block_id;
-    _ = disk_path;
-    _ = read_only;
-    return unsupported("krun_add_disk", ctx_id, "virtio-blk is not built");
-}
-
-pub fn krun_add_disk2(ctx_id: u32, block_id: cstr.CString, disk_path: cstr.CString, disk_format: u32, read_only: bool) callconv(.c) i32 {
-    _ = block_id;
-    _ = disk_path;
-    _ = disk_format;
-    _ = read_only;
-    return unsupported("krun_add_disk2", ctx_id, "virtio-blk is not built");
-}
-
-pub fn krun_add_disk3(ctx_id: u32, block_id: cstr.CString, disk_path: cstr.CString, disk_format: u32, read_only: bool, direct_io: bool, sync_mode: u32) callconv(.c) i32 {
-    _ = block_id;
-    _ = disk_path;
-    _ = disk_format;
-    _ = read_only;
-    _ = direct_io;
-    _ = sync_mode;
-    return unsupported("krun_add_disk3", ctx_id, "virtio-blk is not built");
-}
-
-pub fn krun_set_root_disk_remount(ctx_id: u32, device: cstr.CString, fstype: cstr.CString, options: cstr.CString) callconv(.c) i32 {
-    _ = device;
-    _ = fstype;
-    _ = options;
-    return unsupported("krun_set_root_disk_remount", ctx_id, "virtio-blk is not built");
-}
-
 pub fn krun_add_serial_console_default(ctx_id: u32, input_fd: c_int, output_fd: c_int) callconv(.c) i32 {
     _ = input_fd;
     _ = output_fd;
@@ -279,7 +237,6 @@ test "stubs answer -ENOENT for unknown contexts and -ENOTSUP otherwise" {
     defer log.init(log.target_default, @backingInt(log.Level.err), 2, log.option_no_env) catch unreachable;
     const ctx = @import("context.zig");
     const id: u32 = @intCast(ctx.krun_create_ctx());
-    try std.testing.expectEqual(@as(i32, -95), krun_add_disk(id, "root", "/dev/null", false));
     try std.testing.expectEqual(@as(i32, -95), krun_set_gpu_options(id, 0));
     const empty = [_]?[*:0]const u8{null};
     const ports = [_]?[*:0]const u8{ "8080:80", null };
@@ -294,7 +251,6 @@ test "stubs answer -ENOENT for unknown contexts and -ENOTSUP otherwise" {
     try std.testing.expectEqual(@as(i32, -95), krun_set_tee_firmware(id, 0, "/x"));
     try std.testing.expectEqual(@as(i32, -95), krun_display_set_edid_name(id, 0, "x"));
     try std.testing.expectEqual(@as(i32, 0), ctx.krun_free_ctx(id));
-    try std.testing.expectEqual(@as(i32, -2), krun_add_disk(id, "root", "/dev/null", false));
     try std.testing.expectEqual(@as(i32, -2), krun_set_port_map(id, null));
     try std.testing.expectEqual(@as(i32, -2), krun_set_snd_device(id, false));
 }

@@ -29,6 +29,7 @@ pub fn main(init: std.process.Init.Minimal) noreturn {
     const arena = fba.allocator();
     mountFilesystems();
     ensureConsole();
+    mountBlockRoot(init.environ.block.view().slice);
     // As libkrun: mount events propagate (containers in the guest expect a shared `/`).
     _ = sys.mount("none", "/", null, linux.MS.REC | linux.MS.SHARED);
     _ = linux.setsid();
@@ -71,7 +72,11 @@ const GuestFiles = struct {
     pub fn read(_: GuestFiles, arena: std.mem.Allocator, path: []const u8) plan_mod.Error!?[]const u8 {
         const path_z = try arena.dupeSentinel(u8, path, 0);
         const buf = try arena.alloc(u8, protocol.config_size_max + 1);
-        const bytes = sys.readFile(path_z, buf) catch |err| switch (err) {
+        // zkrun's own config file lives on the virtio-fs root, which a block root covers.
+        const rel = std.mem.trimStart(u8, path, "/");
+        const on_boot_root = sys.boot_root_fd >= 0 and std.mem.eql(u8, rel, protocol.config_overlay_path);
+        const got = if (on_boot_root) sys.readFileAt(sys.boot_root_fd, path_z[path.len - rel.len ..].ptr, buf) else sys.readFile(path_z, buf);
+        const bytes = got catch |err| switch (err) {
             error.TooLarge => return error.TooLarge,
             error.Unreadable => return error.ConfigUnreadable,
         };
@@ -101,6 +106,65 @@ fn mountFilesystems() void {
     _ = linux.symlink("/proc/self/fd", "/dev/fd");
     // For nested virtualization inside the guest (best effort, as libkrun).
     _ = linux.chmod("/dev/kvm", 0o666);
+}
+
+/// krun_set_root_disk_remount: mounts KRUN_BLOCK_ROOT_DEVICE (type KRUN_BLOCK_ROOT_FSTYPE, else
+/// each block filesystem the kernel knows; data KRUN_BLOCK_ROOT_OPTIONS) on /newroot, moves it
+/// onto `/`, chroots into it and mounts /dev, /proc, /sys there again, as libkrun's init. The
+/// virtio-fs root stays open underneath for the exit-code ioctl.
+fn mountBlockRoot(envp: []const [*:0]const u8) void {
+    const device = envValue(envp, "KRUN_BLOCK_ROOT_DEVICE") orelse return;
+    const fstype = envValue(envp, "KRUN_BLOCK_ROOT_FSTYPE");
+    const options = envValue(envp, "KRUN_BLOCK_ROOT_OPTIONS");
+    const fd = linux.open("/", .{ .ACCMODE = .RDONLY, .DIRECTORY = true }, 0);
+    if (sys.errno(fd) == .SUCCESS) sys.boot_root_fd = @intCast(fd);
+    _ = sys.mkdir("/newroot");
+    const e = if (fstype) |f| mountData(device, f, options) else mountAnyType(device, options);
+    if (e != .SUCCESS) {
+        sys.say("block root {s}: mount: {t}", .{ device, e });
+        finish(status_setup_failed);
+    }
+    const steps = [_]struct { []const u8, usize }{
+        .{ "chdir", linux.chdir("/newroot") },
+        .{ "move", linux.mount(".", "/", null, linux.MS.MOVE, 0) },
+        .{ "chroot", linux.chroot(".") },
+        .{ "chdir /", linux.chdir("/") },
+    };
+    for (steps) |step| if (sys.errno(step[1]) != .SUCCESS) {
+        sys.say("block root {s}: {s}: {t}", .{ device, step[0], sys.errno(step[1]) });
+        finish(status_setup_failed);
+    };
+    mountFilesystems();
+}
+
+fn envValue(envp: []const [*:0]const u8, comptime key: []const u8) ?[*:0]const u8 {
+    for (envp) |p| {
+        const entry = std.mem.span(p);
+        if (entry.len > key.len and std.mem.startsWith(u8, entry, key) and entry[key.len] == '=') return p + key.len + 1;
+    }
+    return null;
+}
+
+fn mountData(device: [*:0]const u8, fstype: [*:0]const u8, options: ?[*:0]const u8) linux.E {
+    return sys.errno(linux.mount(device, "/newroot", fstype, 0, if (options) |o| @intFromPtr(o) else 0));
+}
+
+/// No type given: each non-"nodev" filesystem of /proc/filesystems in turn (libkrun's way).
+fn mountAnyType(device: [*:0]const u8, options: ?[*:0]const u8) linux.E {
+    var buf: [4096]u8 = undefined;
+    const list = (sys.readFile("/proc/filesystems", &buf) catch return .NODEV) orelse return .NODEV;
+    var last: linux.E = .NODEV;
+    var lines = std.mem.tokenizeScalar(u8, list, '\n');
+    while (lines.next()) |line| {
+        if (std.mem.startsWith(u8, line, "nodev")) continue;
+        var name: [64:0]u8 = @splat(0);
+        const trimmed = std.mem.trim(u8, line, " \t");
+        if (trimmed.len == 0 or trimmed.len >= name.len) continue;
+        @memcpy(name[0..trimmed.len], trimmed);
+        last = mountData(device, &name, options);
+        if (last == .SUCCESS) return last;
+    }
+    return last;
 }
 
 /// The kernel opens /dev/console as fds 0-2 only if the root it booted from had one.

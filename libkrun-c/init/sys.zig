@@ -67,8 +67,13 @@ pub const FileError = error{ TooLarge, Unreadable };
 
 /// Reads a whole file of at most `buf.len - 1` bytes; null when it does not exist.
 pub fn readFile(path: [*:0]const u8, buf: []u8) FileError!?[]u8 {
+    return readFileAt(linux.AT.FDCWD, path, buf);
+}
+
+/// readFile relative to directory `dir` (the boot root after a block-root move).
+pub fn readFileAt(dir: i32, path: [*:0]const u8, buf: []u8) FileError!?[]u8 {
     assert(buf.len > 1);
-    const rc = linux.open(path, .{ .ACCMODE = .RDONLY, .CLOEXEC = true }, 0);
+    const rc = linux.openat(dir, path, .{ .ACCMODE = .RDONLY, .CLOEXEC = true }, 0);
     switch (errno(rc)) {
         .SUCCESS => {},
         .NOENT, .NOTDIR => return null,
@@ -204,7 +209,16 @@ pub const virtiofs_magic: u64 = 0x65735546;
 pub const exit_code_ioctl: u32 = 0x7602;
 
 /// Hands the workload's status to the host, when `/` is virtio-fs (libkrun.md §3.4).
+/// The virtio-fs root init booted from, kept open when init moved to a block-device root
+/// (krun_set_root_disk_remount): the exit code still reaches the host through it.
+pub var boot_root_fd: i32 = -1;
+
 pub fn reportExitCode(status: u8) void {
+    if (boot_root_fd >= 0) {
+        const rc = linux.ioctl(boot_root_fd, exit_code_ioctl, status);
+        if (errno(rc) != .SUCCESS) say("exit-code ioctl failed: {t}", .{errno(rc)});
+        return;
+    }
     var buf: [120]u8 align(8) = @splat(0); // struct statfs is 120 bytes on x86_64
     const rc = linux.syscall2(.statfs, @intFromPtr("/"), @intFromPtr(&buf));
     const f_type = std.mem.readInt(u64, buf[0..8], .little);

@@ -19,6 +19,8 @@ const Rng = @import("../virtio/rng.zig").Rng;
 const console = @import("../virtio/console.zig");
 const terminal = @import("terminal.zig");
 const VirtioFs = @import("../virtio/fs/VirtioFs.zig");
+const Blk = @import("../virtio/blk/Blk.zig");
+const Image = @import("../virtio/blk/Image.zig");
 const protocol = @import("../init/protocol.zig");
 const abi = @import("kvm_abi.zig");
 const kvm = @import("kvm.zig");
@@ -99,6 +101,7 @@ pub const Owner = union(enum) {
     rng: *Rng,
     console: *console.Console,
     fs: *VirtioFs,
+    blk: *Blk,
 };
 
 pub const Slot = struct {
@@ -301,8 +304,8 @@ fn openOutput(path: []const u8) ?sys.fd_t {
     return @intCast(rc);
 }
 
-/// The virtio devices, in libkrun's attach order: balloon → rng → console → fs (→ vsock, which
-/// zkrun does not have yet). Each gets a transport on the next slot.
+/// The virtio devices, in libkrun's attach order: balloon → rng → console → fs → block (→ vsock,
+/// which zkrun does not have yet). Each gets a transport on the next slot.
 fn buildDevices(self: *Machine, cfg: *const Config) Error!void {
     const balloon = try self.gpa.create(Balloon);
     balloon.* = .{};
@@ -324,6 +327,38 @@ fn buildDevices(self: *Machine, cfg: *const Config) Error!void {
         if (is_root and json != null) dev.server.addOverlayFile(protocol.config_overlay_path, json.?, protocol.config_file_mode, false) catch
             return error.InvalidConfig;
     }
+    for (cfg.disks.items) |disk| try self.buildDisk(disk);
+}
+
+/// Opens (and locks) a disk image and puts a virtio-blk device for it on the next slot.
+fn buildDisk(self: *Machine, disk: Config.Disk) Error!void {
+    var z: [std.fs.max_path_bytes + 1]u8 = undefined;
+    if (disk.path.len > std.fs.max_path_bytes) return error.InvalidConfig;
+    @memcpy(z[0..disk.path.len], disk.path);
+    z[disk.path.len] = 0;
+    const image = Image.open(self.gpa, @ptrCast(&z), .{
+        .format = @fromBackingInt(@backingInt(disk.format)),
+        .read_only = disk.read_only,
+        .direct_io = disk.direct_io,
+        .sync = @fromBackingInt(@backingInt(disk.sync)),
+    }) catch |err| {
+        log.warn("disk {s} ({s}): {t}", .{ disk.block_id, disk.path, err });
+        return switch (err) {
+            error.OutOfMemory => error.OutOfMemory,
+            error.SystemResources => error.SystemResources,
+            else => error.InvalidConfig,
+        };
+    };
+    const blk = self.gpa.create(Blk) catch |err| {
+        image.close();
+        return err;
+    };
+    blk.init(image, disk.block_id) catch {
+        image.close();
+        self.gpa.destroy(blk);
+        return error.SystemResources;
+    };
+    try self.attachOwned(.{ .blk = blk }, blk.device());
 }
 
 fn buildConsole(self: *Machine, cfg: *const Config, fds: ?Config.ConsoleFds) Error!void {
@@ -420,6 +455,10 @@ fn releaseOwner(gpa: std.mem.Allocator, owner: Owner) void {
             gpa.destroy(c);
         },
         .fs => |f| f.destroy(),
+        .blk => |b| {
+            b.deinit();
+            gpa.destroy(b);
+        },
     }
 }
 
@@ -486,7 +525,19 @@ fn buildCmdline(self: *Machine, cfg: *const Config) Error!void {
     }
     for (0..self.slot_count) |n| c.appendVirtioMmio(@intCast(n)) catch |err| return cmdlineError(err);
     c.append(cfg.cmdline_extra) catch |err| return cmdlineError(err);
+    if (cfg.block_root) |root| try appendBlockRoot(c, root);
     if (self.exec) |e| c.append(e.cmdline_tokens) catch |err| return cmdlineError(err);
+}
+
+/// krun_set_root_disk_remount's settings, as environment tokens for init (libkrun's names).
+/// capi refused values with spaces or quotes, so each stays one token.
+fn appendBlockRoot(c: *boot.Cmdline, root: Config.BlockRoot) Error!void {
+    var buf: [768]u8 = undefined;
+    var w: std.Io.Writer = .fixed(&buf);
+    w.print("KRUN_BLOCK_ROOT_DEVICE={s}", .{root.device}) catch return error.InvalidConfig;
+    if (root.fstype) |f| w.print(" KRUN_BLOCK_ROOT_FSTYPE={s}", .{f}) catch return error.InvalidConfig;
+    if (root.options) |o| w.print(" KRUN_BLOCK_ROOT_OPTIONS={s}", .{o}) catch return error.InvalidConfig;
+    c.append(w.buffered()) catch |err| return cmdlineError(err);
 }
 
 fn cmdlineError(err: boot.Cmdline.Error) Error {

@@ -283,7 +283,7 @@ static void consoles_and_queries(void)
 
     CHECK_EQ(krun_has_feature(KRUN_FEATURE_INIT_BLOB), 1);
     CHECK_EQ(krun_has_feature(KRUN_FEATURE_NET), 0);
-    CHECK_EQ(krun_has_feature(KRUN_FEATURE_BLK), 0);
+    CHECK_EQ(krun_has_feature(KRUN_FEATURE_BLK), 1);
     CHECK_EQ(krun_has_feature(KRUN_FEATURE_AWS_NITRO), 0);
     CHECK_EQ(krun_has_feature(12), -EINVAL);
     CHECK_EQ(krun_has_feature(1ULL << 40), -EINVAL);
@@ -304,12 +304,6 @@ static void unsupported(void)
     uint8_t mac[6] = { 0 };
     char tap[] = "tap0";
     const char *const list[] = { NULL };
-    CHECK_EQ(krun_set_root_disk(ctx, "/dev/null"), -ENOTSUP);
-    CHECK_EQ(krun_set_data_disk(ctx, "/dev/null"), -ENOTSUP);
-    CHECK_EQ(krun_add_disk(ctx, "d", "/dev/null", true), -ENOTSUP);
-    CHECK_EQ(krun_add_disk2(ctx, "d", "/dev/null", 0, true), -ENOTSUP);
-    CHECK_EQ(krun_add_disk3(ctx, "d", "/dev/null", 0, true, false, 0), -ENOTSUP);
-    CHECK_EQ(krun_set_root_disk_remount(ctx, "/dev/vda", NULL, NULL), -ENOTSUP);
     CHECK_EQ(krun_add_net_unixstream(ctx, "/tmp/p", -1, mac, 0, 0), -ENOTSUP);
     CHECK_EQ(krun_add_net_unixgram(ctx, "/tmp/p", -1, mac, 0, 0), -ENOTSUP);
     CHECK_EQ(krun_add_net_tap(ctx, tap, mac, 0, 0), -ENOTSUP);
@@ -374,19 +368,19 @@ static void log_lines(void)
     CHECK_EQ(krun_set_vm_config(ctx, 0, 512), -EINVAL);
     CHECK_EQ(krun_set_root(ctx, path_in("missing")), -ENOENT);
     CHECK_EQ(krun_free_ctx(999999), -ENOENT);
-    CHECK_EQ(krun_add_disk(ctx, "d", "/dev/null", false), -ENOTSUP);
+    CHECK_EQ(krun_set_gpu_options(ctx, 0), -ENOTSUP);
     drain(fds[0], buf, sizeof buf);
     CHECK(strstr(buf, "[zkrun] krun_set_vm_config: num_vcpus 0 is out of range 1..") != NULL);
     CHECK(strstr(buf, "[zkrun] krun_set_root: root directory \"") != NULL && strstr(buf, "missing\" does not exist") != NULL);
     CHECK(strstr(buf, "[zkrun] krun_free_ctx: context 999999 does not exist\n") != NULL);
-    CHECK(strstr(buf, "[zkrun] krun_add_disk: not supported by zkrun") != NULL);
+    CHECK(strstr(buf, "[zkrun] krun_set_gpu_options: not supported by zkrun") != NULL);
     /* The last reason is the caller's too, whether logged or not. */
     char why[512];
     int32_t n = krun_last_error(why, sizeof why);
     CHECK(n > 0 && (size_t)n == strlen(why));
-    CHECK(strncmp(why, "krun_add_disk: not supported by zkrun", 37) == 0);
+    CHECK(strncmp(why, "krun_set_gpu_options: not supported by zkrun", 44) == 0);
     CHECK_EQ(krun_last_error(why, 8), n); /* cut as snprintf, full length returned */
-    CHECK_EQ(strcmp(why, "krun_ad"), 0);
+    CHECK_EQ(strcmp(why, "krun_se"), 0);
     int lines = 0;
     for (char *p = buf; *p; p++)
         lines += *p == '\n';
@@ -411,6 +405,41 @@ static void log_lines(void)
     CHECK_EQ(krun_init_log(KRUN_LOG_TARGET_DEFAULT, KRUN_LOG_LEVEL_ERROR, KRUN_LOG_STYLE_NEVER, KRUN_LOG_OPTION_NO_ENV), 0);
     close(fds[0]);
     close(fds[1]);
+}
+
+/* Disks: every bad image is -errno with a reason, checked when the call is made. */
+static void disks(void)
+{
+    uint32_t ctx = new_ctx();
+    char img[4200], why[512];
+    snprintf(img, sizeof img, "%s/disk.img", scratch);
+    int fd = open(img, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    CHECK(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
+    close(fd);
+    CHECK_EQ(krun_set_root_disk_remount(ctx, "/dev/vda", NULL, NULL), -EINVAL); /* no disk yet */
+    CHECK_EQ(krun_set_root_disk(ctx, "/dev/null"), -EINVAL); /* not a regular file or block device */
+    krun_last_error(why, sizeof why);
+    CHECK(strstr(why, "is not a raw disk image") != NULL);
+    CHECK_EQ(krun_add_disk(ctx, "d", path_in("missing.img"), false), -ENOENT);
+    krun_last_error(why, sizeof why);
+    CHECK(strstr(why, "does not exist") != NULL);
+    CHECK_EQ(krun_add_disk(ctx, "d", scratch, false), -EISDIR);
+    CHECK_EQ(krun_add_disk(ctx, "d", scratch, true), -EISDIR);
+    CHECK_EQ(krun_add_disk2(ctx, "d", img, KRUN_DISK_FORMAT_VMDK, true), -ENOTSUP);
+    CHECK_EQ(krun_add_disk2(ctx, "d", img, KRUN_DISK_FORMAT_QCOW2, false), -EROFS);
+    CHECK_EQ(krun_add_disk2(ctx, "d", img, KRUN_DISK_FORMAT_QCOW2, true), -EINVAL); /* raw bytes, no qcow2 header */
+    CHECK_EQ(krun_add_disk2(ctx, "d", img, 3, true), -EINVAL);
+    CHECK_EQ(krun_add_disk3(ctx, "d", img, KRUN_DISK_FORMAT_RAW, true, false, 3), -EINVAL);
+    CHECK_EQ(krun_add_disk(ctx, NULL, img, true), -EINVAL);
+    CHECK_EQ(krun_add_disk(ctx, "d", NULL, true), -EINVAL);
+    CHECK_EQ(krun_add_disk3(ctx, "d", img, KRUN_DISK_FORMAT_RAW, false, false, KRUN_SYNC_NONE), 0);
+    CHECK_EQ(krun_add_disk(ctx, "d", img, true), -EEXIST);
+    CHECK_EQ(krun_add_disk(ctx, "e", img, true), -EBUSY); /* the same image twice */
+    CHECK_EQ(krun_set_data_disk(ctx, img), -EINVAL);      /* the deprecated setters do not mix */
+    CHECK_EQ(krun_set_root_disk_remount(ctx, "/dev/vda", "ext4", "a b"), -EINVAL);
+    CHECK_EQ(krun_set_root_disk_remount(ctx, "/dev/vda", "ext4", NULL), 0);
+    CHECK_EQ(krun_set_root(ctx, scratch), -EEXIST); /* the root is the disk's */
+    CHECK_EQ(krun_free_ctx(ctx), 0);
 }
 
 /* krun_setgid/krun_setuid take effect at start, for the whole process (in a child here). As
@@ -457,6 +486,7 @@ int main(int argc, char **argv)
     kernels();
     consoles_and_queries();
     unsupported();
+    disks();
     log_lines();
     ids_switch_at_start();
     return summary();
