@@ -18,7 +18,6 @@ const usage = `usage: run.ts --root DIR [options] -- PROGRAM [ARGS...]
   --workdir DIR       working directory in the guest
   --env NAME=VALUE    environment variable (repeatable); --inherit-env passes the host's
   --rlimit RES=S:H    resource limit, e.g. NOFILE=1024:4096 (repeatable)
-  --port HOST:GUEST   forward a host TCP port to the guest (repeatable)
   --capture           collect the console and print it after the guest exits
                       (Deno: also --allow-write=/tmp, for the temp file)
   --timeout MS        stop the guest after MS milliseconds (exit 124)
@@ -65,7 +64,6 @@ async function main(argv: string[]): Promise<number> {
       env: { type: "string", multiple: true, default: [] },
       "inherit-env": { type: "boolean", default: false },
       rlimit: { type: "string", multiple: true, default: [] },
-      port: { type: "string", multiple: true, default: [] },
       capture: { type: "boolean", default: false },
       timeout: { type: "string" },
       enter: { type: "boolean", default: false },
@@ -82,7 +80,6 @@ async function main(argv: string[]): Promise<number> {
     throw new UsageError("--env and --inherit-env exclude each other");
   }
   const env: Env = values["inherit-env"] ? "inherit" : Object.fromEntries(pairs(values.env, "=", "--env"));
-  const ports = Object.fromEntries(pairs(values.port, ":", "--port").map(([h, g]) => [h, Number(g)]));
   const [path, ...args] = positionals;
   using vm: VmType = new Vm({
     root: values.root,
@@ -91,7 +88,6 @@ async function main(argv: string[]): Promise<number> {
     workdir: values.workdir,
     exec: { path, args, env },
     rlimits: values.rlimit.length > 0 ? rlimits(values.rlimit) : undefined,
-    ports: values.port.length > 0 ? ports : undefined,
   });
   if (values.enter) vm.startEnter();
   try {

@@ -2,16 +2,27 @@
  * The Bun adapter: opens libkrun.so.1 with `bun:ffi` from the neutral table in symbols.ts.
  * One of the two files that know which runtime they run on (the other is deno.ts).
  *
- * `bun:ffi` has no `nonblocking` calls, so a wait is krun_wait polled from a timer (every
- * 1 ms, doubling to 20 ms). Chosen over a Worker because it needs no second JS heap, keeps the
- * event loop alive exactly while a VM runs, costs one FFI call per tick, and cannot leave a
- * thread stuck in C when the process wants to exit. Each poll waits up to 1 ms, not 0: zkrun's
- * krun_wait(ctx, 0) does not yet notice a VM that has ended (tests/ts/cases.ts checks it), and
- * 1 ms blocks the JS thread at most 1 ms per tick (≤5% once the interval reaches 20 ms).
+ * `bun:ffi` has no `nonblocking` calls, so a wait is krun_wait(ctx, 0) (which only polls: it
+ * never blocks the JS thread) from a timer, every 1 ms doubling to 20 ms. Chosen over a Worker
+ * because it needs no second JS heap, keeps the event loop alive exactly while a VM runs,
+ * costs one FFI call per tick, and cannot leave a thread stuck in C when the process wants to
+ * exit; over a thread-safe JSCallback because that needs a C notification API libkrun does not
+ * have. Idle cost: tests/bench/ts-idle.bench.sh (BENCHMARKS.md).
  *
  * @module
  */
-import { type Adapter, type Calls, firmwareSymbols, type Kind, type Native, symbols } from "./symbols.ts";
+import {
+  type Adapter,
+  type Calls,
+  firmwareSymbols,
+  type HostIo,
+  type Kind,
+  libcSymbols,
+  type Native,
+  O_CLOEXEC,
+  O_RDWR,
+  symbols,
+} from "./symbols.ts";
 
 /** The part of `bun:ffi` used here (declared so `deno check` needs no Bun types). */
 interface BunFfi {
@@ -20,6 +31,15 @@ interface BunFfi {
     symbols: Record<string, { args: string[]; returns: string }>,
   ): { symbols: Record<string, (...args: unknown[]) => unknown>; close(): void };
   ptr(view: ArrayBufferView): number;
+  toArrayBuffer(address: number, offset: number, length: number): ArrayBuffer;
+}
+
+/** The part of `Bun` used here: a file on an fd, read as a stream or written through a sink. */
+interface BunGlobal {
+  file(fd: number): {
+    stream(): ReadableStream<Uint8Array>;
+    writer(): { write(chunk: Uint8Array): number; flush(): number | Promise<number>; end(): unknown };
+  };
 }
 
 const present = "Bun" in globalThis;
@@ -32,7 +52,7 @@ const ffi: BunFfi | null = present ? (await import(specifier)) as BunFfi : null;
  * are 0..255 (it refuses any other code from the guest), so every other value ends the loop.
  */
 const timedOut = -110;
-const pollWaitMs = 1;
+const pollWaitMs = 0;
 const pollFirstMs = 1;
 const pollMaxMs = 20;
 
@@ -69,7 +89,84 @@ function open(path: string): Native {
         tick();
       }),
     address: (buffer: Uint8Array<ArrayBuffer>): bigint => BigInt(ptr(buffer)),
+    copy: (address: bigint, length: number): Uint8Array =>
+      new Uint8Array(ffi.toArrayBuffer(Number(address), 0, length).slice(0)),
     close: (): void => lib.close(),
+    io: hostIo(ffi),
+  };
+}
+
+function hostIo(ffi: BunFfi): HostIo {
+  const table: Record<string, { args: string[]; returns: string }> = {};
+  for (const [name, spec] of Object.entries(libcSymbols)) {
+    table[name] = { args: spec.parameters.map(bunType), returns: spec.result };
+  }
+  const libc = ffi.dlopen("libc.so.6", table).symbols as unknown as {
+    pipe2(fds: Int32Array, flags: number): number;
+    open(path: Uint8Array, flags: number, mode: number): number;
+    close(fd: number): number;
+  };
+  const bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;
+  const closer = (fd: number): () => void => {
+    let open = true;
+    return (): void => {
+      if (open) libc.close(fd);
+      open = false;
+    };
+  };
+  return {
+    pipe(): [number, number] {
+      const fds = new Int32Array(2);
+      if (libc.pipe2(fds, O_CLOEXEC) !== 0) throw new Error("pipe2 failed (out of file descriptors?)");
+      return [fds[0], fds[1]];
+    },
+    devNull(): number {
+      const fd = libc.open(new TextEncoder().encode("/dev/null\0"), O_RDWR | O_CLOEXEC, 0);
+      if (fd < 0) throw new Error("cannot open /dev/null");
+      return fd;
+    },
+    close(fd: number): void {
+      libc.close(fd);
+    },
+    // Bun.file(fd) reads a pipe without blocking the JS thread, but never closes the fd.
+    readable(fd: number, _chunkSize: number): ReadableStream<Uint8Array> {
+      const finish = closer(fd);
+      const reader = bun.file(fd).stream().getReader();
+      return new ReadableStream<Uint8Array>({
+        async pull(controller): Promise<void> {
+          try {
+            const { value, done } = await reader.read();
+            if (!done) return controller.enqueue(value);
+            finish();
+            controller.close();
+          } catch (err) {
+            finish();
+            controller.error(err);
+          }
+        },
+        async cancel(reason): Promise<void> {
+          await reader.cancel(reason).catch(() => {});
+          finish();
+        },
+      }, { highWaterMark: 0 });
+    },
+    writable(fd: number): WritableStream<Uint8Array> {
+      const finish = closer(fd);
+      const sink = bun.file(fd).writer();
+      return new WritableStream<Uint8Array>({
+        async write(chunk): Promise<void> {
+          sink.write(chunk);
+          await sink.flush();
+        },
+        async close(): Promise<void> {
+          await sink.end();
+          finish();
+        },
+        abort(): void {
+          finish();
+        },
+      });
+    },
   };
 }
 

@@ -8,8 +8,12 @@ import {
   type Adapter,
   type Calls,
   firmwareSymbols,
+  type HostIo,
   type Kind,
+  type libcSymbols,
   type Native,
+  O_CLOEXEC,
+  O_RDWR,
   symbols,
   type SymbolSpec,
 } from "./symbols.ts";
@@ -68,7 +72,97 @@ function open(path: string): Native {
     waitAsync: (ctxId: number): Promise<number> => waitNonblocking(ctxId, -1),
     address: (buffer: Uint8Array<ArrayBuffer>): bigint =>
       BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer))),
+    copy: (address: bigint, length: number): Uint8Array => {
+      const pointer = Deno.UnsafePointer.create(address);
+      if (pointer === null) throw new Error("copy from NULL");
+      return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(pointer, length).slice(0));
+    },
     close: (): void => lib.close(),
+    io: hostIo(),
+  };
+}
+
+/** How many times a read or write that returns -1 (EINTR, or a real error) is tried. */
+const ioAttempts = 3;
+
+function hostIo(): HostIo {
+  const libc = Deno.dlopen(
+    "libc.so.6",
+    {
+      pipe2: { parameters: ["buffer", "i32"], result: "i32" },
+      open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+      close: { parameters: ["i32"], result: "i32" },
+      read: { parameters: ["i32", "buffer", "usize"], result: "i64", nonblocking: true },
+      write: { parameters: ["i32", "buffer", "usize"], result: "i64", nonblocking: true },
+    } as const satisfies Record<keyof typeof libcSymbols, Deno.ForeignFunction>,
+  ).symbols;
+  const closer = (fd: number): () => boolean => {
+    let open = true;
+    return (): boolean => {
+      if (open) libc.close(fd);
+      const was = open;
+      open = false;
+      return was;
+    };
+  };
+  return {
+    pipe(): [number, number] {
+      const fds = new Int32Array(2);
+      if (libc.pipe2(fds, O_CLOEXEC) !== 0) throw new Error("pipe2 failed (out of file descriptors?)");
+      return [fds[0], fds[1]];
+    },
+    devNull(): number {
+      const fd = libc.open(new TextEncoder().encode("/dev/null\0"), O_RDWR | O_CLOEXEC, 0);
+      if (fd < 0) throw new Error("cannot open /dev/null");
+      return fd;
+    },
+    close(fd: number): void {
+      libc.close(fd);
+    },
+    readable(fd: number, chunkSize: number): ReadableStream<Uint8Array> {
+      const finish = closer(fd);
+      let closed = false;
+      return new ReadableStream<Uint8Array>({
+        async pull(controller): Promise<void> {
+          for (let attempt = 1;; attempt++) {
+            const buf = new Uint8Array(chunkSize);
+            const n = Number(await libc.read(fd, buf, BigInt(chunkSize)));
+            if (closed) return; // cancelled while the read was pending
+            if (n > 0) return controller.enqueue(n === chunkSize ? buf : buf.slice(0, n));
+            if (n === 0 || attempt === ioAttempts) {
+              closed = true;
+              finish();
+              if (n === 0) return controller.close();
+              return controller.error(new Error(`read from fd ${fd} failed`));
+            }
+          }
+        },
+        cancel(): void {
+          closed = true;
+          finish();
+        },
+      }, { highWaterMark: 0 });
+    },
+    writable(fd: number): WritableStream<Uint8Array> {
+      const finish = closer(fd);
+      return new WritableStream<Uint8Array>({
+        async write(chunk): Promise<void> {
+          const buf = new Uint8Array(chunk); // our own copy: the call runs on another thread
+          let failures = 0;
+          for (let off = 0; off < buf.length;) {
+            const n = Number(await libc.write(fd, buf.subarray(off), BigInt(buf.length - off)));
+            if (n > 0) off += n;
+            else if (++failures === ioAttempts) throw new Error("the guest's stdin is closed (the VM ended)");
+          }
+        },
+        close(): void {
+          finish();
+        },
+        abort(): void {
+          finish();
+        },
+      });
+    },
   };
 }
 

@@ -31,6 +31,7 @@ const errnoNames: Readonly<Record<number, readonly [string, string]>> = {
   36: ["ENAMETOOLONG", "name too long"],
   38: ["ENOSYS", "not implemented"],
   95: ["ENOTSUP", "not supported"],
+  105: ["ENOBUFS", "no buffer space"],
   98: ["EADDRINUSE", "address in use"],
   110: ["ETIMEDOUT", "timed out"],
   114: ["EALREADY", "already in progress"],

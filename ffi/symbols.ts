@@ -223,6 +223,28 @@ export const firmwareSymbols = {
   krunfw_get_version: { parameters: [], result: "i32" },
 } as const satisfies Record<string, SymbolSpec>;
 
+/**
+ * The few libc functions the console streams need (libc.so.6, loaded by soname): pipe2, open,
+ * close, and read/write (Deno calls these two on its blocking thread pool).
+ */
+export const libcSymbols = {
+  // int pipe2(int pipefd[2], int flags);
+  pipe2: { parameters: ["ptr", "i32"], result: "i32" },
+  // int open(const char *path, int flags, ...);
+  open: { parameters: ["ptr", "i32", "u32"], result: "i32" },
+  // int close(int fd);
+  close: { parameters: ["i32"], result: "i32" },
+  // ssize_t read(int fd, void *buf, size_t count);
+  read: { parameters: ["i32", "ptr", "usize"], result: "i64", mayBlock: true },
+  // ssize_t write(int fd, const void *buf, size_t count);
+  write: { parameters: ["i32", "ptr", "usize"], result: "i64", mayBlock: true },
+} as const;
+
+/** Linux open(2)/pipe2(2) flags the streams use. */
+export const O_RDWR = 0o2;
+/** Close on exec: a child process the embedder spawns must not hold a console pipe open. */
+export const O_CLOEXEC = 0o2000000;
+
 /** Names of every exported function. */
 export type SymbolName = keyof typeof symbols;
 
@@ -263,8 +285,31 @@ export interface Native {
   waitAsync(ctxId: number): Promise<number>;
   /** The address of a buffer, for building `const char *const[]` arrays. */
   address(buffer: Uint8Array<ArrayBuffer>): bigint;
+  /** A copy of `length` bytes the library owns at `address`. */
+  copy(address: bigint, length: number): Uint8Array;
   /** Unloads the library; every call after this is invalid. */
   close(): void;
+  /** The host fds and streams `Vm.spawn()` wires the guest's console ports to. */
+  readonly io: HostIo;
+}
+
+/**
+ * Pipes and their JS streams, for the console ports of `Vm.spawn()`. Every fd is O_CLOEXEC and
+ * blocking (the VMM keeps its own non-blocking handle on the ends it gets); none of these
+ * block the JS thread: Deno reads and writes on its blocking thread pool (`nonblocking` FFI
+ * calls), Bun through `Bun.file(fd)`, which polls.
+ */
+export interface HostIo {
+  /** pipe2(O_CLOEXEC): [read end, write end]. */
+  pipe(): [number, number];
+  /** An O_CLOEXEC fd on /dev/null, read-write. */
+  devNull(): number;
+  /** close(2). */
+  close(fd: number): void;
+  /** A stream of what `fd` reads until end of file; closes `fd` at its end or cancel. */
+  readable(fd: number, chunkSize: number): ReadableStream<Uint8Array>;
+  /** A stream writing to `fd`; closes `fd` on close or abort. */
+  writable(fd: number): WritableStream<Uint8Array>;
 }
 
 /** An adapter: the only code that knows a runtime's FFI. */

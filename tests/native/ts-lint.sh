@@ -12,7 +12,7 @@ step() { # NAME CMD...
   local out; if out=$("$@" 2>&1); then passed=$((passed + 1)); echo "ok   $name"
   else failed=$((failed + 1)); echo "FAIL $name"; echo "$out" | tail -30 | sed 's/^/     /'; fi
 }
-step "deno check" deno check -q mod.ts ffi/ examples/run.ts tests/ts/ cli/
+step "deno check" deno check -q mod.ts src/ ffi/ examples/run.ts tests/ts/ cli/
 step "deno lint" deno lint -q
 step "deno fmt --check" deno fmt -q --check
 step "deno doc --lint mod.ts" deno doc -q --lint mod.ts

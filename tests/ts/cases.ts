@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import * as zkrun from "../../mod.ts";
 import {
   Context,
   KrunError,
@@ -344,18 +345,20 @@ export const cases: Case[] = [
     },
   },
   {
-    name: "ports: out of range or repeated guest ports are EINVAL; a valid map reaches krun_set_port_map",
+    name: "Context.setPortMap: out of range or repeated guest ports are EINVAL; Vm has no `ports` option yet",
     fn: () => {
       const op = "krun_set_port_map";
-      throwsKrun(() => new Vm(vmOptions({ ports: { 0: 80 } })), "EINVAL", op, /host port/);
-      throwsKrun(() => new Vm(vmOptions({ ports: { 8080: 70000 } })), "EINVAL", op, /guest port/);
-      throwsKrun(() => new Vm(vmOptions({ ports: { 8080: 80, 8081: 80 } })), "EINVAL", op, /twice/);
-      // Until TSI lands the library answers -ENOTSUP: that must surface, not be hidden.
-      try {
-        using _vm = new Vm(vmOptions({ ports: { 8080: 80 } }));
-      } catch (err) {
-        assert.ok(err instanceof KrunError && err.code === "ENOTSUP" && err.op === op, String(err));
-      }
+      using ctx = new Context();
+      throwsKrun(() => ctx.setPortMap({ 0: 80 }), "EINVAL", op, /host port/);
+      throwsKrun(() => ctx.setPortMap({ 8080: 70000 }), "EINVAL", op, /guest port/);
+      throwsKrun(() => ctx.setPortMap({ 8080: 80, 8081: 80 }), "EINVAL", op, /twice/);
+      // An option that always throws is not offered: `ports` comes with the library's TSI.
+      throwsKrun(
+        () => new Vm(vmOptions({ ports: { 8080: 80 } } as never)),
+        "EINVAL",
+        "new Vm",
+        /unknown option/,
+      );
     },
   },
   {
@@ -497,6 +500,113 @@ export const cases: Case[] = [
         status = ctx.wait(0);
       }
       assert.equal(status, 0, "krun_wait(ctx, 0) never reported the ended guest within 3 s");
+    },
+  },
+  {
+    name: "every exported krun_* function has a wrapper that reaches it with the table's arguments",
+    fn: () => {
+      const mac = "5a:94:ef:e4:0c:ee";
+      const sock = join(scratch, "none.sock");
+      // One call per symbol on a fresh context: it must succeed or fail with a KrunError naming
+      // that very function (never a TypeError from a wrong argument count or kind).
+      const calls: Record<string, (c: Context) => unknown> = {
+        krun_set_vm_config: (c) => c.setVmConfig(1, 64),
+        krun_set_root: (c) => c.setRoot(root),
+        krun_set_data_disk: (c) => c.setDataDisk(notADir),
+        krun_set_root_disk: (c) => c.setRootDisk(notADir),
+        krun_add_disk: (c) => c.addDisk("d", notADir, true),
+        krun_add_disk2: (c) => c.addDisk2("d", notADir, "raw", true),
+        krun_add_disk3: (c) => c.addDisk3("d", notADir, "qcow2", true, false, "full"),
+        krun_set_mapped_volumes: (c) => c.setMappedVolumes([]),
+        krun_add_virtiofs: (c) => c.addVirtiofs("t", root),
+        krun_add_virtiofs2: (c) => c.addVirtiofs2("t", root, 0),
+        krun_add_virtiofs3: (c) => c.addVirtiofs3("t", root, 0n, true),
+        krun_add_net_unixstream: (c) => c.addNetUnixstream(sock, -1, mac),
+        krun_add_net_unixgram: (c) => c.addNetUnixgram(sock, -1, mac, 0, 0),
+        krun_add_net_tap: (c) => c.addNetTap("tap0", mac),
+        krun_set_passt_fd: (c) => c.setPasstFd(0),
+        krun_set_gvproxy_path: (c) => c.setGvproxyPath(sock),
+        krun_set_net_mac: (c) => c.setNetMac(new Uint8Array([0x5a, 1, 2, 3, 4, 5])),
+        krun_set_port_map: (c) => c.setPortMap({}),
+        krun_set_gpu_options: (c) => c.setGpuOptions(0),
+        krun_set_gpu_options2: (c) => c.setGpuOptions2(0, 1n << 32n),
+        krun_add_display: (c) => c.addDisplay(640, 480),
+        krun_display_set_edid: (c) => c.displaySetEdid(0, new Uint8Array(128)),
+        krun_display_set_dpi: (c) => c.displaySetDpi(0, 96),
+        krun_display_set_physical_size: (c) => c.displaySetPhysicalSize(0, 300, 200),
+        krun_display_set_edid_name: (c) => c.displaySetEdidName(0, "zkrun"),
+        krun_display_set_refresh_rate: (c) => c.displaySetRefreshRate(0, 60),
+        krun_set_display_backend: (c) => c.setDisplayBackend(new Uint8Array(16)),
+        krun_add_input_device: (c) => c.addInputDevice(new Uint8Array(16), new Uint8Array(16)),
+        krun_add_input_device_fd: (c) => c.addInputDeviceFd(0),
+        krun_add_vhost_user_device: (c) => c.addVhostUserDevice(4, sock, "rng", [256]),
+        krun_set_rlimits: (c) => c.setRlimits({ NOFILE: [1024, 4096] }),
+        krun_set_smbios_oem_strings: (c) => c.setSmbiosOemStrings([]),
+        krun_set_workdir: (c) => c.setWorkdir("/"),
+        krun_set_exec: (c) => c.setExec("/bin/true", ["x"], { A: "1" }),
+        krun_set_firmware: (c) => c.setFirmware(notADir),
+        krun_set_kernel: (c) => c.setKernel(okGuest, "raw", undefined, "console=ttyS0"),
+        krun_set_env: (c) => c.setEnv({ A: "1" }),
+        krun_set_tee_config_file: (c) => c.setTeeConfigFile(notADir),
+        krun_set_tee_firmware: (c) => c.setTeeFirmware(0, notADir),
+        krun_set_snd_device: (c) => c.setSndDevice(false),
+        krun_add_vfio_device: (c) => c.addVfioDevice(0, 0, 0),
+        krun_add_vsock_port: (c) => c.addVsockPort(1024, sock),
+        krun_add_vsock_port2: (c) => c.addVsockPort2(1025, sock, true),
+        krun_add_vsock: (c) => c.addVsock(0),
+        krun_get_shutdown_eventfd: (c) => c.getShutdownEventfd(),
+        krun_set_console_output: (c) => c.setConsoleOutput(join(scratch, "cover.out")),
+        krun_setuid: (c) => c.setuid(process.getuid?.() ?? 0),
+        krun_setgid: (c) => c.setgid(process.getgid?.() ?? 0),
+        krun_set_nested_virt: (c) => c.setNestedVirt(false),
+        krun_split_irqchip: (c) => c.splitIrqchip(false),
+        krun_disable_implicit_console: (c) => c.disableImplicitConsole(),
+        krun_disable_implicit_init: (c) => c.disableImplicitInit(),
+        krun_fs_add_overlay_file: (c) => c.fsAddOverlayFile("/dev/root", "/x", new Uint8Array([1, 2])),
+        krun_fs_add_overlay_dir: (c) => c.fsAddOverlayDir("/dev/root", "/d"),
+        krun_disable_implicit_vsock: (c) => c.disableImplicitVsock(),
+        krun_append_kernel_cmdline: (c) => c.appendKernelCmdline("quiet"),
+        krun_set_kernel_console: (c) => c.setKernelConsole("hvc0"),
+        krun_add_virtio_console_default: (c) => c.addVirtioConsoleDefault(0, 1, 2),
+        krun_add_serial_console_default: (c) => c.addSerialConsoleDefault(0, 1),
+        krun_add_virtio_console_multiport: (c) => c.addVirtioConsoleMultiport(),
+        krun_add_console_port_tty: (c) => c.addConsolePortTty(0, "tty", 0),
+        krun_add_console_port_inout: (c) => c.addConsolePortInout(0, "data", 0, 1),
+        krun_set_root_disk_remount: (c) => c.setRootDiskRemount("/dev/vda", "ext4", "rw"),
+        krun_start: (c) => c.start(),
+        krun_wait: (c) => c.wait(0),
+        krun_stop: (c) => c.stop(),
+        krun_get_exit_reason: (c) => c.exitReason(),
+        krun_free_ctx: (c) => c.free(),
+        krun_create_ctx: () => new Context().free(),
+        krun_set_log_level: () => zkrun.setLogLevel(1),
+        krun_get_max_vcpus: () => zkrun.maxVcpus(),
+        krun_has_feature: () => assert.equal(zkrun.hasFeature("init_blob"), true),
+        krun_check_nested_virt: () => zkrun.checkNestedVirt(),
+        krun_get_default_init: () =>
+          assert.deepEqual([...zkrun.getDefaultInit().subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46]),
+      };
+      // Wrapped, but not called here: they end or reconfigure this process.
+      const notCalled: Record<string, () => unknown> = {
+        krun_start_enter: () => Context.prototype.startEnter,
+        krun_init_log: () => zkrun.initLog,
+        krun_last_error: () => KrunError, // its text is every KrunError's message (tested above)
+      };
+      const missing = Object.keys(symbols).filter((n) => !(n in calls) && !(n in notCalled));
+      assert.deepEqual(missing, [], `krun_* functions without a wrapper: ${missing.join(", ")}`);
+      for (const name of Object.keys(notCalled)) assert.equal(typeof notCalled[name](), "function", name);
+      for (const [name, call] of Object.entries(calls)) {
+        assert.ok(name in symbols, `${name} is not in ffi/symbols.ts`);
+        const ctx = new Context();
+        try {
+          call(ctx);
+        } catch (err) {
+          assert.ok(err instanceof KrunError, `${name}: ${err}`);
+          assert.equal(err.op, name, `${name} reached ${err.op}: ${err.message}`);
+        } finally {
+          ctx.free();
+        }
+      }
     },
   },
   {

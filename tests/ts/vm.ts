@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import process from "node:process";
-import { KrunError, loadLibrary, type RunResult, Vm } from "../../mod.ts";
+import { KrunError, loadLibrary, type RunResult, Vm, type VmStatus } from "../../mod.ts";
 
 const [scenario, root] = process.argv.slice(2);
 const runtime = loadLibrary().runtime; // the adapters alone know the runtime
@@ -34,7 +34,178 @@ function sh(script: string, extra: string[] = [], env: Record<string, string> = 
   });
 }
 
+const MiB = 1024 * 1024;
+
+/**
+ * This process's JS memory: the heap and the buffers outside it, where stream chunks live.
+ * Not RSS: it also counts guest RAM (mapped in this process) as the guest touches it.
+ */
+function jsMemory(): number {
+  const m = process.memoryUsage();
+  return m.heapUsed + m.external;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Every byte of a stream, concatenated. */
+async function bytes(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+const text = (b: Uint8Array): string => new TextDecoder().decode(b);
+
 const scenarios: Record<string, () => Promise<void>> = {
+  // 64 MiB of "\n" through spawn()'s stdout: every byte arrives, none rewritten (no "\r\n"),
+  // and this process's memory stays bounded, also while nobody reads (the guest stalls).
+  async "spawn-stream"(): Promise<void> {
+    const total = 64 * MiB;
+    await using vm = sh(`head -c ${total} /dev/zero | tr '\\0' '\\n'; echo done >&2`);
+    const child = vm.spawn();
+    let ended = false;
+    child.status.then(() => ended = true);
+    const before = jsMemory();
+    await sleep(3000); // nobody reads: the pipe and the console's ring fill, then the guest waits
+    const stalled = jsMemory() - before;
+    check(
+      `a stdout nobody reads stalls the guest, not this process (JS memory +${
+        (stalled / MiB).toFixed(1)
+      } MiB)`,
+      () => {
+        assert.equal(ended, false);
+        assert.ok(stalled < 16 * MiB);
+      },
+      "",
+    );
+    let got = 0;
+    let bad = -1;
+    let peak = 0;
+    const t0 = performance.now();
+    for await (const chunk of child.stdout) {
+      for (let i = 0; i < chunk.length && bad < 0; i++) if (chunk[i] !== 10) bad = got + i;
+      got += chunk.length;
+      peak = Math.max(peak, jsMemory() - before);
+    }
+    const secs = (performance.now() - t0) / 1000;
+    const st = await child.status;
+    const err = text(await bytes(child.stderr));
+    const ctx = JSON.stringify({ got, bad, st, err });
+    check(`all ${total} bytes arrive byte-exact (${(total / MiB / secs).toFixed(1)} MiB/s)`, () => {
+      assert.equal(got, total);
+      assert.equal(bad, -1);
+    }, ctx);
+    check(`memory stays bounded while streaming (peak JS memory +${(peak / MiB).toFixed(1)} MiB)`, () => {
+      assert.ok(peak < 48 * MiB);
+    }, ctx);
+    check("stderr is its own stream; status exited 0", () => {
+      assert.equal(err, "done\n");
+      assert.deepEqual(st, { code: 0, success: true, reason: "exited" });
+    }, ctx);
+  },
+  // stdin round trip through cat: every byte value, \r\n, ^C and ^D pass unchanged.
+  async "spawn-stdin"(): Promise<void> {
+    await using vm = new Vm({ root, memoryMiB: 256, exec: { path: "/bin/cat" } });
+    const child = vm.spawn({ stdin: "piped" });
+    const input = new Uint8Array(1 * MiB + 7);
+    for (let i = 0; i < input.length; i++) input[i] = (i * 7 + (i >> 9)) & 0xff;
+    input.set([13, 10, 3, 4, 0, 26], 100);
+    const writing = (async (): Promise<void> => {
+      const w = child.stdin.getWriter();
+      for (let at = 0; at < input.length; at += 100_000) await w.write(input.slice(at, at + 100_000));
+      await w.close(); // end of file for cat
+    })();
+    const [out, st] = await Promise.all([bytes(child.stdout), child.status, writing]);
+    const ctx = JSON.stringify({ len: out.length, st });
+    check(`stdin → cat → stdout: ${input.length} bytes back byte-exact`, () => {
+      assert.equal(out.length, input.length);
+      assert.ok(out.every((b, i) => b === input[i]));
+    }, ctx);
+    check(
+      "closing stdin ends cat: exited 0",
+      () => assert.deepEqual(st, { code: 0, success: true, reason: "exited" }),
+      ctx,
+    );
+  },
+  // output(): stdout and stderr apart, the status, VmState and the exit event; maxBuffer.
+  async "output"(): Promise<void> {
+    await using vm = sh("printf 'out\\r\\n'; echo err >&2; printf more; exit 3");
+    const events: VmStatus[] = [];
+    vm.addEventListener("exit", (e) => events.push((e as CustomEvent<VmStatus>).detail));
+    const r = await vm.output();
+    const ctx = JSON.stringify({ ...r, stdout: text(r.stdout), stderr: text(r.stderr) });
+    check(
+      "stdout is exactly the workload's (\\r\\n kept as written)",
+      () => assert.equal(text(r.stdout), "out\r\nmore"),
+      ctx,
+    );
+    check("stderr is separate", () => assert.equal(text(r.stderr), "err\n"), ctx);
+    check("code 3, reason exited, not success", () => {
+      assert.deepEqual([r.code, r.reason, r.success], [3, "exited", false]);
+    }, ctx);
+    check("VmState is exited and one exit event fired with the status", () => {
+      assert.equal(vm.state, "exited");
+      assert.deepEqual(events, [{ code: 3, success: false, reason: "exited" }]);
+    }, ctx);
+    await assert.rejects(() => vm.output(), /runs once/);
+    await using big = sh("head -c 1000000 /dev/zero; sleep 600");
+    await assert.rejects(
+      () => big.output({ maxBuffer: 4096 }),
+      (e: unknown) =>
+        e instanceof KrunError && e.code === "ENOBUFS" && /stdout exceeded maxBuffer/.test(e.message),
+    );
+    check(
+      "output() past maxBuffer stops the VM and rejects with ENOBUFS",
+      () => assert.equal(big.state, "exited"),
+      "",
+    );
+  },
+  // AbortSignal (and AbortSignal.timeout) stop the VM: reason "stopped", code 137.
+  async "spawn-abort"(): Promise<void> {
+    {
+      // Long enough for the guest to boot and print under emulation; then it sleeps on.
+      await using vm = sh("echo up; sleep 600");
+      const child = vm.spawn({ signal: AbortSignal.timeout(20_000), stderr: "null" });
+      const [out, st] = await Promise.all([bytes(child.stdout), child.status]);
+      check("AbortSignal.timeout stops the VM: 137, stopped (and its output so far arrived)", () => {
+        assert.deepEqual(st, { code: 137, success: false, reason: "stopped" });
+        assert.equal(text(out), "up\n");
+      }, JSON.stringify({ st, out: text(out) }));
+    }
+    {
+      await using vm = sh("sleep 600");
+      const ac = new AbortController();
+      const child = vm.spawn({ signal: ac.signal, stdout: "null", stderr: "null" });
+      setTimeout(() => ac.abort(), 2000);
+      const st = await child.status;
+      check(
+        "AbortController.abort() stops it too",
+        () => assert.equal(st.reason, "stopped"),
+        JSON.stringify(st),
+      );
+    }
+    await using vm = sh("true");
+    const ac = new AbortController();
+    ac.abort(new Error("never mind"));
+    assert.throws(() => vm.spawn({ signal: ac.signal }), /never mind/);
+    check("an aborted signal throws its reason before booting", () => assert.equal(vm.state, "ready"), "");
+  },
+  // A guest kernel panic (panic_on_oom=2, then a 16 MiB memory cgroup fills a tmpfs) gives its
+  // reason.
+  async "panic"(): Promise<void> {
+    await using vm = sh(
+      "grep -q ' /sys/fs/cgroup cgroup2 ' /proc/mounts || mount -t cgroup2 none /sys/fs/cgroup; " +
+        "echo +memory > /sys/fs/cgroup/cgroup.subtree_control && mkdir /sys/fs/cgroup/oom && " +
+        "echo 16M > /sys/fs/cgroup/oom/memory.max && echo 2 > /proc/sys/vm/panic_on_oom && " +
+        "echo $$ > /sys/fs/cgroup/oom/cgroup.procs && echo armed && mount -t tmpfs none /tmp && " +
+        // tmpfs pages are charged to the cgroup and cannot be reclaimed (no swap): OOM, panic.
+        "dd if=/dev/zero of=/tmp/fill bs=1M count=64; sleep 600",
+    );
+    const r = await vm.output({ signal: AbortSignal.timeout(120_000) });
+    const ctx = JSON.stringify({ ...r, stdout: text(r.stdout), stderr: text(r.stderr) });
+    check("a guest kernel panic: code 1, reason guest-panic", () => {
+      assert.equal(text(r.stdout), "armed\n");
+      assert.deepEqual([r.code, r.reason, r.success], [1, "guest-panic", false]);
+    }, ctx);
+  },
   // Exit status and captured output.
   async "exit-output"(): Promise<void> {
     await using vm = sh("echo out; exit 5");

@@ -1,0 +1,488 @@
+/**
+ * `Vm`: a microVM running one program, configured by its constructor; `spawn()` streams its
+ * stdin/stdout/stderr, `output()` collects them, `run()` captures its console.
+ *
+ * @module
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { Errno, KrunError } from "../ffi/errors.ts";
+import { envOrUndefined, load } from "../ffi/load.ts";
+import { Context } from "./context.ts";
+import {
+  checkOptions,
+  Child,
+  type OutputOptions,
+  type SpawnOptions,
+  stdioOf,
+  type VmOutput,
+  type VmProcess,
+  type VmStatus,
+  Wiring,
+} from "./process.ts";
+import type { Env, ExitReason, KernelFormat, Rlimits } from "./types.ts";
+import { decoder, describe, invalid, uint } from "./util.ts";
+
+/** The program a `Vm` runs. */
+export interface ExecOptions {
+  /**
+   * Its path inside the guest.
+   *
+   * @example
+   * ```ts ignore
+   * new Vm({ root: "./rootfs", exec: { path: "/bin/sh" } });
+   * ```
+   */
+  readonly path: string;
+  /**
+   * Its arguments, without argv[0].
+   *
+   * @example
+   * ```ts ignore
+   * new Vm({ root: "./rootfs", exec: { path: "/bin/sh", args: ["-c", "uname -a"] } });
+   * ```
+   */
+  readonly args?: readonly string[];
+  /**
+   * Its environment: exactly these variables (default none), or "inherit" for the host's.
+   *
+   * @example
+   * ```ts ignore
+   * new Vm({ root: "./rootfs", exec: { path: "/usr/bin/env", env: { LANG: "C.UTF-8" } } });
+   * ```
+   */
+  readonly env?: Env;
+}
+
+/** A kernel of your own instead of the bundled one (`krun_set_kernel`). */
+export interface KernelOptions {
+  /**
+   * Host path of the kernel file.
+   *
+   * @example
+   * ```ts ignore
+   * new Vm({ root: "./rootfs", exec: { path: "/bin/true" }, kernel: { path: "./vmlinux" } });
+   * ```
+   */
+  readonly path: string;
+  /**
+   * Its format (default "elf"; zkrun loads "elf" and "raw").
+   *
+   * @example
+   * ```ts ignore
+   * new Vm({ root: "./rootfs", exec: { path: "/bin/true" }, kernel: { path: "./guest.bin", format: "raw" } });
+   * ```
+   */
+  readonly format?: KernelFormat;
+  /**
+   * Host path of an initramfs.
+   *
+   * @example
+   * ```ts ignore
+   * new Vm({ root: "./rootfs", exec: { path: "/bin/true" }, kernel: { path: "./vmlinux", initramfs: "./initrd" } });
+   * ```
+   */
+  readonly initramfs?: string;
+  /**
+   * A kernel command line that replaces the default one.
+   *
+   * @example
+   * ```ts ignore
+   * new Vm({ root: "./rootfs", exec: { path: "/bin/true" }, kernel: { path: "./vmlinux", cmdline: "console=hvc0 quiet" } });
+   * ```
+   */
+  readonly cmdline?: string;
+}
+
+/** What a `Vm` is made of. Only `root` and `exec` are required. */
+export interface VmOptions {
+  /**
+   * vCPUs, 1..255 (default 1; at most `maxVcpus()`).
+   *
+   * @example
+   * ```ts ignore
+   * new Vm({ cpus: 2, root: "./rootfs", exec: { path: "/bin/true" } });
+   * ```
+   */
+  readonly cpus?: number;
+  /**
+   * RAM in MiB (default 128).
+   *
+   * @example
+   * ```ts ignore
+   * new Vm({ memoryMiB: 512, root: "./rootfs", exec: { path: "/bin/true" } });
+   * ```
+   */
+  readonly memoryMiB?: number;
+  /**
+   * Host directory that becomes the guest's root filesystem (virtio-fs).
+   *
+   * @example
+   * ```ts ignore
+   * new Vm({ root: "./rootfs", exec: { path: "/bin/true" } });
+   * ```
+   */
+  readonly root: string;
+  /**
+   * The program to run.
+   *
+   * @example
+   * ```ts ignore
+   * new Vm({ root: "./rootfs", exec: { path: "/bin/echo", args: ["hi"] } });
+   * ```
+   */
+  readonly exec: ExecOptions;
+  /**
+   * Working directory inside the guest.
+   *
+   * @example
+   * ```ts ignore
+   * new Vm({ root: "./rootfs", workdir: "/tmp", exec: { path: "/bin/pwd" } });
+   * ```
+   */
+  readonly workdir?: string;
+  /**
+   * Resource limits: [soft, hard] per Linux RLIMIT_* name.
+   *
+   * @example
+   * ```ts ignore
+   * new Vm({ root: "./rootfs", exec: { path: "/bin/true" }, rlimits: { NOFILE: [1024, 4096], CORE: [0, "unlimited"] } });
+   * ```
+   */
+  readonly rlimits?: Rlimits;
+  /**
+   * Boot this kernel instead of the bundled libkrunfw one.
+   *
+   * @example
+   * ```ts ignore
+   * new Vm({ root: "./rootfs", exec: { path: "/bin/true" }, kernel: { path: "./vmlinux" } });
+   * ```
+   */
+  readonly kernel?: KernelOptions;
+}
+
+/** How `run()` treats the guest's console. */
+export interface RunOptions {
+  /**
+   * "capture" (default): collect it and return it. "inherit": it goes to this process's
+   * stdout as it comes (and the VM's console takes stdin).
+   *
+   * @example
+   * ```ts ignore
+   * const { status } = await vm.run({ output: "inherit" });
+   * ```
+   */
+  readonly output?: "capture" | "inherit";
+  /**
+   * Stop the VM and reject with ETIMEDOUT after this many milliseconds.
+   *
+   * @example
+   * ```ts ignore
+   * const { output } = await vm.run({ timeoutMs: 10_000 });
+   * ```
+   */
+  readonly timeoutMs?: number;
+}
+
+/** What a finished `run()` gives back. */
+export interface RunResult {
+  /**
+   * The exit status, 0..255: the workload's own with reason "exited" (125..127: init could not
+   * set up / exec / find it); 137 when stopped; 1 after a guest panic, triple fault or VMM
+   * error; 0 for "shutdown" (the guest rebooted without reporting a code).
+   */
+  readonly status: number;
+  /** Why the VM ended: "exited" is the only reason whose status is the workload's. */
+  readonly reason: ExitReason;
+  /** The console output as text, line ends as the workload wrote them ("" with output "inherit"). */
+  readonly output: string;
+  /** The console output as the guest's terminal sent it (line ends "\r\n"). */
+  readonly outputBytes: Uint8Array;
+}
+
+/** Where a `Vm` is in its life: it runs once. */
+export type VmState = "ready" | "running" | "exited" | "disposed";
+
+const vmOptionKeys = new Set(["cpus", "memoryMiB", "root", "exec", "workdir", "rlimits", "kernel"]);
+const execOptionKeys = new Set(["path", "args", "env"]);
+const kernelOptionKeys = new Set(["path", "format", "initramfs", "cmdline"]);
+
+function checkKeys(value: unknown, allowed: Set<string>, what: string): void {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw invalid("new Vm", `${what} must be an object, got ${describe(value)}`);
+  }
+  for (const key of Object.keys(value)) {
+    if (!allowed.has(key)) {
+      throw invalid("new Vm", `unknown option ${what}.${key}; known: ${[...allowed].join(", ")}`);
+    }
+  }
+}
+
+const outputKeys = new Set(["stdin", "signal", "maxBuffer"]);
+/** `output()`'s default `maxBuffer`: 16 MiB per stream. */
+const outputMaxDefault = 16 * 1024 * 1024;
+
+/**
+ * A microVM running one program. Configured (and every option checked) by the constructor;
+ * `run()` runs it alongside this process, `startEnter()` turns this process into it.
+ * Dispose it (`using` / `await using`) to stop it if running and free it.
+ */
+export class Vm extends EventTarget implements Disposable, AsyncDisposable {
+  #ctx: Context;
+  #state: VmState = "ready";
+  #waiting: Promise<number> | null = null;
+
+  /** Creates the context and applies every option; throws `KrunError` on the first bad one. */
+  constructor(options: VmOptions) {
+    checkKeys(options, vmOptionKeys, "options");
+    checkKeys(options.exec, execOptionKeys, "options.exec");
+    if (options.kernel !== undefined) checkKeys(options.kernel, kernelOptionKeys, "options.kernel");
+    super();
+    const ctx = new Context();
+    try {
+      ctx.setVmConfig(options.cpus ?? 1, options.memoryMiB ?? 128);
+      ctx.setRoot(options.root);
+      if (options.workdir !== undefined) ctx.setWorkdir(options.workdir);
+      const { path, args = [], env = {} } = options.exec;
+      ctx.setExec(path, args, env);
+      if (options.rlimits !== undefined) ctx.setRlimits(options.rlimits);
+      const k = options.kernel;
+      if (k !== undefined) ctx.setKernel(k.path, k.format, k.initramfs, k.cmdline);
+    } catch (err) {
+      ctx.free();
+      throw err;
+    }
+    this.#ctx = ctx;
+  }
+
+  /** The libkrun context id. */
+  get ctxId(): number {
+    return this.#ctx.id;
+  }
+
+  /** "ready", "running", "exited" or "disposed". */
+  get state(): VmState {
+    return this.#state;
+  }
+
+  /**
+   * Boots the VM alongside this process with the workload's stdin/stdout/stderr on streams
+   * (console ports on pipes: byte-exact, stderr apart from stdout, back-pressure all the way to
+   * the guest: a stream nobody reads stalls the guest's writes, never this process). When the
+   * VM ends, `status` resolves, the `exit` event fires (a `CustomEvent<VmStatus>`), the context
+   * is freed, and stdout/stderr end once read to the last byte.
+   *
+   * @example
+   * ```ts ignore
+   * await using vm = new Vm({ root: "./rootfs", exec: { path: "/bin/cat" } });
+   * const child = vm.spawn({ stdin: "piped", signal: AbortSignal.timeout(10_000) });
+   * const writer = child.stdin.getWriter();
+   * await writer.write(new TextEncoder().encode("ping"));
+   * await writer.close();
+   * console.log(await new Response(child.stdout).text(), await child.status); // "ping" { code: 0, ... }
+   * ```
+   */
+  spawn(options: SpawnOptions = {}): VmProcess {
+    const op = "krun_add_virtio_console_default";
+    const stdio = stdioOf(options, op);
+    if (this.#state !== "ready") throw new Error(`Vm.spawn(): this VM is ${this.#state}; a Vm runs once`);
+    const signal = options.signal;
+    signal?.throwIfAborted();
+    const wiring = new Wiring(load().io, stdio);
+    try {
+      this.#ctx.disableImplicitConsole();
+      this.#ctx.addVirtioConsoleDefault(...wiring.vmFds);
+      this.#state = "exited"; // the console is set once per context: it cannot run again
+      this.#ctx.start();
+    } catch (err) {
+      wiring.stdin?.abort().catch(() => {});
+      wiring.stdout?.cancel().catch(() => {});
+      wiring.stderr?.cancel().catch(() => {});
+      throw err;
+    } finally {
+      wiring.closeVmSide();
+    }
+    this.#state = "running";
+    const stop = (): void => this.stop();
+    signal?.addEventListener("abort", stop, { once: true });
+    this.#waiting = this.#ctx.waitAsync();
+    const status = this.#waiting.then((code) => {
+      const reason = this.#ctx.exitReason() ?? "vmm-error"; // null only if the library lost it
+      return { code, success: reason === "exited" && code === 0, reason } satisfies VmStatus;
+    }).finally(() => {
+      signal?.removeEventListener("abort", stop);
+      if (this.#state === "running") this.#state = "exited";
+      // Freeing closes the VMM's ends of the pipes: the streams end after their last byte.
+      if (this.#state !== "disposed") this.#ctx.free();
+    }).then((st) => {
+      this.dispatchEvent(new CustomEvent<VmStatus>("exit", { detail: st }));
+      return st;
+    });
+    return new Child(wiring, status, stop);
+  }
+
+  /**
+   * Runs the VM to its end and collects its stdout and stderr, each up to `maxBuffer` bytes.
+   *
+   * @example
+   * ```ts ignore
+   * await using vm = new Vm({ root: "./rootfs", exec: { path: "/bin/sh", args: ["-c", "echo hi; echo oops >&2"] } });
+   * const { code, success, reason, stdout, stderr } = await vm.output();
+   * ```
+   */
+  async output(options: OutputOptions = {}): Promise<VmOutput> {
+    const op = "krun_add_virtio_console_default";
+    checkOptions(options, outputKeys, op);
+    const maxBuffer = uint(options.maxBuffer ?? outputMaxDefault, 0, 0x7fff_ffff, op, "maxBuffer");
+    const stdin = options.stdin ?? "null";
+    if (stdin !== "null" && stdin !== "inherit") {
+      throw invalid(op, `output(): stdin must be "null" or "inherit", got ${describe(stdin)}`);
+    }
+    const child = this.spawn({ stdin, stdout: "piped", stderr: "piped", signal: options.signal });
+    let overflow: string | null = null;
+    const collect = async (stream: ReadableStream<Uint8Array>, name: string): Promise<Uint8Array> => {
+      const chunks: Uint8Array[] = [];
+      let total = 0;
+      for await (const chunk of stream) {
+        if (total + chunk.length > maxBuffer) {
+          overflow ??= name;
+          child.stop();
+          break; // cancels the stream: the VMM then drops what is left
+        }
+        chunks.push(chunk);
+        total += chunk.length;
+      }
+      const out = new Uint8Array(total);
+      let at = 0;
+      for (const c of chunks) out.set(c, (at += c.length) - c.length);
+      return out;
+    };
+    const [stdout, stderr, status] = await Promise.all([
+      collect(child.stdout, "stdout"),
+      collect(child.stderr, "stderr"),
+      child.status,
+    ]);
+    if (overflow !== null) {
+      throw new KrunError(
+        "output",
+        Errno.ENOBUFS,
+        `${overflow} exceeded maxBuffer (${maxBuffer} bytes); the VM was stopped`,
+      );
+    }
+    return { ...status, stdout, stderr };
+  }
+
+  /** Runs the VM to completion without taking over the process; resolves with its status and output. */
+  async run(options: RunOptions = {}): Promise<RunResult> {
+    const output = options.output ?? "capture";
+    if (output !== "capture" && output !== "inherit") {
+      throw invalid(
+        "krun_set_console_output",
+        `output must be "capture" or "inherit", got ${describe(output)}`,
+      );
+    }
+    const timeoutMs = options.timeoutMs === undefined
+      ? undefined
+      : uint(options.timeoutMs, 0, 0x7fff_ffff, "krun_wait", "timeoutMs");
+    if (this.#state !== "ready") throw new Error(`Vm.run(): this VM is ${this.#state}; a Vm runs once`);
+    let dir: string | undefined;
+    let outputSet = false;
+    try {
+      if (output === "capture") {
+        dir = mkdtempSync(join(envOrUndefined("TMPDIR") ?? "/tmp", "zkrun-"));
+        this.#ctx.setConsoleOutput(join(dir, "console"));
+        outputSet = true;
+      }
+      this.#ctx.start();
+    } catch (err) {
+      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+      // The console output is set once per context: a second run() could not capture again.
+      if (outputSet) this.#state = "exited";
+      throw err;
+    }
+    this.#state = "running";
+    let timedOut = false;
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
+      timedOut = true;
+      this.#ctx.stop();
+    }, timeoutMs);
+    this.#waiting = this.#ctx.waitAsync();
+    try {
+      const status = await this.#waiting;
+      if (timedOut) {
+        throw new KrunError("krun_wait", Errno.ETIMEDOUT, `still running after ${timeoutMs} ms; stopped`);
+      }
+      const reason = this.#ctx.exitReason() ?? "vmm-error"; // null only if the library lost it
+      const bytes = dir === undefined ? new Uint8Array() : readOutput(join(dir, "console"));
+      // The guest's console is a terminal, which writes "\n" as "\r\n": undo that for the text.
+      return { status, reason, output: decoder.decode(bytes).replaceAll("\r\n", "\n"), outputBytes: bytes };
+    } finally {
+      clearTimeout(timer);
+      if (this.#state === "running") this.#state = "exited";
+      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * libkrun's model: the process becomes the VM, its console is this terminal, and the process
+   * exits with the guest's status. Returns only by throwing why the VM could not start.
+   */
+  startEnter(): never {
+    if (this.#state !== "ready") {
+      throw new Error(`Vm.startEnter(): this VM is ${this.#state}; a Vm runs once`);
+    }
+    this.#state = "exited";
+    return this.#ctx.startEnter();
+  }
+
+  /** Forces a running VM down; `run()` or `status` then resolves with reason "stopped". */
+  stop(): void {
+    if (this.#state !== "running") return;
+    try {
+      this.#ctx.stop();
+    } catch (err) {
+      // Ended and freed meanwhile (the wait settles first): nothing to stop.
+      if (!(err instanceof KrunError && err.code === "ENOENT")) throw err;
+    }
+  }
+
+  /** Stops the VM if it runs, and frees the context (once the library has let go of it). */
+  [Symbol.dispose](): void {
+    if (this.#state === "disposed") return;
+    const wasRunning = this.#state === "running";
+    this.#state = "disposed";
+    if (!wasRunning) return this.#ctx.free();
+    try {
+      this.#ctx.stop();
+    } catch {
+      // It may have exited on its own meanwhile; the wait below settles either way.
+    }
+    // The wait still in flight uses the context: free it only when that wait is over.
+    this.#waiting?.catch(() => {}).finally(() => this.#ctx.free());
+  }
+
+  /** Like `[Symbol.dispose]`, but resolves only once a running VM is down and freed. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#state === "disposed") return;
+    const waiting = this.#state === "running" ? this.#waiting : null;
+    this.#state = "disposed";
+    if (waiting !== null) {
+      try {
+        this.#ctx.stop();
+      } catch {
+        // It may have exited on its own meanwhile.
+      }
+      await waiting.catch(() => {});
+    }
+    this.#ctx.free();
+  }
+}
+
+function readOutput(path: string): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (err) {
+    if ((err as { code?: string }).code === "ENOENT") return new Uint8Array(); // nothing written
+    throw err;
+  }
+}
