@@ -26,7 +26,7 @@
  *
  * @module
  */
-export { Errno, errnoCode, KrunError, KrunLibraryError } from "./ffi/errors.ts";
+export { Errno, type ErrnoCode, errnoCode, KrunError, KrunLibraryError } from "./ffi/errors.ts";
 export {
   DISK_FORMAT,
   type DiskFormat,

@@ -7,7 +7,7 @@
  * because it needs no second JS heap, keeps the event loop alive exactly while a VM runs,
  * costs one FFI call per tick, and cannot leave a thread stuck in C when the process wants to
  * exit; over a thread-safe JSCallback because that needs a C notification API libkrun does not
- * have. Idle cost: tests/bench/ts-idle.bench.sh (BENCHMARKS.md).
+ * have. Idle cost: tests/bench/ts-spawn.bench.sh (BENCHMARKS.md).
  *
  * @module
  */

@@ -6,7 +6,73 @@
  * @module
  */
 
-const errnoNames: Readonly<Record<number, readonly [string, string]>> = {
+/** Linux errno numbers by name, for the codes zkrun uses: literal types, e.g. `Errno.EINVAL` is `22`. */
+export const Errno: {
+  readonly EPERM: 1;
+  readonly ENOENT: 2;
+  readonly ESRCH: 3;
+  readonly EINTR: 4;
+  readonly EIO: 5;
+  readonly E2BIG: 7;
+  readonly EBADF: 9;
+  readonly EAGAIN: 11;
+  readonly ENOMEM: 12;
+  readonly EACCES: 13;
+  readonly EFAULT: 14;
+  readonly EBUSY: 16;
+  readonly EEXIST: 17;
+  readonly ENODEV: 19;
+  readonly ENOTDIR: 20;
+  readonly EISDIR: 21;
+  readonly EINVAL: 22;
+  readonly EMFILE: 24;
+  readonly ENOTTY: 25;
+  readonly ENOSPC: 28;
+  readonly ERANGE: 34;
+  readonly ENAMETOOLONG: 36;
+  readonly ENOSYS: 38;
+  readonly ENOTSUP: 95;
+  readonly EADDRINUSE: 98;
+  readonly ENOBUFS: 105;
+  readonly ETIMEDOUT: 110;
+  readonly EALREADY: 114;
+  readonly ECANCELED: 125;
+} = Object.freeze({
+  EPERM: 1,
+  ENOENT: 2,
+  ESRCH: 3,
+  EINTR: 4,
+  EIO: 5,
+  E2BIG: 7,
+  EBADF: 9,
+  EAGAIN: 11,
+  ENOMEM: 12,
+  EACCES: 13,
+  EFAULT: 14,
+  EBUSY: 16,
+  EEXIST: 17,
+  ENODEV: 19,
+  ENOTDIR: 20,
+  EISDIR: 21,
+  EINVAL: 22,
+  EMFILE: 24,
+  ENOTTY: 25,
+  ENOSPC: 28,
+  ERANGE: 34,
+  ENAMETOOLONG: 36,
+  ENOSYS: 38,
+  ENOTSUP: 95,
+  EADDRINUSE: 98,
+  ENOBUFS: 105,
+  ETIMEDOUT: 110,
+  EALREADY: 114,
+  ECANCELED: 125,
+});
+
+/** An errno name zkrun uses, e.g. "EINVAL". */
+export type ErrnoCode = keyof typeof Errno;
+
+const errnoNames: Readonly<Record<number, readonly [ErrnoCode, string]>> = {
   1: ["EPERM", "operation not permitted"],
   2: ["ENOENT", "no such file, directory or context"],
   3: ["ESRCH", "no such process"],
@@ -31,20 +97,15 @@ const errnoNames: Readonly<Record<number, readonly [string, string]>> = {
   36: ["ENAMETOOLONG", "name too long"],
   38: ["ENOSYS", "not implemented"],
   95: ["ENOTSUP", "not supported"],
-  105: ["ENOBUFS", "no buffer space"],
   98: ["EADDRINUSE", "address in use"],
+  105: ["ENOBUFS", "no buffer space"],
   110: ["ETIMEDOUT", "timed out"],
   114: ["EALREADY", "already in progress"],
   125: ["ECANCELED", "canceled"],
 };
 
-/** Linux errno numbers by name, for the codes zkrun uses. */
-export const Errno: Readonly<Record<string, number>> = Object.fromEntries(
-  Object.entries(errnoNames).map(([n, [name]]) => [name, Number(n)]),
-);
-
 /** The symbolic name of a (positive) errno, e.g. 22 → "EINVAL"; unknown → "E<n>". */
-export function errnoCode(errno: number): string {
+export function errnoCode(errno: number): ErrnoCode | `E${number}` {
   return errnoNames[errno]?.[0] ?? `E${errno}`;
 }
 
@@ -55,7 +116,7 @@ export class KrunError extends Error {
   /** The positive errno, e.g. 22. */
   readonly errno: number;
   /** Its symbolic name, e.g. "EINVAL". */
-  readonly code: string;
+  readonly code: ErrnoCode | `E${number}`;
   /** The C function concerned, e.g. "krun_set_vm_config". */
   readonly op: string;
 

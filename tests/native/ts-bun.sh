@@ -42,5 +42,15 @@ LIBKRUN_PATH=/nonexistent/libkrun.so.1 expect_line "library not found" \
 out=$(bun examples/run.ts --help 2>&1); rc=$?
 [[ $rc -eq 0 && $out == usage:* ]] && ok "cli: --help" || bad "cli: --help (exit $rc)" "$out"
 
+# 3. `bun build --compile` of examples/run.ts: one executable with mod.ts inside, which loads
+#    LIBKRUN_PATH and reports the library's reason for a bad root in one line.
+bin=$(mktemp -d)
+if out=$(bun build --compile --outfile "$bin/run" examples/run.ts 2>&1); then
+  out=$(LIBKRUN_PATH=$PWD/zig-out/lib/libkrun.so.1 "$bin/run" --root "$root/nope" -- /bin/true 2>&1); rc=$?
+  if [[ $rc -eq 2 && $out == "run.ts: krun_set_root: ENOENT"*"does not exist" ]]; then ok "bun build --compile examples/run.ts: the binary runs mod.ts"
+  else bad "compiled examples/run.ts (exit $rc)" "$out"; fi
+else bad "bun build --compile examples/run.ts" "$out"; fi
+rm -rf "$bin"
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -1,5 +1,5 @@
 /**
- * Idle cost of waiting, for tests/bench/ts-idle.bench.sh: N VMs (`sleep 600`, spawned with
+ * Idle cost of waiting, for tests/bench/ts-spawn.bench.sh: N VMs (`sleep 600`, spawned with
  * stdio "null") wait while this process does nothing else; after they have booted, the CPU
  * time of the JS thread (this process's main thread) and of the whole process over a window.
  * Prints "<runtime> idle: N VMs, JS thread X% of a CPU, whole process Y%".

@@ -610,6 +610,19 @@ export const cases: Case[] = [
     },
   },
   {
+    name: "Errno is literal-typed and frozen; KrunError.code is its name",
+    fn: () => {
+      // Compile-time: deno check fails here if Errno's values were plain `number`s.
+      const einval: 22 = zkrun.Errno.EINVAL;
+      const code: zkrun.ErrnoCode = "ENOBUFS";
+      assert.equal(einval, 22);
+      assert.equal(zkrun.Errno[code], 105);
+      assert.ok(Object.isFrozen(zkrun.Errno));
+      assert.equal(new KrunError("x", zkrun.Errno.ENOTSUP).code, "ENOTSUP");
+      assert.equal(zkrun.errnoCode(4095), "E4095");
+    },
+  },
+  {
     name: "many contexts: create and free 200 in a row",
     fn: () => {
       for (let i = 0; i < 200; i++) new Context().free();
