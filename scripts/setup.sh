@@ -12,35 +12,33 @@ TOOLS=.tools
 
 step() { printf 'setup: %-34s %s\n' "$1" "$2"; }
 
-apt_pkgs=(linux-source-6.12 flex bison bc libelf-dev libssl-dev cpio xz-utils
-          busybox-static qemu-system-x86 valgrind)
-missing=()
-for p in "${apt_pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  step "debian packages" "installing: ${missing[*]}"
-  apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-else
-  step "debian packages" "ok (${#apt_pkgs[@]} present)"
-fi
+# apt_install NAME [APT-GET OPTION...] -- PACKAGE...: installs those of the packages that are missing.
+apt_install() {
+  local name=$1 opts=() pkgs=() missing=() p
+  shift
+  while [ "$1" != -- ]; do opts+=("$1"); shift; done
+  shift
+  pkgs=("$@")
+  for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    step "$name" "installing: ${missing[*]}"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${opts[@]}" "${missing[@]}" >/dev/null
+  else
+    step "$name" "ok (${#pkgs[@]} present)"
+  fi
+}
+
+apt_install "debian packages" -- linux-source-6.12 flex bison bc libelf-dev libssl-dev cpio xz-utils \
+  busybox-static qemu-system-x86 valgrind
 
 # The real clients of the VM tier (tests/vm/7x-*): podman and conmon run as they are, crun is
 # built from Debian's source package by tests/clients/build-crun.sh (its build dependencies
 # here). Without recommends: podman's (buildah, slirp4netns, fuse-overlayfs, ...) are not used.
-client_pkgs=(podman conmon dpkg-dev pkg-config libseccomp-dev libcap-dev libyajl-dev)
-missing=()
-for p in "${client_pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  step "client packages (crun, podman)" "installing: ${missing[*]}"
-  apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-else
-  step "client packages (crun, podman)" "ok (${#client_pkgs[@]} present)"
-fi
+apt_install "client packages (crun, podman)" --no-install-recommends -- podman conmon dpkg-dev pkg-config \
+  libseccomp-dev libcap-dev libyajl-dev
 
 # Zig from PyPI, pinned exactly, inside the project so nothing global changes.
 mkdir -p "$TOOLS"

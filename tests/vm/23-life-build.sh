@@ -18,7 +18,7 @@ vm="$dir/life-vm-$(hash tests/vm/23-life-vm.c "$header" "$0" <(echo "$prefix"))"
 if [[ ! -x $vm ]]; then
   # DT_RPATH: also covers libkrun.so's own dlopen("libkrunfw.so.5") beside it.
   cc -std=gnu11 -Wall -Wextra -Werror -o "$vm.tmp.$$" tests/vm/23-life-vm.c -I "$prefix/include" \
-    -L "$prefix/lib" -lkrun -lpthread -ldl -Wl,--disable-new-dtags,-rpath,"$prefix/lib"
+    -L "$prefix/lib" -lkrun -lpthread -Wl,--disable-new-dtags,-rpath,"$prefix/lib"
   mv -f "$vm.tmp.$$" "$vm"
 fi
 echo "life_vm=$vm"

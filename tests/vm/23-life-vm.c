@@ -7,13 +7,11 @@
  *   life-vm cycles WORK           200 create/start/stop/free cycles over 4 threads; fds, RSS
  *   life-vm lock WORK             a start stuck in the VMM blocks no other context
  *   life-vm sh ROOTFS WORK SCRIPT one script (debugging): status, reason, console
- * ROOTFS holds busybox and /life-guest (23-life-guest.c). The zkrun extensions are looked up
- * with dlsym, so the program also builds and runs (and fails its checks) against a library
- * without them. Prints "ok ..." / "FAIL ..." lines and "N passed, N failed".
+ * ROOTFS holds busybox and /life-guest (23-life-guest.c). The zkrun extensions (exit reasons)
+ * come from the installed header. Prints "ok ..." / "FAIL ..." lines and "N passed, N failed".
  */
 #define _GNU_SOURCE
 #include <dirent.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libkrun.h>
@@ -26,16 +24,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#ifndef KRUN_EXIT_REASON_EXITED
-#define KRUN_EXIT_REASON_NONE 0
-#define KRUN_EXIT_REASON_EXITED 1
-#define KRUN_EXIT_REASON_STOPPED 2
-#define KRUN_EXIT_REASON_GUEST_PANIC 3
-#define KRUN_EXIT_REASON_TRIPLE_FAULT 4
-#define KRUN_EXIT_REASON_VMM_ERROR 5
-#define KRUN_EXIT_REASON_SHUTDOWN 6
-#endif
 
 static int passed, failed;
 static const char *rootfs, *work;
@@ -63,21 +51,15 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* krun_get_exit_reason, or -1000 when the library has no such extension. */
 static int32_t exit_reason(uint32_t ctx)
 {
-    static int32_t (*fn)(uint32_t);
-    if (fn == NULL)
-        fn = (int32_t (*)(uint32_t))dlsym(RTLD_DEFAULT, "krun_get_exit_reason");
-    return fn == NULL ? -1000 : fn(ctx);
+    return krun_get_exit_reason(ctx);
 }
 
 static const char *reason_name(int32_t r)
 {
     static const char *names[] = { "none", "exited", "stopped", "guest-panic", "triple-fault", "vmm-error", "shutdown" };
-    if (r == -1000)
-        return "(no krun_get_exit_reason)";
-    return r >= 0 && r <= 6 ? names[r] : "(bad value)";
+    return r >= KRUN_EXIT_REASON_NONE && r <= KRUN_EXIT_REASON_SHUTDOWN ? names[r] : "(bad value)";
 }
 
 static int file_has(const char *path, const char *text)

@@ -1,25 +1,19 @@
-# Sourced by tests/vm/3x-fs-*.test.sh (inside the test host): a writable copy of the busybox
-# rootfs in a temp dir, and tests/vm/30-fs-vm.c built against the installed libkrun. Exits 77
-# saying what is missing.
-set -uo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-skip() { echo "SKIP: $*"; exit 77; }
-[[ -c /dev/kvm ]] || skip "no /dev/kvm (VM tests run inside the test host: tests/host/run)"
-prefix=$PWD/zig-out
-[[ -e $prefix/lib/libkrun.so.1 && -e $prefix/include/libkrun.h ]] || skip "zig-out/lib/libkrun.so.1 not built (zig build)"
-[[ -e $prefix/lib/libkrunfw.so.5 ]] || skip "zig-out/lib/libkrunfw.so.5 not built (zig build -Dkernel=...)"
+# Sourced by tests/vm/3x-fs-*.test.sh and 4x-harden-*.test.sh (inside the test host): a writable
+# copy of the busybox rootfs in a temp dir, and tests/vm/$vm_prog.c (set before sourcing; default
+# 30-fs-vm) built against the installed libkrun as $work/$vm_prog, run by `vm`. Exits 77 saying
+# what is missing.
+source "$(dirname "${BASH_SOURCE[0]}")/prologue.sh"
 ROOTFS_SRC=${ZKRUN_FS_ROOTFS:-$PWD/.tools/ts-rootfs}
 [[ -e $ROOTFS_SRC/bin/busybox ]] || skip "no busybox rootfs at $ROOTFS_SRC (set ZKRUN_FS_ROOTFS)"
 command -v cc >/dev/null || skip "no C compiler"
-work=$(mktemp -d /tmp/zkrun-fs-vm.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+vm_prog=${vm_prog:-30-fs-vm}
+work=$(mktemp -d "/tmp/zkrun-$vm_prog.XXXXXX")
+# Tests may mount inside $work (a chroot's /proc, a small filesystem): unmounted before removal.
+cleanup() { for m in "$work"/*/proc "$work"/small; do mountpoint -q "$m" 2>/dev/null && umount -l "$m"; done; rm -rf "$work"; }
+trap cleanup EXIT
 cp -a "$ROOTFS_SRC" "$work/root"
-cc -std=gnu11 -Wall -Wextra -Werror -o "$work/fs-vm" tests/vm/30-fs-vm.c -I "$prefix/include" \
-  -L "$prefix/lib" -lkrun -Wl,-rpath,"$prefix/lib" || { echo "building fs-vm failed"; exit 1; }
-fails=0
-expect() { # description, condition, context
-  if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); [[ -n ${3:-} ]] && echo "$3" | tail -40 | sed 's/^/     | /'; fi
-}
-# libkrun dlopens libkrunfw.so.5 by name: let the loader find ours.
+cc -std=gnu11 -Wall -Wextra -Werror -o "$work/$vm_prog" "tests/vm/$vm_prog.c" -I "$prefix/include" \
+  -L "$prefix/lib" -lkrun -Wl,-rpath,"$prefix/lib" || { echo "building $vm_prog failed"; exit 1; }
+# libkrun dlopens libkrunfw.so.5 by name: let the loader find ours (before any chroot).
 export LD_LIBRARY_PATH=$prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-vm() { timeout 300 "$work/fs-vm" "$@" </dev/null 2>&1; }
+vm() { timeout 300 "$work/$vm_prog" "$@" </dev/null 2>&1; }

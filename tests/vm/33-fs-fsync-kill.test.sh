@@ -8,7 +8,7 @@ sync /durable; sync
 echo DURABLE-SYNCED
 sleep 600'
 log="$work/vm.log"
-"$work/fs-vm" "$work/root" /bin/sh -c "$script" </dev/null >"$log" 2>&1 &
+"$work/$vm_prog" "$work/root" /bin/sh -c "$script" </dev/null >"$log" 2>&1 &
 pid=$!
 for _ in $(seq 1 2400); do grep -q DURABLE-SYNCED "$log" 2>/dev/null && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
 saw=0; grep -q DURABLE-SYNCED "$log" && saw=1

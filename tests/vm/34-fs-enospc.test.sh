@@ -2,7 +2,8 @@
 # A guest that fills the shared directory's filesystem gets ENOSPC and the host carries on: a
 # 2 MiB tmpfs shared writable; the guest writes until the write fails, checks the error, frees
 # the space and writes again; then a second VM uses the same share.
-source "$(dirname "$0")/43-harden-common.sh"
+vm_prog=43-harden-vm
+source "$(dirname "$0")/30-fs-common.sh"
 [[ $(id -u) -eq 0 ]] || skip "needs root (mount tmpfs)"
 mkdir "$work/small"
 mount -t tmpfs -o size=2m tmpfs "$work/small" || skip "cannot mount a tmpfs"

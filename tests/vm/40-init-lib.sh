@@ -1,14 +1,7 @@
 # Sourced by tests/vm/4x-init-*.test.sh (inside the test host): the busybox rootfs with a report
 # script, the runner (40-init-run.c) built against the installed libkrun, and helpers.
 # Exits 77 saying what is missing.
-set -uo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-export PATH="$PWD/.tools/zig/bin:$PATH"
-skip() { echo "SKIP: $*"; exit 77; }
-[[ -c /dev/kvm ]] || skip "no /dev/kvm (VM tests run inside the test host: tests/host/run)"
-prefix=$PWD/zig-out
-[[ -e $prefix/lib/libkrun.so.1 && -e $prefix/include/libkrun.h ]] || skip "zig-out/lib/libkrun.so.1 not built (zig build)"
-[[ -e $prefix/lib/libkrunfw.so.5 ]] || skip "zig-out/lib/libkrunfw.so.5 not built (zig build -Dkernel=...)"
+source "$(dirname "${BASH_SOURCE[0]}")/prologue.sh"
 work=$(mktemp -d /tmp/zkrun-init-vm.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 # The busybox tree is built once into the shared checkout (stamped, so later runs only check
@@ -37,10 +30,6 @@ if [[ ! -x $RUN ]]; then
     -L "$prefix/lib" -lkrun -Wl,--disable-new-dtags,-rpath,"$prefix/lib" && mv "$RUN.tmp" "$RUN" ||
     { echo "FAIL: runner build"; exit 1; }
 fi
-fails=0
-expect() { # description, condition, context
-  if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); [[ -n ${3:-} ]] && echo "$3" | tail -30 | sed 's/^/     | /'; fi
-}
 # vm [env -i ...] ARGS...: runs the runner; sets out (\r stripped), r (the R-lines) and rc.
 vm() {
   out=$(timeout 300 "$@" </dev/null 2>&1); rc=$?

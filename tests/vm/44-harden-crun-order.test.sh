@@ -3,7 +3,8 @@
 # libkrunfw before it configures and starts the VM, in crun 1.8.1's order (libkrun.so.1 loaded
 # on the host, every call after the chroot, libkrun.md §12) and in newer crun's (krun_create_ctx
 # on the host, §7.2). The workload's output and exit code come back.
-source "$(dirname "$0")/43-harden-common.sh"
+vm_prog=43-harden-vm
+source "$(dirname "$0")/30-fs-common.sh"
 [[ $(id -u) -eq 0 ]] || skip "needs root (chroot, mknod, mount)"
 for order in crun181 crun; do
   cp -a "$work/root" "$work/$order"

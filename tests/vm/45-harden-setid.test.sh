@@ -2,7 +2,8 @@
 # A VMM running as root (the test host's) leaves no set-user-ID or set-group-ID file behind in
 # a shared directory: a guest root creates, copies and chmods files with those bits; on the
 # host none has them. A directory keeps its set-group-ID bit (group inheritance, no privilege).
-source "$(dirname "$0")/43-harden-common.sh"
+vm_prog=43-harden-vm
+source "$(dirname "$0")/30-fs-common.sh"
 [[ $(id -u) -eq 0 ]] || skip "the VMM must run as root for this test"
 script='cp /bin/busybox /suid && chmod 4755 /suid
 echo x > /sgid && chmod 2755 /sgid

@@ -5,16 +5,9 @@
 # second run reuses the cache, -e/-w/-u and a command after -- override the image, and each run
 # gets a fresh writable copy (a write in one run is gone in the next); -v shares a host directory
 # (read-write and :ro) with a plain ROOTFS run.
-source "$(dirname "$0")/../ts/vm-common.sh"
-IMAGES=$PWD/.tools/cli-images
-[[ -d $IMAGES/layout ]] || skip "no $IMAGES (tests/vm/66-cli.prepare.sh builds them)"
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-# zk ARGS...: runs zkrun; sets $out (the guest terminal's CRLF undone) and $rc.
-zk() { "${z[@]}" "$@" </dev/null >"$T/out" 2>&1; rc=$?; out=$(tr -d '\r' <"$T/out"); }
+source "$(dirname "$0")/66-cli-lib.sh"
 for rt in deno bun; do
-  if [[ $rt == deno ]]; then z=(deno run --quiet --allow-ffi --allow-read --allow-write --allow-env cli/zkrun.ts)
-  else z=(bun cli/zkrun.ts); fi
-  export XDG_CACHE_HOME=$T/$rt/cache XDG_DATA_HOME=$T/$rt/data XDG_STATE_HOME=$T/$rt/state
+  cli_runtime $rt
   zk run "$IMAGES/layout"
   expect "$rt: the image's Cmd (3) is the exit status (got $rc)" '[[ $rc -eq 3 ]]' "$out"
   expect "$rt: Entrypoint ran with Cmd, Env, WorkingDir, User root" 'grep -q "^entry: args=3 GREETING=hello from the image pwd=/work uid=0:0$" <<<"$out"' "$out"

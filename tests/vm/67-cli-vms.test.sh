@@ -2,16 +2,9 @@
 # krunvm-style named VMs under Deno and Bun: `zkrun create` (state in XDG_STATE_HOME, root
 # copied into XDG_DATA_HOME), `start` twice (the root persists between starts; the exit status
 # comes back; a command after -- replaces the stored Cmd), `list`, `rm`.
-source "$(dirname "$0")/../ts/vm-common.sh"
-IMAGES=$PWD/.tools/cli-images
-[[ -d $IMAGES/layout ]] || skip "no $IMAGES (tests/vm/66-cli.prepare.sh builds them)"
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-# zk ARGS...: runs zkrun; sets $out (the guest terminal's CRLF undone) and $rc.
-zk() { "${z[@]}" "$@" </dev/null >"$T/out" 2>&1; rc=$?; out=$(tr -d '\r' <"$T/out"); }
+source "$(dirname "$0")/66-cli-lib.sh"
 for rt in deno bun; do
-  if [[ $rt == deno ]]; then z=(deno run --quiet --allow-ffi --allow-read --allow-write --allow-env cli/zkrun.ts)
-  else z=(bun cli/zkrun.ts); fi
-  export XDG_CACHE_HOME=$T/$rt/cache XDG_DATA_HOME=$T/$rt/data XDG_STATE_HOME=$T/$rt/state
+  cli_runtime $rt
   zk create --name box -e WRITE=one --cpus 2 "$IMAGES/layout" -- 5
   expect "$rt: create" '[[ $rc -eq 0 ]] && "${z[@]}" list | grep -q "^box"' "$out"
   zk start box
