@@ -96,7 +96,7 @@ pub fn krun_wait(ctx_id: u32, timeout_ms: i32) callconv(.c) i32 {
     const outcome = machine.wait(timeout_ms);
     contexts.lock();
     defer contexts.unlock();
-    assert(slot.waiting and slot.machine == machine);
+    assert(slot.waiting and slot.machine == machine); // tidy: our slot, held by this waiter
     slot.waiting = false;
     const status = outcome catch |err| switch (err) {
         // Not a failure and not logged: pollers (Bun) call this every few milliseconds.
@@ -225,7 +225,7 @@ fn claimStart(func: []const u8, ctx_id: u32) Error!*contexts.Slot {
 /// Builds and starts the VM of a `starting` slot, without the lock: a slow build (big RAM,
 /// a slow disk under libkrunfw) holds up no other context.
 fn build(func: []const u8, slot: *contexts.Slot) Error!*Machine {
-    assert(slot.state == .starting);
+    assert(slot.state == .starting); // tidy: our slot state
     const cfg = &slot.cfg;
     try switchIds(func, cfg);
     log.clearProblem();
@@ -264,7 +264,7 @@ fn machineError(func: []const u8, err: Machine.Error) Error {
 /// environment set at all means none). Entries that are not UTF-8 cannot go on a kernel command
 /// line and are left out, with a warning.
 fn copyHostEnv(func: []const u8, cfg: *Config) Error!void {
-    assert(cfg.envp == null);
+    assert(cfg.envp == null); // tidy: only called without an envp
     var count: usize = 0;
     while (std.c.environ[count] != null and count < Config.args_max) count += 1;
     const out = cfg.allocator().alloc([]const u8, count) catch
@@ -311,7 +311,7 @@ pub fn krun_has_feature(feature: u64) callconv(.c) i32 {
 pub fn krun_get_max_vcpus() callconv(.c) i32 {
     log.clearProblem();
     const max = Machine.maxVcpus() catch |err| return errors.errno(machineError("krun_get_max_vcpus", err));
-    assert(max > 0);
+    assert(max > 0); // tidy: KVM reports at least 1 vCPU
     return @intCast(@min(max, std.math.maxInt(i32)));
 }
 

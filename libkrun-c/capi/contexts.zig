@@ -57,7 +57,7 @@ pub const Slot = struct {
 /// The slot holding a Config that `config` returned.
 pub fn slotOf(cfg: *Config) *Slot {
     const slot: *Slot = @fieldParentPtr("cfg", cfg);
-    assert(slot.state == .configuring);
+    assert(slot.state == .configuring); // tidy: our slot state
     return slot;
 }
 
@@ -70,12 +70,12 @@ pub const gpa = std.heap.c_allocator;
 
 pub fn lock() void {
     const rc = std.c.pthread_mutex_lock(&mutex);
-    assert(rc == .SUCCESS);
+    assert(rc == .SUCCESS); // tidy: a default mutex, never misused
 }
 
 pub fn unlock() void {
     const rc = std.c.pthread_mutex_unlock(&mutex);
-    assert(rc == .SUCCESS);
+    assert(rc == .SUCCESS); // tidy: a default mutex, never misused
 }
 
 /// A new context with a default Config. Caller holds the lock.
@@ -112,8 +112,8 @@ pub fn config(func: []const u8, id: u32) Error!*Config {
 /// lock and has checked nobody waits on it. Only for slots without a running VM (a failed
 /// start, tests): krun_free_ctx uses beginRelease / finishRelease to tear down unlocked.
 pub fn release(slot: *Slot) void {
-    assert(slot.state != .free);
-    assert(!slot.waiting);
+    assert(slot.state != .free); // tidy: our slot state
+    assert(!slot.waiting); // tidy: our slot state
     if (slot.machine) |m| m.destroy();
     slot.cfg.deinit();
     slot.* = .{};
@@ -122,15 +122,15 @@ pub fn release(slot: *Slot) void {
 /// Takes a live slot out of every other call's reach (state `stopping`). Caller holds the
 /// lock and has checked nobody waits on it and nobody is starting it.
 pub fn beginRelease(slot: *Slot) void {
-    assert(slot.state == .configuring or slot.state == .started);
-    assert(!slot.waiting);
+    assert(slot.state == .configuring or slot.state == .started); // tidy: our slot state
+    assert(!slot.waiting); // tidy: our slot state
     slot.state = .stopping;
 }
 
 /// Tears down a `stopping` slot WITHOUT the lock (joins the VM's threads, unmaps its memory),
 /// then frees the slot under it.
 pub fn finishRelease(slot: *Slot) void {
-    assert(slot.state == .stopping);
+    assert(slot.state == .stopping); // tidy: our slot state
     if (slot.machine) |m| m.destroy();
     slot.machine = null;
     slot.cfg.deinit();

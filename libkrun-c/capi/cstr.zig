@@ -30,7 +30,7 @@ pub fn optional(func: []const u8, what: []const u8, ptr: CString, bytes_max: usi
 }
 
 fn check(func: []const u8, what: []const u8, p: [*:0]const u8, bytes_max: usize) Error![:0]const u8 {
-    assert(bytes_max > 0 and bytes_max <= string_bytes_max);
+    assert(bytes_max > 0 and bytes_max <= string_bytes_max); // tidy: our own limits
     var len: usize = 0;
     while (p[len] != 0) : (len += 1) {
         if (len == bytes_max) {

@@ -144,7 +144,7 @@ pub fn krun_get_default_init(data_out: ?*?[*]const u8, len_out: ?*usize) callcon
     const func = "krun_get_default_init";
     const data = data_out orelse return errors.errno(reject(func, error.InvalidArgument, "data_out is NULL", .{}));
     const len = len_out orelse return errors.errno(reject(func, error.InvalidArgument, "len_out is NULL", .{}));
-    assert(init_bin.len > 0);
+    assert(init_bin.len > 0); // tidy: embedded at build time
     data.* = init_bin.ptr;
     len.* = init_bin.len;
     return 0;

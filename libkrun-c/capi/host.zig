@@ -58,7 +58,7 @@ pub const File = struct {
     }
 
     pub fn close(self: *File) void {
-        assert(self.fd >= 0);
+        assert(self.fd >= 0); // tidy: open files only
         _ = linux.close(self.fd);
         self.fd = -1;
     }

@@ -27,7 +27,7 @@ pub fn check(func: []const u8, path: [:0]const u8, format: Config.KernelFormat) 
     switch (format) {
         .raw => if (file.size == 0) return reject(func, error.InvalidArgument, "kernel \"{s}\" is empty", .{path}),
         .elf => try checkElf(func, path, file),
-        .pe_gz, .image_bz2, .image_gz, .image_zstd => unreachable,
+        .pe_gz, .image_bz2, .image_gz, .image_zstd => unreachable, // tidy: rejected by the switch above
     }
 }
 
@@ -61,7 +61,7 @@ fn checkElf(func: []const u8, path: []const u8, file: host.File) Error!void {
 }
 
 fn int(comptime T: type, bytes: []const u8, offset: usize) T {
-    assert(offset + @sizeOf(T) <= bytes.len);
+    assert(offset + @sizeOf(T) <= bytes.len); // tidy: callers check the header size first
     return std.mem.readInt(T, bytes[offset..][0..@sizeOf(T)], .little);
 }
 

@@ -52,7 +52,7 @@ fn vcpusMax() u32 {
     const known = vcpus_max_kvm.load(.acquire);
     if (known != 0) return known;
     const max = Machine.maxVcpus() catch return mptable.cpus_max;
-    assert(max > 0);
+    assert(max > 0); // tidy: KVM reports at least 1 vCPU
     vcpus_max_kvm.store(max, .release);
     return max;
 }
@@ -60,7 +60,7 @@ fn vcpusMax() u32 {
 /// Guest RAM is mapped on demand, so the limit is address space, not free memory: reserve
 /// (PROT_NONE, NORESERVE) and release at once.
 fn hostCanMap(bytes: u64) bool {
-    assert(bytes > 0);
+    assert(bytes > 0); // tidy: callers pass a size > 0
     const rc = linux.mmap(null, bytes, .{}, .{ .TYPE = .PRIVATE, .ANONYMOUS = true, .NORESERVE = true }, -1, 0);
     if (linux.errno(rc) != .SUCCESS) return false;
     _ = linux.munmap(@ptrFromInt(rc), bytes);

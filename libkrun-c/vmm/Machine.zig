@@ -231,7 +231,7 @@ fn buildMemory(self: *Machine, cfg: *const Config) Error!?layout.Range {
         self.maps[i] = host;
         if (is_kernel) bundle = null; // owned by maps[] now
         loader.adviseGuestMemory(host);
-        self.mem.addRegion(r.start, host) catch unreachable; // ranges never overlap
+        self.mem.addRegion(r.start, host) catch unreachable; // tidy: our own ranges, which never overlap
         self.vm.setUserMemoryRegion(@intCast(i), r.start, host) catch |err| return kvmFailed("KVM_SET_USER_MEMORY_REGION", err);
     }
     var kernel_end: u64 = if (self.ram.kernel_index) |k| self.ram.ranges[k].end() else 0;
@@ -466,8 +466,8 @@ fn releaseOwner(gpa: std.mem.Allocator, owner: Owner) void {
 /// on GSI 5+n carries its interrupts, one ioeventfd per queue (base+0x50, datamatch = queue
 /// index) carries the guest's notifications to the event loop, and its backend fds are watched.
 pub fn attachDevice(self: *Machine, device: Device, handler: Mmio.Handler, interrupt: *Device.Interrupt) Error!void {
-    assert(self.state == .created and self.loop_ready);
-    assert(self.slot_count < layout.virtio_slots_max);
+    assert(self.state == .created and self.loop_ready); // tidy: build order, ours
+    assert(self.slot_count < layout.virtio_slots_max); // tidy: attachOwned checked the slot count
     const n = self.slot_count;
     const slot = &self.slots[n];
     slot.device = device;
@@ -477,7 +477,7 @@ pub fn attachDevice(self: *Machine, device: Device, handler: Mmio.Handler, inter
     self.vm.irqfd(slot.irq_fd, layout.virtioSlotIrq(n)) catch |err| return kvmFailed("KVM_IRQFD", err);
     interrupt.irqfd = slot.irq_fd;
     const queues = device.vtable.queue_sizes_max.len;
-    assert(queues <= Device.queues_max);
+    assert(queues <= Device.queues_max); // tidy: device tables, compiled in
     for (0..queues) |q| {
         const fd = sys.eventfd(linux.EFD.NONBLOCK) catch return error.SystemResources;
         slot.queue_fds[q] = fd;
@@ -488,7 +488,7 @@ pub fn attachDevice(self: *Machine, device: Device, handler: Mmio.Handler, inter
     if (device.vtable.pollFds) |pollFds| if (device.vtable.backendReady != null) {
         var fds: [8]i32 = undefined;
         const count = pollFds(device.ptr, &fds);
-        assert(count <= fds.len);
+        assert(count <= fds.len); // tidy: a device reports at most 8 fds
         for (fds[0..count]) |fd| {
             _ = self.loop.add(.{ .fd = fd, .handler = .{ .ctx = slot, .call = slotBackendReady, .arg = @bitCast(fd) } }) catch return error.SystemResources;
         }
@@ -547,13 +547,13 @@ fn cmdlineError(err: boot.Cmdline.Error) Error {
 
 fn writeBootStructures(self: *Machine, vcpus: u32, initramfs: ?layout.Range) Error!void {
     const mem = &self.mem;
-    self.cmdline.store(mem, layout.cmdline_addr) catch unreachable; // low RAM always exists
-    boot.writePageTables(mem) catch unreachable;
-    boot.writeGdtIdt(mem) catch unreachable;
-    mptable.write(mem, vcpus) catch unreachable; // vcpus <= cpus_max was checked
+    self.cmdline.store(mem, layout.cmdline_addr) catch unreachable; // tidy: low RAM always exists
+    boot.writePageTables(mem) catch unreachable; // tidy: low RAM always exists
+    boot.writeGdtIdt(mem) catch unreachable; // tidy: low RAM always exists
+    mptable.write(mem, vcpus) catch unreachable; // tidy: vcpus <= cpus_max was checked
     var e820: [layout.ranges_max + 1]boot.E820Entry = undefined;
     const n = boot.e820FromRam(&self.ram, &e820);
-    const page = mem.slice(layout.zero_page_addr, boot.bp.size) catch unreachable;
+    const page = mem.slice(layout.zero_page_addr, boot.bp.size) catch unreachable; // tidy: low RAM always exists
     boot.buildZeroPage(page[0..boot.bp.size], .{
         .cmdline_addr = layout.cmdline_addr,
         .cmdline_len = @intCast(self.cmdline.len),
@@ -587,7 +587,7 @@ fn kvmFailed(what: []const u8, err: anyerror) Error {
 }
 
 pub fn start(self: *Machine) Error!void {
-    assert(self.state == .created);
+    assert(self.state == .created); // tidy: capi starts a context once
     Vcpu.installKickHandler();
     self.state = .running;
     self.loop.start() catch return self.startFailed();
