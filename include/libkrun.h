@@ -538,24 +538,47 @@ int32_t krun_set_gvproxy_path(uint32_t ctx_id, char *c_path);
 int32_t krun_set_net_mac(uint32_t ctx_id, uint8_t *const c_mac);
 
 /**
- * TSI port map: "host_port:guest_port" entries. In libkrun, not calling it (or NULL) exposes
- * every guest listener and an empty array exposes none. zkrun has no TSI and never exposes a
- * guest port: an empty array or NULL returns 0 (krunvm always calls it, with an empty array
- * when no port is published); a non-empty map returns -ENOTSUP.
+ * TSI port map: "host_port:guest_port" entries (1..65535 each; a host or guest port may not
+ * repeat). Exposure of guest listeners (TSI, libkrun-c/tsi/PROTOCOL.md):
+ *   - never called (or NULL): a guest listener is exposed on the host's LOOPBACK only
+ *     (127.0.0.1 / ::1) at the same port number, never on a wildcard address (libkrun
+ *     exposes every listener on the address the guest asked);
+ *   - called: a mapped guest port is bound on the address the guest asked at the mapped host
+ *     port; an unmapped one is refused (the guest falls back to a guest-only listener); an
+ *     empty array exposes nothing.
+ * zkrun today: the map is validated and recorded; TSI's host side (port 620) is not built yet.
+ * Returns: 0; -EINVAL for a malformed or duplicate entry (krun_last_error says which) or when
+ * a NIC is configured; -ENODEV when vsock is disabled. A rejected call changes nothing.
  */
 int32_t krun_set_port_map(uint32_t ctx_id, const char *const port_map[]);
 
-/** Bridges guest vsock connections to "port" to a host unix socket. zkrun: -ENOTSUP. */
+/**
+ * Bridges guest vsock connections to (CID 2, "port") to the host unix socket at c_filepath:
+ * each guest connect() becomes a non-blocking connect() there (refused: the guest sees
+ * ECONNRESET). Port 620 is TSI's.
+ * Limits (per VM): 64 vsock ports; 1024 vsock connections at once (TSI's included), each with
+ * at most one host fd, plus one listening fd per listen port and per TSI listener: a guest
+ * connecting beyond that is refused.
+ * Returns: 0; -EINVAL for port 620, an empty path or one longer than 107 bytes, or more than
+ * 64 ports; -EEXIST for a port already added; -ENODEV when vsock is disabled.
+ */
 int32_t krun_add_vsock_port(uint32_t ctx_id,
                             uint32_t port,
                             const char *c_filepath);
-/** As krun_add_vsock_port; with "listen" the host side listens and connects inward.
- * zkrun: -ENOTSUP. */
+/**
+ * As krun_add_vsock_port; with "listen" the VMM listens on c_filepath (created at start,
+ * removed with the VM; -EEXIST if it exists now) and each host client there becomes a vsock
+ * connection toward the guest's "port".
+ */
 int32_t krun_add_vsock_port2(uint32_t ctx_id,
                              uint32_t port,
                              const char *c_filepath,
                              bool listen);
-/** An explicit vsock device with KRUN_TSI_* features. zkrun: -ENOTSUP. */
+/**
+ * An explicit vsock device with KRUN_TSI_* features (TSI when any is set). Call
+ * krun_disable_implicit_vsock first (else -EEXIST); once per context (-EEXIST);
+ * -EINVAL for unknown bits.
+ */
 int32_t krun_add_vsock(uint32_t ctx_id, uint32_t tsi_features);
 /** No implicit vsock device (and so no TSI). */
 int32_t krun_disable_implicit_vsock(uint32_t ctx_id);

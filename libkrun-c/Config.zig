@@ -63,6 +63,25 @@ pub const BlockRoot = struct {
     options: ?[]const u8 = null,
 };
 
+/// The host vsock port of the TSI service (tsi/PROTOCOL.md); no vsock port may use it.
+pub const tsi_port: u32 = 620;
+/// KRUN_TSI_HIJACK_INET / KRUN_TSI_HIJACK_UNIX.
+pub const tsi_hijack_inet: u32 = 1 << 0;
+pub const tsi_hijack_unix: u32 = 1 << 1;
+
+pub const VsockPort = struct { port: u32, path: []const u8, listen: bool };
+
+pub const PortMapEntry = struct { host: u16, guest: u16 };
+
+/// What vsock device the VM gets: none, or one with these TSI hijack bits (0: no TSI).
+pub fn vsockDevice(self: *const Config) ?u32 {
+    if (self.vsock_explicit) |bits| return bits;
+    if (!self.implicit_vsock) return null;
+    // libkrun: TSI (INET) iff no NIC; with a NIC the device exists only for vsock ports.
+    if (self.nic_count == 0) return tsi_hijack_inet;
+    return if (self.vsock_ports.items.len > 0) 0 else null;
+}
+
 pub const ConsoleFds = struct { input: i32, output: i32, err: i32 };
 
 pub const OverlayFile = struct {
@@ -87,8 +106,20 @@ cmdline_extra: []const u8 = "",
 kernel_console: []const u8 = "hvc0",
 
 implicit_console: bool = true,
-/// krun_disable_implicit_vsock clears it: no vsock (and so no TSI) device at all.
+/// krun_disable_implicit_vsock clears it: no vsock (and so no TSI) device at all, unless
+/// krun_add_vsock adds one explicitly.
 implicit_vsock: bool = true,
+/// krun_add_vsock's KRUN_TSI_HIJACK_* bits: an explicit vsock device (after
+/// krun_disable_implicit_vsock), with TSI when any bit is set.
+vsock_explicit: ?u32 = null,
+/// krun_add_vsock_port / krun_add_vsock_port2, in call order (ports unique, never 620).
+vsock_ports: std.ArrayList(VsockPort) = .empty,
+/// krun_set_port_map: null when never called (TSI then exposes guest listeners on the host's
+/// loopback only); an empty slice exposes nothing.
+port_map: ?[]const PortMapEntry = null,
+/// virtio-net devices configured (none can be today: krun_add_net_* are not built). libkrun's
+/// implicit vsock has TSI only when there is no NIC.
+nic_count: u32 = 0,
 /// krun_set_console_output: the implicit console ignores stdin and writes here.
 console_output: ?[]const u8 = null,
 /// krun_add_virtio_console_default.

@@ -25,6 +25,8 @@ comptime {
     _ = @import("virtio/rng.zig");
     _ = @import("virtio/tests.zig");
     _ = @import("virtio/fs/VirtioFs.zig");
+    _ = @import("virtio/vsock/packet.zig");
+    _ = @import("virtio/vsock/tests.zig");
     _ = @import("vmm/EventLoop.zig");
     _ = @import("vmm/GuestMemory.zig");
     _ = @import("vmm/Machine.zig");

@@ -7,6 +7,7 @@ pub const areas = .{
     @import("fs.zig"),
     @import("disks.zig"),
     @import("workload.zig"),
+    @import("vsock.zig"),
     @import("unsupported.zig"),
 };
 

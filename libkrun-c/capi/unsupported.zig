@@ -3,8 +3,7 @@
 //! log line naming what is missing. An unknown context is still -ENOENT first, as for every
 //! ctx function. krun_has_feature reports these features as absent. A request that asks
 //! nothing of the missing feature is honoured, so real clients' call sequences go through:
-//! an empty (or NULL) port map (krunvm always sends one), an empty SMBIOS string list, sound
-//! turned off.
+//! an empty SMBIOS string list, sound turned off.
 const std = @import("std");
 const contexts = @import("contexts.zig");
 const cstr = @import("cstr.zig");
@@ -105,31 +104,6 @@ pub fn krun_set_gvproxy_path(ctx_id: u32, c_path: ?[*:0]u8) callconv(.c) i32 {
 pub fn krun_set_net_mac(ctx_id: u32, c_mac: ?[*]u8) callconv(.c) i32 {
     _ = c_mac;
     return unsupported("krun_set_net_mac", ctx_id, "virtio-net is not built");
-}
-
-/// libkrun: an empty array publishes no guest port, NULL publishes every listener. zkrun has
-/// no TSI, so no guest port is ever published: both are honoured as they are; a port to
-/// publish is not.
-pub fn krun_set_port_map(ctx_id: u32, port_map: cstr.CStringArray) callconv(.c) i32 {
-    return honouredIfEmpty("krun_set_port_map", ctx_id, emptyArray(port_map), "TSI is not built, so guest ports cannot be published");
-}
-
-pub fn krun_add_vsock_port(ctx_id: u32, port: u32, c_filepath: cstr.CString) callconv(.c) i32 {
-    _ = port;
-    _ = c_filepath;
-    return unsupported("krun_add_vsock_port", ctx_id, "vsock ports are not built yet");
-}
-
-pub fn krun_add_vsock_port2(ctx_id: u32, port: u32, c_filepath: cstr.CString, listen: bool) callconv(.c) i32 {
-    _ = port;
-    _ = c_filepath;
-    _ = listen;
-    return unsupported("krun_add_vsock_port2", ctx_id, "vsock ports are not built yet");
-}
-
-pub fn krun_add_vsock(ctx_id: u32, tsi_features: u32) callconv(.c) i32 {
-    _ = tsi_features;
-    return unsupported("krun_add_vsock", ctx_id, "explicit vsock devices are not built yet");
 }
 
 pub fn krun_set_gpu_options(ctx_id: u32, virgl_flags: u32) callconv(.c) i32 {
@@ -240,9 +214,6 @@ test "stubs answer -ENOENT for unknown contexts and -ENOTSUP otherwise" {
     try std.testing.expectEqual(@as(i32, -95), krun_set_gpu_options(id, 0));
     const empty = [_]?[*:0]const u8{null};
     const ports = [_]?[*:0]const u8{ "8080:80", null };
-    try std.testing.expectEqual(@as(i32, 0), krun_set_port_map(id, &empty));
-    try std.testing.expectEqual(@as(i32, 0), krun_set_port_map(id, null));
-    try std.testing.expectEqual(@as(i32, -95), krun_set_port_map(id, &ports));
     try std.testing.expectEqual(@as(i32, 0), krun_set_snd_device(id, false));
     try std.testing.expectEqual(@as(i32, -95), krun_set_snd_device(id, true));
     try std.testing.expectEqual(@as(i32, 0), krun_set_smbios_oem_strings(id, &empty));
@@ -251,6 +222,5 @@ test "stubs answer -ENOENT for unknown contexts and -ENOTSUP otherwise" {
     try std.testing.expectEqual(@as(i32, -95), krun_set_tee_firmware(id, 0, "/x"));
     try std.testing.expectEqual(@as(i32, -95), krun_display_set_edid_name(id, 0, "x"));
     try std.testing.expectEqual(@as(i32, 0), ctx.krun_free_ctx(id));
-    try std.testing.expectEqual(@as(i32, -2), krun_set_port_map(id, null));
     try std.testing.expectEqual(@as(i32, -2), krun_set_snd_device(id, false));
 }

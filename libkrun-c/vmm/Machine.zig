@@ -21,6 +21,7 @@ const terminal = @import("terminal.zig");
 const VirtioFs = @import("../virtio/fs/VirtioFs.zig");
 const Blk = @import("../virtio/blk/Blk.zig");
 const Image = @import("../virtio/blk/Image.zig");
+const vsock = @import("../virtio/vsock/Vsock.zig");
 const protocol = @import("../init/protocol.zig");
 const abi = @import("kvm_abi.zig");
 const kvm = @import("kvm.zig");
@@ -102,6 +103,7 @@ pub const Owner = union(enum) {
     console: *console.Console,
     fs: *VirtioFs,
     blk: *Blk,
+    vsock: *vsock.Vsock,
 };
 
 pub const Slot = struct {
@@ -304,8 +306,8 @@ fn openOutput(path: []const u8) ?sys.fd_t {
     return @intCast(rc);
 }
 
-/// The virtio devices, in libkrun's attach order: balloon → rng → console → fs → block (→ vsock,
-/// which zkrun does not have yet). Each gets a transport on the next slot.
+/// The virtio devices, in libkrun's attach order: balloon → rng → console → fs → block →
+/// vsock. Each gets a transport on the next slot.
 fn buildDevices(self: *Machine, cfg: *const Config) Error!void {
     const balloon = try self.gpa.create(Balloon);
     balloon.* = .{};
@@ -328,6 +330,7 @@ fn buildDevices(self: *Machine, cfg: *const Config) Error!void {
             return error.InvalidConfig;
     }
     for (cfg.disks.items) |disk| try self.buildDisk(disk);
+    try self.buildVsock(cfg);
 }
 
 /// Opens (and locks) a disk image and puts a virtio-blk device for it on the next slot.
@@ -359,6 +362,29 @@ fn buildDisk(self: *Machine, disk: Config.Disk) Error!void {
         return error.SystemResources;
     };
     try self.attachOwned(.{ .blk = blk }, blk.device());
+}
+
+/// The vsock device (Config.vsockDevice decides whether there is one) with the context's
+/// vsock ports; listen ports are bound here. TSI is not built yet: host port 620 is refused.
+fn buildVsock(self: *Machine, cfg: *const Config) Error!void {
+    _ = cfg.vsockDevice() orelse return;
+    var ports: [vsock.ports_max]vsock.PortConfig = undefined;
+    if (cfg.vsock_ports.items.len > ports.len) return error.InvalidConfig;
+    for (cfg.vsock_ports.items, 0..) |p, i| ports[i] = .{ .port = p.port, .path = p.path, .listen = p.listen };
+    const dev = try self.gpa.create(vsock.Vsock);
+    dev.init(self.gpa, .{ .ports = ports[0..cfg.vsock_ports.items.len] }) catch |err| {
+        self.gpa.destroy(dev);
+        return switch (err) {
+            error.OutOfMemory => error.OutOfMemory,
+            error.SystemResources => error.SystemResources,
+            error.AddressInUse => {
+                log.warn("vsock: a listen port's path exists (it must not)", .{});
+                return error.InvalidConfig;
+            },
+            error.InvalidConfig => error.InvalidConfig,
+        };
+    };
+    try self.attachOwned(.{ .vsock = dev }, dev.device());
 }
 
 fn buildConsole(self: *Machine, cfg: *const Config, fds: ?Config.ConsoleFds) Error!void {
@@ -458,6 +484,10 @@ fn releaseOwner(gpa: std.mem.Allocator, owner: Owner) void {
         .blk => |b| {
             b.deinit();
             gpa.destroy(b);
+        },
+        .vsock => |v| {
+            v.deinit(gpa);
+            gpa.destroy(v);
         },
     }
 }

@@ -311,15 +311,18 @@ static void unsupported(void)
     CHECK_EQ(krun_set_gvproxy_path(ctx, tap), -ENOTSUP);
     CHECK_EQ(krun_set_net_mac(ctx, mac), -ENOTSUP);
     const char *const ports[] = { "8080:80", NULL };
-    CHECK_EQ(krun_set_port_map(ctx, list), 0); /* nothing to publish: honoured */
-    CHECK_EQ(krun_set_port_map(ctx, ports), -ENOTSUP);
+    const char *const dup[] = { "8080:80", "8081:80", NULL };
+    CHECK_EQ(krun_set_port_map(ctx, list), 0); /* TSI: an empty map exposes nothing */
+    CHECK_EQ(krun_set_port_map(ctx, ports), 0);
+    CHECK_EQ(krun_set_port_map(ctx, dup), -EINVAL);
     CHECK_EQ(krun_set_snd_device(ctx, true), -ENOTSUP);
     CHECK_EQ(krun_set_tee_firmware(ctx, KRUN_TEE_FW_TDSHIM, "/x"), -ENOTSUP);
     CHECK_EQ(krun_display_set_edid_name(ctx, 0, "x"), -ENOTSUP);
     CHECK_EQ(krun_add_vfio_device(ctx, 3, 1, 0), -ENOTSUP);
-    CHECK_EQ(krun_add_vsock_port(ctx, 1, "/tmp/s"), -ENOTSUP);
-    CHECK_EQ(krun_add_vsock_port2(ctx, 1, "/tmp/s", false), -ENOTSUP);
-    CHECK_EQ(krun_add_vsock(ctx, 0), -ENOTSUP);
+    CHECK_EQ(krun_add_vsock_port(ctx, 1, "/tmp/s"), 0); /* vsock ports are built */
+    CHECK_EQ(krun_add_vsock_port2(ctx, 1, "/tmp/s", false), -EEXIST);
+    CHECK_EQ(krun_add_vsock_port2(ctx, 620, "/tmp/s", false), -EINVAL); /* TSI's port */
+    CHECK_EQ(krun_add_vsock(ctx, 0), -EEXIST); /* the implicit vsock is there */
     CHECK_EQ(krun_set_gpu_options(ctx, 0), -ENOTSUP);
     CHECK_EQ(krun_set_gpu_options2(ctx, 0, 0), -ENOTSUP);
     CHECK_EQ(krun_add_display(ctx, 1, 1), -ENOTSUP);

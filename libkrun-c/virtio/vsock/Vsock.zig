@@ -1,0 +1,934 @@
+//! virtio-vsock (device id 19) and its muxer: guest CID 3, host CID 2, stream sockets only
+//! (VERSION_1; no SEQPACKET, no DGRAM: TSI runs over plain streams, see tsi/PROTOCOL.md).
+//! Queues: rx 0 (host → guest), tx 1 (guest → host), event 2 (posted by the guest, never used).
+//!
+//! Connections are keyed by (guest port, host port) in a fixed table of `conns_max`. Each is
+//! backed by one non-blocking host fd watched in an epoll set of our own (`pollFds` hands it to
+//! the VMM's event loop, as the console does); the table, the buffers and the queues are sized
+//! when the device is built, nothing allocates afterwards. Backends:
+//! - vsock ports (`krun_add_vsock_port`): a guest connect(2, port) becomes a host unix-socket
+//!   connect to the port's path;
+//! - listen ports (`krun_add_vsock_port2(listen)`): we listen on the path, and each host client
+//!   becomes a connection we open toward (3, port);
+//! - TSI (host port 620, tsi/Service.zig): the guest's sockets as host sockets.
+//!
+//! Flow control (virtio §5.10.6.3), both ways, so one connection never stalls another:
+//! - guest → host: we advertise `buf_alloc` = `to_host_size` and `fwd_cnt` = bytes taken out of
+//!   the connection's ring; an honest guest never sends more than fits, a guest that does gets
+//!   RST. A host peer that does not read fills the ring and the guest's credit runs out.
+//! - host → guest: we read a host fd only while the guest's credit (its buf_alloc minus bytes in
+//!   flight) allows; a guest that does not read stalls only its connection (its fd leaves the
+//!   epoll set until credit returns).
+//! Every guest packet is checked where it enters (packet.zig); a bad one gets RST or is dropped.
+//!
+//! Limits (documented in include/libkrun.h): `conns_max` connections, each with at most one
+//! host fd, plus one listening fd per listen port and one per TSI listener (a TSI listener is a
+//! connection), plus our epoll fd.
+const std = @import("std");
+const linux = std.os.linux;
+const assert = std.debug.assert;
+const Device = @import("../Device.zig");
+const queue = @import("../queue.zig");
+const mmio = @import("../mmio.zig");
+const Lock = @import("../Lock.zig");
+const packet = @import("packet.zig");
+const Header = packet.Header;
+const Op = packet.Op;
+const tsi = @import("../../tsi/Service.zig");
+
+const log = std.log.scoped(.vsock);
+
+pub const device_id: u32 = 19;
+pub const queue_size: u16 = 256;
+/// Connections (and so host connection fds) per VM.
+pub const conns_max = 1024;
+/// vsock ports per VM (krun_add_vsock_port*).
+pub const ports_max = 64;
+/// The guest → host ring per connection: what we advertise as buf_alloc.
+pub const to_host_size: u32 = 64 * 1024;
+/// Host → guest staging per connection (TSI headers and whole datagrams with their frame).
+pub const to_guest_size: u32 = 64 * 1024 + 4096;
+/// RSTs for packets that have no connection, waiting for rx buffers (more are dropped).
+const rsts_max = 256;
+/// Host clients accepted per listener event (the rest wait in the kernel's backlog).
+const accepts_per_event = 16;
+const events_per_wait = 64;
+/// Host ports we pick for connections we open toward the guest start here.
+const host_port_first: u32 = 1 << 30;
+
+comptime {
+    assert(std.math.isPowerOfTwo(to_host_size));
+    assert(conns_max <= std.math.maxInt(u16));
+}
+
+/// One `krun_add_vsock_port*` entry. `path` is borrowed until `init` returns.
+pub const PortConfig = struct { port: u32, path: []const u8, listen: bool };
+
+pub const Config = struct {
+    ports: []const PortConfig = &.{},
+    /// TSI on host port 620 (null: the port is refused like any unknown port).
+    tsi: ?tsi.Policy = null,
+};
+
+pub const State = enum(u8) {
+    free,
+    /// We sent (or will send) REQUEST toward the guest and wait for RESPONSE.
+    requesting,
+    established,
+};
+
+pub const Conn = struct {
+    state: State = .free,
+    /// In the rx service queue (kept across free/reuse: the queue skips free slots).
+    queued: bool = false,
+    guest_port: u32 = 0,
+    host_port: u32 = 0,
+    fd: i32 = -1,
+    /// The epoll interest we set on `fd` (0: not in the set).
+    events: u32 = 0,
+    /// Epoll said readable and no read has hit EAGAIN since.
+    readable: bool = false,
+    /// A write to `fd` hit EAGAIN: watch EPOLLOUT.
+    write_blocked: bool = false,
+    // Control packets owed to the guest.
+    send_request: bool = false,
+    send_response: bool = false,
+    send_credit: bool = false,
+    send_shutdown: u32 = 0,
+    // Guest → host ring: bytes [head, tail) as running counters (tail = bytes received from
+    // the guest, head = our fwd_cnt).
+    to_host: []u8 = &.{},
+    head: u32 = 0,
+    tail: u32 = 0,
+    fwd_advertised: u32 = 0,
+    // Host → guest staging: bytes [tg_off, tg_len) are sent before anything read from `fd`.
+    to_guest: []u8 = &.{},
+    tg_off: u32 = 0,
+    tg_len: u32 = 0,
+    // The guest's credit: its buf_alloc and fwd_cnt, and what we sent it.
+    peer_buf_alloc: u32 = 0,
+    peer_fwd_cnt: u32 = 0,
+    tx_cnt: u32 = 0,
+    guest_shut_send: bool = false,
+    guest_shut_rcv: bool = false,
+    host_eof: bool = false,
+    host_shut_wr: bool = false,
+    /// Host fd reads are not forwarded (TSI phases that frame or wait).
+    hold_reads: bool = false,
+    /// TSI's per-connection state (tsi/Service.zig); `.none` for plain vsock ports.
+    tsi: tsi.ConnState = .{},
+
+    pub fn toHostLen(c: *const Conn) u32 {
+        return c.tail -% c.head;
+    }
+
+    /// Bytes the guest can still take (0 when its counters are inconsistent).
+    pub fn credit(c: *const Conn) u32 {
+        const in_flight = c.tx_cnt -% c.peer_fwd_cnt;
+        if (in_flight > c.peer_buf_alloc) return 0;
+        return c.peer_buf_alloc - in_flight;
+    }
+
+    /// The ring's bytes as at most two contiguous pieces.
+    pub fn toHostPieces(c: *const Conn) [2][]const u8 {
+        const len = c.toHostLen();
+        const start = c.head % to_host_size;
+        const first = @min(len, to_host_size - start);
+        return .{ c.to_host[start..][0..first], c.to_host[0 .. len - first] };
+    }
+
+    /// Marks `n` ring bytes as taken out (our fwd_cnt grows).
+    pub fn consumeToHost(c: *Conn, n: u32) void {
+        assert(n <= c.toHostLen()); // tidy: n counted from our own ring
+        c.head +%= n;
+    }
+
+    /// Copies the ring's first `dest.len` bytes without consuming them.
+    pub fn peekToHost(c: *const Conn, dest: []u8) void {
+        assert(dest.len <= c.toHostLen()); // tidy: callers check the length first
+        const p = c.toHostPieces();
+        const a = @min(dest.len, p[0].len);
+        @memcpy(dest[0..a], p[0][0..a]);
+        @memcpy(dest[a..], p[1][0 .. dest.len - a]);
+    }
+
+    /// Queues bytes for the guest ahead of the host fd's (TSI headers, datagram frames).
+    pub fn stageToGuest(c: *Conn, bytes: []const u8) bool {
+        if (c.tg_off == c.tg_len) {
+            c.tg_off = 0;
+            c.tg_len = 0;
+        }
+        if (bytes.len > c.to_guest.len - c.tg_len) return false;
+        @memcpy(c.to_guest[c.tg_len..][0..bytes.len], bytes);
+        c.tg_len += @intCast(bytes.len);
+        return true;
+    }
+
+    pub fn stagedLen(c: *const Conn) u32 {
+        return c.tg_len - c.tg_off;
+    }
+};
+
+const Listener = struct { fd: i32 = -1, port: u32 = 0, events: u32 = 0 };
+const Key = struct { guest_port: u32, host_port: u32 };
+
+/// Epoll data: the kind in the high half, the index in the low half.
+const tag_conn: u64 = 1 << 32;
+const tag_listener: u64 = 2 << 32;
+
+pub const Stats = struct {
+    packets_tx: u64 = 0,
+    packets_rx: u64 = 0,
+    dropped: u64 = 0,
+    rsts_sent: u64 = 0,
+    rsts_dropped: u64 = 0,
+    credit_violations: u64 = 0,
+    conns_opened: u64 = 0,
+    conns_refused: u64 = 0,
+    bytes_to_host: u64 = 0,
+    bytes_to_guest: u64 = 0,
+};
+
+pub const Vsock = struct {
+    lock: Lock = .{},
+    act: ?Device.Activation = null,
+    epfd: i32 = -1,
+    conns: []Conn = &.{},
+    /// Indices of live connections (unordered): lookups scan only these.
+    live: []u16 = &.{},
+    live_len: u32 = 0,
+    /// Connections waiting for rx buffers (round-robin), each at most once.
+    svc: []u16 = &.{},
+    svc_head: u32 = 0,
+    svc_len: u32 = 0,
+    rsts: [rsts_max]Key = undefined,
+    rst_head: u32 = 0,
+    rst_len: u32 = 0,
+    ports: [ports_max]PortConfig = undefined,
+    paths: [ports_max][108]u8 = undefined,
+    port_count: u32 = 0,
+    listeners: [ports_max]Listener = @splat(.{}),
+    next_host_port: u32 = host_port_first,
+    tsi: ?tsi.Service = null,
+    buffers: ?[]align(std.heap.page_size_min) u8 = null,
+    scratch: [64 * 1024]u8 = undefined,
+    stats: Stats = .{},
+
+    const sizes = [_]u16{ queue_size, queue_size, queue_size };
+    const vtable: Device.VTable = .{
+        .device_id = device_id,
+        .queue_sizes_max = &sizes,
+        .features = features,
+        .readConfig = readConfig,
+        .writeConfig = writeConfig,
+        .activate = activate,
+        .queueNotify = queueNotify,
+        .reset = reset,
+        .pollFds = pollFds,
+        .backendReady = backendReady,
+    };
+
+    pub const InitError = error{ SystemResources, OutOfMemory, InvalidConfig, AddressInUse };
+
+    /// Builds the device in place (it must not move). Listen ports are bound and listening
+    /// when this returns (-EEXIST-like `AddressInUse` when the path exists).
+    pub fn init(self: *Vsock, gpa: std.mem.Allocator, cfg: Config) InitError!void {
+        self.* = .{};
+        errdefer self.deinit(gpa);
+        if (cfg.ports.len > ports_max) return error.InvalidConfig;
+        const rc = linux.epoll_create1(linux.EPOLL.CLOEXEC);
+        if (linux.errno(rc) != .SUCCESS) return error.SystemResources;
+        self.epfd = @intCast(rc);
+        self.conns = try gpa.alloc(Conn, conns_max);
+        @memset(self.conns, .{});
+        self.live = try gpa.alloc(u16, conns_max);
+        self.svc = try gpa.alloc(u16, conns_max);
+        // Address space only: pages are touched by connections in use and dropped on close.
+        const stride: usize = to_host_size + to_guest_size;
+        const bytes = linux.mmap(null, stride * conns_max, .{ .READ = true, .WRITE = true }, .{ .TYPE = .PRIVATE, .ANONYMOUS = true, .NORESERVE = true }, -1, 0);
+        if (linux.errno(bytes) != .SUCCESS) return error.OutOfMemory;
+        const region: [*]align(std.heap.page_size_min) u8 = @ptrFromInt(bytes);
+        self.buffers = region[0 .. stride * conns_max];
+        for (self.conns, 0..) |*c, i| {
+            c.to_host = self.buffers.?[i * stride ..][0..to_host_size];
+            c.to_guest = self.buffers.?[i * stride + to_host_size ..][0..to_guest_size];
+        }
+        for (cfg.ports) |p| try self.addPort(p);
+        if (cfg.tsi) |policy| self.tsi = .{ .policy = policy };
+    }
+
+    fn addPort(self: *Vsock, p: PortConfig) InitError!void {
+        if (p.path.len == 0 or p.path.len >= 108) return error.InvalidConfig;
+        if (p.port == tsi.port) return error.InvalidConfig;
+        for (self.ports[0..self.port_count]) |q| if (q.port == p.port) return error.InvalidConfig;
+        const i = self.port_count;
+        @memcpy(self.paths[i][0..p.path.len], p.path);
+        self.paths[i][p.path.len] = 0;
+        self.ports[i] = .{ .port = p.port, .path = self.paths[i][0..p.path.len], .listen = p.listen };
+        self.port_count += 1;
+        if (!p.listen) return;
+        const fd = try unixListen(self.ports[i].path);
+        self.listeners[i] = .{ .fd = fd, .port = p.port };
+        var ev: linux.epoll_event = .{ .events = 0, .data = .{ .u64 = tag_listener | i } };
+        if (linux.errno(linux.epoll_ctl(self.epfd, linux.EPOLL.CTL_ADD, fd, &ev)) != .SUCCESS)
+            return error.SystemResources;
+    }
+
+    /// Closes every fd and unlinks the listen ports' sockets (we created them). The device
+    /// must be reset (or never activated) first.
+    pub fn deinit(self: *Vsock, gpa: std.mem.Allocator) void {
+        assert(self.act == null); // tidy: activation state, ours
+        for (self.conns) |*c| if (c.state != .free) self.closeFd(c);
+        for (self.listeners[0..self.port_count], 0..) |*l, i| if (l.fd >= 0) {
+            _ = linux.close(l.fd);
+            l.fd = -1;
+            _ = linux.unlink(@ptrCast(&self.paths[i]));
+        };
+        if (self.tsi) |*s| s.deinit();
+        if (self.conns.len > 0) gpa.free(self.conns);
+        if (self.live.len > 0) gpa.free(self.live);
+        if (self.svc.len > 0) gpa.free(self.svc);
+        if (self.buffers) |b| _ = linux.munmap(b.ptr, b.len);
+        if (self.epfd >= 0) _ = linux.close(self.epfd);
+        self.* = .{};
+    }
+
+    pub fn device(self: *Vsock) Device {
+        return .{ .ptr = self, .vtable = &vtable };
+    }
+
+    fn fromPtr(ptr: *anyopaque) *Vsock {
+        return @ptrCast(@alignCast(ptr));
+    }
+
+    fn features(_: *anyopaque) u64 {
+        return 1 << mmio.feature_version_1;
+    }
+
+    fn readConfig(_: *anyopaque, offset: u32, data: []u8) void {
+        const cid: u64 = packet.guest_cid;
+        mmio.readConfigBytes(std.mem.asBytes(&cid), offset, data);
+    }
+
+    fn writeConfig(_: *anyopaque, offset: u32, data: []const u8) void {
+        log.debug("config write at {d} ({d} bytes) ignored (guest_cid is read-only)", .{ offset, data.len });
+    }
+
+    fn activate(ptr: *anyopaque, a: Device.Activation) Device.ActivateError!void {
+        const self = fromPtr(ptr);
+        self.lock.lock();
+        defer self.lock.unlock();
+        if (a.queues.len < 3 or !a.queues[0].ready or !a.queues[1].ready) return error.DeviceBroken;
+        self.act = a;
+        for (self.listeners[0..self.port_count]) |*l| if (l.fd >= 0) self.setListenerEvents(l, linux.EPOLL.IN);
+    }
+
+    fn reset(ptr: *anyopaque) void {
+        const self = fromPtr(ptr);
+        self.lock.lock();
+        defer self.lock.unlock();
+        self.act = null;
+        // The guest's sockets are gone with its driver: every connection ends, quietly.
+        while (self.live_len > 0) self.free(&self.conns[self.live[0]]);
+        self.svc_len = 0;
+        self.rst_len = 0;
+        for (self.listeners[0..self.port_count]) |*l| if (l.fd >= 0) self.setListenerEvents(l, 0);
+    }
+
+    fn pollFds(ptr: *anyopaque, out: []i32) usize {
+        const self = fromPtr(ptr);
+        if (out.len == 0) return 0;
+        out[0] = self.epfd;
+        return 1;
+    }
+
+    fn queueNotify(ptr: *anyopaque, index: u16) void {
+        const self = fromPtr(ptr);
+        self.lock.lock();
+        defer self.lock.unlock();
+        const a = self.act orelse return;
+        switch (index) {
+            0 => {},
+            1 => self.run(a, 1, processTx),
+            else => return, // event queue buffers are kept for events we never send
+        }
+        self.run(a, 0, serviceRx);
+    }
+
+    fn backendReady(ptr: *anyopaque, fd: i32) void {
+        const self = fromPtr(ptr);
+        self.lock.lock();
+        defer self.lock.unlock();
+        assert(fd == self.epfd); // tidy: our epoll fd
+        var events: [events_per_wait]linux.epoll_event = undefined;
+        const rc = linux.epoll_wait(self.epfd, &events, events.len, 0);
+        if (linux.errno(rc) != .SUCCESS) return;
+        for (events[0..rc]) |ev| self.hostEvent(ev.data.u64, ev.events);
+        if (self.act) |a| self.run(a, 0, serviceRx);
+    }
+
+    /// Runs one queue's work; a protocol error breaks that queue and asks for a reset.
+    fn run(self: *Vsock, a: Device.Activation, index: u16, comptime work: fn (*Vsock, Device.Activation) queue.Error!void) void {
+        if (a.queues[index].isBroken()) return;
+        work(self, a) catch |err| {
+            log.warn("queue {d}: {t}", .{ index, err });
+            a.queues[index].markBroken();
+            a.interrupt.fail();
+        };
+    }
+
+    // ---- guest → host ------------------------------------------------------------------
+
+    fn processTx(self: *Vsock, a: Device.Activation) queue.Error!void {
+        const q = &a.queues[1];
+        var used = false;
+        while (try q.pop(a.mem)) |chain| {
+            var r = chain.reader();
+            var h: Header = undefined;
+            const got = try r.read(std.mem.asBytes(&h));
+            self.stats.packets_tx += 1;
+            if (got < packet.header_size) {
+                self.stats.dropped += 1;
+            } else if (packet.check(&h, chain.readable_len)) |why| {
+                self.stats.dropped += 1;
+                log.debug("bad packet from guest port {d} to {d}: {t}", .{ h.src_port, h.dst_port, why });
+                if (packet.answerWithRst(&h, why)) self.queueRst(h.src_port, h.dst_port);
+            } else try self.handlePacket(&h, &r);
+            try q.addUsed(a.mem, chain.head, 0);
+            used = true;
+        }
+        if (used and try q.needsNotification(a.mem)) a.interrupt.signal(Device.Interrupt.vring);
+    }
+
+    fn handlePacket(self: *Vsock, h: *const Header, r: *queue.Reader) queue.Error!void {
+        if (h.op == Op.request) return self.openFromGuest(h);
+        const c = self.find(h.src_port, h.dst_port) orelse {
+            if (h.op != Op.rst) self.queueRst(h.src_port, h.dst_port);
+            return;
+        };
+        if (h.op == Op.rst) return self.free(c);
+        // Every packet carries the guest's credit; fwd_cnt beyond what we sent is a lie.
+        if (h.fwd_cnt -% c.peer_fwd_cnt > c.tx_cnt -% c.peer_fwd_cnt) return self.abort(c, "fwd_cnt ahead of what was sent");
+        const had_credit = c.credit() > 0;
+        c.peer_buf_alloc = h.buf_alloc;
+        c.peer_fwd_cnt = h.fwd_cnt;
+        if (!had_credit and c.credit() > 0) self.enqueue(c);
+        switch (h.op) {
+            Op.response => {
+                if (c.state != .requesting) return self.abort(c, "RESPONSE on an established connection");
+                c.state = .established;
+                self.enqueue(c);
+                self.updateInterest(c);
+            },
+            Op.rw => try self.receive(c, h, r),
+            Op.credit_update => {},
+            Op.credit_request => {
+                c.send_credit = true;
+                self.enqueue(c);
+            },
+            Op.shutdown => {
+                if (h.flags & packet.shutdown_send != 0) c.guest_shut_send = true;
+                if (h.flags & packet.shutdown_rcv != 0) c.guest_shut_rcv = true;
+                self.drainToHost(c);
+            },
+            else => unreachable, // tidy: packet.check admitted only these ops
+        }
+    }
+
+    /// RW: the payload joins the connection's ring (the guest's credit guarantees room).
+    fn receive(self: *Vsock, c: *Conn, h: *const Header, r: *queue.Reader) queue.Error!void {
+        if (c.state != .established or c.guest_shut_send) return self.abort(c, "data on a connection not open for it");
+        if (h.len > to_host_size - c.toHostLen()) {
+            self.stats.credit_violations += 1;
+            return self.abort(c, "more data than the credit we gave");
+        }
+        var left = h.len;
+        while (left > 0) {
+            const at = c.tail % to_host_size;
+            const n = @min(left, to_host_size - at);
+            try r.readAll(c.to_host[at..][0..n]);
+            c.tail +%= n;
+            left -= n;
+        }
+        self.stats.bytes_to_host += h.len;
+        self.drainToHost(c);
+    }
+
+    /// The guest's bytes go where the connection's phase says (raw: the host fd), then the
+    /// shutdown bookkeeping.
+    fn drainToHost(self: *Vsock, c: *Conn) void {
+        if (c.tsi.phase != .none) {
+            if (self.tsi) |*s| s.consume(self, c) else self.abort(c, "TSI state without TSI");
+        } else self.flushToHost(c);
+        if (c.state == .free) return;
+        self.creditUpdateIfDue(c);
+        self.maybeFinish(c);
+    }
+
+    /// Writes the ring to the host fd without waiting.
+    pub fn flushToHost(self: *Vsock, c: *Conn) void {
+        while (c.toHostLen() > 0 and c.fd >= 0 and !c.host_shut_wr) {
+            const p = c.toHostPieces();
+            var iov = [2]std.posix.iovec_const{ .{ .base = p[0].ptr, .len = p[0].len }, .{ .base = p[1].ptr, .len = p[1].len } };
+            const n: usize = if (p[1].len == 0) 1 else 2;
+            const msg: linux.msghdr_const = .{ .name = null, .namelen = 0, .iov = &iov, .iovlen = n, .control = null, .controllen = 0, .flags = 0 };
+            const rc = linux.sendmsg(c.fd, &msg, linux.MSG.DONTWAIT | linux.MSG.NOSIGNAL);
+            switch (linux.errno(rc)) {
+                .SUCCESS => c.consumeToHost(@intCast(rc)),
+                .INTR => continue,
+                .AGAIN => {
+                    c.write_blocked = true;
+                    break self.updateInterest(c);
+                },
+                else => |e| {
+                    log.debug("conn {d}:{d}: send: {t}", .{ c.guest_port, c.host_port, e });
+                    return self.abort(c, "host send failed");
+                },
+            }
+        } else if (c.write_blocked) {
+            c.write_blocked = false;
+            self.updateInterest(c);
+        }
+    }
+
+    /// Tells the guest about freed ring space once half the ring is free again since the
+    /// last advertisement, or the ring ran empty (the guest may wait for it).
+    pub fn creditUpdateIfDue(self: *Vsock, c: *Conn) void {
+        const unadvertised = c.head -% c.fwd_advertised;
+        if (unadvertised == 0) return;
+        if (unadvertised >= to_host_size / 2 or c.toHostLen() == 0) {
+            c.send_credit = true;
+            self.enqueue(c);
+        }
+    }
+
+    /// Closes the host side once the guest shut what it shut and its bytes are out.
+    fn maybeFinish(self: *Vsock, c: *Conn) void {
+        if (c.toHostLen() > 0) return;
+        if (c.guest_shut_send and c.guest_shut_rcv) return self.abort(c, null); // the guest closed
+        if (c.guest_shut_send and !c.host_shut_wr and c.fd >= 0 and c.tsi.phase == .none) {
+            _ = linux.shutdown(c.fd, linux.SHUT.WR);
+            c.host_shut_wr = true;
+        }
+        if (c.guest_shut_rcv) self.updateInterest(c);
+    }
+
+    // ---- connections ---------------------------------------------------------------------
+
+    fn find(self: *Vsock, guest_port: u32, host_port: u32) ?*Conn {
+        for (self.live[0..self.live_len]) |i| {
+            const c = &self.conns[i];
+            if (c.guest_port == guest_port and c.host_port == host_port) return c;
+        }
+        return null;
+    }
+
+    /// A free slot for (guest_port, host_port), or null at the cap.
+    pub fn alloc(self: *Vsock, guest_port: u32, host_port: u32, state: State) ?*Conn {
+        if (self.live_len == conns_max) return null;
+        for (self.conns, 0..) |*c, i| {
+            if (c.state != .free) continue;
+            const queued = c.queued;
+            const to_host = c.to_host;
+            const to_guest = c.to_guest;
+            c.* = .{ .state = state, .queued = queued, .guest_port = guest_port, .host_port = host_port, .to_host = to_host, .to_guest = to_guest };
+            self.live[self.live_len] = @intCast(i);
+            self.live_len += 1;
+            self.stats.conns_opened += 1;
+            return c;
+        }
+        unreachable; // tidy: live_len < conns_max means a slot is free
+    }
+
+    /// A host port no live connection to `guest_port` uses (for connections we open).
+    pub fn pickHostPort(self: *Vsock, guest_port: u32) u32 {
+        while (true) {
+            const p = self.next_host_port;
+            self.next_host_port = if (p == std.math.maxInt(u32)) host_port_first else p + 1;
+            if (self.find(guest_port, p) == null) return p;
+        }
+    }
+
+    /// Ends a connection without telling the guest (it sent RST, or the device resets).
+    pub fn free(self: *Vsock, c: *Conn) void {
+        assert(c.state != .free); // tidy: callers hold a live connection
+        if (self.tsi) |*s| s.release(self, c);
+        self.closeFd(c);
+        c.state = .free;
+        const index: u16 = @intCast(c - self.conns.ptr);
+        for (self.live[0..self.live_len], 0..) |v, k| if (v == index) {
+            self.live[k] = self.live[self.live_len - 1];
+            self.live_len -= 1;
+            break;
+        };
+        // Give the buffers' pages back: an idle VM's RSS does not keep its past traffic.
+        const stride: usize = to_host_size + to_guest_size;
+        const base: [*]align(std.heap.page_size_min) u8 = @alignCast(c.to_host.ptr);
+        if (c.head != 0 or c.tail != 0 or c.tg_len != 0) _ = linux.madvise(base, stride, linux.MADV.DONTNEED);
+    }
+
+    /// Ends a connection and tells the guest (RST); `why` is logged (null: a normal close).
+    pub fn abort(self: *Vsock, c: *Conn, why: ?[]const u8) void {
+        if (why) |w| log.debug("conn {d}:{d}: reset: {s}", .{ c.guest_port, c.host_port, w });
+        self.queueRst(c.guest_port, c.host_port);
+        self.free(c);
+    }
+
+    fn closeFd(self: *Vsock, c: *Conn) void {
+        if (c.fd < 0) return;
+        if (c.events != 0) _ = linux.epoll_ctl(self.epfd, linux.EPOLL.CTL_DEL, c.fd, null);
+        _ = linux.close(c.fd);
+        c.fd = -1;
+        c.events = 0;
+    }
+
+    /// Gives `c` the host fd `fd` (non-blocking), watched as the connection's state asks.
+    pub fn attachFd(self: *Vsock, c: *Conn, fd: i32) void {
+        assert(c.fd < 0); // tidy: one fd per connection
+        c.fd = fd;
+        c.events = 0;
+        self.updateInterest(c);
+    }
+
+    /// The epoll interest that follows from the connection's state.
+    pub fn updateInterest(self: *Vsock, c: *Conn) void {
+        if (c.fd < 0) return;
+        var want: u32 = 0;
+        const may_read = c.state == .established and !c.host_eof and !c.guest_shut_rcv and !c.hold_reads;
+        if (may_read and !c.readable) want |= linux.EPOLL.IN;
+        if (c.write_blocked) want |= linux.EPOLL.OUT;
+        if (c.tsi.phase != .none) if (self.tsi) |*s| {
+            want = s.interest(c, want);
+        };
+        if (want == c.events) return;
+        const index: u64 = @intCast(c - self.conns.ptr);
+        var ev: linux.epoll_event = .{ .events = want, .data = .{ .u64 = tag_conn | index } };
+        const op: u32 = if (want == 0) linux.EPOLL.CTL_DEL else if (c.events == 0) linux.EPOLL.CTL_ADD else linux.EPOLL.CTL_MOD;
+        if (linux.errno(linux.epoll_ctl(self.epfd, op, c.fd, &ev)) != .SUCCESS) {
+            log.warn("conn {d}:{d}: epoll_ctl failed", .{ c.guest_port, c.host_port });
+        }
+        c.events = want;
+    }
+
+    /// REQUEST from the guest: a vsock port's unix socket, TSI, or RST.
+    fn openFromGuest(self: *Vsock, h: *const Header) void {
+        if (self.find(h.src_port, h.dst_port)) |old| return self.abort(old, "REQUEST for a connection that exists");
+        const is_tsi = h.dst_port == tsi.port and self.tsi != null;
+        const port = self.portFor(h.dst_port);
+        if (!is_tsi and (port == null or port.?.listen)) {
+            self.stats.conns_refused += 1;
+            return self.queueRst(h.src_port, h.dst_port);
+        }
+        const c = self.alloc(h.src_port, h.dst_port, .established) orelse {
+            log.debug("{d} connections: refusing guest port {d} → {d}", .{ conns_max, h.src_port, h.dst_port });
+            self.stats.conns_refused += 1;
+            return self.queueRst(h.src_port, h.dst_port);
+        };
+        c.peer_buf_alloc = h.buf_alloc;
+        c.peer_fwd_cnt = h.fwd_cnt;
+        if (is_tsi) {
+            self.tsi.?.open(self, c);
+        } else {
+            const fd = unixConnect(port.?.path) catch |err| {
+                log.debug("vsock port {d}: connect {s}: {t}", .{ h.dst_port, port.?.path, err });
+                self.stats.conns_refused += 1;
+                return self.abort(c, null);
+            };
+            self.attachFd(c, fd);
+        }
+        c.send_response = true;
+        self.enqueue(c);
+    }
+
+    fn portFor(self: *Vsock, port: u32) ?*const PortConfig {
+        for (self.ports[0..self.port_count]) |*p| if (p.port == port) return p;
+        return null;
+    }
+
+    // ---- host events ---------------------------------------------------------------------
+
+    fn hostEvent(self: *Vsock, data: u64, events: u32) void {
+        const index: u32 = @truncate(data);
+        switch (data & ~@as(u64, 0xffff_ffff)) {
+            tag_listener => if (index < self.port_count) self.acceptPort(index),
+            tag_conn => if (index < self.conns.len) {
+                const c = &self.conns[index];
+                if (c.state == .free) return; // an event fetched before it closed
+                if (c.tsi.phase != .none) {
+                    if (self.tsi) |*s| return s.hostEvent(self, c, events);
+                }
+                self.connEvent(c, events);
+            },
+            else => {},
+        }
+    }
+
+    /// Readiness on a connection's fd: reads are served by `serviceRx` (they need the
+    /// guest's buffers and credit), writes resume here.
+    pub fn connEvent(self: *Vsock, c: *Conn, events: u32) void {
+        if (events & (linux.EPOLL.IN | linux.EPOLL.HUP | linux.EPOLL.ERR | linux.EPOLL.RDHUP) != 0) {
+            c.readable = true;
+            self.enqueue(c);
+        }
+        if (events & (linux.EPOLL.OUT | linux.EPOLL.ERR) != 0 and c.write_blocked) {
+            c.write_blocked = false;
+            self.drainToHost(c);
+            if (c.state == .free) return;
+        }
+        self.updateInterest(c);
+    }
+
+    /// A host client on a listen port: a connection toward (3, port), REQUEST first.
+    fn acceptPort(self: *Vsock, i: u32) void {
+        const l = &self.listeners[i];
+        if (l.fd < 0 or self.act == null) return;
+        for (0..accepts_per_event) |_| {
+            if (self.live_len == conns_max) {
+                // At the cap: the clients wait in the kernel's backlog until a slot frees.
+                self.setListenerEvents(l, 0);
+                return;
+            }
+            const rc = linux.accept4(l.fd, null, null, linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC);
+            switch (linux.errno(rc)) {
+                .SUCCESS => {},
+                .INTR, .CONNABORTED => continue,
+                .AGAIN => return,
+                else => |e| return log.warn("vsock port {d}: accept: {t}", .{ l.port, e }),
+            }
+            const c = self.alloc(l.port, self.pickHostPort(l.port), .requesting).?;
+            c.send_request = true;
+            self.attachFd(c, @intCast(rc));
+            self.enqueue(c);
+        }
+    }
+
+    fn setListenerEvents(self: *Vsock, l: *Listener, events: u32) void {
+        if (l.events == events) return;
+        var ev: linux.epoll_event = .{ .events = events, .data = .{ .u64 = tag_listener | (l - &self.listeners) } };
+        _ = linux.epoll_ctl(self.epfd, linux.EPOLL.CTL_MOD, l.fd, &ev);
+        l.events = events;
+    }
+
+    // ---- host → guest --------------------------------------------------------------------
+
+    pub fn enqueue(self: *Vsock, c: *Conn) void {
+        if (c.queued) return;
+        c.queued = true;
+        self.svc[(self.svc_head + self.svc_len) % conns_max] = @intCast(c - self.conns.ptr);
+        self.svc_len += 1;
+    }
+
+    pub fn queueRst(self: *Vsock, guest_port: u32, host_port: u32) void {
+        if (self.rst_len == rsts_max) {
+            self.stats.rsts_dropped += 1;
+            return;
+        }
+        self.rsts[(self.rst_head + self.rst_len) % rsts_max] = .{ .guest_port = guest_port, .host_port = host_port };
+        self.rst_len += 1;
+    }
+
+    /// Fills the guest's rx buffers: pending RSTs, then each queued connection one packet at
+    /// a time (round-robin), while there are buffers.
+    fn serviceRx(self: *Vsock, a: Device.Activation) queue.Error!void {
+        const q = &a.queues[0];
+        var used = false;
+        defer if (used) {
+            if (q.needsNotification(a.mem) catch false) a.interrupt.signal(Device.Interrupt.vring);
+        };
+        while (self.rst_len > 0) {
+            const chain = (try q.pop(a.mem)) orelse return;
+            const k = self.rsts[self.rst_head];
+            var h = packet.toGuest(Op.rst, k.host_port, k.guest_port);
+            try self.deliver(q, a, chain, &h, &.{});
+            self.rst_head = (self.rst_head + 1) % rsts_max;
+            self.rst_len -= 1;
+            self.stats.rsts_sent += 1;
+            used = true;
+        }
+        // Each round serves every queued connection once; a connection with nothing to send
+        // leaves the queue, so the loop ends when the queue or the buffers run out.
+        var turns: u32 = 4 * conns_max; // a bound, far above what one call can send
+        while (self.svc_len > 0 and turns > 0) : (turns -= 1) {
+            const index = self.svc[self.svc_head];
+            self.svc_head = (self.svc_head + 1) % conns_max;
+            self.svc_len -= 1;
+            const c = &self.conns[index];
+            c.queued = false;
+            if (c.state == .free) continue;
+            switch (try self.serveOne(q, a, c)) {
+                .sent => {
+                    used = true;
+                    self.enqueue(c);
+                },
+                .again => self.enqueue(c),
+                .idle => {},
+                .no_buffers => {
+                    // Back to the front: it keeps its turn when the guest adds buffers.
+                    self.svc_head = (self.svc_head + conns_max - 1) % conns_max;
+                    self.svc[self.svc_head] = index;
+                    self.svc_len += 1;
+                    c.queued = true;
+                    return;
+                },
+            }
+        }
+    }
+
+    /// sent: a packet went out; again: nothing went out but more is due (re-queue).
+    const Served = enum { sent, again, idle, no_buffers };
+
+    /// One packet for `c`: a control packet it owes, else data within the guest's credit.
+    fn serveOne(self: *Vsock, q: *queue.Queue, a: Device.Activation, c: *Conn) queue.Error!Served {
+        const op: u16, const flags: u32 = if (c.send_request)
+            .{ Op.request, 0 }
+        else if (c.send_response)
+            .{ Op.response, 0 }
+        else if (c.send_shutdown != 0 and c.stagedLen() == 0)
+            .{ Op.shutdown, c.send_shutdown }
+        else
+            .{ 0, 0 };
+        if (op != 0) {
+            const chain = (try q.pop(a.mem)) orelse return .no_buffers;
+            var h = self.headerFor(c, op);
+            h.flags = flags;
+            try self.deliver(q, a, chain, &h, &.{});
+            switch (op) {
+                Op.request => c.send_request = false,
+                Op.response => c.send_response = false,
+                else => c.send_shutdown = 0,
+            }
+            return .sent;
+        }
+        if (try self.serveData(q, a, c)) |served| return served;
+        if (c.send_credit) {
+            const chain = (try q.pop(a.mem)) orelse return .no_buffers;
+            var h = self.headerFor(c, Op.credit_update);
+            try self.deliver(q, a, chain, &h, &.{});
+            return .sent;
+        }
+        return .idle;
+    }
+
+    /// Data for the guest: staged bytes first, then the host fd. Null when there is none.
+    fn serveData(self: *Vsock, q: *queue.Queue, a: Device.Activation, c: *Conn) queue.Error!?Served {
+        if (c.state != .established or c.guest_shut_rcv) return null;
+        const credit = c.credit();
+        const staged = c.stagedLen();
+        const from_fd = staged == 0 and c.readable and !c.host_eof and !c.hold_reads and c.fd >= 0;
+        if (staged == 0 and !from_fd) return null;
+        if (credit == 0) return null; // the guest's CREDIT_UPDATE (or any packet) resumes it
+        const chain = (try q.pop(a.mem)) orelse return .no_buffers;
+        if (chain.writable_len < packet.header_size) return error.ChainTooShort;
+        const room = @min(chain.writable_len - packet.header_size, credit, packet.payload_max);
+        var data: []const u8 = undefined;
+        if (staged > 0) {
+            data = c.to_guest[c.tg_off..][0..@min(staged, room)];
+            c.tg_off += @intCast(data.len);
+        } else {
+            const n = self.readHost(c, room);
+            if (n == 0) {
+                q.undoPop();
+                if (c.state == .free) return .idle;
+                if (c.host_eof) {
+                    if (self.tsi != null and c.tsi.phase != .none) self.tsi.?.hostEof(self, c) else c.send_shutdown |= packet.shutdown_send;
+                    return .again; // the SHUTDOWN goes next
+                }
+                return .idle;
+            }
+            data = self.scratch[0..n];
+        }
+        var h = self.headerFor(c, Op.rw);
+        h.len = @intCast(data.len);
+        try self.deliver(q, a, chain, &h, data);
+        c.tx_cnt +%= @intCast(data.len);
+        self.stats.bytes_to_guest += data.len;
+        if (staged > 0 and c.stagedLen() == 0 and self.tsi != null and c.tsi.phase != .none) self.tsi.?.stagedSent(self, c);
+        return .sent;
+    }
+
+    /// Reads at most `room` bytes of the host fd into `scratch`; 0 with `readable` cleared
+    /// (would block), `host_eof` set, or the connection reset (an error).
+    fn readHost(self: *Vsock, c: *Conn, room: u32) usize {
+        while (true) {
+            const rc = linux.recvfrom(c.fd, &self.scratch, @min(room, self.scratch.len), linux.MSG.DONTWAIT, null, null);
+            switch (linux.errno(rc)) {
+                .SUCCESS => {
+                    if (rc == 0) {
+                        c.host_eof = true;
+                        self.updateInterest(c);
+                    }
+                    return rc;
+                },
+                .INTR => continue,
+                .AGAIN => {
+                    c.readable = false;
+                    self.updateInterest(c);
+                    return 0;
+                },
+                else => |e| {
+                    log.debug("conn {d}:{d}: recv: {t}", .{ c.guest_port, c.host_port, e });
+                    self.abort(c, "host recv failed");
+                    return 0;
+                },
+            }
+        }
+    }
+
+    fn headerFor(self: *Vsock, c: *Conn, op: u16) Header {
+        _ = self;
+        var h = packet.toGuest(op, c.host_port, c.guest_port);
+        h.buf_alloc = to_host_size;
+        h.fwd_cnt = c.head;
+        c.fwd_advertised = c.head;
+        c.send_credit = false;
+        return h;
+    }
+
+    fn deliver(self: *Vsock, q: *queue.Queue, a: Device.Activation, chain: queue.Chain, h: *const Header, data: []const u8) queue.Error!void {
+        var w = chain.writer();
+        try w.writeAll(std.mem.asBytes(h));
+        try w.writeAll(data);
+        try q.addUsed(a.mem, chain.head, w.written);
+        self.stats.packets_rx += 1;
+    }
+};
+
+// ---- host sockets ------------------------------------------------------------------------
+
+fn unixAddr(path: []const u8) linux.sockaddr.un {
+    var addr: linux.sockaddr.un = .{ .family = linux.AF.UNIX, .path = @splat(0) };
+    @memcpy(addr.path[0..path.len], path);
+    return addr;
+}
+
+fn unixSocket() error{SystemResources}!i32 {
+    const rc = linux.socket(linux.AF.UNIX, linux.SOCK.STREAM | linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC, 0);
+    if (linux.errno(rc) != .SUCCESS) return error.SystemResources;
+    return @intCast(rc);
+}
+
+/// A non-blocking connect to a unix socket: it completes at once or fails (a full backlog
+/// is EAGAIN: the guest gets RST, as for a refused connection).
+fn unixConnect(path: []const u8) error{ SystemResources, ConnectFailed }!i32 {
+    const fd = try unixSocket();
+    const addr = unixAddr(path);
+    const rc = linux.connect(fd, @ptrCast(&addr), @sizeOf(linux.sockaddr.un));
+    if (linux.errno(rc) != .SUCCESS) {
+        _ = linux.close(fd);
+        return error.ConnectFailed;
+    }
+    return fd;
+}
+
+fn unixListen(path: []const u8) Vsock.InitError!i32 {
+    const fd = try unixSocket();
+    errdefer _ = linux.close(fd);
+    const addr = unixAddr(path);
+    switch (linux.errno(linux.bind(fd, @ptrCast(&addr), @sizeOf(linux.sockaddr.un)))) {
+        .SUCCESS => {},
+        .ADDRINUSE => return error.AddressInUse,
+        else => return error.SystemResources,
+    }
+    if (linux.errno(linux.listen(fd, 128)) != .SUCCESS) return error.SystemResources;
+    return fd;
+}

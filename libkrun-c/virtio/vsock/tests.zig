@@ -1,0 +1,399 @@
+//! virtio-vsock driven by a test-side guest (virtio/testing.zig) over simulated guest memory,
+//! with real host unix sockets behind the vsock ports: config and features, connect through a
+//! vsock port, data both ways with credit, RST on garbage, credit violations, a guest that
+//! does not read, a host peer that does not read, the listen direction, and the connection cap.
+const std = @import("std");
+const linux = std.os.linux;
+const testing = std.testing;
+const t = @import("../testing.zig");
+const mmio = @import("../mmio.zig");
+const packet = @import("packet.zig");
+const Header = packet.Header;
+const Op = packet.Op;
+const vsock = @import("Vsock.zig");
+const Vsock = vsock.Vsock;
+
+/// The guest: a driver on the three queues, rx buffers of 4 KiB + header like Linux's.
+pub const Driver = struct {
+    g: t.Guest,
+    tr: mmio.Transport,
+    d: t.MmioDriver,
+    rx: t.DriverQueue,
+    tx: t.DriverQueue,
+    ev: t.DriverQueue,
+    dev: *Vsock,
+
+    pub const rx_buf = 4096 + packet.header_size;
+
+    pub fn init(self: *Driver, backing: []u8, dev: *Vsock) !void {
+        self.g = t.Guest.init(backing, 0x10_0000);
+        self.dev = dev;
+        self.tr.init(dev.device(), &self.g.mem);
+        self.d = .{ .t = &self.tr };
+        try testing.expectEqual(@as(u32, vsock.device_id), self.d.read32(mmio.Reg.device_id));
+        try testing.expect(self.d.negotiate(~@as(u64, 0)));
+        self.rx = t.DriverQueue.init(&self.g, 256);
+        self.tx = t.DriverQueue.init(&self.g, 256);
+        self.ev = t.DriverQueue.init(&self.g, 256);
+        self.d.setupQueue(0, &self.rx);
+        self.d.setupQueue(1, &self.tx);
+        self.d.setupQueue(2, &self.ev);
+        self.d.addStatus(mmio.Status.driver_ok);
+    }
+
+    pub fn deinit(self: *Driver) void {
+        self.tr.shutdown();
+    }
+
+    /// Posts `n` rx buffers and kicks the rx queue.
+    pub fn postRx(self: *Driver, n: u32) void {
+        for (0..n) |_| _ = self.rx.post(&.{}, &.{rx_buf});
+        self.d.notify(0);
+    }
+
+    pub fn send(self: *Driver, h: Header, payload: []const u8) void {
+        var hh = h;
+        _ = self.tx.post(&.{ std.mem.asBytes(&hh), payload }, &.{});
+        self.d.notify(1);
+    }
+
+    pub fn sendRaw(self: *Driver, bytes: []const u8) void {
+        _ = self.tx.post(&.{bytes}, &.{});
+        self.d.notify(1);
+    }
+
+    /// The next packet the device gave the guest, header and payload.
+    pub fn recv(self: *Driver) ?struct { h: Header, data: []u8 } {
+        const bytes = self.rx.takeUsedBytes() orelse return null;
+        std.debug.assert(bytes.len >= packet.header_size);
+        var h: Header = undefined;
+        @memcpy(std.mem.asBytes(&h), bytes[0..packet.header_size]);
+        std.debug.assert(h.len == bytes.len - packet.header_size);
+        return .{ .h = h, .data = bytes[packet.header_size..] };
+    }
+
+    /// Lets the device serve its host fds (the event loop's part), as often as it has work.
+    pub fn pump(self: *Driver) void {
+        for (0..64) |_| {
+            var pfd = [1]linux.pollfd{.{ .fd = self.dev.epfd, .events = linux.POLL.IN, .revents = 0 }};
+            if (linux.poll(&pfd, 1, 0) != 1) break;
+            self.dev.device().vtable.backendReady.?(self.dev, self.dev.epfd);
+        }
+    }
+};
+
+pub fn hdr(op: u16, guest_port: u32, host_port: u32) Header {
+    var h = packet.toGuest(op, guest_port, host_port);
+    h.src_cid = packet.guest_cid;
+    h.dst_cid = packet.host_cid;
+    h.buf_alloc = 256 * 1024;
+    return h;
+}
+
+fn listenUnix(path: [:0]const u8) !i32 {
+    _ = linux.unlink(path);
+    const fd: i32 = @intCast(linux.socket(linux.AF.UNIX, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0));
+    var addr: linux.sockaddr.un = .{ .family = linux.AF.UNIX, .path = @splat(0) };
+    @memcpy(addr.path[0..path.len], path);
+    try testing.expectEqual(@as(usize, 0), linux.bind(fd, @ptrCast(&addr), @sizeOf(linux.sockaddr.un)));
+    try testing.expectEqual(@as(usize, 0), linux.listen(fd, 16));
+    return fd;
+}
+
+fn connectUnix(path: [:0]const u8) !i32 {
+    const fd: i32 = @intCast(linux.socket(linux.AF.UNIX, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0));
+    var addr: linux.sockaddr.un = .{ .family = linux.AF.UNIX, .path = @splat(0) };
+    @memcpy(addr.path[0..path.len], path);
+    try testing.expectEqual(@as(usize, 0), linux.connect(fd, @ptrCast(&addr), @sizeOf(linux.sockaddr.un)));
+    return fd;
+}
+
+fn setNonblock(fd: i32) void {
+    const fl = linux.fcntl(fd, linux.F.GETFL, 0);
+    _ = linux.fcntl(fd, linux.F.SETFL, fl | @as(u32, @bitCast(linux.O{ .NONBLOCK = true })));
+}
+
+const Fixture = struct {
+    backing: [16 << 20]u8 align(4096) = undefined,
+    dev: Vsock = undefined,
+    drv: Driver = undefined,
+
+    fn init(self: *Fixture, ports: []const vsock.PortConfig) !void {
+        try self.dev.init(testing.allocator, .{ .ports = ports });
+        try self.drv.init(&self.backing, &self.dev);
+    }
+
+    fn deinit(self: *Fixture) void {
+        self.drv.deinit();
+        self.dev.deinit(testing.allocator);
+    }
+};
+
+test "vsock: config space holds guest_cid 3; VERSION_1 only" {
+    const f = try testing.allocator.create(Fixture);
+    defer testing.allocator.destroy(f);
+    try f.init(&.{});
+    defer f.deinit();
+    try testing.expectEqual(@as(u32, 3), f.drv.d.read32(mmio.Reg.config));
+    try testing.expectEqual(@as(u32, 0), f.drv.d.read32(mmio.Reg.config + 4));
+    try testing.expectEqual(@as(u64, 1) << 32, f.drv.d.deviceFeatures());
+}
+
+test "vsock: guest connects to a vsock port, bytes flow both ways, close" {
+    const path = "/tmp/zkrun-vsock-test-a.sock";
+    const lfd = try listenUnix(path);
+    defer _ = linux.close(lfd);
+    defer _ = linux.unlink(path);
+    const f = try testing.allocator.create(Fixture);
+    defer testing.allocator.destroy(f);
+    try f.init(&.{.{ .port = 1234, .path = path, .listen = false }});
+    defer f.deinit();
+    const drv = &f.drv;
+    drv.postRx(16);
+    drv.send(hdr(Op.request, 5000, 1234), &.{});
+    const resp = drv.recv().?;
+    try testing.expectEqual(Op.response, resp.h.op);
+    try testing.expectEqual(@as(u32, 1234), resp.h.src_port);
+    try testing.expectEqual(@as(u32, 5000), resp.h.dst_port);
+    try testing.expectEqual(vsock.to_host_size, resp.h.buf_alloc);
+    const sfd: i32 = @intCast(linux.accept4(lfd, null, null, linux.SOCK.CLOEXEC));
+    defer _ = linux.close(sfd);
+    // Guest → host.
+    var rw = hdr(Op.rw, 5000, 1234);
+    rw.len = 5;
+    drv.send(rw, "hello");
+    var buf: [64]u8 = undefined;
+    try testing.expectEqual(@as(usize, 5), linux.read(sfd, &buf, buf.len));
+    try testing.expectEqualStrings("hello", buf[0..5]);
+    // The ring ran empty: the guest learns fwd_cnt = 5.
+    const cu = drv.recv().?;
+    try testing.expectEqual(Op.credit_update, cu.h.op);
+    try testing.expectEqual(@as(u32, 5), cu.h.fwd_cnt);
+    // Host → guest.
+    try testing.expectEqual(@as(usize, 6), linux.write(sfd, "world!", 6));
+    drv.pump();
+    const data = drv.recv().?;
+    try testing.expectEqual(Op.rw, data.h.op);
+    try testing.expectEqualStrings("world!", data.data);
+    // Host closes: SHUTDOWN(send) reaches the guest; guest closes: RST back, host fd closed.
+    _ = linux.close(sfd);
+    drv.pump();
+    const sd = drv.recv().?;
+    try testing.expectEqual(Op.shutdown, sd.h.op);
+    try testing.expectEqual(packet.shutdown_send, sd.h.flags);
+    var shut = hdr(Op.shutdown, 5000, 1234);
+    shut.flags = 3;
+    shut.fwd_cnt = 6;
+    drv.send(shut, &.{});
+    const rst = drv.recv().?;
+    try testing.expectEqual(Op.rst, rst.h.op);
+    try testing.expectEqual(@as(u32, 0), f.dev.live_len);
+}
+
+test "vsock: garbage gets RST or is dropped, never a crash" {
+    const f = try testing.allocator.create(Fixture);
+    defer testing.allocator.destroy(f);
+    try f.init(&.{});
+    defer f.deinit();
+    const drv = &f.drv;
+    drv.postRx(64);
+    // An unknown port: RST.
+    drv.send(hdr(Op.request, 7, 9999), &.{});
+    try testing.expectEqual(Op.rst, drv.recv().?.h.op);
+    // Wrong type, bad op, bad flags, oversized len: RST each.
+    var h = hdr(Op.rw, 7, 9999);
+    h.type = 3;
+    drv.send(h, &.{});
+    h = hdr(9, 7, 9999);
+    drv.send(h, &.{});
+    h = hdr(Op.rw, 7, 9999);
+    h.flags = 0x80;
+    drv.send(h, &.{});
+    h = hdr(Op.rw, 7, 9999);
+    h.len = 1 << 20;
+    drv.send(h, "short");
+    for (0..4) |_| try testing.expectEqual(Op.rst, drv.recv().?.h.op);
+    // Wrong CIDs and short packets: dropped silently.
+    h = hdr(Op.request, 7, 9999);
+    h.src_cid = 77;
+    drv.send(h, &.{});
+    drv.sendRaw("tiny");
+    drv.sendRaw(&.{});
+    // Data for a connection that does not exist: RST; an RST for one: nothing.
+    drv.send(hdr(Op.rw, 8, 1), &.{});
+    drv.send(hdr(Op.rst, 8, 1), &.{});
+    try testing.expectEqual(Op.rst, drv.recv().?.h.op);
+    try testing.expect(drv.recv() == null);
+    try testing.expect(!f.drv.tr.queues[1].isBroken());
+    try testing.expectEqual(@as(u64, 4 + 3), f.dev.stats.dropped);
+}
+
+test "vsock: a guest that ignores credit is reset; a host that does not read stalls only its connection" {
+    const path = "/tmp/zkrun-vsock-test-b.sock";
+    const lfd = try listenUnix(path);
+    defer _ = linux.close(lfd);
+    defer _ = linux.unlink(path);
+    const f = try testing.allocator.create(Fixture);
+    defer testing.allocator.destroy(f);
+    try f.init(&.{.{ .port = 1, .path = path, .listen = false }});
+    defer f.deinit();
+    const drv = &f.drv;
+    drv.postRx(200);
+    drv.send(hdr(Op.request, 10, 1), &.{});
+    drv.send(hdr(Op.request, 11, 1), &.{});
+    try testing.expectEqual(Op.response, drv.recv().?.h.op);
+    try testing.expectEqual(Op.response, drv.recv().?.h.op);
+    const s10: i32 = @intCast(linux.accept4(lfd, null, null, linux.SOCK.CLOEXEC));
+    defer _ = linux.close(s10);
+    const s11: i32 = @intCast(linux.accept4(lfd, null, null, linux.SOCK.CLOEXEC));
+    defer _ = linux.close(s11);
+    // Port 10's host peer never reads: the kernel's socket buffer fills, then our ring; an
+    // honest guest stops at our buf_alloc. Send exactly within credit until the ring holds data.
+    var chunk: [4096]u8 = @splat('x');
+    var sent: u32 = 0;
+    while (sent < 4 << 20) : (sent += chunk.len) {
+        if (f.dev.conns[f.dev.live[0]].toHostLen() + chunk.len > vsock.to_host_size) break;
+        var rw = hdr(Op.rw, 10, 1);
+        rw.len = chunk.len;
+        drv.send(rw, &chunk);
+        while (drv.recv()) |_| {}
+        drv.postRx(1);
+    }
+    try testing.expect(sent < 4 << 20); // the host stalled and the ring filled
+    // Port 11 still works while port 10 is stalled.
+    var rw = hdr(Op.rw, 11, 1);
+    rw.len = 3;
+    drv.send(rw, "abc");
+    var buf: [8]u8 = undefined;
+    try testing.expectEqual(@as(usize, 3), linux.read(s11, &buf, buf.len));
+    // Port 10 overruns its credit: RST for it, port 11 lives on.
+    rw = hdr(Op.rw, 10, 1);
+    rw.len = chunk.len;
+    drv.send(rw, &chunk);
+    drv.send(rw, &chunk);
+    var got_rst = false;
+    while (drv.recv()) |p| {
+        if (p.h.op == Op.rst and p.h.dst_port == 10) got_rst = true;
+    }
+    try testing.expect(got_rst);
+    try testing.expectEqual(@as(u64, 1), f.dev.stats.credit_violations);
+    try testing.expectEqual(@as(u32, 1), f.dev.live_len);
+}
+
+test "vsock: a guest that does not read: we send only within its credit" {
+    const path = "/tmp/zkrun-vsock-test-c.sock";
+    const lfd = try listenUnix(path);
+    defer _ = linux.close(lfd);
+    defer _ = linux.unlink(path);
+    const f = try testing.allocator.create(Fixture);
+    defer testing.allocator.destroy(f);
+    try f.init(&.{.{ .port = 1, .path = path, .listen = false }});
+    defer f.deinit();
+    const drv = &f.drv;
+    drv.postRx(200);
+    var req = hdr(Op.request, 10, 1);
+    req.buf_alloc = 10000; // a small receive buffer
+    drv.send(req, &.{});
+    try testing.expectEqual(Op.response, drv.recv().?.h.op);
+    const s: i32 = @intCast(linux.accept4(lfd, null, null, linux.SOCK.CLOEXEC));
+    defer _ = linux.close(s);
+    setNonblock(s);
+    var big: [32768]u8 = @splat('y');
+    _ = linux.write(s, &big, big.len);
+    drv.pump();
+    var total: usize = 0;
+    while (drv.recv()) |p| total += p.data.len;
+    try testing.expectEqual(@as(usize, 10000), total);
+    // The guest reads 6000 bytes and says so: that much more comes.
+    var cu = hdr(Op.credit_update, 10, 1);
+    cu.buf_alloc = 10000;
+    cu.fwd_cnt = 6000;
+    drv.send(cu, &.{});
+    drv.pump();
+    while (drv.recv()) |p| total += p.data.len;
+    try testing.expectEqual(@as(usize, 16000), total);
+    // fwd_cnt beyond what was sent: the guest lies, the connection is reset.
+    cu.fwd_cnt = 20000;
+    drv.send(cu, &.{});
+    try testing.expectEqual(Op.rst, drv.recv().?.h.op);
+    try testing.expectEqual(@as(u32, 0), f.dev.live_len);
+}
+
+test "vsock: listen port: a host client becomes a connection toward the guest" {
+    const path = "/tmp/zkrun-vsock-test-d.sock";
+    _ = linux.unlink(path);
+    const f = try testing.allocator.create(Fixture);
+    defer testing.allocator.destroy(f);
+    try f.init(&.{.{ .port = 2222, .path = path, .listen = true }});
+    defer f.deinit();
+    const drv = &f.drv;
+    drv.postRx(16);
+    const cfd = try connectUnix(path);
+    defer _ = linux.close(cfd);
+    _ = linux.write(cfd, "ping", 4);
+    drv.pump();
+    const req = drv.recv().?;
+    try testing.expectEqual(Op.request, req.h.op);
+    try testing.expectEqual(@as(u32, 2222), req.h.dst_port);
+    try testing.expect(drv.recv() == null); // nothing before the guest answers
+    var resp = hdr(Op.response, 2222, req.h.src_port);
+    resp.buf_alloc = 65536;
+    drv.send(resp, &.{});
+    drv.pump();
+    const data = drv.recv().?;
+    try testing.expectEqualStrings("ping", data.data);
+    var rw = hdr(Op.rw, 2222, req.h.src_port);
+    rw.len = 4;
+    drv.send(rw, "pong");
+    var buf: [8]u8 = undefined;
+    try testing.expectEqual(@as(usize, 4), linux.read(cfd, &buf, buf.len));
+    try testing.expectEqualStrings("pong", buf[0..4]);
+    try testing.expectEqual(Op.credit_update, drv.recv().?.h.op);
+    // The guest refuses a second client: its fd is closed.
+    const c2 = try connectUnix(path);
+    defer _ = linux.close(c2);
+    drv.pump();
+    const req2 = drv.recv().?;
+    try testing.expectEqual(Op.request, req2.h.op);
+    try testing.expect(req2.h.src_port != req.h.src_port);
+    drv.send(hdr(Op.rst, 2222, req2.h.src_port), &.{});
+    try testing.expectEqual(@as(usize, 0), linux.read(c2, &buf, buf.len));
+}
+
+test "vsock: the connection cap holds under a connect flood" {
+    const path = "/tmp/zkrun-vsock-test-e.sock";
+    const lfd = try listenUnix(path);
+    defer _ = linux.close(lfd);
+    defer _ = linux.unlink(path);
+    // Enough backlog for the flood: the kernel caps it at somaxconn, so accept as we go.
+    const f = try testing.allocator.create(Fixture);
+    defer testing.allocator.destroy(f);
+    try f.init(&.{.{ .port = 1, .path = path, .listen = false }});
+    defer f.deinit();
+    const drv = &f.drv;
+    setNonblock(lfd);
+    var accepted: std.ArrayList(i32) = .empty;
+    defer {
+        for (accepted.items) |fd| _ = linux.close(fd);
+        accepted.deinit(testing.allocator);
+    }
+    var responses: u32 = 0;
+    var rsts: u32 = 0;
+    for (0..vsock.conns_max + 50) |i| {
+        drv.postRx(1);
+        drv.send(hdr(Op.request, @intCast(100 + i), 1), &.{});
+        while (drv.recv()) |p| switch (p.h.op) {
+            Op.response => responses += 1,
+            Op.rst => rsts += 1,
+            else => {},
+        };
+        while (true) {
+            const rc = linux.accept4(lfd, null, null, linux.SOCK.CLOEXEC);
+            if (linux.errno(rc) != .SUCCESS) break;
+            try accepted.append(testing.allocator, @intCast(rc));
+        }
+    }
+    try testing.expectEqual(@as(u32, vsock.conns_max), responses);
+    try testing.expectEqual(@as(u32, 50), rsts);
+    try testing.expectEqual(@as(u32, vsock.conns_max), f.dev.live_len);
+}

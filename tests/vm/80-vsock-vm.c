@@ -1,0 +1,416 @@
+/*
+ * The host side of tests/vm/80..84: one process embedding libkrun.so.1 with vsock ports and
+ * TSI, its peers (unix echo servers in a forked child, so their fds are not counted as ours),
+ * and a guest running /vsock-guest (80-vsock-guest.zig) under /bin/sh.
+ *   vsock-vm ROOTFS WORK port     guest → host unix socket (krun_add_vsock_port): a message
+ *                                 echo, and 1 MiB streamed both ways with a checksum
+ *   vsock-vm ROOTFS WORK listen   krun_add_vsock_port2(listen): host clients reach a guest
+ *                                 server; an existing path is -EEXIST; port 620 is -EINVAL
+ *   vsock-vm ROOTFS WORK flood    the guest opens 1100 connections at once: the VMM's host fds
+ *                                 stay under its documented cap, and it still serves after
+ *   vsock-vm ROOTFS WORK sh SCRIPT [PORTMAP...]   TSI tests (82..84): SCRIPT in the guest with
+ *                                 the given port map ("-" for none, "[]" for an empty one)
+ * Prints "ok ..." / "FAIL ..." lines and "N passed, N failed"; exits 0 only with no failure.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libkrun.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The VMM's documented cap (virtio/vsock/Vsock.zig conns_max, include/libkrun.h). */
+#define VSOCK_CONNS_MAX 1024
+
+static int passed, failed;
+static const char *rootfs, *work;
+
+static void expect(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void expect(int ok, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    printf("%s ", ok ? "ok  " : "FAIL");
+    vprintf(fmt, ap);
+    printf("\n");
+    fflush(stdout);
+    va_end(ap);
+    if (ok)
+        passed++;
+    else
+        failed++;
+}
+
+static void raise_nofile(void)
+{
+    struct rlimit r;
+    if (getrlimit(RLIMIT_NOFILE, &r) == 0) {
+        r.rlim_cur = r.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &r);
+    }
+}
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    while (readdir(d) != NULL)
+        n++;
+    closedir(d);
+    return n - 3; /* ".", ".." and the DIR's own fd */
+}
+
+static int unix_listen(const char *path)
+{
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    unlink(path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 4096) != 0) {
+        perror("unix listen");
+        exit(1);
+    }
+    return fd;
+}
+
+static int unix_connect(const char *path)
+{
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
+        return fd;
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+/* ---- peers (in a child process) ----------------------------------------------------------- */
+
+/* Message echo: read to EOF, answer "echo:" + data, close. Any number of clients (poll). */
+static void message_server(int lfd)
+{
+    enum { MAX = 4096 };
+    static struct pollfd p[MAX + 1];
+    static char buf[MAX + 1][512];
+    static size_t len[MAX + 1];
+    int n = 1;
+    p[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+    for (;;) {
+        if (poll(p, n, -1) < 0)
+            continue;
+        if (p[0].revents & POLLIN && n <= MAX) {
+            int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+            if (c >= 0) {
+                p[n] = (struct pollfd){ .fd = c, .events = POLLIN };
+                len[n] = 5;
+                memcpy(buf[n], "echo:", 5);
+                n++;
+            }
+        }
+        for (int i = 1; i < n; i++) {
+            if (!p[i].revents)
+                continue;
+            ssize_t r = read(p[i].fd, buf[i] + len[i], sizeof buf[i] - len[i]);
+            if (r > 0) {
+                len[i] += (size_t)r;
+                continue;
+            }
+            if (r == 0)
+                (void)!write(p[i].fd, buf[i], len[i]);
+            close(p[i].fd);
+            n--;
+            p[i] = p[n];
+            memcpy(buf[i], buf[n], len[n]);
+            len[i] = len[n];
+            i--;
+        }
+    }
+}
+
+/* Streaming echo: bytes go back as they come; EOF → shutdown(SHUT_WR). One thread each. */
+static void *stream_conn(void *arg)
+{
+    int c = (int)(long)arg;
+    static __thread char buf[65536];
+    for (;;) {
+        ssize_t r = read(c, buf, sizeof buf);
+        if (r <= 0)
+            break;
+        for (ssize_t off = 0; off < r;) {
+            ssize_t w = write(c, buf + off, (size_t)(r - off));
+            if (w <= 0)
+                goto out;
+            off += w;
+        }
+    }
+    shutdown(c, SHUT_WR);
+out:
+    close(c);
+    return NULL;
+}
+
+static void *stream_server(void *arg)
+{
+    int lfd = (int)(long)arg;
+    for (;;) {
+        int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0)
+            continue;
+        pthread_t t;
+        pthread_create(&t, NULL, stream_conn, (void *)(long)c);
+        pthread_detach(t);
+    }
+    return NULL;
+}
+
+/* The peers: WORK/msg.sock (message echo) and WORK/stream.sock (streaming echo). */
+static pid_t start_peers(void)
+{
+    char msg[512], stream[512];
+    snprintf(msg, sizeof msg, "%s/msg.sock", work);
+    snprintf(stream, sizeof stream, "%s/stream.sock", work);
+    int m = unix_listen(msg), s = unix_listen(stream);
+    pid_t pid = fork();
+    if (pid == 0) {
+        raise_nofile();
+        pthread_t t;
+        pthread_create(&t, NULL, stream_server, (void *)(long)s);
+        message_server(m);
+        _exit(0);
+    }
+    close(m);
+    close(s);
+    return pid;
+}
+
+/* ---- the VM ------------------------------------------------------------------------------ */
+
+static int file_has(const char *path, const char *text)
+{
+    static char buf[1 << 20];
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return memmem(buf, n, text, strlen(text)) != NULL;
+}
+
+static void show_log(const char *log)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "tr -d '\\r' < '%s' | tail -n 40 | sed 's/^/     | /'", log);
+    (void)!system(cmd);
+}
+
+static uint32_t sh_vm(const char *script, char *log, size_t log_size)
+{
+    const char *const argv[] = { "-c", script, NULL };
+    const char *const env[] = { "PATH=/bin:/sbin:/usr/bin", NULL };
+    const char *const rlimits[] = { "7=8192:8192", NULL }; /* RLIMIT_NOFILE: the flood needs it */
+    snprintf(log, log_size, "%s/console.log", work);
+    int32_t id = krun_create_ctx();
+    if (id < 0) {
+        expect(0, "krun_create_ctx = %d", id);
+        exit(1);
+    }
+    uint32_t ctx = (uint32_t)id;
+    int bad = krun_set_vm_config(ctx, 1, 256) != 0 || krun_set_root(ctx, rootfs) != 0 ||
+              krun_set_exec(ctx, "/bin/sh", argv, env) != 0 || krun_set_rlimits(ctx, rlimits) != 0 ||
+              krun_set_console_output(ctx, log) != 0;
+    if (bad) {
+        expect(0, "configuring the context");
+        exit(1);
+    }
+    return ctx;
+}
+
+static volatile int watching;
+static int fd_base, fd_max;
+
+static void *watch_fds(void *arg)
+{
+    (void)arg;
+    while (watching) {
+        int n = count_fds();
+        if (n > fd_max)
+            fd_max = n;
+        usleep(20000);
+    }
+    return NULL;
+}
+
+static int32_t run(uint32_t ctx, int timeout_s)
+{
+    int32_t rc = krun_start(ctx);
+    if (rc != 0)
+        return rc;
+    int32_t status = krun_wait(ctx, timeout_s * 1000);
+    if (status == -ETIMEDOUT) {
+        printf("     (still running after %d s: stopping it)\n", timeout_s);
+        krun_stop(ctx);
+        status = krun_wait(ctx, -1);
+        return -1000;
+    }
+    return status;
+}
+
+static void finish(uint32_t ctx, int32_t status, const char *log, const char *what)
+{
+    expect(status == 0, "%s: the guest's checks passed (status %d)", what, status);
+    if (status != 0)
+        show_log(log);
+    krun_free_ctx(ctx);
+}
+
+static void mode_port(void)
+{
+    char log[512], path[512], spath[512];
+    snprintf(path, sizeof path, "%s/msg.sock", work);
+    snprintf(spath, sizeof spath, "%s/stream.sock", work);
+    uint32_t ctx = sh_vm("/vsock-guest connect 1234 hello-from-the-guest && "
+                         "/vsock-guest stream 1235 1048576 && "
+                         "/vsock-guest connect 1236 nobody-there; echo \"unbridged=$?\"; "
+                         "/vsock-guest connect 1234 second",
+                         log, sizeof log);
+    expect(krun_add_vsock_port(ctx, 1234, path) == 0, "krun_add_vsock_port(1234, msg.sock)");
+    expect(krun_add_vsock_port2(ctx, 1235, spath, false) == 0, "krun_add_vsock_port2(1235, stream.sock, false)");
+    expect(krun_add_vsock_port(ctx, 1234, spath) == -EEXIST, "the same port twice is -EEXIST");
+    expect(krun_add_vsock_port(ctx, 620, spath) == -EINVAL, "port 620 (TSI) is -EINVAL");
+    int32_t status = run(ctx, 600);
+    finish(ctx, status, log, "port");
+    expect(file_has(log, "reply=echo:hello-from-the-guest"), "the guest got the host's echo");
+    expect(file_has(log, "stream sent=1048576 got=1048576"), "1 MiB streamed both ways, checksums equal");
+    expect(file_has(log, "connect(2, 1236): CONNRESET") || file_has(log, "connect(2, 1236): CONNREFUSED"),
+           "an unbridged port is refused");
+    expect(file_has(log, "reply=echo:second"), "the port still serves after that");
+}
+
+struct dialer {
+    char path[512];
+    int served;
+};
+
+/* Connects to the listen port until the guest's server answers, three times. */
+static void *dial(void *arg)
+{
+    struct dialer *d = arg;
+    for (int attempt = 0; attempt < 3000 && d->served < 3; attempt++) {
+        int fd = unix_connect(d->path);
+        if (fd < 0) {
+            usleep(100000);
+            continue;
+        }
+        char msg[64], want[80], got[128] = { 0 };
+        snprintf(msg, sizeof msg, "from-host-%d", d->served);
+        snprintf(want, sizeof want, "echo:%s", msg);
+        (void)!write(fd, msg, strlen(msg));
+        shutdown(fd, SHUT_WR);
+        size_t n = 0;
+        for (ssize_t r; (r = read(fd, got + n, sizeof got - 1 - n)) > 0;)
+            n += (size_t)r;
+        close(fd);
+        if (strcmp(got, want) == 0)
+            d->served++;
+        else
+            usleep(100000); /* not listening yet: the guest reset the connection */
+    }
+    return NULL;
+}
+
+static void mode_listen(void)
+{
+    char log[512], exists[512];
+    static struct dialer d;
+    snprintf(d.path, sizeof d.path, "%s/in.sock", work);
+    snprintf(exists, sizeof exists, "%s/exists", work);
+    close(open(exists, O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
+    uint32_t ctx = sh_vm("/vsock-guest serve 2345 3", log, sizeof log);
+    expect(krun_add_vsock_port2(ctx, 2346, exists, true) == -EEXIST, "listen on an existing path is -EEXIST");
+    expect(krun_add_vsock_port2(ctx, 620, d.path, true) == -EINVAL, "listen port 620 is -EINVAL");
+    expect(krun_add_vsock_port2(ctx, 2345, d.path, true) == 0, "krun_add_vsock_port2(2345, in.sock, listen)");
+    pthread_t t;
+    int32_t rc = krun_start(ctx);
+    expect(rc == 0, "krun_start = %d", rc);
+    struct stat st;
+    expect(stat(d.path, &st) == 0 && S_ISSOCK(st.st_mode), "the VMM listens on in.sock");
+    pthread_create(&t, NULL, dial, &d);
+    int32_t status = krun_wait(ctx, 600 * 1000);
+    if (status == -ETIMEDOUT) {
+        krun_stop(ctx);
+        krun_wait(ctx, -1);
+    }
+    pthread_join(t, NULL);
+    expect(d.served == 3, "3 host clients got the guest's echo (%d)", d.served);
+    finish(ctx, status, log, "listen");
+    expect(file_has(log, "served 2: from-host-2"), "the guest served all three");
+    expect(stat(d.path, &st) != 0, "in.sock is gone with the VM");
+}
+
+static void mode_flood(void)
+{
+    char log[512], path[512];
+    snprintf(path, sizeof path, "%s/msg.sock", work);
+    uint32_t ctx = sh_vm("/vsock-guest flood 1234 1100", log, sizeof log);
+    expect(krun_add_vsock_port(ctx, 1234, path) == 0, "krun_add_vsock_port(1234, msg.sock)");
+    fd_base = count_fds();
+    fd_max = fd_base;
+    watching = 1;
+    pthread_t t;
+    pthread_create(&t, NULL, watch_fds, NULL);
+    int32_t status = run(ctx, 600);
+    watching = 0;
+    pthread_join(t, NULL);
+    finish(ctx, status, log, "flood");
+    expect(file_has(log, "flood ok=1024 refused=76"), "the VMM took 1024 connections and refused 76");
+    expect(fd_max - fd_base <= VSOCK_CONNS_MAX + 64, "host fds stayed under the cap: base %d, max %d (cap %d + VM fds)",
+           fd_base, fd_max, VSOCK_CONNS_MAX);
+    expect(fd_max - fd_base >= VSOCK_CONNS_MAX, "the flood did reach the cap (max %d over base %d)", fd_max, fd_base);
+    expect(file_has(log, "reply=echo:after-flood"), "the port serves after the flood");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: vsock-vm ROOTFS WORK port|listen|flood|sh SCRIPT [PORTMAP...]\n");
+        return 2;
+    }
+    rootfs = argv[1];
+    work = argv[2];
+    const char *mode = argv[3];
+    raise_nofile();
+    signal(SIGPIPE, SIG_IGN);
+    krun_set_log_level(getenv("VSOCK_VM_DEBUG") ? 4 : 1);
+    pid_t peers = start_peers();
+    if (strcmp(mode, "port") == 0)
+        mode_port();
+    else if (strcmp(mode, "listen") == 0)
+        mode_listen();
+    else if (strcmp(mode, "flood") == 0)
+        mode_flood();
+    else {
+        fprintf(stderr, "unknown mode %s\n", mode);
+        failed++;
+    }
+    kill(peers, SIGKILL);
+    waitpid(peers, NULL, 0);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 && passed > 0 ? 0 : 1;
+}
