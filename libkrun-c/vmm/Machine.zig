@@ -710,7 +710,7 @@ fn flushOutputs(ctx: *anyopaque) void {
 /// (status `exit_code_failure`). Exit reason "VMM error" attaches here.
 fn eventLoopFailed(ctx: *anyopaque) void {
     const self: *Machine = @ptrCast(@alignCast(ctx));
-    log.err("the event loop failed: stopping the VM", .{});
+    log.warn("the event loop failed: stopping the VM (exit reason: VMM error)", .{});
     self.control.finish(.failure);
     for (self.vcpus) |*v| v.kick();
 }
@@ -876,4 +876,28 @@ test "a bad kernel file and a bad size are errors, not crashes" {
     cfg.kernel.?.format = .elf;
     cfg.kernel.?.path = "/dev/null";
     try testing.expectError(error.KernelInvalid, Machine.create(testing.allocator, &cfg));
+}
+
+test "an event loop that fails ends the VM with status 1 and reason vmm_error" {
+    const saved_level = testing.log_level;
+    testing.log_level = .err; // the event loop's failure is logged (warn) on purpose
+    defer testing.log_level = saved_level;
+    var probe = kvm.Kvm.open() catch return error.SkipZigTest;
+    probe.close();
+    const kernel = "/tmp/zkrun-vmm-spin-guest.bin";
+    try writeTestFile(kernel, &.{ 0xEB, 0xFE }); // jmp $: never ends by itself
+    var cfg = Config.init(testing.allocator);
+    defer cfg.deinit();
+    tinyConfig(&cfg, kernel, "/dev/null", 1);
+    const m = try Machine.create(testing.allocator, &cfg);
+    defer m.destroy();
+    // Break the epoll fd under the loop (as EventLoop's own test does): epoll_wait fails at once.
+    const dup = linux.fcntl(m.loop.epfd, linux.F.DUPFD_CLOEXEC, 0);
+    try testing.expectEqual(linux.E.SUCCESS, linux.errno(dup));
+    sys.close(m.loop.epfd);
+    m.loop.epfd = -1;
+    defer m.loop.epfd = @intCast(dup); // closed by destroy
+    try m.start();
+    try testing.expectEqual(exit_code_failure, try m.wait(60_000));
+    try testing.expectEqual(ExitReason.vmm_error, m.exitReason());
 }
