@@ -5,6 +5,7 @@ comptime {
     _ = @import("capi/main.zig");
     _ = @import("init/fuzz.zig");
     _ = @import("init/main.zig");
+    _ = @import("init/net.zig");
     _ = @import("init/plan.zig");
     _ = @import("init/protocol.zig");
     _ = @import("init/sys.zig");

@@ -1,0 +1,92 @@
+# Sourced by tests/vm/85..89-tsi-*.test.sh (inside the test host): the busybox rootfs with the
+# guest probe (85-tsi-probe.c), the runner (85-tsi-run.c), host-side servers (python3, on the
+# test host's loopback only: it has no NIC), and helpers. The guest reaches the test host's
+# loopback as 203.0.113.2 (the TSI kernel's name for the host's 127.0.0.1; the guest's own
+# loopback stays in the guest). Exits 77 saying what is missing.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+skip() { echo "SKIP (could not run): $*"; exit 77; }
+[[ -c /dev/kvm ]] || skip "no /dev/kvm (VM tests run inside the test host: tests/host/run)"
+prefix=$PWD/zig-out
+[[ -e $prefix/lib/libkrun.so.1 && -e $prefix/lib/libkrunfw.so.5 ]] || skip "zig-out not built (zig build -Dkernel=...)"
+command -v python3 >/dev/null || skip "no python3 in the test host (host-side servers)"
+PROBE=$PWD/.tools/tsi-probe-$(cat tests/vm/85-tsi-probe.c | sha256sum | cut -c1-16)
+RUN=$PWD/.tools/tsi-run-$(cat tests/vm/85-tsi-run.c "$prefix/include/libkrun.h" <(echo "$prefix") | sha256sum | cut -c1-16)
+[[ -x $PROBE && -x $RUN ]] || skip "probe/runner not built (tests/vm/85-tsi.prepare.sh)"
+work=$(mktemp -d /tmp/zkrun-tsi-vm.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+base=$PWD/.tools/init-vm-rootfs
+scripts/mkrootfs.sh "$base" >/dev/null || { echo "FAIL: scripts/mkrootfs.sh"; exit 1; }
+ROOTFS=$work/rootfs
+cp -a "$base" "$ROOTFS" || { echo "FAIL: copy of the rootfs"; exit 1; }
+cp "$PROBE" "$ROOTFS/bin/tsi-probe"
+HOST=203.0.113.2
+fails=0
+expect() { # description, condition, context
+  if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); [[ -n ${3:-} ]] && echo "$3" | tail -40 | sed 's/^/     | /'; fi
+}
+# vm [RUNNER OPTIONS] -- SCRIPT: runs SCRIPT with the guest's /bin/sh; sets out, p (P-lines), rc.
+vm() {
+  local opts=()
+  while [[ $1 != -- ]]; do opts+=("$1"); shift; done
+  shift
+  printf '%s\n' "$1" >"$ROOTFS/t.sh"
+  out=$(env -i PATH=/bin:/sbin:/usr/bin:/usr/sbin timeout 600 "$RUN" "${opts[@]}" "$ROOTFS" /bin/sh /t.sh </dev/null 2>&1); rc=$?
+  out=$(tr -d '\r' <<<"$out")
+  p=$(grep -a '^P ' <<<"$out")
+}
+has() { grep -aqxF -- "$1" <<<"$p"; }
+# A free TCP port on the test host's loopback.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# http_server DIR PORT: python's http.server on 127.0.0.1:PORT, waits until it answers.
+http_server() {
+  python3 -m http.server --bind 127.0.0.1 --directory "$1" "$2" >"$work/http-$2.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do python3 -c "import socket; socket.create_connection(('127.0.0.1',$2),1)" 2>/dev/null && return 0; sleep 0.2; done
+  echo "FAIL: http server on 127.0.0.1:$2 did not start"; exit 1
+}
+# The TSI host side exists when a guest connect to the host's loopback gets through.
+need_tsi_host() { # PORT of a host listener
+  vm -- "tsi-probe connect $HOST $1"
+  if has "P connect=ENETUNREACH"; then
+    skip "the TSI host side is not there (a guest connect to the host says ENETUNREACH: no vsock device or TSI service in this build)"
+  fi
+}
+# vm_bg [RUNNER OPTIONS] -- SCRIPT: starts the VM in the background (output in $work/bg.out).
+# The guest script may wait for the host with `waitdone` (until vm_end creates /done).
+vm_bg() {
+  local opts=()
+  while [[ $1 != -- ]]; do opts+=("$1"); shift; done
+  shift
+  rm -f "$ROOTFS/done" "$work/bg.rc"
+  printf '%s\n' 'waitdone() { i=0; while ! ls / | grep -qx done; do i=$((i+1)); [ $i -gt 1200 ] && { echo "P waitdone=timeout"; return 1; }; sleep 0.25; done; }' "$1" >"$ROOTFS/t.sh"
+  ( env -i PATH=/bin:/sbin:/usr/bin:/usr/sbin timeout 600 "$RUN" "${opts[@]}" "$ROOTFS" /bin/sh /t.sh </dev/null >"$work/bg.out" 2>&1
+    echo $? >"$work/bg.rc" ) &
+  bgpid=$!
+}
+# wait_line REGEX [SECS]: waits until the background VM printed a line matching REGEX.
+wait_line() {
+  local n=$(( ${2:-300} * 5 ))
+  for _ in $(seq "$n"); do
+    grep -aqE -- "$1" "$work/bg.out" 2>/dev/null && return 0
+    [[ -e $work/bg.rc ]] && return 1
+    sleep 0.2
+  done
+  return 1
+}
+vm_end() {
+  touch "$ROOTFS/done"
+  wait "$bgpid"
+  out=$(tr -d '\r' <"$work/bg.out"); rc=$(cat "$work/bg.rc" 2>/dev/null || echo 255)
+  p=$(grep -a '^P ' <<<"$out")
+}
+# listening ADDRHEX PORT: the test host has a TCP listener on that address (/proc/net/tcp).
+tcp_listening() { # "0100007F" or "00000000", port
+  awk -v a="$1" -v port="$(printf '%04X' "$2")" 'NR > 1 && $4 == "0A" && $2 == a ":" port { f = 1 } END { exit !f }' /proc/net/tcp
+}
+tcp_listening_any_addr() { # port: any TCP listener on the test host at this port
+  awk -v port="$(printf '%04X' "$1")" 'NR > 1 && $4 == "0A" { split($2, x, ":"); if (x[2] == port) f = 1 } END { exit !f }' /proc/net/tcp /proc/net/tcp6
+}
+guest_oops_check='dmesg | grep -qE "BUG:|Oops|general protection|WARNING:|Call Trace" && { echo "P kernel=oops"; dmesg | tail -40; }'

@@ -1,0 +1,62 @@
+/*
+ * 85-tsi-run: the TSI VM tests' runner (tests/vm/85..89-tsi-*.test.sh), a libkrun client:
+ *
+ *   85-tsi-run [-k ARG]... [-p HOST:GUEST]... [-E] [-n] ROOT_DIR COMMAND [ARG]...
+ *
+ * -k appends ARG to the kernel command line (krun_append_kernel_cmdline); -p adds a port-map
+ * entry and -E sets an empty port map (krun_set_port_map); -n calls krun_disable_implicit_vsock
+ * (no vsock device, so no TSI host side). The process ends with the workload's status.
+ */
+#include <libkrun.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAP_MAX 16
+
+static void check(int32_t ret, const char *what)
+{
+    if (ret < 0) {
+        fprintf(stderr, "85-tsi-run: %s: %s\n", what, strerror(-ret));
+        exit(1);
+    }
+}
+
+int main(int argc, char *argv[])
+{
+    const char *map[MAP_MAX + 1] = { 0 };
+    const char *cmdline[MAP_MAX] = { 0 };
+    int n_map = 0, n_cmdline = 0, set_map = 0, no_vsock = 0, opt;
+    while ((opt = getopt(argc, argv, "+k:p:En")) != -1) {
+        if (opt == 'k' && n_cmdline < MAP_MAX) {
+            cmdline[n_cmdline++] = optarg;
+        } else if (opt == 'p' && n_map < MAP_MAX) {
+            map[n_map++] = optarg;
+            set_map = 1;
+        } else if (opt == 'E') {
+            set_map = 1;
+        } else if (opt == 'n') {
+            no_vsock = 1;
+        } else {
+            fprintf(stderr, "usage: 85-tsi-run [-k ARG]... [-p HOST:GUEST]... [-E] [-n] ROOT COMMAND [ARG]...\n");
+            return 2;
+        }
+    }
+    if (optind + 1 >= argc)
+        return 2;
+    int32_t ctx = krun_create_ctx();
+    check(ctx, "krun_create_ctx");
+    check(krun_set_vm_config((uint32_t)ctx, 1, 256), "krun_set_vm_config");
+    check(krun_set_root((uint32_t)ctx, argv[optind]), "krun_set_root");
+    for (int i = 0; i < n_cmdline; i++)
+        check(krun_append_kernel_cmdline((uint32_t)ctx, cmdline[i]), "krun_append_kernel_cmdline");
+    if (no_vsock)
+        check(krun_disable_implicit_vsock((uint32_t)ctx), "krun_disable_implicit_vsock");
+    if (set_map)
+        check(krun_set_port_map((uint32_t)ctx, map), "krun_set_port_map");
+    check(krun_set_exec((uint32_t)ctx, argv[optind + 1], (const char *const *)&argv[optind + 2], NULL),
+          "krun_set_exec");
+    check(krun_start_enter((uint32_t)ctx), "krun_start_enter");
+    return 1;
+}
