@@ -47,6 +47,7 @@ pub fn build(b: *std.Build) void {
     buildKernelfwTests(b, steps.@"test", target);
     buildFsFuzz(b, steps.fuzz, target);
     buildQueueFuzz(b, steps.fuzz, target);
+    buildBlkFuzz(b, steps.fuzz, target);
     buildInitFuzz(b, steps.fuzz, target);
     if (kernel_path) |path| buildLibkrunfw(b, steps.@"test", target, optimize, path);
 }
@@ -227,6 +228,22 @@ fn buildInitFuzz(b: *std.Build, fuzz_step: *std.Build.Step, target: std.Build.Re
             .root_source_file = b.path("libkrun-c/init/fuzz.zig"),
             .target = target,
             .optimize = .safe,
+        }),
+    });
+    fuzz_step.dependOn(&b.addInstallArtifact(exe, .{}).step);
+}
+
+// ---- virtio-blk (libkrun-c/virtio/blk/) ---------------------------------------------------
+/// The blk request decoder / device / qcow2 reader fuzzer: zig-out/bin/fuzz-blk (smoke run:
+/// tests/native/blk-fuzz.sh).
+fn buildBlkFuzz(b: *std.Build, fuzz_step: *std.Build.Step, target: std.Build.ResolvedTarget) void {
+    const exe = b.addExecutable(.{
+        .name = "fuzz-blk",
+        .root_module = b.createModule(.{
+            .root_source_file = b.path("libkrun-c/fuzz_blk.zig"),
+            .target = target,
+            .optimize = .safe,
+            .link_libc = true,
         }),
     });
     fuzz_step.dependOn(&b.addInstallArtifact(exe, .{}).step);

@@ -148,8 +148,13 @@ fn envValue(envp: []const [*:0]const u8, comptime key: []const u8) ?[*:0]const u
     return null;
 }
 
+/// A read-only disk (VIRTIO_BLK_F_RO) refuses a writable mount (EACCES/EROFS): mounted
+/// read-only then, as mount(8) does.
 fn mountData(device: [*:0]const u8, fstype: [*:0]const u8, options: ?[*:0]const u8) linux.E {
-    return sys.errno(linux.mount(device, "/newroot", fstype, 0, if (options) |o| @intFromPtr(o) else 0));
+    const data = if (options) |o| @intFromPtr(o) else 0;
+    const e = sys.errno(linux.mount(device, "/newroot", fstype, 0, data));
+    if (e != .ACCES and e != .ROFS) return e;
+    return sys.errno(linux.mount(device, "/newroot", fstype, linux.MS.RDONLY, data));
 }
 
 /// No type given: each non-"nodev" filesystem of /proc/filesystems in turn (libkrun's way).
