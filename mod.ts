@@ -59,6 +59,7 @@ export {
 export { Context } from "./src/context.ts";
 export type { OutputOptions, SpawnOptions, Stdio, VmOutput, VmProcess, VmStatus } from "./src/process.ts";
 export {
+  type DiskOptions,
   type ExecOptions,
   type KernelOptions,
   type RunOptions,
@@ -66,4 +67,5 @@ export {
   Vm,
   type VmOptions,
   type VmState,
+  type VolumeOptions,
 } from "./src/vm.ts";

@@ -20,7 +20,7 @@ import {
   type VmStatus,
   Wiring,
 } from "./process.ts";
-import type { Env, ExitReason, KernelFormat, Rlimits } from "./types.ts";
+import type { DiskFormat, Env, ExitReason, KernelFormat, Rlimits } from "./types.ts";
 import { decoder, describe, invalid, uint } from "./util.ts";
 
 /** The program a `Vm` runs. */
@@ -159,6 +159,105 @@ export interface VmOptions {
    * ```
    */
   readonly kernel?: KernelOptions;
+  /**
+   * Host directories shared into the guest (virtio-fs, `krun_add_virtiofs3`), mounted by init
+   * before the workload starts (at most 8; needs `exec.env` to be an object, not "inherit").
+   *
+   * @example
+   * ```ts ignore
+   * new Vm({
+   *   root: "./rootfs",
+   *   exec: { path: "/bin/ls", args: ["/data"] },
+   *   volumes: [{ host: "./data", guest: "/data", readOnly: true }],
+   * });
+   * ```
+   */
+  readonly volumes?: readonly VolumeOptions[];
+  /**
+   * Disk images as virtio-blk devices (`krun_add_disk2`): the first is /dev/vda in the guest,
+   * the next /dev/vdb, …; not mounted (the workload or `mount` does that).
+   *
+   * @example
+   * ```ts ignore
+   * new Vm({
+   *   root: "./rootfs",
+   *   exec: { path: "/bin/mount", args: ["/dev/vda", "/mnt"] },
+   *   disks: [{ id: "data", path: "./data.qcow2", format: "qcow2", readOnly: true }],
+   * });
+   * ```
+   */
+  readonly disks?: readonly DiskOptions[];
+}
+
+/** A host directory shared into the guest. */
+export interface VolumeOptions {
+  /**
+   * The host directory.
+   *
+   * @example
+   * ```ts ignore
+   * const volume = { host: "/srv/data", guest: "/data" };
+   * ```
+   */
+  readonly host: string;
+  /**
+   * Where the guest sees it: an absolute path (made if missing), without ":" or ",".
+   *
+   * @example
+   * ```ts ignore
+   * const volume = { host: "./out", guest: "/var/out" };
+   * ```
+   */
+  readonly guest: string;
+  /**
+   * The guest cannot change it (default false).
+   *
+   * @example
+   * ```ts ignore
+   * const volume = { host: "./src", guest: "/src", readOnly: true };
+   * ```
+   */
+  readonly readOnly?: boolean;
+}
+
+/** A disk image the guest sees as a virtio-blk device. */
+export interface DiskOptions {
+  /**
+   * The device's id (virtio-blk serial, /dev/disk/by-id/virtio-<id> where udev runs).
+   *
+   * @example
+   * ```ts ignore
+   * const disk = { id: "data", path: "./data.img" };
+   * ```
+   */
+  readonly id: string;
+  /**
+   * The host image file.
+   *
+   * @example
+   * ```ts ignore
+   * const disk = { id: "data", path: "/var/lib/images/data.raw" };
+   * ```
+   */
+  readonly path: string;
+  /**
+   * Its format (default "raw"; zkrun reads "qcow2" read-only).
+   *
+   * @example
+   * ```ts ignore
+   * const disk = { id: "base", path: "./base.qcow2", format: "qcow2", readOnly: true };
+   * ```
+   */
+  readonly format?: DiskFormat;
+  /**
+   * The guest cannot write it (default false).
+   *
+   * @example
+   * ```ts ignore
+   * const disk = { id: "data", path: "./data.img", readOnly: true };
+   * ```
+   */
+  readonly readOnly?: boolean;
 }
 
 /** How `run()` treats the guest's console. */
@@ -203,7 +302,49 @@ export interface RunResult {
 /** Where a `Vm` is in its life: it runs once. */
 export type VmState = "ready" | "running" | "exited" | "disposed";
 
-const vmOptionKeys = new Set(["cpus", "memoryMiB", "root", "exec", "workdir", "rlimits", "kernel"]);
+const vmOptionKeys = new Set([
+  "cpus",
+  "memoryMiB",
+  "root",
+  "exec",
+  "workdir",
+  "rlimits",
+  "kernel",
+  "volumes",
+  "disks",
+]);
+const volumeKeys = new Set(["host", "guest", "readOnly"]);
+const diskKeys = new Set(["id", "path", "format", "readOnly"]);
+/** Shares init mounts (KRUN_MOUNTS); each is a virtio-fs device (the transport has 32 slots). */
+const volumesMax = 8;
+const disksMax = 8;
+
+function list<T>(
+  value: readonly T[] | undefined,
+  max: number,
+  keys: Set<string>,
+  what: string,
+): readonly T[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw invalid("new Vm", `${what} must be an array, got ${describe(value)}`);
+  if (value.length > max) {
+    throw new KrunError("new Vm", Errno.E2BIG, `at most ${max} ${what}, got ${value.length}`);
+  }
+  value.forEach((item, i) => checkKeys(item, keys, `${what}[${i}]`));
+  return value;
+}
+
+/** The KRUN_MOUNTS entry of volume `i` (tag "zkrun-vol<i>"), its guest path checked. */
+function mountEntry(volume: VolumeOptions, i: number): string {
+  const guest = volume.guest;
+  if (typeof guest !== "string" || !guest.startsWith("/") || /[:,\0]/.test(guest) || guest.length > 1024) {
+    throw invalid(
+      "new Vm",
+      `volumes[${i}].guest must be an absolute path without ":" or ",", got ${describe(guest)}`,
+    );
+  }
+  return `zkrun-vol${i}:${guest}${volume.readOnly === true ? ":ro" : ""}`;
+}
 const execOptionKeys = new Set(["path", "args", "env"]);
 const kernelOptionKeys = new Set(["path", "format", "initramfs", "cmdline"]);
 
@@ -244,7 +385,22 @@ export class Vm extends EventTarget implements Disposable, AsyncDisposable {
       ctx.setRoot(options.root);
       if (options.workdir !== undefined) ctx.setWorkdir(options.workdir);
       const { path, args = [], env = {} } = options.exec;
-      ctx.setExec(path, args, env);
+      const volumes = list(options.volumes, volumesMax, volumeKeys, "volumes");
+      const mounts = volumes.map(mountEntry);
+      if (mounts.length > 0 && env === "inherit") {
+        throw invalid(
+          "new Vm",
+          'volumes need exec.env to be an object (init reads them from it), not "inherit"',
+        );
+      }
+      const execEnv = mounts.length > 0
+        ? { ...env as Record<string, string>, KRUN_MOUNTS: mounts.join(",") }
+        : env;
+      ctx.setExec(path, args, execEnv);
+      volumes.forEach((v, i) => ctx.addVirtiofs(`zkrun-vol${i}`, v.host, v.readOnly ?? false));
+      list(options.disks, disksMax, diskKeys, "disks").forEach((d) => {
+        ctx.addDisk2(d.id, d.path, d.format ?? "raw", d.readOnly ?? false);
+      });
       if (options.rlimits !== undefined) ctx.setRlimits(options.rlimits);
       const k = options.kernel;
       if (k !== undefined) ctx.setKernel(k.path, k.format, k.initramfs, k.cmdline);

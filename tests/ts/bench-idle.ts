@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import process from "node:process";
 import { loadLibrary, Vm } from "../../mod.ts";
 
-const [root, n = "10", settle = "30", window = "10"] = process.argv.slice(2);
+const [root, n = "10", settle = "60", window = "20"] = process.argv.slice(2);
 const runtime = loadLibrary().runtime;
 const ticksPerSecond = 100; // USER_HZ on Linux
 

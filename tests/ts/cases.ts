@@ -362,6 +362,45 @@ export const cases: Case[] = [
     },
   },
   {
+    name: "volumes and disks: bad shapes are refused before C; a missing disk is the library's error",
+    fn: () => {
+      const vol = (v: unknown, env: unknown = {}): VmOptions =>
+        vmOptions({ volumes: v, exec: { path: "/bin/true", env } });
+      throwsKrun(() => new Vm(vol([{ host: root, guest: "relative" }])), "EINVAL", "new Vm", /absolute path/);
+      throwsKrun(() => new Vm(vol([{ host: root, guest: "/a:b" }])), "EINVAL", "new Vm", /absolute path/);
+      throwsKrun(
+        () => new Vm(vol([{ host: root, guest: "/a", ro: true }])),
+        "EINVAL",
+        "new Vm",
+        /unknown option/,
+      );
+      throwsKrun(() => new Vm(vol({})), "EINVAL", "new Vm", /array/);
+      throwsKrun(() => new Vm(vol([{ host: root, guest: "/a" }], "inherit")), "EINVAL", "new Vm", /inherit/);
+      const nine = Array.from({ length: 9 }, (_, i) => ({ host: root, guest: `/v${i}` }));
+      throwsKrun(() => new Vm(vol(nine)), "E2BIG", "new Vm", /at most 8/);
+      throwsKrun(
+        () => new Vm(vol([{ host: join(root, "nope"), guest: "/a" }])),
+        "ENOENT",
+        "krun_add_virtiofs3",
+      );
+      {
+        using _ok = new Vm(vol([{ host: root, guest: "/data", readOnly: true }]));
+      }
+      const disk = (d: unknown): VmOptions => vmOptions({ disks: d });
+      throwsKrun(
+        () => new Vm(disk([{ id: "d", path: notADir, format: "ext4" }])),
+        "EINVAL",
+        "krun_add_disk2",
+        /format/,
+      );
+      throwsKrun(
+        () => new Vm(disk([{ id: "d", path: join(scratch, "nope.img") }])),
+        "ENOENT",
+        "krun_add_disk2",
+      );
+    },
+  },
+  {
     name: "unknown option keys (typos) are EINVAL",
     fn: () => {
       throwsKrun(() => new Vm(vmOptions({ memoryMb: 512 })), "EINVAL", "new Vm", /options\.memoryMb/);

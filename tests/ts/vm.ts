@@ -4,6 +4,8 @@
  * "ok <what>" per check and exits non-zero on the first failure (with the guest's output).
  */
 import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import process from "node:process";
 import { KrunError, loadLibrary, type RunResult, Vm, type VmStatus } from "../../mod.ts";
 
@@ -187,6 +189,49 @@ const scenarios: Record<string, () => Promise<void>> = {
     ac.abort(new Error("never mind"));
     assert.throws(() => vm.spawn({ signal: ac.signal }), /never mind/);
     check("an aborted signal throws its reason before booting", () => assert.equal(vm.state, "ready"), "");
+  },
+  // volumes (virtio-fs shares init mounts, one read-only) and disks (virtio-blk).
+  async "volumes-disks"(): Promise<void> {
+    const dir = mkdtempSync("/tmp/zkrun-ts-vol-");
+    try {
+      const ro = join(dir, "ro");
+      const rw = join(dir, "rw");
+      mkdirSync(ro);
+      mkdirSync(rw);
+      writeFileSync(join(ro, "hello.txt"), "from host\n");
+      const image = new Uint8Array(1024 * 1024);
+      image.set(new TextEncoder().encode("ZKRUN-DISK"));
+      writeFileSync(join(dir, "disk.img"), image);
+      await using vm = new Vm({
+        root,
+        memoryMiB: 256,
+        exec: {
+          path: "/bin/sh",
+          args: [
+            "-c",
+            "cat /data/ro/hello.txt; (echo x > /data/ro/new) 2>/dev/null && echo ro-writable || echo ro-refused; " +
+            "echo written > /data/rw/out; head -c 10 /dev/vda; echo",
+          ],
+        },
+        volumes: [{ host: ro, guest: "/data/ro", readOnly: true }, { host: rw, guest: "/data/rw" }],
+        disks: [{ id: "data", path: join(dir, "disk.img"), readOnly: true }],
+      });
+      const r = await vm.output();
+      const out = text(r.stdout);
+      const ctx = JSON.stringify({ ...r, stdout: out, stderr: text(r.stderr) });
+      check("a volume's file reads in the guest; a read-only one refuses writes", () => {
+        assert.equal(out.split("\n").slice(0, 2).join("\n"), "from host\nro-refused");
+      }, ctx);
+      check("a read-write volume's write reaches the host", () => {
+        assert.equal(readFileSync(join(rw, "out"), "utf8"), "written\n");
+      }, ctx);
+      check("the disk is /dev/vda with the image's bytes; exited 0", () => {
+        assert.equal(out.split("\n")[2], "ZKRUN-DISK");
+        assert.equal(r.success, true);
+      }, ctx);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   },
   // A guest kernel panic (panic_on_oom=2, then a 16 MiB memory cgroup fills a tmpfs) gives its
   // reason.
