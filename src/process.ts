@@ -31,7 +31,9 @@ export interface SpawnOptions {
    */
   readonly stdin?: Stdio;
   /**
-   * The workload's stdout (default "piped"): byte-exact, no line-end rewriting.
+   * The workload's stdout (default "piped"): byte-exact, no line-end rewriting. Read it or
+   * cancel it: once about 128 KiB wait unread (the pipe and the console's ring), the guest's
+   * writes block, as a process's do on a full pipe.
    *
    * @example Straight to this process's stdout
    * ```ts ignore
