@@ -129,7 +129,7 @@ function hostIo(ffi: BunFfi): HostIo {
       libc.close(fd);
     },
     // Bun.file(fd) reads a pipe without blocking the JS thread, but never closes the fd.
-    readable(fd: number, _chunkSize: number): ReadableStream<Uint8Array> {
+    readable(fd: number, _chunkSize: number, readAhead: number): ReadableStream<Uint8Array> {
       const finish = closer(fd);
       const reader = bun.file(fd).stream().getReader();
       return new ReadableStream<Uint8Array>({
@@ -148,7 +148,7 @@ function hostIo(ffi: BunFfi): HostIo {
           await reader.cancel(reason).catch(() => {});
           finish();
         },
-      }, { highWaterMark: 0 });
+      }, new ByteLengthQueuingStrategy({ highWaterMark: readAhead }));
     },
     writable(fd: number): WritableStream<Uint8Array> {
       const finish = closer(fd);

@@ -119,7 +119,7 @@ function hostIo(): HostIo {
     close(fd: number): void {
       libc.close(fd);
     },
-    readable(fd: number, chunkSize: number): ReadableStream<Uint8Array> {
+    readable(fd: number, chunkSize: number, readAhead: number): ReadableStream<Uint8Array> {
       const finish = closer(fd);
       let closed = false;
       return new ReadableStream<Uint8Array>({
@@ -141,7 +141,7 @@ function hostIo(): HostIo {
           closed = true;
           finish();
         },
-      }, { highWaterMark: 0 });
+      }, new ByteLengthQueuingStrategy({ highWaterMark: readAhead }));
     },
     writable(fd: number): WritableStream<Uint8Array> {
       const finish = closer(fd);

@@ -306,8 +306,11 @@ export interface HostIo {
   devNull(): number;
   /** close(2). */
   close(fd: number): void;
-  /** A stream of what `fd` reads until end of file; closes `fd` at its end or cancel. */
-  readable(fd: number, chunkSize: number): ReadableStream<Uint8Array>;
+  /**
+   * A stream of what `fd` reads until end of file; closes `fd` at its end or cancel. It reads
+   * ahead of its consumer up to `readAhead` bytes.
+   */
+  readable(fd: number, chunkSize: number, readAhead: number): ReadableStream<Uint8Array>;
   /** A stream writing to `fd`; closes `fd` on close or abort. */
   writable(fd: number): WritableStream<Uint8Array>;
 }

@@ -32,8 +32,9 @@ export interface SpawnOptions {
   readonly stdin?: Stdio;
   /**
    * The workload's stdout (default "piped"): byte-exact, no line-end rewriting. Read it or
-   * cancel it: once about 128 KiB wait unread (the pipe and the console's ring), the guest's
-   * writes block, as a process's do on a full pipe.
+   * cancel it: once about 2 MiB wait unread (this stream's read-ahead, the pipe, the
+   * console's ring), the guest's writes block, as a process's do on a full pipe. What the
+   * guest wrote last is kept if this process takes it within 2 s of the VM's end.
    *
    * @example Straight to this process's stdout
    * ```ts ignore
@@ -134,6 +135,13 @@ const stdioValues = new Set(["piped", "inherit", "null"]);
 const spawnKeys = new Set(["stdin", "stdout", "stderr", "signal"]);
 /** Guest output is read in chunks of this size (the console's own ring is 64 KiB per port). */
 export const readChunk = 64 * 1024;
+/**
+ * How far a stdout/stderr stream reads ahead of its consumer. When the VM ends, the library
+ * writes out what the guest had queued (its port's 32 queue entries of ≤32 KiB, plus a 64 KiB
+ * ring) only while a reader takes it, and drops the rest after 2 s without progress; reading
+ * ahead this much takes all of it even from a consumer that is busy. Bounded: 2 MiB a stream.
+ */
+export const readAhead = 2 * 1024 * 1024;
 
 export function checkOptions(options: unknown, allowed: Set<string>, op: string): void {
   if (typeof options !== "object" || options === null || Array.isArray(options)) {
@@ -204,7 +212,11 @@ export class Wiring {
   #pipeOut(name: "stdout" | "stderr"): number {
     const [r, w] = this.#io.pipe();
     this.#toClose.push(w);
-    (this as { [k in typeof name]: ReadableStream<Uint8Array> })[name] = this.#io.readable(r, readChunk);
+    (this as { [k in typeof name]: ReadableStream<Uint8Array> })[name] = this.#io.readable(
+      r,
+      readChunk,
+      readAhead,
+    );
     return w;
   }
 

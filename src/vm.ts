@@ -201,7 +201,9 @@ export interface VolumeOptions {
    */
   readonly host: string;
   /**
-   * Where the guest sees it: an absolute path (made if missing), without ":" or ",".
+   * Where the guest sees it: an absolute path without ":" or ",". zkrun's init makes it,
+   * with its parents, in the root, so the root must be writable and the path must not exist
+   * there yet (init refuses an existing one today).
    *
    * @example
    * ```ts ignore

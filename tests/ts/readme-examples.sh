@@ -1,4 +1,4 @@
-# Sourced by tests/vm/69-ts-abort-panic.test.sh after vm-common.sh (inside the test host): every
+# Sourced by tests/vm/60-ts-run.test.sh after vm-common.sh (inside the test host): every
 # TypeScript example of README.md, run as written under Deno (README's exact flags) and Bun, from
 # the checkout with ./rootfs the busybox root, must print what its "// prints:" line says; and
 # README's examples/run.ts command lines run as written. The examples are written next to mod.ts
