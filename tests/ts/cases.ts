@@ -662,6 +662,25 @@ export const cases: Case[] = [
     },
   },
   {
+    name: "the adapter's pipe streams: 5 MiB byte-exact through a pipe (writer to reader, with read-ahead), end of file",
+    fn: async () => {
+      const io = load().io;
+      const [r, w] = io.pipe();
+      const input = new Uint8Array(5 * 1024 * 1024 + 3);
+      for (let i = 0; i < input.length; i++) input[i] = (i * 31 + (i >> 12)) & 0xff;
+      const readable = io.readable(r, 64 * 1024, 256 * 1024);
+      const writer = io.writable(w).getWriter();
+      const writing = (async (): Promise<void> => {
+        for (let at = 0; at < input.length; at += 300_000) await writer.write(input.slice(at, at + 300_000));
+        await writer.close();
+      })();
+      const [out] = await Promise.all([new Response(readable).arrayBuffer(), writing]);
+      const got = new Uint8Array(out);
+      assert.equal(got.length, input.length);
+      assert.ok(got.every((b, i) => b === input[i]), "bytes differ");
+    },
+  },
+  {
     name: "many contexts: create and free 200 in a row",
     fn: () => {
       for (let i = 0; i < 200; i++) new Context().free();
