@@ -662,7 +662,8 @@ export const cases: Case[] = [
     },
   },
   {
-    name: "the adapter's pipe streams: 5 MiB byte-exact through a pipe (writer to reader, with read-ahead), end of file",
+    name:
+      "the adapter's pipe streams: 5 MiB byte-exact through a pipe (writer to reader, with read-ahead), end of file",
     fn: async () => {
       const io = load().io;
       const [r, w] = io.pipe();
