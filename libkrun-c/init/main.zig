@@ -409,6 +409,13 @@ fn statusCode(status: u32) u8 {
 
 fn finish(status: u8) noreturn {
     sys.reportExitCode(status);
+    // A block root is left clean when it can be (nothing holds a file open for writing):
+    // remounting it read-only writes the journal out and clears ext4's needs_recovery, so the
+    // image mounts again even from a read-only disk. Best effort; sync follows anyway.
+    if (sys.boot_root_fd >= 0) {
+        linux.sync();
+        _ = linux.mount(null, "/", null, linux.MS.REMOUNT | linux.MS.RDONLY, 0);
+    }
     sys.rebootNow();
 }
 
