@@ -48,6 +48,7 @@ pub fn build(b: *std.Build) void {
     buildFsFuzz(b, steps.fuzz, target);
     buildQueueFuzz(b, steps.fuzz, target);
     buildBlkFuzz(b, steps.fuzz, target);
+    buildVsockFuzz(b, steps.fuzz, target);
     buildInitFuzz(b, steps.fuzz, target);
     if (kernel_path) |path| buildLibkrunfw(b, steps.@"test", target, optimize, path);
 }
@@ -244,6 +245,20 @@ fn buildBlkFuzz(b: *std.Build, fuzz_step: *std.Build.Step, target: std.Build.Res
             .target = target,
             .optimize = .safe,
             .link_libc = true,
+        }),
+    });
+    fuzz_step.dependOn(&b.addInstallArtifact(exe, .{}).step);
+}
+
+// ---- virtio-vsock and TSI (libkrun-c/virtio/vsock/, libkrun-c/tsi/) ------------------------
+/// The vsock packet / TSI decoder fuzzer: zig-out/bin/fuzz-vsock (smoke run: tests/native/fuzz-vsock.sh).
+fn buildVsockFuzz(b: *std.Build, fuzz_step: *std.Build.Step, target: std.Build.ResolvedTarget) void {
+    const exe = b.addExecutable(.{
+        .name = "fuzz-vsock",
+        .root_module = b.createModule(.{
+            .root_source_file = b.path("libkrun-c/fuzz_vsock.zig"),
+            .target = target,
+            .optimize = .safe,
         }),
     });
     fuzz_step.dependOn(&b.addInstallArtifact(exe, .{}).step);

@@ -546,7 +546,10 @@ int32_t krun_set_net_mac(uint32_t ctx_id, uint8_t *const c_mac);
  *   - called: a mapped guest port is bound on the address the guest asked at the mapped host
  *     port; an unmapped one is refused (the guest falls back to a guest-only listener); an
  *     empty array exposes nothing.
- * zkrun today: the map is validated and recorded; TSI's host side (port 620) is not built yet.
+ * A guest UDP socket bound to a non-zero port follows the same rule (bound to port 0 it gets
+ * an ephemeral port on the wildcard address, as any client socket); bind(port 0) + listen
+ * reports the real host port to the guest. AF_UNIX listeners (KRUN_TSI_HIJACK_UNIX) bind the
+ * absolute path as given.
  * Returns: 0; -EINVAL for a malformed or duplicate entry (krun_last_error says which) or when
  * a NIC is configured; -ENODEV when vsock is disabled. A rejected call changes nothing.
  */
@@ -580,7 +583,11 @@ int32_t krun_add_vsock_port2(uint32_t ctx_id,
  * -EINVAL for unknown bits.
  */
 int32_t krun_add_vsock(uint32_t ctx_id, uint32_t tsi_features);
-/** No implicit vsock device (and so no TSI). */
+/**
+ * No implicit vsock device (and so no TSI). Without this call every VM has a vsock device; with
+ * no NIC (always, in zkrun) it serves TSI on host port 620 for AF_INET/AF_INET6 and the VMM
+ * appends "tsi_hijack" to the kernel command line when the kernel knows that parameter.
+ */
 int32_t krun_disable_implicit_vsock(uint32_t ctx_id);
 
 /* ---- GPU, displays, input, vhost-user (not built in zkrun, all -ENOTSUP) ----------------- */

@@ -10,6 +10,8 @@ comptime {
     _ = @import("init/protocol.zig");
     _ = @import("init/sys.zig");
     _ = @import("log.zig");
+    _ = @import("tsi/tests.zig");
+    _ = @import("tsi/wire.zig");
     _ = @import("virtio/Device.zig");
     _ = @import("virtio/balloon.zig");
     _ = @import("virtio/blk/Blk.zig");

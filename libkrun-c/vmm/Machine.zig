@@ -22,6 +22,7 @@ const VirtioFs = @import("../virtio/fs/VirtioFs.zig");
 const Blk = @import("../virtio/blk/Blk.zig");
 const Image = @import("../virtio/blk/Image.zig");
 const vsock = @import("../virtio/vsock/Vsock.zig");
+const tsi = @import("../tsi/Service.zig");
 const protocol = @import("../init/protocol.zig");
 const abi = @import("kvm_abi.zig");
 const kvm = @import("kvm.zig");
@@ -150,6 +151,10 @@ guest_exit_code: std.atomic.Value(i32) = .init(exit_code_unset),
 /// Decided once by wait(), when the vCPUs are joined.
 exit: Exit = .{ .status = 0, .reason = .none },
 created_ns: i128,
+/// The kernel knows the `tsi_hijack` parameter (our libkrunfw has TSI). A kernel without it
+/// would hand the parameter to init as an argument (upstream libkrun's trap), so TSI's
+/// parameters go on the command line only for a kernel that has them.
+kernel_has_tsi: bool = false,
 
 pub fn create(gpa: std.mem.Allocator, cfg: *const Config) Error!*Machine {
     const created_ns = sys.nowNs();
@@ -206,10 +211,12 @@ fn buildMemory(self: *Machine, cfg: *const Config) Error!?layout.Range {
     if (cfg.kernel) |k| switch (k.format) {
         .elf => {
             elf_file = try loader.mapFile(k.path);
+            self.kernel_has_tsi = kernelHasTsi(cfg, elf_file.?);
             self.ram = layout.ramPlain(cfg.ram_mib);
         },
         .raw => {
             bundle = try loader.mapFile(k.path);
+            self.kernel_has_tsi = kernelHasTsi(cfg, bundle.?);
             self.entry = layout.kernel_load_addr;
             self.ram = layout.ramWithBundle(cfg.ram_mib, layout.kernel_load_addr, bundle.?.len);
         },
@@ -220,6 +227,7 @@ fn buildMemory(self: *Machine, cfg: *const Config) Error!?layout.Range {
     } else {
         const fw = try loader.Firmware.shared(false);
         bundle = try loader.mapBundlePrivate(fw.bundle, fw.backing);
+        self.kernel_has_tsi = kernelHasTsi(cfg, bundle.?);
         self.entry = fw.entry;
         self.ram = layout.ramWithBundle(cfg.ram_mib, fw.load_addr, bundle.?.len);
     }
@@ -364,15 +372,20 @@ fn buildDisk(self: *Machine, disk: Config.Disk) Error!void {
     try self.attachOwned(.{ .blk = blk }, blk.device());
 }
 
-/// The vsock device (Config.vsockDevice decides whether there is one) with the context's
-/// vsock ports; listen ports are bound here. TSI is not built yet: host port 620 is refused.
+/// The vsock device (Config.vsockDevice decides whether there is one and with which TSI
+/// families) with the context's vsock ports; listen ports are bound here.
 fn buildVsock(self: *Machine, cfg: *const Config) Error!void {
-    _ = cfg.vsockDevice() orelse return;
+    const tsi_bits = cfg.vsockDevice() orelse return;
+    const policy: ?tsi.Policy = if (tsi_bits == 0) null else .{
+        .port_map = cfg.port_map,
+        .inet = tsi_bits & Config.tsi_hijack_inet != 0,
+        .unix = tsi_bits & Config.tsi_hijack_unix != 0,
+    };
     var ports: [vsock.ports_max]vsock.PortConfig = undefined;
     if (cfg.vsock_ports.items.len > ports.len) return error.InvalidConfig;
     for (cfg.vsock_ports.items, 0..) |p, i| ports[i] = .{ .port = p.port, .path = p.path, .listen = p.listen };
     const dev = try self.gpa.create(vsock.Vsock);
-    dev.init(self.gpa, .{ .ports = ports[0..cfg.vsock_ports.items.len] }) catch |err| {
+    dev.init(self.gpa, .{ .ports = ports[0..cfg.vsock_ports.items.len], .tsi = policy }) catch |err| {
         self.gpa.destroy(dev);
         return switch (err) {
             error.OutOfMemory => error.OutOfMemory,
@@ -471,6 +484,15 @@ fn attachOwned(self: *Machine, owner: Owner, device: Device) Error!void {
     try self.attachDevice(device, Mmio.Handler.of(Transport, t), &t.interrupt);
 }
 
+/// The vsock device, if the VM has one.
+fn vsockDev(self: *const Machine) ?*vsock.Vsock {
+    for (self.slots[0..self.slot_count]) |s| switch (s.owner) {
+        .vsock => |v| return v,
+        else => {},
+    };
+    return null;
+}
+
 fn releaseOwner(gpa: std.mem.Allocator, owner: Owner) void {
     switch (owner) {
         .none => {},
@@ -555,8 +577,27 @@ fn buildCmdline(self: *Machine, cfg: *const Config) Error!void {
     }
     for (0..self.slot_count) |n| c.appendVirtioMmio(@intCast(n)) catch |err| return cmdlineError(err);
     c.append(cfg.cmdline_extra) catch |err| return cmdlineError(err);
+    // TSI on: the guest kernel hijacks the workload's sockets (tsi/PROTOCOL.md).
+    const tsi_bits = if (self.vsockDev() != null) cfg.vsockDevice() orelse 0 else 0;
+    if (tsi_bits != 0 and !self.kernel_has_tsi) log.info("the kernel has no TSI: tsi_hijack is not passed", .{});
+    if (!self.kernel_has_tsi) return self.appendExecTokens(cfg);
+    if (tsi_bits & Config.tsi_hijack_inet != 0) c.append("tsi_hijack") catch |err| return cmdlineError(err);
+    if (tsi_bits & Config.tsi_hijack_unix != 0) c.append("tsi_hijack_unix") catch |err| return cmdlineError(err);
+    try self.appendExecTokens(cfg);
+}
+
+/// The block root and init/'s exec tokens, last (they may end with `-- args`).
+fn appendExecTokens(self: *Machine, cfg: *const Config) Error!void {
+    const c = &self.cmdline;
     if (cfg.block_root) |root| try appendBlockRoot(c, root);
     if (self.exec) |e| c.append(e.cmdline_tokens) catch |err| return cmdlineError(err);
+}
+
+/// Whether the kernel image mentions `tsi_hijack` (its __setup name), when TSI is asked for.
+fn kernelHasTsi(cfg: *const Config, image: []const u8) bool {
+    const bits = cfg.vsockDevice() orelse return false;
+    if (bits == 0) return false;
+    return std.mem.indexOf(u8, image, "tsi_hijack\x00") != null;
 }
 
 /// krun_set_root_disk_remount's settings, as environment tokens for init (libkrun's names).

@@ -62,7 +62,7 @@ pub fn vsockConnect(port: u32) linux.E {
     return .SUCCESS;
 }
 
-var connected_fd: i32 = -1;
+pub var connected_fd: i32 = -1;
 
 fn connectOrFail(port: u32) i32 {
     const e = vsockConnect(port);

@@ -8,14 +8,22 @@
  *                                 server; an existing path is -EEXIST; port 620 is -EINVAL
  *   vsock-vm ROOTFS WORK flood    the guest opens 1100 connections at once: the VMM's host fds
  *                                 stay under its documented cap, and it still serves after
- *   vsock-vm ROOTFS WORK sh SCRIPT [PORTMAP...]   TSI tests (82..84): SCRIPT in the guest with
- *                                 the given port map ("-" for none, "[]" for an empty one)
+ *   vsock-vm ROOTFS WORK tsi-connect   TSI by hand (the guest speaks tsi/PROTOCOL.md over
+ *                                 AF_VSOCK): CONNECT to a host TCP echo server on loopback,
+ *                                 1 MiB both ways with a checksum; a DGRAM echo
+ *   vsock-vm ROOTFS WORK tsi-listen    LISTEN without a port map (host loopback only, the real
+ *                                 port for port 0) and with one (mapped port; unmapped -EPERM)
+ *   vsock-vm ROOTFS WORK tsi-hostile   malformed and truncated requests, 1100 connections to
+ *                                 620 at once: fds under the cap, CONNECT works after
+ * Host peers listen on the test host's loopback only (127.0.0.1: TCP 18080 echo, UDP 18081 echo).
  * Prints "ok ..." / "FAIL ..." lines and "N passed, N failed"; exits 0 only with no failure.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <libkrun.h>
 #include <poll.h>
 #include <pthread.h>
@@ -179,23 +187,59 @@ static void *stream_server(void *arg)
     return NULL;
 }
 
-/* The peers: WORK/msg.sock (message echo) and WORK/stream.sock (streaming echo). */
+static int inet_socket(int type, int port)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || (type == SOCK_STREAM && listen(fd, 64) != 0)) {
+        perror("inet peer");
+        exit(1);
+    }
+    return fd;
+}
+
+static void *udp_echo(void *arg)
+{
+    int fd = (int)(long)arg;
+    char buf[2048];
+    for (;;) {
+        struct sockaddr_storage from;
+        socklen_t len = sizeof from;
+        ssize_t n = recvfrom(fd, buf + 5, sizeof buf - 5, 0, (struct sockaddr *)&from, &len);
+        if (n < 0)
+            continue;
+        memcpy(buf, "echo:", 5);
+        sendto(fd, buf, (size_t)n + 5, 0, (struct sockaddr *)&from, len);
+    }
+    return NULL;
+}
+
+/* The peers: WORK/msg.sock (message echo), WORK/stream.sock (streaming echo), TCP 18080
+ * (streaming echo) and UDP 18081 (echo) on 127.0.0.1. */
 static pid_t start_peers(void)
 {
     char msg[512], stream[512];
     snprintf(msg, sizeof msg, "%s/msg.sock", work);
     snprintf(stream, sizeof stream, "%s/stream.sock", work);
     int m = unix_listen(msg), s = unix_listen(stream);
+    int tcp = inet_socket(SOCK_STREAM, 18080), udp = inet_socket(SOCK_DGRAM, 18081);
     pid_t pid = fork();
     if (pid == 0) {
         raise_nofile();
         pthread_t t;
         pthread_create(&t, NULL, stream_server, (void *)(long)s);
+        pthread_create(&t, NULL, stream_server, (void *)(long)tcp);
+        pthread_create(&t, NULL, udp_echo, (void *)(long)udp);
         message_server(m);
         _exit(0);
     }
     close(m);
     close(s);
+    close(tcp);
+    close(udp);
     return pid;
 }
 
@@ -386,10 +430,153 @@ static void mode_flood(void)
     expect(file_has(log, "reply=echo:after-flood"), "the port serves after the flood");
 }
 
+static void mode_tsi_connect(void)
+{
+    char log[512];
+    uint32_t ctx = sh_vm("/vsock-guest tsi-connect 18080 1048576 && /vsock-guest tsi-dgram 18081", log, sizeof log);
+    int32_t status = run(ctx, 600);
+    finish(ctx, status, log, "tsi-connect");
+    expect(file_has(log, "tsi-connect result=0 local=127.0.0.1:"), "CONNECT answered 0 with the host socket's local address");
+    expect(file_has(log, "stream sent=1048576 got=1048576"), "1 MiB through TSI both ways, checksums equal");
+    expect(file_has(log, "tsi-dgram got=echo:ping-dgram from-port=18081"), "a datagram went out and its echo came back with its source");
+}
+
+/* Dials 127.0.0.1:port until the guest's server echoes; returns 1 when it did. */
+static int dial_tcp(int port, const char *msg)
+{
+    for (int attempt = 0; attempt < 600; attempt++) {
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+            close(fd);
+            usleep(200000);
+            continue;
+        }
+        char want[128], got[128] = { 0 };
+        snprintf(want, sizeof want, "echo:%s", msg);
+        (void)!write(fd, msg, strlen(msg));
+        shutdown(fd, SHUT_WR);
+        size_t n = 0;
+        for (ssize_t r; (r = read(fd, got + n, sizeof got - 1 - n)) > 0;)
+            n += (size_t)r;
+        close(fd);
+        if (strcmp(got, want) == 0)
+            return 1;
+        usleep(200000);
+    }
+    return 0;
+}
+
+/* The port the guest printed as "tsi-listen result=0 ... port=N" for its second listener. */
+static int logged_port(const char *log, int skip)
+{
+    for (int attempt = 0; attempt < 600; attempt++) {
+        FILE *f = fopen(log, "r");
+        char line[512];
+        int seen = 0, port = 0;
+        while (f && fgets(line, sizeof line, f)) {
+            char *p = strstr(line, "tsi-listen result=0 ");
+            char *q = p ? strstr(p, "port=") : NULL;
+            if (q && seen++ == skip)
+                port = atoi(q + 5);
+        }
+        if (f)
+            fclose(f);
+        if (port > 0)
+            return port;
+        usleep(200000);
+    }
+    return 0;
+}
+
+struct listen_case {
+    const char *log;
+    int ok_fixed, ok_zero, port_zero;
+};
+
+static void *dial_listeners(void *arg)
+{
+    struct listen_case *c = arg;
+    c->ok_fixed = dial_tcp(18090, "to-fixed");
+    c->port_zero = logged_port(c->log, 1);
+    c->ok_zero = c->port_zero > 0 && dial_tcp(c->port_zero, "to-port-zero");
+    return NULL;
+}
+
+static void *dial_mapped(void *arg)
+{
+    int *ok = arg;
+    *ok = dial_tcp(18091, "to-mapped");
+    return NULL;
+}
+
+static void mode_tsi_listen(void)
+{
+    char log[512];
+    /* No port map: loopback only; a fixed port, then port 0. */
+    uint32_t ctx = sh_vm("/vsock-guest tsi-listen 18090 5000 ok && /vsock-guest tsi-listen 0 5003 ok", log, sizeof log);
+    static struct listen_case c;
+    c.log = log;
+    pthread_t t;
+    expect(krun_start(ctx) == 0, "krun_start (no port map)");
+    pthread_create(&t, NULL, dial_listeners, &c);
+    int32_t status = krun_wait(ctx, 600 * 1000);
+    if (status == -ETIMEDOUT) {
+        krun_stop(ctx);
+        krun_wait(ctx, -1);
+    }
+    pthread_join(t, NULL);
+    finish(ctx, status, log, "tsi-listen, no port map");
+    expect(file_has(log, "tsi-listen result=0 addr=127.0.0.1 port=18090"), "no port map: the wildcard request was bound on the host's loopback, same port");
+    expect(c.ok_fixed, "a host client reached the guest's listener on 127.0.0.1:18090");
+    expect(file_has(log, "tsi-accepted result=0 peer=127.0.0.1"), "the accepted connection's header named the client");
+    expect(c.port_zero > 0 && c.ok_zero, "bind(port 0): the real host port was reported (%d) and it answers", c.port_zero);
+    expect(!file_has(log, "addr=0.0.0.0"), "nothing was bound on the wildcard address");
+
+    /* A port map: 18091 → guest 8080; guest port 8081 is not mapped. */
+    const char *const map[] = { "18091:8080", NULL };
+    const char *const dup[] = { "18091:8080", "18092:8080", NULL };
+    ctx = sh_vm("/vsock-guest tsi-listen 8081 5001 eperm && /vsock-guest tsi-listen 8080 5002 ok", log, sizeof log);
+    expect(krun_set_port_map(ctx, dup) == -EINVAL, "a duplicate guest port in the map is -EINVAL");
+    expect(krun_set_port_map(ctx, map) == 0, "krun_set_port_map(18091:8080)");
+    static int ok_mapped;
+    expect(krun_start(ctx) == 0, "krun_start (port map)");
+    pthread_create(&t, NULL, dial_mapped, &ok_mapped);
+    status = krun_wait(ctx, 600 * 1000);
+    if (status == -ETIMEDOUT) {
+        krun_stop(ctx);
+        krun_wait(ctx, -1);
+    }
+    pthread_join(t, NULL);
+    finish(ctx, status, log, "tsi-listen, port map");
+    expect(file_has(log, "tsi-listen result=-1 "), "an unmapped guest port is -EPERM");
+    expect(file_has(log, "tsi-listen result=0 addr=0.0.0.0 port=18091"), "a mapped port is bound where the guest asked (wildcard) at the host port");
+    expect(ok_mapped, "a host client reached the guest's port 8080 through 18091");
+}
+
+static void mode_tsi_hostile(void)
+{
+    char log[512];
+    uint32_t ctx = sh_vm("/vsock-guest tsi-hostile 1100 18080", log, sizeof log);
+    fd_base = count_fds();
+    fd_max = fd_base;
+    watching = 1;
+    pthread_t t;
+    pthread_create(&t, NULL, watch_fds, NULL);
+    int32_t status = run(ctx, 600);
+    watching = 0;
+    pthread_join(t, NULL);
+    finish(ctx, status, log, "tsi-hostile");
+    expect(file_has(log, "tsi-hostile open=1024"), "1024 connections to 620 were taken, the rest refused");
+    expect(fd_max - fd_base <= VSOCK_CONNS_MAX + 64, "host fds stayed under the cap: base %d, max %d", fd_base, fd_max);
+    expect(file_has(log, "tsi-hostile ok"), "malformed requests got -EINVAL, and CONNECT works after the flood");
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: vsock-vm ROOTFS WORK port|listen|flood|sh SCRIPT [PORTMAP...]\n");
+        fprintf(stderr, "usage: vsock-vm ROOTFS WORK port|listen|flood|tsi-connect|tsi-listen|tsi-hostile\n");
         return 2;
     }
     rootfs = argv[1];
@@ -405,6 +592,12 @@ int main(int argc, char **argv)
         mode_listen();
     else if (strcmp(mode, "flood") == 0)
         mode_flood();
+    else if (strcmp(mode, "tsi-connect") == 0)
+        mode_tsi_connect();
+    else if (strcmp(mode, "tsi-listen") == 0)
+        mode_tsi_listen();
+    else if (strcmp(mode, "tsi-hostile") == 0)
+        mode_tsi_hostile();
     else {
         fprintf(stderr, "unknown mode %s\n", mode);
         failed++;

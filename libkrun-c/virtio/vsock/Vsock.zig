@@ -44,8 +44,9 @@ pub const queue_size: u16 = 256;
 pub const conns_max = 1024;
 /// vsock ports per VM (krun_add_vsock_port*).
 pub const ports_max = 64;
-/// The guest → host ring per connection: what we advertise as buf_alloc.
-pub const to_host_size: u32 = 64 * 1024;
+/// The guest → host ring per connection: what we advertise as buf_alloc. It holds a whole
+/// TSI datagram frame (136 + 65535 bytes).
+pub const to_host_size: u32 = 128 * 1024;
 /// Host → guest staging per connection (TSI headers and whole datagrams with their frame).
 pub const to_guest_size: u32 = 64 * 1024 + 4096;
 /// RSTs for packets that have no connection, waiting for rx buffers (more are dropped).
@@ -79,6 +80,9 @@ pub const State = enum(u8) {
 
 pub const Conn = struct {
     state: State = .free,
+    /// Distinguishes this use of the slot from earlier ones (TSI's accepted connections name
+    /// their listener by index and serial).
+    serial: u32 = 0,
     /// In the rx service queue (kept across free/reuse: the queue skips free slots).
     queued: bool = false,
     guest_port: u32 = 0,
@@ -209,6 +213,7 @@ pub const Vsock = struct {
     port_count: u32 = 0,
     listeners: [ports_max]Listener = @splat(.{}),
     next_host_port: u32 = host_port_first,
+    next_serial: u32 = 1,
     tsi: ?tsi.Service = null,
     buffers: ?[]align(std.heap.page_size_min) u8 = null,
     scratch: [64 * 1024]u8 = undefined,
@@ -531,7 +536,9 @@ pub const Vsock = struct {
             const queued = c.queued;
             const to_host = c.to_host;
             const to_guest = c.to_guest;
-            c.* = .{ .state = state, .queued = queued, .guest_port = guest_port, .host_port = host_port, .to_host = to_host, .to_guest = to_guest };
+            if (self.next_serial == 0) self.next_serial = 1; // 0 means "none" to TSI
+            c.* = .{ .state = state, .serial = self.next_serial, .queued = queued, .guest_port = guest_port, .host_port = host_port, .to_host = to_host, .to_guest = to_guest };
+            self.next_serial +%= 1;
             self.live[self.live_len] = @intCast(i);
             self.live_len += 1;
             self.stats.conns_opened += 1;
@@ -555,12 +562,18 @@ pub const Vsock = struct {
         if (self.tsi) |*s| s.release(self, c);
         self.closeFd(c);
         c.state = .free;
+        const was_full = self.live_len == conns_max;
         const index: u16 = @intCast(c - self.conns.ptr);
         for (self.live[0..self.live_len], 0..) |v, k| if (v == index) {
             self.live[k] = self.live[self.live_len - 1];
             self.live_len -= 1;
             break;
         };
+        // Listeners stopped at the cap may accept again.
+        if (was_full and self.act != null) {
+            for (self.listeners[0..self.port_count]) |*l| if (l.fd >= 0) self.setListenerEvents(l, linux.EPOLL.IN);
+            if (self.tsi != null) tsi.rearmListeners(self);
+        }
         // Give the buffers' pages back: an idle VM's RSS does not keep its past traffic.
         const stride: usize = to_host_size + to_guest_size;
         const base: [*]align(std.heap.page_size_min) u8 = @alignCast(c.to_host.ptr);
@@ -574,7 +587,7 @@ pub const Vsock = struct {
         self.free(c);
     }
 
-    fn closeFd(self: *Vsock, c: *Conn) void {
+    pub fn closeFd(self: *Vsock, c: *Conn) void {
         if (c.fd < 0) return;
         if (c.events != 0) _ = linux.epoll_ctl(self.epfd, linux.EPOLL.CTL_DEL, c.fd, null);
         _ = linux.close(c.fd);
@@ -598,7 +611,7 @@ pub const Vsock = struct {
         if (may_read and !c.readable) want |= linux.EPOLL.IN;
         if (c.write_blocked) want |= linux.EPOLL.OUT;
         if (c.tsi.phase != .none) if (self.tsi) |*s| {
-            want = s.interest(c, want);
+            want = s.interest(self, c, want);
         };
         if (want == c.events) return;
         const index: u64 = @intCast(c - self.conns.ptr);
