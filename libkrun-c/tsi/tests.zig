@@ -135,6 +135,26 @@ test "tsi: CONNECT to a host TCP server, bytes both ways; refused; malformed" {
     try testing.expectEqual(@as(u64, 1), f.dev.tsi.?.stats.invalid);
 }
 
+test "tsi: a guest that closes in the middle of its request frees the connection at once" {
+    const f = try testing.allocator.create(Fixture);
+    defer testing.allocator.destroy(f);
+    try f.init(.{});
+    defer f.deinit();
+    f.drv.send(vt.hdr(Op.request, 4100, Service.port), &.{});
+    try testing.expectEqual(Op.response, f.drv.recv().?.h.op);
+    f.write(4100, Service.port, "ZTSI\x01");
+    try testing.expectEqual(@as(u32, 1), f.dev.live_len);
+    var shut = vt.hdr(Op.shutdown, 4100, Service.port);
+    shut.flags = packet.shutdown_rcv | packet.shutdown_send;
+    f.drv.send(shut, &.{});
+    try testing.expectEqual(@as(u32, 0), f.dev.live_len);
+    var rst = false;
+    while (f.drv.recv()) |p| {
+        if (p.h.op == Op.rst and p.h.dst_port == 4100) rst = true;
+    }
+    try testing.expect(rst);
+}
+
 test "tsi: LISTEN without a port map: host loopback only, the real port for port 0; accepted clients" {
     const f = try testing.allocator.create(Fixture);
     defer testing.allocator.destroy(f);

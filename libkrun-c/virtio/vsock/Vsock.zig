@@ -509,8 +509,11 @@ pub const Vsock = struct {
 
     /// Closes the host side once the guest shut what it shut and its bytes are out.
     fn maybeFinish(self: *Vsock, c: *Conn) void {
+        // The guest closed: a byte stream's last bytes still go out first; anything else (a
+        // TSI request never completed, a listener's lifeline) has nowhere to go.
+        const stream = c.tsi.phase == .none or c.tsi.phase == .accepted;
+        if (c.guest_shut_send and c.guest_shut_rcv and (c.toHostLen() == 0 or !stream)) return self.abort(c, null);
         if (c.toHostLen() > 0) return;
-        if (c.guest_shut_send and c.guest_shut_rcv) return self.abort(c, null); // the guest closed
         if (c.guest_shut_send and !c.host_shut_wr and c.fd >= 0 and c.tsi.phase == .none) {
             _ = linux.shutdown(c.fd, linux.SHUT.WR);
             c.host_shut_wr = true;
