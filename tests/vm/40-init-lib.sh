@@ -4,10 +4,11 @@
 source "$(dirname "${BASH_SOURCE[0]}")/prologue.sh"
 work=$(mktemp -d /tmp/zkrun-init-vm.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-# The busybox tree is built once into the shared checkout (stamped, so later runs only check
-# it; building it under TCG costs time), then copied: each test may change its own copy.
-base=$PWD/.tools/init-vm-rootfs
-scripts/mkrootfs.sh "$base" >/dev/null || { echo "FAIL: scripts/mkrootfs.sh"; exit 1; }
+# The busybox tree and the runner, built on the machine by 40-init.prepare.sh (here only if that
+# did not run); the tree is copied: each test may change its own copy.
+built=$(tests/vm/40-init-build.sh) || { echo "FAIL: tests/vm/40-init-build.sh"; exit 1; }
+base=$(sed -n 's/^rootfs=//p' <<<"$built")
+RUN=$(sed -n 's/^run=//p' <<<"$built")
 ROOTFS=$work/rootfs
 cp -a "$base" "$ROOTFS" || { echo "FAIL: copy of the rootfs"; exit 1; }
 cat >"$ROOTFS/report.sh" <<'REPORT'
@@ -21,15 +22,6 @@ tr '\0' '\n' </proc/$$/environ | sort | sed 's/^/R env /'
 exit "${REPORT_EXIT:-0}"
 REPORT
 chmod 755 "$ROOTFS/report.sh"
-# The runner, cached in the checkout by source hash (cc under TCG is slow too).
-# DT_RPATH (not RUNPATH): it also covers libkrun.so's own dlopen("libkrunfw.so.5"), and the
-# runs below use `env -i`, so LD_LIBRARY_PATH would not survive (nor belong in the guest env).
-RUN=$PWD/.tools/init-vm-run-$(cat tests/vm/40-init-run.c "$prefix/include/libkrun.h" <(echo "$prefix") | sha256sum | cut -c1-16)
-if [[ ! -x $RUN ]]; then
-  cc -std=gnu11 -Wall -Wextra -Werror -o "$RUN.tmp" tests/vm/40-init-run.c -I "$prefix/include" \
-    -L "$prefix/lib" -lkrun -Wl,--disable-new-dtags,-rpath,"$prefix/lib" && mv "$RUN.tmp" "$RUN" ||
-    { echo "FAIL: runner build"; exit 1; }
-fi
 # vm [env -i ...] ARGS...: runs the runner; sets out (\r stripped), r (the R-lines) and rc.
 vm() {
   out=$(timeout 300 "$@" </dev/null 2>&1); rc=$?
