@@ -90,4 +90,4 @@ tcp_listening_any_addr() { # port: any TCP listener on the test host at this por
   awk -v port="$(printf '%04X' "$1")" 'NR > 1 && $4 == "0A" { split($2, x, ":"); if (x[2] == port) f = 1 } END { exit !f }' /proc/net/tcp /proc/net/tcp6
 }
 # Kernel trouble since init started (boot-time CPUID warnings of the nested host are not ours).
-guest_oops_check='dmesg | sed -n "/Run \/init.krun/,\$p" | grep -qE "BUG:|Oops|general protection|WARNING:|Call Trace" && { echo "P kernel=oops"; dmesg | sed -n "/Run \/init.krun/,\$p" | tail -40; }'
+guest_oops_check='if dmesg | sed -n "/Run \/init.krun/,\$p" | grep -qE "BUG:|Oops|general protection|WARNING:|Call Trace"; then echo "P kernel=oops"; dmesg | sed -n "/Run \/init.krun/,\$p" | tail -40; fi'

@@ -30,7 +30,7 @@ grep -q "^nameserver 1.1.1.1" /etc/resolv.conf && echo "P resolv=generated"
 grep -q "^203.0.113.2.*host.zkrun.internal" /etc/hosts && echo "P hosts=generated"
 grep -q "^127.0.0.1.*localhost" /etc/hosts && echo "P hosts=localhost"
 echo edited >/etc/zkrun-test && echo "P etc=writable"
-dmesg | sed -n "/Run \/init.krun/,\$p" | grep -qE "BUG:|Oops|general protection|WARNING:|Call Trace" && { echo "P kernel=oops"; dmesg | sed -n "/Run \/init.krun/,\$p" | tail -40; }
+if dmesg | sed -n "/Run \/init.krun/,\$p" | grep -qE "BUG:|Oops|general protection|WARNING:|Call Trace"; then echo "P kernel=oops"; dmesg | sed -n "/Run \/init.krun/,\$p" | tail -40; fi
 '
 ctx=$out
 expect "the kernel hijacks user inet sockets (tsi_hijack)" 'has "P dmesg=hijack"' "$ctx"
