@@ -57,18 +57,18 @@ unit_tests() {
 # summary line is the group's count. Why: see the VM tier below and the note of 2026-11-30.
 vm_group() {
   local rc out failed
-  out=$(tests/host/run --timeout "${ZKRUN_VM_TIMEOUT:-1800}" tests/vm/all.sh "$1" 2>&1); rc=$?
+  out=$(tests/host/run --timeout "${ZKRUN_VM_TIMEOUT:-3000}" tests/vm/all.sh "$1" 2>&1); rc=$?
   echo "$out"
   [[ $rc -eq 0 ]] && return 0
   failed=$(sed -nE 's/^vm: ([0-9][^ ]*) \(.*\) FAIL.*/\1/p' <<<"$out")
   local passed_first; passed_first=$(grep -cE '^vm: .* ok$' <<<"$out")
   if [[ -z $failed || $rc -eq 124 || $rc -eq 125 ]]; then
     echo "RETRY: VM group $1* failed (exit $rc) in its first test host; the whole group runs once more"
-    tests/host/run --timeout "${ZKRUN_VM_TIMEOUT:-1800}" tests/vm/all.sh "$1"
+    tests/host/run --timeout "${ZKRUN_VM_TIMEOUT:-3000}" tests/vm/all.sh "$1"
     return
   fi
   echo "RETRY: VM group $1*: $(echo $failed) failed in the first test host; they run once more in a fresh one"
-  out=$(tests/host/run --timeout "${ZKRUN_VM_TIMEOUT:-1800}" tests/vm/all.sh $failed 2>&1); rc=$?
+  out=$(tests/host/run --timeout "${ZKRUN_VM_TIMEOUT:-3000}" tests/vm/all.sh $failed 2>&1); rc=$?
   echo "$out" | grep -v -E '^[0-9]+ passed, [0-9]+ failed'
   local p f; p=$(grep -cE '^vm: .* ok$' <<<"$out"); f=$(grep -cE '^vm: .* (FAIL|SKIPPED)' <<<"$out")
   [[ $rc -ne 0 && $f -eq 0 ]] && f=1

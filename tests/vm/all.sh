@@ -13,7 +13,7 @@ for t in "${tests[@]}"; do
   [[ -e $t ]] || continue
   name=$(basename "$t" .test.sh)
   t0=$SECONDS
-  out=$(timeout 600 "$t" 2>&1); rc=$?
+  out=$(timeout 900 "$t" 2>&1); rc=$?
   name="$name ($((SECONDS - t0)) s)"
   if [[ $rc -eq 0 ]]; then p=$((p+1)); echo "vm: $name ok"
   elif [[ $rc -eq 77 ]]; then s=$((s+1)); echo "vm: $name SKIPPED (could not run)"; echo "$out" | tail -5

@@ -115,7 +115,13 @@ static void muvm(const char *rootfs)
                   "krun_set_gpu_options2");
     CHECK_EQ(krun_set_root(ctx, rootfs), 0);
     CHECK_EQ(krun_add_virtiofs2(ctx, "devshm", "/dev/shm/", 512ULL << 20), 0);
-    CHECK_ENOTSUP(krun_add_disk(ctx, "data", "/dev/null", true), "krun_add_disk");
+    /* muvm's data disk: a real (empty, 1 MiB) raw image. */
+    char img[] = "/tmp/zkrun-clients-muvm-XXXXXX";
+    int img_fd = mkstemp(img);
+    CHECK(img_fd >= 0);
+    CHECK_EQ(ftruncate(img_fd, 1 << 20), 0);
+    close(img_fd);
+    CHECK_EQ(krun_add_disk(ctx, "data", img, true), 0);
     CHECK_ENOTSUP(krun_set_passt_fd(ctx, 3), "krun_set_passt_fd");
     CHECK_EQ(krun_add_vsock_port(ctx, 3333, "/tmp/pulse.sock"), 0);
     unlink("/tmp/zkrun-clients-muvm-guest.sock");
@@ -123,6 +129,7 @@ static void muvm(const char *rootfs)
     CHECK_EQ(krun_set_workdir(ctx, "/"), 0);
     CHECK_EQ(krun_set_env(ctx, env), 0);
     CHECK_EQ(krun_free_ctx(ctx), 0);
+    unlink(img);
 }
 
 /* Calls whose request asks nothing of a missing feature succeed; libkrun 1.x's later symbols
