@@ -542,7 +542,8 @@ int32_t krun_set_net_mac(uint32_t ctx_id, uint8_t *const c_mac);
  * repeat). Exposure of guest listeners (TSI, libkrun-c/tsi/PROTOCOL.md):
  *   - never called (or NULL): a guest listener is exposed on the host's LOOPBACK only
  *     (127.0.0.1 / ::1) at the same port number, never on a wildcard address (libkrun
- *     exposes every listener on the address the guest asked);
+ *     exposes every listener on the address the guest asked); a dual-stack IPv6 wildcard
+ *     listener (`[::]` without IPV6_V6ONLY) is exposed on 127.0.0.1 (::ffff:127.0.0.1);
  *   - called: a mapped guest port is bound on the address the guest asked at the mapped host
  *     port; an unmapped one is refused (the guest falls back to a guest-only listener); an
  *     empty array exposes nothing.

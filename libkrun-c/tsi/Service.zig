@@ -232,7 +232,7 @@ pub const Service = struct {
 
     fn startListen(self: *Service, v: *Vsock, c: *Conn, d: wire.Decoded) void {
         var a = d.addr.?;
-        if (a.family != .unix) if (!self.expose(&a)) return fail(v, c, .PERM);
+        if (a.family != .unix) if (!self.expose(&a, d.sockopts)) return fail(v, c, .PERM);
         var err: linux.E = .SUCCESS;
         const fd = newSocket(d.family, linux.SOCK.STREAM, &err) orelse return fail(v, c, err);
         applySockopts(fd, d, true);
@@ -254,10 +254,10 @@ pub const Service = struct {
 
     /// The exposure rule (include/libkrun.h at krun_set_port_map) applied to an INET/INET6
     /// bind address: false when the port may not be exposed.
-    fn expose(self: *Service, a: *wire.Addr) bool {
+    fn expose(self: *Service, a: *wire.Addr, sockopts: u32) bool {
         const guest_port = a.port();
         const map = self.policy.port_map orelse {
-            loopback(a);
+            loopback(a, sockopts & wire.Sockopt.v6only != 0);
             return true;
         };
         for (map) |e| if (e.guest == guest_port) {
@@ -300,7 +300,7 @@ pub const Service = struct {
 
     fn startDgram(self: *Service, v: *Vsock, c: *Conn, d: wire.Decoded) void {
         var a: wire.Addr = d.addr orelse wildcard(d.family);
-        if (a.family != .unix and a.port() != 0 and !self.expose(&a)) return fail(v, c, .PERM);
+        if (a.family != .unix and a.port() != 0 and !self.expose(&a, d.sockopts)) return fail(v, c, .PERM);
         var err: linux.E = .SUCCESS;
         const fd = newSocket(d.family, linux.SOCK.DGRAM, &err) orelse return fail(v, c, err);
         applySockopts(fd, d, false);
@@ -452,13 +452,21 @@ fn localAddr(fd: i32, out: *align(8) [wire.addr_bytes_max]u8) u32 {
     return @min(len, out.len);
 }
 
-/// The family's loopback address, keeping the port.
-fn loopback(a: *wire.Addr) void {
+/// The family's loopback address, keeping the port. An IPv6 wildcard that also takes IPv4
+/// (dual-stack, Linux's default, what busybox httpd, Go and Node listen on) becomes
+/// ::ffff:127.0.0.1, so host clients reach it at 127.0.0.1 as they would the guest's `[::]`;
+/// any other IPv6 address becomes ::1 (one host socket cannot hold both loopbacks).
+fn loopback(a: *wire.Addr, v6only: bool) void {
     switch (a.family) {
         .inet => @memcpy(a.bytes[4..8], &[4]u8{ 127, 0, 0, 1 }),
         .inet6 => {
+            const dual_stack = !v6only and std.mem.allEqual(u8, a.bytes[8..24], 0);
             @memset(a.bytes[4..24], 0); // flowinfo, address
-            a.bytes[23] = 1; // ::1
+            if (dual_stack) {
+                a.bytes[18] = 0xff;
+                a.bytes[19] = 0xff;
+                @memcpy(a.bytes[20..24], &[4]u8{ 127, 0, 0, 1 }); // ::ffff:127.0.0.1
+            } else a.bytes[23] = 1; // ::1
             @memset(a.bytes[24..28], 0); // scope id
         },
         .unix => unreachable, // tidy: callers pass INET/INET6 addresses
@@ -474,4 +482,22 @@ fn wildcard(family: wire.Family) wire.Addr {
     } };
     std.mem.writeInt(u16, a.bytes[0..2], @intFromEnum(family), .little);
     return a;
+}
+
+test "tsi: a dual-stack IPv6 wildcard listener is exposed on 127.0.0.1, other IPv6 ones on ::1" {
+    var a: wire.Addr = .{ .family = .inet6, .len = 28 };
+    std.mem.writeInt(u16, a.bytes[0..2], 10, .little);
+    a.setPort(8080);
+    var v6only = a;
+    loopback(&a, false);
+    try std.testing.expectEqualSlices(u8, &.{ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1 }, a.bytes[8..24]);
+    try std.testing.expectEqual(@as(u16, 8080), a.port());
+    loopback(&v6only, true);
+    try std.testing.expectEqualSlices(u8, &.{ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 }, v6only.bytes[8..24]);
+    var specific: wire.Addr = .{ .family = .inet6, .len = 28 };
+    specific.bytes[8] = 0x20; // 2001:db8::5, not a wildcard
+    specific.bytes[9] = 0x01;
+    specific.bytes[23] = 5;
+    loopback(&specific, false);
+    try std.testing.expectEqualSlices(u8, &.{ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 }, specific.bytes[8..24]);
 }

@@ -83,8 +83,8 @@ vm_end() {
   p=$(grep -a '^P ' <<<"$out")
 }
 # listening ADDRHEX PORT: the test host has a TCP listener on that address (/proc/net/tcp).
-tcp_listening() { # "0100007F" or "00000000", port
-  awk -v a="$1" -v port="$(printf '%04X' "$2")" 'NR > 1 && $4 == "0A" && $2 == a ":" port { f = 1 } END { exit !f }' /proc/net/tcp
+tcp_listening() { # "0100007F" or "00000000", port; an IPv6 socket bound to the v4-mapped form counts
+  awk -v a="$1" -v port="$(printf '%04X' "$2")" 'NR > 1 && $4 == "0A" && ($2 == a ":" port || $2 == "0000000000000000FFFF0000" a ":" port || (a == "00000000" && $2 == "00000000000000000000000000000000:" port)) { f = 1 } END { exit !f }' /proc/net/tcp /proc/net/tcp6
 }
 tcp_listening_any_addr() { # port: any TCP listener on the test host at this port
   awk -v port="$(printf '%04X' "$1")" 'NR > 1 && $4 == "0A" { split($2, x, ":"); if (x[2] == port) f = 1 } END { exit !f }' /proc/net/tcp /proc/net/tcp6
