@@ -382,7 +382,7 @@ test "a guest driving the port as Linux does (earlyprintk, then interrupts) agai
     gt.join();
     rt.join();
     if (guest.stalled) std.debug.print("STALL sent={d} got={d} ring={d} held={} pending={} ier={x} notified={} lsr={x} ev={x}/{} longest={d}\n", .{
-        guest.sent, reader.got, s.ring.len(), s.thre_held, s.thre_pending, s.ier, s.notified.load(.seq_cst), guest.inb(5),
+        guest.sent,                      reader.got,                          s.ring.len(),          s.thre_held, s.thre_pending, s.ier, s.notified.load(.seq_cst), guest.inb(5),
         loop.sources[s.out_id.?].events, loop.sources[s.out_id.?].registered, guest.longest_wait_ms,
     });
     loop.stop();
