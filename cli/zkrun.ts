@@ -38,7 +38,8 @@ OPTIONS:
                         and /etc/group); overrides the image's User
   --dry-run             unpack and check everything, print the VM configuration as JSON, don't boot
   -v, --volume H:G[:ro] share host directory H at guest path G (virtio-fs; :ro read-only)
-  -p, --publish H:G     not available yet: needs TSI
+  -p, --publish H:G     guest TCP/UDP port G at host port H (TSI; repeatable); without -p a
+                        guest listener is on the host's 127.0.0.1 at its own port
 Unpacked images are cached in $XDG_CACHE_HOME/zkrun; named VMs live in $XDG_STATE_HOME/zkrun and
 $XDG_DATA_HOME/zkrun.`;
 
@@ -67,6 +68,8 @@ interface VmSpec {
   user: { uid: number; gid: number; spec: string };
   /** -v HOST:GUEST[:ro]: shared by virtio-fs (tag zkrunN), mounted by the guest init. */
   volumes: { tag: string; host: string; guest: string; readOnly: boolean }[];
+  /** -p HOST:GUEST: the TSI port map (absent: no -p, listeners on the host's loopback only). */
+  ports?: Record<string, number>;
 }
 
 const runOptions = {
@@ -213,13 +216,21 @@ function volumes(list: string[]): VmSpec["volumes"] {
   });
 }
 
-/** Refuses the options whose library feature does not exist yet, saying why. */
-function refuseMissing(values: Values): void {
-  if (values.publish.length > 0) {
-    throw new CliError(
-      "-p/--publish needs TSI (guest sockets forwarded to the host), which zkrun does not have yet",
-    );
+/** -p HOST:GUEST entries as `Vm`'s port map (checked before any unpacking; `Vm` checks it again). */
+function publish(list: string[]): Record<string, number> | undefined {
+  if (list.length === 0) return undefined;
+  const ports: Record<string, number> = {};
+  for (const item of list) {
+    const m = /^([0-9]{1,5}):([0-9]{1,5})$/.exec(item);
+    if (m === null) throw new CliError(`-p ${item}: wants HOST:GUEST port numbers, e.g. 8080:80`);
+    const [host, guest] = [String(Number(m[1])), Number(m[2])];
+    if (Number(host) < 1 || Number(host) > 65535 || guest < 1 || guest > 65535) {
+      throw new CliError(`-p ${item}: ports are 1..65535`);
+    }
+    if (host in ports) throw new CliError(`-p ${item}: host port ${host} is published twice`);
+    ports[host] = guest;
   }
+  return ports;
 }
 
 /** Resolves IMAGE|ROOTFS and the options into a VM spec; unpacks an image into the cache first. */
@@ -228,6 +239,7 @@ function buildSpec(target: string, command: string[] | null, values: Values): Vm
   const memoryMiB = intOption(values.mem, "--mem", 1, 1 << 20, defaultMemMiB);
   const extraEnv = envPairs(values.env);
   const shares = volumes(values.volume);
+  const ports = publish(values.publish);
   let st: fs.Stats;
   try {
     st = fs.statSync(target);
@@ -269,6 +281,7 @@ function buildSpec(target: string, command: string[] | null, values: Values): Vm
     workdir: values.workdir ?? config.WorkingDir,
     user,
     volumes: shares,
+    ports,
   };
 }
 
@@ -292,6 +305,7 @@ function newVm(spec: VmSpec, root: string): Vm {
     root,
     workdir: spec.workdir,
     exec: { path: spec.argv[0], args: spec.argv.slice(1), env: execEnv(spec) },
+    ports: spec.ports,
   });
   try {
     // Vm has no volume option: the shares go onto its context directly.
@@ -332,7 +346,6 @@ function parse(
 async function cmdRun(argv: string[]): Promise<number> {
   const { values, operands, command } = parse(argv);
   if (values.help) return help();
-  refuseMissing(values);
   if (values.name !== undefined) throw new CliError("--name is for zkrun create");
   if (operands.length !== 1) {
     throw new CliError(`run wants one IMAGE|ROOTFS (then -- CMD...), got ${operands.length}`);
@@ -379,7 +392,6 @@ function loadVm(name: string): VmSpec {
 function cmdCreate(argv: string[]): number {
   const { values, operands, command } = parse(argv);
   if (values.help) return help();
-  refuseMissing(values);
   if (operands.length !== 1) throw new CliError(`create wants one IMAGE|ROOTFS, got ${operands.length}`);
   const base = operands[0].replace(/\/+$/, "").split("/").pop()?.replace(/\.tar$/, "").replace(
     /[^A-Za-z0-9_.-]/g,

@@ -165,12 +165,17 @@ export function portEntries(ports: unknown, op: string): string[] {
   if (typeof ports !== "object" || ports === null || Array.isArray(ports)) {
     throw invalid(op, `ports must be an object like { 8080: 80 }, got ${describe(ports)}`);
   }
+  const entries = Object.entries(ports); // more than 4095 are refused by cStringArray
+  const hosts = new Set<number>();
   const guests = new Set<number>();
-  return Object.entries(ports).map(([host, guest]) => {
-    if (!/^[0-9]+$/.test(host)) throw invalid(op, `host port ${describe(host)} is not a number`);
-    uint(Number(host), 1, portMax, op, "host port");
+  return entries.map(([key, guest]) => {
+    if (!/^[0-9]+$/.test(key)) throw invalid(op, `host port ${describe(key)} is not a number`);
+    const host = uint(Number(key), 1, portMax, op, "host port");
     uint(guest, 1, portMax, op, `guest port for host port ${host}`);
+    // "08080" and 8080 are one host port: the library would refuse the pair, say so here.
+    if (hosts.has(host)) throw invalid(op, `host port ${host} is mapped twice`);
     if (guests.has(guest)) throw invalid(op, `guest port ${guest} is mapped twice`);
+    hosts.add(host);
     guests.add(guest);
     return `${host}:${guest}`;
   });

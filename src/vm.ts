@@ -20,7 +20,7 @@ import {
   type VmStatus,
   Wiring,
 } from "./process.ts";
-import type { DiskFormat, Env, ExitReason, KernelFormat, Rlimits } from "./types.ts";
+import type { DiskFormat, Env, ExitReason, KernelFormat, PortMap, Rlimits } from "./types.ts";
 import { decoder, describe, invalid, uint } from "./util.ts";
 
 /** The program a `Vm` runs. */
@@ -187,6 +187,21 @@ export interface VmOptions {
    * ```
    */
   readonly disks?: readonly DiskOptions[];
+  /**
+   * TSI port map, host port → guest port (`krun_set_port_map`): a guest program listening on a
+   * mapped guest port is reachable at the mapped host port (on the address the guest bound;
+   * a guest's `[::]` or `0.0.0.0` listener is then on the host's wildcard address, so reachable
+   * on 127.0.0.1 too); a listener on an unmapped port stays inside the guest. Without this
+   * option every guest listener is exposed on the host's loopback only (127.0.0.1 / ::1), at the
+   * same port number; `{}` exposes none. Ports are 1..65535; a guest port may be mapped once.
+   * Guest programs reach out (connect) through the host's network stack either way.
+   *
+   * @example A guest web server on port 80, at http://127.0.0.1:8080/ on the host
+   * ```ts ignore
+   * new Vm({ root: "./rootfs", exec: { path: "/usr/sbin/httpd", args: ["-f", "-p", "80"] }, ports: { 8080: 80 } });
+   * ```
+   */
+  readonly ports?: PortMap;
 }
 
 /** A host directory shared into the guest. */
@@ -314,6 +329,7 @@ const vmOptionKeys = new Set([
   "kernel",
   "volumes",
   "disks",
+  "ports",
 ]);
 const volumeKeys = new Set(["host", "guest", "readOnly"]);
 const diskKeys = new Set(["id", "path", "format", "readOnly"]);
@@ -404,6 +420,7 @@ export class Vm extends EventTarget implements Disposable, AsyncDisposable {
         ctx.addDisk2(d.id, d.path, d.format ?? "raw", d.readOnly ?? false);
       });
       if (options.rlimits !== undefined) ctx.setRlimits(options.rlimits);
+      if (options.ports !== undefined) ctx.setPortMap(options.ports);
       const k = options.kernel;
       if (k !== undefined) ctx.setKernel(k.path, k.format, k.initramfs, k.cmdline);
     } catch (err) {

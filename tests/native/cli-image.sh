@@ -112,7 +112,7 @@ for rt in deno bun; do
   out=$("${z[@]}" run --dry-run "$T/dir-then-link" 2>&1); rc=$?
   check "$rt: a dir replaced by an absolute symlink: its mode/mtime not applied through the link" '[[ $rc -eq 0 && $(stat -c %a:%Y "$T/outside") == 755:1000000000 && -L $(sed -nE "s/^  \"root\": \"(.*)\",$/\1/p" <<<"$out")/swap ]]' "$out $(stat -c %a:%Y "$T/outside")"
 
-  # 6. Options whose feature is missing, and mistakes: one line, exit 125.
+  # 6. Options (-v, -p) and mistakes: one line, exit 125.
   one() { # NAME REGEX ARGS...
     local name=$1 re=$2; shift 2
     local out rc; out=$("${z[@]}" "$@" 2>&1); rc=$?
@@ -127,7 +127,15 @@ for rt in deno bun; do
   one "-v of a file" "is not a directory \(only directories can be shared\)" run -v /bin/busybox:/x "$T/img"
   one "-v with a relative guest path" "the guest path must be absolute, not /, without" run -v "$T/share:rel" "$T/img"
   one "-v with .. in the guest path" "the guest path must be absolute, not /, without" run -v "$T/share:/a/../b" "$T/img"
-  one "-p refused, saying why" "^zkrun: -p/--publish needs TSI" run -p 8080:80 "$T/img"
+  out=$("${z[@]}" run --dry-run -p 8080:80 -p 08443:443 "$T/img" 2>/dev/null); rc=$?
+  check "$rt: -p: krun_set_port_map accepted the map; the spec has it" '[[ $rc -eq 0 ]] && tr -d " \n" <<<"$out" | grep -q "\"ports\":{\"8080\":80,\"8443\":443}"' "$out"
+  out=$("${z[@]}" run --dry-run "$T/img" 2>/dev/null); rc=$?
+  check "$rt: no -p: no port map in the spec (listeners on the host's loopback)" '[[ $rc -eq 0 && $out != *'"'"'"ports"'"'"'* ]]' "$out"
+  one "-p not HOST:GUEST" '^zkrun: -p 8080: wants HOST:GUEST port numbers, e.g. 8080:80' run -p 8080 "$T/img"
+  one "-p with a protocol" '^zkrun: -p 8080:80/tcp: wants HOST:GUEST' run -p 8080:80/tcp "$T/img"
+  one "-p host port twice" '^zkrun: -p 8080:81: host port 8080 is published twice' run -p 8080:80 -p 8080:81 "$T/img"
+  one "-p out of range" '^zkrun: -p 0:80: ports are 1..65535' run -p 0:80 "$T/img"
+  one "-p guest port twice (krun_set_port_map)" '^zkrun: krun_set_port_map: .*guest port 80 is mapped twice' run --dry-run -p 8080:80 -p 8081:80 "$T/plainroot" -- /bin/busybox true
   one "bad --cpus" '^zkrun: --cpus wants a number in 1..255, got "x"' run --cpus x "$T/img"
   one "unknown flag" "^zkrun: Unknown option '--bogus'" run --bogus "$T/img"
   one "missing image" "^zkrun: $T/nope: no such image or directory" run "$T/nope"

@@ -345,20 +345,32 @@ export const cases: Case[] = [
     },
   },
   {
-    name: "Context.setPortMap: out of range or repeated guest ports are EINVAL; Vm has no `ports` option yet",
+    name: "ports: out of range or repeated ports are EINVAL (Context.setPortMap and Vm's option)",
     fn: () => {
       const op = "krun_set_port_map";
       using ctx = new Context();
       throwsKrun(() => ctx.setPortMap({ 0: 80 }), "EINVAL", op, /host port/);
       throwsKrun(() => ctx.setPortMap({ 8080: 70000 }), "EINVAL", op, /guest port/);
-      throwsKrun(() => ctx.setPortMap({ 8080: 80, 8081: 80 }), "EINVAL", op, /twice/);
-      // An option that always throws is not offered: `ports` comes with the library's TSI.
+      throwsKrun(() => ctx.setPortMap({ 8080: 80, 8081: 80 }), "EINVAL", op, /guest port 80 is mapped twice/);
       throwsKrun(
-        () => new Vm(vmOptions({ ports: { 8080: 80 } } as never)),
+        () => ctx.setPortMap({ 8080: 80, "08080": 81 } as never),
         "EINVAL",
-        "new Vm",
-        /unknown option/,
+        op,
+        /host port 8080 is mapped twice/,
       );
+      throwsKrun(() => ctx.setPortMap([80] as never), "EINVAL", op, /like \{ 8080: 80 \}/);
+      throwsKrun(() => ctx.setPortMap({ 8080: "80" } as never), "EINVAL", op, /guest port/);
+      ctx.setPortMap({ 8080: 80, 8443: 443 });
+      // The library's own reason comes through: no vsock device, no TSI to forward with.
+      using bare = new Context();
+      bare.disableImplicitVsock();
+      throwsKrun(() => bare.setPortMap({ 8080: 80 }), "ENODEV", op, /vsock/);
+      // The Vm option is the same call: accepted, and refused with the same errors.
+      new Vm(vmOptions({ ports: { 8080: 80 } }))[Symbol.dispose]();
+      new Vm(vmOptions({ ports: {} }))[Symbol.dispose]();
+      throwsKrun(() => new Vm(vmOptions({ ports: { 8080: 80, 8081: 80 } })), "EINVAL", op, /twice/);
+      throwsKrun(() => new Vm(vmOptions({ ports: { 65536: 80 } })), "EINVAL", op, /host port/);
+      throwsKrun(() => new Vm(vmOptions({ ports: "8080:80" })), "EINVAL", op, /ports must be an object/);
     },
   },
   {
