@@ -6,8 +6,8 @@
  *   deno run --allow-ffi --allow-read --allow-write=/tmp --allow-env --allow-net=127.0.0.1 examples/http-server.ts --root ./rootfs
  *   bun examples/http-server.ts --root ./rootfs --port 8080
  *
- * The page comes from a temporary host directory shared read-only into the guest at /www
- * (`volumes`; the guest init creates /www in the root if it is missing). The guest's httpd listens
+ * The page comes from a temporary host directory shared read-only into the guest over its /tmp
+ * (`volumes`; a mount point every root has, so a read-only root works too). The guest's httpd listens
  * on every guest address, so the host port is on the host's wildcard address too (as `docker -p`).
  * The root must have busybox's httpd at /usr/sbin/httpd (scripts/mkrootfs.sh builds one). Exits 0
  * after printing the body; a mistake prints one line and exits 2; no answer within --timeout
@@ -75,8 +75,8 @@ async function main(argv: string[]): Promise<number> {
     await using vm = new Vm({
       root: values.root,
       // -f: stay in the foreground, so the VM lives as long as the server.
-      exec: { path: "/usr/sbin/httpd", args: ["-f", "-p", String(guestPort), "-h", "/www"] },
-      volumes: [{ host: www, guest: "/www", readOnly: true }],
+      exec: { path: "/usr/sbin/httpd", args: ["-f", "-p", String(guestPort), "-h", "/tmp"] },
+      volumes: [{ host: www, guest: "/tmp", readOnly: true }],
       ports: { [hostPort]: guestPort },
     });
     const child = vm.spawn({ stdout: "null", stderr: "piped" });

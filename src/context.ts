@@ -250,8 +250,9 @@ export class Context implements Disposable {
   }
 
   /**
-   * TSI port forwarding (`krun_set_port_map`, "host:guest" entries). Never calling it exposes
-   * every guest listener; an empty map exposes none.
+   * TSI port forwarding (`krun_set_port_map`, "host:guest" entries): mapped guest ports are
+   * exposed at their host ports, unmapped ones stay in the guest; an empty map exposes none.
+   * Never calling it exposes every guest listener on the host's loopback, at its own port.
    */
   setPortMap(ports: PortMap): void {
     const op = "krun_set_port_map";

@@ -2,7 +2,8 @@
 # Vm's `ports` option and `zkrun run -p`, end to end on the test host's loopback (it has no NIC):
 # examples/http-server.ts under Deno (its documented flags) and Bun boots busybox httpd on guest
 # port 80 with ports { H: 80 } and prints the page it fetched from 127.0.0.1:H; `zkrun run -p H:G`
-# serves a shared directory from guest port G at host port H. Each checks that the guest port
+# serves a shared directory from guest port G at host port H. The root (.tools/ts-rootfs) is
+# read-only in the test host, so the shares go over /tmp, which it has. Each checks that the guest port
 # itself is not what answered: without the map applied, the guest listener would be on the
 # host's 127.0.0.1 at its own port (80 or G) and nothing at H (the exposure rule in libkrun.h).
 source "$(dirname "$0")/../ts/vm-common.sh"
@@ -39,7 +40,7 @@ for rt in deno bun; do
   if [[ $rt == deno ]]; then z=(deno run --quiet --allow-ffi --allow-read --allow-write --allow-env cli/zkrun.ts)
   else z=(bun cli/zkrun.ts); fi
   export XDG_CACHE_HOME=$work/$rt/cache XDG_DATA_HOME=$work/$rt/data XDG_STATE_HOME=$work/$rt/state
-  "${z[@]}" run -p "$H:$G" -v "$work/www:/www:ro" "$ROOTFS" -- /usr/sbin/httpd -f -p "$G" -h /www \
+  "${z[@]}" run -p "$H:$G" -v "$work/www:/tmp:ro" "$ROOTFS" -- /usr/sbin/httpd -f -p "$G" -h /tmp \
     </dev/null >"$work/zk.out" 2>&1 &
   zpid=$!
   got="" guest_port_open=no
