@@ -214,7 +214,7 @@ pub const Service = struct {
         const rc = linux.getsockopt(c.fd, linux.SOL.SOCKET, linux.SO.ERROR, @ptrCast(&err), &len);
         if (linux.errno(rc) != .SUCCESS) return fail(v, c, linux.errno(rc));
         if (err == 0) return connected(v, c);
-        const e: linux.E = @enumFromInt(@as(u16, @intCast(@min(@max(err, 1), 4095))));
+        const e: linux.E = @fromBackingInt(@intCast(@as(u16, @intCast(@min(@max(err, 1), 4095)))));
         if (e == .INPROGRESS or e == .ALREADY) return; // not done yet
         fail(v, c, e);
     }
@@ -415,13 +415,13 @@ fn fail(v: *Vsock, c: *Conn, e: linux.E) void {
     c.tsi.phase = .failed;
     c.hold_reads = true;
     c.consumeToHost(c.toHostLen());
-    respond(v, c, -@as(i32, @intCast(@intFromEnum(e))), &.{});
+    respond(v, c, -@as(i32, @intCast(@backingInt(e))), &.{});
     c.send_shutdown = packet.shutdown_rcv | packet.shutdown_send;
 }
 
 /// A non-blocking socket, or null with the reason in `err`.
 fn newSocket(family: wire.Family, kind: u32, err: *linux.E) ?i32 {
-    const rc = linux.socket(@intFromEnum(family), kind | linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC, 0);
+    const rc = linux.socket(@backingInt(family), kind | linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC, 0);
     err.* = linux.errno(rc);
     if (err.* != .SUCCESS) return null;
     return @intCast(rc);
@@ -480,7 +480,7 @@ fn wildcard(family: wire.Family) wire.Addr {
         .inet6 => 28,
         .unix => 2,
     } };
-    std.mem.writeInt(u16, a.bytes[0..2], @intFromEnum(family), .little);
+    std.mem.writeInt(u16, a.bytes[0..2], @backingInt(family), .little);
     return a;
 }
 

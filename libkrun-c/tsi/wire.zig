@@ -140,7 +140,7 @@ const sockaddr_in6_size = 28;
 pub fn checkAddr(family: Family, bytes: []const u8) union(enum) { ok: Addr, invalid: Invalid } {
     assert(bytes.len <= addr_bytes_max); // tidy: callers bound addr_len first
     if (bytes.len < 2) return .{ .invalid = .addr_len };
-    if (std.mem.readInt(u16, bytes[0..2], .little) != @intFromEnum(family)) return .{ .invalid = .addr_family };
+    if (std.mem.readInt(u16, bytes[0..2], .little) != @backingInt(family)) return .{ .invalid = .addr_family };
     var a: Addr = .{ .family = family, .len = @intCast(bytes.len) };
     switch (family) {
         .inet => {
@@ -188,7 +188,7 @@ pub fn inetRequest(op: Op, ip: [4]u8, p: u16) Request {
     var r: Request = .{
         .magic = magic,
         .version = version,
-        .op = @intFromEnum(op),
+        .op = @backingInt(op),
         .family = linux.AF.INET,
         .type = if (op == .dgram) linux.SOCK.DGRAM else linux.SOCK.STREAM,
         .vm_port = 0,

@@ -173,8 +173,8 @@ fn logCrashState(self: *Vcpu, outcome: Outcome) void {
     const regs = self.fd.getRegs() catch return;
     const sregs = self.fd.getSregs() catch return;
     log.err("vCPU {d} ended the VM ({t}): rip 0x{x} rsp 0x{x} rflags 0x{x} cs 0x{x} cr0 0x{x} cr2 0x{x} cr3 0x{x} cr4 0x{x} efer 0x{x} idt 0x{x}/{d} exits {d}", .{
-        self.index, outcome,   regs.rip,  regs.rsp,  regs.rflags, sregs.cs.selector, sregs.cr0,
-        sregs.cr2,  sregs.cr3, sregs.cr4, sregs.efer, sregs.idt.base, sregs.idt.limit, self.exits,
+        self.index, outcome,   regs.rip,  regs.rsp,   regs.rflags,    sregs.cs.selector, sregs.cr0,
+        sregs.cr2,  sregs.cr3, sregs.cr4, sregs.efer, sregs.idt.base, sregs.idt.limit,   self.exits,
     });
 }
 

@@ -102,7 +102,7 @@ fn sendPacket(rnd: std.Random, drv: *vt.Driver) void {
         len = rnd.uintAtMost(usize, payload.len);
         if (rnd.uintLessThan(u8, 3) == 0 and len >= wire.request_size) {
             // A TSI request, valid or mutated.
-            var req = wire.inetRequest(@enumFromInt(rnd.intRangeAtMost(u16, 1, 3)), .{ 127, 0, 0, 1 }, rnd.int(u16));
+            var req = wire.inetRequest(@fromBackingInt(@intCast(rnd.intRangeAtMost(u16, 1, 3))), .{ 127, 0, 0, 1 }, rnd.int(u16));
             const bytes = std.mem.asBytes(&req);
             for (0..rnd.uintAtMost(u32, 3)) |_| bytes[rnd.uintLessThan(usize, bytes.len)] = rnd.int(u8);
             @memcpy(payload[0..wire.request_size], bytes);
@@ -148,7 +148,7 @@ fn check(drv: *vt.Driver, dev: *Vsock, stats: *Stats) !void {
 
 fn decoderCases(rnd: std.Random, stats: *Stats) void {
     for (0..50) |_| {
-        var req = wire.inetRequest(@enumFromInt(rnd.intRangeAtMost(u16, 1, 3)), .{ 10, 0, 0, 1 }, rnd.int(u16));
+        var req = wire.inetRequest(@fromBackingInt(@intCast(rnd.intRangeAtMost(u16, 1, 3))), .{ 10, 0, 0, 1 }, rnd.int(u16));
         const bytes = std.mem.asBytes(&req);
         if (rnd.uintLessThan(u8, 4) == 0) rnd.bytes(bytes) else {
             for (0..rnd.uintAtMost(u32, 4)) |_| bytes[rnd.uintLessThan(usize, bytes.len)] = rnd.int(u8);
@@ -171,7 +171,7 @@ fn decoderCases(rnd: std.Random, stats: *Stats) void {
         const fam = fams[rnd.uintLessThan(usize, 3)];
         if (rnd.boolean()) {
             // Mostly well-formed: the family's own sockaddr (a UNIX path starts with '/').
-            std.mem.writeInt(u16, f.addr[0..2], @intFromEnum(fam), .little);
+            std.mem.writeInt(u16, f.addr[0..2], @backingInt(fam), .little);
             f.addr_len = switch (fam) {
                 .inet => 16,
                 .inet6 => 28,
