@@ -308,7 +308,8 @@ function newVm(spec: VmSpec, root: string): Vm {
     ports: spec.ports,
   });
   try {
-    // Vm has no volume option: the shares go onto its context directly.
+    // The CLI builds KRUN_MOUNTS itself (tags zkrunN, kept in a named VM's spec), so its shares
+    // go onto the context directly rather than through Vm's `volumes` option (tags zkrun-volN).
     const ctx = Context.fromId(vm.ctxId);
     for (const v of spec.volumes ?? []) ctx.addVirtiofs(v.tag, v.host, v.readOnly);
   } catch (err) {
