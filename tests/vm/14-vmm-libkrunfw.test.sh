@@ -19,7 +19,7 @@ echo "$o"
 con=$(tr -d '\r' < $out)
 expect "the workload's exit status 7 reached wait()" '[[ $rc -eq 7 && $o == *"boot: exit=7"* ]]' "$o"
 expect "the workload printed through hvc0" 'grep -q "hello from the workload" <<<"$con"' "$con"
-expect "libkrun's prolog (reboot=k with panic_warm: panics are told apart), 4 devices (balloon rng console fs), exec tokens last" \
-  'grep -q "^reboot=k,panic_warm panic=-1 panic_print=0 nomodule console=hvc0 rootfstype=virtiofs rw quiet no-kvmapf init=/init.krun virtio_mmio.device=4K@0xd0000000:5 .*virtio_mmio.device=4K@0xd0003000:8 KRUN_INIT=/bin/sh -- " <<<"$con"' "$con"
+expect "libkrun's prolog (reboot=k with panic_warm: panics are told apart), 5 devices (balloon rng console fs vsock), tsi_hijack, exec tokens last" \
+  'grep -q "^reboot=k,panic_warm panic=-1 panic_print=0 nomodule console=hvc0 rootfstype=virtiofs rw quiet no-kvmapf init=/init.krun virtio_mmio.device=4K@0xd0000000:5 .*virtio_mmio.device=4K@0xd0004000:9 tsi_hijack KRUN_INIT=/bin/sh -- " <<<"$con"' "$con"
 rm -rf "$root"
 [[ $fails -eq 0 ]]
