@@ -14,13 +14,13 @@
 import {
   type Adapter,
   type Calls,
+  fdIo,
   firmwareSymbols,
   type HostIo,
   type Kind,
+  type LibcFds,
   libcSymbols,
   type Native,
-  O_CLOEXEC,
-  O_RDWR,
   symbols,
 } from "./symbols.ts";
 
@@ -101,33 +101,14 @@ function hostIo(ffi: BunFfi): HostIo {
   for (const [name, spec] of Object.entries(libcSymbols)) {
     table[name] = { args: spec.parameters.map(bunType), returns: spec.result };
   }
-  const libc = ffi.dlopen("libc.so.6", table).symbols as unknown as {
-    pipe2(fds: Int32Array, flags: number): number;
-    open(path: Uint8Array, flags: number, mode: number): number;
-    close(fd: number): number;
-  };
+  const libc = ffi.dlopen("libc.so.6", table).symbols as unknown as LibcFds;
   const bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;
-  const closer = (fd: number): () => void => {
-    let open = true;
-    return (): void => {
-      if (open) libc.close(fd);
-      open = false;
-    };
-  };
+  const fds = fdIo(libc);
+  const closer = fds.closer;
   return {
-    pipe(): [number, number] {
-      const fds = new Int32Array(2);
-      if (libc.pipe2(fds, O_CLOEXEC) !== 0) throw new Error("pipe2 failed (out of file descriptors?)");
-      return [fds[0], fds[1]];
-    },
-    devNull(): number {
-      const fd = libc.open(new TextEncoder().encode("/dev/null\0"), O_RDWR | O_CLOEXEC, 0);
-      if (fd < 0) throw new Error("cannot open /dev/null");
-      return fd;
-    },
-    close(fd: number): void {
-      libc.close(fd);
-    },
+    pipe: fds.pipe,
+    devNull: fds.devNull,
+    close: fds.close,
     // Bun.file(fd) reads a pipe without blocking the JS thread, but never closes the fd.
     readable(fd: number, _chunkSize: number, readAhead: number): ReadableStream<Uint8Array> {
       const finish = closer(fd);

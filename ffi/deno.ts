@@ -7,13 +7,12 @@
 import {
   type Adapter,
   type Calls,
+  fdIo,
   firmwareSymbols,
   type HostIo,
   type Kind,
   type libcSymbols,
   type Native,
-  O_CLOEXEC,
-  O_RDWR,
   symbols,
   type SymbolSpec,
 } from "./symbols.ts";
@@ -96,29 +95,12 @@ function hostIo(): HostIo {
       write: { parameters: ["i32", "buffer", "usize"], result: "i64", nonblocking: true },
     } as const satisfies Record<keyof typeof libcSymbols, Deno.ForeignFunction>,
   ).symbols;
-  const closer = (fd: number): () => boolean => {
-    let open = true;
-    return (): boolean => {
-      if (open) libc.close(fd);
-      const was = open;
-      open = false;
-      return was;
-    };
-  };
+  const fds = fdIo(libc);
+  const closer = fds.closer;
   return {
-    pipe(): [number, number] {
-      const fds = new Int32Array(2);
-      if (libc.pipe2(fds, O_CLOEXEC) !== 0) throw new Error("pipe2 failed (out of file descriptors?)");
-      return [fds[0], fds[1]];
-    },
-    devNull(): number {
-      const fd = libc.open(new TextEncoder().encode("/dev/null\0"), O_RDWR | O_CLOEXEC, 0);
-      if (fd < 0) throw new Error("cannot open /dev/null");
-      return fd;
-    },
-    close(fd: number): void {
-      libc.close(fd);
-    },
+    pipe: fds.pipe,
+    devNull: fds.devNull,
+    close: fds.close,
     readable(fd: number, chunkSize: number, readAhead: number): ReadableStream<Uint8Array> {
       const finish = closer(fd);
       let closed = false;

@@ -315,6 +315,46 @@ export interface HostIo {
   writable(fd: number): WritableStream<Uint8Array>;
 }
 
+/** The libc calls both adapters bind the same way (see `libcSymbols`). */
+export interface LibcFds {
+  pipe2(fds: Int32Array, flags: number): number;
+  open(path: Uint8Array, flags: number, mode: number): number;
+  close(fd: number): number;
+}
+
+/**
+ * The runtime-neutral part of `HostIo` over an adapter's bound libc calls, and `closer(fd)`: a
+ * function that closes `fd` once and says whether this call did.
+ */
+export function fdIo(
+  libc: LibcFds,
+): Pick<HostIo, "pipe" | "devNull" | "close"> & { closer(fd: number): () => boolean } {
+  return {
+    pipe(): [number, number] {
+      const fds = new Int32Array(2);
+      if (libc.pipe2(fds, O_CLOEXEC) !== 0) throw new Error("pipe2 failed (out of file descriptors?)");
+      return [fds[0], fds[1]];
+    },
+    devNull(): number {
+      const fd = libc.open(new TextEncoder().encode("/dev/null\0"), O_RDWR | O_CLOEXEC, 0);
+      if (fd < 0) throw new Error("cannot open /dev/null");
+      return fd;
+    },
+    close(fd: number): void {
+      libc.close(fd);
+    },
+    closer(fd: number): () => boolean {
+      let open = true;
+      return (): boolean => {
+        if (open) libc.close(fd);
+        const was = open;
+        open = false;
+        return was;
+      };
+    },
+  };
+}
+
 /** An adapter: the only code that knows a runtime's FFI. */
 export interface Adapter {
   /** True when this runtime is the one running. */
