@@ -88,8 +88,8 @@ if [[ $only == all || $only == vm ]]; then
   # tests/vm/*.prepare.sh. The host shares the checkout and ~/.cache, so the tests find them done.
   for p in tests/vm/*.prepare.sh; do [[ -x $p ]] && run_suite "vm/prepare-$(basename "$p" .prepare.sh)" "$p"; done
   # One test-host boot per group of VM tests (the first digit of their number: 0x-1x VMM, 2x C
-  # API, 3x virtio-fs, 4x init, 5x pty, 6x TypeScript and CLI, 7x crun/podman); tests/vm/all.sh
-  # prints per-test lines and a total. A host that cannot start fails its group (tests/host/run
+  # API, 3x virtio-fs, 4x init, 5x pty, 6x TypeScript and CLI, 7x crun/podman, 8x vsock and TSI,
+  # 9x disks); tests/vm/all.sh prints per-test lines and a total. A host that cannot start fails its group (tests/host/run
   # exits 125): never a skip. Groups, not one boot: the test host's own kernel has crashed under
   # this tier's load (an Oops, "Thread overran stack", in the L1 kernel running nested SVM under
   # QEMU TCG; seen 2026-11-30), which must not take the whole tier down.
