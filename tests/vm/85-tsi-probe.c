@@ -9,6 +9,17 @@
  *   listen0 [IP]                     bind(port 0) + listen + getsockname; serves one connection
  *   udpcall IP PORT MSG              sendto + poll + recvfrom; prints reply and source
  *   udpserve PORT N                  bind 0.0.0.0:PORT, echo N datagrams back upper-cased
+ *   get IP PORT                      AF_INET or AF_INET6 (by the address) blocking connect, one
+ *                                    HTTP GET; prints peer, local family and the status line
+ *   udpcall6 IP6 PORT MSG            AF_INET6 sendto + recvfrom; prints reply and source
+ *   listen6 PORT V6ONLY              bind [::]:PORT (IPV6_V6ONLY 0/1) + listen; serves one
+ *                                    connection (prints the peer), says hello
+ *   udpconn IP PORT                  connected UDP: connect, send, print the first datagram
+ *                                    received (Linux delivers only the connected peer's)
+ *   unixcall PATH MSG                AF_UNIX connect to PATH, send MSG, shut down writing,
+ *                                    print the reply
+ *   unixserve PATH                   AF_UNIX bind PATH + listen; serves one connection: reads
+ *                                    to EOF, answers with the upper-cased bytes
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,6 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <stddef.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static const char *ename(int e)
@@ -186,6 +199,163 @@ static int udpserve(const char *port, int count)
     return 0;
 }
 
+/* An AF_INET or AF_INET6 address, by the text's form. */
+static socklen_t addr46(const char *ip, const char *port, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    unsigned short pt = htons((unsigned short)atoi(port));
+    if (strchr(ip, ':')) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = pt;
+        if (inet_pton(AF_INET6, ip, &a->sin6_addr) == 1) return sizeof(*a);
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)ss;
+        a->sin_family = AF_INET;
+        a->sin_port = pt;
+        if (inet_pton(AF_INET, ip, &a->sin_addr) == 1) return sizeof(*a);
+    }
+    fprintf(stderr, "bad address %s\n", ip);
+    exit(2);
+}
+
+static const char *ntop(const struct sockaddr_storage *ss, char *b, size_t n)
+{
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        char ip[64];
+        snprintf(b, n, "[%s]:%d", inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip)), ntohs(a->sin6_port));
+    } else if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        char ip[64];
+        snprintf(b, n, "%s:%d", inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip)), ntohs(a->sin_port));
+    } else {
+        snprintf(b, n, "family%d", ss->ss_family);
+    }
+    return b;
+}
+
+static int get(const char *ip, const char *port)
+{
+    struct sockaddr_storage a, p;
+    socklen_t al = addr46(ip, port, &a), l = sizeof(p);
+    int s = socket(a.ss_family, SOCK_STREAM, 0);
+    if (connect(s, (struct sockaddr *)&a, al)) { printf("P get=%s\n", ename(errno)); return 1; }
+    char b[128];
+    getpeername(s, (struct sockaddr *)&p, &l);
+    printf("P get_peer=%s\n", ntop(&p, b, sizeof(b)));
+    l = sizeof(p);
+    getsockname(s, (struct sockaddr *)&p, &l);
+    printf("P get_local_family=%d\n", p.ss_family);
+    const char req[] = "GET / HTTP/1.0\r\n\r\n";
+    if (write(s, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1)) { printf("P write=%s\n", ename(errno)); return 1; }
+    char buf[256]; ssize_t got = 0, k;
+    while (got < 12 && (k = read(s, buf + got, sizeof(buf) - 1 - (size_t)got)) > 0) got += k;
+    buf[got > 0 ? got : 0] = 0;
+    char *nl = strchr(buf, '\r'); if (nl) *nl = 0;
+    printf("P get_status=[%s]\n", buf);
+    return 0;
+}
+
+static int udpcall6(const char *ip, const char *port, const char *msg)
+{
+    struct sockaddr_storage a, src;
+    socklen_t al = addr46(ip, port, &a), l = sizeof(src);
+    int s = socket(AF_INET6, SOCK_DGRAM, 0);
+    if (sendto(s, msg, strlen(msg), 0, (struct sockaddr *)&a, al) < 0) { printf("P sendto6=%s\n", ename(errno)); return 1; }
+    struct pollfd p = { .fd = s, .events = POLLIN };
+    if (poll(&p, 1, 30000) != 1) { printf("P reply6=timeout\n"); return 1; }
+    char buf[2048], b[128];
+    ssize_t n = recvfrom(s, buf, sizeof(buf) - 1, 0, (struct sockaddr *)&src, &l);
+    if (n < 0) { printf("P recvfrom6=%s\n", ename(errno)); return 1; }
+    buf[n] = 0;
+    printf("P reply6=[%s] from=%s\n", buf, ntop(&src, b, sizeof(b)));
+    return 0;
+}
+
+static int listen6(const char *port, int v6only)
+{
+    struct sockaddr_storage a, peer;
+    socklen_t al = addr46("::", port, &a), l = sizeof(peer);
+    int s = socket(AF_INET6, SOCK_STREAM, 0), one = 1;
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+    if (bind(s, (struct sockaddr *)&a, al) || listen(s, 8)) { printf("P listen6=%s\n", ename(errno)); return 1; }
+    printf("P listen6=ready\n");
+    struct pollfd p = { .fd = s, .events = POLLIN };
+    if (poll(&p, 1, 120000) != 1) { printf("P accept6=timeout\n"); return 1; }
+    int c = accept(s, (struct sockaddr *)&peer, &l);
+    if (c < 0) { printf("P accept6=%s\n", ename(errno)); return 1; }
+    char b[128];
+    printf("P accepted6=%s\n", ntop(&peer, b, sizeof(b)));
+    const char msg[] = "hello over ipv6\n";
+    write(c, msg, sizeof(msg) - 1);
+    close(c);
+    return 0;
+}
+
+static int udpconn(const char *ip, const char *port)
+{
+    struct sockaddr_storage a;
+    socklen_t al = addr46(ip, port, &a);
+    int s = socket(a.ss_family, SOCK_DGRAM, 0);
+    if (connect(s, (struct sockaddr *)&a, al)) { printf("P udpconn=%s\n", ename(errno)); return 1; }
+    if (send(s, "peer", 4, 0) != 4) { printf("P udpconn_send=%s\n", ename(errno)); return 1; }
+    struct pollfd p = { .fd = s, .events = POLLIN };
+    if (poll(&p, 1, 30000) != 1) { printf("P udpconn_first=timeout\n"); return 1; }
+    char buf[256];
+    ssize_t n = recv(s, buf, sizeof(buf) - 1, 0);
+    if (n < 0) { printf("P udpconn_first=%s\n", ename(errno)); return 1; }
+    buf[n] = 0;
+    printf("P udpconn_first=[%s]\n", buf);
+    return 0;
+}
+
+static socklen_t unaddr(const char *path, struct sockaddr_un *u)
+{
+    memset(u, 0, sizeof(*u));
+    u->sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(u->sun_path)) { fprintf(stderr, "path too long\n"); exit(2); }
+    strcpy(u->sun_path, path);
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
+}
+
+static int unixcall(const char *path, const char *msg)
+{
+    struct sockaddr_un u;
+    socklen_t ul = unaddr(path, &u);
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (connect(s, (struct sockaddr *)&u, ul)) { printf("P unixcall=%s\n", ename(errno)); return 1; }
+    if (write(s, msg, strlen(msg)) != (ssize_t)strlen(msg)) { printf("P unixcall_write=%s\n", ename(errno)); return 1; }
+    shutdown(s, SHUT_WR);
+    char buf[256]; ssize_t got = 0, k;
+    while ((k = read(s, buf + got, sizeof(buf) - 1 - (size_t)got)) > 0) got += k;
+    buf[got > 0 ? got : 0] = 0;
+    printf("P unixcall_reply=[%s]\n", buf);
+    return 0;
+}
+
+static int unixserve(const char *path)
+{
+    struct sockaddr_un u;
+    socklen_t ul = unaddr(path, &u);
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (bind(s, (struct sockaddr *)&u, ul) || listen(s, 8)) { printf("P unixserve=%s\n", ename(errno)); return 1; }
+    printf("P unixserve=ready\n");
+    struct pollfd p = { .fd = s, .events = POLLIN };
+    if (poll(&p, 1, 120000) != 1) { printf("P unixaccept=timeout\n"); return 1; }
+    int c = accept(s, NULL, NULL);
+    if (c < 0) { printf("P unixaccept=%s\n", ename(errno)); return 1; }
+    char buf[256]; ssize_t got = 0, k;
+    while ((k = read(c, buf + got, sizeof(buf) - 1 - (size_t)got)) > 0) got += k;
+    for (ssize_t i = 0; i < got; i++) if (buf[i] >= 'a' && buf[i] <= 'z') buf[i] -= 32;
+    write(c, buf, (size_t)got);
+    buf[got > 0 ? got : 0] = 0;
+    printf("P unixserve_got=%zd\n", got);
+    close(c);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -195,6 +365,12 @@ int main(int argc, char **argv)
     if (argc >= 2 && !strcmp(argv[1], "listen0")) return listen0(argc >= 3 ? argv[2] : NULL);
     if (argc >= 5 && !strcmp(argv[1], "udpcall")) return udpcall(argv[2], argv[3], argv[4]);
     if (argc >= 4 && !strcmp(argv[1], "udpserve")) return udpserve(argv[2], atoi(argv[3]));
+    if (argc >= 4 && !strcmp(argv[1], "get")) return get(argv[2], argv[3]);
+    if (argc >= 5 && !strcmp(argv[1], "udpcall6")) return udpcall6(argv[2], argv[3], argv[4]);
+    if (argc >= 4 && !strcmp(argv[1], "listen6")) return listen6(argv[2], atoi(argv[3]));
+    if (argc >= 4 && !strcmp(argv[1], "udpconn")) return udpconn(argv[2], argv[3]);
+    if (argc >= 4 && !strcmp(argv[1], "unixcall")) return unixcall(argv[2], argv[3]);
+    if (argc >= 3 && !strcmp(argv[1], "unixserve")) return unixserve(argv[2]);
     fprintf(stderr, "usage: see the header of tests/vm/85-tsi-probe.c\n");
     return 2;
 }

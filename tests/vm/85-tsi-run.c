@@ -1,11 +1,12 @@
 /*
  * 85-tsi-run: the TSI VM tests' runner (tests/vm/85..89-tsi-*.test.sh), a libkrun client:
  *
- *   85-tsi-run [-k ARG]... [-p HOST:GUEST]... [-E] [-n] ROOT_DIR COMMAND [ARG]...
+ *   85-tsi-run [-k ARG]... [-p HOST:GUEST]... [-E] [-n] [-u] ROOT_DIR COMMAND [ARG]...
  *
  * -k appends ARG to the kernel command line (krun_append_kernel_cmdline); -p adds a port-map
  * entry and -E sets an empty port map (krun_set_port_map); -n calls krun_disable_implicit_vsock
- * (no vsock device, so no TSI host side). The process ends with the workload's status.
+ * (no vsock device, so no TSI host side); -u replaces the implicit vsock device by one with
+ * KRUN_TSI_HIJACK_INET | KRUN_TSI_HIJACK_UNIX (krun_add_vsock). The process ends with the workload's status.
  */
 #include <libkrun.h>
 #include <stdio.h>
@@ -27,8 +28,8 @@ int main(int argc, char *argv[])
 {
     const char *map[MAP_MAX + 1] = { 0 };
     const char *cmdline[MAP_MAX] = { 0 };
-    int n_map = 0, n_cmdline = 0, set_map = 0, no_vsock = 0, opt;
-    while ((opt = getopt(argc, argv, "+k:p:En")) != -1) {
+    int n_map = 0, n_cmdline = 0, set_map = 0, no_vsock = 0, unix_tsi = 0, opt;
+    while ((opt = getopt(argc, argv, "+k:p:Enu")) != -1) {
         if (opt == 'k' && n_cmdline < MAP_MAX) {
             cmdline[n_cmdline++] = optarg;
         } else if (opt == 'p' && n_map < MAP_MAX) {
@@ -38,8 +39,10 @@ int main(int argc, char *argv[])
             set_map = 1;
         } else if (opt == 'n') {
             no_vsock = 1;
+        } else if (opt == 'u') {
+            unix_tsi = 1;
         } else {
-            fprintf(stderr, "usage: 85-tsi-run [-k ARG]... [-p HOST:GUEST]... [-E] [-n] ROOT COMMAND [ARG]...\n");
+            fprintf(stderr, "usage: 85-tsi-run [-k ARG]... [-p HOST:GUEST]... [-E] [-n] [-u] ROOT COMMAND [ARG]...\n");
             return 2;
         }
     }
@@ -51,8 +54,10 @@ int main(int argc, char *argv[])
     check(krun_set_root((uint32_t)ctx, argv[optind]), "krun_set_root");
     for (int i = 0; i < n_cmdline; i++)
         check(krun_append_kernel_cmdline((uint32_t)ctx, cmdline[i]), "krun_append_kernel_cmdline");
-    if (no_vsock)
+    if (no_vsock || unix_tsi)
         check(krun_disable_implicit_vsock((uint32_t)ctx), "krun_disable_implicit_vsock");
+    if (unix_tsi)
+        check(krun_add_vsock((uint32_t)ctx, KRUN_TSI_HIJACK_INET | KRUN_TSI_HIJACK_UNIX), "krun_add_vsock");
     if (set_map)
         check(krun_set_port_map((uint32_t)ctx, map), "krun_set_port_map");
     check(krun_set_exec((uint32_t)ctx, argv[optind + 1], (const char *const *)&argv[optind + 2], NULL),
