@@ -1,5 +1,5 @@
 //! TSI driven by a test-side guest over simulated guest memory (virtio/vsock/tests.zig's
-//! driver), against real host sockets on the test process's loopback: CONNECT (done and
+//! fixture and driver), against real host sockets on the test process's loopback: CONNECT (done and
 //! refused), malformed requests, LISTEN under the exposure rule (no map: loopback and the real
 //! port for port 0; a map: mapped port or -EPERM), accepted clients headed by their peer
 //! address, DGRAM both ways.
@@ -15,20 +15,20 @@ const wire = @import("wire.zig");
 const Service = @import("Service.zig");
 const Config = @import("../Config.zig");
 
+/// virtio/vsock/tests.zig's device and driver with the TSI service under `policy`, and the
+/// TSI exchanges on top.
 const Fixture = struct {
-    backing: [16 << 20]u8 align(4096) = undefined,
-    dev: Vsock = undefined,
-    drv: vt.Driver = undefined,
+    v: *vt.Fixture,
+    drv: *vt.Driver,
 
-    fn init(self: *Fixture, policy: Service.Policy) !void {
-        try self.dev.init(testing.allocator, .{ .tsi = policy });
-        try self.drv.init(&self.backing, &self.dev);
-        self.drv.postRx(128);
+    fn create(policy: Service.Policy) !Fixture {
+        const v = try vt.Fixture.create(.{ .tsi = policy });
+        v.drv.postRx(128);
+        return .{ .v = v, .drv = &v.drv };
     }
 
-    fn deinit(self: *Fixture) void {
-        self.drv.deinit();
-        self.dev.deinit(testing.allocator);
+    fn destroy(self: *Fixture) void {
+        self.v.destroy();
     }
 
     /// Opens a vsock connection from guest port `gp` to 620 and sends `req`.
@@ -101,10 +101,8 @@ fn portOf(r: *const wire.Response) u16 {
 }
 
 test "tsi: CONNECT to a host TCP server, bytes both ways; refused; malformed" {
-    const f = try testing.allocator.create(Fixture);
-    defer testing.allocator.destroy(f);
-    try f.init(.{});
-    defer f.deinit();
+    var f = try Fixture.create(.{});
+    defer f.destroy();
     const srv = try tcpListen(.{ 127, 0, 0, 1 }, 0);
     defer _ = linux.close(srv.fd);
     try f.request(4000, wire.inetRequest(.connect, .{ 127, 0, 0, 1 }, srv.port));
@@ -132,22 +130,20 @@ test "tsi: CONNECT to a host TCP server, bytes both ways; refused; malformed" {
     bad.magic = 0x41414141;
     try f.request(4002, bad);
     try testing.expectEqual(@as(i32, -22), (try f.response(4002)).result);
-    try testing.expectEqual(@as(u64, 1), f.dev.tsi.?.stats.invalid);
+    try testing.expectEqual(@as(u64, 1), f.v.dev.tsi.?.stats.invalid);
 }
 
 test "tsi: a guest that closes in the middle of its request frees the connection at once" {
-    const f = try testing.allocator.create(Fixture);
-    defer testing.allocator.destroy(f);
-    try f.init(.{});
-    defer f.deinit();
+    var f = try Fixture.create(.{});
+    defer f.destroy();
     f.drv.send(vt.hdr(Op.request, 4100, Service.port), &.{});
     try testing.expectEqual(Op.response, f.drv.recv().?.h.op);
     f.write(4100, Service.port, "ZTSI\x01");
-    try testing.expectEqual(@as(u32, 1), f.dev.live_len);
+    try testing.expectEqual(@as(u32, 1), f.v.dev.live_len);
     var shut = vt.hdr(Op.shutdown, 4100, Service.port);
     shut.flags = packet.shutdown_rcv | packet.shutdown_send;
     f.drv.send(shut, &.{});
-    try testing.expectEqual(@as(u32, 0), f.dev.live_len);
+    try testing.expectEqual(@as(u32, 0), f.v.dev.live_len);
     var rst = false;
     while (f.drv.recv()) |p| {
         if (p.h.op == Op.rst and p.h.dst_port == 4100) rst = true;
@@ -156,10 +152,8 @@ test "tsi: a guest that closes in the middle of its request frees the connection
 }
 
 test "tsi: LISTEN without a port map: host loopback only, the real port for port 0; accepted clients" {
-    const f = try testing.allocator.create(Fixture);
-    defer testing.allocator.destroy(f);
-    try f.init(.{});
-    defer f.deinit();
+    var f = try Fixture.create(.{});
+    defer f.destroy();
     var req = wire.inetRequest(.listen, .{ 0, 0, 0, 0 }, 0); // the guest asked for the wildcard
     req.vm_port = 7777;
     req.backlog = 4;
@@ -201,10 +195,8 @@ test "tsi: LISTEN with a port map: mapped ports at the host port, unmapped ones 
     const host_port = probe.port;
     _ = linux.close(probe.fd);
     const map = [_]Config.PortMapEntry{.{ .host = host_port, .guest = 80 }};
-    const f = try testing.allocator.create(Fixture);
-    defer testing.allocator.destroy(f);
-    try f.init(.{ .port_map = &map });
-    defer f.deinit();
+    var f = try Fixture.create(.{ .port_map = &map });
+    defer f.destroy();
     var req = wire.inetRequest(.listen, .{ 127, 0, 0, 1 }, 81);
     req.vm_port = 1;
     try f.request(6000, req);
@@ -217,16 +209,14 @@ test "tsi: LISTEN with a port map: mapped ports at the host port, unmapped ones 
     try testing.expectEqual(@as(i32, 0), r.result);
     try testing.expectEqual(host_port, portOf(&r));
     // An empty map exposes nothing.
-    f.dev.tsi.?.policy.port_map = &.{};
+    f.v.dev.tsi.?.policy.port_map = &.{};
     try f.request(6002, req);
     try testing.expectEqual(@as(i32, -1), (try f.response(6002)).result);
 }
 
 test "tsi: DGRAM both ways through a bound host socket" {
-    const f = try testing.allocator.create(Fixture);
-    defer testing.allocator.destroy(f);
-    try f.init(.{});
-    defer f.deinit();
+    var f = try Fixture.create(.{});
+    defer f.destroy();
     // A host UDP peer on loopback.
     const u: i32 = @intCast(linux.socket(linux.AF.INET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, 0));
     defer _ = linux.close(u);

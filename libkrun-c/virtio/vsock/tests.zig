@@ -113,41 +113,71 @@ fn setNonblock(fd: i32) void {
     _ = linux.fcntl(fd, linux.F.SETFL, fl | @as(u32, @bitCast(linux.O{ .NONBLOCK = true })));
 }
 
-const Fixture = struct {
+/// The device and its guest driver (shared with tsi/tests.zig), optionally with one vsock port
+/// to a host unix listener (`lfd`, at `path`) that the test accepts from.
+pub const Fixture = struct {
     backing: [16 << 20]u8 align(4096) = undefined,
     dev: Vsock = undefined,
     drv: Driver = undefined,
+    lfd: i32 = -1,
+    path: [:0]const u8 = "",
 
-    fn init(self: *Fixture, ports: []const vsock.PortConfig) !void {
-        try self.dev.init(testing.allocator, .{ .ports = ports });
+    pub fn create(cfg: vsock.Config) !*Fixture {
+        const self = try testing.allocator.create(Fixture);
+        errdefer testing.allocator.destroy(self);
+        self.* = .{};
+        try self.dev.init(testing.allocator, cfg);
+        errdefer self.dev.deinit(testing.allocator);
         try self.drv.init(&self.backing, &self.dev);
+        return self;
     }
 
-    fn deinit(self: *Fixture) void {
+    /// A fixture whose vsock `port` connects to a fresh unix listener at `path`.
+    fn createWithListener(path: [:0]const u8, port: u32) !*Fixture {
+        const lfd = try listenUnix(path);
+        errdefer {
+            _ = linux.close(lfd);
+            _ = linux.unlink(path);
+        }
+        const self = try create(.{ .ports = &.{.{ .port = port, .path = path, .listen = false }} });
+        self.lfd = lfd;
+        self.path = path;
+        return self;
+    }
+
+    pub fn destroy(self: *Fixture) void {
         self.drv.deinit();
         self.dev.deinit(testing.allocator);
+        if (self.lfd >= 0) {
+            _ = linux.close(self.lfd);
+            _ = linux.unlink(self.path);
+        }
+        testing.allocator.destroy(self);
+    }
+
+    /// The guest connects (guest_port → host_port) with `req`'s credit; the device answers
+    /// RESPONSE; returns the host end accepted from the listener.
+    fn open(self: *Fixture, req: Header) !i32 {
+        self.drv.send(req, &.{});
+        const resp = self.drv.recv() orelse return error.TestUnexpectedResult;
+        try testing.expectEqual(Op.response, resp.h.op);
+        try testing.expectEqual(req.dst_port, resp.h.src_port);
+        try testing.expectEqual(req.src_port, resp.h.dst_port);
+        return @intCast(linux.accept4(self.lfd, null, null, linux.SOCK.CLOEXEC));
     }
 };
 
 test "vsock: config space holds guest_cid 3; VERSION_1 only" {
-    const f = try testing.allocator.create(Fixture);
-    defer testing.allocator.destroy(f);
-    try f.init(&.{});
-    defer f.deinit();
+    const f = try Fixture.create(.{});
+    defer f.destroy();
     try testing.expectEqual(@as(u32, 3), f.drv.d.read32(mmio.Reg.config));
     try testing.expectEqual(@as(u32, 0), f.drv.d.read32(mmio.Reg.config + 4));
     try testing.expectEqual(@as(u64, 1) << 32, f.drv.d.deviceFeatures());
 }
 
 test "vsock: guest connects to a vsock port, bytes flow both ways, close" {
-    const path = "/tmp/zkrun-vsock-test-a.sock";
-    const lfd = try listenUnix(path);
-    defer _ = linux.close(lfd);
-    defer _ = linux.unlink(path);
-    const f = try testing.allocator.create(Fixture);
-    defer testing.allocator.destroy(f);
-    try f.init(&.{.{ .port = 1234, .path = path, .listen = false }});
-    defer f.deinit();
+    const f = try Fixture.createWithListener("/tmp/zkrun-vsock-test-a.sock", 1234);
+    defer f.destroy();
     const drv = &f.drv;
     drv.postRx(16);
     drv.send(hdr(Op.request, 5000, 1234), &.{});
@@ -156,7 +186,7 @@ test "vsock: guest connects to a vsock port, bytes flow both ways, close" {
     try testing.expectEqual(@as(u32, 1234), resp.h.src_port);
     try testing.expectEqual(@as(u32, 5000), resp.h.dst_port);
     try testing.expectEqual(vsock.to_host_size, resp.h.buf_alloc);
-    const sfd: i32 = @intCast(linux.accept4(lfd, null, null, linux.SOCK.CLOEXEC));
+    const sfd: i32 = @intCast(linux.accept4(f.lfd, null, null, linux.SOCK.CLOEXEC));
     defer _ = linux.close(sfd);
     // Guest → host.
     var rw = hdr(Op.rw, 5000, 1234);
@@ -191,10 +221,8 @@ test "vsock: guest connects to a vsock port, bytes flow both ways, close" {
 }
 
 test "vsock: garbage gets RST or is dropped, never a crash" {
-    const f = try testing.allocator.create(Fixture);
-    defer testing.allocator.destroy(f);
-    try f.init(&.{});
-    defer f.deinit();
+    const f = try Fixture.create(.{});
+    defer f.destroy();
     const drv = &f.drv;
     drv.postRx(64);
     // An unknown port: RST.
@@ -229,23 +257,13 @@ test "vsock: garbage gets RST or is dropped, never a crash" {
 }
 
 test "vsock: a guest that ignores credit is reset; a host that does not read stalls only its connection" {
-    const path = "/tmp/zkrun-vsock-test-b.sock";
-    const lfd = try listenUnix(path);
-    defer _ = linux.close(lfd);
-    defer _ = linux.unlink(path);
-    const f = try testing.allocator.create(Fixture);
-    defer testing.allocator.destroy(f);
-    try f.init(&.{.{ .port = 1, .path = path, .listen = false }});
-    defer f.deinit();
+    const f = try Fixture.createWithListener("/tmp/zkrun-vsock-test-b.sock", 1);
+    defer f.destroy();
     const drv = &f.drv;
     drv.postRx(200);
-    drv.send(hdr(Op.request, 10, 1), &.{});
-    drv.send(hdr(Op.request, 11, 1), &.{});
-    try testing.expectEqual(Op.response, drv.recv().?.h.op);
-    try testing.expectEqual(Op.response, drv.recv().?.h.op);
-    const s10: i32 = @intCast(linux.accept4(lfd, null, null, linux.SOCK.CLOEXEC));
+    const s10 = try f.open(hdr(Op.request, 10, 1));
     defer _ = linux.close(s10);
-    const s11: i32 = @intCast(linux.accept4(lfd, null, null, linux.SOCK.CLOEXEC));
+    const s11 = try f.open(hdr(Op.request, 11, 1));
     defer _ = linux.close(s11);
     // Port 10's host peer never reads: the kernel's socket buffer fills, then our ring; an
     // honest guest stops at our buf_alloc. Send exactly within credit until the ring holds data.
@@ -281,21 +299,13 @@ test "vsock: a guest that ignores credit is reset; a host that does not read sta
 }
 
 test "vsock: a guest that does not read: we send only within its credit" {
-    const path = "/tmp/zkrun-vsock-test-c.sock";
-    const lfd = try listenUnix(path);
-    defer _ = linux.close(lfd);
-    defer _ = linux.unlink(path);
-    const f = try testing.allocator.create(Fixture);
-    defer testing.allocator.destroy(f);
-    try f.init(&.{.{ .port = 1, .path = path, .listen = false }});
-    defer f.deinit();
+    const f = try Fixture.createWithListener("/tmp/zkrun-vsock-test-c.sock", 1);
+    defer f.destroy();
     const drv = &f.drv;
     drv.postRx(200);
     var req = hdr(Op.request, 10, 1);
     req.buf_alloc = 10000; // a small receive buffer
-    drv.send(req, &.{});
-    try testing.expectEqual(Op.response, drv.recv().?.h.op);
-    const s: i32 = @intCast(linux.accept4(lfd, null, null, linux.SOCK.CLOEXEC));
+    const s = try f.open(req);
     defer _ = linux.close(s);
     setNonblock(s);
     var big: [32768]u8 = @splat('y');
@@ -322,10 +332,8 @@ test "vsock: a guest that does not read: we send only within its credit" {
 test "vsock: listen port: a host client becomes a connection toward the guest" {
     const path = "/tmp/zkrun-vsock-test-d.sock";
     _ = linux.unlink(path);
-    const f = try testing.allocator.create(Fixture);
-    defer testing.allocator.destroy(f);
-    try f.init(&.{.{ .port = 2222, .path = path, .listen = true }});
-    defer f.deinit();
+    const f = try Fixture.create(.{ .ports = &.{.{ .port = 2222, .path = path, .listen = true }} });
+    defer f.destroy();
     const drv = &f.drv;
     drv.postRx(16);
     const cfd = try connectUnix(path);
@@ -361,16 +369,11 @@ test "vsock: listen port: a host client becomes a connection toward the guest" {
 }
 
 test "vsock: the connection cap holds under a connect flood" {
-    const path = "/tmp/zkrun-vsock-test-e.sock";
-    const lfd = try listenUnix(path);
-    defer _ = linux.close(lfd);
-    defer _ = linux.unlink(path);
-    // Enough backlog for the flood: the kernel caps it at somaxconn, so accept as we go.
-    const f = try testing.allocator.create(Fixture);
-    defer testing.allocator.destroy(f);
-    try f.init(&.{.{ .port = 1, .path = path, .listen = false }});
-    defer f.deinit();
+    // The kernel caps the listener's backlog at somaxconn, so accept as we go.
+    const f = try Fixture.createWithListener("/tmp/zkrun-vsock-test-e.sock", 1);
+    defer f.destroy();
     const drv = &f.drv;
+    const lfd = f.lfd;
     setNonblock(lfd);
     var accepted: std.ArrayList(i32) = .empty;
     defer {
