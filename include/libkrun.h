@@ -26,7 +26,7 @@
  *  - Errors are explained on the log (see krun_init_log): each rejected call writes one line
  *    "[zkrun] <function>: <why>". Errors are logged by default; successful calls print nothing
  *    unless a more verbose level is chosen.
- *  - Functions for features zkrun does not build (virtio-net, GPU, displays, input,
+ *  - Functions for features zkrun does not build (GPU, displays, input,
  *    vhost-user, TEEs, ...) exist so that every client resolves its symbols, and return
  *    -ENOTSUP (after -ENOENT for an unknown context). krun_has_feature() tells which exist.
  *
@@ -159,7 +159,7 @@ int32_t krun_free_ctx(uint32_t ctx_id);
  * Tells whether this build has a feature (one of KRUN_FEATURE_*).
  *
  * Returns: 1 if it has it, 0 if not, -EINVAL for a number this library does not know.
- * zkrun has KRUN_FEATURE_BLK and KRUN_FEATURE_INIT_BLOB. (The numbers 3 and 5, "sound" and "EFI" in
+ * zkrun has KRUN_FEATURE_NET, KRUN_FEATURE_BLK and KRUN_FEATURE_INIT_BLOB. (The numbers 3 and 5, "sound" and "EFI" in
  * libkrun 1.19, are known and answered with 0.)
  */
 int32_t krun_has_feature(uint64_t feature);
@@ -509,32 +509,51 @@ int32_t krun_add_console_port_inout(uint32_t ctx_id,
                              NET_FEATURE_GUEST_TSO4 | NET_FEATURE_GUEST_UFO | \
                              NET_FEATURE_HOST_TSO4 | NET_FEATURE_HOST_UFO)
 
-/** virtio-net over a SOCK_STREAM unix socket (passt, socket_vmnet): path xor fd.
- * zkrun: -ENOTSUP. */
+/**
+ * virtio-net NICs (eth0, eth1, ... in call order; at most 4 per context). With any NIC the
+ * implicit vsock device has no TSI (as in libkrun), and krun_set_port_map is refused.
+ * c_mac: 6 bytes (a unicast address). features: NET_FEATURE_* (others -EINVAL); zkrun offers
+ * the guest CSUM (it completes partial checksums itself before a frame leaves) and the GUEST_*
+ * bits; HOST_TSO4/TSO6/UFO are accepted but not offered (no segmentation offload is built).
+ * Frames are at most 65554 bytes; larger ones are dropped.
+ * flags: NET_FLAG_DHCP_CLIENT on the first NIC makes init bring eth0 up and configure it by
+ * DHCP (address, default route, MTU, and /etc/resolv.conf when DNS servers are offered).
+ * A path is connected when the VM is built (krun_start_enter / krun_start; a failure there
+ * fails the start). An fd is duplicated then: the caller keeps its own fd (close it after the
+ * start if you like) and its file flags are left alone (frames are sent with MSG_DONTWAIT).
+ */
+/** SOCK_STREAM unix socket with passt/QEMU framing (4-byte big-endian length + frame):
+ * passt, socket_vmnet. Give c_path xor fd. flags: NET_FLAG_DHCP_CLIENT only. */
 int32_t krun_add_net_unixstream(uint32_t ctx_id,
                                 const char *c_path,
                                 int fd,
                                 uint8_t *const c_mac,
                                 uint32_t features,
                                 uint32_t flags);
-/** virtio-net over a SOCK_DGRAM unix socket (gvproxy, vmnet-helper). zkrun: -ENOTSUP. */
+/** SOCK_DGRAM unix socket, one frame per datagram (gvproxy, vmnet-helper). Give c_path xor
+ * fd. With a path zkrun binds an autobound abstract address and connects; NET_FLAG_VFKIT
+ * (path only) sends gvproxy's "VFKT" handshake datagram first. */
 int32_t krun_add_net_unixgram(uint32_t ctx_id,
                               const char *c_path,
                               int fd,
                               uint8_t *const c_mac,
                               uint32_t features,
                               uint32_t flags);
-/** virtio-net on a host tap device. zkrun: -ENOTSUP. */
+/** An existing host tap device (IFF_TAP | IFF_NO_PI; opening it needs CAP_NET_ADMIN or the
+ * tap's owner). GUEST_TSO4/TSO6/UFO need GUEST_CSUM (-EINVAL). flags: NET_FLAG_DHCP_CLIENT only. */
 int32_t krun_add_net_tap(uint32_t ctx_id,
                          char *c_tap_name,
                          uint8_t *const c_mac,
                          uint32_t features,
                          uint32_t flags);
-/** Deprecated in libkrun (use krun_add_net_unixstream). zkrun: -ENOTSUP. */
+/** Deprecated in libkrun (use krun_add_net_unixstream): the legacy single NIC on a passt fd,
+ * with COMPAT_NET_FEATURES and krun_set_net_mac's MAC (default 5a:94:ef:e4:0c:ee), no DHCP.
+ * -EINVAL for a negative fd or after krun_add_net_*. */
 int32_t krun_set_passt_fd(uint32_t ctx_id, int fd);
-/** Deprecated in libkrun (use krun_add_net_unixgram). zkrun: -ENOTSUP. */
+/** Deprecated in libkrun (use krun_add_net_unixgram): the legacy NIC on gvproxy's vfkit-mode
+ * socket at c_path (VFKT handshake). */
 int32_t krun_set_gvproxy_path(uint32_t ctx_id, char *c_path);
-/** MAC address of the legacy NIC. zkrun: -ENOTSUP. */
+/** MAC address of the legacy NIC (6 bytes, unicast). */
 int32_t krun_set_net_mac(uint32_t ctx_id, uint8_t *const c_mac);
 
 /**
@@ -586,7 +605,7 @@ int32_t krun_add_vsock_port2(uint32_t ctx_id,
 int32_t krun_add_vsock(uint32_t ctx_id, uint32_t tsi_features);
 /**
  * No implicit vsock device (and so no TSI). Without this call every VM has a vsock device; with
- * no NIC (always, in zkrun) it serves TSI on host port 620 for AF_INET/AF_INET6 and the VMM
+ * no NIC (no krun_add_net_* / legacy NIC) it serves TSI on host port 620 for AF_INET/AF_INET6 and the VMM
  * appends "tsi_hijack" to the kernel command line when the kernel knows that parameter.
  */
 int32_t krun_disable_implicit_vsock(uint32_t ctx_id);

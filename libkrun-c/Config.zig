@@ -78,8 +78,46 @@ pub fn vsockDevice(self: *const Config) ?u32 {
     if (self.vsock_explicit) |bits| return bits;
     if (!self.implicit_vsock) return null;
     // libkrun: TSI (INET) iff no NIC; with a NIC the device exists only for vsock ports.
-    if (self.nic_count == 0) return tsi_hijack_inet;
+    if (self.nicCount() == 0) return tsi_hijack_inet;
     return if (self.vsock_ports.items.len > 0) 0 else null;
+}
+
+/// A NIC's host side. Paths are connected, fds duplicated, taps opened when the VM is built.
+pub const NicBackend = union(enum) {
+    /// passt/QEMU framing (4-byte big-endian length + frame).
+    unixstream_path: []const u8,
+    unixstream_fd: i32,
+    /// One frame per datagram; `vfkit`: send gvproxy's "VFKT" magic after connecting.
+    unixgram_path: struct { path: []const u8, vfkit: bool },
+    unixgram_fd: i32,
+    tap: []const u8,
+};
+
+pub const Nic = struct {
+    backend: NicBackend,
+    mac: [6]u8,
+    /// NET_FEATURE_* bits (virtio-net feature numbers).
+    features: u32,
+    /// NET_FLAG_DHCP_CLIENT: init brings the interface up and runs its DHCP client.
+    dhcp: bool,
+};
+
+/// libkrun's legacy NIC MAC and features (COMPAT_NET_FEATURES).
+pub const legacy_mac_default = [6]u8{ 0x5a, 0x94, 0xef, 0xe4, 0x0c, 0xee };
+pub const compat_net_features: u32 = (1 << 0) | (1 << 1) | (1 << 7) | (1 << 10) | (1 << 11) | (1 << 14);
+
+/// NICs the VM gets (krun_add_net_* plus the legacy one).
+pub fn nicCount(self: *const Config) usize {
+    return self.nics.items.len + @intFromBool(self.legacy_nic != null);
+}
+
+/// Every NIC in eth order: the legacy one is the only one when set.
+pub fn allNics(self: *const Config, buf: *[1]Nic) []const Nic {
+    if (self.legacy_nic) |b| {
+        buf[0] = .{ .backend = b, .mac = self.legacy_mac, .features = compat_net_features, .dhcp = false };
+        return buf[0..1];
+    }
+    return self.nics.items;
 }
 
 pub const ConsoleFds = struct { input: i32, output: i32, err: i32 };
@@ -117,9 +155,13 @@ vsock_ports: std.ArrayList(VsockPort) = .empty,
 /// krun_set_port_map: null when never called (TSI then exposes guest listeners on the host's
 /// loopback only); an empty slice exposes nothing.
 port_map: ?[]const PortMapEntry = null,
-/// virtio-net devices configured (none can be today: krun_add_net_* are not built). libkrun's
-/// implicit vsock has TSI only when there is no NIC.
-nic_count: u32 = 0,
+/// krun_add_net_* NICs in call order (eth0, eth1, ...). libkrun's implicit vsock has TSI only
+/// when there is no NIC (nicCount).
+nics: std.ArrayList(Nic) = .empty,
+/// krun_set_passt_fd / krun_set_gvproxy_path: the legacy single NIC (never with `nics`).
+legacy_nic: ?NicBackend = null,
+/// krun_set_net_mac: the legacy NIC's MAC.
+legacy_mac: [6]u8 = legacy_mac_default,
 /// krun_set_console_output: the implicit console ignores stdin and writes here.
 console_output: ?[]const u8 = null,
 /// krun_add_virtio_console_default.

@@ -28,6 +28,9 @@ comptime {
     _ = @import("virtio/rng.zig");
     _ = @import("virtio/tests.zig");
     _ = @import("virtio/fs/VirtioFs.zig");
+    _ = @import("virtio/net/frame.zig");
+    _ = @import("virtio/net/tests.zig");
+    _ = @import("virtio/net/backend.zig");
     _ = @import("virtio/vsock/packet.zig");
     _ = @import("virtio/vsock/tests.zig");
     _ = @import("vmm/EventLoop.zig");

@@ -300,12 +300,13 @@ fn switchIds(func: []const u8, cfg: *const Config) Error!void {
 const features_known_max = 11;
 const feature_init_blob = 11;
 const feature_blk = 1;
+const feature_net = 0;
 
 pub fn krun_has_feature(feature: u64) callconv(.c) i32 {
     if (feature > features_known_max) {
         return errors.errno(reject("krun_has_feature", error.InvalidArgument, "feature {d} is unknown (known: 0..{d})", .{ feature, features_known_max }));
     }
-    return @intFromBool(feature == feature_init_blob or feature == feature_blk);
+    return @intFromBool(feature == feature_init_blob or feature == feature_blk or feature == feature_net);
 }
 
 pub fn krun_get_max_vcpus() callconv(.c) i32 {
@@ -347,7 +348,7 @@ test "create, free and free again" {
     try std.testing.expectEqual(@as(i32, 0), krun_free_ctx(@intCast(b)));
     try std.testing.expectEqual(@as(i32, -2), krun_wait(@intCast(b), 0));
     try std.testing.expectEqual(@as(i32, 1), krun_has_feature(feature_init_blob));
-    try std.testing.expectEqual(@as(i32, 0), krun_has_feature(0));
+    try std.testing.expectEqual(@as(i32, 1), krun_has_feature(feature_net));
     try std.testing.expectEqual(@as(i32, 1), krun_has_feature(feature_blk));
     try std.testing.expectEqual(@as(i32, -22), krun_has_feature(12));
 }

@@ -8,6 +8,7 @@ pub const areas = .{
     @import("disks.zig"),
     @import("workload.zig"),
     @import("vsock.zig"),
+    @import("net.zig"),
     @import("unsupported.zig"),
 };
 

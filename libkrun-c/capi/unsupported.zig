@@ -65,47 +65,6 @@ pub fn krun_add_console_port_inout(ctx_id: u32, console_id: u32, name: cstr.CStr
     return unsupported("krun_add_console_port_inout", ctx_id, "multiport consoles are not built");
 }
 
-pub fn krun_add_net_unixstream(ctx_id: u32, c_path: cstr.CString, fd: c_int, c_mac: ?[*]u8, features: u32, flags: u32) callconv(.c) i32 {
-    _ = c_path;
-    _ = fd;
-    _ = c_mac;
-    _ = features;
-    _ = flags;
-    return unsupported("krun_add_net_unixstream", ctx_id, "virtio-net is not built");
-}
-
-pub fn krun_add_net_unixgram(ctx_id: u32, c_path: cstr.CString, fd: c_int, c_mac: ?[*]u8, features: u32, flags: u32) callconv(.c) i32 {
-    _ = c_path;
-    _ = fd;
-    _ = c_mac;
-    _ = features;
-    _ = flags;
-    return unsupported("krun_add_net_unixgram", ctx_id, "virtio-net is not built");
-}
-
-pub fn krun_add_net_tap(ctx_id: u32, c_tap_name: ?[*:0]u8, c_mac: ?[*]u8, features: u32, flags: u32) callconv(.c) i32 {
-    _ = c_tap_name;
-    _ = c_mac;
-    _ = features;
-    _ = flags;
-    return unsupported("krun_add_net_tap", ctx_id, "virtio-net is not built");
-}
-
-pub fn krun_set_passt_fd(ctx_id: u32, fd: c_int) callconv(.c) i32 {
-    _ = fd;
-    return unsupported("krun_set_passt_fd", ctx_id, "virtio-net is not built");
-}
-
-pub fn krun_set_gvproxy_path(ctx_id: u32, c_path: ?[*:0]u8) callconv(.c) i32 {
-    _ = c_path;
-    return unsupported("krun_set_gvproxy_path", ctx_id, "virtio-net is not built");
-}
-
-pub fn krun_set_net_mac(ctx_id: u32, c_mac: ?[*]u8) callconv(.c) i32 {
-    _ = c_mac;
-    return unsupported("krun_set_net_mac", ctx_id, "virtio-net is not built");
-}
-
 pub fn krun_set_gpu_options(ctx_id: u32, virgl_flags: u32) callconv(.c) i32 {
     _ = virgl_flags;
     return unsupported("krun_set_gpu_options", ctx_id, "virtio-gpu is not built");

@@ -32,7 +32,8 @@ fn addPort(func: []const u8, ctx_id: u32, port: u32, c_filepath: cstr.CString, l
     const path = try cstr.required(func, "c_filepath", c_filepath, unix_path_bytes_max);
     if (path.len == 0) return reject(func, error.InvalidArgument, "c_filepath is empty", .{});
     if (port == Config.tsi_port) return reject(func, error.InvalidArgument, "port {d} is reserved for TSI", .{port});
-    if (cfg.vsockDevice() == null) return reject(func, error.NoDevice, "vsock is disabled (krun_disable_implicit_vsock without krun_add_vsock)", .{});
+    // Not vsockDevice(): with a NIC the implicit device exists once it has a port (libkrun).
+    if (cfg.vsock_explicit == null and !cfg.implicit_vsock) return reject(func, error.NoDevice, "vsock is disabled (krun_disable_implicit_vsock without krun_add_vsock)", .{});
     for (cfg.vsock_ports.items) |p| if (p.port == port) {
         return reject(func, error.AlreadyExists, "port {d} is already bridged to \"{s}\"", .{ port, p.path });
     };
@@ -78,7 +79,7 @@ pub fn krun_set_port_map(ctx_id: u32, port_map: cstr.CStringArray) callconv(.c) 
 fn setPortMap(ctx_id: u32, port_map: cstr.CStringArray) Error!void {
     const func = "krun_set_port_map";
     const cfg = try contexts.config(func, ctx_id);
-    if (cfg.nic_count > 0) return reject(func, error.InvalidArgument, "a NIC is configured: TSI (and its port map) is off", .{});
+    if (cfg.nicCount() > 0) return reject(func, error.InvalidArgument, "a NIC is configured: TSI (and its port map) is off", .{});
     if (cfg.vsockDevice() == null) return reject(func, error.NoDevice, "vsock is disabled (krun_disable_implicit_vsock)", .{});
     const entries = port_map orelse {
         cfg.port_map = null; // as never called: guest listeners on the host's loopback only

@@ -22,6 +22,8 @@ const VirtioFs = @import("../virtio/fs/VirtioFs.zig");
 const Blk = @import("../virtio/blk/Blk.zig");
 const Image = @import("../virtio/blk/Image.zig");
 const vsock = @import("../virtio/vsock/Vsock.zig");
+const Net = @import("../virtio/net/Net.zig");
+const net_backend = @import("../virtio/net/backend.zig");
 const tsi = @import("../tsi/Service.zig");
 const protocol = @import("../init/protocol.zig");
 const abi = @import("kvm_abi.zig");
@@ -105,6 +107,7 @@ pub const Owner = union(enum) {
     fs: *VirtioFs,
     blk: *Blk,
     vsock: *vsock.Vsock,
+    net: *Net.Net,
 };
 
 pub const Slot = struct {
@@ -315,7 +318,7 @@ fn openOutput(path: []const u8) ?sys.fd_t {
 }
 
 /// The virtio devices, in libkrun's attach order: balloon → rng → console → fs → block →
-/// vsock. Each gets a transport on the next slot.
+/// vsock → net. Each gets a transport on the next slot.
 fn buildDevices(self: *Machine, cfg: *const Config) Error!void {
     const balloon = try self.gpa.create(Balloon);
     balloon.* = .{};
@@ -339,6 +342,25 @@ fn buildDevices(self: *Machine, cfg: *const Config) Error!void {
     }
     for (cfg.disks.items) |disk| try self.buildDisk(disk);
     try self.buildVsock(cfg);
+    var legacy: [1]Config.Nic = undefined;
+    for (cfg.allNics(&legacy)) |nic| try self.buildNic(nic);
+}
+
+/// Opens a NIC's backend (virtio/net/backend.zig) and puts a virtio-net device on the next slot.
+fn buildNic(self: *Machine, nic: Config.Nic) Error!void {
+    const opened = net_backend.open(nic.backend) catch |err| return switch (err) {
+        error.InvalidConfig => error.InvalidConfig,
+        error.SystemResources => error.SystemResources,
+    };
+    const dev = self.gpa.create(Net.Net) catch |err| {
+        _ = linux.close(opened.fd);
+        return err;
+    };
+    dev.init(self.gpa, .{ .fd = opened.fd, .kind = opened.kind, .mac = nic.mac, .features = nic.features }) catch |err| {
+        self.gpa.destroy(dev);
+        return if (err == error.OutOfMemory) error.OutOfMemory else error.SystemResources;
+    };
+    try self.attachOwned(.{ .net = dev }, dev.device());
 }
 
 /// Opens (and locks) a disk image and puts a virtio-blk device for it on the next slot.
@@ -511,6 +533,10 @@ fn releaseOwner(gpa: std.mem.Allocator, owner: Owner) void {
             v.deinit(gpa);
             gpa.destroy(v);
         },
+        .net => |n| {
+            n.deinit(gpa);
+            gpa.destroy(n);
+        },
     }
 }
 
@@ -589,6 +615,8 @@ fn buildCmdline(self: *Machine, cfg: *const Config) Error!void {
 /// The block root and init/'s exec tokens, last (they may end with `-- args`).
 fn appendExecTokens(self: *Machine, cfg: *const Config) Error!void {
     const c = &self.cmdline;
+    // NET_FLAG_DHCP_CLIENT on the first NIC (eth0): libkrun's init runs DHCP there.
+    if (cfg.nics.items.len > 0 and cfg.nics.items[0].dhcp) c.append("KRUN_DHCP=1") catch |err| return cmdlineError(err);
     if (cfg.block_root) |root| try appendBlockRoot(c, root);
     if (self.exec) |e| c.append(e.cmdline_tokens) catch |err| return cmdlineError(err);
 }

@@ -282,7 +282,7 @@ static void consoles_and_queries(void)
     CHECK_EQ(krun_get_exit_reason(ctx), -ENOENT);
 
     CHECK_EQ(krun_has_feature(KRUN_FEATURE_INIT_BLOB), 1);
-    CHECK_EQ(krun_has_feature(KRUN_FEATURE_NET), 0);
+    CHECK_EQ(krun_has_feature(KRUN_FEATURE_NET), 1);
     CHECK_EQ(krun_has_feature(KRUN_FEATURE_BLK), 1);
     CHECK_EQ(krun_has_feature(KRUN_FEATURE_AWS_NITRO), 0);
     CHECK_EQ(krun_has_feature(12), -EINVAL);
@@ -298,18 +298,44 @@ static void consoles_and_queries(void)
     CHECK_EQ(krun_init_log(KRUN_LOG_TARGET_DEFAULT, KRUN_LOG_LEVEL_ERROR, KRUN_LOG_STYLE_NEVER, 2), -EINVAL);
 }
 
+/* virtio-net setters: arguments checked as libkrun does; a NIC turns TSI (and its port map) off. */
+static void net_args(void)
+{
+    uint32_t ctx = new_ctx();
+    uint8_t mac[6] = { 0x02, 0, 0, 0, 0, 1 };
+    uint8_t multicast[6] = { 0x01, 0, 0x5e, 0, 0, 1 };
+    char tap[] = "tap0";
+    char long_tap[] = "a-tap-name-longer-than-ifnamsiz";
+    const char *const ports[] = { "8080:80", NULL };
+    CHECK_EQ(krun_add_net_unixstream(ctx, NULL, -1, mac, 0, 0), -EINVAL);       /* neither */
+    CHECK_EQ(krun_add_net_unixstream(ctx, "/tmp/p", 3, mac, 0, 0), -EINVAL);    /* both */
+    CHECK_EQ(krun_add_net_unixstream(ctx, "/tmp/p", -1, NULL, 0, 0), -EINVAL);  /* no MAC */
+    CHECK_EQ(krun_add_net_unixstream(ctx, "/tmp/p", -1, multicast, 0, 0), -EINVAL);
+    CHECK_EQ(krun_add_net_unixstream(ctx, "/tmp/p", -1, mac, 1u << 20, 0), -EINVAL);
+    CHECK_EQ(krun_add_net_unixstream(ctx, "/tmp/p", -1, mac, 0, NET_FLAG_VFKIT), -EINVAL);
+    CHECK_EQ(krun_add_net_unixgram(ctx, NULL, 3, mac, 0, NET_FLAG_VFKIT), -EINVAL); /* magic needs a path */
+    CHECK_EQ(krun_add_net_tap(ctx, long_tap, mac, 0, 0), -EINVAL);
+    CHECK_EQ(krun_add_net_tap(ctx, tap, mac, NET_FEATURE_GUEST_TSO4, 0), -EINVAL); /* needs GUEST_CSUM */
+    CHECK_EQ(krun_set_passt_fd(ctx, -1), -EINVAL);
+    CHECK_EQ(krun_add_net_unixstream(ctx, "/tmp/p", -1, mac, COMPAT_NET_FEATURES, NET_FLAG_DHCP_CLIENT), 0);
+    CHECK_EQ(krun_add_net_unixgram(ctx, "/tmp/g", -1, mac, 0, NET_FLAG_VFKIT), 0);
+    CHECK_EQ(krun_add_net_tap(ctx, tap, mac, NET_FEATURE_GUEST_CSUM | NET_FEATURE_GUEST_TSO4, 0), 0);
+    CHECK_EQ(krun_set_passt_fd(ctx, 3), -EINVAL); /* the legacy NIC is the only one */
+    CHECK_EQ(krun_set_gvproxy_path(ctx, tap), -EINVAL);
+    CHECK_EQ(krun_set_net_mac(ctx, mac), 0);
+    CHECK_EQ(krun_set_port_map(ctx, ports), -EINVAL); /* a NIC: no TSI */
+    CHECK_EQ(krun_free_ctx(ctx), 0);
+    ctx = new_ctx();
+    CHECK_EQ(krun_set_passt_fd(ctx, 3), 0);
+    CHECK_EQ(krun_add_net_unixstream(ctx, "/tmp/p", -1, mac, 0, 0), -EINVAL);
+    CHECK_EQ(krun_free_ctx(ctx), 0);
+}
+
 static void unsupported(void)
 {
     uint32_t ctx = new_ctx();
     uint8_t mac[6] = { 0 };
-    char tap[] = "tap0";
     const char *const list[] = { NULL };
-    CHECK_EQ(krun_add_net_unixstream(ctx, "/tmp/p", -1, mac, 0, 0), -ENOTSUP);
-    CHECK_EQ(krun_add_net_unixgram(ctx, "/tmp/p", -1, mac, 0, 0), -ENOTSUP);
-    CHECK_EQ(krun_add_net_tap(ctx, tap, mac, 0, 0), -ENOTSUP);
-    CHECK_EQ(krun_set_passt_fd(ctx, 3), -ENOTSUP);
-    CHECK_EQ(krun_set_gvproxy_path(ctx, tap), -ENOTSUP);
-    CHECK_EQ(krun_set_net_mac(ctx, mac), -ENOTSUP);
     const char *const ports[] = { "8080:80", NULL };
     const char *const dup[] = { "8080:80", "8081:80", NULL };
     CHECK_EQ(krun_set_port_map(ctx, list), 0); /* TSI: an empty map exposes nothing */
@@ -488,6 +514,7 @@ int main(int argc, char **argv)
     filesystems();
     kernels();
     consoles_and_queries();
+    net_args();
     unsupported();
     disks();
     log_lines();

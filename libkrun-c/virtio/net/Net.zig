@@ -1,0 +1,477 @@
+//! virtio-net (device id 1): one receive and one transmit queue, the MAC in config space, and
+//! one host backend fd: a unix stream with passt/QEMU framing (passt, socket_vmnet), a unix
+//! datagram socket (one frame per datagram: gvproxy, vmnet-helper) or a tap device.
+//!
+//! Everything runs on the event loop, non-blocking: the backend fd sits in an epoll set of the
+//! device's own (pollFds) whose interest follows what can progress. Frames both ways pass
+//! through bounded byte rings of length-prefixed records (frame.zig's stream framing):
+//! - guest → host: tx chains are copied into `tx` and flushed; when `tx` has no room for one
+//!   more frame the chain stays in the queue (the guest's queue fills: back-pressure) and
+//!   EPOLLOUT resumes the work once the backend takes bytes again.
+//! - host → guest: the backend is read into `rx` only while it has room for a whole frame;
+//!   frames go to the guest's rx buffers as they are posted; with none posted, `rx` fills and
+//!   reading stops until the guest posts more (the backend's socket buffer then pushes back).
+//! Every guest header is checked (frame.checkTx); a bad one drops that frame, never the device.
+const std = @import("std");
+const linux = std.os.linux;
+const assert = std.debug.assert;
+const Device = @import("../Device.zig");
+const queue = @import("../queue.zig");
+const mmio = @import("../mmio.zig");
+const Lock = @import("../Lock.zig");
+const frame = @import("frame.zig");
+
+const log = std.log.scoped(.net);
+
+pub const device_id: u32 = 1;
+pub const queue_size: u16 = 256;
+/// Each ring holds several maximum frames, so small frames batch and one big one always fits.
+pub const ring_size: u32 = 4 * (frame.frame_max + frame.prefix_size);
+const record_max = frame.frame_max + frame.prefix_size;
+
+/// virtio-net feature bits (virtio 1.x §5.1.3); the C API's NET_FEATURE_* use the same numbers.
+pub const feature_csum: u6 = 0;
+pub const feature_guest_csum: u6 = 1;
+pub const feature_guest_tso4: u6 = 7;
+pub const feature_guest_tso6: u6 = 8;
+pub const feature_guest_ufo: u6 = 10;
+pub const feature_host_tso4: u6 = 11;
+pub const feature_host_tso6: u6 = 12;
+pub const feature_host_ufo: u6 = 14;
+pub const feature_mac: u6 = 5;
+pub const feature_status: u6 = 16;
+
+/// Offloads served for any backend: CSUM (the device completes partial checksums before a
+/// frame leaves) and the GUEST_* receive bits (frames to the guest are always whole, checksummed
+/// by the peer; GUEST_TSO* makes Linux post 64 KiB buffers, so passt's large frames fit).
+/// HOST_TSO*/UFO are not offered: that would need segmentation here (not built).
+pub const offloads_served: u64 = (1 << feature_csum) | (1 << feature_guest_csum) |
+    (1 << feature_guest_tso4) | (1 << feature_guest_tso6) | (1 << feature_guest_ufo);
+
+pub const Kind = enum { unixstream, unixgram, tap };
+
+pub const Config = struct {
+    /// Owned from here on (closed by deinit).
+    fd: i32,
+    kind: Kind,
+    mac: [6]u8,
+    /// The caller's NET_FEATURE_* bits (virtio numbering); unserved ones are not offered.
+    features: u32,
+};
+
+/// A byte ring of records (4-byte big-endian length + frame), linear with compaction.
+const Ring = struct {
+    buf: []u8 = &.{},
+    head: u32 = 0,
+    tail: u32 = 0,
+
+    pub fn len(r: *const Ring) u32 {
+        return r.tail - r.head;
+    }
+
+    /// Room at the end after compacting: what one more append may use.
+    fn room(r: *Ring) u32 {
+        if (r.head == r.tail) {
+            r.head = 0;
+            r.tail = 0;
+        } else if (r.head > 0 and @as(u32, @intCast(r.buf.len)) - r.tail < record_max) {
+            std.mem.copyForwards(u8, r.buf[0..r.len()], r.buf[r.head..r.tail]);
+            r.tail -= r.head;
+            r.head = 0;
+        }
+        return @as(u32, @intCast(r.buf.len)) - r.tail;
+    }
+
+    fn data(r: *const Ring) []u8 {
+        return r.buf[r.head..r.tail];
+    }
+};
+
+pub const Stats = struct {
+    frames_tx: u64 = 0,
+    frames_rx: u64 = 0,
+    /// Guest frames refused (bad header, length, or an unserved offload request).
+    tx_dropped: u64 = 0,
+    /// Host frames dropped (bad length on the stream, or a guest buffer too small for it).
+    rx_dropped: u64 = 0,
+};
+
+pub const Net = struct {
+    lock: Lock = .{},
+    act: ?Device.Activation = null,
+    epfd: i32 = -1,
+    fd: i32 = -1,
+    kind: Kind = .unixstream,
+    mac: [6]u8 = @splat(0),
+    offered: u64 = 0,
+    tx: Ring = .{},
+    rx: Ring = .{},
+    /// Stream bytes still to skip after a hostile length prefix.
+    rx_skip: u32 = 0,
+    /// The last flush hit EAGAIN: EPOLLOUT is wanted.
+    tx_blocked: bool = false,
+    /// A tx chain waits in the queue for room in `tx`.
+    tx_waiting: bool = false,
+    /// The backend hung up or failed: frames to it are dropped, nothing more is read.
+    dead: bool = false,
+    events: u32 = 0,
+    stats: Stats = .{},
+
+    const sizes = [_]u16{ queue_size, queue_size };
+    const vtable: Device.VTable = .{
+        .device_id = device_id,
+        .queue_sizes_max = &sizes,
+        .features = features,
+        .readConfig = readConfig,
+        .writeConfig = writeConfig,
+        .activate = activate,
+        .queueNotify = queueNotify,
+        .reset = reset,
+        .pollFds = pollFds,
+        .backendReady = backendReady,
+    };
+
+    pub const InitError = error{ SystemResources, OutOfMemory };
+
+    /// Builds the device in place (it must not move); takes `cfg.fd` whatever happens.
+    pub fn init(self: *Net, gpa: std.mem.Allocator, cfg: Config) InitError!void {
+        self.* = .{ .fd = cfg.fd, .kind = cfg.kind, .mac = cfg.mac };
+        errdefer self.deinit(gpa);
+        self.offered = (1 << mmio.feature_version_1) | (1 << feature_mac) | (1 << feature_status) |
+            (@as(u64, cfg.features) & offloads_served);
+        // virtio: GUEST_TSO*/UFO only together with GUEST_CSUM.
+        if (self.offered & (1 << feature_guest_csum) == 0)
+            self.offered &= ~@as(u64, (1 << feature_guest_tso4) | (1 << feature_guest_tso6) | (1 << feature_guest_ufo));
+        const rc = linux.epoll_create1(linux.EPOLL.CLOEXEC);
+        if (linux.errno(rc) != .SUCCESS) return error.SystemResources;
+        self.epfd = @intCast(rc);
+        self.tx.buf = try gpa.alloc(u8, ring_size);
+        self.rx.buf = try gpa.alloc(u8, ring_size);
+    }
+
+    pub fn deinit(self: *Net, gpa: std.mem.Allocator) void {
+        assert(self.act == null); // tidy: activation state, ours
+        if (self.tx.buf.len > 0) gpa.free(self.tx.buf);
+        if (self.rx.buf.len > 0) gpa.free(self.rx.buf);
+        if (self.fd >= 0) _ = linux.close(self.fd);
+        if (self.epfd >= 0) _ = linux.close(self.epfd);
+        self.* = .{};
+    }
+
+    pub fn device(self: *Net) Device {
+        return .{ .ptr = self, .vtable = &vtable };
+    }
+
+    fn fromPtr(ptr: *anyopaque) *Net {
+        return @ptrCast(@alignCast(ptr));
+    }
+
+    fn features(ptr: *anyopaque) u64 {
+        return fromPtr(ptr).offered;
+    }
+
+    /// mac[6], then status (VIRTIO_NET_S_LINK_UP): the link is always up.
+    fn readConfig(ptr: *anyopaque, offset: u32, data: []u8) void {
+        const self = fromPtr(ptr);
+        var config: [8]u8 = undefined;
+        @memcpy(config[0..6], &self.mac);
+        std.mem.writeInt(u16, config[6..8], 1, .little);
+        mmio.readConfigBytes(&config, offset, data);
+    }
+
+    fn writeConfig(_: *anyopaque, offset: u32, data: []const u8) void {
+        // Legacy drivers may write the MAC; a VERSION_1 driver must not. Ignored either way.
+        log.debug("config write at {d} ({d} bytes) ignored", .{ offset, data.len });
+    }
+
+    fn activate(ptr: *anyopaque, a: Device.Activation) Device.ActivateError!void {
+        const self = fromPtr(ptr);
+        self.lock.lock();
+        defer self.lock.unlock();
+        if (a.queues.len < 2 or !a.queues[0].ready or !a.queues[1].ready) return error.DeviceBroken;
+        self.act = a;
+        self.updateInterest();
+    }
+
+    fn reset(ptr: *anyopaque) void {
+        const self = fromPtr(ptr);
+        self.lock.lock();
+        defer self.lock.unlock();
+        self.act = null;
+        self.tx_waiting = false;
+        // Bytes already framed stay: the stream to the backend must stay in step.
+        self.updateInterest();
+    }
+
+    fn pollFds(ptr: *anyopaque, out: []i32) usize {
+        const self = fromPtr(ptr);
+        if (out.len == 0) return 0;
+        out[0] = self.epfd;
+        return 1;
+    }
+
+    fn queueNotify(ptr: *anyopaque, index: u16) void {
+        const self = fromPtr(ptr);
+        self.lock.lock();
+        defer self.lock.unlock();
+        const a = self.act orelse return;
+        if (index == 1) self.run(a, 1, processTx);
+        self.run(a, 0, deliverRx);
+        self.updateInterest();
+    }
+
+    fn backendReady(ptr: *anyopaque, fd: i32) void {
+        const self = fromPtr(ptr);
+        self.lock.lock();
+        defer self.lock.unlock();
+        assert(fd == self.epfd); // tidy: our epoll fd
+        var events: [1]linux.epoll_event = undefined;
+        const rc = linux.epoll_wait(self.epfd, &events, events.len, 0);
+        if (linux.errno(rc) != .SUCCESS or rc == 0) return;
+        const ev = events[0].events;
+        if (ev & (linux.EPOLL.OUT | linux.EPOLL.ERR) != 0) self.flush();
+        if (ev & (linux.EPOLL.IN | linux.EPOLL.HUP | linux.EPOLL.ERR) != 0) self.readBackend();
+        if (self.act) |a| {
+            if (self.tx_waiting) self.run(a, 1, processTx);
+            self.run(a, 0, deliverRx);
+        }
+        self.updateInterest();
+    }
+
+    /// Runs one queue's work; a protocol error breaks that queue and asks for a reset.
+    fn run(self: *Net, a: Device.Activation, index: u16, comptime work: fn (*Net, Device.Activation) queue.Error!void) void {
+        if (a.queues[index].isBroken()) return;
+        work(self, a) catch |err| {
+            log.warn("queue {d}: {t}", .{ index, err });
+            a.queues[index].markBroken();
+            a.interrupt.fail();
+        };
+    }
+
+    /// The epoll interest that can make progress now (level-triggered, so never more).
+    fn updateInterest(self: *Net) void {
+        var want: u32 = 0;
+        if (!self.dead) {
+            if (self.act != null and self.rx.room() >= record_max) want |= linux.EPOLL.IN;
+            if (self.tx_blocked and self.tx.len() > 0) want |= linux.EPOLL.OUT;
+        }
+        if (want == self.events) return;
+        var ev: linux.epoll_event = .{ .events = want, .data = .{ .u64 = 0 } };
+        const op: u32 = if (want == 0) linux.EPOLL.CTL_DEL else if (self.events == 0) linux.EPOLL.CTL_ADD else linux.EPOLL.CTL_MOD;
+        if (linux.errno(linux.epoll_ctl(self.epfd, op, self.fd, &ev)) != .SUCCESS) {
+            log.warn("backend fd cannot be watched: the NIC stops", .{});
+            self.dead = true;
+            self.events = 0;
+            return;
+        }
+        self.events = want;
+    }
+
+    fn die(self: *Net, why: []const u8, e: ?linux.E) void {
+        if (!self.dead) log.warn("backend {s} ({s}); the NIC carries no more frames", .{ why, if (e) |x| @tagName(x) else "EOF" });
+        self.dead = true;
+        self.tx.head = 0;
+        self.tx.tail = 0;
+    }
+
+    // ---- guest → host --------------------------------------------------------------------
+
+    fn processTx(self: *Net, a: Device.Activation) queue.Error!void {
+        const q = &a.queues[1];
+        const csum = a.acked_features & (1 << feature_csum) != 0;
+        var used = false;
+        self.tx_waiting = false;
+        while (try q.pop(a.mem)) |chain| {
+            if (!self.dead and self.tx.room() < record_max) self.flush();
+            if (!self.dead and self.tx.room() < record_max) {
+                q.undoPop();
+                self.tx_waiting = true;
+                break;
+            }
+            try self.takeTxChain(chain, csum);
+            try q.addUsed(a.mem, chain.head, 0);
+            used = true;
+        }
+        self.flush();
+        if (used and try q.needsNotification(a.mem)) a.interrupt.signal(Device.Interrupt.vring);
+    }
+
+    /// Copies one guest frame into `tx` as a record, or drops it with a reason.
+    fn takeTxChain(self: *Net, chain: queue.Chain, csum: bool) queue.Error!void {
+        var r = chain.reader();
+        var h: frame.Header = .{};
+        if (chain.readable_len < frame.header_size) {
+            self.stats.tx_dropped += 1;
+            return;
+        }
+        try r.readAll(std.mem.asBytes(&h));
+        const len = chain.readable_len - frame.header_size;
+        const verdict = frame.checkTx(h, len, csum);
+        if (verdict != .ok) {
+            self.stats.tx_dropped += 1;
+            log.debug("guest frame of {d} bytes dropped: {t}", .{ len, verdict });
+            return;
+        }
+        if (self.dead) {
+            self.stats.tx_dropped += 1;
+            return;
+        }
+        const rec = self.tx.buf[self.tx.tail..][0 .. frame.prefix_size + len];
+        std.mem.writeInt(u32, rec[0..4], len, .big);
+        try r.readAll(rec[frame.prefix_size..]);
+        frame.completeChecksum(h, rec[frame.prefix_size..]);
+        self.tx.tail += @intCast(rec.len);
+        self.stats.frames_tx += 1;
+    }
+
+    /// Writes buffered records to the backend until it would block.
+    fn flush(self: *Net) void {
+        self.tx_blocked = false;
+        while (self.tx.len() > 0 and !self.dead) {
+            const data = self.tx.data();
+            const is_stream = self.kind == .unixstream;
+            // Datagrams and tap writes carry one whole frame each, without the prefix.
+            const out = if (is_stream) data else blk: {
+                const len = std.mem.readInt(u32, data[0..4], .big);
+                break :blk data[frame.prefix_size..][0..len];
+            };
+            const rc = self.sendBytes(out);
+            switch (linux.errno(rc)) {
+                .SUCCESS => {},
+                .INTR => continue,
+                .AGAIN => {
+                    self.tx_blocked = true;
+                    return;
+                },
+                // A datagram peer not there yet or out of buffers: that frame is lost, as on a wire.
+                .CONNREFUSED, .NOBUFS, .NOENT => if (!is_stream) {
+                    self.tx.head += @intCast(out.len + frame.prefix_size);
+                    self.stats.tx_dropped += 1;
+                    continue;
+                } else return self.die("write failed", linux.errno(rc)),
+                else => |e| return self.die("write failed", e),
+            }
+            self.tx.head += if (is_stream) @intCast(rc) else @intCast(out.len + frame.prefix_size);
+        }
+    }
+
+    fn sendBytes(self: *Net, bytes: []const u8) usize {
+        if (self.kind == .tap) return linux.write(self.fd, bytes.ptr, bytes.len);
+        return linux.sendto(self.fd, bytes.ptr, bytes.len, linux.MSG.DONTWAIT | linux.MSG.NOSIGNAL, null, 0);
+    }
+
+    // ---- host → guest --------------------------------------------------------------------
+
+    /// Reads what the backend has while `rx` has room for a whole record.
+    fn readBackend(self: *Net) void {
+        var reads: u32 = 0;
+        while (!self.dead and reads < 64) : (reads += 1) {
+            if (self.rx.room() < record_max) return;
+            const got = switch (self.kind) {
+                .unixstream => self.readStream(),
+                .unixgram, .tap => self.readFrame(),
+            } orelse return;
+            if (!got) return;
+        }
+    }
+
+    /// Stream: raw bytes into `rx`; records are cut out later. False when nothing more came.
+    fn readStream(self: *Net) ?bool {
+        const dest = self.rx.buf[self.rx.tail..];
+        const rc = linux.recvfrom(self.fd, dest.ptr, dest.len, linux.MSG.DONTWAIT, null, null);
+        switch (linux.errno(rc)) {
+            .SUCCESS => {},
+            .INTR => return true,
+            .AGAIN => return false,
+            else => |e| {
+                self.die("read failed", e);
+                return null;
+            },
+        }
+        if (rc == 0) {
+            self.die("closed the connection", null);
+            return null;
+        }
+        self.rx.tail += @intCast(rc);
+        self.cutSkips();
+        return true;
+    }
+
+    /// Datagram or tap: one frame per read, stored as a record.
+    fn readFrame(self: *Net) ?bool {
+        const dest = self.rx.buf[self.rx.tail + frame.prefix_size ..][0..frame.frame_max];
+        const rc = if (self.kind == .tap)
+            linux.read(self.fd, dest.ptr, dest.len)
+        else
+            linux.recvfrom(self.fd, dest.ptr, dest.len, linux.MSG.DONTWAIT | linux.MSG.TRUNC, null, null);
+        switch (linux.errno(rc)) {
+            .SUCCESS => {},
+            .INTR => return true,
+            .AGAIN => return false,
+            else => |e| {
+                self.die("read failed", e);
+                return null;
+            },
+        }
+        if (rc < frame.eth_header_size or rc > frame.frame_max) {
+            self.stats.rx_dropped += 1; // runt or truncated (MSG_TRUNC reports the real size)
+            return true;
+        }
+        std.mem.writeInt(u32, self.rx.buf[self.rx.tail..][0..4], @intCast(rc), .big);
+        self.rx.tail += @intCast(rc + frame.prefix_size);
+        return true;
+    }
+
+    /// Drops hostile length prefixes (and their bytes) at the head of the stream data, so
+    /// `rx` only ever holds frames it can deliver.
+    fn cutSkips(self: *Net) void {
+        while (true) {
+            if (self.rx_skip > 0) {
+                const n = @min(self.rx_skip, self.rx.len());
+                self.rx.head += n;
+                self.rx_skip -= n;
+                if (self.rx_skip > 0) return;
+            }
+            // Only the head record can be judged; later ones are checked as they reach it.
+            switch (frame.nextStreamItem(self.rx.data())) {
+                .skip => |len| {
+                    self.stats.rx_dropped += 1;
+                    log.debug("backend frame length {d} skipped", .{len});
+                    self.rx.head += frame.prefix_size;
+                    self.rx_skip = len;
+                },
+                else => return,
+            }
+        }
+    }
+
+    fn deliverRx(self: *Net, a: Device.Activation) queue.Error!void {
+        const q = &a.queues[0];
+        var used = false;
+        defer if (used) {
+            if (q.needsNotification(a.mem) catch false) a.interrupt.signal(Device.Interrupt.vring);
+        };
+        while (true) {
+            const len = switch (frame.nextStreamItem(self.rx.data())) {
+                .frame => |len| len,
+                .need_more, .skip => return,
+            };
+            const chain = (try q.pop(a.mem)) orelse return;
+            const bytes = self.rx.data()[frame.prefix_size..][0..len];
+            if (chain.writable_len < frame.header_size + len) {
+                // The guest's buffer cannot hold it: drop the frame, keep the buffer.
+                q.undoPop();
+                self.stats.rx_dropped += 1;
+            } else {
+                var w = chain.writer();
+                try w.writeObj(frame.Header{ .num_buffers = 1 });
+                try w.writeAll(bytes);
+                try q.addUsed(a.mem, chain.head, w.written);
+                used = true;
+                self.stats.frames_rx += 1;
+            }
+            self.rx.head += frame.prefix_size + len;
+            if (self.kind == .unixstream) self.cutSkips();
+        }
+    }
+};

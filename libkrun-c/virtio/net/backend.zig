@@ -1,0 +1,101 @@
+//! Opens a NIC's host side when the VM is built (Config.NicBackend → one fd the device owns):
+//! connects unix stream/datagram sockets by path, duplicates callers' fds (the caller's fd stays
+//! theirs: frames use MSG_DONTWAIT, so its file flags are never changed), and attaches to a tap
+//! device by name (O_NONBLOCK on our own open). Runs on the thread that starts the VM, once.
+const std = @import("std");
+const linux = std.os.linux;
+const Config = @import("../../Config.zig");
+const Net = @import("Net.zig");
+
+const log = std.log.scoped(.net);
+
+pub const Opened = struct { fd: i32, kind: Net.Kind };
+
+pub const OpenError = error{ InvalidConfig, SystemResources };
+
+pub fn open(b: Config.NicBackend) OpenError!Opened {
+    return switch (b) {
+        .unixstream_path => |p| .{ .fd = try connectUnix(p, linux.SOCK.STREAM, false), .kind = .unixstream },
+        .unixstream_fd => |fd| .{ .fd = try dup(fd), .kind = .unixstream },
+        .unixgram_path => |g| .{ .fd = try connectUnix(g.path, linux.SOCK.DGRAM, g.vfkit), .kind = .unixgram },
+        .unixgram_fd => |fd| .{ .fd = try dup(fd), .kind = .unixgram },
+        .tap => |name| .{ .fd = try openTap(name), .kind = .tap },
+    };
+}
+
+fn dup(fd: i32) OpenError!i32 {
+    const rc = linux.fcntl(fd, linux.F.DUPFD_CLOEXEC, 3);
+    switch (linux.errno(rc)) {
+        .SUCCESS => return @intCast(rc),
+        .BADF => {
+            log.warn("NIC fd {d} is not open", .{fd});
+            return error.InvalidConfig;
+        },
+        else => return error.SystemResources,
+    }
+}
+
+/// gvproxy's vfkit mode wants this datagram first, to learn the peer's address.
+const vfkit_magic = "VFKT";
+
+fn connectUnix(path: []const u8, sock_type: u32, vfkit: bool) OpenError!i32 {
+    var addr: linux.sockaddr.un = .{ .family = linux.AF.UNIX, .path = @splat(0) };
+    if (path.len == 0 or path.len >= addr.path.len) return error.InvalidConfig;
+    @memcpy(addr.path[0..path.len], path);
+    const rc = linux.socket(linux.AF.UNIX, sock_type | linux.SOCK.CLOEXEC, 0);
+    if (linux.errno(rc) != .SUCCESS) return error.SystemResources;
+    const fd: i32 = @intCast(rc);
+    errdefer _ = linux.close(fd);
+    if (sock_type == linux.SOCK.DGRAM) {
+        // An autobound abstract address, so the peer can answer us.
+        var local: linux.sockaddr.un = .{ .family = linux.AF.UNIX, .path = @splat(0) };
+        if (linux.errno(linux.bind(fd, @ptrCast(&local), @sizeOf(linux.sa_family_t))) != .SUCCESS) return error.SystemResources;
+    }
+    const crc = linux.connect(fd, @ptrCast(&addr), @sizeOf(linux.sockaddr.un));
+    if (linux.errno(crc) != .SUCCESS) {
+        log.warn("NIC socket {s}: connect: {t}", .{ path, linux.errno(crc) });
+        return error.InvalidConfig;
+    }
+    if (vfkit) {
+        const src = vfkit_magic;
+        const w = linux.sendto(fd, src, src.len, linux.MSG.NOSIGNAL, null, 0);
+        if (linux.errno(w) != .SUCCESS) {
+            log.warn("NIC socket {s}: the VFKT handshake failed: {t}", .{ path, linux.errno(w) });
+            return error.InvalidConfig;
+        }
+    }
+    return fd;
+}
+
+const tunsetiff: u32 = 0x400454ca;
+const iff_tap: u16 = 0x0002;
+const iff_no_pi: u16 = 0x1000;
+
+const IfReq = extern struct {
+    name: [16]u8,
+    flags: u16,
+    pad: [22]u8 = @splat(0),
+};
+
+fn openTap(name: []const u8) OpenError!i32 {
+    var req: IfReq = .{ .name = @splat(0), .flags = iff_tap | iff_no_pi };
+    if (name.len == 0 or name.len >= req.name.len) return error.InvalidConfig;
+    @memcpy(req.name[0..name.len], name);
+    const rc = linux.open("/dev/net/tun", .{ .ACCMODE = .RDWR, .NONBLOCK = true, .CLOEXEC = true }, 0);
+    if (linux.errno(rc) != .SUCCESS) {
+        log.warn("tap {s}: /dev/net/tun: {t}", .{ name, linux.errno(rc) });
+        return error.InvalidConfig;
+    }
+    const fd: i32 = @intCast(rc);
+    const irc = linux.ioctl(fd, tunsetiff, @intFromPtr(&req));
+    if (linux.errno(irc) != .SUCCESS) {
+        log.warn("tap {s}: TUNSETIFF: {t}", .{ name, linux.errno(irc) });
+        _ = linux.close(fd);
+        return error.InvalidConfig;
+    }
+    return fd;
+}
+
+test "IfReq is struct ifreq's size" {
+    try std.testing.expectEqual(@as(usize, 40), @sizeOf(IfReq));
+}
