@@ -346,20 +346,25 @@ int32_t krun_fs_add_overlay_dir(uint32_t ctx_id, const char *fs_tag,
  * first disk is /dev/vda in the guest). Its block_id is the guest-visible serial
  * (/sys/block/vdX/serial, first 20 bytes). Requests are served by 4 worker threads per disk,
  * several at once; the guest's flush reaches the host as fdatasync (KRUN_SYNC_NONE: not at all).
- * Discard and write-zeroes punch holes / zero ranges in raw images.
+ * Discard and write-zeroes punch holes / zero ranges in raw images and make whole clusters zero
+ * clusters in qcow2 images.
  *
  * The image is opened when the call is made, so that bad input is an error at once (the reason
  * is on the log and in krun_last_error): -ENOENT missing file, -EISDIR a directory, -EINVAL not a
  * regular file or block device / not an image of the given format / bad block_id, format or
  * sync_mode, -EEXIST a block_id used twice, -EBUSY an image another disk, VM or process holds,
- * -ENOTSUP VMDK or a qcow2 feature zkrun does not read, -EROFS a qcow2 image not opened
- * read-only. The VMM opens it again when the VM starts and holds a lock on it (flock: shared
+ * -ENOTSUP VMDK (no VMDK reader in zkrun) or a qcow2 feature zkrun does not read or write.
+ * The VMM opens it again when the VM starts and holds a lock on it (flock: shared
  * for read-only disks, exclusive otherwise) until the VM is freed.
  *
- * qcow2 (versions 2 and 3 as qemu-img writes them) is served READ-ONLY in zkrun: plain, zero and
- * compressed (deflate) clusters, and backing files (raw or qcow2, relative names resolved next
- * to the image, up to 8 deep). Encrypted, external-data-file, extended-L2 and zstd images are
- * -ENOTSUP. Never let a guest-controlled image choose its format: pass the format you know.
+ * qcow2 (versions 2 and 3 as qemu-img writes them), read and written: plain, zero and
+ * compressed (deflate) clusters, and backing files (raw or qcow2, opened read-only, relative
+ * names resolved next to the image, up to 8 deep). Writes allocate clusters at the end of the
+ * file (copy-on-write from the backing file or a compressed cluster); freed clusters are not
+ * reused while the disk is open. Encrypted, external-data-file, extended-L2 and zstd images
+ * are -ENOTSUP; so is a writable open of an image with internal snapshots, the dirty flag,
+ * sub-byte refcounts, or not in a regular file. Never let a guest-controlled image choose its
+ * format: pass the format you know.
  */
 
 #define KRUN_DISK_FORMAT_RAW 0
@@ -379,8 +384,12 @@ int32_t krun_set_data_disk(uint32_t ctx_id, const char *disk_path);
 /** A raw disk image (or host block device); read_only offers VIRTIO_BLK_F_RO and refuses
  * writes. Errors above. */
 int32_t krun_add_disk(uint32_t ctx_id, const char *block_id, const char *disk_path, bool read_only);
-/** A disk image in a given KRUN_DISK_FORMAT_* (VMDK: -ENOTSUP; QCOW2: read_only must be true,
- * else -EROFS). Never probe formats of untrusted images. */
+/** A disk image in a given KRUN_DISK_FORMAT_* (VMDK: -ENOTSUP). Never probe formats of untrusted
+ * images. After a crash (libkrun-c/virtio/blk/QCOW2.md): if the VMM process dies, a qcow2
+ * image stays consistent (`qemu-img check` finds at most a leaked cluster of a request in
+ * flight) and a raw image holds every completed write; if the host loses power, what the
+ * guest flushed is durable (fdatasync), and a qcow2 image may need `qemu-img check -r all`
+ * for metadata written after the last flush. */
 int32_t krun_add_disk2(uint32_t ctx_id,
                        const char *block_id,
                        const char *disk_path,

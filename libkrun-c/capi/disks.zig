@@ -108,12 +108,13 @@ fn probe(func: []const u8, path: [:0]const u8, format: Config.DiskFormat, read_o
         error.InvalidImage => reject(func, error.InvalidArgument, "\"{s}\" is not a {t} disk image (not a regular file or block device, or a corrupt header)", .{ path, format }),
         error.InUse => reject(func, error.Busy, "disk image \"{s}\" is in use (locked by another VM or process)", .{path}),
         error.NotSupported => if (format == .vmdk)
-            reject(func, error.NotSupported, "VMDK images are not supported by zkrun", .{})
+            reject(func, error.NotSupported, "VMDK images are not supported by zkrun (no VMDK reader; convert with `qemu-img convert -O qcow2`)", .{})
         else if (direct_io)
             reject(func, error.NotSupported, "\"{s}\": O_DIRECT is not supported there, or the image uses a {t} feature zkrun does not read", .{ path, format })
+        else if (format == .qcow2 and !read_only)
+            reject(func, error.NotSupported, "\"{s}\": zkrun writes qcow2 images without internal snapshots, dirty flag or sub-byte refcounts, in a regular file (open it read-only, or `qemu-img check -r all` / convert it)", .{path})
         else
             reject(func, error.NotSupported, "\"{s}\" uses a {t} feature zkrun does not read", .{ path, format }),
-        error.ReadOnlyFormat => reject(func, error.ReadOnly, "qcow2 disks are served read-only by zkrun: pass read_only=true (or convert to raw)", .{}),
         error.SystemResources => reject(func, error.TryAgain, "out of host resources opening \"{s}\"", .{path}),
         error.OutOfMemory => reject(func, error.OutOfMemory, "out of memory", .{}),
     };

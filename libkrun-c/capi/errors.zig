@@ -29,7 +29,7 @@ pub const Error = error{
     TimedOut,
     /// A directory where a file was expected (a disk image).
     IsDirectory,
-    /// Writing was asked of something served read-only (a qcow2 disk).
+    /// Writing was asked of something served read-only.
     ReadOnly,
 };
 

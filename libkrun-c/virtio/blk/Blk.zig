@@ -89,14 +89,14 @@ const vtable: Device.VTable = .{
 /// Starts the workers; they sleep until the guest sends requests.
 pub fn init(self: *Blk, image: *Image, block_id: []const u8) error{SystemResources}!void {
     const ro = image.options.read_only;
-    const writable_raw = !ro and image.qcow2 == null;
+    const writable = !ro;
     self.* = .{
         .image = image,
         .limits = .{
             .capacity_sectors = image.capacity / request.sector_size,
-            .read_only = ro or image.qcow2 != null,
-            .discard = writable_raw,
-            .write_zeroes = writable_raw,
+            .read_only = ro,
+            .discard = writable,
+            .write_zeroes = writable,
         },
         .offered = 0,
     };
@@ -106,7 +106,7 @@ pub fn init(self: *Blk, image: *Image, block_id: []const u8) error{SystemResourc
     f |= 1 << f_seg_max | 1 << f_blk_size;
     if (self.limits.read_only) f |= 1 << f_ro;
     if (image.options.sync != .none) f |= 1 << f_flush;
-    if (writable_raw) f |= 1 << f_discard | 1 << f_write_zeroes;
+    if (writable) f |= 1 << f_discard | 1 << f_write_zeroes;
     self.offered = f;
     self.buildConfig();
     errdefer self.stopWorkers();

@@ -1,6 +1,7 @@
 //! A disk image behind a virtio-blk device: the host file (or block device), its format and the
 //! I/O the device's workers do on it. Raw images are read and written in place with
-//! preadv/pwritev straight from and into guest memory; qcow2 images go through qcow2.zig.
+//! preadv/pwritev straight from and into guest memory; qcow2 images go through qcow2.zig
+//! (reads) and qcow2_write.zig (writes, write-zeroes, discard; crash behaviour: QCOW2.md).
 //! Every method is safe to call from several worker threads at once (positional I/O only;
 //! qcow2 serializes its own metadata).
 //!
@@ -9,6 +10,7 @@
 const std = @import("std");
 const linux = std.os.linux;
 const Qcow2 = @import("qcow2.zig").Qcow2;
+const qcow2_write = @import("qcow2_write.zig");
 
 const log = std.log.scoped(.virtio);
 
@@ -41,10 +43,9 @@ pub const OpenError = error{
     InvalidImage,
     /// Another open of the image holds a conflicting lock.
     InUse,
-    /// A format or mode this build cannot serve (VMDK, qcow2 features we do not know).
+    /// A format or mode this build cannot serve (VMDK, qcow2 features we do not know, a
+    /// writable qcow2 with internal snapshots, dirty, or on a block device).
     NotSupported,
-    /// A qcow2 image asked to be writable (qcow2 is served read-only).
-    ReadOnlyFormat,
     SystemResources,
     OutOfMemory,
 };
@@ -64,7 +65,6 @@ gpa: std.mem.Allocator,
 /// placement, backing chain): a corrupt one is an error now, not in the guest.
 pub fn open(gpa: std.mem.Allocator, path: [*:0]const u8, options: Options) OpenError!*Image {
     if (options.format == .vmdk) return error.NotSupported;
-    if (options.format == .qcow2 and !options.read_only) return error.ReadOnlyFormat;
     const fd = try openFile(path, options.read_only, false);
     errdefer _ = linux.close(fd);
     try lockFile(fd, options.read_only);
@@ -86,6 +86,14 @@ pub fn open(gpa: std.mem.Allocator, path: [*:0]const u8, options: Options) OpenE
             else => error.InvalidImage,
         };
         self.capacity = self.qcow2.?.size;
+        if (!options.read_only) qcow2_write.enable(self.qcow2.?) catch |err| {
+            self.qcow2.?.destroy();
+            return switch (err) {
+                error.OutOfMemory => error.OutOfMemory,
+                error.NotSupported => error.NotSupported,
+                error.Corrupt => error.InvalidImage,
+            };
+        };
     }
     if (options.direct_io) {
         self.fd = try openFile(path, options.read_only, true);
@@ -190,7 +198,11 @@ pub fn readv(self: *Image, iov: []const std.posix.iovec, offset: u64) IoError!vo
 
 /// Writes the `iov` buffers to the image at byte `offset`.
 pub fn writev(self: *Image, iov: []const std.posix.iovec, offset: u64) IoError!void {
-    if (self.options.read_only or self.qcow2 != null) return error.ReadOnly;
+    if (self.options.read_only) return error.ReadOnly;
+    if (self.qcow2) |q| return qcow2_write.writev(q, iov, offset) catch |err| switch (err) {
+        error.NoSpace => error.NoSpace,
+        error.InputOutput => error.InputOutput,
+    };
     var at = offset;
     var i: usize = 0;
     var first_skip: usize = 0;
@@ -275,7 +287,7 @@ fn pwritev(self: *Image, iov: []const std.posix.iovec, offset: u64) IoError!usiz
 
 /// A guest flush: the image's data reaches stable storage (KRUN_SYNC_NONE: nothing to do).
 pub fn flush(self: *Image) IoError!void {
-    if (self.options.sync == .none or self.options.read_only or self.qcow2 != null) return;
+    if (self.options.sync == .none or self.options.read_only) return;
     while (true) {
         const rc = linux.fdatasync(self.fd_buffered);
         switch (linux.errno(rc)) {
@@ -293,14 +305,16 @@ pub fn flush(self: *Image) IoError!void {
 /// Discard: the range's host blocks are released (a hole). Advisory: a host that cannot
 /// punch holes leaves the data, which the guest may not rely on anyway.
 pub fn discard(self: *Image, offset: u64, len: u64) IoError!void {
-    if (self.options.read_only or self.qcow2 != null) return error.ReadOnly;
+    if (self.options.read_only) return error.ReadOnly;
+    if (self.qcow2) |q| return qcow2Zero(q, offset, len, true);
     _ = self.fallocate(linux.FALLOC.FL_PUNCH_HOLE | linux.FALLOC.FL_KEEP_SIZE, offset, len);
 }
 
 /// Write-zeroes: the range reads back as zeros afterwards (a hole when `unmap`, else zeroed
 /// blocks); written out with zero buffers where the host cannot do either.
 pub fn writeZeroes(self: *Image, offset: u64, len: u64, unmap: bool) IoError!void {
-    if (self.options.read_only or self.qcow2 != null) return error.ReadOnly;
+    if (self.options.read_only) return error.ReadOnly;
+    if (self.qcow2) |q| return qcow2Zero(q, offset, len, false);
     if (unmap and self.fallocate(linux.FALLOC.FL_PUNCH_HOLE | linux.FALLOC.FL_KEEP_SIZE, offset, len)) return;
     if (self.fallocate(linux.FALLOC.FL_ZERO_RANGE | linux.FALLOC.FL_KEEP_SIZE, offset, len)) return;
     const zeros: [64 * 1024]u8 = @splat(0);
@@ -313,6 +327,13 @@ pub fn writeZeroes(self: *Image, offset: u64, len: u64, unmap: bool) IoError!voi
         if (rc == 0) return error.InputOutput;
         at += rc;
     }
+}
+
+fn qcow2Zero(q: *Qcow2, offset: u64, len: u64, is_discard: bool) IoError!void {
+    qcow2_write.zeroRange(q, offset, len, is_discard) catch |err| return switch (err) {
+        error.NoSpace => error.NoSpace,
+        error.InputOutput => error.InputOutput,
+    };
 }
 
 fn fallocate(self: *Image, mode: u32, offset: u64, len: u64) bool {

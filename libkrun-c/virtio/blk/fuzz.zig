@@ -10,9 +10,10 @@
 //!       byte missing or read-only, indirect tables); every chain must come back on the used
 //!       ring (or the queue be marked broken) and the status byte be a valid code.
 //!   fuzz-blk qcow2 IMAGE [iterations] [seed]   the qcow2 reader: IMAGE (made by qemu-img) with
-//!       random bytes of its header, L1 and L2 tables overwritten, opened and read end to end;
-//!       errors are expected, crashes and hangs are not. Also random headers and L2 entries
-//!       through Header.parse / decodeL2.
+//!       random bytes of its header, L1, L2 and refcount tables overwritten, opened and read
+//!       end to end; every other case opened writable (qcow2_write.zig) and given random
+//!       writes, write-zeroes and discards first. Errors are expected, crashes and hangs are
+//!       not. Also random headers and L2 entries through Header.parse / decodeL2.
 const std = @import("std");
 const linux = std.os.linux;
 const request = @import("request.zig");
@@ -240,6 +241,18 @@ fn fuzzQcow2(rnd: std.Random, seed_image: []const u8, iterations: u64, seed: u64
         const e = std.mem.readInt(u64, original[l1_at + 8 * k ..][0..8], .big) & 0x00ff_ffff_ffff_fe00;
         if (e != 0 and e + cluster <= original.len) try targets.append(gpa, .{ @intCast(e), cluster });
     }
+    // The refcount table and its blocks (what a writer trusts).
+    const rt_at: usize = @intCast(hdr.refcount_table_offset);
+    const rt_len: usize = @intCast(@as(u64, hdr.refcount_table_clusters) * cluster);
+    if (rt_at > 0 and rt_at + rt_len <= original.len) {
+        try targets.append(gpa, .{ rt_at, rt_len });
+        for (0..rt_len / 8) |k| {
+            const e = std.mem.readInt(u64, original[rt_at + 8 * k ..][0..8], .big);
+            if (e != 0 and e + cluster <= original.len) try targets.append(gpa, .{ @intCast(e), cluster });
+        }
+    }
+    var written: u64 = 0;
+    var write_errors: u64 = 0;
     const mutated = try gpa.alloc(u8, original.len);
     const out = try gpa.alloc(u8, 1 << 20);
     var opened: u64 = 0;
@@ -248,7 +261,7 @@ fn fuzzQcow2(rnd: std.Random, seed_image: []const u8, iterations: u64, seed: u64
     // Beside the seed image, so that a relative backing file name still resolves.
     var path_buf: [4096]u8 = undefined;
     const path = try std.fmt.bufPrintSentinel(&path_buf, "{s}.fuzz", .{seed_image}, 0);
-    for (0..iterations) |_| {
+    for (0..iterations) |iteration| {
         @memcpy(mutated, original);
         const flips = 1 + rnd.uintLessThan(usize, 8);
         for (0..flips) |_| {
@@ -268,11 +281,16 @@ fn fuzzQcow2(rnd: std.Random, seed_image: []const u8, iterations: u64, seed: u64
         _ = qcow2.Header.parse(&raw_header, rnd.int(u64)) catch {};
         _ = qcow2.decodeL2(rnd.int(u64), @intCast(9 + rnd.uintAtMost(u8, 12)), rnd.int(u64)) catch {};
         try writeWhole(path, mutated);
-        const img = Image.open(gpa, path, .{ .format = .qcow2, .read_only = true }) catch {
+        const writable = iteration % 2 == 1;
+        const img = Image.open(gpa, path, .{ .format = .qcow2, .read_only = !writable }) catch {
             refused += 1;
             continue;
         };
         opened += 1;
+        if (writable) {
+            written += 1;
+            write_errors += fuzzWrites(rnd, img, out);
+        }
         var at: u64 = 0;
         var reads: u32 = 0;
         while (at < img.capacity and reads < 64) : (reads += 1) {
@@ -285,8 +303,38 @@ fn fuzzQcow2(rnd: std.Random, seed_image: []const u8, iterations: u64, seed: u64
         }
         img.close();
     }
-    std.debug.print("fuzz-blk qcow2: {d} cases (seed {d}): {d} opened and read, {d} refused at open, {d} read errors\n", .{ iterations, seed, opened, refused, read_errors });
+    std.debug.print("fuzz-blk qcow2: {d} cases (seed {d}): {d} opened and read ({d} written first, {d} write errors), {d} refused at open, {d} read errors\n", .{ iterations, seed, opened, written, write_errors, refused, read_errors });
     return 0;
+}
+
+/// Random writes (partial and whole clusters, across the end of L2 tables), write-zeroes and
+/// discards on a writable image; returns how many failed (errors are fine, crashes are not).
+fn fuzzWrites(rnd: std.Random, img: *Image, buf: []u8) u64 {
+    var errors: u64 = 0;
+    const sectors = img.capacity / 512;
+    if (sectors == 0) return 0;
+    for (0..16) |_| {
+        const first = rnd.uintLessThan(u64, sectors);
+        const count = @min(1 + rnd.uintLessThan(u64, buf.len / 512), sectors - first);
+        const at = first * 512;
+        const n: usize = @intCast(count * 512);
+        const r = switch (rnd.uintLessThan(u8, 4)) {
+            0 => img.writeZeroes(at, n, rnd.boolean()),
+            1 => img.discard(at, n),
+            else => blk: {
+                rnd.bytes(buf[0..@min(n, 4096)]);
+                const iov = [_]std.posix.iovec{.{ .base = buf.ptr, .len = n }};
+                break :blk img.writev(&iov, at);
+            },
+        };
+        r catch {
+            errors += 1;
+        };
+    }
+    img.flush() catch {
+        errors += 1;
+    };
+    return errors;
 }
 
 fn readWhole(gpa: std.mem.Allocator, path: []const u8) ![]u8 {

@@ -13,6 +13,7 @@ const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
 const Lock = @import("../Lock.zig");
+const Writer = @import("qcow2_write.zig").Writer;
 
 const log = std.log.scoped(.virtio);
 
@@ -28,12 +29,12 @@ pub const cluster_bits_max = 21;
 pub const size_max: u64 = 1 << 56;
 const backing_name_max = 1023;
 
-const l1_offset_mask: u64 = 0x00ff_ffff_ffff_fe00;
-const l2_offset_mask: u64 = 0x00ff_ffff_ffff_fe00;
-const l2_compressed: u64 = 1 << 62;
-const l2_zero: u64 = 1;
+pub const l1_offset_mask: u64 = 0x00ff_ffff_ffff_fe00;
+pub const l2_offset_mask: u64 = 0x00ff_ffff_ffff_fe00;
+pub const l2_compressed: u64 = 1 << 62;
+pub const l2_zero: u64 = 1;
 
-const incompat_dirty: u64 = 1 << 0;
+pub const incompat_dirty: u64 = 1 << 0;
 const incompat_corrupt: u64 = 1 << 1;
 const incompat_known: u64 = incompat_dirty | incompat_corrupt | (1 << 3);
 const incompat_compression_type: u64 = 1 << 3;
@@ -56,6 +57,13 @@ pub const Header = struct {
     /// Where the header extensions start, and the end of the area they may use.
     ext_start: u64,
     ext_end: u64,
+    /// Refcount table and snapshot count: checked only when the image is opened writable
+    /// (qcow2_write.zig); a reader never looks at them.
+    refcount_table_offset: u64 = 0,
+    refcount_table_clusters: u32 = 0,
+    refcount_order: u32 = 4,
+    snapshots: u32 = 0,
+    incompat: u64 = 0,
 
     pub fn clusterSize(h: Header) u64 {
         return @as(u64, 1) << h.cluster_bits;
@@ -76,12 +84,14 @@ pub const Header = struct {
         const l1_size = be(u32, bytes, 36);
         const l1_offset = be(u64, bytes, 40);
         var ext_start: u64 = 72;
+        var refcount_order: u32 = 4;
+        var incompat: u64 = 0;
         if (version == 3) {
             if (bytes.len < 104) return error.Corrupt;
-            const incompat = be(u64, bytes, 72);
+            incompat = be(u64, bytes, 72);
             if (incompat & incompat_corrupt != 0) return error.Corrupt;
             if (incompat & ~incompat_known != 0) return error.NotSupported; // external data, extended L2, ...
-            const refcount_order = be(u32, bytes, 96);
+            refcount_order = be(u32, bytes, 96);
             if (refcount_order > 6) return error.Corrupt;
             const header_len = be(u32, bytes, 100);
             if (header_len < 104 or header_len > cluster) return error.Corrupt;
@@ -116,16 +126,21 @@ pub const Header = struct {
             .backing_len = if (backing_offset != 0) backing_len else 0,
             .ext_start = ext_start,
             .ext_end = @min(cluster, file_size),
+            .refcount_table_offset = be(u64, bytes, 48),
+            .refcount_table_clusters = be(u32, bytes, 56),
+            .refcount_order = refcount_order,
+            .snapshots = be(u32, bytes, 60),
+            .incompat = incompat,
         };
     }
 };
 
-fn be(comptime T: type, bytes: []const u8, at: usize) T {
+pub fn be(comptime T: type, bytes: []const u8, at: usize) T {
     return std.mem.readInt(T, bytes[at..][0..@sizeOf(T)], .big);
 }
 
 /// [offset, offset + len) inside [0, limit), without overflow.
-fn inside(offset: u64, len: u64, limit: u64) bool {
+pub fn inside(offset: u64, len: u64, limit: u64) bool {
     return offset <= limit and len <= limit - offset;
 }
 
@@ -173,6 +188,10 @@ pub const Qcow2 = struct {
     comp_in: []u8,
     comp_out: []u8,
     cached_cluster: ?u64 = null,
+    /// Set when the image is writable (qcow2_write.zig): refcounts, allocation, the COW buffer.
+    writer: ?*Writer = null,
+    /// Held while the L1/L2 tables or refcounts change, and by lookups of a writable image.
+    meta: Lock = .{},
 
     const Backing = union(enum) {
         raw: struct { fd: linux.fd_t, size: u64 },
@@ -217,6 +236,7 @@ pub const Qcow2 = struct {
     }
 
     pub fn destroy(self: *Qcow2) void {
+        if (self.writer) |w| w.destroy();
         if (self.backing) |b| switch (b) {
             .raw => |r| _ = linux.close(r.fd),
             .qcow2 => |q| {
@@ -303,22 +323,39 @@ pub const Qcow2 = struct {
         return .probe;
     }
 
-    /// The mapping of the cluster holding guest byte `offset` (< size).
+    /// The mapping of the cluster holding guest byte `offset` (< size). A writable image's
+    /// tables change under `meta`, so its lookups take it (briefly: one 8-byte read).
     fn lookup(self: *Qcow2, offset: u64) ReadError!Mapping {
+        if (self.writer == null) return self.lookupLocked(offset);
+        self.meta.lock();
+        defer self.meta.unlock();
+        return self.lookupLocked(offset);
+    }
+
+    pub fn lookupLocked(self: *Qcow2, offset: u64) ReadError!Mapping {
+        const slot = try self.l2Slot(offset);
+        return decodeL2(slot.entry, self.header.cluster_bits, self.file_size) catch {
+            log.warn("qcow2: corrupt L2 entry {x} for guest offset {d}", .{ slot.entry, offset });
+            return error.InputOutput;
+        };
+    }
+
+    /// Where the L2 entry of guest byte `offset` lives (`l2` 0: no L2 table) and its raw value.
+    pub const Slot = struct { l1_index: usize, l2: u64, l2_index: u64, entry: u64 };
+
+    pub fn l2Slot(self: *Qcow2, offset: u64) ReadError!Slot {
         const cb = self.header.cluster_bits;
         const l2_bits: u6 = cb - 3;
         const l1_index = offset >> (cb + l2_bits);
         if (l1_index >= self.l1.len) return error.InputOutput; // checked at open; defensive
         const l2_offset = self.l1[@intCast(l1_index)] & l1_offset_mask;
-        if (l2_offset == 0) return .backing;
         const l2_index = (offset >> cb) & ((@as(u64, 1) << l2_bits) - 1);
+        var slot: Slot = .{ .l1_index = @intCast(l1_index), .l2 = l2_offset, .l2_index = l2_index, .entry = 0 };
+        if (l2_offset == 0) return slot;
         var entry_bytes: [8]u8 = undefined;
         preadAll(self.fd, &entry_bytes, l2_offset + 8 * l2_index) catch return error.InputOutput;
-        const entry = std.mem.readInt(u64, &entry_bytes, .big);
-        return decodeL2(entry, cb, self.file_size) catch {
-            log.warn("qcow2: corrupt L2 entry {x} for guest offset {d}", .{ entry, offset });
-            return error.InputOutput;
-        };
+        slot.entry = std.mem.readInt(u64, &entry_bytes, .big);
+        return slot;
     }
 
     /// Fills `iov` from guest byte `offset` (the range lies inside `size`).
@@ -351,7 +388,7 @@ pub const Qcow2 = struct {
         }
     }
 
-    fn readBacking(self: *Qcow2, dest: []u8, offset: u64) ReadError!void {
+    pub fn readBacking(self: *Qcow2, dest: []u8, offset: u64) ReadError!void {
         const b = self.backing orelse return @memset(dest, 0);
         switch (b) {
             .qcow2 => |q| return q.read(dest, offset),
@@ -364,7 +401,7 @@ pub const Qcow2 = struct {
         }
     }
 
-    fn readCompressed(self: *Qcow2, dest: []u8, cluster_start: u64, in_cluster: u64, host: u64, len: u64) ReadError!void {
+    pub fn readCompressed(self: *Qcow2, dest: []u8, cluster_start: u64, in_cluster: u64, host: u64, len: u64) ReadError!void {
         self.lock.lock();
         defer self.lock.unlock();
         if (self.cached_cluster == null or self.cached_cluster.? != cluster_start) {
@@ -396,7 +433,7 @@ fn probeQcow2(fd: linux.fd_t) bool {
     return std.mem.readInt(u32, &m, .big) == magic;
 }
 
-fn regularSize(fd: linux.fd_t) ?u64 {
+pub fn regularSize(fd: linux.fd_t) ?u64 {
     var st: linux.Statx = undefined;
     const rc = linux.statx(fd, "", linux.AT.EMPTY_PATH, .{ .TYPE = true, .SIZE = true }, &st);
     if (linux.errno(rc) != .SUCCESS) return null;
@@ -420,7 +457,7 @@ fn preadSome(fd: linux.fd_t, dest: []u8, offset: u64) error{InputOutput}!usize {
     return done;
 }
 
-fn preadAll(fd: linux.fd_t, dest: []u8, offset: u64) error{InputOutput}!void {
+pub fn preadAll(fd: linux.fd_t, dest: []u8, offset: u64) error{InputOutput}!void {
     if (try preadSome(fd, dest, offset) != dest.len) return error.InputOutput;
 }
 
