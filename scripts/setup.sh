@@ -31,8 +31,18 @@ apt_install() {
   fi
 }
 
+# arm64 as a foreign architecture: tests/host/aarch64-root.sh `apt-get download`s the aarch64
+# test host's kernel, busybox and bash (unpacked into its cache, never installed).
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  step "dpkg architecture arm64" "adding"
+  dpkg --add-architecture arm64
+  apt-get update -qq >/dev/null
+else
+  step "dpkg architecture arm64" "ok"
+fi
+
 apt_install "debian packages" -- linux-source-6.12 flex bison bc libelf-dev libssl-dev cpio xz-utils \
-  busybox-static qemu-system-x86 valgrind
+  busybox-static qemu-system-x86 valgrind qemu-system-arm gcc-aarch64-linux-gnu device-tree-compiler
 
 # The real clients of the VM tier (tests/vm/7x-*): podman and conmon run as they are, crun is
 # built from Debian's source package by tests/clients/build-crun.sh (its build dependencies

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The test runner behind `make test`. Three tiers (see ../shared/TESTING.md):
+# The test runner behind `make test`. Four tiers (see ../shared/TESTING.md):
 #   unit   - `zig build test` on this machine;
 #   native - every tests/native/*.sh on this machine (C ABI, TS bindings, fuzz smoke, KVM API);
 #   vm     - every tests/vm/*.sh, run inside the test host (tests/host/run), where /dev/kvm is
-#            real KVM.
+#            real KVM;
+#   aarch64 - the aarch64 test host (tests/host/run --arch aarch64) and tests/aarch64/*.
 # A suite script may end its output with a line "N passed, N failed[, N skipped]"; its counts are
 # added up. A script that prints no such line counts as one test, judged by its exit status.
 # The last line printed is the total; the exit status is non-zero when anything failed.
@@ -97,6 +98,16 @@ if [[ $only == all || $only == vm ]]; then
     run_suite "vm/test-host-$g" vm_group "$g"
     grep -h '^RETRY' "$LOGDIR/vm_test-host-$g.log" | sed 's/^/    /'
   done
+fi
+
+if [[ $only == all || $only == aarch64 ]]; then
+  # The aarch64 tier: the aarch64 test host (tests/host/run --arch aarch64: qemu-system-aarch64
+  # TCG with EL2 and GICv3, real arm64 KVM inside). Builds run here first (tests/aarch64/*.prepare.sh);
+  # then the runner's own contract (two boots) and every tests/aarch64/*.test.sh in one boot.
+  # Time-boxed: each boot has --timeout; a host that cannot start fails (125), never a skip.
+  for p in tests/aarch64/*.prepare.sh; do [[ -x $p ]] && run_suite "aarch64/prepare-$(basename "$p" .prepare.sh)" "$p"; done
+  run_suite aarch64/host-runner tests/aarch64/host-runner.sh
+  run_suite aarch64/test-host tests/host/run --arch aarch64 --timeout "${ZKRUN_AARCH64_TIMEOUT:-900}" tests/aarch64/all.sh
 fi
 
 for f in "${failures[@]}"; do echo "failed: $f"; done
