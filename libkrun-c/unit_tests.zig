@@ -33,6 +33,10 @@ comptime {
     _ = @import("virtio/net/backend.zig");
     _ = @import("virtio/vsock/packet.zig");
     _ = @import("virtio/vsock/tests.zig");
+    _ = @import("vmm/aarch64/Fdt.zig");
+    _ = @import("vmm/aarch64/devicetree.zig");
+    _ = @import("vmm/aarch64/fdt_tests.zig");
+    _ = @import("vmm/aarch64/layout.zig");
     _ = @import("vmm/EventLoop.zig");
     _ = @import("vmm/GuestMemory.zig");
     _ = @import("vmm/Machine.zig");
