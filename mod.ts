@@ -57,7 +57,15 @@ export {
   setLogLevel,
 } from "./src/library.ts";
 export { Context } from "./src/context.ts";
-export type { OutputOptions, SpawnOptions, Stdio, VmOutput, VmProcess, VmStatus } from "./src/process.ts";
+export type {
+  OutputOptions,
+  SpawnOptions,
+  Stdio,
+  TtySize,
+  VmOutput,
+  VmProcess,
+  VmStatus,
+} from "./src/process.ts";
 export {
   type DiskOptions,
   type ExecOptions,

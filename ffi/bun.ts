@@ -11,6 +11,9 @@
  *
  * @module
  */
+import { createReadStream } from "node:fs";
+import { Readable } from "node:stream";
+import { isatty } from "node:tty";
 import {
   type Adapter,
   type Calls,
@@ -109,10 +112,18 @@ function hostIo(ffi: BunFfi): HostIo {
     pipe: fds.pipe,
     devNull: fds.devNull,
     close: fds.close,
-    // Bun.file(fd) reads a pipe without blocking the JS thread, but never closes the fd.
-    readable(fd: number, _chunkSize: number, readAhead: number): ReadableStream<Uint8Array> {
+    pty: fds.pty,
+    // Bun.file(fd) reads a pipe without blocking the JS thread, but never closes the fd. A
+    // terminal (a tty spawn's pty) it would pread (ESPIPE): a node:fs stream reads that.
+    readable(fd: number, chunkSize: number, readAhead: number): ReadableStream<Uint8Array> {
       const finish = closer(fd);
-      const reader = bun.file(fd).stream().getReader();
+      const reader = isatty(fd)
+        ? (Readable.toWeb(
+          createReadStream("", { fd, autoClose: false, highWaterMark: chunkSize }),
+        ) as ReadableStream<
+          Uint8Array
+        >).getReader()
+        : bun.file(fd).stream().getReader();
       return new ReadableStream<Uint8Array>({
         async pull(controller): Promise<void> {
           try {

@@ -93,6 +93,11 @@ function hostIo(): HostIo {
       close: { parameters: ["i32"], result: "i32" },
       read: { parameters: ["i32", "buffer", "usize"], result: "i64", nonblocking: true },
       write: { parameters: ["i32", "buffer", "usize"], result: "i64", nonblocking: true },
+      posix_openpt: { parameters: ["i32"], result: "i32" },
+      unlockpt: { parameters: ["i32"], result: "i32" },
+      ptsname_r: { parameters: ["i32", "buffer", "usize"], result: "i32" },
+      ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+      fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
     } as const satisfies Record<keyof typeof libcSymbols, Deno.ForeignFunction>,
   ).symbols;
   const fds = fdIo(libc);
@@ -101,6 +106,7 @@ function hostIo(): HostIo {
     pipe: fds.pipe,
     devNull: fds.devNull,
     close: fds.close,
+    pty: fds.pty,
     readable(fd: number, chunkSize: number, readAhead: number): ReadableStream<Uint8Array> {
       const finish = closer(fd);
       let closed = false;

@@ -1,7 +1,7 @@
 /**
  * The one description of libkrun.so.1's C ABI as seen from TypeScript: every exported
  * `krun_*` function (libkrun 1.x's 72 plus zkrun's `krun_start`/`krun_wait`/`krun_stop`/
- * `krun_get_exit_reason`/`krun_last_error`), with
+ * `krun_get_exit_reason`/`krun_last_error`/`krun_set_console_size`), with
  * its C signature beside it. Runtime-neutral: ffi/deno.ts and ffi/bun.ts turn it into
  * `Deno.dlopen` / `bun:ffi` tables. tests/native/ts-symbols.sh checks it against the
  * library's exports (`nm -D`) and include/libkrun.h so the three cannot drift.
@@ -212,6 +212,9 @@ export const symbols = {
   krun_get_exit_reason: { parameters: ["u32"], result: "i32" },
   // int32_t krun_last_error(char *buf, size_t size);  this thread's last failure text, as snprintf.
   krun_last_error: { parameters: ["ptr", "usize"], result: "i32" },
+  // int32_t krun_set_console_size(uint32_t ctx_id, uint16_t cols, uint16_t rows);  a terminal
+  // console's size (a caller's pty, which no SIGWINCH resizes).
+  krun_set_console_size: { parameters: ["u32", "u16", "u16"], result: "i32" },
 } as const satisfies Record<string, SymbolSpec>;
 
 /**
@@ -238,12 +241,26 @@ export const libcSymbols = {
   read: { parameters: ["i32", "ptr", "usize"], result: "i64", mayBlock: true },
   // ssize_t write(int fd, const void *buf, size_t count);
   write: { parameters: ["i32", "ptr", "usize"], result: "i64", mayBlock: true },
+  // int posix_openpt(int flags);  a pty master (spawn's tty mode).
+  posix_openpt: { parameters: ["i32"], result: "i32" },
+  // int unlockpt(int fd);
+  unlockpt: { parameters: ["i32"], result: "i32" },
+  // int ptsname_r(int fd, char *buf, size_t buflen);
+  ptsname_r: { parameters: ["i32", "ptr", "usize"], result: "i32" },
+  // int ioctl(int fd, unsigned long request, ...);  TIOCSWINSZ with a struct winsize *.
+  ioctl: { parameters: ["i32", "u64", "ptr"], result: "i32" },
+  // int fcntl(int fd, int cmd, ...);  F_DUPFD_CLOEXEC with an int.
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
 } as const;
 
 /** Linux open(2)/pipe2(2) flags the streams use. */
 export const O_RDWR = 0o2;
 /** Close on exec: a child process the embedder spawns must not hold a console pipe open. */
 export const O_CLOEXEC = 0o2000000;
+/** Not this process's controlling terminal: the pty is the guest's, not ours. */
+export const O_NOCTTY = 0o400;
+const TIOCSWINSZ = 0x5414n;
+const F_DUPFD_CLOEXEC = 1030;
 
 /** Names of every exported function. */
 export type SymbolName = keyof typeof symbols;
@@ -307,6 +324,11 @@ export interface HostIo {
   /** close(2). */
   close(fd: number): void;
   /**
+   * A pseudo-terminal of this size, O_CLOEXEC and not this process's controlling terminal:
+   * [master, a second fd on the master, slave].
+   */
+  pty(cols: number, rows: number): [number, number, number];
+  /**
    * A stream of what `fd` reads until end of file; closes `fd` at its end or cancel. It reads
    * ahead of its consumer up to `readAhead` bytes.
    */
@@ -320,6 +342,11 @@ export interface LibcFds {
   pipe2(fds: Int32Array, flags: number): number;
   open(path: Uint8Array, flags: number, mode: number): number;
   close(fd: number): number;
+  posix_openpt(flags: number): number;
+  unlockpt(fd: number): number;
+  ptsname_r(fd: number, buf: Uint8Array, size: number | bigint): number;
+  ioctl(fd: number, request: number | bigint, arg: Uint16Array): number;
+  fcntl(fd: number, cmd: number, arg: number): number;
 }
 
 /**
@@ -328,8 +355,30 @@ export interface LibcFds {
  */
 export function fdIo(
   libc: LibcFds,
-): Pick<HostIo, "pipe" | "devNull" | "close"> & { closer(fd: number): () => boolean } {
+): Pick<HostIo, "pipe" | "devNull" | "close" | "pty"> & { closer(fd: number): () => boolean } {
   return {
+    pty(cols: number, rows: number): [number, number, number] {
+      const master = libc.posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+      if (master < 0) throw new Error("posix_openpt failed (no /dev/ptmx, or out of ptys?)");
+      const opened = [master];
+      try {
+        const name = new Uint8Array(64);
+        if (libc.unlockpt(master) !== 0 || libc.ptsname_r(master, name, BigInt(name.length)) !== 0) {
+          throw new Error("unlockpt/ptsname_r failed on a new pty");
+        }
+        const size = new Uint16Array([rows, cols, 0, 0]); // struct winsize
+        if (libc.ioctl(master, TIOCSWINSZ, size) !== 0) throw new Error("TIOCSWINSZ failed on a new pty");
+        const second = libc.fcntl(master, F_DUPFD_CLOEXEC, 0);
+        if (second < 0) throw new Error("fcntl(F_DUPFD_CLOEXEC) failed (out of file descriptors?)");
+        opened.push(second);
+        const slave = libc.open(name.subarray(0, name.indexOf(0) + 1), O_RDWR | O_NOCTTY | O_CLOEXEC, 0);
+        if (slave < 0) throw new Error("cannot open the new pty's slave");
+        return [master, second, slave];
+      } catch (err) {
+        for (const fd of opened) libc.close(fd);
+        throw err;
+      }
+    },
     pipe(): [number, number] {
       const fds = new Int32Array(2);
       if (libc.pipe2(fds, O_CLOEXEC) !== 0) throw new Error("pipe2 failed (out of file descriptors?)");

@@ -806,6 +806,23 @@ int32_t krun_stop(uint32_t ctx_id);
 int32_t krun_get_exit_reason(uint32_t ctx_id);
 
 /**
+ * Sets the size of the guest's console when that console is a terminal, e.g. a pseudo-terminal
+ * the caller opened and gave to krun_add_virtio_console_default (its slave end): the terminal
+ * takes the size (TIOCSWINSZ on the console's terminal descriptor) and the guest's console
+ * follows at once, as it does on SIGWINCH for the process's own terminal. A pty that is not
+ * this process's controlling terminal sends no SIGWINCH, so its owner resizes the guest here.
+ * Safe from any thread; the terminal descriptor must stay open while the VM runs (as for any
+ * descriptor given to krun_add_virtio_console_default).
+ *
+ *  "cols", "rows" - the new size, 1..65535 each.
+ *
+ * Returns: 0; -ENOENT for an unknown context; -EINVAL if the context was not started, the VM
+ * has ended (krun_wait returned its status) or a size is 0; -ENOTTY when the VM's console has
+ * no terminal; -EIO when the terminal refused the size.
+ */
+int32_t krun_set_console_size(uint32_t ctx_id, uint16_t cols, uint16_t rows);
+
+/**
  * The reason the last failing krun_* call of the calling thread failed: the same text as the
  * error line in the log ("<function>: <why>"), logged or not. Per thread; kept until the next
  * failure on that thread (a successful call leaves it).

@@ -838,6 +838,23 @@ export class Context implements Disposable {
   }
 
   /**
+   * Resizes the guest's console when it is a terminal, e.g. a pty given to
+   * `addVirtioConsoleDefault` (`krun_set_console_size`, a zkrun extension): the terminal takes
+   * the size and the guest sees the resize at once. ENOTTY when the console is no terminal.
+   *
+   * @example
+   * ```ts ignore
+   * ctx.setConsoleSize(120, 40);
+   * ```
+   */
+  setConsoleSize(cols: number, rows: number): void {
+    const op = "krun_set_console_size";
+    const c = uint(cols, 1, 0xffff, op, "cols");
+    const r = uint(rows, 1, 0xffff, op, "rows");
+    check(this.#native.call.krun_set_console_size(this.#ctx(op), c, r), op);
+  }
+
+  /**
    * libkrun's own start (`krun_start_enter`): on success it never returns and the process
    * exits with the guest's status. It returns only to throw the reason it could not start.
    */

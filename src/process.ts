@@ -6,7 +6,7 @@
  */
 import type { HostIo } from "../ffi/symbols.ts";
 import type { ExitReason } from "./types.ts";
-import { describe, invalid } from "./util.ts";
+import { describe, invalid, uint } from "./util.ts";
 
 /**
  * Where one of the workload's stdin/stdout/stderr goes: "piped" (a stream in this process),
@@ -61,6 +61,48 @@ export interface SpawnOptions {
    * ```
    */
   readonly signal?: AbortSignal;
+  /**
+   * Interactive mode: the workload's stdin, stdout and stderr are one terminal, a new
+   * pseudo-terminal of this size (true: 80 columns × 24 rows), as `ssh -t` or `docker run -t`
+   * give. `VmProcess.stdin` is what is typed (^C and ^D are bytes the guest's terminal
+   * interprets), `stdout` is the screen (the guest's terminal writes "\r\n"; stderr is in it),
+   * and `resize()` changes the size the guest sees (its programs get SIGWINCH). Not with
+   * `stdin`/`stdout`/`stderr`.
+   *
+   * @example A shell on a 120×40 terminal
+   * ```ts ignore
+   * await using vm = new Vm({ root: "./rootfs", exec: { path: "/bin/sh", args: ["-i"] } });
+   * const child = vm.spawn({ tty: { cols: 120, rows: 40 } });
+   * child.stdout.pipeTo(new WritableStream({ write: (b) => Deno.stdout.write(b) }));
+   * const keys = child.stdin.getWriter();
+   * await keys.write(new TextEncoder().encode("stty size; exit 3\r"));
+   * child.resize(100, 30);
+   * console.log(await child.status); // { code: 3, success: false, reason: "exited" }
+   * ```
+   */
+  readonly tty?: boolean | TtySize;
+}
+
+/** A terminal's size. */
+export interface TtySize {
+  /**
+   * Columns, 1..65535.
+   *
+   * @example
+   * ```ts ignore
+   * const size = { cols: 80, rows: 24 };
+   * ```
+   */
+  readonly cols: number;
+  /**
+   * Rows, 1..65535.
+   *
+   * @example
+   * ```ts ignore
+   * const size = { cols: 132, rows: 50 };
+   * ```
+   */
+  readonly rows: number;
 }
 
 /** How `Vm.output()` runs the workload: stdout and stderr are always collected. */
@@ -119,20 +161,35 @@ export interface VmOutput extends VmStatus {
 
 /** A VM started by `Vm.spawn()`. */
 export interface VmProcess {
-  /** The workload's stdin (only with stdin "piped"; else reading it throws a TypeError). */
+  /** The workload's stdin (only with stdin "piped" or tty; else reading it throws a TypeError). */
   readonly stdin: WritableStream<Uint8Array>;
-  /** The workload's stdout (only with stdout "piped"); ends once the VM has ended. */
+  /** The workload's stdout (only with stdout "piped" or tty); ends once the VM has ended. */
   readonly stdout: ReadableStream<Uint8Array>;
-  /** The workload's stderr (only with stderr "piped"); ends once the VM has ended. */
+  /** The workload's stderr (only with stderr "piped"; not with tty); ends once the VM has ended. */
   readonly stderr: ReadableStream<Uint8Array>;
   /** Resolves when the VM has ended. */
   readonly status: Promise<VmStatus>;
   /** Forces the VM down (status reason "stopped"); nothing once it has ended. */
   stop(): void;
+  /**
+   * With `tty`: the guest's terminal takes this size (`krun_set_console_size`) and its
+   * foreground programs get SIGWINCH; nothing once the VM has ended. Without `tty`: throws
+   * a TypeError.
+   *
+   * @example Follow this process's own terminal (Deno)
+   * ```ts ignore
+   * Deno.addSignalListener("SIGWINCH", () => {
+   *   const { columns, rows } = Deno.consoleSize();
+   *   child.resize(columns, rows);
+   * });
+   * ```
+   */
+  resize(cols: number, rows: number): void;
 }
 
 const stdioValues = new Set(["piped", "inherit", "null"]);
-const spawnKeys = new Set(["stdin", "stdout", "stderr", "signal"]);
+const spawnKeys = new Set(["stdin", "stdout", "stderr", "signal", "tty"]);
+const ttyKeys = new Set(["cols", "rows"]);
 /** Guest output is read in chunks of this size (the console's own ring is 64 KiB per port). */
 export const readChunk = 64 * 1024;
 /**
@@ -169,6 +226,21 @@ export function stdioOf(options: SpawnOptions, op: string): [Stdio, Stdio, Stdio
   return [pick("stdin", "null"), pick("stdout", "piped"), pick("stderr", "piped")];
 }
 
+/** The terminal size of a spawn's `tty` option, checked; null without a tty. */
+export function ttyOf(options: SpawnOptions, op: string): TtySize | null {
+  const tty = options.tty ?? false;
+  if (tty === false) return null;
+  for (const name of ["stdin", "stdout", "stderr"] as const) {
+    if (options[name] !== undefined) {
+      throw invalid(op, `tty: the terminal is stdin, stdout and stderr; ${name} cannot be set with it`);
+    }
+  }
+  if (tty === true) return { cols: 80, rows: 24 };
+  checkOptions(tty, ttyKeys, op);
+  const { cols, rows } = tty;
+  return { cols: uint(cols, 1, 0xffff, op, "tty.cols"), rows: uint(rows, 1, 0xffff, op, "tty.rows") };
+}
+
 /**
  * The host side of one spawn: the three fds handed to the VM (closed here once it started:
  * the VMM keeps its own) and the JS streams on the other pipe ends.
@@ -178,11 +250,24 @@ export class Wiring {
   readonly stdin: WritableStream<Uint8Array> | null = null;
   readonly stdout: ReadableStream<Uint8Array> | null = null;
   readonly stderr: ReadableStream<Uint8Array> | null = null;
+  readonly tty: boolean;
   #io: HostIo;
   #toClose: number[] = [];
+  /** The pty's slave: the VMM restores its settings and reads its size until the context is freed. */
+  #afterEnd: number[] = [];
 
-  constructor(io: HostIo, [stdin, stdout, stderr]: [Stdio, Stdio, Stdio]) {
+  constructor(io: HostIo, [stdin, stdout, stderr]: [Stdio, Stdio, Stdio], tty: TtySize | null = null) {
     this.#io = io;
+    this.tty = tty !== null;
+    if (tty !== null) {
+      const [master, second, slave] = io.pty(tty.cols, tty.rows);
+      this.#afterEnd.push(slave);
+      this.vmFds = [slave, slave, slave];
+      // A pty master reads EIO, not end of file, once the slave is closed everywhere.
+      this.stdout = endOnError(io.readable(master, readChunk, readAhead));
+      this.stdin = io.writable(second);
+      return;
+    }
     let devNull = -1;
     const nullFd = (): number => {
       if (devNull < 0) this.#toClose.push(devNull = io.devNull());
@@ -225,6 +310,31 @@ export class Wiring {
     for (const fd of this.#toClose) this.#io.close(fd);
     this.#toClose = [];
   }
+
+  /** After the context is freed: closes the pty's slave, so its stdout ends. */
+  closeAfterEnd(): void {
+    for (const fd of this.#afterEnd) this.#io.close(fd);
+    this.#afterEnd = [];
+  }
+}
+
+/** `stream`, ending instead of failing when a read fails. */
+function endOnError(stream: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const reader = stream.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller): Promise<void> {
+      try {
+        const { value, done } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } catch {
+        controller.close();
+      }
+    },
+    cancel(reason): Promise<void> {
+      return reader.cancel(reason);
+    },
+  });
 }
 
 /** The `VmProcess` of one spawn. */
@@ -233,10 +343,24 @@ export class Child implements VmProcess {
   #wiring: Wiring;
   #stop: () => void;
 
-  constructor(wiring: Wiring, status: Promise<VmStatus>, stop: () => void) {
+  #resize: (cols: number, rows: number) => void;
+
+  constructor(
+    wiring: Wiring,
+    status: Promise<VmStatus>,
+    stop: () => void,
+    resize: (cols: number, rows: number) => void,
+  ) {
     this.#wiring = wiring;
     this.status = status;
     this.#stop = stop;
+    this.#resize = resize;
+  }
+
+  resize(cols: number, rows: number): void {
+    if (!this.#wiring.tty) throw new TypeError("resize() needs a terminal: spawn({ tty: true })");
+    const op = "krun_set_console_size";
+    this.#resize(uint(cols, 1, 0xffff, op, "cols"), uint(rows, 1, 0xffff, op, "rows"));
   }
 
   get stdin(): WritableStream<Uint8Array> {

@@ -15,6 +15,7 @@ import {
   type OutputOptions,
   type SpawnOptions,
   stdioOf,
+  ttyOf,
   type VmOutput,
   type VmProcess,
   type VmStatus,
@@ -390,6 +391,7 @@ export class Vm extends EventTarget implements Disposable, AsyncDisposable {
   #ctx: Context;
   #state: VmState = "ready";
   #waiting: Promise<number> | null = null;
+  #afterFree: (() => void) | null = null;
 
   /** Creates the context and applies every option; throws `KrunError` on the first bad one. */
   constructor(options: VmOptions) {
@@ -460,10 +462,12 @@ export class Vm extends EventTarget implements Disposable, AsyncDisposable {
   spawn(options: SpawnOptions = {}): VmProcess {
     const op = "krun_add_virtio_console_default";
     const stdio = stdioOf(options, op);
+    const tty = ttyOf(options, op);
     if (this.#state !== "ready") throw new Error(`Vm.spawn(): this VM is ${this.#state}; a Vm runs once`);
     const signal = options.signal;
     signal?.throwIfAborted();
-    const wiring = new Wiring(load().io, stdio);
+    const wiring = new Wiring(load().io, stdio, tty);
+    this.#afterFree = () => wiring.closeAfterEnd();
     try {
       this.#ctx.disableImplicitConsole();
       this.#ctx.addVirtioConsoleDefault(...wiring.vmFds);
@@ -473,6 +477,7 @@ export class Vm extends EventTarget implements Disposable, AsyncDisposable {
       wiring.stdin?.abort().catch(() => {});
       wiring.stdout?.cancel().catch(() => {});
       wiring.stderr?.cancel().catch(() => {});
+      if (this.#state === "ready") this.#runAfterFree(); // else freeing the context does it
       throw err;
     } finally {
       wiring.closeVmSide();
@@ -488,12 +493,21 @@ export class Vm extends EventTarget implements Disposable, AsyncDisposable {
       signal?.removeEventListener("abort", stop);
       if (this.#state === "running") this.#state = "exited";
       // Freeing closes the VMM's ends of the pipes: the streams end after their last byte.
-      if (this.#state !== "disposed") this.#ctx.free();
+      if (this.#state !== "disposed") this.#free();
     }).then((st) => {
       this.dispatchEvent(new CustomEvent<VmStatus>("exit", { detail: st }));
       return st;
     });
-    return new Child(wiring, status, stop);
+    const resize = (cols: number, rows: number): void => {
+      if (this.#state !== "running") return;
+      try {
+        this.#ctx.setConsoleSize(cols, rows);
+      } catch (err) {
+        // Ended meanwhile (its wait returned, or the context is gone): nothing to resize.
+        if (!(err instanceof KrunError && (err.code === "EINVAL" || err.code === "ENOENT"))) throw err;
+      }
+    };
+    return new Child(wiring, status, stop, resize);
   }
 
   /**
@@ -621,19 +635,31 @@ export class Vm extends EventTarget implements Disposable, AsyncDisposable {
     }
   }
 
+  /** Frees the context, then what had to outlive it (a tty spawn's pty slave). */
+  #free(): void {
+    this.#ctx.free();
+    this.#runAfterFree();
+  }
+
+  #runAfterFree(): void {
+    const after = this.#afterFree;
+    this.#afterFree = null;
+    after?.();
+  }
+
   /** Stops the VM if it runs, and frees the context (once the library has let go of it). */
   [Symbol.dispose](): void {
     if (this.#state === "disposed") return;
     const wasRunning = this.#state === "running";
     this.#state = "disposed";
-    if (!wasRunning) return this.#ctx.free();
+    if (!wasRunning) return this.#free();
     try {
       this.#ctx.stop();
     } catch {
       // It may have exited on its own meanwhile; the wait below settles either way.
     }
     // The wait still in flight uses the context: free it only when that wait is over.
-    this.#waiting?.catch(() => {}).finally(() => this.#ctx.free());
+    this.#waiting?.catch(() => {}).finally(() => this.#free());
   }
 
   /** Like `[Symbol.dispose]`, but resolves only once a running VM is down and freed. */
@@ -649,7 +675,7 @@ export class Vm extends EventTarget implements Disposable, AsyncDisposable {
       }
       await waiting.catch(() => {});
     }
-    this.#ctx.free();
+    this.#free();
   }
 }
 

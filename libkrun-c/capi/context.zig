@@ -1,6 +1,6 @@
 //! Context lifecycle and process-wide queries: krun_create_ctx, krun_free_ctx, krun_start_enter,
-//! the zkrun extensions krun_start / krun_wait / krun_stop / krun_get_exit_reason, krun_has_feature,
-//! krun_get_max_vcpus, krun_check_nested_virt, krun_get_shutdown_eventfd, krun_setuid/setgid.
+//! the zkrun extensions krun_start / krun_wait / krun_stop / krun_get_exit_reason /
+//! krun_set_console_size, krun_has_feature, krun_get_max_vcpus, krun_check_nested_virt, krun_get_shutdown_eventfd, krun_setuid/setgid.
 //! Machine errors become errno values here, with an exhaustive switch.
 const std = @import("std");
 const linux = std.os.linux;
@@ -120,6 +120,22 @@ pub fn krun_stop(ctx_id: u32) callconv(.c) i32 {
     }
     const machine = started(func, slot) catch |err| return errors.errno(err);
     if (!slot.exited) machine.stop();
+    return 0;
+}
+
+/// zkrun extension: the size of the guest console when it is a terminal (a caller's pty).
+pub fn krun_set_console_size(ctx_id: u32, cols: u16, rows: u16) callconv(.c) i32 {
+    const func = "krun_set_console_size";
+    contexts.lock();
+    defer contexts.unlock();
+    const slot = contexts.find(func, ctx_id) catch |err| return errors.errno(err);
+    const machine = started(func, slot) catch |err| return errors.errno(err);
+    if (cols == 0 or rows == 0) return errors.errno(reject(func, error.InvalidArgument, "context {d}: a size of {d}x{d} (columns x rows; both must be 1..65535)", .{ ctx_id, cols, rows }));
+    if (slot.exited) return errors.errno(reject(func, error.InvalidArgument, "context {d}: the VM has ended", .{ctx_id}));
+    machine.resizeConsole(.{ .cols = cols, .rows = rows }) catch |err| return errors.errno(switch (err) {
+        error.NoTerminal => reject(func, error.NotTerminal, "context {d}: the VM's console is not a terminal", .{ctx_id}),
+        error.Io => reject(func, error.Io, "context {d}: TIOCSWINSZ on the console's terminal failed", .{ctx_id}),
+    });
     return 0;
 }
 
@@ -345,7 +361,9 @@ test "create, free and free again" {
     try std.testing.expectEqual(@as(i32, -2), krun_free_ctx(@intCast(a)));
     try std.testing.expectEqual(@as(i32, -22), krun_wait(@intCast(b), 0));
     try std.testing.expectEqual(@as(i32, -22), krun_stop(@intCast(b)));
+    try std.testing.expectEqual(@as(i32, -22), krun_set_console_size(@intCast(b), 80, 24));
     try std.testing.expectEqual(@as(i32, 0), krun_free_ctx(@intCast(b)));
+    try std.testing.expectEqual(@as(i32, -2), krun_set_console_size(@intCast(b), 80, 24));
     try std.testing.expectEqual(@as(i32, -2), krun_wait(@intCast(b), 0));
     try std.testing.expectEqual(@as(i32, 1), krun_has_feature(feature_init_blob));
     try std.testing.expectEqual(@as(i32, 1), krun_has_feature(feature_net));

@@ -31,6 +31,8 @@ pub const Error = error{
     IsDirectory,
     /// Writing was asked of something served read-only.
     ReadOnly,
+    /// A terminal operation on a console that has no terminal.
+    NotTerminal,
 };
 
 const E = std.os.linux.E;
@@ -54,6 +56,7 @@ pub fn errno(err: Error) i32 {
         error.TimedOut => .TIMEDOUT,
         error.IsDirectory => .ISDIR,
         error.ReadOnly => .ROFS,
+        error.NotTerminal => .NOTTY,
     };
     return -@as(i32, @backingInt(e));
 }

@@ -467,6 +467,15 @@ fn onTerminalResized(ctx: *anyopaque, _: u32, _: u32) void {
     tty.console.resize(size.cols, size.rows);
 }
 
+/// krun_set_console_size, from any thread: the console's terminal takes this size and the
+/// guest console follows, as after SIGWINCH (the event loop re-reads the size). For a pty the
+/// embedder opened, whose size changes reach no SIGWINCH handler of this process.
+pub fn resizeConsole(self: *Machine, size: terminal.Size) error{ NoTerminal, Io }!void {
+    const tty = self.tty orelse return error.NoTerminal;
+    if (!terminal.setWindowSize(tty.fd, size)) return error.Io;
+    if (tty.watch) |w| w.notify() else tty.console.resize(size.cols, size.rows);
+}
+
 /// init/'s encoder decides how the exec config travels (cmdline tokens or JSON on the root fs).
 fn encodeExec(self: *Machine, cfg: *const Config) Error!void {
     if (cfg.exec_path == null and cfg.argv.len == 0 and cfg.workdir == null and cfg.rlimits.len == 0 and

@@ -100,6 +100,13 @@ pub fn windowSize(fd: i32) ?Size {
     return .{ .cols = ws.col, .rows = ws.row };
 }
 
+/// TIOCSWINSZ: the terminal takes this size (its foreground process group, if any, gets SIGWINCH).
+pub fn setWindowSize(fd: i32, size: Size) bool {
+    if (fd < 0) return false;
+    const ws: Winsize = .{ .row = size.rows, .col = size.cols, .xpixel = 0, .ypixel = 0 };
+    return linux.errno(linux.ioctl(fd, linux.T.IOCSWINSZ, @intFromPtr(&ws))) == .SUCCESS;
+}
+
 /// cfmakeraw(3): no line editing, echo, signals or output processing. ^C reaches the guest as a
 /// byte, and the guest's own terminal turns it into SIGINT for its foreground process.
 pub fn makeRaw(t: Termios) Termios {
@@ -165,6 +172,13 @@ pub const Watch = struct {
     /// Clears the pending notifications (the event loop calls this before reading the size).
     pub fn drain(self: Watch) void {
         _ = sys.eventfdDrain(self.fd);
+    }
+
+    /// What SIGWINCH does, for this watcher only (krun_set_console_size): the event loop
+    /// re-reads the terminal's size.
+    pub fn notify(self: Watch) void {
+        const one: u64 = 1;
+        _ = linux.write(self.fd, std.mem.asBytes(&one), 8);
     }
 };
 
@@ -320,6 +334,9 @@ test "window size of a pty" {
     defer pty.close();
     try pty.setSize(120, 40);
     try testing.expectEqual(Size{ .cols = 120, .rows = 40 }, windowSize(pty.slave).?);
+    try testing.expect(setWindowSize(pty.slave, .{ .cols = 90, .rows = 20 }));
+    try testing.expectEqual(Size{ .cols = 90, .rows = 20 }, windowSize(pty.master).?);
+    try testing.expect(!setWindowSize(-1, .{ .cols = 1, .rows = 1 }));
     try testing.expectEqual(@as(?Size, null), windowSize(-1));
 }
 

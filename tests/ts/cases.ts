@@ -138,7 +138,7 @@ export const cases: Case[] = [
       const info = loadLibrary();
       assert.match(info.path, /libkrun\.so\.1$/);
       assert.ok(info.runtime === "deno" || info.runtime === "bun");
-      assert.equal(Object.keys(symbols).length, 77); // 72 libkrun 1.x + 5 zkrun extensions
+      assert.equal(Object.keys(symbols).length, 78); // 72 libkrun 1.x + 6 zkrun extensions
       // libkrunfw.so.5 beside it is loaded too, so a VM can start without LD_LIBRARY_PATH.
       const beside = join(dirname(info.path), "libkrunfw.so.5");
       if (info.path.includes("/") && existsSync(beside)) assert.equal(info.firmware, beside);
@@ -628,6 +628,7 @@ export const cases: Case[] = [
         krun_wait: (c) => c.wait(0),
         krun_stop: (c) => c.stop(),
         krun_get_exit_reason: (c) => c.exitReason(),
+        krun_set_console_size: (c) => c.setConsoleSize(80, 24),
         krun_free_ctx: (c) => c.free(),
         krun_create_ctx: () => new Context().free(),
         krun_set_log_level: () => zkrun.setLogLevel(1),

@@ -304,6 +304,54 @@ const scenarios: Record<string, () => Promise<void>> = {
       ctx,
     );
   },
+  // spawn({ tty }): the workload's stdin/stdout/stderr are one terminal of the asked size;
+  // typed input is echoed and read; resize() reaches the guest; the status and the end of
+  // stdout come back; tty excludes stdin/stdout/stderr and stderr's stream.
+  async "spawn-tty"(): Promise<void> {
+    assert.throws(
+      () => sh("true").spawn({ tty: true, stdout: "piped" }),
+      (e: unknown) => e instanceof KrunError && e.code === "EINVAL" && /tty/.test(e.message),
+    );
+    await using vm = sh(
+      'for fd in 0 1 2; do [ -t $fd ] && echo "tty$fd"; done; echo "size=[$(stty size)]"; echo err >&2; ' +
+        'read line; i=0; while [ "$(stty size)" = "30 100" ] && [ $i -lt 300 ]; do sleep 0.2; i=$((i+1)); done; ' +
+        'echo "got=[$line] now=[$(stty size)]"; exit 3',
+    );
+    const child = vm.spawn({ tty: { cols: 100, rows: 30 }, signal: AbortSignal.timeout(240_000) });
+    assert.throws(() => child.stderr, TypeError);
+    let seen = "";
+    const reader = child.stdout.getReader();
+    const waitFor = async (re: RegExp): Promise<void> => {
+      while (!re.test(seen)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stdout ended before ${re}; got ${JSON.stringify(seen)}`);
+        seen += text(value);
+      }
+    };
+    await waitFor(/size=\[30 100\]/);
+    await waitFor(/err\r\n/);
+    check("tty: stdin, stdout and stderr are the guest's terminal, 100x30", () => {
+      assert.match(seen, /tty0\r\ntty1\r\ntty2\r\n/);
+      assert.match(seen, /size=\[30 100\]\r\nerr\r\n/);
+    }, seen);
+    child.resize(120, 40);
+    const keys = child.stdin.getWriter();
+    await keys.write(new TextEncoder().encode("hello\r"));
+    await waitFor(/got=.*\r\n/);
+    while (true) { // to the end: the stream ends once the VM is down
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += text(value);
+    }
+    const status = await child.status;
+    check("tty: typed input echoed and read, the resize seen, status 3, stdout ended", () => {
+      assert.match(seen, /hello\r\n/);
+      assert.match(seen, /got=\[hello\] now=\[40 120\]\r\n/);
+      assert.deepEqual(status, { code: 3, success: false, reason: "exited" });
+    }, seen);
+    child.resize(80, 24); // ended: nothing to do, no throw
+    await keys.close().catch(() => {});
+  },
   // A guest that does not end: timeout stops it; disposing a running VM stops it too.
   async "stop"(): Promise<void> {
     {
