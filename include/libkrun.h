@@ -44,6 +44,9 @@
  * (unless another handler was installed over it meanwhile, which is then left alone).
  *
  * Other process-wide effects, beyond the library's own threads and fds:
+ *  - Once loaded, libkrun.so.1 stays mapped until the process exits: it marks itself
+ *    RTLD_NODELETE, so dlclose() does not unmap it (a running VM's threads and the signal
+ *    handlers below run its code; unmapped, they crashed the process).
  *  - Loading libkrun.so.1 opens libkrunfw.so.5 (by soname, else beside libkrun.so.1) and keeps
  *    it open until the process exits, so a client that loads the library and then enters a
  *    container without libkrunfw still has a kernel (crun 1.8.1). If it is not found then,

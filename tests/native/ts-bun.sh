@@ -24,6 +24,8 @@ fi
 # Contexts dropped without dispose are freed once collected (FinalizationRegistry).
 out=$(bun --expose-gc tests/ts/gc.ts 2>&1 | grep -v '^\[zkrun\]')
 [[ $out == "gc ok: 5 of 5 freed" ]] && ok "dropped contexts freed by the GC safety net" || bad "GC safety net" "$out"
+out=$(bun tests/ts/pinned.ts 2>&1 | grep -v '^\[zkrun\]')
+[[ $out == "pinned: mapped after close" ]] && ok "library pinned (RTLD_NODELETE)" || bad "library pinned" "$out"
 
 # 2. examples/run.ts: user mistakes are one line and exit 2, never a stack trace.
 root=$(mktemp -d); trap 'rm -rf "$root"' EXIT

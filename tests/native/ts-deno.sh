@@ -65,5 +65,9 @@ out=$(cli --help 2>&1); rc=$?
 out=$(deno run --quiet --allow-ffi --allow-read --allow-env --v8-flags=--expose-gc tests/ts/gc.ts 2>&1 | grep -v '^\[zkrun\]')
 [[ $out == "gc ok: 5 of 5 freed" ]] && ok "dropped contexts freed by the GC safety net" || bad "GC safety net" "$out"
 
+# libkrun.so.1 stays mapped after its last handle is closed (a running VM runs its code).
+out=$(deno run --quiet -A tests/ts/pinned.ts 2>&1 | grep -v '^\[zkrun\]')
+[[ $out == "pinned: mapped after close" ]] && ok "library pinned (RTLD_NODELETE)" || bad "library pinned" "$out"
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
