@@ -31,6 +31,7 @@ pub fn build(b: *std.Build) void {
     // Debug unless --release is passed, and libkrun.so is what users run.
     const optimize = b.option(std.builtin.OptimizeMode, "optimize", "Optimization mode (default: safe)") orelse .safe;
     const kernel_path = b.option([]const u8, "kernel", "vmlinux to bundle into libkrunfw.so");
+    const kernel_aarch64 = b.option([]const u8, "kernel-aarch64", "arm64 Image (kernelfw/build-kernel-aarch64.sh) to bundle into zig-out/aarch64-linux/lib/libkrunfw.so");
     // Release builds ship stripped; -Dstrip=false keeps the symbols for objdump and gdb.
     const strip = b.option(bool, "strip", "Strip libkrun.so (default: all but Debug)") orelse (optimize != .debug);
 
@@ -50,7 +51,11 @@ pub fn build(b: *std.Build) void {
     buildBlkFuzz(b, steps.fuzz, target);
     buildVsockFuzz(b, steps.fuzz, target);
     buildInitFuzz(b, steps.fuzz, target);
-    if (kernel_path) |path| buildLibkrunfw(b, steps.@"test", target, optimize, path);
+    if (kernel_path) |path| buildLibkrunfw(b, steps.@"test", target, optimize, path, null);
+    if (kernel_aarch64) |path| {
+        const t = b.resolveTargetQuery(.{ .cpu_arch = .aarch64, .os_tag = .linux, .abi = .gnu });
+        buildLibkrunfw(b, steps.@"test", t, optimize, path, "aarch64-linux/lib");
+    }
 }
 
 /// The guest init: static, no libc, x86_64 Linux. Embedded into libkrun.so.
@@ -169,12 +174,14 @@ fn buildKernelfwTests(b: *std.Build, test_step: *std.Build.Step, target: std.Bui
 
 /// libkrunfw.so.5.4.0 (soname libkrunfw.so.5): the bundler turns the vmlinux into the bundle at
 /// build time, and kernelfw/libkrunfw.zig embeds it as a 64 KiB-aligned exported array.
+/// `install_dir` (relative to zig-out) puts a cross-built one beside the native one.
 fn buildLibkrunfw(
     b: *std.Build,
     test_step: *std.Build.Step,
     target: std.Build.ResolvedTarget,
     optimize: std.builtin.OptimizeMode,
     kernel_path: []const u8,
+    install_dir: ?[]const u8,
 ) void {
     _ = test_step; // the bundler tests hang on it in buildKernelfwTests, -Dkernel or not
     const bundler = b.addExecutable(.{ .name = "kernelfw-bundler", .root_module = b.createModule(.{
@@ -202,7 +209,9 @@ fn buildLibkrunfw(
         .root_module = mod,
         .version = libkrunfw_version,
     });
-    b.installArtifact(lib);
+    if (install_dir) |dir| {
+        b.getInstallStep().dependOn(&b.addInstallArtifact(lib, .{ .dest_dir = .{ .override = .{ .custom = dir } } }).step);
+    } else b.installArtifact(lib);
 }
 
 // ---- virtio-fs (libkrun-c/virtio/fs/) ------------------------------------------------------

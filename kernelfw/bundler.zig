@@ -7,8 +7,13 @@
 //! The input is a file from disk, so every header value is checked before it is used: a
 //! truncated or hostile ELF yields a named error, never a crash or an out-of-bounds access.
 //!
-//! Run as a build-time tool: `bundler <vmlinux> <bundle.bin> <meta.zig>` writes the bundle and a
-//! Zig file with its load address, entry and size (imported by libkrunfw.zig).
+//! On aarch64 the kernel is a raw arm64 `Image` (kernelfw/build-kernel-aarch64.sh), recognized by
+//! its header's magic ("ARM\x64" at 0x38): the bundle is the file itself, rounded up to 4 KiB,
+//! with load = entry = 0x8000_0000 (libkrunfw's aarch64 bundle; libkrun.md §2.4). The header's
+//! text_offset must be 0 (every kernel since 5.10): the Image runs where it is loaded.
+//!
+//! Run as a build-time tool: `bundler <vmlinux|Image> <bundle.bin> <meta.zig>` writes the bundle
+//! and a Zig file with its load address, entry and size (imported by libkrunfw.zig).
 const std = @import("std");
 const assert = std.debug.assert;
 
@@ -46,7 +51,30 @@ pub const Error = error{
     BundleTooLarge,
     /// e_entry is not inside the file-backed part of a PT_LOAD segment.
     EntryNotLoaded,
+    /// An arm64 Image whose header asks for a text_offset other than 0.
+    ImageTextOffset,
 };
+
+/// arm64 Image header (Documentation/arch/arm64/booting.rst): magic "ARM\x64" at 0x38.
+pub const arm64_image_magic: u32 = 0x644d_5241;
+pub const arm64_header_size = 64;
+/// Where libkrun loads and enters the aarch64 Image (start of guest RAM).
+pub const arm64_load_addr: u64 = 0x8000_0000;
+
+pub fn isArm64Image(data: []const u8) bool {
+    return data.len >= arm64_header_size and
+        std.mem.readInt(u32, data[0x38..0x3c], .little) == arm64_image_magic;
+}
+
+/// The aarch64 plan: the whole Image at 0x8000_0000, rounded up to a page.
+pub fn planImage(image: []const u8) Error!Plan {
+    if (!isArm64Image(image)) return error.Truncated;
+    if (std.mem.readInt(u64, image[0x08..0x10], .little) != 0) return error.ImageTextOffset;
+    if (image.len > bundle_size_max) return error.BundleTooLarge;
+    var p: Plan = .{ .load_addr = arm64_load_addr, .entry = arm64_load_addr, .size = std.mem.alignForward(u64, image.len, page_size), .pieces = undefined, .count = 1 };
+    p.pieces[0] = .{ .file_offset = 0, .bundle_offset = 0, .len = image.len };
+    return p;
+}
 
 /// ELF64 headers with raw integer fields: a hostile file cannot produce an invalid enum.
 pub const Ehdr = extern struct {
@@ -176,9 +204,10 @@ pub const Bundle = struct {
     entry: u64,
 };
 
-/// Validates `elf` and returns its bundle (owned by the caller, allocated with `gpa`).
+/// Validates `kernel` (a vmlinux ELF or an arm64 Image) and returns its bundle (owned by the
+/// caller, allocated with `gpa`).
 pub fn bundle(gpa: std.mem.Allocator, elf: []const u8) (Error || error{OutOfMemory})!Bundle {
-    const p = try plan(elf);
+    const p = if (isArm64Image(elf)) try planImage(elf) else try plan(elf);
     const bytes = try gpa.alloc(u8, p.size);
     fill(&p, elf, bytes);
     return .{ .bytes = bytes, .load_addr = p.load_addr, .entry = p.entry };
@@ -188,7 +217,7 @@ pub fn main(init: std.process.Init) !void {
     const io = init.io;
     const args = try init.minimal.args.toSlice(init.arena.allocator());
     if (args.len != 4) {
-        std.log.err("usage: bundler <vmlinux> <bundle.bin> <meta.zig>", .{});
+        std.log.err("usage: bundler <vmlinux|Image> <bundle.bin> <meta.zig>", .{});
         std.process.exit(2);
     }
     const cwd = std.Io.Dir.cwd();
@@ -198,7 +227,7 @@ pub fn main(init: std.process.Init) !void {
     };
     defer init.gpa.free(elf);
     const b = bundle(init.gpa, elf) catch |err| {
-        std.log.err("{s} is not a usable vmlinux: {t}", .{ args[1], err });
+        std.log.err("{s} is not a usable vmlinux or arm64 Image: {t}", .{ args[1], err });
         std.process.exit(1);
     };
     defer init.gpa.free(b.bytes);
@@ -412,4 +441,21 @@ test "plan never crashes on random mutations of a valid ELF" {
         fill(&p, work[0..cut], out);
     }
     try testing.expect(ok > 0);
+}
+
+test "arm64 Image: the whole file at 0x80000000, page-rounded; text_offset must be 0" {
+    var img: [5000]u8 = @splat(0x5a);
+    @memset(img[0..arm64_header_size], 0);
+    std.mem.writeInt(u32, img[0x38..0x3c], arm64_image_magic, .little);
+    try testing.expect(isArm64Image(&img));
+    const b = try bundle(testing.allocator, &img);
+    defer testing.allocator.free(b.bytes);
+    try testing.expectEqual(@as(u64, 0x8000_0000), b.load_addr);
+    try testing.expectEqual(@as(u64, 0x8000_0000), b.entry);
+    try testing.expectEqual(@as(usize, 8192), b.bytes.len);
+    try testing.expectEqualSlices(u8, &img, b.bytes[0..img.len]);
+    try testing.expect(std.mem.allEqual(u8, b.bytes[img.len..], 0));
+    std.mem.writeInt(u64, img[0x08..0x10], 0x80000, .little);
+    try testing.expectError(error.ImageTextOffset, bundle(testing.allocator, &img));
+    try testing.expect(!isArm64Image(img[0..63]));
 }
