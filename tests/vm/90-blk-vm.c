@@ -3,7 +3,7 @@
  * disks attached through the C API. The root is ROOT_DIR (virtio-fs), or "-" with -remount (the
  * root is a disk). Exits with the guest command's status.
  *
- *   blk-vm ROOT_DIR|- [-disk ID PATH FORMAT RO]... [-remount DEVICE FSTYPE OPTIONS] COMMAND [ARG]...
+ *   blk-vm ROOT_DIR|- [-disk ID PATH FORMAT RO]... [-disk3 ID PATH FORMAT RO DIRECT SYNC]... [-remount DEVICE FSTYPE OPTIONS] COMMAND [ARG]...
  *
  * FORMAT is raw|qcow2|vmdk, RO is 0|1; FSTYPE and OPTIONS may be "-" for NULL.
  */
@@ -27,7 +27,7 @@ static const char *opt(const char *s) { return strcmp(s, "-") == 0 ? NULL : s; }
 int main(int argc, char *argv[])
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: blk-vm ROOT_DIR|- [-disk ID PATH FORMAT RO]... [-remount DEV FSTYPE OPTS] COMMAND [ARG]...\n");
+        fprintf(stderr, "usage: blk-vm ROOT_DIR|- [-disk ID PATH FORMAT RO]... [-disk3 ID PATH FORMAT RO DIRECT SYNC]... [-remount DEV FSTYPE OPTS] COMMAND [ARG]...\n");
         return 2;
     }
     const char *env[] = { "HOME=/root", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm", NULL };
@@ -44,6 +44,13 @@ int main(int argc, char *argv[])
             uint32_t format = strcmp(f, "qcow2") == 0 ? KRUN_DISK_FORMAT_QCOW2 : strcmp(f, "vmdk") == 0 ? KRUN_DISK_FORMAT_VMDK : KRUN_DISK_FORMAT_RAW;
             check(krun_add_disk2((uint32_t)ctx, argv[at + 1], argv[at + 2], format, strcmp(argv[at + 4], "1") == 0), "krun_add_disk2");
             at += 5;
+        } else if (strcmp(argv[at], "-disk3") == 0 && at + 6 < argc) {
+            const char *f = argv[at + 3];
+            uint32_t format = strcmp(f, "qcow2") == 0 ? KRUN_DISK_FORMAT_QCOW2 : KRUN_DISK_FORMAT_RAW;
+            check(krun_add_disk3((uint32_t)ctx, argv[at + 1], argv[at + 2], format, strcmp(argv[at + 4], "1") == 0,
+                                 strcmp(argv[at + 5], "1") == 0, (uint32_t)atoi(argv[at + 6])),
+                  "krun_add_disk3");
+            at += 7;
         } else if (strcmp(argv[at], "-remount") == 0 && at + 3 < argc) {
             check(krun_set_root_disk_remount((uint32_t)ctx, argv[at + 1], opt(argv[at + 2]), opt(argv[at + 3])), "krun_set_root_disk_remount");
             at += 4;
