@@ -2,7 +2,8 @@
 # `make bench`: runs every tests/bench/*.bench.sh (each may boot the test host itself), keeps its
 # full output in $ZKRUN_BENCH_LOGS (default /tmp/zkrun-bench-logs), collects its figures and prints
 # one table. A figure is a line "name value unit" (value numeric), or "suite: what: value unit
-# [note]". Exit status: non-zero if any bench script failed (its figures still show).
+# [note]". The side-by-side table's markdown lines ("| ...") follow the figures. Run time: the
+# side-by-side bench dominates (its defaults took ~N min here; see BENCHMARKS.md). Exit status: non-zero if any bench script failed (its figures still show).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PWD/.tools/zig/bin:$PWD/.tools/js/node_modules/.bin:$PATH"
@@ -35,6 +36,11 @@ printf '%s\n' "${rows[@]}" | awk -F'\t' '
     printf "%-8s  %-" w "s  %14s  %s\n", "suite", "figure", "value", "unit"
     for (i = 1; i <= NR; i++) if (n[i] != "") printf "%-8s  %-" w "s  %14s  %s\n", s[i], n[i], v[i], u[i]
   }'
+# The side-by-side table (compare.bench.sh: zkrun vs upstream libkrun vs QEMU + virtiofsd).
+if [[ -s $logs/compare.log ]] && grep -q '^| ' "$logs/compare.log"; then
+  echo; echo "side by side (tests/bench/compare.bench.sh, medians, ratios < 1 mean zkrun is faster/smaller):"
+  grep '^|' "$logs/compare.log"
+fi
 date -u +"measured %Y-%m-%d %H:%M UTC on $(uname -m), $(nproc) cores, $(awk '/MemTotal/ {printf "%d GiB", $2/1048576+0.5}' /proc/meminfo)"
 for f in "${failed[@]}"; do echo "bench failed: $f (see $logs)"; done
 [[ ${#failed[@]} -eq 0 ]]

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Side by side (BENCHMARKS.md "Side by side"): zkrun's libkrun.so.1 and upstream libkrun (the
+# Rust original, built from its crate by tests/bench/upstream-libkrun.sh and cached outside the
+# repo), both booting our libkrunfw.so.5 with the same C client (compare/krun-bench.c, dlopen by
+# path) in ONE test-host boot, runs alternating; the file workloads also in QEMU microvm with
+# Debian's virtiofsd serving the root. Figures: boot to workload exit (/bin/true), KVM exits per
+# boot, process peak RSS, and compare/fsb.c's workloads timed inside the guest. Prints "name
+# value unit" figures and a markdown table with ratios (its lines start with "|").
+# Knobs: ZKRUN_BENCH_BOOTS (boot-only runs per side, 3), ZKRUN_BENCH_ROUNDS (workload runs per
+# side), ZKRUN_BENCH_FILES, ZKRUN_BENCH_TREE (files in the untarred tree), ZKRUN_BENCH_DATA_MIB,
+# ZKRUN_BENCH_CONSOLE_MIB (16; zkrun and upstream only); defaults below.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+export PATH="$PWD/.tools/zig/bin:$PATH"
+cache=${ZKRUN_CACHE:-$HOME/.cache/zkrun}/bench
+# The defaults are sized for this project's machine (every FUSE request costs milliseconds under
+# the test host's emulation: untarring 500 files took 250 s); ZKRUN_BENCH_FULL=1 runs issue 15's
+# sizes (1,000 files, a 10,000-file tree, 256 MiB, 2 rounds), which take hours here.
+if [[ ${ZKRUN_BENCH_FULL:-0} == 1 ]]; then d_files=1000 d_tree=10000 d_data=256 d_rounds=2
+else d_files=300 d_tree=300 d_data=64 d_rounds=1; fi
+boots=${ZKRUN_BENCH_BOOTS:-3} rounds=${ZKRUN_BENCH_ROUNDS:-$d_rounds} files=${ZKRUN_BENCH_FILES:-$d_files}
+tree=${ZKRUN_BENCH_TREE:-$d_tree} data_mib=${ZKRUN_BENCH_DATA_MIB:-$d_data} console_mib=${ZKRUN_BENCH_CONSOLE_MIB:-16}
+if [[ ${ZKRUN_BENCH_INSIDE:-} != 1 ]]; then
+  # Everything is built here on the machine; the test host only runs it.
+  [[ -e zig-out/lib/libkrun.so.1 && -e zig-out/lib/libkrunfw.so.5 ]] || { echo "compare: zkrun not built (make build)"; exit 1; }
+  upstream=$(tests/bench/upstream-libkrun.sh); rc=$?
+  [[ $rc -eq 0 ]] || { echo "compare: upstream libkrun not built (exit $rc): its columns stay empty"; upstream=""; }
+  mkdir -p "$cache"
+  cc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$cache/krun-bench" tests/bench/compare/krun-bench.c -ldl -lpthread || exit 1
+  cc -static -O2 -Wall -Wextra -o "$cache/fsb" tests/bench/compare/fsb.c || exit 1
+  tar_file=$cache/tree-$tree.tar
+  if [[ ! -s $tar_file ]]; then # $tree files of 100 bytes in directories of 100
+    t=$(mktemp -d); for ((i = 0; i < tree; i++)); do
+      d=$t/tree/d$((i / 100)); [[ -d $d ]] || mkdir -p "$d"; printf '%0100d' "$i" >"$d/f$i"; done
+    tar -C "$t" -cf "$tar_file.tmp" tree && mv "$tar_file.tmp" "$tar_file"; rm -rf "$t"
+  fi
+  rootfs=$(tests/native/capi/vm-build.sh | sed -n 's/^rootfs=//p')
+  [[ -x $rootfs/bin/sh ]] || { echo "compare: no busybox rootfs (scripts/mkrootfs.sh)"; exit 1; }
+  [[ -x tests/host/run ]] || { echo "compare: SKIP: no test host (tests/host/run)"; exit 77; }
+
+  exec tests/host/run --timeout "${ZKRUN_BENCH_TIMEOUT:-3600}" env ZKRUN_BENCH_INSIDE=1 UPSTREAM_LIB="$upstream" \
+    ROOTFS="$rootfs" TAR_FILE="$tar_file" ZKRUN_BENCH_BOOTS="$boots" \
+    ZKRUN_BENCH_ROUNDS="$rounds" ZKRUN_BENCH_FILES="$files" ZKRUN_BENCH_DATA_MIB="$data_mib" \
+    ZKRUN_BENCH_CONSOLE_MIB="$console_mib" "$0"
+fi
+
+KERNEL=$(kernelfw/build-kernel.sh --print-path 2>/dev/null)
+VIRTIOFSD=/usr/lib/qemu/virtiofsd
+export LD_LIBRARY_PATH=$PWD/zig-out/lib # both libraries dlopen libkrunfw.so.5: ours
+work=$(mktemp -d /tmp/zkrun-compare.XXXXXX); trap 'rm -rf "$work"' EXIT
+sides=(zkrun) libs=([0]=$PWD/zig-out/lib/libkrun.so.1)
+[[ -n ${UPSTREAM_LIB:-} && -e $UPSTREAM_LIB ]] && { sides+=(upstream); libs+=("$UPSTREAM_LIB"); }
+qemu_ok=0; [[ -x $VIRTIOFSD && -n $KERNEL ]] && command -v qemu-system-x86_64 >/dev/null && qemu_ok=1
+for s in "${sides[@]}" qemu; do
+  cp -a "$ROOTFS" "$work/root-$s"; cp "$cache/fsb" "$TAR_FILE" "$work/root-$s/"
+  printf '#!/bin/sh\n/fsb /results %s /%s %s 0\n/bin/busybox reboot -f\n' "$files" "$(basename "$TAR_FILE")" "$data_mib" \
+    >"$work/root-$s/fsb-qemu.sh"; chmod +x "$work/root-$s/fsb-qemu.sh"
+done
+res=$work/results; : >"$res" # lines: side figure value unit
+
+# one krun-bench run: side index, log name, guest command...
+krun_run() {
+  local i=$1 tag=$2; shift 2
+  local s=${sides[$i]} out=$work/krun.out
+  rm -f "$out" "$work/root-$s/results"
+  KRUN_BENCH_OUT=$out timeout 1200 "$cache/krun-bench" "${libs[$i]}" 1 512 "$work/root-$s" "$@" \
+    </dev/null 2>"$work/$s-$tag.err" | wc -c >"$work/$s-$tag.bytes"
+  [[ -s $out ]] || { echo "compare: $s $tag: no report; stderr:"; tail -5 "$work/$s-$tag.err"; return 1; }
+  cat "$out"
+}
+
+for ((r = 1; r <= boots; r++)); do
+  for i in "${!sides[@]}"; do
+    o=$(krun_run "$i" boot /bin/true) || continue
+    echo "compare: boot ${sides[$i]} $o"
+    v() { sed -n "s/.*\b$1=\([0-9]*\).*/\1/p" <<<"$o"; }
+    { echo "${sides[$i]} boot_true_to_exit $(( $(v wall_us) / 1000 )) ms"
+      echo "${sides[$i]} kvm_exits_per_boot $(v exits) exits"
+      echo "${sides[$i]} process_peak_rss $(v maxrss_kb) KiB"; } >>"$res"
+  done
+done
+
+qemu_run() {
+  local s=qemu
+  rm -f "$work/root-$s/results"
+  "$VIRTIOFSD" --socket-path="$work/vfsd.sock" -o source="$work/root-$s" -o cache=auto -f >"$work/vfsd.log" 2>&1 &
+  local vfsd=$!
+  for _ in $(seq 100); do [[ -S $work/vfsd.sock ]] && break; sleep 0.1; done
+  timeout 1200 qemu-system-x86_64 -M microvm,acpi=off,memory-backend=mem -accel kvm -cpu host -m 512M -smp 1 \
+    -global virtio-mmio.force-legacy=false -object memory-backend-memfd,id=mem,size=512M,share=on -nodefaults \
+    -no-user-config -display none -no-reboot -serial file:"$work/qemu.console" -kernel "$KERNEL" \
+    -chardev socket,id=vfs,path="$work/vfsd.sock" -device vhost-user-fs-device,chardev=vfs,tag=/dev/root \
+    -append "console=ttyS0 quiet panic=-1 reboot=t rootfstype=virtiofs root=/dev/root rw init=/fsb-qemu.sh" \
+    </dev/null >/dev/null 2>"$work/qemu.log"
+  kill "$vfsd" 2>/dev/null; wait "$vfsd" 2>/dev/null; rm -f "$work/vfsd.sock"
+}
+
+tar_guest=/$(basename "$TAR_FILE")
+for ((r = 1; r <= rounds; r++)); do
+  for i in "${!sides[@]}"; do
+    s=${sides[$i]}
+    krun_run "$i" fs /fsb /results "$files" "$tar_guest" "$data_mib" "$console_mib" >/dev/null
+    echo "compare: workloads $s round $r: $(tr '\n' ' ' <"$work/root-$s/results" 2>/dev/null)"
+    grep -q '^done' "$work/root-$s/results" 2>/dev/null || echo "compare: $s round $r did not finish"
+    awk -v s="$s" 'NF == 3 && $2 ~ /^[0-9.]+$/ {print s, $1, $2, $3}' "$work/root-$s/results" >>"$res" 2>/dev/null
+  done
+  if [[ $qemu_ok == 1 ]]; then
+    qemu_run
+    echo "compare: workloads qemu round $r: $(tr '\n' ' ' <"$work/root-qemu/results" 2>/dev/null)"
+    grep -q '^done' "$work/root-qemu/results" 2>/dev/null || { echo "compare: qemu round $r did not finish"; tail -5 "$work/qemu.console" "$work/qemu.log"; }
+    awk 'NF == 3 && $2 ~ /^[0-9.]+$/ {print "qemu", $1, $2, $3}' "$work/root-qemu/results" >>"$res" 2>/dev/null
+  fi
+done
+
+# Medians per side and figure; the table: zkrun, upstream, QEMU+virtiofsd, ratios.
+awk '
+  { k = $2; if (!(k in seen)) { seen[k] = 1; order[++n] = k; unit[k] = $4 } v[$1, k, ++c[$1, k]] = $3 }
+  function med(s, k,   m, i, j, a, t) {
+    m = c[s, k]; if (m == 0) return ""
+    for (i = 1; i <= m; i++) a[i] = v[s, k, i]
+    for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+  }
+  function ratio(a, b) { return (a == "" || b == "" || b == 0) ? "–" : sprintf("%.2f×", a / b) }
+  END {
+    for (i = 1; i <= n; i++) { k = order[i]
+      for (s = 1; s <= 3; s++) { side = (s == 1 ? "zkrun" : s == 2 ? "upstream" : "qemu")
+        m = med(side, k); if (m != "") printf "compare.%s.%s %s %s\n", k, side, m, unit[k] }
+    }
+    print "| figure | zkrun | upstream libkrun 1.19.7 | QEMU + virtiofsd | zkrun / upstream | zkrun / virtiofsd |" > "/dev/stderr"
+    print "|---|---|---|---|---|---|" > "/dev/stderr"
+    for (i = 1; i <= n; i++) { k = order[i]; z = med("zkrun", k); u = med("upstream", k); q = med("qemu", k)
+      printf "| %s (%s) | %s | %s | %s | %s | %s |\n", k, unit[k], z, (u == "" ? "–" : u), (q == "" ? "–" : q), ratio(z, u), ratio(z, q) > "/dev/stderr"
+    }
+  }' "$res" 2>"$work/table.md"
+cat "$work/table.md" # run.sh prints these "|" lines after its own table

@@ -1,0 +1,143 @@
+// krun-bench: the one C client the side-by-side bench (tests/bench/compare.bench.sh) runs on
+// every libkrun implementation. It dlopens the library by path (zkrun's libkrun.so.1 or upstream
+// libkrun's libkrun.so), configures the same VM through libkrun's C API (vCPUs, RAM, a root
+// directory, a command, the implicit vsock off) and calls krun_start_enter, which ends the
+// process with the workload's status. At exit it writes one line to $KRUN_BENCH_OUT:
+//   wall_us=<process start to exit> exits=<KVM exits, all vCPUs> maxrss_kb=<peak RSS>
+// KVM exits come from KVM's binary statistics (KVM_GET_STATS_FD, Linux 5.14+): a watcher thread
+// finds the VMM's vCPU fds in /proc/self/fd and opens a stats fd for each, which keeps the VM's
+// counters readable even after the VMM closed its own fds.
+// usage: krun-bench LIB VCPUS MEM_MIB ROOT PROG [ARG...]
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <dlfcn.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#define max_vcpus 16
+static int stats_fds[max_vcpus];
+static int stats_count;
+static int vcpu_fds_seen[max_vcpus];
+static struct timespec t_start;
+static volatile int watching = 1;
+
+static uint64_t exits_of(int fd) {
+  struct kvm_stats_header h;
+  if (pread(fd, &h, sizeof h, 0) != sizeof h) return 0;
+  size_t desc_size = sizeof(struct kvm_stats_desc) + h.name_size;
+  char *descs = malloc(desc_size * h.num_desc);
+  if (!descs) return 0;
+  uint64_t value = 0;
+  if (pread(fd, descs, desc_size * h.num_desc, h.desc_offset) == (ssize_t)(desc_size * h.num_desc)) {
+    for (uint32_t i = 0; i < h.num_desc; i++) {
+      struct kvm_stats_desc *d = (struct kvm_stats_desc *)(descs + i * desc_size);
+      if (strcmp(d->name, "exits") == 0) {
+        if (pread(fd, &value, sizeof value, h.data_offset + d->offset) != sizeof value) value = 0;
+        break;
+      }
+    }
+  }
+  free(descs);
+  return value;
+}
+
+static void scan_vcpus(void) {
+  DIR *dir = opendir("/proc/self/fd");
+  if (!dir) return;
+  struct dirent *e;
+  while ((e = readdir(dir)) && stats_count < max_vcpus) {
+    char path[300], target[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+    ssize_t n = readlink(path, target, sizeof target - 1);
+    if (n <= 0) continue;
+    target[n] = 0;
+    int id;
+    if (sscanf(target, "anon_inode:kvm-vcpu:%d", &id) != 1 || id < 0 || id >= max_vcpus) continue;
+    if (vcpu_fds_seen[id]) continue;
+    int sfd = ioctl(atoi(e->d_name), KVM_GET_STATS_FD, 0);
+    if (sfd < 0) continue;
+    vcpu_fds_seen[id] = 1;
+    stats_fds[stats_count++] = sfd;
+  }
+  closedir(dir);
+}
+
+static void *watch(void *arg) {
+  int want = *(int *)arg;
+  struct timespec nap = {0, 1000000};
+  while (watching && stats_count < want) {
+    scan_vcpus();
+    nanosleep(&nap, NULL);
+  }
+  return NULL;
+}
+
+static void report(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  uint64_t exits = 0;
+  for (int i = 0; i < stats_count; i++) exits += exits_of(stats_fds[i]);
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  long us = (now.tv_sec - t_start.tv_sec) * 1000000L + (now.tv_nsec - t_start.tv_nsec) / 1000;
+  const char *out = getenv("KRUN_BENCH_OUT");
+  FILE *f = out ? fopen(out, "w") : NULL;
+  if (!f) f = stderr;
+  fprintf(f, "wall_us=%ld exits=%llu maxrss_kb=%ld vcpus_seen=%d\n", us, (unsigned long long)exits,
+          ru.ru_maxrss, stats_count);
+  if (f != stderr) fclose(f);
+}
+
+#define sym(name, ...) __VA_ARGS__ = dlsym(lib, #name)
+
+int main(int argc, char **argv) {
+  clock_gettime(CLOCK_MONOTONIC, &t_start);
+  if (argc < 6) {
+    fprintf(stderr, "usage: %s LIB VCPUS MEM_MIB ROOT PROG [ARG...]\n", argv[0]);
+    return 2;
+  }
+  void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+  if (!lib) {
+    fprintf(stderr, "krun-bench: %s\n", dlerror());
+    return 2;
+  }
+  sym(krun_create_ctx, int32_t (*krun_create_ctx)(void));
+  sym(krun_set_vm_config, int32_t (*krun_set_vm_config)(uint32_t, uint8_t, uint32_t));
+  sym(krun_set_root, int32_t (*krun_set_root)(uint32_t, const char *));
+  sym(krun_set_exec, int32_t (*krun_set_exec)(uint32_t, const char *, const char *const *, const char *const *));
+  sym(krun_disable_implicit_vsock, int32_t (*krun_disable_implicit_vsock)(uint32_t));
+  sym(krun_start_enter, int32_t (*krun_start_enter)(uint32_t));
+  if (!krun_create_ctx || !krun_set_vm_config || !krun_set_root || !krun_set_exec || !krun_start_enter) {
+    fprintf(stderr, "krun-bench: %s lacks a libkrun symbol\n", argv[1]);
+    return 2;
+  }
+  int vcpus = atoi(argv[2]);
+  int ctx = krun_create_ctx();
+  if (ctx < 0) return fprintf(stderr, "krun_create_ctx: %d\n", ctx), 2;
+  int rc;
+  if ((rc = krun_set_vm_config(ctx, (uint8_t)vcpus, (uint32_t)atoi(argv[3]))) < 0)
+    return fprintf(stderr, "krun_set_vm_config: %d\n", rc), 2;
+  if ((rc = krun_set_root(ctx, argv[4])) < 0) return fprintf(stderr, "krun_set_root: %d\n", rc), 2;
+  // Both sides without the implicit vsock: upstream's would append tsi_hijack, whose protocol
+  // our kernel does not speak; nothing here needs networking.
+  if (krun_disable_implicit_vsock && (rc = krun_disable_implicit_vsock(ctx)) < 0)
+    return fprintf(stderr, "krun_disable_implicit_vsock: %d\n", rc), 2;
+  static const char *const envp[] = {"PATH=/bin:/sbin:/usr/bin:/usr/sbin", "HOME=/", NULL};
+  if ((rc = krun_set_exec(ctx, argv[5], (const char *const *)&argv[6], envp)) < 0)
+    return fprintf(stderr, "krun_set_exec: %d\n", rc), 2;
+  pthread_t watcher;
+  if (pthread_create(&watcher, NULL, watch, &vcpus) != 0) return 2;
+  atexit(report);
+  rc = krun_start_enter(ctx);
+  watching = 0;
+  fprintf(stderr, "krun_start_enter: %d\n", rc);
+  return 2;
+}
