@@ -36,6 +36,7 @@ comptime {
     _ = @import("vmm/aarch64/Fdt.zig");
     _ = @import("vmm/aarch64/devicetree.zig");
     _ = @import("vmm/aarch64/fdt_tests.zig");
+    _ = @import("vmm/aarch64/kvm_arm.zig");
     _ = @import("vmm/aarch64/layout.zig");
     _ = @import("vmm/EventLoop.zig");
     _ = @import("vmm/GuestMemory.zig");
