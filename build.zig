@@ -1,5 +1,6 @@
 //! zkrun's build: libkrun.so.1 (the VMM behind libkrun's C ABI), libkrunfw.so.5 (our kernel
-//! bundled as data), the guest init, examples, unit tests and fuzz targets.
+//! bundled as data), the guest init, examples, unit tests, fuzz targets (tests/fuzz/) and test
+//! harnesses (tests/zig/).
 //! `zig build -Dkernel=<vmlinux>` is what `make build` runs; the kernel comes from
 //! kernelfw/build-kernel.sh, which caches it outside the repo.
 const std = @import("std");
@@ -25,6 +26,7 @@ pub fn build(b: *std.Build) void {
         .fmt_check = b.step("fmt-check", "Check that every Zig file is zig-fmt clean"),
         .examples = b.step("examples", "Build the C examples against the installed header/library"),
         .fuzz = b.step("fuzz", "Build the fuzz targets"),
+        .harness = b.step("harness", "Build the test harnesses and benches tests/ scripts run"),
     };
     const target = b.standardTargetOptions(.{});
     // Default to an optimized build that keeps safety checks: zig's standard option would give
@@ -46,11 +48,9 @@ pub fn build(b: *std.Build) void {
     buildExamples(b, steps.examples, libkrun);
     buildUnitTests(b, steps.@"test", target, init_bin);
     buildKernelfwTests(b, steps.@"test", target);
-    buildFsFuzz(b, steps.fuzz, target);
-    buildQueueFuzz(b, steps.fuzz, target);
-    buildBlkFuzz(b, steps.fuzz, target);
-    buildVsockFuzz(b, steps.fuzz, target);
-    buildInitFuzz(b, steps.fuzz, target);
+    buildFuzzers(b, steps.fuzz, steps.@"test", target);
+    buildHarnesses(b, steps.harness, steps.@"test", target);
+    steps.harness.dependOn(&b.addInstallBinFile(init_bin, "init.krun").step); // for init-qemu.sh
     if (kernel_path) |path| buildLibkrunfw(b, steps.@"test", target, optimize, path, null);
     if (kernel_aarch64) |path| {
         const t = b.resolveTargetQuery(.{ .cpu_arch = .aarch64, .os_tag = .linux, .abi = .gnu });
@@ -214,75 +214,86 @@ fn buildLibkrunfw(
     } else b.installArtifact(lib);
 }
 
-// ---- virtio-fs (libkrun-c/virtio/fs/) ------------------------------------------------------
-/// The FUSE decoder/server fuzzer: zig-out/bin/fuzz-fs (smoke run: tests/native/fs-fuzz.sh).
-fn buildFsFuzz(b: *std.Build, fuzz_step: *std.Build.Step, target: std.Build.ResolvedTarget) void {
-    const exe = b.addExecutable(.{
-        .name = "fuzz-fs",
-        .root_module = b.createModule(.{
-            .root_source_file = b.path("libkrun-c/virtio/fs/fuzz.zig"),
-            .target = target,
-            .optimize = .safe,
-            .link_libc = true,
-        }),
-    });
-    fuzz_step.dependOn(&b.addInstallArtifact(exe, .{}).step);
+// ---- fuzzers, harnesses, test guests and benches (tests/fuzz/, tests/zig/) ----------------
+/// libkrun-c/'s internals as the named module `zkrun` (root libkrun-c/zkrun.zig), for code
+/// outside the product folder. A fresh module per artifact: it inherits that artifact's target,
+/// optimize mode and libc.
+fn zkrunModule(b: *std.Build) *std.Build.Module {
+    return b.createModule(.{ .root_source_file = b.path("libkrun-c/zkrun.zig") });
 }
 
-// ---- guest init (libkrun-c/init/) ----------------------------------------------------------
-/// The init configuration decoder fuzzer: zig-out/bin/fuzz-init (smoke run: tests/native/init-fuzz.sh).
-fn buildInitFuzz(b: *std.Build, fuzz_step: *std.Build.Step, target: std.Build.ResolvedTarget) void {
-    const exe = b.addExecutable(.{
-        .name = "fuzz-init",
-        .root_module = b.createModule(.{
-            .root_source_file = b.path("libkrun-c/init/fuzz.zig"),
-            .target = target,
-            .optimize = .safe,
-        }),
-    });
-    fuzz_step.dependOn(&b.addInstallArtifact(exe, .{}).step);
+/// The test-side FUSE driver (tests/zig/fs/Driver.zig) as `fs_driver`, for the fs fuzzer.
+fn fsDriverModule(b: *std.Build, zkrun: *std.Build.Module) *std.Build.Module {
+    const mod = b.createModule(.{ .root_source_file = b.path("tests/zig/fs/Driver.zig") });
+    mod.addImport("zkrun", zkrun);
+    return mod;
 }
 
-// ---- virtio-blk (libkrun-c/virtio/blk/) ---------------------------------------------------
-/// The blk request decoder / device / qcow2 reader fuzzer: zig-out/bin/fuzz-blk (smoke run:
-/// tests/native/blk-fuzz.sh).
-fn buildBlkFuzz(b: *std.Build, fuzz_step: *std.Build.Step, target: std.Build.ResolvedTarget) void {
-    const exe = b.addExecutable(.{
-        .name = "fuzz-blk",
-        .root_module = b.createModule(.{
-            .root_source_file = b.path("libkrun-c/fuzz_blk.zig"),
-            .target = target,
-            .optimize = .safe,
-            .link_libc = true,
-        }),
+/// A module rooted at `path` (under tests/) that imports `zkrun`.
+fn harnessModule(
+    b: *std.Build,
+    path: []const u8,
+    target: std.Build.ResolvedTarget,
+    optimize: std.builtin.OptimizeMode,
+    link_libc: bool,
+) *std.Build.Module {
+    const mod = b.createModule(.{
+        .root_source_file = b.path(path),
+        .target = target,
+        .optimize = optimize,
+        .link_libc = link_libc,
     });
-    fuzz_step.dependOn(&b.addInstallArtifact(exe, .{}).step);
+    const zkrun = zkrunModule(b);
+    mod.addImport("zkrun", zkrun);
+    mod.addImport("fs_driver", fsDriverModule(b, zkrun));
+    return mod;
 }
 
-// ---- virtio-vsock and TSI (libkrun-c/virtio/vsock/, libkrun-c/tsi/) ------------------------
-/// The vsock packet / TSI decoder fuzzer: zig-out/bin/fuzz-vsock (smoke run: tests/native/fuzz-vsock.sh).
-fn buildVsockFuzz(b: *std.Build, fuzz_step: *std.Build.Step, target: std.Build.ResolvedTarget) void {
-    const exe = b.addExecutable(.{
-        .name = "fuzz-vsock",
-        .root_module = b.createModule(.{
-            .root_source_file = b.path("libkrun-c/fuzz_vsock.zig"),
-            .target = target,
-            .optimize = .safe,
-        }),
-    });
-    fuzz_step.dependOn(&b.addInstallArtifact(exe, .{}).step);
+/// The fuzz targets (`zig build fuzz` → zig-out/bin/fuzz-NAME, ReleaseSafe: a bounds, overflow
+/// or assertion failure is a crash; smoke runs: tests/native/*fuzz*.sh). Their inline tests run
+/// in `zig build test`.
+fn buildFuzzers(b: *std.Build, fuzz_step: *std.Build.Step, test_step: *std.Build.Step, target: std.Build.ResolvedTarget) void {
+    const fuzzers = [_]struct { name: []const u8, libc: bool }{
+        .{ .name = "blk", .libc = true }, // request decoder, device, qcow2 reader
+        .{ .name = "fs", .libc = true }, // FUSE decoder and server on real files
+        .{ .name = "init", .libc = false }, // init configuration decoders
+        .{ .name = "queue", .libc = false }, // virtqueue walker
+        .{ .name = "vsock", .libc = false }, // vsock packets, TSI decoders
+    };
+    for (fuzzers) |f| {
+        const path = b.fmt("tests/fuzz/{s}.zig", .{f.name});
+        const exe = b.addExecutable(.{
+            .name = b.fmt("fuzz-{s}", .{f.name}),
+            .root_module = harnessModule(b, path, target, .safe, f.libc),
+        });
+        fuzz_step.dependOn(&b.addInstallArtifact(exe, .{}).step);
+        const tests = b.addTest(.{
+            .name = b.fmt("fuzz-{s}-test", .{f.name}),
+            .root_module = harnessModule(b, path, target, .debug, f.libc),
+        });
+        test_step.dependOn(&b.addRunArtifact(tests).step);
+    }
 }
 
-// ---- virtio queues (libkrun-c/virtio/, except fs/) -----------------------------------------
-/// The virtqueue walker fuzzer: zig-out/bin/fuzz-queue (smoke run: tests/native/fuzz-queue.sh).
-fn buildQueueFuzz(b: *std.Build, fuzz_step: *std.Build.Step, target: std.Build.ResolvedTarget) void {
-    const exe = b.addExecutable(.{
-        .name = "fuzz-queue",
-        .root_module = b.createModule(.{
-            .root_source_file = b.path("libkrun-c/fuzz_queue.zig"),
-            .target = target,
-            .optimize = .safe,
-        }),
+/// Harnesses, test guests and benches that tests/ scripts run (`zig build harness`):
+/// encode-cli (the VMM's exec-config encoder as a CLI, tests/native/init-qemu.sh), bench-fs
+/// (ReleaseFast, tests/bench/fs.bench.sh) and test-fs (the virtio-fs server tests and hostile
+/// harness, tests/native/fs-hostile.sh; also run by `zig build test`).
+fn buildHarnesses(b: *std.Build, harness_step: *std.Build.Step, test_step: *std.Build.Step, target: std.Build.ResolvedTarget) void {
+    const encode_cli = b.addExecutable(.{
+        .name = "encode-cli",
+        .root_module = harnessModule(b, "tests/zig/encode_cli.zig", target, .safe, false),
     });
-    fuzz_step.dependOn(&b.addInstallArtifact(exe, .{}).step);
+    harness_step.dependOn(&b.addInstallArtifact(encode_cli, .{}).step);
+    const bench_fs = b.addExecutable(.{
+        .name = "bench-fs",
+        .root_module = harnessModule(b, "tests/zig/fs/bench.zig", target, .fast, true),
+    });
+    harness_step.dependOn(&b.addInstallArtifact(bench_fs, .{}).step);
+    const test_fs = b.addTest(.{
+        .name = "test-fs",
+        .root_module = harnessModule(b, "tests/zig/fs/tests.zig", target, .debug, true),
+    });
+    harness_step.dependOn(&b.addInstallArtifact(test_fs, .{}).step);
+    test_step.dependOn(&b.addRunArtifact(test_fs).step);
 }

@@ -3,7 +3,6 @@
 comptime {
     _ = @import("Config.zig");
     _ = @import("capi/main.zig");
-    _ = @import("init/fuzz.zig");
     _ = @import("init/main.zig");
     _ = @import("init/net.zig");
     _ = @import("init/plan.zig");
@@ -21,7 +20,6 @@ comptime {
     _ = @import("virtio/blk/tests.zig");
     _ = @import("virtio/console.zig");
     _ = @import("virtio/console_tests.zig");
-    _ = @import("virtio/fuzz_queue.zig");
     _ = @import("virtio/Lock.zig");
     _ = @import("virtio/mmio.zig");
     _ = @import("virtio/queue.zig");

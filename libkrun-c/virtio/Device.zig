@@ -8,13 +8,13 @@
 //! event-loop thread when the guest kicks a queue (ioeventfd). `backendReady` runs on the
 //! event-loop thread when one of the device's backend fds (see `pollFds`) is readable.
 //!
-//! Notes from the virtio engineer (changes here are additive; VMM and virtio-fs: please read):
-//! - `queues_max` is 16 (was 8): a multiport console with its console port plus
+//! The rest of the contract:
+//! - `queues_max` is 16: a multiport console with its console port plus
 //!   krun-stdin/stdout/stderr has 2 + 2*4 = 10 queues.
 //! - Devices serialize `queueNotify`/`backendReady` against `activate`/`reset` with their
 //!   own lock (virtio/Lock.zig); the transport never holds a device's lock.
-//! - `Interrupt` gained `fail()` (a device found a queue broken → DEVICE_NEEDS_RESET plus a
-//!   config interrupt) and `configChanged()` (bumps ConfigGeneration, config interrupt).
+//! - `Interrupt.fail()`: a device found a queue broken → DEVICE_NEEDS_RESET plus a config
+//!   interrupt; `Interrupt.configChanged()` bumps ConfigGeneration and raises a config interrupt.
 //! - Backend fds are watched level-triggered by the event loop, so a device must make its fd
 //!   quiet when it cannot make progress (no guest buffers, input at EOF): the console hands out
 //!   an epoll set of its own whose inputs are EPOLLONESHOT and re-armed only when it can read.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Smoke run of the virtio-blk fuzzers (libkrun-c/virtio/blk/fuzz.zig), built ReleaseSafe: the
+# Smoke run of the virtio-blk fuzzers (tests/fuzz/blk.zig), built ReleaseSafe: the
 # request decoder, the whole device on a real image through the MMIO transport (hostile
 # chains), and the qcow2 reader on images made by Debian's qemu-img with their metadata
 # mutated. Fails on a crash, a safety panic, a hang or a broken invariant.

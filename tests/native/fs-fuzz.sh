@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Smoke run of the virtio-fs FUSE fuzzer (libkrun-c/virtio/fs/fuzz.zig): mutated requests of every
+# Smoke run of the virtio-fs FUSE fuzzer (tests/fuzz/fs.zig): mutated requests of every
 # opcode against a real share; fails on a crash, a safety panic, a malformed reply or any change
 # outside the share. FS_FUZZ_ITERATIONS / FS_FUZZ_SEED override the defaults.
 set -uo pipefail

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Smoke run of the virtqueue walker fuzzer (libkrun-c/virtio/fuzz_queue.zig): random and mutated
+# Smoke run of the virtqueue walker fuzzer (tests/fuzz/queue.zig): random and mutated
 # rings in driver-controlled guest memory against pop/Reader/Writer/addUsed, built ReleaseSafe;
 # fails on a crash, a safety panic or a broken invariant (an error that leaves the queue usable,
 # more pops than the queue holds, a used index out of step). QUEUE_FUZZ_ITERATIONS /

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Smoke run of the vsock/TSI fuzzer (libkrun-c/virtio/vsock/fuzz.zig): random and mutated vsock
+# Smoke run of the vsock/TSI fuzzer (tests/fuzz/vsock.zig): random and mutated vsock
 # packets from a simulated guest against the real device (TSI on, no family allowed: nothing
 # reaches the network), and random TSI requests and datagram frames against tsi/wire.zig's
 # decoders, built ReleaseSafe; fails on a crash, a safety panic or a broken invariant (a

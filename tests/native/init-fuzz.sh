@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Smoke run of the init configuration decoder fuzzer (libkrun-c/init/fuzz.zig): mutated config
+# Smoke run of the init configuration decoder fuzzer (tests/fuzz/init.zig): mutated config
 # documents, random kernel argv/envp and encode→decode round trips, built ReleaseSafe; fails on
 # a crash, a safety panic or a round trip that changes a value. INIT_FUZZ_ITERATIONS /
 # INIT_FUZZ_SEED override the defaults.

@@ -4,7 +4,7 @@
 # (scripts/mkrootfs.sh), and checks what the workload saw: argv, env, workdir, hostname,
 # rlimits, mounts, lo, PID 1 reaping, the krun-* virtio-console ports, OCI and zkrun JSON
 # configs, exit statuses and the guest rebooting by itself. Exec configs are produced by the
-# same encoder the VMM uses (libkrun-c/init/encode_cli.zig over protocol.zig), so this also
+# same encoder the VMM uses (tests/zig/encode_cli.zig over libkrun-c/init/protocol.zig), so this also
 # proves the encoder's tokens survive the real kernel's cmdline parser.
 # The root is an initramfs, not virtio-fs, so the status cannot travel to the host here: init
 # prints it ("exit status N (root is not virtio-fs ...)") and that line is checked instead.
@@ -20,12 +20,10 @@ command -v cpio >/dev/null || { echo "FAIL: cpio missing (make setup)"; exit 1; 
 
 work=$(mktemp -d /tmp/zkrun-init-qemu.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-# Built exactly as build.zig's buildInit does (ReleaseSafe, stripped, single-threaded, no libc).
-zig build-exe -target x86_64-linux-none -O ReleaseSafe -fstrip -fsingle-threaded \
-  --cache-dir "$PWD/.zig-cache" -femit-bin="$work/init.krun" libkrun-c/init/main.zig || { echo "FAIL: init build"; exit 1; }
-zig build-exe -O ReleaseSafe -fsingle-threaded --cache-dir "$PWD/.zig-cache" \
-  -femit-bin="$work/encode_cli" libkrun-c/init/encode_cli.zig || { echo "FAIL: encode_cli build"; exit 1; }
-rm -f "$work"/*.o
+# The init libkrun.so embeds (build.zig's buildInit: ReleaseSafe, stripped, no libc) and the
+# encoder CLI (tests/zig/encode_cli.zig), both installed by `zig build harness`.
+zig build harness -j2 --summary none || { echo "FAIL: zig build harness"; exit 1; }
+cp zig-out/bin/init.krun "$work/init.krun" && cp zig-out/bin/encode-cli "$work/encode_cli" || { echo "FAIL: harness copy"; exit 1; }
 echo "init.krun: $(stat -c %s "$work/init.krun") bytes"
 
 root=$work/root

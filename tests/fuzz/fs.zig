@@ -9,10 +9,11 @@
 //! Usage: fuzz-fs [iterations (default 200000)] [seed]
 const std = @import("std");
 const linux = std.os.linux;
-const fuse = @import("fuse.zig");
-const sys = @import("sys.zig");
-const Server = @import("Server.zig");
-const Driver = @import("Driver.zig");
+const zkrun = @import("zkrun");
+const fuse = zkrun.virtio.fs.fuse;
+const sys = zkrun.virtio.fs.sys;
+const Server = zkrun.virtio.fs.Server;
+const Driver = @import("fs_driver");
 
 const secret = "fuzz secret\n";
 

@@ -13,7 +13,7 @@
 //! Usage: fuzz-init [iterations (default 200000)] [seed]
 const std = @import("std");
 const linux = std.os.linux;
-const protocol = @import("protocol.zig");
+const protocol = @import("zkrun").init.protocol;
 
 const Stats = struct {
     documents: u64 = 0,

@@ -6,7 +6,7 @@
 //! to JSON_OUT (else removes JSON_OUT). Exit status 2 on usage errors, 1 on encode errors.
 const std = @import("std");
 const linux = std.os.linux;
-const protocol = @import("protocol.zig");
+const protocol = @import("zkrun").init.protocol;
 
 const list_max = protocol.args_max;
 

@@ -1,9 +1,10 @@
 //! A test-side FUSE driver: plays the guest kernel (or a hostile one) against a Server through
-//! its entry point, building raw requests byte by byte. Used by the unit tests, the hostile
-//! harness and the benchmark; never by the VMM.
+//! its entry point, building raw requests byte by byte. Used by the server tests, the hostile
+//! harness, the fuzzer and the benchmark; never by the VMM.
 const std = @import("std");
-const fuse = @import("fuse.zig");
-const Server = @import("Server.zig");
+const zkrun = @import("zkrun");
+const fuse = zkrun.virtio.fs.fuse;
+const Server = zkrun.virtio.fs.Server;
 
 const Driver = @This();
 

@@ -1,5 +1,5 @@
-//! Fuzz targets for virtio-blk: `zig build fuzz` → zig-out/bin/fuzz-blk (root shim:
-//! libkrun-c/fuzz_blk.zig; smoke run: tests/native/blk-fuzz.sh). Built ReleaseSafe: any
+//! Fuzz targets for virtio-blk: `zig build fuzz` → zig-out/bin/fuzz-blk (smoke
+//! run: tests/native/blk-fuzz.sh). Built ReleaseSafe: any
 //! out-of-bounds access, overflow or failed assertion is a crash.
 //!
 //!   fuzz-blk decode [iterations] [seed]   the request decoder (request.zig): random headers,
@@ -16,13 +16,18 @@
 //!       not. Also random headers and L2 entries through Header.parse / decodeL2.
 const std = @import("std");
 const linux = std.os.linux;
-const request = @import("request.zig");
-const qcow2 = @import("qcow2.zig");
-const Image = @import("Image.zig");
-const Blk = @import("Blk.zig");
-const mmio = @import("../mmio.zig");
-const queue = @import("../queue.zig");
-const t = @import("../testing.zig");
+const zkrun = @import("zkrun");
+
+/// The device logs what it refuses; a fuzz run keeps only errors.
+pub const std_options: std.Options = .{ .log_level = .err };
+
+const request = zkrun.virtio.blk.request;
+const qcow2 = zkrun.virtio.blk.qcow2;
+const Image = zkrun.virtio.blk.Image;
+const Blk = zkrun.virtio.blk.Blk;
+const mmio = zkrun.virtio.mmio;
+const queue = zkrun.virtio.queue;
+const t = zkrun.virtio.testing;
 
 pub fn main(init: std.process.Init) !u8 {
     const args = try init.minimal.args.toSlice(init.arena.allocator());

@@ -1,5 +1,5 @@
 //! Fuzz target for the vsock packet path and the TSI decoders: `zig build fuzz` →
-//! zig-out/bin/fuzz-vsock (root shim: libkrun-c/fuzz_vsock.zig; smoke run:
+//! zig-out/bin/fuzz-vsock (smoke run:
 //! tests/native/fuzz-vsock.sh). Built ReleaseSafe: any out-of-bounds access, overflow or
 //! assertion is a crash.
 //! - Device cases: a fresh device with TSI on (but no family allowed, so no request ever opens a
@@ -14,13 +14,14 @@
 //! Usage: fuzz-vsock [iterations (default 2000)] [seed]
 const std = @import("std");
 const linux = std.os.linux;
-const packet = @import("packet.zig");
+const zkrun = @import("zkrun");
+const packet = zkrun.virtio.vsock.packet;
 const Header = packet.Header;
 const Op = packet.Op;
-const vsock = @import("Vsock.zig");
+const vsock = zkrun.virtio.vsock.Vsock;
 const Vsock = vsock.Vsock;
-const vt = @import("tests.zig");
-const wire = @import("../../tsi/wire.zig");
+const vt = zkrun.virtio.vsock.tests;
+const wire = zkrun.tsi.wire;
 
 const Stats = struct {
     cases: u64 = 0,

@@ -4,11 +4,12 @@
 //! must be untouched. Run by tests/native/fs-hostile.sh (and `zig build test`).
 const std = @import("std");
 const linux = std.os.linux;
-const fuse = @import("fuse.zig");
-const sys = @import("sys.zig");
-const Server = @import("Server.zig");
+const zkrun = @import("zkrun");
+const fuse = zkrun.virtio.fs.fuse;
+const sys = zkrun.virtio.fs.sys;
+const Server = zkrun.virtio.fs.Server;
 const Driver = @import("Driver.zig");
-const Tmp = @import("tests.zig").Tmp;
+const Tmp = zkrun.virtio.fs.testing.Tmp;
 
 const gpa = std.testing.allocator;
 const expect = std.testing.expect;

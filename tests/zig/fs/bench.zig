@@ -6,9 +6,10 @@
 //! Usage: bench-fs <dir to create the share in> [iterations]
 const std = @import("std");
 const linux = std.os.linux;
-const fuse = @import("fuse.zig");
-const sys = @import("sys.zig");
-const Server = @import("Server.zig");
+const zkrun = @import("zkrun");
+const fuse = zkrun.virtio.fs.fuse;
+const sys = zkrun.virtio.fs.sys;
+const Server = zkrun.virtio.fs.Server;
 const Driver = @import("Driver.zig");
 
 pub fn main(init: std.process.Init) !u8 {

@@ -1,5 +1,5 @@
 //! Fuzz target for the split-virtqueue walker (queue.zig): `zig build fuzz` →
-//! zig-out/bin/fuzz-queue (root shim: libkrun-c/fuzz_queue.zig; smoke run:
+//! zig-out/bin/fuzz-queue (smoke run:
 //! tests/native/fuzz-queue.sh). Every iteration lays out a queue of random size in guest
 //! memory the driver fully controls and fills it with either random descriptors or a valid
 //! chain with random mutations (indices, flags, lengths, addresses, avail idx), then plays the
@@ -12,8 +12,9 @@
 //!        fuzz-queue bench [rounds (default 20000)]   (device-side cost per chain, see BENCHMARKS.md)
 const std = @import("std");
 const linux = std.os.linux;
-const queue = @import("queue.zig");
-const t = @import("testing.zig");
+const zkrun = @import("zkrun");
+const queue = zkrun.virtio.queue;
+const t = zkrun.virtio.testing;
 
 const ram_base: u64 = 0x10000;
 const ram_len = 64 * 1024;

@@ -1,0 +1,35 @@
+//! The `zkrun` module: libkrun-c/'s internals as one named module for the code that lives
+//! outside the product folder (tests/fuzz/, tests/zig/): fuzzers, harnesses, test guests and
+//! benches import `@import("zkrun")` and reach the files they drive through it. Nothing here
+//! exports C symbols (root.zig does that for libkrun.so); test-support files are listed as such.
+pub const init = struct {
+    pub const protocol = @import("init/protocol.zig");
+};
+pub const tsi = struct {
+    pub const wire = @import("tsi/wire.zig");
+};
+pub const virtio = struct {
+    pub const mmio = @import("virtio/mmio.zig");
+    pub const queue = @import("virtio/queue.zig");
+    /// Test support: a simulated guest driver over host buffers.
+    pub const testing = @import("virtio/testing.zig");
+    pub const blk = struct {
+        pub const Blk = @import("virtio/blk/Blk.zig");
+        pub const Image = @import("virtio/blk/Image.zig");
+        pub const qcow2 = @import("virtio/blk/qcow2.zig");
+        pub const request = @import("virtio/blk/request.zig");
+    };
+    pub const fs = struct {
+        pub const fuse = @import("virtio/fs/fuse.zig");
+        pub const Server = @import("virtio/fs/Server.zig");
+        pub const sys = @import("virtio/fs/sys.zig");
+        /// Test support: temporary shares.
+        pub const testing = @import("virtio/fs/testing.zig");
+    };
+    pub const vsock = struct {
+        pub const packet = @import("virtio/vsock/packet.zig");
+        pub const Vsock = @import("virtio/vsock/Vsock.zig");
+        /// Test support: the vsock test driver (and the device's unit tests).
+        pub const tests = @import("virtio/vsock/tests.zig");
+    };
+};
