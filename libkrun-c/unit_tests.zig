@@ -3,6 +3,7 @@
 comptime {
     _ = @import("Config.zig");
     _ = @import("capi/main.zig");
+    _ = @import("init/dhcp.zig");
     _ = @import("init/main.zig");
     _ = @import("init/net.zig");
     _ = @import("init/plan.zig");

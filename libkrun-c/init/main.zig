@@ -1,7 +1,7 @@
 //! The guest init (`/init.krun`), PID 1 of every zkrun guest: a static Zig binary without libc,
 //! embedded in libkrun.so and served from memory by the virtio-fs server. Boot sequence
 //! (libkrun.md §3.3): mount /dev, /proc, /sys, cgroup2, /dev/pts, /dev/shm; make `/` shared;
-//! take the console as controlling tty; `lo` up; hostname; with TSI, dummy0 and /etc files (net.zig); stdio onto the krun-* virtio-console
+//! take the console as controlling tty; `lo` up; hostname; with TSI, dummy0 and /etc files (net.zig); with KRUN_DHCP=1, eth0 by DHCP (dhcp.zig); stdio onto the krun-* virtio-console
 //! ports; read the exec config (plan.zig); extra virtio-fs mounts (KRUN_MOUNTS), rlimits and
 //! workdir; fork the workload (as KRUN_USER's uid:gid if given), reap every child until it exits, and hand its status to the host (exit code, or 128+signal) through the
 //! virtio-fs ioctl; then sync and reboot, which ends the VM.
@@ -13,6 +13,7 @@ const protocol = @import("protocol.zig");
 const plan_mod = @import("plan.zig");
 const sys = @import("sys.zig");
 const net = @import("net.zig");
+const dhcp = @import("dhcp.zig");
 
 pub const panic = std.debug.FullPanic(initPanic);
 /// No segfault handler: it would pull in the DWARF stack-trace machinery (~180 KB) for a
@@ -48,6 +49,7 @@ pub fn main(init: std.process.Init.Minimal) noreturn {
     applyHostname(plan.hostname);
     // After the hostname (the generated /etc/hosts names it).
     net.setup();
+    if (dhcp.wanted(init.environ.block.view().slice)) dhcp.run();
     mountShares(arena, plan.mounts) catch finish(status_setup_failed);
     applyRlimits(plan.rlimits) catch finish(status_setup_failed);
     if (plan.workdir) |dir| changeDir(arena, dir) catch finish(status_setup_failed);
