@@ -1,6 +1,8 @@
 //! The guest's DHCP client (KRUN_DHCP=1, from NET_FLAG_DHCP_CLIENT; libkrun.md §3.3 step 5):
 //! brings eth0 up, runs DISCOVER → OFFER → REQUEST → ACK (RFC 2131) over a UDP socket bound to
 //! eth0 (SO_BINDTODEVICE, broadcast flag set so replies reach an interface with no address yet),
+//! and replies read from an AF_PACKET socket on eth0 (a server may answer unicast to the address
+//! it offers, which the IP stack drops while eth0 has no address: passt before 2024 does),
 //! and applies the lease: address and netmask, default route through the router, and the DNS
 //! servers in /etc/resolv.conf. Like net.zig's generated files, resolv.conf is shown through an
 //! overlay on /etc (upper layer in a tmpfs), so nothing is written into the user's root.
@@ -161,12 +163,14 @@ pub fn run() void {
     defer _ = linux.close(fd);
     const mac = interfaceUp(fd) orelse return;
     if (!bindToInterface(fd)) return;
+    const pfd = packetSocket(fd) orelse return;
+    defer _ = linux.close(pfd);
     var seed: [4]u8 = undefined;
     _ = linux.getrandom(&seed, 4, 0);
     const xid = std.mem.readInt(u32, &seed, .little) ^ 0x7a6b7275;
-    const offer = exchange(fd, xid, mac, msg_discover, null, msg_offer) orelse
+    const offer = exchange(fd, pfd, xid, mac, msg_discover, null, msg_offer) orelse
         return sys.say("dhcp: no offer on {s}", .{iface});
-    const ack = exchange(fd, xid, mac, msg_request, offer, msg_ack) orelse
+    const ack = exchange(fd, pfd, xid, mac, msg_request, offer, msg_ack) orelse
         return sys.say("dhcp: no acknowledgement on {s}", .{iface});
     apply(fd, ack);
 }
@@ -211,8 +215,51 @@ fn bindToInterface(fd: i32) bool {
     return true;
 }
 
+const eth_p_ip: u16 = 0x0800;
+
+/// An AF_PACKET socket receiving eth0's IPv4 packets (IP header onwards).
+fn packetSocket(fd: i32) ?i32 {
+    var req = std.mem.zeroes(linux.ifreq);
+    @memcpy(req.ifrn.name[0..iface.len], iface);
+    const e = sys.errno(linux.ioctl(fd, linux.SIOCGIFINDEX, @intFromPtr(&req)));
+    if (e != .SUCCESS) {
+        sys.say("dhcp: {s} index: {t}", .{ iface, e });
+        return null;
+    }
+    const rc = linux.socket(linux.AF.PACKET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, std.mem.nativeToBig(u16, eth_p_ip));
+    if (sys.errno(rc) != .SUCCESS) {
+        sys.say("dhcp: packet socket: {t}", .{sys.errno(rc)});
+        return null;
+    }
+    const pfd: i32 = @intCast(rc);
+    var ll = std.mem.zeroes(linux.sockaddr.ll);
+    ll.family = linux.AF.PACKET;
+    ll.protocol = std.mem.nativeToBig(u16, eth_p_ip);
+    ll.ifindex = req.ifru.ivalue;
+    if (sys.errno(linux.bind(pfd, @ptrCast(&ll), @sizeOf(linux.sockaddr.ll))) != .SUCCESS) {
+        sys.say("dhcp: packet socket bind: {t}", .{sys.errno(linux.bind(pfd, @ptrCast(&ll), @sizeOf(linux.sockaddr.ll)))});
+        _ = linux.close(pfd);
+        return null;
+    }
+    return pfd;
+}
+
+/// The UDP payload of an IPv4 packet to port 68, or null (every length checked).
+pub fn dhcpPayload(pkt: []const u8) ?[]const u8 {
+    if (pkt.len < 20 or pkt[0] >> 4 != 4 or pkt[9] != 17) return null;
+    const ihl: usize = @as(usize, pkt[0] & 0x0f) * 4;
+    const total: usize = std.mem.readInt(u16, pkt[2..4], .big);
+    if (ihl < 20 or total < ihl + 8 or total > pkt.len) return null;
+    if (std.mem.readInt(u16, pkt[4..8][2..4], .big) & 0x3fff != 0) return null; // fragments
+    const udp = pkt[ihl..total];
+    if (std.mem.readInt(u16, udp[2..4], .big) != client_port) return null;
+    const ulen: usize = std.mem.readInt(u16, udp[4..6], .big);
+    if (ulen < 8 or ulen > udp.len) return null;
+    return udp[8..ulen];
+}
+
 /// Sends a message and waits for a reply of type `want` (a NAK ends it), retrying.
-fn exchange(fd: i32, xid: u32, mac: [6]u8, kind: u8, offer: ?Lease, want: u8) ?Lease {
+fn exchange(fd: i32, pfd: i32, xid: u32, mac: [6]u8, kind: u8, offer: ?Lease, want: u8) ?Lease {
     var out: [message_size]u8 = undefined;
     const msg = build(&out, xid, mac, kind, offer);
     const to: linux.sockaddr.in = .{ .port = std.mem.nativeToBig(u16, server_port), .addr = 0xffff_ffff };
@@ -221,12 +268,15 @@ fn exchange(fd: i32, xid: u32, mac: [6]u8, kind: u8, offer: ?Lease, want: u8) ?L
         if (sys.errno(s) != .SUCCESS) sys.say("dhcp: send: {t}", .{sys.errno(s)});
         var waited: u32 = 0;
         while (waited < reply_wait_ms) : (waited += 100) {
-            var pfd = [1]linux.pollfd{.{ .fd = fd, .events = linux.POLL.IN, .revents = 0 }};
-            if (linux.poll(&pfd, 1, 100) != 1) continue;
-            var in: [reply_max]u8 = undefined;
-            const n = linux.recvfrom(fd, &in, in.len, linux.MSG.DONTWAIT, null, null);
+            var pfds = [1]linux.pollfd{.{ .fd = pfd, .events = linux.POLL.IN, .revents = 0 }};
+            if (linux.poll(&pfds, 1, 100) != 1) continue;
+            var in: [reply_max + 60]u8 = undefined;
+            const n = linux.recvfrom(pfd, &in, in.len, linux.MSG.DONTWAIT, null, null);
             if (sys.errno(n) != .SUCCESS) continue;
-            const r = parse(in[0..n], xid, mac) orelse continue;
+            var drain: [reply_max]u8 = undefined; // the UDP socket's copy of a broadcast reply
+            while (sys.errno(linux.recvfrom(fd, &drain, drain.len, linux.MSG.DONTWAIT, null, null)) == .SUCCESS) {}
+            const payload = dhcpPayload(in[0..@min(n, in.len)]) orelse continue;
+            const r = parse(payload, xid, mac) orelse continue;
             if (r.kind == msg_nak) return null;
             if (r.kind == want) return r.lease;
         }
@@ -350,6 +400,27 @@ test "dhcp: hostile or foreign replies are ignored" {
     const far = [_]u8{ 53, 1, 2, 1, 4, 255, 255, 255, 0, 3, 4, 10, 9, 9, 9, 255 };
     const r = parse(testReply(&buf, 7, mac, .{ 10, 0, 0, 5 }, &far), 7, mac).?;
     try testing.expectEqual(@as(?[4]u8, null), r.lease.router);
+}
+
+test "dhcp: UDP payloads to port 68 are cut out of IPv4 packets, lengths checked" {
+    var pkt: [40]u8 = @splat(0);
+    pkt[0] = 0x45;
+    pkt[9] = 17;
+    std.mem.writeInt(u16, pkt[2..4], 32, .big);
+    std.mem.writeInt(u16, pkt[22..24], 68, .big);
+    std.mem.writeInt(u16, pkt[24..26], 12, .big);
+    try testing.expectEqual(@as(usize, 4), dhcpPayload(&pkt).?.len);
+    std.mem.writeInt(u16, pkt[24..26], 13, .big); // UDP length past the IP packet
+    try testing.expect(dhcpPayload(&pkt) == null);
+    std.mem.writeInt(u16, pkt[24..26], 12, .big);
+    std.mem.writeInt(u16, pkt[2..4], 41, .big); // IP length past the buffer
+    try testing.expect(dhcpPayload(&pkt) == null);
+    std.mem.writeInt(u16, pkt[2..4], 32, .big);
+    pkt[0] = 0x4f; // header of 60 bytes: longer than the packet
+    try testing.expect(dhcpPayload(&pkt) == null);
+    pkt[0] = 0x45;
+    std.mem.writeInt(u16, pkt[22..24], 67, .big);
+    try testing.expect(dhcpPayload(&pkt) == null);
 }
 
 test "dhcp: requests carry xid, MAC, type, and the offer's address and server" {
