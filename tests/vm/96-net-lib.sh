@@ -1,0 +1,69 @@
+# Sourced by tests/vm/96..99-net-*.test.sh (inside the test host): the busybox rootfs, the runner
+# (96-net-vm.c), and a dummy interface zk0 (192.0.2.1/24, default route via 192.0.2.2) so that
+# passt finds a host interface to copy; the test host has no NIC, so nothing leaves it: passt
+# maps the guest's gateway address (192.0.2.2) to the test host's loopback, where the test's
+# servers listen (127.0.0.1 only). Exits 77 saying what is missing.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+skip() { echo "SKIP (could not run): $*"; exit 77; }
+[[ -c /dev/kvm ]] || skip "no /dev/kvm (VM tests run inside the test host: tests/host/run)"
+prefix=$PWD/zig-out
+[[ -e $prefix/lib/libkrun.so.1 && -e $prefix/lib/libkrunfw.so.5 ]] || skip "zig-out not built (zig build -Dkernel=...)"
+RUN=$PWD/.tools/net-vm-$(cat tests/vm/96-net-vm.c "$prefix/include/libkrun.h" <(echo "$prefix") | sha256sum | cut -c1-16)
+[[ -x $RUN ]] || skip "runner not built (tests/vm/96-net.prepare.sh)"
+command -v busybox >/dev/null || skip "no busybox in the test host (httpd, wget)"
+command -v ip >/dev/null || skip "no ip(8) in the test host"
+work=$(mktemp -d /tmp/zkrun-net-vm.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; ip link del zk0 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+ip link add zk0 type dummy 2>/dev/null || skip "cannot create a dummy interface in the test host (not root, or no CONFIG_DUMMY)"
+ip addr add 192.0.2.1/24 dev zk0 && ip link set zk0 up && ip route add default via 192.0.2.2 dev zk0 ||
+  { echo "FAIL: zk0 setup"; exit 1; }
+ip link set lo up 2>/dev/null
+base=$PWD/.tools/init-vm-rootfs
+[[ -x $base/bin/busybox ]] || scripts/mkrootfs.sh "$base" >/dev/null || { echo "FAIL: scripts/mkrootfs.sh"; exit 1; }
+ROOTFS=$work/rootfs
+cp -a "$base" "$ROOTFS" || { echo "FAIL: copy of the rootfs"; exit 1; }
+GW=192.0.2.2
+fails=0
+expect() { # description, condition, context
+  if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); [[ -n ${3:-} ]] && echo "$3" | tail -40 | sed 's/^/     | /'; fi
+}
+has() { grep -aqxF -- "$1" <<<"$p"; }
+command -v python3 >/dev/null || skip "no python3 in the test host (free ports)"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# httpd DIR PORT: busybox httpd on the test host's 127.0.0.1:PORT.
+httpd() {
+  busybox httpd -f -p "127.0.0.1:$2" -h "$1" & pids+=($!)
+  for _ in $(seq 50); do busybox wget -q -O /dev/null "http://127.0.0.1:$2/" 2>/dev/null && return 0; sleep 0.2; done
+  echo "FAIL: httpd on 127.0.0.1:$2 did not start"; exit 1
+}
+# vm_bg [RUNNER OPTIONS] -- SCRIPT: the VM in the background (output in $work/bg.out); the guest
+# may wait for the host with `waitdone` (until vm_end creates /done).
+vm_bg() {
+  local opts=()
+  while [[ $1 != -- ]]; do opts+=("$1"); shift; done
+  shift
+  rm -f "$ROOTFS/done" "$work/bg.rc"
+  printf '%s\n' 'waitdone() { i=0; while ! ls / | grep -qx done; do i=$((i+1)); [ $i -gt 1200 ] && { echo "P waitdone=timeout"; return 1; }; sleep 0.25; done; }' "$1" >"$ROOTFS/t.sh"
+  ( env -i PATH=/bin:/sbin:/usr/bin:/usr/sbin timeout 600 "$RUN" "${opts[@]}" "$ROOTFS" /bin/sh /t.sh </dev/null >"$work/bg.out" 2>&1
+    echo $? >"$work/bg.rc" ) &
+  bgpid=$!
+}
+wait_line() { # REGEX [SECS]
+  local n=$(( ${2:-300} * 5 ))
+  for _ in $(seq "$n"); do
+    grep -aqE -- "$1" "$work/bg.out" 2>/dev/null && return 0
+    [[ -e $work/bg.rc ]] && return 1
+    sleep 0.2
+  done
+  return 1
+}
+vm_end() {
+  touch "$ROOTFS/done"
+  wait "$bgpid"
+  out=$(tr -d '\r' <"$work/bg.out"); rc=$(cat "$work/bg.rc" 2>/dev/null || echo 255)
+  p=$(grep -a '^P ' <<<"$out")
+}
+guest_oops_check='if dmesg | sed -n "/Run \/init.krun/,\$p" | grep -qE "BUG:|Oops|general protection|WARNING:|Call Trace"; then echo "P kernel=oops"; dmesg | sed -n "/Run \/init.krun/,\$p" | tail -40; fi'
