@@ -26,7 +26,10 @@ kill_case() {
   expect "$name: the guest synced and was still writing when the VMM was killed" '[[ -n $want && $alive -eq 0 ]]' "$out"
   if [[ $format == qcow2 ]]; then
     local chk; chk=$(qemu-img check "$image" 2>&1); local crc=$?
-    expect "$name: qemu-img check finds the image clean" '[[ $crc -eq 0 ]]' "$chk"
+    # Exit 3 = leaked clusters only, no corruption: what QCOW2.md allows after a SIGKILL (a cluster
+    # allocated for a request in flight). Anything else (2 = corruption) fails.
+    expect "$name: qemu-img check finds no corruption (leaks allowed: QCOW2.md)" \
+      '[[ $crc -eq 0 || ( $crc -eq 3 && $chk != *ERROR* && $chk != *corrupt* ) ]]' "$chk"
     qemu-img convert -f qcow2 -O raw "$image" "$ext4" || echo "qemu-img convert failed"
   fi
   local fsck; fsck=$(e2fsck -fn "$ext4" 2>&1); local frc=$?
