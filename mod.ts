@@ -44,6 +44,7 @@ export {
   type RlimitValue,
   SYNC_MODE,
   type SyncMode,
+  type VmStats,
 } from "./src/types.ts";
 export {
   checkNestedVirt,
@@ -76,4 +77,5 @@ export {
   type VmOptions,
   type VmState,
   type VolumeOptions,
+  type VsockPortOptions,
 } from "./src/vm.ts";

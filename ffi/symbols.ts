@@ -1,7 +1,7 @@
 /**
  * The one description of libkrun.so.1's C ABI as seen from TypeScript: every exported
  * `krun_*` function (libkrun 1.x's 72 plus zkrun's `krun_start`/`krun_wait`/`krun_stop`/
- * `krun_get_exit_reason`/`krun_last_error`/`krun_set_console_size`), with
+ * `krun_get_exit_reason`/`krun_last_error`/`krun_set_console_size`/`krun_get_stats`), with
  * its C signature beside it. Runtime-neutral: ffi/deno.ts and ffi/bun.ts turn it into
  * `Deno.dlopen` / `bun:ffi` tables. tests/native/ts-symbols.sh checks it against the
  * library's exports (`nm -D`) and include/libkrun.h so the three cannot drift.
@@ -215,6 +215,8 @@ export const symbols = {
   // int32_t krun_set_console_size(uint32_t ctx_id, uint16_t cols, uint16_t rows);  a terminal
   // console's size (a caller's pty, which no SIGWINCH resizes).
   krun_set_console_size: { parameters: ["u32", "u16", "u16"], result: "i32" },
+  // int32_t krun_get_stats(uint32_t ctx_id, uint64_t *exits_out, uint64_t *resident_bytes_out);
+  krun_get_stats: { parameters: ["u32", "ptr", "ptr"], result: "i32" },
 } as const satisfies Record<string, SymbolSpec>;
 
 /**

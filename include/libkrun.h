@@ -826,6 +826,21 @@ int32_t krun_get_exit_reason(uint32_t ctx_id);
 int32_t krun_set_console_size(uint32_t ctx_id, uint16_t cols, uint16_t rows);
 
 /**
+ * Cheap counters of a started VM, live while it runs and kept after it ended (until
+ * krun_free_ctx). Safe from any thread; costs a mincore() over guest RAM, no lock the VM takes.
+ *
+ *  "exits_out"          - KVM exits of all vCPUs so far (each I/O, MMIO, halt, ... the guest
+ *                         made the host handle).
+ *  "resident_bytes_out" - bytes of guest RAM (the kernel's slot included) resident in this
+ *                         process now: what the guest costs the host's memory, which the free
+ *                         page reporting balloon gives back.
+ *
+ * Returns: 0; -ENOENT for an unknown context; -EINVAL for a NULL pointer or a context that was
+ * not started; -EBUSY while krun_start is still starting it.
+ */
+int32_t krun_get_stats(uint32_t ctx_id, uint64_t *exits_out, uint64_t *resident_bytes_out);
+
+/**
  * The reason the last failing krun_* call of the calling thread failed: the same text as the
  * error line in the log ("<function>: <why>"), logged or not. Per thread; kept until the next
  * failure on that thread (a successful call leaves it).

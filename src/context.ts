@@ -19,6 +19,7 @@ import {
   type Rlimits,
   SYNC_MODE,
   type SyncMode,
+  type VmStats,
 } from "./types.ts";
 import {
   check,
@@ -852,6 +853,22 @@ export class Context implements Disposable {
     const c = uint(cols, 1, 0xffff, op, "cols");
     const r = uint(rows, 1, 0xffff, op, "rows");
     check(this.#native.call.krun_set_console_size(this.#ctx(op), c, r), op);
+  }
+
+  /**
+   * Cheap counters of a started VM, live while it runs (`krun_get_stats`, a zkrun extension).
+   *
+   * @example
+   * ```ts ignore
+   * const { exits, residentBytes } = ctx.stats();
+   * ```
+   */
+  stats(): VmStats {
+    const op = "krun_get_stats";
+    const exits = new BigUint64Array(1);
+    const resident = new BigUint64Array(1);
+    check(this.#native.call.krun_get_stats(this.#ctx(op), exits, resident), op);
+    return { exits: Number(exits[0]), residentBytes: Number(resident[0]) };
   }
 
   /**

@@ -112,3 +112,11 @@ export const FEATURE: Readonly<{
 });
 /** A feature name, e.g. "blk". */
 export type Feature = keyof typeof FEATURE;
+
+/** Cheap counters of a running VM (`krun_get_stats`). */
+export interface VmStats {
+  /** KVM exits of all vCPUs so far: I/O, MMIO, halts, ... the host handled for the guest. */
+  readonly exits: number;
+  /** Bytes of guest RAM resident in this process now (what the guest costs the host's memory). */
+  readonly residentBytes: number;
+}

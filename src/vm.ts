@@ -5,6 +5,7 @@
  * @module
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createConnection, type Socket } from "node:net";
 import { join } from "node:path";
 import { Errno, KrunError } from "../ffi/errors.ts";
 import { envOrUndefined, load } from "../ffi/load.ts";
@@ -21,7 +22,7 @@ import {
   type VmStatus,
   Wiring,
 } from "./process.ts";
-import type { DiskFormat, Env, ExitReason, KernelFormat, PortMap, Rlimits } from "./types.ts";
+import type { DiskFormat, Env, ExitReason, KernelFormat, PortMap, Rlimits, VmStats } from "./types.ts";
 import { decoder, describe, invalid, uint } from "./util.ts";
 
 /** The program a `Vm` runs. */
@@ -203,6 +204,59 @@ export interface VmOptions {
    * ```
    */
   readonly ports?: PortMap;
+  /**
+   * vsock ports bridged to host unix sockets (`krun_add_vsock_port2`, at most 64). `listen:
+   * true`: the host side listens (at `path`, default a new socket in a temp dir) and
+   * `vm.connect(port)` reaches a guest program listening on vsock `port`. Otherwise `path` is
+   * a unix socket this host listens on (e.g. `Deno.listen({ transport: "unix", path })`) and a
+   * guest's connect to (CID 2, `port`) reaches it.
+   *
+   * @example A guest server on vsock port 5000, and a host listener the guest reaches on 6000
+   * ```ts ignore
+   * await using vm = new Vm({
+   *   root: "./rootfs",
+   *   exec: { path: "/usr/bin/my-agent" },
+   *   vsock: [{ port: 5000, listen: true }, { port: 6000, path: "/run/host-api.sock" }],
+   * });
+   * vm.spawn();
+   * const socket = await vm.connect(5000); // a node:net Socket, in Deno and Bun
+   * ```
+   */
+  readonly vsock?: readonly VsockPortOptions[];
+}
+
+/** One vsock port bridged to a host unix socket. */
+export interface VsockPortOptions {
+  /**
+   * The vsock port, 0..2^32-1 but 620 (TSI's).
+   *
+   * @example
+   * ```ts ignore
+   * const port = { port: 5000, listen: true };
+   * ```
+   */
+  readonly port: number;
+  /**
+   * The host unix socket (at most 107 bytes): with `listen`, where the VMM listens (it must
+   * not exist; default a new socket in a temp dir, removed with the VM); else where the host
+   * already listens.
+   *
+   * @example
+   * ```ts ignore
+   * const port = { port: 6000, path: "/tmp/api.sock" };
+   * ```
+   */
+  readonly path?: string;
+  /**
+   * The host connects to the guest (`vm.connect(port)`), rather than the guest to the host
+   * (default false).
+   *
+   * @example
+   * ```ts ignore
+   * const port = { port: 5000, listen: true };
+   * ```
+   */
+  readonly listen?: boolean;
 }
 
 /** A host directory shared into the guest. */
@@ -331,7 +385,10 @@ const vmOptionKeys = new Set([
   "volumes",
   "disks",
   "ports",
+  "vsock",
 ]);
+const vsockKeys = new Set(["port", "path", "listen"]);
+const vsockMax = 64;
 const volumeKeys = new Set(["host", "guest", "readOnly"]);
 const diskKeys = new Set(["id", "path", "format", "readOnly"]);
 /** Shares init mounts (KRUN_MOUNTS); each is a virtio-fs device (the transport has 32 slots). */
@@ -392,6 +449,11 @@ export class Vm extends EventTarget implements Disposable, AsyncDisposable {
   #state: VmState = "ready";
   #waiting: Promise<number> | null = null;
   #afterFree: (() => void) | null = null;
+  #lastStats: VmStats | null = null;
+  /** The temp dir of default vsock listen sockets, removed once the context is freed. */
+  #sockets: string | null = null;
+  /** vsock listen ports and their unix socket paths. */
+  #listening = new Map<number, string>();
 
   /** Creates the context and applies every option; throws `KrunError` on the first bad one. */
   constructor(options: VmOptions) {
@@ -423,13 +485,65 @@ export class Vm extends EventTarget implements Disposable, AsyncDisposable {
       });
       if (options.rlimits !== undefined) ctx.setRlimits(options.rlimits);
       if (options.ports !== undefined) ctx.setPortMap(options.ports);
+      for (const v of list(options.vsock, vsockMax, vsockKeys, "vsock")) {
+        const listen = v.listen ?? false;
+        let path = v.path;
+        if (path === undefined) {
+          if (!listen) throw invalid("new Vm", `vsock port ${v.port}: path is needed without listen`);
+          this.#sockets ??= mkdtempSync(join(envOrUndefined("TMPDIR") ?? "/tmp", "zkrun-vsock-"));
+          path = join(this.#sockets, `${v.port}.sock`);
+        }
+        ctx.addVsockPort2(v.port, path, listen);
+        if (listen) this.#listening.set(v.port, path);
+      }
       const k = options.kernel;
       if (k !== undefined) ctx.setKernel(k.path, k.format, k.initramfs, k.cmdline);
     } catch (err) {
       ctx.free();
+      this.#removeSockets();
       throw err;
     }
     this.#ctx = ctx;
+  }
+
+  /**
+   * Connects to a guest program listening on vsock `port` (a `listen: true` port of the
+   * `vsock` option) while the VM runs: a `node:net` Socket over the port's unix socket, in Deno
+   * and Bun. Rejects with a `KrunError` ENOENT for a port not configured so, EINVAL when the VM
+   * does not run; a guest with no listener on the port resets the connection (the socket then
+   * ends or errors: try again once the guest listens).
+   *
+   * @example
+   * ```ts ignore
+   * const socket = await vm.connect(5000);
+   * socket.write("ping");
+   * socket.on("data", (data) => console.log(String(data)));
+   * ```
+   */
+  connect(port: number): Promise<Socket> {
+    const op = "krun_add_vsock_port2";
+    const path = this.#listening.get(port);
+    if (path === undefined) {
+      return Promise.reject(
+        new KrunError(op, Errno.ENOENT, `vsock port ${describe(port)} is not a listen port of this VM`),
+      );
+    }
+    if (this.#state !== "running") {
+      return Promise.reject(new KrunError(op, Errno.EINVAL, `this VM is ${this.#state}, not running`));
+    }
+    return new Promise((resolve, reject) => {
+      const socket = createConnection({ path });
+      socket.once("connect", () => {
+        socket.off("error", reject);
+        resolve(socket);
+      });
+      socket.once("error", reject);
+    });
+  }
+
+  #removeSockets(): void {
+    if (this.#sockets !== null) rmSync(this.#sockets, { recursive: true, force: true });
+    this.#sockets = null;
   }
 
   /** The libkrun context id. */
@@ -493,7 +607,14 @@ export class Vm extends EventTarget implements Disposable, AsyncDisposable {
       signal?.removeEventListener("abort", stop);
       if (this.#state === "running") this.#state = "exited";
       // Freeing closes the VMM's ends of the pipes: the streams end after their last byte.
-      if (this.#state !== "disposed") this.#free();
+      if (this.#state !== "disposed") {
+        try {
+          this.#lastStats = this.#ctx.stats();
+        } catch {
+          // Counters are a convenience: never let them fail the status.
+        }
+        this.#free();
+      }
     }).then((st) => {
       this.dispatchEvent(new CustomEvent<VmStatus>("exit", { detail: st }));
       return st;
@@ -624,6 +745,21 @@ export class Vm extends EventTarget implements Disposable, AsyncDisposable {
     return this.#ctx.startEnter();
   }
 
+  /**
+   * Cheap counters (`krun_get_stats`): KVM exits so far and guest RAM resident in this
+   * process, live while the VM runs; after a `spawn()`ed VM ended, the last taken before its
+   * context was freed. Throws before the VM started.
+   *
+   * @example
+   * ```ts ignore
+   * const { exits, residentBytes } = vm.stats();
+   * ```
+   */
+  stats(): VmStats {
+    if (this.#state === "running" || this.#lastStats === null) return this.#ctx.stats();
+    return this.#lastStats;
+  }
+
   /** Forces a running VM down; `run()` or `status` then resolves with reason "stopped". */
   stop(): void {
     if (this.#state !== "running") return;
@@ -645,6 +781,7 @@ export class Vm extends EventTarget implements Disposable, AsyncDisposable {
     const after = this.#afterFree;
     this.#afterFree = null;
     after?.();
+    this.#removeSockets();
   }
 
   /** Stops the VM if it runs, and frees the context (once the library has let go of it). */

@@ -1,6 +1,6 @@
 //! Context lifecycle and process-wide queries: krun_create_ctx, krun_free_ctx, krun_start_enter,
 //! the zkrun extensions krun_start / krun_wait / krun_stop / krun_get_exit_reason /
-//! krun_set_console_size, krun_has_feature, krun_get_max_vcpus, krun_check_nested_virt, krun_get_shutdown_eventfd, krun_setuid/setgid.
+//! krun_set_console_size / krun_get_stats, krun_has_feature, krun_get_max_vcpus, krun_check_nested_virt, krun_get_shutdown_eventfd, krun_setuid/setgid.
 //! Machine errors become errno values here, with an exhaustive switch.
 const std = @import("std");
 const linux = std.os.linux;
@@ -136,6 +136,21 @@ pub fn krun_set_console_size(ctx_id: u32, cols: u16, rows: u16) callconv(.c) i32
         error.NoTerminal => reject(func, error.NotTerminal, "context {d}: the VM's console is not a terminal", .{ctx_id}),
         error.Io => reject(func, error.Io, "context {d}: TIOCSWINSZ on the console's terminal failed", .{ctx_id}),
     });
+    return 0;
+}
+
+/// zkrun extension: cheap counters of a started VM (live while it runs).
+pub fn krun_get_stats(ctx_id: u32, exits_out: ?*u64, resident_bytes_out: ?*u64) callconv(.c) i32 {
+    const func = "krun_get_stats";
+    contexts.lock();
+    defer contexts.unlock();
+    const slot = contexts.find(func, ctx_id) catch |err| return errors.errno(err);
+    const machine = started(func, slot) catch |err| return errors.errno(err);
+    const exits = exits_out orelse return errors.errno(reject(func, error.InvalidArgument, "exits_out is NULL", .{}));
+    const resident = resident_bytes_out orelse return errors.errno(reject(func, error.InvalidArgument, "resident_bytes_out is NULL", .{}));
+    const st = machine.stats();
+    exits.* = st.exits;
+    resident.* = st.guest_resident_bytes;
     return 0;
 }
 
@@ -362,6 +377,9 @@ test "create, free and free again" {
     try std.testing.expectEqual(@as(i32, -22), krun_wait(@intCast(b), 0));
     try std.testing.expectEqual(@as(i32, -22), krun_stop(@intCast(b)));
     try std.testing.expectEqual(@as(i32, -22), krun_set_console_size(@intCast(b), 80, 24));
+    var exits: u64 = 0;
+    var resident: u64 = 0;
+    try std.testing.expectEqual(@as(i32, -22), krun_get_stats(@intCast(b), &exits, &resident));
     try std.testing.expectEqual(@as(i32, 0), krun_free_ctx(@intCast(b)));
     try std.testing.expectEqual(@as(i32, -2), krun_set_console_size(@intCast(b), 80, 24));
     try std.testing.expectEqual(@as(i32, -2), krun_wait(@intCast(b), 0));

@@ -856,9 +856,9 @@ pub fn maxVcpus() Error!u32 {
     return @min(k.maxVcpus(), mptable.cpus_max);
 }
 
-/// For tests and benches: monotonic ns from create() to the first KVM_RUN (0 if it never
-/// ran), VM exits counted by the vCPU threads (complete once they are joined), and the bytes
-/// of guest RAM (kernel slot included) resident in this process.
+/// For krun_get_stats, tests and benches: monotonic ns from create() to the first KVM_RUN (0
+/// if it never ran), KVM exits of all vCPUs so far (live), and the bytes of guest RAM (kernel
+/// slot included) resident in this process. Any thread; mincore over guest RAM, no lock.
 pub const Stats = struct { setup_ns: i64, exits: u64, guest_resident_bytes: u64 };
 
 pub fn stats(self: *const Machine) Stats {
@@ -869,7 +869,11 @@ pub fn stats(self: *const Machine) Stats {
     };
     return .{
         .setup_ns = if (first == 0) 0 else @intCast(@as(i128, first) - self.created_ns),
-        .exits = self.control.exits.load(.acquire),
+        .exits = exits: {
+            var n: u64 = 0;
+            for (self.vcpus) |*v| n += v.exits.load(.monotonic);
+            break :exits n;
+        },
         .guest_resident_bytes = resident,
     };
 }

@@ -45,7 +45,6 @@ pub const Control = struct {
     outcome: std.atomic.Value(Outcome) = .init(.running),
     /// Monotonic ns of the first KVM_RUN of any vCPU (0 until then), for the setup bench.
     first_run_ns: std.atomic.Value(i64) = .init(0),
-    exits: std.atomic.Value(u64) = .init(0),
 
     /// Records `outcome` if none was recorded yet, and wakes whoever waits for the VM.
     pub fn finish(self: *Control, outcome: Outcome) void {
@@ -64,7 +63,8 @@ control: *Control,
 thread: ?std.Thread = null,
 /// Kernel thread id while the loop runs (0 before/after), the target of `kick`.
 tid: std.atomic.Value(i32) = .init(0),
-exits: u64 = 0,
+/// KVM exits so far: written by this vCPU's thread only, read live by krun_get_stats.
+exits: std.atomic.Value(u64) = .init(0),
 
 pub const SetupError = kvm.IoctlError;
 
@@ -141,7 +141,6 @@ fn threadMain(self: *Vcpu) void {
     self.tid.store(sys.gettid(), .seq_cst);
     defer self.tid.store(0, .seq_cst);
     const outcome = self.runLoop();
-    _ = self.control.exits.fetchAdd(self.exits, .monotonic);
     if (outcome != .running) self.control.finish(outcome);
 }
 
@@ -158,7 +157,7 @@ fn runLoop(self: *Vcpu) Outcome {
                 return .failure;
             },
         };
-        self.exits += 1;
+        self.exits.store(self.exits.load(.monotonic) + 1, .monotonic); // one writer: no RMW
         const outcome = handleExit(run, self.fd.mapping, self.control.pio, self.control.mmio, self.index);
         if (outcome == .triple_fault or outcome == .failure) self.logCrashState(outcome);
         if (outcome != .running) return outcome;
@@ -174,7 +173,7 @@ fn logCrashState(self: *Vcpu, outcome: Outcome) void {
     const sregs = self.fd.getSregs() catch return;
     log.err("vCPU {d} ended the VM ({t}): rip 0x{x} rsp 0x{x} rflags 0x{x} cs 0x{x} cr0 0x{x} cr2 0x{x} cr3 0x{x} cr4 0x{x} efer 0x{x} idt 0x{x}/{d} exits {d}", .{
         self.index, outcome,   regs.rip,  regs.rsp,   regs.rflags,    sregs.cs.selector, sregs.cr0,
-        sregs.cr2,  sregs.cr3, sregs.cr4, sregs.efer, sregs.idt.base, sregs.idt.limit,   self.exits,
+        sregs.cr2,  sregs.cr3, sregs.cr4, sregs.efer, sregs.idt.base, sregs.idt.limit,   self.exits.load(.monotonic),
     });
 }
 

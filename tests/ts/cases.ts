@@ -138,7 +138,7 @@ export const cases: Case[] = [
       const info = loadLibrary();
       assert.match(info.path, /libkrun\.so\.1$/);
       assert.ok(info.runtime === "deno" || info.runtime === "bun");
-      assert.equal(Object.keys(symbols).length, 78); // 72 libkrun 1.x + 6 zkrun extensions
+      assert.equal(Object.keys(symbols).length, 79); // 72 libkrun 1.x + 7 zkrun extensions
       // libkrunfw.so.5 beside it is loaded too, so a VM can start without LD_LIBRARY_PATH.
       const beside = join(dirname(info.path), "libkrunfw.so.5");
       if (info.path.includes("/") && existsSync(beside)) assert.equal(info.firmware, beside);
@@ -629,6 +629,7 @@ export const cases: Case[] = [
         krun_stop: (c) => c.stop(),
         krun_get_exit_reason: (c) => c.exitReason(),
         krun_set_console_size: (c) => c.setConsoleSize(80, 24),
+        krun_get_stats: (c) => c.stats(),
         krun_free_ctx: (c) => c.free(),
         krun_create_ctx: () => new Context().free(),
         krun_set_log_level: () => zkrun.setLogLevel(1),

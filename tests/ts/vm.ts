@@ -4,7 +4,8 @@
  * "ok <what>" per check and exits non-zero on the first failure (with the guest's output).
  */
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import process from "node:process";
 import { KrunError, loadLibrary, type RunResult, Vm, type VmStatus } from "../../mod.ts";
@@ -334,6 +335,7 @@ const scenarios: Record<string, () => Promise<void>> = {
       assert.match(seen, /tty0\r\ntty1\r\ntty2\r\n/);
       assert.match(seen, /size=\[30 100\]\r\nerr\r\n/);
     }, seen);
+    const mid = vm.stats(); // live: the guest booted and ran a shell
     child.resize(120, 40);
     const keys = child.stdin.getWriter();
     await keys.write(new TextEncoder().encode("hello\r"));
@@ -350,7 +352,62 @@ const scenarios: Record<string, () => Promise<void>> = {
       assert.deepEqual(status, { code: 3, success: false, reason: "exited" });
     }, seen);
     child.resize(80, 24); // ended: nothing to do, no throw
+    const last = vm.stats();
+    check(`stats after the end: ${last.exits} exits, ${last.residentBytes} bytes resident`, () => {
+      assert.ok(last.exits > mid.exits, `${last.exits} > ${mid.exits}`);
+      assert.ok(mid.exits > 100 && mid.residentBytes > 1024 * 1024, JSON.stringify(mid));
+    }, "");
     await keys.close().catch(() => {});
+  },
+  // The vsock option (root: a rootfs with /vsock-guest, tests/vm/80-vsock-build.sh): the guest
+  // connects to a host listener (port 6000 → a unix socket here), then serves port 5000, which
+  // vm.connect() reaches; a port not configured to listen is refused; the temp socket goes.
+  async "vsock"(): Promise<void> {
+    const dir = mkdtempSync("/tmp/zkrun-ts-vsock-");
+    const hostPath = join(dir, "host.sock");
+    const server = createServer({ allowHalfOpen: true }, (c) => {
+      let got = "";
+      c.on("data", (d) => got += String(d));
+      c.on("end", () => c.end(`echo:${got}`));
+    });
+    await new Promise<void>((r) => server.listen(hostPath, r));
+    const vm = new Vm({
+      root,
+      memoryMiB: 128,
+      exec: { path: "/bin/sh", args: ["-c", "/vsock-guest connect 6000 hello && /vsock-guest serve 5000 1"] },
+      vsock: [{ port: 6000, path: hostPath }, { port: 5000, listen: true }],
+    });
+    await assert.rejects(vm.connect(5000), (e: unknown) => e instanceof KrunError && e.code === "EINVAL");
+    const child = vm.spawn({ signal: AbortSignal.timeout(240_000) });
+    await assert.rejects(vm.connect(6000), (e: unknown) => e instanceof KrunError && e.code === "ENOENT");
+    const exchange = (): Promise<string> =>
+      vm.connect(5000).then((socket) =>
+        new Promise<string>((resolve) => {
+          let got = "";
+          socket.on("data", (d) => got += String(d));
+          socket.on("close", () => resolve(got));
+          socket.on("error", () => {}); // a reset before the guest listens: "close" follows
+          socket.end("ping");
+        })
+      );
+    let reply = "";
+    for (let i = 0; i < 200 && reply === ""; i++) {
+      reply = await exchange().catch(() => "");
+      if (reply === "") await sleep(500);
+    }
+    const [out, status] = await Promise.all([bytes(child.stdout), child.status]);
+    server.close();
+    const ctx = `reply=${JSON.stringify(reply)}\nguest: ${text(out)}`;
+    check("vsock: the guest reached the host's unix listener; vm.connect() reached the guest's", () => {
+      assert.match(text(out), /reply=echo:hello/);
+      assert.equal(reply, "echo:ping");
+      assert.deepEqual(status, { code: 0, success: true, reason: "exited" });
+    }, ctx);
+    await vm[Symbol.asyncDispose]();
+    check("vsock: the default listen socket's temp dir is gone with the VM", () => {
+      assert.deepEqual(readdirSync("/tmp").filter((n) => n.startsWith("zkrun-vsock-")), []);
+    }, "");
+    rmSync(dir, { recursive: true, force: true });
   },
   // A guest that does not end: timeout stops it; disposing a running VM stops it too.
   async "stop"(): Promise<void> {
