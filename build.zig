@@ -259,6 +259,7 @@ fn buildFuzzers(b: *std.Build, fuzz_step: *std.Build.Step, test_step: *std.Build
         .{ .name = "init", .libc = false }, // init configuration decoders
         .{ .name = "queue", .libc = false }, // virtqueue walker
         .{ .name = "vsock", .libc = false }, // vsock packets, TSI decoders
+        .{ .name = "net", .libc = false }, // virtio-net frames, both directions
     };
     for (fuzzers) |f| {
         const path = b.fmt("tests/fuzz/{s}.zig", .{f.name});

@@ -32,4 +32,8 @@ pub const virtio = struct {
         /// Test support: the vsock test driver (and the device's unit tests).
         pub const tests = @import("virtio/vsock/tests.zig");
     };
+    pub const net = struct {
+        pub const frame = @import("virtio/net/frame.zig");
+        pub const Net = @import("virtio/net/Net.zig");
+    };
 };

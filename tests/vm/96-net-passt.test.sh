@@ -27,7 +27,7 @@ $guest_oops_check
 waitdone
 "
 got=""
-if wait_line '^P serving=yes' 300; then
+if wait_line 'P serving=yes' 300; then
   sleep 1
   got=$(busybox wget -T 30 -O - "http://127.0.0.1:$F/index.html" 2>&1 | tr "\n" " ")
 fi
