@@ -92,6 +92,7 @@ fn buildLibkrun(
         .strip = strip,
     });
     mod.addAnonymousImport("init_bin", .{ .root_source_file = init_bin });
+    mod.addImport("guest_memory", guestMemoryModule(b));
     const lib = b.addLibrary(.{
         .linkage = .dynamic,
         .name = "krun",
@@ -133,8 +134,22 @@ fn buildUnitTests(
         .link_libc = true,
     });
     mod.addAnonymousImport("init_bin", .{ .root_source_file = init_bin });
+    mod.addImport("guest_memory", guestMemoryModule(b));
     const tests = b.addTest(.{ .name = "unit", .root_module = mod });
     test_step.dependOn(&b.addRunArtifact(tests).step);
+    const memory_tests = b.addTest(.{ .name = "guest-memory", .root_module = b.createModule(.{
+        .root_source_file = b.path("libkrun-c/memory/GuestMemory.zig"),
+        .target = target,
+        .optimize = .debug,
+    }) });
+    test_step.dependOn(&b.addRunArtifact(memory_tests).step);
+}
+
+/// Guest physical memory (libkrun-c/memory/GuestMemory.zig) as the module `guest_memory`: the
+/// VMM and the devices both import it, and neither folder owns it. A fresh module per user: it
+/// inherits that compilation's target and optimize mode.
+fn guestMemoryModule(b: *std.Build) *std.Build.Module {
+    return b.createModule(.{ .root_source_file = b.path("libkrun-c/memory/GuestMemory.zig") });
 }
 
 // ---- C examples (examples/*.c) -------------------------------------------------------------
@@ -219,7 +234,9 @@ fn buildLibkrunfw(
 /// outside the product folder. A fresh module per artifact: it inherits that artifact's target,
 /// optimize mode and libc.
 fn zkrunModule(b: *std.Build) *std.Build.Module {
-    return b.createModule(.{ .root_source_file = b.path("libkrun-c/zkrun.zig") });
+    const mod = b.createModule(.{ .root_source_file = b.path("libkrun-c/zkrun.zig") });
+    mod.addImport("guest_memory", guestMemoryModule(b));
+    return mod;
 }
 
 /// The test-side FUSE driver (tests/zig/fs/Driver.zig) as `fs_driver`, for the fs fuzzer.

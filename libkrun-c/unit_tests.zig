@@ -38,9 +38,8 @@ comptime {
     _ = @import("vmm/aarch64/kvm_arm.zig");
     _ = @import("vmm/aarch64/layout.zig");
     _ = @import("vmm/EventLoop.zig");
-    _ = @import("vmm/GuestMemory.zig");
     _ = @import("vmm/Machine.zig");
-    _ = @import("vmm/Mmio.zig");
+    _ = @import("vmm/MmioBus.zig");
     _ = @import("vmm/OutputBuffer.zig");
     _ = @import("vmm/Vcpu.zig");
     _ = @import("vmm/kernel_loader.zig");

@@ -19,9 +19,9 @@
 //!   quiet when it cannot make progress (no guest buffers, input at EOF): the console hands out
 //!   an epoll set of its own whose inputs are EPOLLONESHOT and re-armed only when it can read.
 //! - The transport (virtio/mmio.zig `Transport`) owns the queues and the `Interrupt`; the VMM
-//!   passes `&transport.interrupt` to attachDevice and `Mmio.Handler.of(Transport, transport)`.
+//!   passes `&transport.interrupt` to attachDevice and `MmioBus.Handler.of(Transport, transport)` (vmm/MmioBus.zig).
 const std = @import("std");
-const GuestMemory = @import("../vmm/GuestMemory.zig");
+const GuestMemory = @import("guest_memory");
 const queue = @import("queue.zig");
 
 const Device = @This();

@@ -172,7 +172,7 @@ pub const Balloon = struct {
 
 const testing = std.testing;
 const t = @import("testing.zig");
-const GuestMemory = @import("../vmm/GuestMemory.zig");
+const GuestMemory = @import("guest_memory");
 
 fn residentPages(mem: []u8) !usize {
     var vec: [64]u8 = undefined;

@@ -6,7 +6,7 @@
 //! Wiring (the VMM side):
 //!     const t = try gpa.create(Transport);          // must not move: devices keep pointers
 //!     t.init(device, &machine.mem);
-//!     try machine.attachDevice(device, Mmio.Handler.of(Transport, t), &t.interrupt);
+//!     try machine.attachDevice(device, MmioBus.Handler.of(Transport, t), &t.interrupt);
 //! The queue count for ioeventfds is `device.vtable.queue_sizes_max.len` (= `t.queue_count`);
 //! ioeventfd writes go straight to `Device.queueNotify`; MMIO writes to QueueNotify (when no
 //! ioeventfd matched) are forwarded to it too.
@@ -16,7 +16,7 @@
 const std = @import("std");
 const assert = std.debug.assert;
 const Device = @import("Device.zig");
-const GuestMemory = @import("../vmm/GuestMemory.zig");
+const GuestMemory = @import("guest_memory");
 const queue = @import("queue.zig");
 const Lock = @import("Lock.zig");
 

@@ -19,7 +19,7 @@
 const std = @import("std");
 const builtin = @import("builtin");
 const assert = std.debug.assert;
-const GuestMemory = @import("../vmm/GuestMemory.zig");
+const GuestMemory = @import("guest_memory");
 
 comptime {
     // Virtio 1.x rings are little-endian; we read them as native integers.

@@ -6,7 +6,7 @@
 //! Test code only: it asserts instead of returning errors.
 const std = @import("std");
 const assert = std.debug.assert;
-const GuestMemory = @import("../vmm/GuestMemory.zig");
+const GuestMemory = @import("guest_memory");
 const queue = @import("queue.zig");
 const mmio = @import("mmio.zig");
 

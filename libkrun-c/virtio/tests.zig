@@ -7,7 +7,7 @@ const testing = std.testing;
 const queue = @import("queue.zig");
 const mmio = @import("mmio.zig");
 const Device = @import("Device.zig");
-const GuestMemory = @import("../vmm/GuestMemory.zig");
+const GuestMemory = @import("guest_memory");
 const t = @import("testing.zig");
 
 const base: u64 = 0x10_0000;

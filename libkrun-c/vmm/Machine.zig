@@ -33,9 +33,9 @@ const layout = @import("x86_64/layout.zig");
 const boot = @import("x86_64/boot.zig");
 const mptable = @import("x86_64/mptable.zig");
 const loader = @import("kernel_loader.zig");
-const GuestMemory = @import("GuestMemory.zig");
+const GuestMemory = @import("guest_memory");
 const Vcpu = @import("Vcpu.zig");
-const Mmio = @import("Mmio.zig");
+const MmioBus = @import("MmioBus.zig");
 const EventLoop = @import("EventLoop.zig");
 const Pio = @import("legacy/Pio.zig");
 const Cmos = @import("legacy/Cmos.zig");
@@ -133,7 +133,7 @@ entry: u64 = 0,
 vcpu_buf: []Vcpu = &.{},
 vcpus: []Vcpu = &.{},
 pio: Pio,
-mmio: Mmio = .{},
+mmio: MmioBus = .{},
 slots: [layout.virtio_slots_max]Slot = @splat(.{}),
 slot_count: u32 = 0,
 loop: EventLoop = undefined,
@@ -512,7 +512,7 @@ fn attachOwned(self: *Machine, owner: Owner, device: Device) Error!void {
     const slot = &self.slots[self.slot_count];
     slot.transport = t;
     slot.owner = owner;
-    try self.attachDevice(device, Mmio.Handler.of(Transport, t), &t.interrupt);
+    try self.attachDevice(device, MmioBus.Handler.of(Transport, t), &t.interrupt);
 }
 
 /// The vsock device, if the VM has one.
@@ -552,7 +552,7 @@ fn releaseOwner(gpa: std.mem.Allocator, owner: Owner) void {
 /// Puts a device on the next MMIO slot: its transport answers the slot's MMIO exits, an irqfd
 /// on GSI 5+n carries its interrupts, one ioeventfd per queue (base+0x50, datamatch = queue
 /// index) carries the guest's notifications to the event loop, and its backend fds are watched.
-pub fn attachDevice(self: *Machine, device: Device, handler: Mmio.Handler, interrupt: *Device.Interrupt) Error!void {
+pub fn attachDevice(self: *Machine, device: Device, handler: MmioBus.Handler, interrupt: *Device.Interrupt) Error!void {
     assert(self.state == .created and self.loop_ready); // tidy: build order, ours
     assert(self.slot_count < layout.virtio_slots_max); // tidy: attachOwned checked the slot count
     const n = self.slot_count;

@@ -14,7 +14,7 @@ const sys = @import("sys.zig");
 const boot = @import("x86_64/boot.zig");
 const cpuid = @import("x86_64/cpuid.zig");
 const Pio = @import("legacy/Pio.zig");
-const Mmio = @import("Mmio.zig");
+const MmioBus = @import("MmioBus.zig");
 
 const log = std.log.scoped(.vmm);
 
@@ -38,7 +38,7 @@ pub const Outcome = enum(u8) {
 /// State the vCPUs of one VM share with the machine.
 pub const Control = struct {
     pio: *Pio,
-    mmio: *Mmio,
+    mmio: *MmioBus,
     /// Signalled once when the first outcome is recorded.
     exit_evt: sys.fd_t,
     stopping: std.atomic.Value(bool) = .init(false),
@@ -261,7 +261,7 @@ test "exit handling: PIO in/out/string, i8042 reset, MMIO read/write, terminal e
     var page: [4096]u8 align(4096) = @splat(0);
     const run: *volatile abi.kvm_run = @ptrCast(&page);
     var pio: FakePio = .{};
-    var bus: Mmio = .{};
+    var bus: MmioBus = .{};
 
     run.exit_reason = @backingInt(abi.Exit.io);
     run.exit.io = .{ .direction = abi.KVM_EXIT_IO_OUT, .size = 1, .port = 0x3f8, .count = 3, .data_offset = 1024 };

@@ -15,7 +15,7 @@ const linux = std.os.linux;
 const assert = std.debug.assert;
 const sys = @import("sys.zig");
 const layout = @import("x86_64/layout.zig");
-const GuestMemory = @import("GuestMemory.zig");
+const GuestMemory = @import("guest_memory");
 
 const log = std.log.scoped(.vmm);
 

@@ -4,7 +4,7 @@
 //! pure function over GuestMemory or a plain value, so each field is unit tested.
 const std = @import("std");
 const assert = std.debug.assert;
-const GuestMemory = @import("../GuestMemory.zig");
+const GuestMemory = @import("guest_memory");
 const abi = @import("../kvm_abi.zig");
 const layout = @import("layout.zig");
 

@@ -3,7 +3,7 @@
 //! Built into a fixed buffer and copied into guest memory; checksums make each part sum to 0.
 const std = @import("std");
 const assert = std.debug.assert;
-const GuestMemory = @import("../GuestMemory.zig");
+const GuestMemory = @import("guest_memory");
 const layout = @import("layout.zig");
 
 const apic_version: u8 = 0x14;

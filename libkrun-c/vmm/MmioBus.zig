@@ -6,7 +6,7 @@ const std = @import("std");
 const assert = std.debug.assert;
 const layout = @import("x86_64/layout.zig");
 
-const Mmio = @This();
+const MmioBus = @This();
 
 pub const Handler = struct {
     ctx: *anyopaque,
@@ -34,13 +34,13 @@ slots: [layout.virtio_slots_max]?Handler = @splat(null),
 /// Accesses nobody claimed (a guest poking at random addresses is worth a count, not a log).
 unclaimed: std.atomic.Value(u64) = .init(0),
 
-pub fn attach(self: *Mmio, slot: u32, handler: Handler) void {
+pub fn attach(self: *MmioBus, slot: u32, handler: Handler) void {
     assert(slot < layout.virtio_slots_max); // tidy: setup
     assert(self.slots[slot] == null); // tidy: setup
     self.slots[slot] = handler;
 }
 
-fn lookup(self: *const Mmio, addr: u64, len: usize) ?struct { h: Handler, offset: u64 } {
+fn lookup(self: *const MmioBus, addr: u64, len: usize) ?struct { h: Handler, offset: u64 } {
     if (addr < layout.virtio_mmio_base) return null;
     const rel = addr - layout.virtio_mmio_base;
     const slot = rel / layout.virtio_slot_size;
@@ -52,14 +52,14 @@ fn lookup(self: *const Mmio, addr: u64, len: usize) ?struct { h: Handler, offset
     return .{ .h = h, .offset = offset };
 }
 
-pub fn read(self: *Mmio, addr: u64, data: []u8) void {
+pub fn read(self: *MmioBus, addr: u64, data: []u8) void {
     assert(data.len <= 8); // tidy: KVM bounds an MMIO access to 8 bytes
     if (self.lookup(addr, data.len)) |t| return t.h.read(t.h.ctx, t.offset, data);
     _ = self.unclaimed.fetchAdd(1, .monotonic);
     @memset(data, 0);
 }
 
-pub fn write(self: *Mmio, addr: u64, data: []const u8) void {
+pub fn write(self: *MmioBus, addr: u64, data: []const u8) void {
     assert(data.len <= 8); // tidy: KVM bounds an MMIO access to 8 bytes
     if (self.lookup(addr, data.len)) |t| return t.h.write(t.h.ctx, t.offset, data);
     _ = self.unclaimed.fetchAdd(1, .monotonic);
@@ -79,7 +79,7 @@ const Probe = struct {
 };
 
 test "slot routing, offsets, unclaimed and straddling accesses" {
-    var bus: Mmio = .{};
+    var bus: MmioBus = .{};
     var p: Probe = .{};
     bus.attach(2, Handler.of(Probe, &p));
     var b: [4]u8 = undefined;
