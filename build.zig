@@ -70,6 +70,7 @@ fn buildInit(b: *std.Build, optimize: std.builtin.OptimizeMode) std.Build.LazyPa
             .single_threaded = true,
         }),
     });
+    exe.root_module.addImport("init_protocol", initProtocolModule(b));
     b.installArtifact(exe);
     return exe.getEmittedBin();
 }
@@ -93,6 +94,7 @@ fn buildLibkrun(
     });
     mod.addAnonymousImport("init_bin", .{ .root_source_file = init_bin });
     mod.addImport("guest_memory", guestMemoryModule(b));
+    mod.addImport("init_protocol", initProtocolModule(b));
     const lib = b.addLibrary(.{
         .linkage = .dynamic,
         .name = "krun",
@@ -135,6 +137,7 @@ fn buildUnitTests(
     });
     mod.addAnonymousImport("init_bin", .{ .root_source_file = init_bin });
     mod.addImport("guest_memory", guestMemoryModule(b));
+    mod.addImport("init_protocol", initProtocolModule(b));
     const tests = b.addTest(.{ .name = "unit", .root_module = mod });
     test_step.dependOn(&b.addRunArtifact(tests).step);
     const memory_tests = b.addTest(.{ .name = "guest-memory", .root_module = b.createModule(.{
@@ -143,6 +146,18 @@ fn buildUnitTests(
         .optimize = .debug,
     }) });
     test_step.dependOn(&b.addRunArtifact(memory_tests).step);
+    const protocol_tests = b.addTest(.{ .name = "init-protocol", .root_module = b.createModule(.{
+        .root_source_file = b.path("libkrun-c/protocol/init.zig"),
+        .target = target,
+        .optimize = .debug,
+    }) });
+    test_step.dependOn(&b.addRunArtifact(protocol_tests).step);
+}
+
+/// The exec-config protocol between the VMM and the guest init (libkrun-c/protocol/init.zig) as
+/// the module `init_protocol`: one file, imported by both sides (libkrun.so and init.krun).
+fn initProtocolModule(b: *std.Build) *std.Build.Module {
+    return b.createModule(.{ .root_source_file = b.path("libkrun-c/protocol/init.zig") });
 }
 
 /// Guest physical memory (libkrun-c/memory/GuestMemory.zig) as the module `guest_memory`: the
@@ -236,6 +251,7 @@ fn buildLibkrunfw(
 fn zkrunModule(b: *std.Build) *std.Build.Module {
     const mod = b.createModule(.{ .root_source_file = b.path("libkrun-c/zkrun.zig") });
     mod.addImport("guest_memory", guestMemoryModule(b));
+    mod.addImport("init_protocol", initProtocolModule(b));
     return mod;
 }
 

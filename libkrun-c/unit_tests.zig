@@ -7,7 +7,6 @@ comptime {
     _ = @import("init/main.zig");
     _ = @import("init/net.zig");
     _ = @import("init/plan.zig");
-    _ = @import("init/protocol.zig");
     _ = @import("init/sys.zig");
     _ = @import("log.zig");
     _ = @import("tsi/tests.zig");

@@ -3,7 +3,7 @@
 //! benches import `@import("zkrun")` and reach the files they drive through it. Nothing here
 //! exports C symbols (root.zig does that for libkrun.so); test-support files are listed as such.
 pub const init = struct {
-    pub const protocol = @import("init/protocol.zig");
+    pub const protocol = @import("init_protocol");
 };
 pub const tsi = struct {
     pub const wire = @import("tsi/wire.zig");

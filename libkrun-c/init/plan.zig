@@ -12,7 +12,7 @@
 //! - mounts: `KRUN_MOUNTS=tag:/path[:ro],…` (a zkrun extension), else none.
 //! Pure logic over an injected file reader, so unit tests drive it without a guest.
 const std = @import("std");
-const protocol = @import("protocol.zig");
+const protocol = @import("init_protocol");
 const assert = std.debug.assert;
 const Allocator = std.mem.Allocator;
 

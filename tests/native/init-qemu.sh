@@ -4,7 +4,7 @@
 # (scripts/mkrootfs.sh), and checks what the workload saw: argv, env, workdir, hostname,
 # rlimits, mounts, lo, PID 1 reaping, the krun-* virtio-console ports, OCI and zkrun JSON
 # configs, exit statuses and the guest rebooting by itself. Exec configs are produced by the
-# same encoder the VMM uses (tests/zig/encode_cli.zig over libkrun-c/init/protocol.zig), so this also
+# same encoder the VMM uses (tests/zig/encode_cli.zig over libkrun-c/protocol/init.zig), so this also
 # proves the encoder's tokens survive the real kernel's cmdline parser.
 # The root is an initramfs, not virtio-fs, so the status cannot travel to the host here: init
 # prints it ("exit status N (root is not virtio-fs ...)") and that line is checked instead.

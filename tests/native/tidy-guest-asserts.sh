@@ -10,7 +10,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 files=(libkrun-c/virtio/*.zig libkrun-c/virtio/fs/*.zig libkrun-c/vmm/legacy/*.zig
   libkrun-c/vmm/Vcpu.zig libkrun-c/vmm/MmioBus.zig libkrun-c/vmm/EventLoop.zig
-  libkrun-c/memory/GuestMemory.zig libkrun-c/vmm/Machine.zig libkrun-c/capi/*.zig libkrun-c/init/protocol.zig)
+  libkrun-c/memory/GuestMemory.zig libkrun-c/vmm/Machine.zig libkrun-c/capi/*.zig libkrun-c/protocol/init.zig)
 exempt=' tests.zig console_tests.zig testing.zig '
 bad=0 checked=0
 for f in "${files[@]}"; do
