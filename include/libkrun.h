@@ -275,8 +275,10 @@ int32_t krun_set_kernel_console(uint32_t ctx_id, const char *console_id);
 
 /**
  * Uses the host directory "root_path" as the guest's root filesystem: a virtio-fs device with
- * tag KRUN_FS_ROOT_TAG and a 512 MiB DAX window. Unless krun_disable_implicit_init was called
- * before, the built-in init is served in it as /init.krun.
+ * tag KRUN_FS_ROOT_TAG whose device advertises a 512 MiB DAX window, as libkrun's does. zkrun
+ * does not map into DAX windows yet (FUSE_SETUPMAPPING answers ENOSYS), so guests mount without
+ * `dax`, as the built-in init does. Unless krun_disable_implicit_init was called before, the
+ * built-in init is served in it as /init.krun.
  *
  * Returns: 0, -EINVAL for NULL, -ENOENT if the directory does not exist, -ENOTDIR if it is
  * not a directory, -EEXIST if the context already has a root filesystem.
@@ -287,7 +289,8 @@ int32_t krun_set_root(uint32_t ctx_id, const char *root_path);
  * Adds a virtio-fs device sharing the host directory "c_path" under the tag "c_tag" (1 to 36
  * bytes). A NULL path gives a filesystem with only the overlay entries added later. With the
  * tag KRUN_FS_ROOT_TAG it becomes the root filesystem (as krun_set_root). krun_add_virtiofs2
- * adds a DAX window of "shm_size" bytes; krun_add_virtiofs3 can also make the share read-only.
+ * advertises a DAX window of "shm_size" bytes (not mapped into yet: see krun_set_root);
+ * krun_add_virtiofs3 can also make the share read-only.
  *
  * Returns: 0, -EINVAL for a NULL or bad tag, -ENOENT / -ENOTDIR for a bad directory, -EEXIST
  * for a tag already in use, -ENOSPC when the VM has no virtio slot left.
