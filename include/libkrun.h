@@ -585,8 +585,14 @@ int32_t krun_set_net_mac(uint32_t ctx_id, uint8_t *const c_mac);
  * an ephemeral port on the wildcard address, as any client socket); bind(port 0) + listen
  * reports the real host port to the guest. AF_UNIX listeners (KRUN_TSI_HIJACK_UNIX) bind the
  * absolute path as given.
+ * Each host port is checked when the map is set (zkrun; libkrun only fails later, in the
+ * guest's bind): a port that something on the host listens on, on any address, gives
+ * -EADDRINUSE, and one this process may not bind (below 1024 without
+ * CAP_NET_BIND_SERVICE) gives -EACCES. Only TCP listeners are checked, and only at this
+ * moment: a port taken later still makes the guest's bind fail with EADDRINUSE.
  * Returns: 0; -EINVAL for a malformed or duplicate entry (krun_last_error says which) or when
- * a NIC is configured; -ENODEV when vsock is disabled. A rejected call changes nothing.
+ * a NIC is configured; -ENODEV when vsock is disabled; -EADDRINUSE or -EACCES for a host port
+ * (above). A rejected call changes nothing.
  */
 int32_t krun_set_port_map(uint32_t ctx_id, const char *const port_map[]);
 

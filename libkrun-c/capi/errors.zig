@@ -33,6 +33,10 @@ pub const Error = error{
     ReadOnly,
     /// A terminal operation on a console that has no terminal.
     NotTerminal,
+    /// A host port that something on the host already listens on (krun_set_port_map).
+    AddressInUse,
+    /// A host port this process may not bind (below 1024 without CAP_NET_BIND_SERVICE).
+    AccessDenied,
 };
 
 const E = std.os.linux.E;
@@ -57,6 +61,8 @@ pub fn errno(err: Error) i32 {
         error.IsDirectory => .ISDIR,
         error.ReadOnly => .ROFS,
         error.NotTerminal => .NOTTY,
+        error.AddressInUse => .ADDRINUSE,
+        error.AccessDenied => .ACCES,
     };
     return -@as(i32, @backingInt(e));
 }

@@ -101,7 +101,42 @@ fn setPortMap(ctx_id: u32, port_map: cstr.CStringArray) Error!void {
             if (prev.guest == slot.guest) return reject(func, error.InvalidArgument, "port_map[{d}] \"{s}\": guest port {d} is already mapped by entry {d}", .{ i, text, slot.guest, k });
         }
     }
+    for (out, 0..) |e, i| switch (probeHostPort(e.host)) {
+        .ADDRINUSE => return reject(func, error.AddressInUse, "port_map[{d}]: host port {d} is in use (something on the host listens on it)", .{ i, e.host }),
+        .ACCES => return reject(func, error.AccessDenied, "port_map[{d}]: host port {d} needs CAP_NET_BIND_SERVICE to bind", .{ i, e.host }),
+        else => {},
+    };
     cfg.port_map = out;
+}
+
+/// Binds a TCP socket to the wildcard at `port` and closes it: ADDRINUSE when a host listener
+/// holds the port, ACCES when this process may not bind it. Why now: otherwise the failure
+/// only shows when the guest listens, inside the guest. TCP only (a UDP socket on the same
+/// number does not conflict with a TCP listener); SO_REUSEADDR so TIME_WAIT does not count.
+/// It is a snapshot: a port taken after this call still fails the guest's bind (EADDRINUSE),
+/// as in libkrun. Other errors (no sockets left, no IPv6) answer SUCCESS: the probe could not
+/// tell, and the guest's bind will.
+fn probeHostPort(port: u16) linux.E {
+    const v6 = linux.socket(linux.AF.INET6, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0);
+    if (linux.errno(v6) == .SUCCESS) return probeBind(@intCast(v6), port, true);
+    const v4 = linux.socket(linux.AF.INET, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0);
+    if (linux.errno(v4) == .SUCCESS) return probeBind(@intCast(v4), port, false);
+    return .SUCCESS;
+}
+
+fn probeBind(fd: i32, port: u16, v6: bool) linux.E {
+    defer _ = linux.close(fd);
+    const one: i32 = 1;
+    const zero: i32 = 0;
+    _ = linux.setsockopt(fd, linux.SOL.SOCKET, linux.SO.REUSEADDR, std.mem.asBytes(&one), @sizeOf(i32));
+    if (v6) {
+        // Dual-stack [::]: conflicts with IPv4 and IPv6 listeners alike.
+        _ = linux.setsockopt(fd, linux.IPPROTO.IPV6, linux.IPV6.V6ONLY, std.mem.asBytes(&zero), @sizeOf(i32));
+        var sa: linux.sockaddr.in6 = .{ .port = std.mem.nativeToBig(u16, port), .flowinfo = 0, .addr = @splat(0), .scope_id = 0 };
+        return linux.errno(linux.bind(fd, @ptrCast(&sa), @sizeOf(linux.sockaddr.in6)));
+    }
+    var sa: linux.sockaddr.in = .{ .port = std.mem.nativeToBig(u16, port), .addr = 0 };
+    return linux.errno(linux.bind(fd, @ptrCast(&sa), @sizeOf(linux.sockaddr.in)));
 }
 
 fn parseEntry(text: []const u8) ?Config.PortMapEntry {
@@ -137,7 +172,9 @@ test "vsock setters: libkrun's validation, nothing half-configured" {
     try t.expectEqual(@as(i32, -17), krun_add_vsock_port2(id, 1, "/tmp/zkrun-capi-vsock-2", false));
     try t.expectEqual(@as(i32, -17), krun_add_vsock_port2(id, 2, "/tmp", true)); // exists
     try t.expectEqual(@as(i32, 0), krun_add_vsock_port2(id, 2, "/tmp/zkrun-capi-vsock-none", true));
-    const good = [_]?[*:0]const u8{ "8080:80", "2222:22", null };
+    var free_a: [16]u8 = undefined;
+    var free_b: [16]u8 = undefined;
+    const good = [_]?[*:0]const u8{ try freePortEntry(&free_a, 80), try freePortEntry(&free_b, 22), null };
     const dup_host = [_]?[*:0]const u8{ "8080:80", "8080:81", null };
     const dup_guest = [_]?[*:0]const u8{ "8080:80", "8081:80", null };
     const bad = [_][*:0]const u8{ "80", "a:b", "0:80", "65536:1", "1:2:3", ":1", "1:", " 1:2" };
@@ -153,7 +190,7 @@ test "vsock setters: libkrun's validation, nothing half-configured" {
         defer contexts.unlock();
         const cfg = try contexts.config("t", id);
         try t.expectEqual(@as(usize, 2), cfg.port_map.?.len); // the rejected calls kept the good map
-        try t.expectEqual(@as(u16, 2222), cfg.port_map.?[1].host);
+        try t.expect(cfg.port_map.?[1].host != cfg.port_map.?[0].host);
         try t.expectEqual(@as(u16, 22), cfg.port_map.?[1].guest);
     }
     // krun_add_vsock needs the implicit one gone; after that, once.
@@ -166,4 +203,46 @@ test "vsock setters: libkrun's validation, nothing half-configured" {
     try t.expectEqual(@as(i32, -17), krun_add_vsock(id, 1));
     try t.expectEqual(@as(i32, 0), krun_add_vsock_port(id, 3, "/tmp/y"));
     try t.expectEqual(@as(i32, -2), krun_add_vsock_port(id + 999, 3, "/tmp/y"));
+}
+
+/// "<a host port free right now>:<guest>", so the tests do not depend on what the machine runs.
+fn freePortEntry(buf: *[16]u8, guest: u16) ![*:0]const u8 {
+    const l = try listenLoopback();
+    _ = linux.close(l.fd);
+    return (try std.fmt.bufPrintSentinel(buf, "{d}:{d}", .{ l.port, guest }, 0)).ptr;
+}
+
+fn listenLoopback() !struct { fd: i32, port: u16 } {
+    const fd: i32 = @intCast(linux.socket(linux.AF.INET, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0));
+    var sa: linux.sockaddr.in = .{ .port = 0, .addr = std.mem.nativeToBig(u32, 0x7f000001) };
+    try std.testing.expectEqual(@as(usize, 0), linux.bind(fd, @ptrCast(&sa), @sizeOf(linux.sockaddr.in)));
+    try std.testing.expectEqual(@as(usize, 0), linux.listen(fd, 1));
+    var len: u32 = @sizeOf(linux.sockaddr.in);
+    _ = linux.getsockname(fd, @ptrCast(&sa), &len);
+    return .{ .fd = fd, .port = std.mem.bigToNative(u16, sa.port) };
+}
+
+test "krun_set_port_map: a host port something listens on is -EADDRINUSE, and changes nothing" {
+    const log = @import("../log.zig");
+    try log.init(log.target_default, @backingInt(log.Level.off), 2, log.option_no_env);
+    defer log.init(log.target_default, @backingInt(log.Level.err), 2, log.option_no_env) catch unreachable;
+    const ctx = @import("context.zig");
+    const t = std.testing;
+    const id: u32 = @intCast(ctx.krun_create_ctx());
+    defer _ = ctx.krun_free_ctx(id);
+    var free_buf: [16]u8 = undefined;
+    const free = [_]?[*:0]const u8{ try freePortEntry(&free_buf, 80), null };
+    try t.expectEqual(@as(i32, 0), krun_set_port_map(id, &free));
+    // A listener on the loopback only still takes the port from the guest's wildcard bind.
+    const l = try listenLoopback();
+    defer _ = linux.close(l.fd);
+    var busy_buf: [16]u8 = undefined;
+    const busy_entry = try std.fmt.bufPrintSentinel(&busy_buf, "{d}:81", .{l.port}, 0);
+    const busy = [_]?[*:0]const u8{ free[0], busy_entry.ptr, null };
+    try t.expectEqual(@as(i32, -98), krun_set_port_map(id, &busy));
+    try t.expect(std.mem.indexOf(u8, errors.lastError(), "is in use") != null);
+    contexts.lock();
+    defer contexts.unlock();
+    const cfg = try contexts.config("t", id);
+    try t.expectEqual(@as(usize, 1), cfg.port_map.?.len); // the rejected call kept the first map
 }
