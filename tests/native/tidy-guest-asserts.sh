@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Tidy: no assert, `unreachable` or @panic on guest-controlled values. In the files that decode
-# what a guest sends (virtqueues, the MMIO transport, devices, the FUSE server, the legacy port
-# devices (fs, vsock, blk, net), TSI, the init's DHCP client, vCPU exits, the event loop, guest memory, the Machine that ends a VM from what its
-# guest did, the C API that reports it, the init configuration protocol), every
+# what a guest sends (virtqueues, the MMIO transport, the devices (fs with its FUSE server,
+# vsock, blk, net), TSI, the init's DHCP client, the legacy port devices, vCPU exits, the event
+# loop, guest memory, the Machine that ends a VM from what its guest did, the C API that reports
+# it, the init configuration protocol), every
 # such line must carry a "tidy: <why the value is not the guest's>" comment; anything the guest
 # controls is validated and answered with an error instead. Test blocks, comptime blocks and
 # test-only files are exempt. Prints each offending line and "N passed, N failed".
