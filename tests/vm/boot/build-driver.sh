@@ -15,5 +15,9 @@ src=zig-out/vmm-test/src
 mkdir -p "$src" "$(dirname "$out")"
 ln -sfn "$PWD/libkrun-c" "$src/libkrun-c"
 cp tests/vm/boot/vmm_driver.zig "$src/"
-zig build-exe -lc -O ReleaseSafe --cache-dir "$PWD/.zig-cache" -femit-bin="$out" "$src/vmm_driver.zig" 2>&1
+# The VMM imports the named modules guest_memory and init_protocol (as build.zig defines them).
+zig build-exe -lc --cache-dir "$PWD/.zig-cache" -femit-bin="$out" \
+  -O ReleaseSafe --dep guest_memory --dep init_protocol -Mroot="$src/vmm_driver.zig" \
+  -O ReleaseSafe -Mguest_memory=libkrun-c/memory/GuestMemory.zig \
+  -O ReleaseSafe -Minit_protocol=libkrun-c/protocol/init.zig 2>&1
 echo "$out"
