@@ -9,6 +9,7 @@ comptime {
     _ = @import("init/plan.zig");
     _ = @import("init/sys.zig");
     _ = @import("log.zig");
+    _ = @import("test_tmp.zig");
     _ = @import("tsi/tests.zig");
     _ = @import("tsi/wire.zig");
     _ = @import("virtio/Device.zig");

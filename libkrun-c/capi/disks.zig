@@ -4,6 +4,7 @@
 //! file, a directory, a wrong format, a corrupt qcow2 header or an image another VM holds is an
 //! error now, with its reason; the VMM opens and locks it again when the VM is built.
 const std = @import("std");
+const test_tmp = @import("../test_tmp.zig");
 const Config = @import("../Config.zig");
 const contexts = @import("contexts.zig");
 const cstr = @import("cstr.zig");
@@ -160,7 +161,7 @@ test "disk setters: bad input gets -errno and a reason; good disks are recorded"
     try log.init(log.target_default, @backingInt(log.Level.off), 2, log.option_no_env);
     defer log.init(log.target_default, @backingInt(log.Level.err), 2, log.option_no_env) catch unreachable;
     const ctx = @import("context.zig");
-    const img = "/tmp/zkrun-capi-disk-test.img";
+    const img = test_tmp.path("capi-disk-test.img");
     {
         const fd: i32 = @intCast(std.os.linux.open(img, .{ .ACCMODE = .RDWR, .CREAT = true, .TRUNC = true, .CLOEXEC = true }, 0o644));
         _ = std.os.linux.ftruncate(fd, 1 << 20);

@@ -3,6 +3,7 @@
 //! the Config; the device (virtio/vsock/) and TSI (tsi/) are built at start. A rejected call
 //! changes nothing.
 const std = @import("std");
+const test_tmp = @import("../test_tmp.zig");
 const linux = std.os.linux;
 const Config = @import("../Config.zig");
 const vsock = @import("../virtio/vsock/Vsock.zig");
@@ -168,10 +169,10 @@ test "vsock setters: libkrun's validation, nothing half-configured" {
     var long: [109:0]u8 = @splat('x');
     long[0] = '/';
     try t.expectEqual(@as(i32, -22), krun_add_vsock_port(id, 1, &long));
-    try t.expectEqual(@as(i32, 0), krun_add_vsock_port(id, 1, "/tmp/zkrun-capi-vsock-1"));
-    try t.expectEqual(@as(i32, -17), krun_add_vsock_port2(id, 1, "/tmp/zkrun-capi-vsock-2", false));
+    try t.expectEqual(@as(i32, 0), krun_add_vsock_port(id, 1, test_tmp.path("capi-vsock-1")));
+    try t.expectEqual(@as(i32, -17), krun_add_vsock_port2(id, 1, test_tmp.path("capi-vsock-2"), false));
     try t.expectEqual(@as(i32, -17), krun_add_vsock_port2(id, 2, "/tmp", true)); // exists
-    try t.expectEqual(@as(i32, 0), krun_add_vsock_port2(id, 2, "/tmp/zkrun-capi-vsock-none", true));
+    try t.expectEqual(@as(i32, 0), krun_add_vsock_port2(id, 2, test_tmp.path("capi-vsock-none"), true));
     var free_a: [16]u8 = undefined;
     var free_b: [16]u8 = undefined;
     const good = [_]?[*:0]const u8{ try freePortEntry(&free_a, 80), try freePortEntry(&free_b, 22), null };

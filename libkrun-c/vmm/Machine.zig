@@ -9,6 +9,7 @@
 //! start() only spawns threads, and no exit or device path allocates.
 //! Several Machines can live in one process; they share nothing but the kick signal handler.
 const std = @import("std");
+const test_tmp = @import("../test_tmp.zig");
 const linux = std.os.linux;
 const assert = std.debug.assert;
 const Config = @import("../Config.zig");
@@ -922,8 +923,8 @@ fn tinyConfig(cfg: *Config, kernel: []const u8, out: []const u8, vcpus: u8) void
 test "a tiny guest runs on real KVM, prints through COM1 and exits through the i8042" {
     var probe = kvm.Kvm.open() catch return error.SkipZigTest; // no /dev/kvm here: nothing to run
     probe.close();
-    const kernel = "/tmp/zkrun-vmm-tiny-guest.bin";
-    const out = "/tmp/zkrun-vmm-tiny-guest.out";
+    const kernel = test_tmp.path("vmm-tiny-guest.bin");
+    const out = test_tmp.path("vmm-tiny-guest.out");
     try writeTestFile(kernel, &tiny_guest);
     try writeTestFile(out, "");
     var cfg = Config.init(testing.allocator);
@@ -966,7 +967,7 @@ test "an event loop that fails ends the VM with status 1 and reason vmm_error" {
     defer testing.log_level = saved_level;
     var probe = kvm.Kvm.open() catch return error.SkipZigTest;
     probe.close();
-    const kernel = "/tmp/zkrun-vmm-spin-guest.bin";
+    const kernel = test_tmp.path("vmm-spin-guest.bin");
     try writeTestFile(kernel, &.{ 0xEB, 0xFE }); // jmp $: never ends by itself
     var cfg = Config.init(testing.allocator);
     defer cfg.deinit();

@@ -11,6 +11,7 @@
 //! Guest memory is never mapped executable in the host, and is kept out of core dumps and forks.
 //! Every value from a file is checked; a bad file is `error.KernelInvalid`, never a crash.
 const std = @import("std");
+const test_tmp = @import("../test_tmp.zig");
 const linux = std.os.linux;
 const assert = std.debug.assert;
 const sys = @import("sys.zig");
@@ -413,7 +414,7 @@ test "mapBundlePrivate: file-backed pages are remapped copy-on-write, not shared
     testing.log_level = .err; // the warnings are the point of this test
     defer testing.log_level = saved_level;
     // A page-aligned array in a file we map ourselves stands in for the library's data.
-    const path = "/tmp/zkrun-vmm-bundle-test";
+    const path = test_tmp.path("vmm-bundle-test");
     const fd = try sys.open(path, .{ .ACCMODE = .RDWR, .CREAT = true, .TRUNC = true, .CLOEXEC = true });
     defer sys.close(fd);
     var content: [3 * page]u8 = undefined;

@@ -121,10 +121,13 @@ fn fuzzDecode(rnd: std.Random, iterations: u64, seed: u64) u8 {
 
 // ---- the whole device ----------------------------------------------------------------------
 
-const image_path = "/tmp/zkrun-fuzz-blk.img";
 const image_sectors = 256;
 
 fn fuzzDevice(rnd: std.Random, iterations: u64, seed: u64) !u8 {
+    // Per process: concurrent runs (other checkouts on this machine) must not share the image.
+    var path_buf: [64]u8 = undefined;
+    const image_path = std.fmt.bufPrintSentinel(&path_buf, "/tmp/zkrun-fuzz-blk-{d}.img", .{linux.getpid()}, 0) catch unreachable;
+    defer _ = linux.unlink(image_path);
     {
         const fd: linux.fd_t = @intCast(linux.open(image_path, .{ .ACCMODE = .RDWR, .CREAT = true, .TRUNC = true, .CLOEXEC = true }, 0o644));
         _ = linux.ftruncate(fd, image_sectors * 512);

@@ -8,6 +8,7 @@
 //! Opening takes a flock on the image (shared for read-only, exclusive otherwise), held until
 //! `close`: a second VM, in this process or another, cannot open the same image for writing.
 const std = @import("std");
+const test_tmp = @import("../../test_tmp.zig");
 const linux = std.os.linux;
 const Qcow2 = @import("qcow2.zig").Qcow2;
 const qcow2_write = @import("qcow2_write.zig");
@@ -350,7 +351,7 @@ fn fallocate(self: *Image, mode: u32, offset: u64, len: u64) bool {
 const testing = std.testing;
 
 test "raw image: open, lock, read past the end as zeros, write, discard, zero, errors" {
-    const path = "/tmp/zkrun-blk-image-test.img";
+    const path = test_tmp.path("blk-image-test.img");
     {
         const fd: linux.fd_t = @intCast(linux.open(path, .{ .ACCMODE = .RDWR, .CREAT = true, .TRUNC = true, .CLOEXEC = true }, 0o644));
         defer _ = linux.close(fd);

@@ -3,6 +3,7 @@
 //! write-zeroes, read-only disks, hostile requests and concurrency; qcow2 images made by
 //! Debian's qemu-img read back and written, checked with `qemu-img check` and `convert`.
 const std = @import("std");
+const test_tmp = @import("../../test_tmp.zig");
 const linux = std.os.linux;
 const testing = std.testing;
 const t = @import("../testing.zig");
@@ -98,7 +99,7 @@ const s_ioerr: u8 = 1;
 const s_unsupp: u8 = 2;
 
 test "blk: features, config, read, write, flush, get_id through the transport" {
-    const path = "/tmp/zkrun-blk-test-rw.img";
+    const path = test_tmp.path("blk-test-rw.img");
     try makeImage(path, 1 << 20, 0x40);
     const h = try Harness.create(path, .{});
     defer h.destroy();
@@ -133,7 +134,7 @@ test "blk: features, config, read, write, flush, get_id through the transport" {
 }
 
 test "blk: discard and write-zeroes read back as zeros; bad flags and ranges fail" {
-    const path = "/tmp/zkrun-blk-test-discard.img";
+    const path = test_tmp.path("blk-test-discard.img");
     try makeImage(path, 1 << 20, 0x10);
     const h = try Harness.create(path, .{});
     defer h.destroy();
@@ -152,7 +153,7 @@ test "blk: discard and write-zeroes read back as zeros; bad flags and ranges fai
 }
 
 test "blk: a read-only disk offers RO and refuses every write" {
-    const path = "/tmp/zkrun-blk-test-ro.img";
+    const path = test_tmp.path("blk-test-ro.img");
     try makeImage(path, 1 << 20, 0x20);
     const h = try Harness.create(path, .{ .read_only = true });
     defer h.destroy();
@@ -172,7 +173,7 @@ test "blk: hostile requests get IOERR/UNSUPP, never a crash; the queue keeps wor
     const saved_level = testing.log_level;
     testing.log_level = .err; // the queue warning is the point of this test
     defer testing.log_level = saved_level;
-    const path = "/tmp/zkrun-blk-test-hostile.img";
+    const path = test_tmp.path("blk-test-hostile.img");
     try makeImage(path, 64 * 1024, 0);
     const h = try Harness.create(path, .{});
     defer h.destroy();
@@ -202,7 +203,7 @@ test "blk: hostile requests get IOERR/UNSUPP, never a crash; the queue keeps wor
 }
 
 test "blk: many requests in flight are served concurrently and all complete" {
-    const path = "/tmp/zkrun-blk-test-many.img";
+    const path = test_tmp.path("blk-test-many.img");
     try makeImage(path, 1 << 20, 0x30);
     const h = try Harness.create(path, .{});
     defer h.destroy();
@@ -282,9 +283,11 @@ test "qcow2: plain, compressed, zero clusters and backing chains read like the r
     const saved_level = testing.log_level;
     testing.log_level = .err; // the missing backing file's warning is expected
     defer testing.log_level = saved_level;
-    const dir = "/tmp/zkrun-qcow2-test";
+    const dir_name = "qcow2-test";
+    const dir = test_tmp.path(dir_name);
+    defer test_tmp.removeTree(dir_name);
     _ = linux.mkdir(dir, 0o755);
-    const raw_path = dir ++ "/base.raw";
+    const raw_path = test_tmp.path(dir_name ++ "/base.raw");
     const size = 4 << 20;
     try makeImage(raw_path, size, 0x21);
     // Half the disk zero (sparse): unallocated clusters in the qcow2 copies.
@@ -297,30 +300,30 @@ test "qcow2: plain, compressed, zero clusters and backing chains read like the r
     defer testing.allocator.free(raw);
     try readFileAt(raw_path, raw, 0);
 
-    try testing.expect(runTool(&.{ qemu_img, "convert", "-f", "raw", "-O", "qcow2", raw_path, dir ++ "/plain.qcow2" }));
-    try expectSameAsRaw(dir ++ "/plain.qcow2", raw, null);
-    try testing.expect(runTool(&.{ qemu_img, "convert", "-c", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=4096", raw_path, dir ++ "/comp4k.qcow2" }));
-    try expectSameAsRaw(dir ++ "/comp4k.qcow2", raw, null);
-    try testing.expect(runTool(&.{ qemu_img, "convert", "-c", "-f", "raw", "-O", "qcow2", "-o", "compat=0.10", raw_path, dir ++ "/comp-v2.qcow2" }));
-    try expectSameAsRaw(dir ++ "/comp-v2.qcow2", raw, null);
+    try testing.expect(runTool(&.{ qemu_img, "convert", "-f", "raw", "-O", "qcow2", raw_path, test_tmp.path(dir_name ++ "/plain.qcow2") }));
+    try expectSameAsRaw(test_tmp.path(dir_name ++ "/plain.qcow2"), raw, null);
+    try testing.expect(runTool(&.{ qemu_img, "convert", "-c", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=4096", raw_path, test_tmp.path(dir_name ++ "/comp4k.qcow2") }));
+    try expectSameAsRaw(test_tmp.path(dir_name ++ "/comp4k.qcow2"), raw, null);
+    try testing.expect(runTool(&.{ qemu_img, "convert", "-c", "-f", "raw", "-O", "qcow2", "-o", "compat=0.10", raw_path, test_tmp.path(dir_name ++ "/comp-v2.qcow2") }));
+    try expectSameAsRaw(test_tmp.path(dir_name ++ "/comp-v2.qcow2"), raw, null);
     // An overlay on the compressed image (relative backing name), written by qemu-io.
-    try testing.expect(runTool(&.{ qemu_img, "create", "-f", "qcow2", "-b", "comp4k.qcow2", "-F", "qcow2", dir ++ "/over.qcow2" }));
-    try testing.expect(runTool(&.{ qemu_io, "-c", "write -P 0x77 65536 131072", dir ++ "/over.qcow2" }));
-    try expectSameAsRaw(dir ++ "/over.qcow2", raw, .{ .at = 65536, .len = 131072, .byte = 0x77 });
-    try testing.expect(runTool(&.{ qemu_io, "-c", "write -z 3145728 65536", dir ++ "/over.qcow2" }));
+    try testing.expect(runTool(&.{ qemu_img, "create", "-f", "qcow2", "-b", "comp4k.qcow2", "-F", "qcow2", test_tmp.path(dir_name ++ "/over.qcow2") }));
+    try testing.expect(runTool(&.{ qemu_io, "-c", "write -P 0x77 65536 131072", test_tmp.path(dir_name ++ "/over.qcow2") }));
+    try expectSameAsRaw(test_tmp.path(dir_name ++ "/over.qcow2"), raw, .{ .at = 65536, .len = 131072, .byte = 0x77 });
+    try testing.expect(runTool(&.{ qemu_io, "-c", "write -z 3145728 65536", test_tmp.path(dir_name ++ "/over.qcow2") }));
     {
-        const img = try Image.open(testing.allocator, dir ++ "/over.qcow2", .{ .format = .qcow2, .read_only = true });
+        const img = try Image.open(testing.allocator, test_tmp.path(dir_name ++ "/over.qcow2"), .{ .format = .qcow2, .read_only = true });
         defer img.close();
         var buf: [65536]u8 = undefined;
         try img.qcow2.?.read(&buf, 3145728);
         try testing.expect(std.mem.allEqual(u8, &buf, 0)); // a zero cluster over non-zero backing data
     }
     // A raw backing file.
-    try testing.expect(runTool(&.{ qemu_img, "create", "-f", "qcow2", "-b", raw_path, "-F", "raw", dir ++ "/over-raw.qcow2" }));
-    try expectSameAsRaw(dir ++ "/over-raw.qcow2", raw, null);
+    try testing.expect(runTool(&.{ qemu_img, "create", "-f", "qcow2", "-b", raw_path, "-F", "raw", test_tmp.path(dir_name ++ "/over-raw.qcow2") }));
+    try expectSameAsRaw(test_tmp.path(dir_name ++ "/over-raw.qcow2"), raw, null);
     // A missing backing file is NotFound.
-    try testing.expect(runTool(&.{ qemu_img, "create", "-f", "qcow2", "-u", "-b", "missing.raw", "-F", "raw", dir ++ "/orphan.qcow2", "4M" }));
-    try testing.expectError(error.NotFound, Image.open(testing.allocator, dir ++ "/orphan.qcow2", .{ .format = .qcow2, .read_only = true }));
+    try testing.expect(runTool(&.{ qemu_img, "create", "-f", "qcow2", "-u", "-b", "missing.raw", "-F", "raw", test_tmp.path(dir_name ++ "/orphan.qcow2"), "4M" }));
+    try testing.expectError(error.NotFound, Image.open(testing.allocator, test_tmp.path(dir_name ++ "/orphan.qcow2"), .{ .format = .qcow2, .read_only = true }));
     // A raw image opened as qcow2 is not a qcow2 image.
     try testing.expectError(error.InvalidImage, Image.open(testing.allocator, raw_path, .{ .format = .qcow2, .read_only = true }));
 }
@@ -398,7 +401,7 @@ fn expectSameBytes(what: []const u8, want: []const u8, got: []const u8) !void {
 /// `qemu-img check` exits 0 (no corruption, no leaks) and `qemu-img convert` to raw gives
 /// exactly `model`.
 fn expectQemuAgrees(path: [*:0]const u8, model: []const u8) !void {
-    const out = "/tmp/zkrun-qcow2-write-test/out.raw";
+    const out = test_tmp.path("qcow2-write-test/out.raw");
     if (!runTool(&.{ qemu_img, "check", "-q", path })) {
         std.debug.print("qemu-img check {s} failed\n", .{path});
         return error.TestUnexpectedResult;
@@ -412,9 +415,11 @@ fn expectQemuAgrees(path: [*:0]const u8, model: []const u8) !void {
 
 test "qcow2 writes: allocation, refcount growth, COW from backing and compressed clusters; qemu-img check clean" {
     if (!hasTool(qemu_img)) return error.SkipZigTest; // Debian's qemu-utils
-    const dir = "/tmp/zkrun-qcow2-write-test";
+    const dir_name = "qcow2-write-test";
+    const dir = test_tmp.path(dir_name);
+    defer test_tmp.removeTree(dir_name);
     _ = linux.mkdir(dir, 0o755);
-    const raw_path = dir ++ "/base.raw";
+    const raw_path = test_tmp.path(dir_name ++ "/base.raw");
     const size = 4 << 20;
     try makeImage(raw_path, size, 0x5c);
     {
@@ -430,11 +435,11 @@ test "qcow2 writes: allocation, refcount growth, COW from backing and compressed
 
     const Case = struct { name: [*:0]const u8, args: []const ?[*:0]const u8, from_base: bool, cluster: u64 };
     const cases = [_]Case{
-        .{ .name = dir ++ "/plain.qcow2", .args = &.{ qemu_img, "convert", "-f", "raw", "-O", "qcow2", raw_path, dir ++ "/plain.qcow2" }, .from_base = true, .cluster = 65536 },
-        .{ .name = dir ++ "/comp4k.qcow2", .args = &.{ qemu_img, "convert", "-c", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=4096", raw_path, dir ++ "/comp4k.qcow2" }, .from_base = true, .cluster = 4096 },
-        .{ .name = dir ++ "/comp-v2.qcow2", .args = &.{ qemu_img, "convert", "-c", "-f", "raw", "-O", "qcow2", "-o", "compat=0.10", raw_path, dir ++ "/comp-v2.qcow2" }, .from_base = true, .cluster = 65536 },
-        .{ .name = dir ++ "/empty.qcow2", .args = &.{ qemu_img, "create", "-f", "qcow2", dir ++ "/empty.qcow2", "4M" }, .from_base = false, .cluster = 65536 },
-        .{ .name = dir ++ "/refcount8.qcow2", .args = &.{ qemu_img, "create", "-f", "qcow2", "-o", "refcount_bits=8,cluster_size=1024", dir ++ "/refcount8.qcow2", "4M" }, .from_base = false, .cluster = 1024 },
+        .{ .name = test_tmp.path(dir_name ++ "/plain.qcow2"), .args = &.{ qemu_img, "convert", "-f", "raw", "-O", "qcow2", raw_path, test_tmp.path(dir_name ++ "/plain.qcow2") }, .from_base = true, .cluster = 65536 },
+        .{ .name = test_tmp.path(dir_name ++ "/comp4k.qcow2"), .args = &.{ qemu_img, "convert", "-c", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=4096", raw_path, test_tmp.path(dir_name ++ "/comp4k.qcow2") }, .from_base = true, .cluster = 4096 },
+        .{ .name = test_tmp.path(dir_name ++ "/comp-v2.qcow2"), .args = &.{ qemu_img, "convert", "-c", "-f", "raw", "-O", "qcow2", "-o", "compat=0.10", raw_path, test_tmp.path(dir_name ++ "/comp-v2.qcow2") }, .from_base = true, .cluster = 65536 },
+        .{ .name = test_tmp.path(dir_name ++ "/empty.qcow2"), .args = &.{ qemu_img, "create", "-f", "qcow2", test_tmp.path(dir_name ++ "/empty.qcow2"), "4M" }, .from_base = false, .cluster = 65536 },
+        .{ .name = test_tmp.path(dir_name ++ "/refcount8.qcow2"), .args = &.{ qemu_img, "create", "-f", "qcow2", "-o", "refcount_bits=8,cluster_size=1024", test_tmp.path(dir_name ++ "/refcount8.qcow2"), "4M" }, .from_base = false, .cluster = 1024 },
     };
     for (cases, 0..) |c, i| {
         _ = linux.unlink(c.name);
@@ -447,12 +452,12 @@ test "qcow2 writes: allocation, refcount growth, COW from backing and compressed
     // Overlays: copy-on-write from a compressed qcow2 base and from a raw base; the bases
     // stay untouched.
     const overlays = [_]struct { backing: [*:0]const u8, fmt: [*:0]const u8, name: [*:0]const u8 }{
-        .{ .backing = "comp4k-base.qcow2", .fmt = "qcow2", .name = dir ++ "/over-comp.qcow2" },
-        .{ .backing = "base.raw", .fmt = "raw", .name = dir ++ "/over-raw.qcow2" },
-        .{ .backing = "base.raw", .fmt = "raw", .name = dir ++ "/over-raw-v2.qcow2" },
+        .{ .backing = "comp4k-base.qcow2", .fmt = "qcow2", .name = test_tmp.path(dir_name ++ "/over-comp.qcow2") },
+        .{ .backing = "base.raw", .fmt = "raw", .name = test_tmp.path(dir_name ++ "/over-raw.qcow2") },
+        .{ .backing = "base.raw", .fmt = "raw", .name = test_tmp.path(dir_name ++ "/over-raw-v2.qcow2") },
     };
-    _ = linux.unlink(dir ++ "/comp4k-base.qcow2");
-    try testing.expect(runTool(&.{ qemu_img, "convert", "-c", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=4096", raw_path, dir ++ "/comp4k-base.qcow2" }));
+    _ = linux.unlink(test_tmp.path(dir_name ++ "/comp4k-base.qcow2"));
+    try testing.expect(runTool(&.{ qemu_img, "convert", "-c", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=4096", raw_path, test_tmp.path(dir_name ++ "/comp4k-base.qcow2") }));
     for (overlays, 0..) |o, i| {
         _ = linux.unlink(o.name);
         const compat: [*:0]const u8 = if (i == 2) "compat=0.10" else "compat=1.1";
@@ -461,7 +466,7 @@ test "qcow2 writes: allocation, refcount growth, COW from backing and compressed
         try writeBoth(o.name, model, 2000 + i, false, 65536, i != 2);
         try expectQemuAgrees(o.name, model);
     }
-    try expectQemuAgrees(dir ++ "/comp4k-base.qcow2", base);
+    try expectQemuAgrees(test_tmp.path(dir_name ++ "/comp4k-base.qcow2"), base);
     const raw_now = try testing.allocator.alloc(u8, size);
     defer testing.allocator.free(raw_now);
     try readFileAt(raw_path, raw_now, 0);
@@ -469,7 +474,7 @@ test "qcow2 writes: allocation, refcount growth, COW from backing and compressed
 
     // 512-byte clusters, 16 MiB written: many refcount blocks and a refcount table that has
     // to move (it starts one cluster long, covering 8 MiB of file).
-    const big = dir ++ "/tiny-clusters.qcow2";
+    const big = test_tmp.path(dir_name ++ "/tiny-clusters.qcow2");
     _ = linux.unlink(big);
     try testing.expect(runTool(&.{ qemu_img, "create", "-f", "qcow2", "-o", "cluster_size=512", big, "16M" }));
     const model16 = try testing.allocator.alloc(u8, 16 << 20);
@@ -478,10 +483,10 @@ test "qcow2 writes: allocation, refcount growth, COW from backing and compressed
     try writeBoth(big, model16, 3000, true, 512, true);
     try expectQemuAgrees(big, model16);
     // Writable opens we refuse: internal snapshots (shared clusters).
-    _ = linux.unlink(dir ++ "/snap.qcow2");
-    try testing.expect(runTool(&.{ qemu_img, "create", "-f", "qcow2", dir ++ "/snap.qcow2", "4M" }));
-    try testing.expect(runTool(&.{ qemu_img, "snapshot", "-c", "s1", dir ++ "/snap.qcow2" }));
-    try testing.expectError(error.NotSupported, Image.open(testing.allocator, dir ++ "/snap.qcow2", .{ .format = .qcow2 }));
-    const ro = try Image.open(testing.allocator, dir ++ "/snap.qcow2", .{ .format = .qcow2, .read_only = true });
+    _ = linux.unlink(test_tmp.path(dir_name ++ "/snap.qcow2"));
+    try testing.expect(runTool(&.{ qemu_img, "create", "-f", "qcow2", test_tmp.path(dir_name ++ "/snap.qcow2"), "4M" }));
+    try testing.expect(runTool(&.{ qemu_img, "snapshot", "-c", "s1", test_tmp.path(dir_name ++ "/snap.qcow2") }));
+    try testing.expectError(error.NotSupported, Image.open(testing.allocator, test_tmp.path(dir_name ++ "/snap.qcow2"), .{ .format = .qcow2 }));
+    const ro = try Image.open(testing.allocator, test_tmp.path(dir_name ++ "/snap.qcow2"), .{ .format = .qcow2, .read_only = true });
     ro.close();
 }

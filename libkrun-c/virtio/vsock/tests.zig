@@ -3,6 +3,7 @@
 //! vsock port, data both ways with credit, RST on garbage, credit violations, a guest that
 //! does not read, a host peer that does not read, the listen direction, and the connection cap.
 const std = @import("std");
+const test_tmp = @import("../../test_tmp.zig");
 const linux = std.os.linux;
 const testing = std.testing;
 const t = @import("../testing.zig");
@@ -176,7 +177,7 @@ test "vsock: config space holds guest_cid 3; VERSION_1 only" {
 }
 
 test "vsock: guest connects to a vsock port, bytes flow both ways, close" {
-    const f = try Fixture.createWithListener("/tmp/zkrun-vsock-test-a.sock", 1234);
+    const f = try Fixture.createWithListener(test_tmp.path("vsock-test-a.sock"), 1234);
     defer f.destroy();
     const drv = &f.drv;
     drv.postRx(16);
@@ -257,7 +258,7 @@ test "vsock: garbage gets RST or is dropped, never a crash" {
 }
 
 test "vsock: a guest that ignores credit is reset; a host that does not read stalls only its connection" {
-    const f = try Fixture.createWithListener("/tmp/zkrun-vsock-test-b.sock", 1);
+    const f = try Fixture.createWithListener(test_tmp.path("vsock-test-b.sock"), 1);
     defer f.destroy();
     const drv = &f.drv;
     drv.postRx(200);
@@ -299,7 +300,7 @@ test "vsock: a guest that ignores credit is reset; a host that does not read sta
 }
 
 test "vsock: a guest that does not read: we send only within its credit" {
-    const f = try Fixture.createWithListener("/tmp/zkrun-vsock-test-c.sock", 1);
+    const f = try Fixture.createWithListener(test_tmp.path("vsock-test-c.sock"), 1);
     defer f.destroy();
     const drv = &f.drv;
     drv.postRx(200);
@@ -330,7 +331,7 @@ test "vsock: a guest that does not read: we send only within its credit" {
 }
 
 test "vsock: listen port: a host client becomes a connection toward the guest" {
-    const path = "/tmp/zkrun-vsock-test-d.sock";
+    const path = test_tmp.path("vsock-test-d.sock");
     _ = linux.unlink(path);
     const f = try Fixture.create(.{ .ports = &.{.{ .port = 2222, .path = path, .listen = true }} });
     defer f.destroy();
@@ -370,7 +371,7 @@ test "vsock: listen port: a host client becomes a connection toward the guest" {
 
 test "vsock: the connection cap holds under a connect flood" {
     // The kernel caps the listener's backlog at somaxconn, so accept as we go.
-    const f = try Fixture.createWithListener("/tmp/zkrun-vsock-test-e.sock", 1);
+    const f = try Fixture.createWithListener(test_tmp.path("vsock-test-e.sock"), 1);
     defer f.destroy();
     const drv = &f.drv;
     const lfd = f.lfd;

@@ -3,6 +3,7 @@
 //! scripts/setup.sh installs) turns our blobs back into source text, compared with the text
 //! expected. A missing dtc fails these tests (it is part of the setup), never skips them.
 const std = @import("std");
+const test_tmp = @import("../../test_tmp.zig");
 const linux = std.os.linux;
 const testing = std.testing;
 const Fdt = @import("Fdt.zig");
@@ -10,7 +11,6 @@ const devicetree = @import("devicetree.zig");
 const layout = @import("layout.zig");
 
 const dtc = "/usr/bin/dtc";
-const dir = "/tmp/zkrun-fdt-test";
 
 /// Decodes `blob` with dtc into `out` and returns the text, each tab as two spaces (Zig's
 /// multiline literals cannot hold tabs); dtc's exit status must be 0.
@@ -19,6 +19,7 @@ fn decode(blob: []const u8, name: []const u8, out: []u8) ![]const u8 {
         std.debug.print("fdt tests: {s} is missing (apt-get install device-tree-compiler; scripts/setup.sh does)\n", .{dtc});
         return error.DtcMissing;
     }
+    const dir = test_tmp.path("fdt-test");
     _ = linux.mkdir(dir, 0o755);
     var in_buf: [128]u8 = undefined;
     var out_buf: [128]u8 = undefined;
