@@ -71,6 +71,7 @@ export {
   type DiskOptions,
   type ExecOptions,
   type KernelOptions,
+  type NetOptions,
   type RunOptions,
   type RunResult,
   Vm,

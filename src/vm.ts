@@ -22,7 +22,7 @@ import {
   type VmStatus,
   Wiring,
 } from "./process.ts";
-import type { DiskFormat, Env, ExitReason, KernelFormat, PortMap, Rlimits, VmStats } from "./types.ts";
+import type { DiskFormat, Env, ExitReason, KernelFormat, Mac, PortMap, Rlimits, VmStats } from "./types.ts";
 import { decoder, describe, invalid, uint } from "./util.ts";
 
 /** The program a `Vm` runs. */
@@ -223,6 +223,76 @@ export interface VmOptions {
    * ```
    */
   readonly vsock?: readonly VsockPortOptions[];
+  /**
+   * One virtio-net NIC (eth0 in the guest) on a host network backend: `unixstream` (passt,
+   * socket_vmnet: `krun_add_net_unixstream`), `unixgram` (gvproxy, vmnet-helper:
+   * `krun_add_net_unixgram`) or `tap` (`krun_add_net_tap`), exactly one. With a NIC, TSI is
+   * off: guest sockets go through the NIC, so `ports` cannot be given with it (forward ports in
+   * the backend, e.g. `passt -t`). Features are libkrun's COMPAT_NET_FEATURES, as crun's.
+   *
+   * @example passt listening on a unix socket, the guest configured by DHCP
+   * ```ts ignore
+   * // passt -f -s /tmp/passt.sock (or a connected fd of a socketpair passed as `passt --fd`)
+   * new Vm({
+   *   root: "./rootfs",
+   *   exec: { path: "/bin/wget", args: ["-O-", "http://example.com/"] },
+   *   net: { unixstream: "/tmp/passt.sock", mac: "5a:94:ef:e4:0c:ee", dhcp: true },
+   * });
+   * ```
+   */
+  readonly net?: NetOptions;
+}
+
+/** A virtio-net NIC and its host backend: exactly one of `unixstream`, `unixgram`, `tap`. */
+export interface NetOptions {
+  /**
+   * A SOCK_STREAM unix socket with QEMU framing (passt): its path (connected when the VM
+   * starts), or a connected fd (duplicated at start: the caller keeps its own).
+   *
+   * @example
+   * ```ts ignore
+   * const net = { unixstream: "/tmp/passt.sock", dhcp: true };
+   * ```
+   */
+  readonly unixstream?: string | number;
+  /**
+   * A SOCK_DGRAM unix socket, one frame per datagram (gvproxy): its path, or a connected fd.
+   *
+   * @example
+   * ```ts ignore
+   * const net = { unixgram: "/tmp/gvproxy.sock" };
+   * ```
+   */
+  readonly unixgram?: string | number;
+  /**
+   * An existing host tap interface's name (opening it needs CAP_NET_ADMIN or its owner).
+   *
+   * @example
+   * ```ts ignore
+   * const net = { tap: "tap0", dhcp: true };
+   * ```
+   */
+  readonly tap?: string;
+  /**
+   * The NIC's MAC address, "aa:bb:cc:dd:ee:ff" or 6 bytes (default "5a:94:ef:e4:0c:ee",
+   * libkrun's).
+   *
+   * @example
+   * ```ts ignore
+   * const net = { unixstream: "/tmp/passt.sock", mac: "02:00:00:00:00:01" };
+   * ```
+   */
+  readonly mac?: Mac;
+  /**
+   * Init brings eth0 up and configures it by DHCP (address, default route, MTU, resolv.conf)
+   * before the workload starts (`NET_FLAG_DHCP_CLIENT`; default false: the workload does it).
+   *
+   * @example
+   * ```ts ignore
+   * const net = { unixstream: "/tmp/passt.sock", dhcp: true };
+   * ```
+   */
+  readonly dhcp?: boolean;
 }
 
 /** One vsock port bridged to a host unix socket. */
@@ -386,7 +456,45 @@ const vmOptionKeys = new Set([
   "disks",
   "ports",
   "vsock",
+  "net",
 ]);
+const netKeys = new Set(["unixstream", "unixgram", "tap", "mac", "dhcp"]);
+/** libkrun's default MAC (krun_set_net_mac's default). */
+const netMacDefault = "5a:94:ef:e4:0c:ee";
+/** libkrun.h's COMPAT_NET_FEATURES: CSUM, GUEST_CSUM, GUEST_TSO4, GUEST_UFO, HOST_TSO4, HOST_UFO. */
+const compatNetFeatures = (1 << 0) | (1 << 1) | (1 << 7) | (1 << 10) | (1 << 11) | (1 << 14);
+/** A tap NIC without HOST_TSO4/HOST_UFO: the set tests/vm/96-net-vm.c runs a tap with. */
+const tapNetFeatures = compatNetFeatures & ~((1 << 11) | (1 << 14));
+const netFlagDhcpClient = 1 << 1;
+
+/** Adds `options.net`'s NIC, checked (exactly one backend, known keys, a boolean `dhcp`). */
+function addNet(ctx: Context, net: NetOptions, hasPorts: boolean): void {
+  checkKeys(net, netKeys, "options.net");
+  const backends = (["unixstream", "unixgram", "tap"] as const).filter((k) => net[k] !== undefined);
+  if (backends.length !== 1) {
+    throw invalid("new Vm", `net needs exactly one of unixstream, unixgram, tap; got ${backends.length}`);
+  }
+  if (hasPorts) {
+    throw invalid(
+      "new Vm",
+      "ports is TSI's port map, and with a net NIC TSI is off: forward ports in the network backend (e.g. passt -t)",
+    );
+  }
+  const dhcp = net.dhcp ?? false;
+  if (typeof dhcp !== "boolean") throw invalid("new Vm", `net.dhcp must be a boolean, got ${describe(dhcp)}`);
+  const flags = dhcp ? netFlagDhcpClient : 0;
+  const mac = net.mac ?? netMacDefault;
+  const backend = backends[0];
+  if (backend === "tap") return ctx.addNetTap(net.tap as string, mac, tapNetFeatures, flags);
+  const where = net[backend];
+  const path = typeof where === "number" ? null : where as string;
+  const fd = typeof where === "number" ? where : -1;
+  if (typeof where === "number" && where < 0) {
+    throw invalid("new Vm", `net.${backend} must be a path or an fd >= 0, got ${where}`);
+  }
+  if (backend === "unixstream") ctx.addNetUnixstream(path, fd, mac, compatNetFeatures, flags);
+  else ctx.addNetUnixgram(path, fd, mac, compatNetFeatures, flags);
+}
 const vsockKeys = new Set(["port", "path", "listen"]);
 const vsockMax = 64;
 const volumeKeys = new Set(["host", "guest", "readOnly"]);
@@ -484,6 +592,7 @@ export class Vm extends EventTarget implements Disposable, AsyncDisposable {
         ctx.addDisk2(d.id, d.path, d.format ?? "raw", d.readOnly ?? false);
       });
       if (options.rlimits !== undefined) ctx.setRlimits(options.rlimits);
+      if (options.net !== undefined) addNet(ctx, options.net, options.ports !== undefined);
       if (options.ports !== undefined) ctx.setPortMap(options.ports);
       for (const v of list(options.vsock, vsockMax, vsockKeys, "vsock")) {
         const listen = v.listen ?? false;

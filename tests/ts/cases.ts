@@ -374,6 +374,62 @@ export const cases: Case[] = [
     },
   },
   {
+    name: "net: one backend, known keys, a MAC, a boolean dhcp, no ports beside it: else EINVAL before C",
+    fn: () => {
+      const sock = "/tmp/zkrun-no-such-passt.sock"; // connected at start only: none here
+      new Vm(vmOptions({ net: { unixstream: sock, mac: "02:00:00:00:00:01", dhcp: true } }))
+        [Symbol.dispose]();
+      new Vm(vmOptions({ net: { unixgram: sock } }))[Symbol.dispose]();
+      const vm = "new Vm";
+      throwsKrun(
+        () => new Vm(vmOptions({ net: { unixstream: sock, speed: 1 } })),
+        "EINVAL",
+        vm,
+        /net\.speed/,
+      );
+      throwsKrun(() => new Vm(vmOptions({ net: {} })), "EINVAL", vm, /exactly one of unixstream/);
+      throwsKrun(
+        () => new Vm(vmOptions({ net: { unixstream: sock, tap: "tap0" } })),
+        "EINVAL",
+        vm,
+        /exactly one/,
+      );
+      throwsKrun(() => new Vm(vmOptions({ net: "passt" })), "EINVAL", vm, /net must be an object/);
+      throwsKrun(() => new Vm(vmOptions({ net: { unixstream: sock, dhcp: "yes" } })), "EINVAL", vm, /dhcp/);
+      throwsKrun(() => new Vm(vmOptions({ net: { unixstream: -2 } })), "EINVAL", vm, /path or an fd/);
+      throwsKrun(
+        () => new Vm(vmOptions({ net: { unixstream: sock }, ports: { 8080: 80 } })),
+        "EINVAL",
+        vm,
+        /TSI is off/,
+      );
+      const op = "krun_add_net_unixstream";
+      throwsKrun(
+        () => new Vm(vmOptions({ net: { unixstream: sock, mac: "5a:94:ef:e4:0c" } })),
+        "EINVAL",
+        op,
+        /mac/,
+      );
+      throwsKrun(
+        () => new Vm(vmOptions({ net: { unixstream: sock, mac: new Uint8Array(5) } })),
+        "EINVAL",
+        op,
+        /mac/,
+      );
+      throwsKrun(() => new Vm(vmOptions({ net: { unixstream: 1.5 } })), "EINVAL", op, /fd/);
+      throwsKrun(
+        () => new Vm(vmOptions({ net: { unixgram: { path: sock } } })),
+        "EINVAL",
+        "krun_add_net_unixgram",
+      );
+      throwsKrun(
+        () => new Vm(vmOptions({ net: { tap: "tap0", mac: "zz:94:ef:e4:0c:ee" } })),
+        "EINVAL",
+        "krun_add_net_tap",
+      );
+    },
+  },
+  {
     name: "volumes and disks: bad shapes are refused before C; a missing disk is the library's error",
     fn: () => {
       const vol = (v: unknown, env: unknown = {}): VmOptions =>

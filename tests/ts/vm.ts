@@ -409,6 +409,31 @@ const scenarios: Record<string, () => Promise<void>> = {
     }, "");
     rmSync(dir, { recursive: true, force: true });
   },
+  // The net option (tests/vm/69-ts-net.test.sh): a NIC on passt's end of a socketpair (the fd
+  // in argv), configured by init's DHCP; the guest fetches a file from the test host's loopback
+  // through passt's gateway and prints its checksum, which must be the host's.
+  async "net"(): Promise<void> {
+    const [fd, url, sum] = process.argv.slice(4);
+    const vm = new Vm({
+      root,
+      memoryMiB: 256,
+      exec: {
+        path: "/bin/sh",
+        args: [
+          "-c",
+          `echo "sum=$(wget -q -O - ${url} | sha256sum | cut -d' ' -f1)"; ip -4 addr show dev eth0`,
+        ],
+      },
+      net: { unixstream: Number(fd), dhcp: true },
+    });
+    const result = await vm.run({ timeoutMs: 300_000 });
+    await vm[Symbol.asyncDispose]();
+    check("net: DHCP gave eth0 an address; the guest's wget through passt has the host's checksum", () => {
+      assert.ok(lines(result).includes(`sum=${sum}`), `sum=${sum}`);
+      assert.match(result.output, /inet 192\.0\.2\.1\/24/);
+      assert.equal(result.status, 0);
+    }, result.output);
+  },
   // A guest that does not end: timeout stops it; disposing a running VM stops it too.
   async "stop"(): Promise<void> {
     {
