@@ -13,6 +13,7 @@
 const std = @import("std");
 const linux = std.os.linux;
 const sys = @import("sys.zig");
+const net = @import("net.zig");
 
 pub const iface = "eth0";
 const server_port = 67;
@@ -284,31 +285,11 @@ fn exchange(fd: i32, pfd: i32, xid: u32, mac: [6]u8, kind: u8, offer: ?Lease, wa
     return null;
 }
 
-fn inAddr(a: [4]u8) linux.sockaddr {
-    var out: linux.sockaddr = undefined;
-    const in: linux.sockaddr.in = .{ .port = 0, .addr = @bitCast(a) };
-    @memcpy(std.mem.asBytes(&out), std.mem.asBytes(&in));
-    return out;
-}
-
-/// The routing ioctl's argument (<linux/route.h>), as net.zig's.
-const RtEntry = extern struct {
-    pad1: usize = 0,
-    dst: linux.sockaddr,
-    gateway: linux.sockaddr,
-    genmask: linux.sockaddr,
-    flags: u16,
-    pad2: i16 = 0,
-    pad3: usize = 0,
-    pad4: ?*anyopaque = null,
-    metric: i16 = 0,
-    dev: ?[*:0]const u8,
-    mtu: usize = 0,
-    window: usize = 0,
-    irtt: u16 = 0,
-};
-const rtf_up = 0x0001;
-const rtf_gateway = 0x0002;
+// The routing ioctl's argument and sockaddr helper are net.zig's (one definition, layout-tested there).
+const RtEntry = net.RtEntry;
+const rtf_up = net.rtf_up;
+const rtf_gateway = net.rtf_gateway;
+const inAddr = net.inAddr;
 
 fn apply(fd: i32, l: Lease) void {
     var req = std.mem.zeroes(linux.ifreq);

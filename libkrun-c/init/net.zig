@@ -41,7 +41,7 @@ pub fn tsiEnabled(cmdline: []const u8) bool {
 }
 
 /// The routing ioctl's argument (<linux/route.h>); no std definition.
-const RtEntry = extern struct {
+pub const RtEntry = extern struct {
     pad1: usize = 0,
     dst: linux.sockaddr,
     gateway: linux.sockaddr,
@@ -56,7 +56,8 @@ const RtEntry = extern struct {
     window: usize = 0,
     irtt: u16 = 0,
 };
-const rtf_up = 0x0001;
+pub const rtf_up = 0x0001;
+pub const rtf_gateway = 0x0002;
 
 comptime {
     std.debug.assert(@sizeOf(RtEntry) == 120);
@@ -64,7 +65,7 @@ comptime {
     std.debug.assert(@offsetOf(RtEntry, "dev") == 88);
 }
 
-fn inAddr(a: [4]u8) linux.sockaddr {
+pub fn inAddr(a: [4]u8) linux.sockaddr {
     var out: linux.sockaddr = undefined;
     const in: linux.sockaddr.in = .{ .port = 0, .addr = @bitCast(a) };
     @memcpy(std.mem.asBytes(&out), std.mem.asBytes(&in));
