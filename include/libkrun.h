@@ -554,8 +554,10 @@ int32_t krun_add_net_unixgram(uint32_t ctx_id,
                               uint8_t *const c_mac,
                               uint32_t features,
                               uint32_t flags);
-/** An existing host tap device (IFF_TAP | IFF_NO_PI; opening it needs CAP_NET_ADMIN or the
- * tap's owner). GUEST_TSO4/TSO6/UFO need GUEST_CSUM (-EINVAL). flags: NET_FLAG_DHCP_CLIENT only. */
+/** A host tap device by name (IFF_TAP | IFF_NO_PI, no vnet header: guest checksums are completed
+ * by the device; opening needs CAP_NET_ADMIN or the tap's owner; a name that does not exist makes
+ * a new non-persistent tap, gone with the VM). GUEST_TSO4/TSO6/UFO need GUEST_CSUM (-EINVAL).
+ * flags: NET_FLAG_DHCP_CLIENT only. */
 int32_t krun_add_net_tap(uint32_t ctx_id,
                          char *c_tap_name,
                          uint8_t *const c_mac,

@@ -1,7 +1,9 @@
 //! virtio-net driven by a test-side guest (virtio/testing.zig) over simulated guest memory, with
 //! a real socketpair as the backend (the passt side is the test): frames both ways with passt
 //! framing, checksum completion, hostile headers and lengths from either side, back-pressure
-//! from a peer that does not read, and the datagram backend.
+//! from a peer that does not read, and the datagram backend; and a real tap device (backend.zig)
+//! in a private network namespace with the host kernel at the other end (root only, else
+//! skipped).
 const std = @import("std");
 const linux = std.os.linux;
 const testing = std.testing;
@@ -10,8 +12,10 @@ const mmio = @import("../mmio.zig");
 const frame = @import("frame.zig");
 const net = @import("Net.zig");
 const Net = net.Net;
+const backend = @import("backend.zig");
 
 const rx_buf = frame.header_size + 1514;
+const guest_mac = [6]u8{ 0x5a, 0x94, 0xef, 0xe4, 0x0c, 0xee };
 
 const Fixture = struct {
     backing: [8 << 20]u8 align(4096) = undefined,
@@ -29,7 +33,12 @@ const Fixture = struct {
         const sock_type: u32 = if (kind == .unixstream) linux.SOCK.STREAM else linux.SOCK.DGRAM;
         try testing.expectEqual(@as(usize, 0), linux.socketpair(linux.AF.UNIX, sock_type | linux.SOCK.CLOEXEC, 0, &fds));
         self.peer = fds[1];
-        try self.dev.init(testing.allocator, .{ .fd = fds[0], .kind = kind, .mac = .{ 0x5a, 0x94, 0xef, 0xe4, 0x0c, 0xee }, .features = features });
+        try self.initFd(fds[0], kind, features);
+    }
+
+    /// The device on `fd` (taken), driver set up with every offered feature.
+    fn initFd(self: *Fixture, fd: i32, kind: net.Kind, features: u32) !void {
+        try self.dev.init(testing.allocator, .{ .fd = fd, .kind = kind, .mac = guest_mac, .features = features });
         self.g = t.Guest.init(&self.backing, 0x10_0000);
         self.tr.init(self.dev.device(), &self.g.mem);
         self.d = .{ .t = &self.tr };
@@ -265,4 +274,127 @@ test "net: peer hangs up: the NIC stops quietly, chains still come back" {
     fx.send(.{}, &fb);
     try testing.expect(fx.dev.dead);
     try testing.expectEqual(@as(u16, 2), fx.tx.usedIdx());
+}
+
+// A tap device with the kernel's own IPv4 stack behind it: the test guest ARPs for the host
+// address and pings it (the ICMP checksum left to the device: NEEDS_CSUM), the kernel's
+// replies come back through the tap. Runs in a forked child that unshares its network
+// namespace, so nothing touches the machine's interfaces; skipped without root or /dev/net/tun.
+const tap_host = [4]u8{ 198, 51, 100, 1 };
+const tap_guest = [4]u8{ 198, 51, 100, 2 };
+
+test "net: a real tap device: ARP and ping answered by the kernel, checksum completed by the device" {
+    const pid = linux.fork();
+    if (linux.errno(pid) != .SUCCESS) return error.SkipZigTest;
+    if (pid == 0) {
+        const code: u8 = tapChild() catch |e| blk: {
+            std.debug.print("tap test: {t}\n", .{e});
+            break :blk 1;
+        };
+        linux.exit_group(code);
+    }
+    var raw: i32 = 0;
+    _ = linux.waitpid(@intCast(pid), &raw, 0);
+    const status: u32 = @bitCast(raw);
+    try testing.expect(linux.W.IFEXITED(status));
+    if (linux.W.EXITSTATUS(status) == 77) return error.SkipZigTest;
+    try testing.expectEqual(@as(u8, 0), linux.W.EXITSTATUS(status));
+}
+
+fn tapChild() !u8 {
+    if (linux.errno(linux.unshare(linux.CLONE.NEWNET)) != .SUCCESS) return 77;
+    const opened = backend.open(.{ .tap = "zkt0" }) catch return 77;
+    const fx = try testing.allocator.create(Fixture);
+    fx.* = .{};
+    try fx.initFd(opened.fd, opened.kind, 1 << net.feature_csum);
+    try ifUp("zkt0");
+    fx.postRx(64, rx_buf);
+
+    var arp: [42]u8 = undefined;
+    @memset(arp[0..6], 0xff);
+    @memcpy(arp[6..12], &guest_mac);
+    @memcpy(arp[12..22], &[_]u8{ 0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1 });
+    @memcpy(arp[22..28], &guest_mac);
+    @memcpy(arp[28..32], &tap_guest);
+    @memset(arp[32..38], 0);
+    @memcpy(arp[38..42], &tap_host);
+    fx.send(.{}, &arp);
+    const reply = try waitFrame(fx, isArpReply);
+    var host_mac: [6]u8 = undefined;
+    @memcpy(&host_mac, reply[22..28]);
+
+    var ping: [14 + 20 + 16]u8 = undefined;
+    @memcpy(ping[0..6], &host_mac);
+    @memcpy(ping[6..12], &guest_mac);
+    @memcpy(ping[12..24], &[_]u8{ 0x08, 0x00, 0x45, 0, 0, 36, 0x12, 0x34, 0, 0, 64, 1 });
+    @memset(ping[24..26], 0);
+    @memcpy(ping[26..30], &tap_guest);
+    @memcpy(ping[30..34], &tap_host);
+    std.mem.writeInt(u16, ping[24..26], checksum(ping[14..34]), .big);
+    @memcpy(ping[34..42], &[_]u8{ 8, 0, 0, 0, 0x7a, 0x6b, 0, 1 }); // echo request, checksum left 0
+    @memset(ping[42..], 0x5c);
+    fx.send(.{ .flags = frame.flag_needs_csum, .csum_start = 34, .csum_offset = 2 }, &ping);
+    _ = try waitFrame(fx, isEchoReply);
+    try testing.expectEqual(@as(u64, 0), fx.dev.stats.tx_dropped);
+    return 0;
+}
+
+/// The guest's view of frames from the tap until `want` matches one (bounded: ~2 s).
+fn waitFrame(fx: *Fixture, want: *const fn ([]const u8) bool) ![]u8 {
+    for (0..20) |_| {
+        var pfd = [1]linux.pollfd{.{ .fd = fx.dev.epfd, .events = linux.POLL.IN, .revents = 0 }};
+        _ = linux.poll(&pfd, 1, 100);
+        fx.pump();
+        while (fx.rx.takeUsedBytes()) |b| {
+            fx.postRx(1, rx_buf);
+            if (b.len > frame.header_size and want(b[frame.header_size..])) return b[frame.header_size..];
+        }
+    }
+    return error.NoReply;
+}
+
+fn isArpReply(f: []const u8) bool {
+    return f.len >= 42 and std.mem.eql(u8, f[0..6], &guest_mac) and f[12] == 0x08 and f[13] == 0x06 and
+        f[21] == 2 and std.mem.eql(u8, f[28..32], &tap_host);
+}
+
+fn isEchoReply(f: []const u8) bool {
+    return f.len >= 50 and f[12] == 0x08 and f[13] == 0x00 and f[23] == 1 and
+        std.mem.eql(u8, f[26..30], &tap_host) and f[34] == 0 and f[38] == 0x7a and f[39] == 0x6b and
+        std.mem.allEqual(u8, f[42..50], 0x5c);
+}
+
+/// The Internet checksum (RFC 1071) over an even-length header.
+fn checksum(b: []const u8) u16 {
+    var sum: u32 = 0;
+    var i: usize = 0;
+    while (i + 1 < b.len) : (i += 2) sum += std.mem.readInt(u16, b[i..][0..2], .big);
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >> 16);
+    return ~@as(u16, @intCast(sum));
+}
+
+/// struct ifreq with a sockaddr_in (SIOCSIFADDR) or flags.
+const IfAddrReq = extern struct {
+    name: [16]u8,
+    family: u16 = linux.AF.INET,
+    port: u16 = 0,
+    addr: [4]u8,
+    zero: [16]u8 = @splat(0),
+};
+
+fn ifUp(name: []const u8) !void {
+    const s: i32 = @intCast(linux.socket(linux.AF.INET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, 0));
+    defer _ = linux.close(s);
+    var req: IfAddrReq = .{ .name = @splat(0), .addr = tap_host };
+    @memcpy(req.name[0..name.len], name);
+    try testing.expectEqual(@as(usize, 0), linux.ioctl(s, 0x8916, @intFromPtr(&req))); // SIOCSIFADDR
+    req.addr = .{ 255, 255, 255, 0 };
+    try testing.expectEqual(@as(usize, 0), linux.ioctl(s, 0x891c, @intFromPtr(&req))); // SIOCSIFNETMASK
+    const flags: *align(1) u16 = @ptrCast(&req.family);
+    flags.* = 1 | 0x40; // IFF_UP | IFF_RUNNING
+    try testing.expectEqual(@as(usize, 0), linux.ioctl(s, 0x8914, @intFromPtr(&req))); // SIOCSIFFLAGS
+}
+
+test "IfAddrReq is struct ifreq's size" {
+    try testing.expectEqual(@as(usize, 40), @sizeOf(IfAddrReq));
 }
