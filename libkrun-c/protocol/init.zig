@@ -50,7 +50,7 @@ pub const config_overlay_path = config_path[1..];
 /// workload; not one-shot, so a dentry revalidation's second LOOKUP still finds it).
 pub const config_file_mode: u32 = 0o100444;
 
-// How the VMM uses this (vmm/Machine.zig), before the root virtio-fs device is built:
+// How the VMM uses this (vmm/builder.zig), before the root virtio-fs device is built:
 //   const enc = try protocol.encode(arena, .{ .exec_path = cfg.exec_path, .args = cfg.argv,
 //       .env = cfg.envp.?, .workdir = cfg.workdir, .rlimits = cfg.rlimits, .cmdline_room = room });
 //   if (enc.config_json) |json| try cfg.overlay_files.append(arena, .{ .fs_tag = Config.root_tag,

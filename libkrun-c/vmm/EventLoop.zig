@@ -1,7 +1,8 @@
 //! The VM's event loop: one epoll fd and one thread. It knows fds and handlers, not devices:
-//! sources are registered while the VM is built, into a fixed-capacity table (the Machine
-//! adapts queue-notify ioeventfds, device backend fds and output fds to handlers). The epoll
-//! data is the table index, so dispatch is an array lookup; nothing allocates once the loop runs.
+//! sources are registered while the VM is built, into a fixed-capacity table (the device
+//! manager adapts queue-notify ioeventfds and device backend fds to handlers; consoles and the
+//! serial port register their output fds). The epoll data is the table index, so dispatch is
+//! an array lookup; nothing allocates once the loop runs.
 //!
 //! Interest changes: `setEvents` (any thread; epoll_ctl is thread-safe) registers a source for
 //! its events or drops it from the epoll set when they are 0 — an output fd is watched for

@@ -1,47 +1,27 @@
-//! One running microVM: built from a Config, started in its own threads, waited on, stopped,
-//! destroyed. The C API (capi/) drives it; nothing here knows about C.
-//!
-//! Build order (create): KVM and the VM fd; guest RAM (anonymous, not preallocated) and the
-//! kernel (libkrunfw bundle mapped copy-on-write into its own slot, or krun_set_kernel's file);
-//! TSS, in-kernel irqchip and PIT; virtio devices on MMIO slots with their irqfds and
-//! ioeventfds; the command line, zero page, page tables, GDT and MP table; the vCPUs with
-//! CPUID, long-mode state and LINT pins. Everything the VM will ever need is allocated here:
-//! start() only spawns threads, and no exit or device path allocates.
+//! One built microVM and its runtime: started in its own threads (the vCPUs and the event loop),
+//! waited on, stopped, destroyed, with the reason it ended. vmm/builder.zig makes it from a
+//! Config (`create`), vmm/DeviceManager.zig owns its virtio devices, vmm/arch.zig's backend holds
+//! what is architecture-specific. The C API (capi/) drives it; nothing here knows about C.
 //! Several Machines can live in one process; they share nothing but the kick signal handler.
 const std = @import("std");
 const test_tmp = @import("../test_tmp.zig");
 const linux = std.os.linux;
 const assert = std.debug.assert;
 const Config = @import("../Config.zig");
-const Device = @import("../virtio/Device.zig");
-const Transport = @import("../virtio/mmio.zig").Transport;
-const Balloon = @import("../virtio/balloon.zig").Balloon;
-const Rng = @import("../virtio/rng.zig").Rng;
 const console = @import("../virtio/console.zig");
 const terminal = @import("terminal.zig");
-const VirtioFs = @import("../virtio/fs/VirtioFs.zig");
-const Blk = @import("../virtio/blk/Blk.zig");
-const Image = @import("../virtio/blk/Image.zig");
-const vsock = @import("../virtio/vsock/Vsock.zig");
-const Net = @import("../virtio/net/Net.zig");
-const net_backend = @import("../virtio/net/backend.zig");
-const tsi = @import("../tsi/Service.zig");
 const protocol = @import("init_protocol");
-const abi = @import("kvm_abi.zig");
+const arch = @import("arch.zig").current;
 const kvm = @import("kvm.zig");
 const sys = @import("sys.zig");
-const layout = @import("x86_64/layout.zig");
-const boot = @import("x86_64/boot.zig");
-const mptable = @import("x86_64/mptable.zig");
 const loader = @import("kernel_loader.zig");
 const GuestMemory = @import("guest_memory");
 const Vcpu = @import("Vcpu.zig");
 const MmioBus = @import("MmioBus.zig");
 const EventLoop = @import("EventLoop.zig");
-const Pio = @import("legacy/Pio.zig");
-const Cmos = @import("legacy/Cmos.zig");
-const Serial = @import("legacy/Serial.zig");
 const OutputBuffer = @import("OutputBuffer.zig");
+const DeviceManager = @import("DeviceManager.zig");
+const builder = @import("builder.zig");
 
 const log = std.log.scoped(.vmm);
 
@@ -92,51 +72,22 @@ pub const ExitReason = enum(i32) {
 
 pub const Exit = struct { status: i32, reason: ExitReason };
 
-/// Guest-physical address of the BIOS warm-reset flag. Linux's reboot path writes 0x1234 there
-/// when its reboot mode is "warm" and 0 otherwise, just before the i8042 reset. Our command line
-/// says `reboot=k,panic_warm`: only the panic path switches to warm mode, so the flag tells a
-/// kernel panic from init's own reboot, with no kernel change.
-pub const warm_reset_flag_addr: u64 = 0x472;
-pub const warm_reset_flag: u16 = 0x1234;
-
-/// The device model behind a slot, owned by the Machine.
-pub const Owner = union(enum) {
-    none,
-    balloon: *Balloon,
-    rng: *Rng,
-    console: *console.Console,
-    fs: *VirtioFs,
-    blk: *Blk,
-    vsock: *vsock.Vsock,
-    net: *Net.Net,
-};
-
-pub const Slot = struct {
-    device: ?Device = null,
-    transport: ?*Transport = null,
-    owner: Owner = .none,
-    irq_fd: sys.fd_t = -1,
-    queue_fds: [Device.queues_max]sys.fd_t = @splat(-1),
-    queue_count: u8 = 0,
-};
-
 const State = enum { created, running, exited };
 
 gpa: std.mem.Allocator,
 kvm_fd: kvm.Kvm,
 vm: kvm.Vm,
 mem: GuestMemory = .{},
-ram: layout.Ram,
+ram: arch.Ram,
 /// Host mappings backing `ram.ranges` (the kernel bundle's included), owned.
-maps: [layout.ranges_max]?loader.Mapping = @splat(null),
-entry: u64 = 0,
+maps: [arch.ranges_max]?loader.Mapping = @splat(null),
 /// Allocated for Config.vcpus; `vcpus` is the prefix created so far.
 vcpu_buf: []Vcpu = &.{},
 vcpus: []Vcpu = &.{},
-pio: Pio,
+/// The arch's port-I/O devices (x86_64: i8042, CMOS, COM1-4).
+pio: arch.LegacyBus,
 mmio: MmioBus = .{},
-slots: [layout.virtio_slots_max]Slot = @splat(.{}),
-slot_count: u32 = 0,
+devices: DeviceManager,
 loop: EventLoop = undefined,
 loop_ready: bool = false,
 control: Vcpu.Control,
@@ -144,7 +95,6 @@ exit_evt: sys.fd_t,
 serial_irq_fd: sys.fd_t = -1,
 /// krun_stop was called: the final output flush waits for no reader.
 stop_requested: std.atomic.Value(bool) = .init(false),
-cmdline: boot.Cmdline = .{},
 /// init/'s encoding of the exec config: cmdline tokens, and the JSON the root fs serves.
 exec: ?protocol.Encoded = null,
 /// The host terminal a console is attached to: raw while the VM runs, and its size.
@@ -155,292 +105,10 @@ guest_exit_code: std.atomic.Value(i32) = .init(exit_code_unset),
 /// Decided once by wait(), when the vCPUs are joined.
 exit: Exit = .{ .status = 0, .reason = .none },
 created_ns: i128,
-/// The kernel knows the `tsi_hijack` parameter (our libkrunfw has TSI). A kernel without it
-/// would hand the parameter to init as an argument (upstream libkrun's trap), so TSI's
-/// parameters go on the command line only for a kernel that has them.
-kernel_has_tsi: bool = false,
 
+/// Builds a VM from `cfg` (vmm/builder.zig); `cfg` must outlive the Machine.
 pub fn create(gpa: std.mem.Allocator, cfg: *const Config) Error!*Machine {
-    const created_ns = sys.nowNs();
-    const self = try gpa.create(Machine);
-    self.* = .{
-        .gpa = gpa,
-        .kvm_fd = .{ .fd = -1 },
-        .vm = .{ .fd = -1 },
-        .ram = .{},
-        .pio = Pio.init(Cmos.init(0, 0)),
-        .control = undefined,
-        .exit_evt = -1,
-        .created_ns = created_ns,
-    };
-    // From here on `destroyPartial` releases whatever was built so far.
-    errdefer self.destroyPartial();
-    self.kvm_fd = kvm.Kvm.open() catch |err| return switch (err) {
-        error.KvmUnavailable => error.KvmUnavailable,
-        error.SystemResources => error.SystemResources,
-    };
-    const vcpus_max = @min(self.kvm_fd.maxVcpus(), mptable.cpus_max);
-    if (cfg.vcpus == 0 or cfg.vcpus > vcpus_max or cfg.ram_mib == 0 or cfg.ram_mib > layout.ram_mib_max) {
-        log.warn("invalid VM size: {d} vCPUs (max {d}), {d} MiB", .{ cfg.vcpus, vcpus_max, cfg.ram_mib });
-        return error.InvalidConfig;
-    }
-    self.vm = self.kvm_fd.createVm() catch |err| return kvmFailed("KVM_CREATE_VM", err);
-    self.exit_evt = sys.eventfd(linux.EFD.NONBLOCK) catch return error.SystemResources;
-    self.control = .{ .pio = &self.pio, .mmio = &self.mmio, .exit_evt = self.exit_evt };
-    try self.build(cfg);
-    return self;
-}
-
-fn build(self: *Machine, cfg: *const Config) Error!void {
-    const initramfs_end = try self.buildMemory(cfg);
-    try self.buildIrqchip();
-    self.pio = Pio.init(cmosFor(&self.ram));
-    self.loop.init() catch return error.SystemResources;
-    self.loop_ready = true;
-    self.loop.on_stop = .{ .ctx = self, .call = flushOutputs };
-    self.loop.on_failure = .{ .ctx = self, .call = eventLoopFailed };
-    try self.buildSerial(cfg);
-    try self.buildDevices(cfg);
-    try self.buildCmdline(cfg);
-    try self.writeBootStructures(cfg.vcpus, initramfs_end);
-    try self.buildVcpus(cfg);
-}
-
-/// Maps RAM and the kernel; loads the kernel and initramfs. Returns the initramfs range.
-fn buildMemory(self: *Machine, cfg: *const Config) Error!?layout.Range {
-    var elf_file: ?loader.Mapping = null;
-    defer if (elf_file) |f| sys.munmap(f);
-    var bundle: ?loader.Mapping = null;
-    errdefer if (bundle) |b| sys.munmap(b);
-    if (cfg.kernel) |k| switch (k.format) {
-        .elf => {
-            elf_file = try loader.mapFile(k.path);
-            self.kernel_has_tsi = kernelHasTsi(cfg, elf_file.?);
-            self.ram = layout.ramPlain(cfg.ram_mib);
-        },
-        .raw => {
-            bundle = try loader.mapFile(k.path);
-            self.kernel_has_tsi = kernelHasTsi(cfg, bundle.?);
-            self.entry = layout.kernel_load_addr;
-            self.ram = layout.ramWithBundle(cfg.ram_mib, layout.kernel_load_addr, bundle.?.len);
-        },
-        else => {
-            log.warn("kernel format {t} is not supported on x86_64", .{k.format});
-            return error.KernelInvalid;
-        },
-    } else {
-        const fw = try loader.Firmware.shared(false);
-        bundle = try loader.mapBundlePrivate(fw.bundle, fw.backing);
-        self.kernel_has_tsi = kernelHasTsi(cfg, bundle.?);
-        self.entry = fw.entry;
-        self.ram = layout.ramWithBundle(cfg.ram_mib, fw.load_addr, bundle.?.len);
-    }
-    for (self.ram.slice(), 0..) |r, i| {
-        const is_kernel = self.ram.kernel_index != null and self.ram.kernel_index.? == i;
-        const host = if (is_kernel) bundle.? else sys.mmap(r.len, .{ .READ = true, .WRITE = true }, .{
-            .TYPE = .PRIVATE,
-            .ANONYMOUS = true,
-            .NORESERVE = true,
-        }, -1, 0) catch return error.OutOfMemory;
-        self.maps[i] = host;
-        if (is_kernel) bundle = null; // owned by maps[] now
-        loader.adviseGuestMemory(host);
-        self.mem.addRegion(r.start, host) catch unreachable; // tidy: our own ranges, which never overlap
-        self.vm.setUserMemoryRegion(@intCast(i), r.start, host) catch |err| return kvmFailed("KVM_SET_USER_MEMORY_REGION", err);
-    }
-    var kernel_end: u64 = if (self.ram.kernel_index) |k| self.ram.ranges[k].end() else 0;
-    if (elf_file) |f| {
-        const loaded = try loader.loadElf(&self.mem, &self.ram, f);
-        self.entry = loaded.entry;
-        kernel_end = loaded.end;
-    }
-    const k = cfg.kernel orelse return null;
-    const path = k.initramfs orelse return null;
-    return try loader.loadInitramfs(&self.mem, &self.ram, path, kernel_end);
-}
-
-fn buildIrqchip(self: *Machine) Error!void {
-    self.vm.setTssAddr(layout.tss_addr) catch |err| return kvmFailed("KVM_SET_TSS_ADDR", err);
-    self.vm.createIrqchip() catch |err| return kvmFailed("KVM_CREATE_IRQCHIP", err);
-    self.vm.createPit2() catch |err| return kvmFailed("KVM_CREATE_PIT2", err);
-}
-
-fn cmosFor(ram: *const layout.Ram) Cmos {
-    var below: u64 = 0;
-    var above: u64 = 0;
-    for (ram.slice()) |r| {
-        if (r.start >= layout.mmio_gap_end) above += r.len else below += r.len;
-    }
-    return Cmos.init(below, above);
-}
-
-/// COM1 is a console only when the kernel console is ttyS0; all COM ports are sinks otherwise.
-/// Its output (Config.console_output, else our stdout) is drained by the event loop.
-fn buildSerial(self: *Machine, cfg: *const Config) Error!void {
-    if (!std.mem.startsWith(u8, kernelConsole(cfg), "ttyS0")) return;
-    const com1 = &self.pio.serial[0];
-    if (cfg.console_output) |path| {
-        const fd = openOutput(path) orelse return error.SystemResources;
-        defer sys.close(fd);
-        com1.out = OutputBuffer.Sink.open(fd) catch return error.SystemResources;
-    } else {
-        com1.out = OutputBuffer.Sink.open(1) catch return error.SystemResources;
-    }
-    com1.watch(&self.loop) catch return error.SystemResources;
-    self.serial_irq_fd = sys.eventfd(linux.EFD.NONBLOCK) catch return error.SystemResources;
-    self.vm.irqfd(self.serial_irq_fd, Serial.com_irqs[0]) catch |err| return kvmFailed("KVM_IRQFD (COM1)", err);
-    com1.irq_fd = self.serial_irq_fd;
-}
-
-fn kernelConsole(cfg: *const Config) []const u8 {
-    // With krun_set_kernel's own cmdline the console is whatever that line says.
-    if (cfg.kernel) |k| if (k.cmdline) |line| {
-        var it = std.mem.tokenizeScalar(u8, line, ' ');
-        var last: []const u8 = "";
-        while (it.next()) |tok| if (std.mem.startsWith(u8, tok, "console=")) {
-            last = tok["console=".len..];
-        };
-        return last;
-    };
-    return cfg.kernel_console;
-}
-
-fn openOutput(path: []const u8) ?sys.fd_t {
-    var z: [std.fs.max_path_bytes + 1]u8 = undefined;
-    if (path.len > std.fs.max_path_bytes) return null;
-    @memcpy(z[0..path.len], path);
-    z[path.len] = 0;
-    const rc = linux.open(@ptrCast(&z), .{ .ACCMODE = .WRONLY, .CREAT = true, .APPEND = true, .CLOEXEC = true }, 0o644);
-    if (linux.errno(rc) != .SUCCESS) {
-        log.warn("cannot open console output {s}: {t}", .{ path, linux.errno(rc) });
-        return null;
-    }
-    return @intCast(rc);
-}
-
-/// The virtio devices, in libkrun's attach order: balloon → rng → console → fs → block →
-/// vsock → net. Each gets a transport on the next slot.
-fn buildDevices(self: *Machine, cfg: *const Config) Error!void {
-    const balloon = try self.gpa.create(Balloon);
-    balloon.* = .{};
-    try self.attachOwned(.{ .balloon = balloon }, balloon.device());
-    const rng = try self.gpa.create(Rng);
-    rng.* = .{};
-    try self.attachOwned(.{ .rng = rng }, rng.device());
-    if (cfg.implicit_console) try self.buildConsole(cfg, null);
-    if (cfg.console_default) |fds| try self.buildConsole(cfg, fds);
-    try self.encodeExec(cfg);
-    for (cfg.virtiofs.items) |fs| {
-        const is_root = std.mem.eql(u8, fs.tag, Config.root_tag);
-        const dev = VirtioFs.fromConfig(self.gpa, cfg, fs, if (is_root) &self.guest_exit_code else null) catch |err| {
-            log.warn("virtio-fs {s}: {t}", .{ fs.tag, err });
-            return if (err == error.OutOfMemory) error.OutOfMemory else error.InvalidConfig;
-        };
-        try self.attachOwned(.{ .fs = dev }, dev.device());
-        const json = if (self.exec) |e| e.config_json else null;
-        if (is_root and json != null) dev.server.addOverlayFile(protocol.config_overlay_path, json.?, protocol.config_file_mode, false) catch
-            return error.InvalidConfig;
-    }
-    for (cfg.disks.items) |disk| try self.buildDisk(disk);
-    try self.buildVsock(cfg);
-    var legacy: [1]Config.Nic = undefined;
-    for (cfg.allNics(&legacy)) |nic| try self.buildNic(nic);
-}
-
-/// Opens a NIC's backend (virtio/net/backend.zig) and puts a virtio-net device on the next slot.
-fn buildNic(self: *Machine, nic: Config.Nic) Error!void {
-    const opened = net_backend.open(nic.backend) catch |err| return switch (err) {
-        error.InvalidConfig => error.InvalidConfig,
-        error.SystemResources => error.SystemResources,
-    };
-    const dev = self.gpa.create(Net.Net) catch |err| {
-        _ = linux.close(opened.fd);
-        return err;
-    };
-    dev.init(self.gpa, .{ .fd = opened.fd, .kind = opened.kind, .mac = nic.mac, .features = nic.features }) catch |err| {
-        self.gpa.destroy(dev);
-        return if (err == error.OutOfMemory) error.OutOfMemory else error.SystemResources;
-    };
-    try self.attachOwned(.{ .net = dev }, dev.device());
-}
-
-/// Opens (and locks) a disk image and puts a virtio-blk device for it on the next slot.
-fn buildDisk(self: *Machine, disk: Config.Disk) Error!void {
-    var z: [std.fs.max_path_bytes + 1]u8 = undefined;
-    if (disk.path.len > std.fs.max_path_bytes) return error.InvalidConfig;
-    @memcpy(z[0..disk.path.len], disk.path);
-    z[disk.path.len] = 0;
-    const image = Image.open(self.gpa, @ptrCast(&z), .{
-        .format = @fromBackingInt(@backingInt(disk.format)),
-        .read_only = disk.read_only,
-        .direct_io = disk.direct_io,
-        .sync = @fromBackingInt(@backingInt(disk.sync)),
-    }) catch |err| {
-        log.warn("disk {s} ({s}): {t}", .{ disk.block_id, disk.path, err });
-        return switch (err) {
-            error.OutOfMemory => error.OutOfMemory,
-            error.SystemResources => error.SystemResources,
-            else => error.InvalidConfig,
-        };
-    };
-    const blk = self.gpa.create(Blk) catch |err| {
-        image.close();
-        return err;
-    };
-    blk.init(image, disk.block_id) catch {
-        image.close();
-        self.gpa.destroy(blk);
-        return error.SystemResources;
-    };
-    try self.attachOwned(.{ .blk = blk }, blk.device());
-}
-
-/// The vsock device (Config.vsockDevice decides whether there is one and with which TSI
-/// families) with the context's vsock ports; listen ports are bound here.
-fn buildVsock(self: *Machine, cfg: *const Config) Error!void {
-    const tsi_bits = cfg.vsockDevice() orelse return;
-    const policy: ?tsi.Policy = if (tsi_bits == 0) null else .{
-        .port_map = cfg.port_map,
-        .inet = tsi_bits & Config.tsi_hijack_inet != 0,
-        .unix = tsi_bits & Config.tsi_hijack_unix != 0,
-    };
-    var ports: [vsock.ports_max]vsock.PortConfig = undefined;
-    if (cfg.vsock_ports.items.len > ports.len) return error.InvalidConfig;
-    for (cfg.vsock_ports.items, 0..) |p, i| ports[i] = .{ .port = p.port, .path = p.path, .listen = p.listen };
-    const dev = try self.gpa.create(vsock.Vsock);
-    dev.init(self.gpa, .{ .ports = ports[0..cfg.vsock_ports.items.len], .tsi = policy }) catch |err| {
-        self.gpa.destroy(dev);
-        return switch (err) {
-            error.OutOfMemory => error.OutOfMemory,
-            error.SystemResources => error.SystemResources,
-            error.AddressInUse => {
-                log.warn("vsock: a listen port's path exists (it must not)", .{});
-                return error.InvalidConfig;
-            },
-            error.InvalidConfig => error.InvalidConfig,
-        };
-    };
-    try self.attachOwned(.{ .vsock = dev }, dev.device());
-}
-
-fn buildConsole(self: *Machine, cfg: *const Config, fds: ?Config.ConsoleFds) Error!void {
-    var out_fd: sys.fd_t = -1;
-    defer if (out_fd >= 0) sys.close(out_fd); // the console dups what it keeps
-    var ports = if (fds) |f| console.defaultPorts(f.input, f.output, f.err) else if (cfg.console_output) |path| blk: {
-        out_fd = openOutput(path) orelse return error.InvalidConfig;
-        break :blk console.outputFilePorts(out_fd);
-    } else console.defaultPorts(0, 1, 2);
-    if (fds == null and cfg.signal_fd >= 0 and ports.len < console.ports_max)
-        ports.add(.{ .name = console.signal_port_name, .input_fd = cfg.signal_fd });
-    const c = try self.gpa.create(console.Console);
-    c.init(ports.slice()) catch |err| {
-        self.gpa.destroy(c);
-        return if (err == error.SystemResources) error.SystemResources else error.InvalidConfig;
-    };
-    try self.attachOwned(.{ .console = c }, c.device());
-    c.watchOutputs(&self.loop) catch return error.SystemResources;
-    const term = if (fds) |f| terminal.terminalFd(&.{ f.input, f.output }) else if (cfg.console_output == null) terminal.terminalFd(&.{ 0, 1 }) else null;
-    if (self.tty == null) if (term) |fd| try self.attachTerminal(fd, c);
+    return builder.create(gpa, cfg);
 }
 
 /// The host terminal of the first console that has one (libkrun's behaviour): raw mode while
@@ -452,7 +120,8 @@ const Tty = struct {
     console: *console.Console,
 };
 
-fn attachTerminal(self: *Machine, fd: sys.fd_t, c: *console.Console) Error!void {
+/// Builder: console `c` shows on terminal `fd`.
+pub fn attachTerminal(self: *Machine, fd: sys.fd_t, c: *console.Console) Error!void {
     self.tty = .{ .fd = fd, .raw = terminal.RawMode.enter(fd), .watch = terminal.watch(), .console = c };
     const w = self.tty.?.watch orelse return;
     _ = self.loop.add(.{ .fd = w.fd, .handler = .{ .ctx = self, .call = onTerminalResized } }) catch
@@ -475,224 +144,6 @@ pub fn resizeConsole(self: *Machine, size: terminal.Size) error{ NoTerminal, Io 
     const tty = self.tty orelse return error.NoTerminal;
     if (!terminal.setWindowSize(tty.fd, size)) return error.Io;
     if (tty.watch) |w| w.notify() else tty.console.resize(size.cols, size.rows);
-}
-
-/// init/'s encoder decides how the exec config travels (cmdline tokens or JSON on the root fs).
-fn encodeExec(self: *Machine, cfg: *const Config) Error!void {
-    if (cfg.exec_path == null and cfg.argv.len == 0 and cfg.workdir == null and cfg.rlimits.len == 0 and
-        (cfg.envp == null or cfg.envp.?.len == 0)) return;
-    self.exec = protocol.encode(self.gpa, .{
-        .exec_path = cfg.exec_path,
-        .args = cfg.argv,
-        .env = cfg.envp orelse &.{},
-        .workdir = cfg.workdir,
-        .rlimits = cfg.rlimits,
-    }) catch |err| {
-        log.warn("exec config: {t}", .{err});
-        return if (err == error.OutOfMemory) error.OutOfMemory else error.InvalidConfig;
-    };
-    if (self.exec.?.config_json != null and cfg.rootFs() == null) {
-        log.warn("exec config needs the root virtio-fs to carry it", .{});
-        return error.InvalidConfig;
-    }
-}
-
-/// A transport for `device` on the next slot. Takes ownership of `owner` whatever happens:
-/// on error it is released here or (once its slot is counted) by destroyPartial.
-fn attachOwned(self: *Machine, owner: Owner, device: Device) Error!void {
-    if (self.slot_count == layout.virtio_slots_max) {
-        releaseOwner(self.gpa, owner);
-        log.warn("more than {d} virtio devices", .{layout.virtio_slots_max});
-        return error.InvalidConfig;
-    }
-    const t = self.gpa.create(Transport) catch |err| {
-        releaseOwner(self.gpa, owner);
-        return err;
-    };
-    t.init(device, &self.mem);
-    const slot = &self.slots[self.slot_count];
-    slot.transport = t;
-    slot.owner = owner;
-    try self.attachDevice(device, MmioBus.Handler.of(Transport, t), &t.interrupt);
-}
-
-/// The vsock device, if the VM has one.
-fn vsockDev(self: *const Machine) ?*vsock.Vsock {
-    for (self.slots[0..self.slot_count]) |s| switch (s.owner) {
-        .vsock => |v| return v,
-        else => {},
-    };
-    return null;
-}
-
-fn releaseOwner(gpa: std.mem.Allocator, owner: Owner) void {
-    switch (owner) {
-        .none => {},
-        .balloon => |b| gpa.destroy(b),
-        .rng => |r| gpa.destroy(r),
-        .console => |c| {
-            c.deinit();
-            gpa.destroy(c);
-        },
-        .fs => |f| f.destroy(),
-        .blk => |b| {
-            b.deinit();
-            gpa.destroy(b);
-        },
-        .vsock => |v| {
-            v.deinit(gpa);
-            gpa.destroy(v);
-        },
-        .net => |n| {
-            n.deinit(gpa);
-            gpa.destroy(n);
-        },
-    }
-}
-
-/// Puts a device on the next MMIO slot: its transport answers the slot's MMIO exits, an irqfd
-/// on GSI 5+n carries its interrupts, one ioeventfd per queue (base+0x50, datamatch = queue
-/// index) carries the guest's notifications to the event loop, and its backend fds are watched.
-pub fn attachDevice(self: *Machine, device: Device, handler: MmioBus.Handler, interrupt: *Device.Interrupt) Error!void {
-    assert(self.state == .created and self.loop_ready); // tidy: build order, ours
-    assert(self.slot_count < layout.virtio_slots_max); // tidy: attachOwned checked the slot count
-    const n = self.slot_count;
-    const slot = &self.slots[n];
-    slot.device = device;
-    self.slot_count += 1; // from here destroy releases the slot's fds
-    const base = layout.virtioSlotAddr(n);
-    slot.irq_fd = sys.eventfd(linux.EFD.NONBLOCK) catch return error.SystemResources;
-    self.vm.irqfd(slot.irq_fd, layout.virtioSlotIrq(n)) catch |err| return kvmFailed("KVM_IRQFD", err);
-    interrupt.irqfd = slot.irq_fd;
-    const queues = device.vtable.queue_sizes_max.len;
-    assert(queues <= Device.queues_max); // tidy: device tables, compiled in
-    for (0..queues) |q| {
-        const fd = sys.eventfd(linux.EFD.NONBLOCK) catch return error.SystemResources;
-        slot.queue_fds[q] = fd;
-        slot.queue_count += 1;
-        self.vm.ioeventfd(fd, base + notify_offset, q) catch |err| return kvmFailed("KVM_IOEVENTFD", err);
-        _ = self.loop.addEventfd(fd, .{ .ctx = slot, .call = slotQueueNotify, .arg = @intCast(q) }) catch return error.SystemResources;
-    }
-    if (device.vtable.pollFds) |pollFds| if (device.vtable.backendReady != null) {
-        var fds: [8]i32 = undefined;
-        const count = pollFds(device.ptr, &fds);
-        assert(count <= fds.len); // tidy: a device reports at most 8 fds
-        for (fds[0..count]) |fd| {
-            _ = self.loop.add(.{ .fd = fd, .handler = .{ .ctx = slot, .call = slotBackendReady, .arg = @bitCast(fd) } }) catch return error.SystemResources;
-        }
-    };
-    self.mmio.attach(n, handler);
-}
-
-/// Event-loop handlers: the loop knows fds and handlers, the slot knows its device.
-fn slotQueueNotify(ctx: *anyopaque, queue_index: u32, _: u32) void {
-    const slot: *Slot = @ptrCast(@alignCast(ctx));
-    const d = slot.device.?;
-    d.vtable.queueNotify(d.ptr, @intCast(queue_index));
-}
-
-fn slotBackendReady(ctx: *anyopaque, fd: u32, _: u32) void {
-    const slot: *Slot = @ptrCast(@alignCast(ctx));
-    const d = slot.device.?;
-    d.vtable.backendReady.?(d.ptr, @bitCast(fd));
-}
-
-/// virtio-MMIO QueueNotify register.
-pub const notify_offset: u64 = 0x50;
-
-/// libkrun's prolog (or krun_set_kernel's line), one virtio_mmio.device per slot, then init/'s
-/// exec tokens LAST: they may end with `-- args`, after which the kernel passes everything to
-/// init as argv.
-fn buildCmdline(self: *Machine, cfg: *const Config) Error!void {
-    const c = &self.cmdline;
-    const custom = if (cfg.kernel) |k| k.cmdline else null;
-    if (custom) |line| {
-        c.append(line) catch |err| return cmdlineError(err);
-    } else {
-        c.appendProlog(cfg.kernel_console) catch |err| return cmdlineError(err);
-    }
-    for (0..self.slot_count) |n| c.appendVirtioMmio(@intCast(n)) catch |err| return cmdlineError(err);
-    c.append(cfg.cmdline_extra) catch |err| return cmdlineError(err);
-    // TSI on: the guest kernel hijacks the workload's sockets (tsi/PROTOCOL.md).
-    const tsi_bits = if (self.vsockDev() != null) cfg.vsockDevice() orelse 0 else 0;
-    if (tsi_bits != 0 and !self.kernel_has_tsi) log.info("the kernel has no TSI: tsi_hijack is not passed", .{});
-    if (!self.kernel_has_tsi) return self.appendExecTokens(cfg);
-    if (tsi_bits & Config.tsi_hijack_inet != 0) c.append("tsi_hijack") catch |err| return cmdlineError(err);
-    if (tsi_bits & Config.tsi_hijack_unix != 0) c.append("tsi_hijack_unix") catch |err| return cmdlineError(err);
-    try self.appendExecTokens(cfg);
-}
-
-/// The block root and init/'s exec tokens, last (they may end with `-- args`).
-fn appendExecTokens(self: *Machine, cfg: *const Config) Error!void {
-    const c = &self.cmdline;
-    // NET_FLAG_DHCP_CLIENT on the first NIC (eth0): libkrun's init runs DHCP there.
-    if (cfg.nics.items.len > 0 and cfg.nics.items[0].dhcp) c.append("KRUN_DHCP=1") catch |err| return cmdlineError(err);
-    if (cfg.block_root) |root| try appendBlockRoot(c, root);
-    if (self.exec) |e| c.append(e.cmdline_tokens) catch |err| return cmdlineError(err);
-}
-
-/// Whether the kernel image mentions `tsi_hijack` (its __setup name), when TSI is asked for.
-fn kernelHasTsi(cfg: *const Config, image: []const u8) bool {
-    const bits = cfg.vsockDevice() orelse return false;
-    if (bits == 0) return false;
-    return std.mem.indexOf(u8, image, "tsi_hijack\x00") != null;
-}
-
-/// krun_set_root_disk_remount's settings, as environment tokens for init (libkrun's names).
-/// capi refused values with spaces or quotes, so each stays one token.
-fn appendBlockRoot(c: *boot.Cmdline, root: Config.BlockRoot) Error!void {
-    var buf: [768]u8 = undefined;
-    var w: std.Io.Writer = .fixed(&buf);
-    w.print("KRUN_BLOCK_ROOT_DEVICE={s}", .{root.device}) catch return error.InvalidConfig;
-    if (root.fstype) |f| w.print(" KRUN_BLOCK_ROOT_FSTYPE={s}", .{f}) catch return error.InvalidConfig;
-    if (root.options) |o| w.print(" KRUN_BLOCK_ROOT_OPTIONS={s}", .{o}) catch return error.InvalidConfig;
-    c.append(w.buffered()) catch |err| return cmdlineError(err);
-}
-
-fn cmdlineError(err: boot.Cmdline.Error) Error {
-    log.warn("kernel command line: {t}", .{err});
-    return error.InvalidConfig;
-}
-
-fn writeBootStructures(self: *Machine, vcpus: u32, initramfs: ?layout.Range) Error!void {
-    const mem = &self.mem;
-    self.cmdline.store(mem, layout.cmdline_addr) catch unreachable; // tidy: low RAM always exists
-    boot.writePageTables(mem) catch unreachable; // tidy: low RAM always exists
-    boot.writeGdtIdt(mem) catch unreachable; // tidy: low RAM always exists
-    mptable.write(mem, vcpus) catch unreachable; // tidy: vcpus <= cpus_max was checked
-    var e820: [layout.ranges_max + 1]boot.E820Entry = undefined;
-    const n = boot.e820FromRam(&self.ram, &e820);
-    const page = mem.slice(layout.zero_page_addr, boot.bp.size) catch unreachable; // tidy: low RAM always exists
-    boot.buildZeroPage(page[0..boot.bp.size], .{
-        .cmdline_addr = layout.cmdline_addr,
-        .cmdline_len = @intCast(self.cmdline.len),
-        .initramfs = initramfs,
-        .e820 = e820[0..n],
-    });
-}
-
-fn buildVcpus(self: *Machine, cfg: *const Config) Error!void {
-    var supported: abi.kvm_cpuid2 = undefined;
-    self.kvm_fd.supportedCpuid(&supported) catch |err| return kvmFailed("KVM_GET_SUPPORTED_CPUID", err);
-    const mmap_size = self.kvm_fd.vcpuMmapSize() catch |err| return kvmFailed("KVM_GET_VCPU_MMAP_SIZE", err);
-    self.vcpu_buf = try self.gpa.alloc(Vcpu, cfg.vcpus);
-    self.vcpus = self.vcpu_buf[0..0]; // grows as each vCPU is created, so destroy closes exactly those
-    for (0..cfg.vcpus) |i| {
-        const fd = self.vm.createVcpu(@intCast(i), mmap_size) catch |err| return kvmFailed("KVM_CREATE_VCPU", err);
-        self.vcpus.len += 1;
-        const v = &self.vcpus[i];
-        v.* = .{ .index = @intCast(i), .fd = fd, .control = &self.control };
-        v.setup(&supported, cfg.vcpus, self.entry, cfg.nested_virt) catch |err| return kvmFailed("vCPU setup", err);
-    }
-}
-
-fn kvmFailed(what: []const u8, err: anyerror) Error {
-    log.err("{s}: {t}", .{ what, err });
-    return switch (err) {
-        error.OutOfMemory => error.OutOfMemory,
-        error.SystemResources => error.SystemResources,
-        else => error.KvmFailed,
-    };
 }
 
 pub fn start(self: *Machine) Error!void {
@@ -720,7 +171,7 @@ pub fn wait(self: *Machine, timeout_ms: i32) error{Timeout}!i32 {
         self.joinAll();
         // Stop the devices now, not only in destroy: krun_start_enter _exits right after wait.
         // The guest's last output was written out by the event loop's on_stop (flushOutputs).
-        self.shutdownDevices();
+        self.devices.shutdown();
         self.exit = self.decideExit();
         self.state = .exited;
     }
@@ -740,7 +191,7 @@ fn decideExit(self: *const Machine) Exit {
     if (code != exit_code_unset and code >= 0 and code <= 255) return .{ .status = code, .reason = .exited };
     return switch (self.control.outcome.load(.acquire)) {
         .stopped, .running => .{ .status = exit_code_stopped, .reason = .stopped },
-        .reset => if (self.panicFlagSet())
+        .reset => if (arch.resetWasPanic(&self.mem))
             .{ .status = exit_code_failure, .reason = .guest_panic }
         else
             .{ .status = 0, .reason = .shutdown },
@@ -748,11 +199,6 @@ fn decideExit(self: *const Machine) Exit {
         .triple_fault => .{ .status = exit_code_failure, .reason = .triple_fault },
         .failure => .{ .status = exit_code_failure, .reason = .vmm_error },
     };
-}
-
-fn panicFlagSet(self: *const Machine) bool {
-    const flag = self.mem.read(u16, warm_reset_flag_addr) catch return false;
-    return std.mem.littleToNative(u16, flag) == warm_reset_flag;
 }
 
 /// Forces the VM down (vCPUs kicked out of KVM_RUN, threads joined by destroy/wait).
@@ -775,19 +221,16 @@ pub const final_flush_idle_ms = 2000;
 /// Event loop's on_stop (its thread, vCPUs joined): the guest's last output — queued in the
 /// console's tx queues, often kicked through an ioeventfd the loop never served, and in the
 /// rings — is written out while readers take it, bounded by `final_flush_idle_ms` and krun_stop.
-fn flushOutputs(ctx: *anyopaque) void {
+pub fn flushOutputs(ctx: *anyopaque) void {
     const self: *Machine = @ptrCast(@alignCast(ctx));
     var budget: OutputBuffer.Budget = .{ .stop = &self.stop_requested, .idle_ms = final_flush_idle_ms };
-    for (self.slots[0..self.slot_count]) |*s| switch (s.owner) {
-        .console => |c| c.flushFinal(&budget),
-        else => {},
-    };
+    self.devices.flushConsoles(&budget);
     self.pio.serial[0].flushFinal(&budget);
 }
 
 /// Event loop's on_failure: epoll_wait failed, so no device is served any more; the VM ends
 /// (status `exit_code_failure`). Exit reason "VMM error" attaches here.
-fn eventLoopFailed(ctx: *anyopaque) void {
+pub fn eventLoopFailed(ctx: *anyopaque) void {
     const self: *Machine = @ptrCast(@alignCast(ctx));
     log.warn("the event loop failed: stopping the VM (exit reason: VMM error)", .{});
     self.control.finish(.failure);
@@ -797,14 +240,6 @@ fn eventLoopFailed(ctx: *anyopaque) void {
 /// Idempotent and safe from any thread (RawMode restores once).
 fn restoreTerminal(self: *Machine) void {
     if (self.tty) |*t| if (t.raw) |*r| r.restore();
-}
-
-/// Resets every started device (the console discards what is left, the fs worker stops).
-/// Idempotent: destroy resets them again, which is then a no-op.
-fn shutdownDevices(self: *Machine) void {
-    for (self.slots[0..self.slot_count]) |*s| {
-        if (s.transport) |t| t.shutdown();
-    }
 }
 
 fn joinAll(self: *Machine) void {
@@ -822,18 +257,13 @@ pub fn destroy(self: *Machine) void {
     self.destroyPartial();
 }
 
-fn destroyPartial(self: *Machine) void {
+/// Releases what the builder made so far (its errdefer) or everything (destroy).
+pub fn destroyPartial(self: *Machine) void {
     for (self.vcpus) |*v| v.fd.close();
     if (self.vcpu_buf.len > 0) self.gpa.free(self.vcpu_buf);
     if (self.loop_ready) self.loop.deinit();
     // Devices first (a running fs worker or console stops here), then their fds.
-    self.shutdownDevices();
-    for (self.slots[0..self.slot_count]) |*s| {
-        releaseOwner(self.gpa, s.owner);
-        if (s.transport) |t| self.gpa.destroy(t);
-        for (s.queue_fds[0..s.queue_count]) |fd| sys.close(fd);
-        if (s.irq_fd >= 0) sys.close(s.irq_fd);
-    }
+    self.devices.deinit();
     if (self.exec) |*e| e.deinit(self.gpa);
     self.restoreTerminal();
     // After the loop is gone: nothing reads the watch's eventfd any more.
@@ -847,14 +277,14 @@ fn destroyPartial(self: *Machine) void {
     self.gpa.destroy(self);
 }
 
-/// KVM_CAP_MAX_VCPUS of this host (capped by what our MP table can describe).
+/// KVM_CAP_MAX_VCPUS of this host (capped by what the arch's boot structures can describe).
 pub fn maxVcpus() Error!u32 {
     var k = kvm.Kvm.open() catch |err| return switch (err) {
         error.KvmUnavailable => error.KvmUnavailable,
         error.SystemResources => error.SystemResources,
     };
     defer k.close();
-    return @min(k.maxVcpus(), mptable.cpus_max);
+    return @min(k.maxVcpus(), arch.vcpus_max);
 }
 
 /// For krun_get_stats, tests and benches: monotonic ns from create() to the first KVM_RUN (0

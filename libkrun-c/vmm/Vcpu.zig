@@ -1,6 +1,7 @@
-//! One vCPU: its boot state, its thread, and the KVM_RUN loop that turns exits into bus
-//! accesses (PIO → legacy devices, MMIO → virtio transports) or into the end of the VM (i8042
-//! reset, triple fault, system events, entry failures, emulation errors).
+//! One vCPU: its thread and the KVM_RUN loop that turns exits into bus accesses (PIO → legacy
+//! devices, MMIO → virtio transports) or into the end of the VM (i8042 reset, triple fault,
+//! system events, entry failures, emulation errors). Its boot state is the arch backend's
+//! (vmm/arch.zig: setupVcpu), set by the builder.
 //!
 //! Stopping: `Control.finish` records the first outcome and wakes the waiter; `kick` sets
 //! `immediate_exit` and signals the thread, so a vCPU inside (or about to enter) KVM_RUN leaves
@@ -11,9 +12,8 @@ const assert = std.debug.assert;
 const abi = @import("kvm_abi.zig");
 const kvm = @import("kvm.zig");
 const sys = @import("sys.zig");
-const boot = @import("x86_64/boot.zig");
-const cpuid = @import("x86_64/cpuid.zig");
 const Pio = @import("legacy/Pio.zig");
+const arch = @import("arch.zig").current;
 const MmioBus = @import("MmioBus.zig");
 
 const log = std.log.scoped(.vmm);
@@ -37,7 +37,8 @@ pub const Outcome = enum(u8) {
 
 /// State the vCPUs of one VM share with the machine.
 pub const Control = struct {
-    pio: *Pio,
+    /// The arch's port-I/O bus (vmm/arch.zig: LegacyBus).
+    pio: *arch.LegacyBus,
     mmio: *MmioBus,
     /// Signalled once when the first outcome is recorded.
     exit_evt: sys.fd_t,
@@ -65,31 +66,6 @@ thread: ?std.Thread = null,
 tid: std.atomic.Value(i32) = .init(0),
 /// KVM exits so far: written by this vCPU's thread only, read live by krun_get_stats.
 exits: std.atomic.Value(u64) = .init(0),
-
-pub const SetupError = kvm.IoctlError;
-
-/// Boot state for vCPU `index` of `count`: CPUID before sregs (strict KVM wants it so), then
-/// long-mode sregs, registers, FPU, MSRs, and the LAPIC LINT pins.
-pub fn setup(self: *Vcpu, supported: *const abi.kvm_cpuid2, count: u32, entry: u64, nested: bool) SetupError!void {
-    var table: abi.kvm_cpuid2 = undefined;
-    table.nent = supported.nent;
-    table.padding = 0;
-    @memcpy(table.entries[0..supported.nent], supported.entries[0..supported.nent]);
-    cpuid.filter(table.entries[0..table.nent], .{ .id = self.index, .count = count, .nested_virt = nested });
-    try self.fd.setCpuid2(&table);
-
-    const sregs = boot.longModeSregs(try self.fd.getSregs());
-    try self.fd.setSregs(&sregs);
-    const regs = boot.bootRegs(entry);
-    try self.fd.setRegs(&regs);
-    const fpu = boot.bootFpu();
-    try self.fd.setFpu(&fpu);
-    var msrs = boot.bootMsrs();
-    try self.fd.setMsrs(&msrs);
-    var lapic = try self.fd.getLapic();
-    boot.setLint(&lapic);
-    try self.fd.setLapic(&lapic);
-}
 
 // ---- kicking a vCPU out of KVM_RUN --------------------------------------------------------
 

@@ -35,7 +35,7 @@ const lsr_thre_temt: u8 = 0x60;
 const msr_dcd_dsr_cts: u8 = 0xb0;
 
 base: u16,
-/// Where the output goes; discarding (a sink) unless the Machine opened one.
+/// Where the output goes; discarding (a sink) unless the builder opened one.
 out: OutputBuffer.Sink = .{},
 ring: OutputBuffer.Ring(ring_size) = .{},
 irq_fd: i32 = -1,
