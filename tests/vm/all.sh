@@ -6,9 +6,12 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PWD/.tools/zig/bin:$PWD/.tools/js/node_modules/.bin:$PATH"
 p=0 f=0 s=0
-# Optional arguments: name prefixes (e.g. "2", or a whole name): only tests/vm/<prefix>*.test.sh run.
+# Optional arguments: whole names (e.g. "10-vmm-boot": exactly that test) or name prefixes (e.g.
+# "2": tests/vm/2*.test.sh).
 tests=()
-for pre in "${@:-}"; do tests+=(tests/vm/${pre}*.test.sh); done
+for pre in "${@:-}"; do
+  if [[ -n $pre && -e tests/vm/$pre.test.sh ]]; then tests+=("tests/vm/$pre.test.sh"); else tests+=(tests/vm/${pre}*.test.sh); fi
+done
 for t in "${tests[@]}"; do
   [[ -e $t ]] || continue
   name=$(basename "$t" .test.sh)
