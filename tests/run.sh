@@ -65,7 +65,7 @@ unit_tests() {
 # not run again: a whole-group rerun after a host failure late in a group cost CI 20 minutes.
 vm_group() {
   local rc out todo ok
-  out=$(tests/host/run --timeout "${ZKRUN_VM_TIMEOUT:-3000}" tests/vm/all.sh "$1" 2>&1); rc=$?
+  out=$(tests/host/run --timeout "${ZKRUN_VM_TIMEOUT:-2400}" tests/vm/all.sh "$1" 2>&1); rc=$?
   echo "$out" | grep -v -E "$summary_re"
   ok=$(sed -nE 's/^vm: ([0-9][^ ]*) \(.*\) ok$/\1/p' <<<"$out")
   local passed_first; passed_first=$(grep -c . <<<"$ok")
@@ -77,7 +77,7 @@ vm_group() {
     echo "$passed_first passed, 0 failed"; return 0
   fi
   echo "RETRY: VM group $1*: $(echo $todo) did not pass in the first test host (exit $rc); they run once more in a fresh one"
-  out=$(tests/host/run --timeout "${ZKRUN_VM_TIMEOUT:-3000}" tests/vm/all.sh $todo 2>&1); rc=$?
+  out=$(tests/host/run --timeout "${ZKRUN_VM_TIMEOUT:-2400}" tests/vm/all.sh $todo 2>&1); rc=$?
   echo "$out" | grep -v -E "$summary_re"
   local p f; p=$(grep -cE '^vm: .* ok$' <<<"$out"); f=$(grep -cE '^vm: .* FAIL' <<<"$out")
   [[ $rc -ne 0 && $f -eq 0 ]] && f=1

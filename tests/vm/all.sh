@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs inside the test host (tests/host/run): every tests/vm/*.test.sh (or those whose names start
 # with the arguments), one line each, then a total.
-# Each test exits 0 (pass), 77 (could not run: counted and named as skipped) or anything else (fail).
+# Each test exits 0 (pass), 77 (could not run: counted and named as skipped) or anything else (fail);
+# a test still running after ZKRUN_VM_TEST_TIMEOUT (600) seconds is killed and fails.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PWD/.tools/zig/bin:$PWD/.tools/js/node_modules/.bin:$PATH"
@@ -16,7 +17,7 @@ for t in "${tests[@]}"; do
   [[ -e $t ]] || continue
   name=$(basename "$t" .test.sh)
   t0=$SECONDS
-  out=$(timeout 900 "$t" 2>&1); rc=$?
+  out=$(timeout "${ZKRUN_VM_TEST_TIMEOUT:-600}" "$t" 2>&1); rc=$?
   name="$name ($((SECONDS - t0)) s)"
   if [[ $rc -eq 0 ]]; then p=$((p+1)); echo "vm: $name ok"
   elif [[ $rc -eq 77 ]]; then s=$((s+1)); echo "vm: $name SKIPPED (could not run)"; echo "$out" | tail -5
