@@ -48,7 +48,7 @@ waitdone
 "
 got=""
 if wait_line 'P serving=yes' 300; then
-  got=$(busybox wget -T 30 -O - "http://$GA:$F/index.html" 2>&1)
+  for _ in 1 2 3; do got=$(timeout 20 busybox wget -q -O - "http://$GA:$F/index.html" 2>&1) && break; sleep 1; done
 fi
 vm_end
 ctx="rc=$rc
