@@ -339,17 +339,19 @@ fn tapChild() !u8 {
     return 0;
 }
 
-/// The guest's view of frames from the tap until `want` matches one (bounded: ~2 s).
+/// The guest's view of frames from the tap until `want` matches one (bounded: 10 s, for a
+/// loaded machine; a reply normally comes within milliseconds).
 fn waitFrame(fx: *Fixture, want: *const fn ([]const u8) bool) ![]u8 {
-    for (0..20) |_| {
+    for (0..50) |_| {
         var pfd = [1]linux.pollfd{.{ .fd = fx.dev.epfd, .events = linux.POLL.IN, .revents = 0 }};
-        _ = linux.poll(&pfd, 1, 100);
+        _ = linux.poll(&pfd, 1, 200);
         fx.pump();
         while (fx.rx.takeUsedBytes()) |b| {
             fx.postRx(1, rx_buf);
             if (b.len > frame.header_size and want(b[frame.header_size..])) return b[frame.header_size..];
         }
     }
+    std.debug.print("tap test: no reply; device stats {any}\n", .{fx.dev.stats});
     return error.NoReply;
 }
 
