@@ -135,22 +135,10 @@ fn runLoop(self: *Vcpu) Outcome {
         };
         self.exits.store(self.exits.load(.monotonic) + 1, .monotonic); // one writer: no RMW
         const outcome = handleExit(run, self.fd.mapping, self.control.pio, self.control.mmio, self.index);
-        if (outcome == .triple_fault or outcome == .failure) self.logCrashState(outcome);
+        if (outcome == .triple_fault or outcome == .failure) arch.logCrashState(self.fd, self.index, @tagName(outcome), self.exits.load(.monotonic));
         if (outcome != .running) return outcome;
     }
     return .running;
-}
-
-/// Where a crashed guest was, for bug reports (logged at error level, the default). On AMD,
-/// KVM resets the vCPU at a shutdown intercept: a triple fault then shows the reset state
-/// (rip 0xfff0), and only the exit count says how far the guest got.
-fn logCrashState(self: *Vcpu, outcome: Outcome) void {
-    const regs = self.fd.getRegs() catch return;
-    const sregs = self.fd.getSregs() catch return;
-    log.err("vCPU {d} ended the VM ({t}): rip 0x{x} rsp 0x{x} rflags 0x{x} cs 0x{x} cr0 0x{x} cr2 0x{x} cr3 0x{x} cr4 0x{x} efer 0x{x} idt 0x{x}/{d} exits {d}", .{
-        self.index, outcome,   regs.rip,  regs.rsp,   regs.rflags,    sregs.cs.selector, sregs.cr0,
-        sregs.cr2,  sregs.cr3, sregs.cr4, sregs.efer, sregs.idt.base, sregs.idt.limit,   self.exits.load(.monotonic),
-    });
 }
 
 /// Handles one exit. `run_page` is the whole kvm_run mapping (PIO data lives inside it).

@@ -10,20 +10,20 @@
 //! - virtio-MMIO slots: `device_slots_max`, `deviceSlotAddr(n)`, `deviceSlotIrq(n)` (the GSI
 //!   an irqfd raises);
 //! - the VM: `SetupError`, `setupVm(vm)` (interrupt controller and VM-wide state, before
-//!   devices attach);
+//!   devices attach), `finishVm(vm, vcpus)` (once every vCPU exists);
 //! - arch devices: `LegacyBus` and `legacyBus(ram)` (the port-I/O bus the vCPUs' PIO exits
 //!   reach);
 //! - boot: `Cmdline` (libkrun's prolog, `append`, `appendVirtioMmio`, `store`), `Boot`,
 //!   `writeBoot(mem, ram, boot)` (everything the kernel reads at entry);
 //! - vCPUs: `VcpuTemplate`, `vcpuTemplate(kvm, template)`, `VcpuBoot`,
-//!   `setupVcpu(fd, template, boot)`;
+//!   `setupVcpu(fd, template, boot)`, `logCrashState(fd, index, outcome, exits)` (the registers
+//!   of a vCPU that ended the VM by crashing, for bug reports);
 //! - the end: `resetWasPanic(mem)` (a guest reset that came from its panic path).
 //!
 //! aarch64/ holds the pieces of the second backend (address map, FDT, vgic and PSCI vCPU
 //! setup); its arch.zig is not written yet, so other targets fail to compile here. What it
 //! still needs, beyond exporting the list above from those pieces:
-//! - the vgic's CTRL_INIT runs once every vCPU exists: a `finishVm(vm, vcpus)` step after
-//!   `setupVcpu` (a no-op on x86_64);
+//! - the vgic's CTRL_INIT goes into `finishVm` (a no-op on x86_64);
 //! - `writeBoot` writes the FDT (aarch64/devicetree.zig), which lists every virtio slot and
 //!   the serial port: `Boot` then carries the slot count; its `Cmdline` has no x86 prolog
 //!   (`reboot=k`, `no-kvmapf`) and no `virtio_mmio.device=` tokens (the FDT names the slots);
@@ -46,7 +46,7 @@ pub const required = [_][]const u8{
     "ramWithKernel", "ramPlain",   "vcpus_max",     "device_slots_max", "deviceSlotAddr",
     "deviceSlotIrq", "SetupError", "setupVm",       "LegacyBus",        "legacyBus",
     "Cmdline",       "Boot",       "writeBoot",     "VcpuTemplate",     "vcpuTemplate",
-    "VcpuBoot",      "setupVcpu",  "resetWasPanic",
+    "VcpuBoot",      "setupVcpu",  "logCrashState", "finishVm",         "resetWasPanic",
 };
 
 comptime {

@@ -426,6 +426,7 @@ fn buildVcpus(b: *Builder) Error!void {
             .nested_virt = b.cfg.nested_virt,
         }) catch |err| return kvmFailed("vCPU setup", err);
     }
+    try arch.finishVm(m.vm, count);
 }
 
 fn kvmFailed(what: []const u8, err: anyerror) Error {

@@ -71,6 +71,13 @@ pub fn legacyBus(ram: *const Ram) LegacyBus {
     return Pio.init(Cmos.init(below, above));
 }
 
+/// After every vCPU exists: nothing on x86_64 (the irqchip was complete at setupVm). aarch64
+/// initializes its vgic here (CTRL_INIT needs all vCPUs).
+pub fn finishVm(vm: kvm.Vm, vcpus: u32) SetupError!void {
+    _ = vm;
+    _ = vcpus;
+}
+
 // ---- boot ---------------------------------------------------------------------------------
 
 pub const Cmdline = boot.Cmdline;
@@ -139,6 +146,18 @@ pub fn setupVcpu(fd: kvm.VcpuFd, t: *const VcpuTemplate, b: VcpuBoot) kvm.IoctlE
     var lapic = try fd.getLapic();
     boot.setLint(&lapic);
     try fd.setLapic(&lapic);
+}
+
+/// Where a crashed guest was, for bug reports (logged at error level, the default). On AMD,
+/// KVM resets the vCPU at a shutdown intercept: a triple fault then shows the reset state
+/// (rip 0xfff0), and only the exit count says how far the guest got.
+pub fn logCrashState(fd: kvm.VcpuFd, index: u32, outcome: []const u8, exits: u64) void {
+    const regs = fd.getRegs() catch return;
+    const sregs = fd.getSregs() catch return;
+    log.err("vCPU {d} ended the VM ({s}): rip 0x{x} rsp 0x{x} rflags 0x{x} cs 0x{x} cr0 0x{x} cr2 0x{x} cr3 0x{x} cr4 0x{x} efer 0x{x} idt 0x{x}/{d} exits {d}", .{
+        index,     outcome,   regs.rip,  regs.rsp,   regs.rflags,    sregs.cs.selector, sregs.cr0,
+        sregs.cr2, sregs.cr3, sregs.cr4, sregs.efer, sregs.idt.base, sregs.idt.limit,   exits,
+    });
 }
 
 // ---- how the guest ended ------------------------------------------------------------------
