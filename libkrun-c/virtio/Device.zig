@@ -5,7 +5,8 @@
 //!
 //! Threading: `activate`, `reset`, `readConfig`, `writeConfig` run on the thread that handles
 //! the MMIO exit (a vCPU thread) with the transport's lock held. `queueNotify` runs on the
-//! event-loop thread when the guest kicks a queue (ioeventfd). `backendReady` runs on the
+//! event-loop thread when the guest kicks a queue (ioeventfd), unless the device took its
+//! ioeventfds (`takeNotifyFds`). `backendReady` runs on the
 //! event-loop thread when one of the device's backend fds (see `pollFds`) is readable.
 //!
 //! The rest of the contract:
@@ -50,6 +51,11 @@ pub const VTable = struct {
     backendReady: ?*const fn (ptr: *anyopaque, fd: i32) void = null,
     /// Shared-memory region (virtio-fs DAX window): guest address and length, if any.
     shmRegion: ?*const fn (ptr: *anyopaque) ?ShmRegion = null,
+    /// Optional: the device waits on its queues' ioeventfds itself (virtio-fs's worker), so a
+    /// kick reaches it without a hop through the event loop; the loop then never watches them
+    /// and `queueNotify` only runs for MMIO QueueNotify writes. Called once at attach, before
+    /// `activate`; the fds (index = queue) stay the VMM's and outlive the device.
+    takeNotifyFds: ?*const fn (ptr: *anyopaque, fds: []const i32) void = null,
 };
 
 pub const ActivateError = error{ DeviceBroken, OutOfMemory };

@@ -87,8 +87,8 @@ pub fn attachOwned(self: *DeviceManager, owner: Owner, device: Device) Error!voi
 
 /// Puts a device on the next MMIO slot: `handler` answers the slot's MMIO exits, an irqfd on
 /// the slot's GSI carries its interrupts, one ioeventfd per queue (base+0x50, datamatch =
-/// queue index) carries the guest's notifications to the event loop, and its backend fds are
-/// watched.
+/// queue index) carries the guest's notifications to the event loop (or to a device that takes
+/// them, `Device.takeNotifyFds`), and its backend fds are watched.
 pub fn attach(self: *DeviceManager, device: Device, handler: MmioBus.Handler, interrupt: *Device.Interrupt) Error!void {
     assert(self.count < arch.device_slots_max); // tidy: attachOwned checked the slot count
     const n = self.count;
@@ -106,8 +106,10 @@ pub fn attach(self: *DeviceManager, device: Device, handler: MmioBus.Handler, in
         slot.queue_fds[q] = fd;
         slot.queue_count += 1;
         self.vm.ioeventfd(fd, base + notify_offset, q) catch |err| return kvmFailed("KVM_IOEVENTFD", err);
+        if (device.vtable.takeNotifyFds != null) continue; // the device's own thread waits on it
         _ = self.loop.addEventfd(fd, .{ .ctx = slot, .call = slotQueueNotify, .arg = @intCast(q) }) catch return error.SystemResources;
     }
+    if (device.vtable.takeNotifyFds) |take| take(device.ptr, slot.queue_fds[0..queues]);
     if (device.vtable.pollFds) |pollFds| if (device.vtable.backendReady != null) {
         var fds: [8]i32 = undefined;
         const count = pollFds(device.ptr, &fds);

@@ -8,7 +8,9 @@
 # value unit" figures and a markdown table with ratios (its lines start with "|").
 # Knobs: ZKRUN_BENCH_BOOTS (boot-only runs per side, 3), ZKRUN_BENCH_ROUNDS (workload runs per
 # side), ZKRUN_BENCH_FILES, ZKRUN_BENCH_TREE (files in the untarred tree), ZKRUN_BENCH_DATA_MIB,
-# ZKRUN_BENCH_CONSOLE_MIB (16; zkrun and upstream only); defaults below.
+# ZKRUN_BENCH_CONSOLE_MIB (16; zkrun and upstream only); defaults below. ZKRUN_BENCH_BASE_LIB: a
+# second libkrun.so.1 (e.g. main's build before a change) run as side "base" in the same boot, so
+# a change is measured against its baseline within one run; ZKRUN_BENCH_QEMU=0 skips QEMU.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PWD/.tools/zig/bin:$PATH"
@@ -39,6 +41,7 @@ if [[ ${ZKRUN_BENCH_INSIDE:-} != 1 ]]; then
   [[ -x tests/host/run ]] || { echo "compare: SKIP: no test host (tests/host/run)"; exit 77; }
 
   exec tests/host/run --timeout "${ZKRUN_BENCH_TIMEOUT:-3600}" env ZKRUN_BENCH_INSIDE=1 UPSTREAM_LIB="$upstream" \
+    BASE_LIB="${ZKRUN_BENCH_BASE_LIB:-}" ZKRUN_BENCH_QEMU="${ZKRUN_BENCH_QEMU:-1}" \
     ROOTFS="$rootfs" TAR_FILE="$tar_file" ZKRUN_BENCH_BOOTS="$boots" \
     ZKRUN_BENCH_ROUNDS="$rounds" ZKRUN_BENCH_FILES="$files" ZKRUN_BENCH_DATA_MIB="$data_mib" \
     ZKRUN_BENCH_CONSOLE_MIB="$console_mib" "$0"
@@ -50,7 +53,8 @@ export LD_LIBRARY_PATH=$PWD/zig-out/lib # both libraries dlopen libkrunfw.so.5: 
 work=$(mktemp -d /tmp/zkrun-compare.XXXXXX); trap 'rm -rf "$work"' EXIT
 sides=(zkrun) libs=([0]=$PWD/zig-out/lib/libkrun.so.1)
 [[ -n ${UPSTREAM_LIB:-} && -e $UPSTREAM_LIB ]] && { sides+=(upstream); libs+=("$UPSTREAM_LIB"); }
-qemu_ok=0; [[ -x $VIRTIOFSD && -n $KERNEL ]] && command -v qemu-system-x86_64 >/dev/null && qemu_ok=1
+[[ -n ${BASE_LIB:-} && -e $BASE_LIB ]] && { sides+=(base); libs+=("$BASE_LIB"); }
+qemu_ok=0; [[ ${ZKRUN_BENCH_QEMU:-1} != 0 && -x $VIRTIOFSD && -n $KERNEL ]] && command -v qemu-system-x86_64 >/dev/null && qemu_ok=1
 for s in "${sides[@]}" qemu; do
   cp -a "$ROOTFS" "$work/root-$s"; cp "$cache/fsb" "$TAR_FILE" "$work/root-$s/"
   printf '#!/bin/sh\n/fsb /results %s /%s %s 0\n/bin/busybox reboot -f\n' "$files" "$(basename "$TAR_FILE")" "$data_mib" \
@@ -124,13 +128,16 @@ awk '
   function ratio(a, b) { return (a == "" || b == "" || b == 0) ? "–" : sprintf("%.2f×", a / b) }
   END {
     for (i = 1; i <= n; i++) { k = order[i]
-      for (s = 1; s <= 3; s++) { side = (s == 1 ? "zkrun" : s == 2 ? "upstream" : "qemu")
+      for (s = 1; s <= 4; s++) { side = (s == 1 ? "zkrun" : s == 2 ? "upstream" : s == 3 ? "qemu" : "base")
         m = med(side, k); if (m != "") printf "compare.%s.%s %s %s\n", k, side, m, unit[k] }
     }
     print "| figure | zkrun | upstream libkrun 1.19.7 | QEMU + virtiofsd | zkrun / upstream | zkrun / virtiofsd |" > "/dev/stderr"
     print "|---|---|---|---|---|---|" > "/dev/stderr"
     for (i = 1; i <= n; i++) { k = order[i]; z = med("zkrun", k); u = med("upstream", k); q = med("qemu", k)
       printf "| %s (%s) | %s | %s | %s | %s | %s |\n", k, unit[k], z, (u == "" ? "–" : u), (q == "" ? "–" : q), ratio(z, u), ratio(z, q) > "/dev/stderr"
+    }
+    for (i = 1; i <= n; i++) { k = order[i]; b = med("base", k); z = med("zkrun", k); u = med("upstream", k)
+      if (b != "") printf "base %s: base %s, zkrun / base %s, base / upstream %s\n", k, b, ratio(z, b), ratio(b, u) > "/dev/stderr"
     }
   }' "$res" 2>"$work/table.md"
 cat "$work/table.md" # run.sh prints these "|" lines after its own table

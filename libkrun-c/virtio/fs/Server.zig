@@ -450,8 +450,10 @@ fn opInit(self: *Server, req: *Request) Error!void {
     out.minor = @min(in.minor, fuse.kernel_minor_version);
     out.max_readahead = in.max_readahead;
     out.flags = in.flags & init_flags_supported;
-    out.max_background = 64;
-    out.congestion_threshold = 48;
+    // The guest's limit on async requests (readahead, writeback) in flight, as virtiofsd
+    // and libkrun: the queue (1024) bounds them anyway.
+    out.max_background = 256;
+    out.congestion_threshold = 192;
     out.max_write = self.options.max_write;
     out.time_gran = 1;
     out.max_pages = @intCast(self.options.max_write / 4096);
