@@ -471,7 +471,10 @@ int32_t krun_disable_implicit_console(uint32_t ctx_id);
  * Adds a virtio console wired to three host descriptors (the descriptors stay owned by the
  * caller). Terminal descriptors share one console port; each other descriptor gets its own
  * port (krun-stdin / krun-stdout / krun-stderr) that init connects to the workload's 0/1/2.
- * zkrun accepts one such console per context.
+ * zkrun accepts one such console per context. Output descriptors are written without blocking
+ * (a full pipe stalls the guest's writes, never a library thread). When the VM ends, what the
+ * guest wrote last is written out while the readers take it, before krun_wait returns: up to
+ * 10 s without progress, then the rest is dropped; after krun_stop, not waited for at all.
  *
  * Returns: 0, -EBADF for a descriptor that is not open, -EEXIST on a second call.
  */

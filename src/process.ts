@@ -34,7 +34,8 @@ export interface SpawnOptions {
    * The workload's stdout (default "piped"): byte-exact, no line-end rewriting. Read it or
    * cancel it: once about 2 MiB wait unread (this stream's read-ahead, the pipe, the
    * console's ring), the guest's writes block, as a process's do on a full pipe. What the
-   * guest wrote last is kept if this process takes it within 2 s of the VM's end.
+   * guest wrote last is kept while this process takes it (the library gives up after 10 s without
+   * progress once the VM has ended).
    *
    * @example Straight to this process's stdout
    * ```ts ignore
@@ -195,7 +196,7 @@ export const readChunk = 64 * 1024;
 /**
  * How far a stdout/stderr stream reads ahead of its consumer. When the VM ends, the library
  * writes out what the guest had queued (its port's 32 queue entries of ≤32 KiB, plus a 64 KiB
- * ring) only while a reader takes it, and drops the rest after 2 s without progress; reading
+ * ring) only while a reader takes it, and drops the rest after 10 s without progress; reading
  * ahead this much takes all of it even from a consumer that is busy. Bounded: 2 MiB a stream.
  */
 export const readAhead = 2 * 1024 * 1024;
