@@ -67,3 +67,24 @@ vm_end() {
   p=$(grep -a '^P ' <<<"$out")
 }
 guest_oops_check='if dmesg | sed -n "/Run \/init.krun/,\$p" | grep -qE "BUG:|Oops|general protection|WARNING:|Call Trace"; then echo "P kernel=oops"; dmesg | sed -n "/Run \/init.krun/,\$p" | tail -40; fi'
+# net_guest_script URL PORT [MORE]: the guest side both NIC tests run: eth0's address and
+# default route as P lines, the checksum of URL fetched over the NIC, MORE (extra guest lines),
+# then httpd on PORT serving /www, waiting for vm_end.
+net_guest_script() {
+  cat <<EOF
+echo "P addr=\$(ip -4 addr show dev eth0 | sed -n 's/.*inet \([0-9.]*\/[0-9]*\).*/\1/p')"
+echo "P route=\$(ip route | sed -n 's/^default via \([0-9.]*\) dev \(.*\)/\1 \2/p' | cut -d' ' -f1,2)"
+echo "P wget_sum=\$(wget -q -O - $1 | sha256sum | cut -d' ' -f1)"
+${3:-}
+httpd -p $2 -h /www && echo 'P serving=yes'
+$guest_oops_check
+waitdone
+EOF
+}
+# fetch_from_guest URL: once the guest serves, the test host fetches URL (3 tries) into $got.
+# timeout(1), not wget -T: Debian's busybox-static 1.35 wget segfaults with -T.
+fetch_from_guest() {
+  got="(the guest never said P serving=yes)"
+  wait_line 'P serving=yes' 300 || return 0
+  for _ in 1 2 3; do got=$(timeout 20 busybox wget -q -O - "$1" 2>&1) && break; sleep 1; done
+}

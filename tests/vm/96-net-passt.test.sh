@@ -17,22 +17,10 @@ echo index >"$work/www/index.html"
 httpd "$work/www" "$W"
 mkdir -p "$ROOTFS/www" && echo "served by the guest over virtio-net" >"$ROOTFS/www/index.html"
 
-vm_bg -d -p "-t $F" -- "
-echo \"P addr=\$(ip -4 addr show dev eth0 | sed -n 's/.*inet \([0-9.]*\/[0-9]*\).*/\1/p')\"
-echo \"P route=\$(ip route | sed -n 's/^default via \([0-9.]*\) dev \(.*\)/\1 \2/p' | cut -d' ' -f1,2)\"
-echo \"P wget_sum=\$(wget -q -O - http://$GW:$W/blob | sha256sum | cut -d' ' -f1)\"
-echo \"P cmdline_tsi=\$(grep -c tsi_hijack /proc/cmdline)\"
-echo \"P dummy0_tsi_addr=\$(ip -4 addr show dev dummy0 2>/dev/null | grep -c 203.0.113.1)\"
-httpd -p $F -h /www && echo 'P serving=yes'
-$guest_oops_check
-waitdone
-"
-got="(the guest never said P serving=yes)"
-if wait_line 'P serving=yes' 300; then
-  # timeout(1), not wget -T: Debian's busybox-static 1.35 wget segfaults with -T (that crash,
-  # not passt, is why this check printed nothing before).
-  for _ in 1 2 3; do got=$(timeout 20 busybox wget -q -O - "http://127.0.0.1:$F/index.html" 2>&1) && break; sleep 1; done
-fi
+vm_bg -d -p "-t $F" -- "$(net_guest_script "http://$GW:$W/blob" "$F" '
+echo "P cmdline_tsi=$(grep -c tsi_hijack /proc/cmdline)"
+echo "P dummy0_tsi_addr=$(ip -4 addr show dev dummy0 2>/dev/null | grep -c 203.0.113.1)"')"
+fetch_from_guest "http://127.0.0.1:$F/index.html"
 vm_end
 ctx="rc=$rc
 $out"

@@ -38,18 +38,8 @@ touch "$work/udhcpd.leases"
 busybox udhcpd -f -a 100 "$work/udhcpd.conf" >"$work/udhcpd.log" 2>&1 & pids+=($!)
 mkdir -p "$ROOTFS/www" && echo "served by the guest over a tap" >"$ROOTFS/www/index.html"
 
-vm_bg -d -t $TAP -- "
-echo \"P addr=\$(ip -4 addr show dev eth0 | sed -n 's/.*inet \([0-9.]*\/[0-9]*\).*/\1/p')\"
-echo \"P route=\$(ip route | sed -n 's/^default via \([0-9.]*\) dev \(.*\)/\1 \2/p' | cut -d' ' -f1,2)\"
-echo \"P wget_sum=\$(wget -q -O - http://$HA:$W/blob | sha256sum | cut -d' ' -f1)\"
-httpd -p $F -h /www && echo 'P serving=yes'
-$guest_oops_check
-waitdone
-"
-got=""
-if wait_line 'P serving=yes' 300; then
-  for _ in 1 2 3; do got=$(timeout 20 busybox wget -q -O - "http://$GA:$F/index.html" 2>&1) && break; sleep 1; done
-fi
+vm_bg -d -t $TAP -- "$(net_guest_script "http://$HA:$W/blob" "$F")"
+fetch_from_guest "http://$GA:$F/index.html"
 vm_end
 ctx="rc=$rc
 $out
