@@ -57,8 +57,8 @@ sides=(zkrun) libs=([0]=$PWD/zig-out/lib/libkrun.so.1)
 qemu_ok=0; [[ ${ZKRUN_BENCH_QEMU:-1} != 0 && -x $VIRTIOFSD && -n $KERNEL ]] && command -v qemu-system-x86_64 >/dev/null && qemu_ok=1
 for s in "${sides[@]}" qemu; do
   cp -a "$ROOTFS" "$work/root-$s"; cp "$cache/fsb" "$TAR_FILE" "$work/root-$s/"
-  printf '#!/bin/sh\n/fsb /results %s /%s %s 0\n/bin/busybox reboot -f\n' "$files" "$(basename "$TAR_FILE")" "$data_mib" \
-    >"$work/root-$s/fsb-qemu.sh"; chmod +x "$work/root-$s/fsb-qemu.sh"
+  printf '#!/bin/sh\n/fsb /results %s /%s %s %s\n/bin/busybox reboot -f\n' "$files" "$(basename "$TAR_FILE")" "$data_mib" \
+    "$console_mib" >"$work/root-$s/fsb-qemu.sh"; chmod +x "$work/root-$s/fsb-qemu.sh"
 done
 res=$work/results; : >"$res" # lines: side figure value unit
 
@@ -73,31 +73,68 @@ krun_run() {
   cat "$out"
 }
 
+# One QEMU + virtiofsd run of guest program $1 (init=); the guest's /dev/console is a
+# virtconsole (hvc0, like libkrun's) whose output goes to wc -c, kernel messages also to ttyS0.
+# Appends "qemu boot_true_to_exit/process_peak_rss" (virtiofsd start to QEMU exit; QEMU's +
+# virtiofsd's peak RSS) when $2 is "boot".
+qemu_run() {
+  local s=qemu init=$1 tag=${2:-fs} t0 t1
+  rm -f "$work/root-$s/results"
+  t0=$(date +%s%N)
+  /usr/bin/time -f %M -o "$work/vfsd.rss" "$VIRTIOFSD" --socket-path="$work/vfsd.sock" -o source="${qsrc:-$work/root-$s}" \
+    -o cache=auto -f >"$work/vfsd.log" 2>&1 &
+  local vfsd=$!
+  for _ in $(seq 200); do [[ -S $work/vfsd.sock ]] && break; sleep 0.05; done
+  /usr/bin/time -f %M -o "$work/qemu.rss" timeout 1200 qemu-system-x86_64 -M microvm,acpi=off,memory-backend=mem \
+    -accel kvm -cpu host -m 512M -smp 1 -global virtio-mmio.force-legacy=false \
+    -object memory-backend-memfd,id=mem,size=512M,share=on -nodefaults -no-user-config -display none -no-reboot \
+    -serial file:"$work/qemu.console" -kernel "$KERNEL" \
+    -chardev stdio,id=con,signal=off -device virtio-serial-device -device virtconsole,chardev=con \
+    -chardev socket,id=vfs,path="$work/vfsd.sock" -device vhost-user-fs-device,chardev=vfs,tag=/dev/root \
+    -append "console=ttyS0 console=hvc0 quiet panic=-1 reboot=t rootfstype=virtiofs root=/dev/root rw init=$init" \
+    </dev/null 2>"$work/qemu.log" | wc -c >"$work/qemu-$tag.bytes"
+  for _ in $(seq 100); do kill -0 "$vfsd" 2>/dev/null || break; sleep 0.05; done # it exits when QEMU disconnects
+  kill -0 "$vfsd" 2>/dev/null && pkill -P "$vfsd"; wait "$vfsd" 2>/dev/null
+  t1=$(date +%s%N); rm -f "$work/vfsd.sock"
+  if [[ $tag == boot ]]; then
+    echo "qemu boot_true_to_exit $(((t1 - t0) / 1000000)) ms" >>"$res"
+    echo "qemu process_peak_rss $(($(tail -1 "$work/qemu.rss") + $(tail -1 "$work/vfsd.rss"))) KiB" >>"$res"
+    echo "compare: boot qemu wall_ms=$(((t1 - t0) / 1000000)) qemu_rss_kb=$(tail -1 "$work/qemu.rss") virtiofsd_rss_kb=$(tail -1 "$work/vfsd.rss")"
+  fi
+}
 for ((r = 1; r <= boots; r++)); do
   for i in "${!sides[@]}"; do
-    o=$(krun_run "$i" boot /bin/true) || continue
+    o=$(krun_run "$i" boot /bin/true) || { echo "$o"; continue; }
     echo "compare: boot ${sides[$i]} $o"
     v() { sed -n "s/.*\b$1=\([0-9]*\).*/\1/p" <<<"$o"; }
     { echo "${sides[$i]} boot_true_to_exit $(( $(v wall_us) / 1000 )) ms"
       echo "${sides[$i]} kvm_exits_per_boot $(v exits) exits"
       echo "${sides[$i]} process_peak_rss $(v maxrss_kb) KiB"; } >>"$res"
   done
+  [[ $qemu_ok == 1 ]] && qemu_run /bin/true boot
 done
 
-qemu_run() {
-  local s=qemu
-  rm -f "$work/root-$s/results"
-  "$VIRTIOFSD" --socket-path="$work/vfsd.sock" -o source="$work/root-$s" -o cache=auto -f >"$work/vfsd.log" 2>&1 &
-  local vfsd=$!
-  for _ in $(seq 100); do [[ -S $work/vfsd.sock ]] && break; sleep 0.1; done
-  timeout 1200 qemu-system-x86_64 -M microvm,acpi=off,memory-backend=mem -accel kvm -cpu host -m 512M -smp 1 \
-    -global virtio-mmio.force-legacy=false -object memory-backend-memfd,id=mem,size=512M,share=on -nodefaults \
-    -no-user-config -display none -no-reboot -serial file:"$work/qemu.console" -kernel "$KERNEL" \
-    -chardev socket,id=vfs,path="$work/vfsd.sock" -device vhost-user-fs-device,chardev=vfs,tag=/dev/root \
-    -append "console=ttyS0 quiet panic=-1 reboot=t rootfstype=virtiofs root=/dev/root rw init=/fsb-qemu.sh" \
-    </dev/null >/dev/null 2>"$work/qemu.log"
-  kill "$vfsd" 2>/dev/null; wait "$vfsd" 2>/dev/null; rm -f "$work/vfsd.sock"
-}
+# Boot path (zkrun): one more boot with initcall_debug whose workload prints /proc/uptime and
+# the kernel log: kernel start to init's exec, init's exec to the workload's, the initcalls.
+bp=$work/bootpath.txt
+KRUN_BENCH_OUT=$work/bp.out KRUN_BENCH_CMDLINE="initcall_debug printk.time=1" timeout 600 "$cache/krun-bench" \
+  "${libs[0]}" 1 512 "$work/root-zkrun" /bin/sh -c 'cat /proc/uptime; dmesg' </dev/null >"$bp" 2>"$work/bp.err"
+nm "$KERNEL" 2>/dev/null | awk '$2 ~ /^[tT]$/ {print "0x" $1, $3}' >"$work/syms" # initcall_debug prints addresses here
+awk '
+  FILENAME != ARGV[2] { sym[$1] = $2; next }
+  FNR == 1 { up = $1 * 1000 }
+  /Run \/init.krun as init process/ { t = $0; sub(/^\[ */, "", t); sub(/\].*/, "", t); init_ms = t * 1000 }
+  /initcall .* returned .* after [0-9]+ usecs/ {
+    n++; us = $(NF - 1); total += us; name = $0; sub(/.*initcall /, "", name); sub(/[+ ].*/, "", name)
+    top[n] = us; nm[n] = (name in sym) ? sym[name] : name
+  }
+  END {
+    if (init_ms == "") { print "compare: boot path: no kernel log"; exit }
+    printf "bootpath_kernel_to_init %.0f ms\nbootpath_init_to_workload %.0f ms\nbootpath_initcalls_total %.0f ms\n", init_ms, up - init_ms, total / 1000
+    for (k = 0; k < 8; k++) { b = 0; for (i = 1; i <= n; i++) if (top[i] > top[b]) b = i
+      if (b) { printf "compare: boot path: initcall %s %.1f ms\n", nm[b], top[b] / 1000; top[b] = -1 } }
+    printf "compare: boot path: %d initcalls, %.0f ms together; kernel start to init exec %.0f ms; init exec to workload %.0f ms (initcall_debug on)\n", n, total / 1000, init_ms, up - init_ms
+  }' "$work/syms" "$bp"
 
 tar_guest=/$(basename "$TAR_FILE")
 for ((r = 1; r <= rounds; r++)); do
@@ -109,12 +146,52 @@ for ((r = 1; r <= rounds; r++)); do
     awk -v s="$s" 'NF == 3 && $2 ~ /^[0-9.]+$/ {print s, $1, $2, $3}' "$work/root-$s/results" >>"$res" 2>/dev/null
   done
   if [[ $qemu_ok == 1 ]]; then
-    qemu_run
+    qemu_run /fsb-qemu.sh
     echo "compare: workloads qemu round $r: $(tr '\n' ' ' <"$work/root-qemu/results" 2>/dev/null)"
     grep -q '^done' "$work/root-qemu/results" 2>/dev/null || { echo "compare: qemu round $r did not finish"; tail -5 "$work/qemu.console" "$work/qemu.log"; }
     awk 'NF == 3 && $2 ~ /^[0-9.]+$/ {print "qemu", $1, $2, $3}' "$work/root-qemu/results" >>"$res" 2>/dev/null
   fi
 done
+
+# make -j2 of a small C project (8 files with libc headers, one program): the busybox root has
+# no compiler, so these runs share the test host's whole root ("/": this machine's Debian, read
+# only, with gcc and make) and build in a directory under this script's tmpfs work dir.
+make_ok=0; command -v make >/dev/null && command -v gcc >/dev/null && make_ok=1
+if [[ $make_ok == 1 ]]; then
+  for s in "${sides[@]}" qemu; do
+    p=$work/proj-$s; mkdir -p "$p"
+    for ((f = 0; f < 8; f++)); do
+      printf '#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\nint f%d(const char *s) { char b[64]; snprintf(b, sizeof b, "%%s-%d", s); return (int)strlen(b) + atoi(s); }\n' "$f" "$f" >"$p/f$f.c"
+    done
+    printf '#include <stdio.h>\n' >"$p/main.c"
+    for ((f = 0; f < 8; f++)); do printf 'int f%d(const char *);\n' "$f" >>"$p/main.c"; done
+    printf 'int main(int c, char **v) { (void)v; return f0("1") + f7("2") + c == 0; }\n' >>"$p/main.c"
+    printf 'OBJS = main.o %s\nprog: $(OBJS)\n\t$(CC) -o $@ $(OBJS)\n%%.o: %%.c\n\t$(CC) -O2 -pipe -c -o $@ $<\n' \
+      "$(for ((f = 0; f < 8; f++)); do printf 'f%d.o ' "$f"; done)" >"$p/Makefile"
+    printf '#!/bin/sh\nexport PATH=/usr/bin:/bin TMPDIR=%s\ncd %s || exit 1\nrm -f *.o prog result\ns=$(date +%%s%%N)\nmake -s -j2 >make.log 2>&1 || { echo make failed >result; exit 1; }\ne=$(date +%%s%%N)\necho "make_j2 $(( (e - s) / 1000000 )) ms" >result\nsync\n' \
+      "$p" "$p" >"$p/mk.sh"
+    # (As QEMU's init it just exits: the kernel panics, panic=-1 reboots, QEMU -no-reboot ends.
+    # Never write to /proc from it there: that /proc would be the test host's, shared by virtiofsd.)
+    chmod +x "$p/mk.sh"
+  done
+  for ((r = 1; r <= rounds; r++)); do
+    for i in "${!sides[@]}"; do
+      s=${sides[$i]}; rm -f "$work/proj-$s/result"
+      KRUN_BENCH_OUT=$work/mk.out timeout 1200 "$cache/krun-bench" "${libs[$i]}" 1 512 / "$work/proj-$s/mk.sh" \
+        </dev/null >/dev/null 2>"$work/$s-make.err"
+      echo "compare: make $s round $r: $(cat "$work/proj-$s/result" 2>/dev/null || tail -3 "$work/$s-make.err")"
+      grep -q '^make_j2 [0-9]' "$work/proj-$s/result" 2>/dev/null && echo "$s $(cat "$work/proj-$s/result")" >>"$res"
+    done
+    if [[ $qemu_ok == 1 ]]; then
+      rm -f "$work/proj-qemu/result"
+      qsrc=/ qemu_run "$work/proj-qemu/mk.sh" make
+      echo "compare: make qemu round $r: $(cat "$work/proj-qemu/result" 2>/dev/null || tail -3 "$work/qemu.console")"
+      grep -q '^make_j2 [0-9]' "$work/proj-qemu/result" 2>/dev/null && echo "qemu $(cat "$work/proj-qemu/result")" >>"$res"
+    fi
+  done
+else
+  echo "compare: make_j2 not run: no make/gcc in the test host"
+fi
 
 # Medians per side and figure; the table: zkrun, upstream, QEMU+virtiofsd, ratios.
 awk '

@@ -2,11 +2,14 @@
 // every libkrun implementation. It dlopens the library by path (zkrun's libkrun.so.1 or upstream
 // libkrun's libkrun.so), configures the same VM through libkrun's C API (vCPUs, RAM, a root
 // directory, a command, the implicit vsock off) and calls krun_start_enter, which ends the
-// process with the workload's status. At exit it writes one line to $KRUN_BENCH_OUT:
-//   wall_us=<process start to exit> exits=<KVM exits, all vCPUs> maxrss_kb=<peak RSS>
-// KVM exits come from KVM's binary statistics (KVM_GET_STATS_FD, Linux 5.14+): a watcher thread
-// finds the VMM's vCPU fds in /proc/self/fd and opens a stats fd for each, which keeps the VM's
-// counters readable even after the VMM closed its own fds.
+// process with the workload's status. Both libraries end it with _exit (no atexit handlers), so
+// the figures come from a parent: it forks the VMM process and, when it is gone, writes one line
+// to $KRUN_BENCH_OUT:
+//   wall_us=<fork to exit> exits=<KVM exits, all vCPUs> maxrss_kb=<the VMM process's peak RSS>
+// and exits with the child's status. KVM exits come from KVM's binary statistics
+// (KVM_GET_STATS_FD, Linux 5.14+; only the VM's own process may ask): a thread in the child finds
+// the VMM's vCPU fds in /proc/self/fd and opens a stats fd for each; the parent takes copies of
+// those with pidfd_getfd, which keep the counters readable after the VMM is gone.
 // usage: krun-bench LIB VCPUS MEM_MIB ROOT PROG [ARG...]
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -19,6 +22,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,44 +54,65 @@ static uint64_t exits_of(int fd) {
   return value;
 }
 
-static void scan_vcpus(void) {
-  DIR *dir = opendir("/proc/self/fd");
+static pid_t child;
+static int child_pidfd = -1;
+
+// In the child: a stats fd for each vCPU fd of this process. In the parent: copies of the
+// child's stats fds.
+static void scan(int in_child) {
+  char fds[64];
+  snprintf(fds, sizeof fds, "/proc/%d/fd", in_child ? (int)getpid() : (int)child);
+  DIR *dir = opendir(fds);
   if (!dir) return;
   struct dirent *e;
   while ((e = readdir(dir)) && stats_count < max_vcpus) {
-    char path[300], target[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+    char path[400], target[64];
+    snprintf(path, sizeof path, "%s/%s", fds, e->d_name);
     ssize_t n = readlink(path, target, sizeof target - 1);
     if (n <= 0) continue;
     target[n] = 0;
-    int id;
-    if (sscanf(target, "anon_inode:kvm-vcpu:%d", &id) != 1 || id < 0 || id >= max_vcpus) continue;
-    if (vcpu_fds_seen[id]) continue;
-    int sfd = ioctl(atoi(e->d_name), KVM_GET_STATS_FD, 0);
-    if (sfd < 0) continue;
+    int id, fd = -1;
+    if (sscanf(target, in_child ? "anon_inode:kvm-vcpu:%d" : "anon_inode:kvm-vcpu-stats:%d", &id) != 1 ||
+        id < 0 || id >= max_vcpus || vcpu_fds_seen[id])
+      continue;
+    if (in_child && strncmp(target, "anon_inode:kvm-vcpu-stats", 25) == 0) continue;
+    fd = in_child ? ioctl(atoi(e->d_name), KVM_GET_STATS_FD, 0) : (int)syscall(SYS_pidfd_getfd, child_pidfd, atoi(e->d_name), 0);
+    if (fd < 0) continue;
     vcpu_fds_seen[id] = 1;
-    stats_fds[stats_count++] = sfd;
+    stats_fds[stats_count++] = fd;
   }
   closedir(dir);
 }
 
+struct watch_arg { int want, in_child; };
+
 static void *watch(void *arg) {
-  int want = *(int *)arg;
+  struct watch_arg *a = arg;
   struct timespec nap = {0, 1000000};
-  while (watching && stats_count < want) {
-    scan_vcpus();
+  while (watching && stats_count < a->want) {
+    scan(a->in_child);
     nanosleep(&nap, NULL);
   }
   return NULL;
 }
 
-static void report(void) {
+// The parent: watches the child's vCPUs, waits for it, reports, exits with its status.
+static int parent(int vcpus) {
+  child_pidfd = (int)syscall(SYS_pidfd_open, child, 0);
+  pthread_t watcher;
+  static struct watch_arg arg;
+  arg = (struct watch_arg){vcpus, 0};
+  int watching_ok = child_pidfd >= 0 && pthread_create(&watcher, NULL, watch, &arg) == 0;
+  int status = 0;
+  struct rusage ru;
+  memset(&ru, 0, sizeof ru);
+  while (wait4(child, &status, 0, &ru) < 0) {}
+  watching = 0;
+  if (watching_ok) pthread_join(watcher, NULL);
   struct timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
   uint64_t exits = 0;
   for (int i = 0; i < stats_count; i++) exits += exits_of(stats_fds[i]);
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
   long us = (now.tv_sec - t_start.tv_sec) * 1000000L + (now.tv_nsec - t_start.tv_nsec) / 1000;
   const char *out = getenv("KRUN_BENCH_OUT");
   FILE *f = out ? fopen(out, "w") : NULL;
@@ -94,6 +120,7 @@ static void report(void) {
   fprintf(f, "wall_us=%ld exits=%llu maxrss_kb=%ld vcpus_seen=%d\n", us, (unsigned long long)exits,
           ru.ru_maxrss, stats_count);
   if (f != stderr) fclose(f);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 #define sym(name, ...) __VA_ARGS__ = dlsym(lib, #name)
@@ -104,6 +131,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s LIB VCPUS MEM_MIB ROOT PROG [ARG...]\n", argv[0]);
     return 2;
   }
+  fflush(NULL);
+  child = fork();
+  if (child < 0) return perror("fork"), 2;
+  if (child > 0) return parent(atoi(argv[2]));
   void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
   if (!lib) {
     fprintf(stderr, "krun-bench: %s\n", dlerror());
@@ -133,11 +164,22 @@ int main(int argc, char **argv) {
   static const char *const envp[] = {"PATH=/bin:/sbin:/usr/bin:/usr/sbin", "HOME=/", NULL};
   if ((rc = krun_set_exec(ctx, argv[5], (const char *const *)&argv[6], envp)) < 0)
     return fprintf(stderr, "krun_set_exec: %d\n", rc), 2;
+  // KRUN_BENCH_CMDLINE: extra kernel arguments (space-separated), where the library has
+  // krun_append_kernel_cmdline (zkrun's extension), e.g. initcall_debug for the boot path.
+  const char *extra = getenv("KRUN_BENCH_CMDLINE");
+  sym(krun_append_kernel_cmdline, int32_t (*append)(uint32_t, const char *));
+  if (extra && *extra) {
+    if (!append) return fprintf(stderr, "krun-bench: %s lacks krun_append_kernel_cmdline\n", argv[1]), 2;
+    char args[1024];
+    snprintf(args, sizeof args, "%s", extra);
+    for (char *save, *a = strtok_r(args, " ", &save); a; a = strtok_r(NULL, " ", &save))
+      if ((rc = append(ctx, a)) < 0) return fprintf(stderr, "krun_append_kernel_cmdline %s: %d\n", a, rc), 2;
+  }
   pthread_t watcher;
-  if (pthread_create(&watcher, NULL, watch, &vcpus) != 0) return 2;
-  atexit(report);
+  static struct watch_arg arg;
+  arg = (struct watch_arg){vcpus, 1};
+  if (pthread_create(&watcher, NULL, watch, &arg) != 0) return 2;
   rc = krun_start_enter(ctx);
-  watching = 0;
   fprintf(stderr, "krun_start_enter: %d\n", rc);
   return 2;
 }
