@@ -43,7 +43,7 @@ pub fn build(b: *std.Build) void {
     });
     steps.fmt_check.dependOn(&fmt.step);
 
-    const init_bin = buildInit(b, optimize);
+    const init_bin = buildInit(b, target, optimize);
     const libkrun = buildLibkrun(b, target, optimize, strip, init_bin);
     buildExamples(b, steps.examples, libkrun);
     buildUnitTests(b, steps.@"test", target, init_bin);
@@ -51,20 +51,24 @@ pub fn build(b: *std.Build) void {
     buildFuzzers(b, steps.fuzz, steps.@"test", target);
     buildHarnesses(b, steps.harness, steps.@"test", target);
     steps.harness.dependOn(&b.addInstallBinFile(init_bin, "init.krun").step); // for init-qemu.sh
-    if (kernel_path) |path| buildLibkrunfw(b, steps.@"test", target, optimize, path, null);
+    // A cross build for aarch64 (-Dtarget=aarch64-linux-gnu) bundles -Dkernel-aarch64 beside
+    // its libkrun.so; a native build puts it in zig-out/aarch64-linux/lib.
+    const cross_aarch64 = target.result.cpu.arch == .aarch64;
+    if (kernel_path) |path| if (!cross_aarch64) buildLibkrunfw(b, steps.@"test", target, optimize, path, null);
     if (kernel_aarch64) |path| {
         const t = b.resolveTargetQuery(.{ .cpu_arch = .aarch64, .os_tag = .linux, .abi = .gnu });
-        buildLibkrunfw(b, steps.@"test", t, optimize, path, "aarch64-linux/lib");
+        buildLibkrunfw(b, steps.@"test", t, optimize, path, if (cross_aarch64) null else "aarch64-linux/lib");
     }
 }
 
-/// The guest init: static, no libc, x86_64 Linux. Embedded into libkrun.so.
-fn buildInit(b: *std.Build, optimize: std.builtin.OptimizeMode) std.Build.LazyPath {
+/// The guest init: static, no libc, Linux on the target's architecture (the guest's).
+/// Embedded into libkrun.so.
+fn buildInit(b: *std.Build, target: std.Build.ResolvedTarget, optimize: std.builtin.OptimizeMode) std.Build.LazyPath {
     const exe = b.addExecutable(.{
         .name = "init.krun",
         .root_module = b.createModule(.{
             .root_source_file = b.path("libkrun-c/init/main.zig"),
-            .target = b.resolveTargetQuery(.{ .cpu_arch = .x86_64, .os_tag = .linux, .abi = .none }),
+            .target = b.resolveTargetQuery(.{ .cpu_arch = target.result.cpu.arch, .os_tag = .linux, .abi = .none }),
             .optimize = if (optimize == .debug) .safe else optimize,
             .strip = true,
             .single_threaded = true,

@@ -32,9 +32,11 @@ comptime {
     _ = @import("virtio/net/backend.zig");
     _ = @import("virtio/vsock/packet.zig");
     _ = @import("virtio/vsock/tests.zig");
+    _ = @import("vmm/aarch64/Cmdline.zig");
     _ = @import("vmm/aarch64/Fdt.zig");
     _ = @import("vmm/aarch64/devicetree.zig");
     _ = @import("vmm/aarch64/fdt_tests.zig");
+    _ = @import("vmm/aarch64/image.zig");
     _ = @import("vmm/aarch64/kvm_arm.zig");
     _ = @import("vmm/aarch64/layout.zig");
     _ = @import("vmm/DeviceManager.zig");

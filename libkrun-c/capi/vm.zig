@@ -6,8 +6,7 @@ const linux = std.os.linux;
 const assert = std.debug.assert;
 const Config = @import("../Config.zig");
 const Machine = @import("../vmm/Machine.zig");
-const layout = @import("../vmm/x86_64/layout.zig");
-const mptable = @import("../vmm/x86_64/mptable.zig");
+const arch = @import("../vmm/arch.zig").current;
 const contexts = @import("contexts.zig");
 const cstr = @import("cstr.zig");
 const errors = @import("errors.zig");
@@ -34,8 +33,8 @@ fn setVmConfig(ctx_id: u32, num_vcpus: u8, ram_mib: u32) Error!void {
     if (num_vcpus == 0 or num_vcpus > vcpus_max) {
         return reject(func, error.InvalidArgument, "num_vcpus {d} is out of range 1..{d}", .{ num_vcpus, vcpus_max });
     }
-    if (ram_mib == 0 or ram_mib > layout.ram_mib_max) {
-        return reject(func, error.InvalidArgument, "ram_mib {d} is out of range 1..{d}", .{ ram_mib, layout.ram_mib_max });
+    if (ram_mib == 0 or ram_mib > arch.ram_mib_max) {
+        return reject(func, error.InvalidArgument, "ram_mib {d} is out of range 1..{d}", .{ ram_mib, arch.ram_mib_max });
     }
     if (!hostCanMap(@as(u64, ram_mib) << 20)) {
         return reject(func, error.InvalidArgument, "ram_mib {d}: the host cannot map that much address space", .{ram_mib});
@@ -51,7 +50,7 @@ var vcpus_max_kvm: std.atomic.Value(u32) = .init(0);
 fn vcpusMax() u32 {
     const known = vcpus_max_kvm.load(.acquire);
     if (known != 0) return known;
-    const max = Machine.maxVcpus() catch return mptable.cpus_max;
+    const max = Machine.maxVcpus() catch return arch.vcpus_max;
     assert(max > 0); // tidy: KVM reports at least 1 vCPU
     vcpus_max_kvm.store(max, .release);
     return max;

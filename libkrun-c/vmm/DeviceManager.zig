@@ -118,7 +118,7 @@ pub fn attach(self: *DeviceManager, device: Device, handler: MmioBus.Handler, in
             _ = self.loop.add(.{ .fd = fd, .handler = .{ .ctx = slot, .call = slotBackendReady, .arg = @bitCast(fd) } }) catch return error.SystemResources;
         }
     };
-    self.mmio.attach(n, handler);
+    self.mmio.attach(arch.deviceSlotAddr(n), handler);
 }
 
 /// Event-loop handlers: the loop knows fds and handlers, the slot knows its device.

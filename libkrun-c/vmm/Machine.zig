@@ -197,6 +197,7 @@ fn decideExit(self: *const Machine) Exit {
             .{ .status = 0, .reason = .shutdown },
         .poweroff => .{ .status = 0, .reason = .shutdown },
         .triple_fault => .{ .status = exit_code_failure, .reason = .triple_fault },
+        .panic_reset => .{ .status = exit_code_failure, .reason = .guest_panic },
         .failure => .{ .status = exit_code_failure, .reason = .vmm_error },
     };
 }

@@ -1,10 +1,16 @@
-//! The MMIO bus of a VM: the virtio-MMIO slots at 0xd0000000 + n*0x1000, each served by one
-//! handler (a virtio transport). KVM handles the IOAPIC and LAPIC pages itself, so any other
-//! address that exits here is unclaimed: reads give zeros, writes are dropped.
+//! The MMIO bus of a VM: the arch's device window (vmm/arch.zig: `mmio_window_base`, 4 KiB
+//! slots; x86_64: the virtio-MMIO slots from 0xd0000000; aarch64: the serial port, then the
+//! virtio slots, from 0x40000000), each slot served by one handler (a virtio transport, the
+//! aarch64 serial). KVM handles the interrupt controllers' pages itself, so any other address
+//! that exits here is unclaimed: reads give zeros, writes are dropped.
 //! Slots are filled while the VM is built and never change afterwards, so lookups need no lock.
 const std = @import("std");
 const assert = std.debug.assert;
-const layout = @import("x86_64/layout.zig");
+const arch = @import("arch.zig").current;
+
+const window_base = arch.mmio_window_base;
+const slot_size = arch.mmio_slot_size;
+const slots_max = arch.mmio_window_slots;
 
 const MmioBus = @This();
 
@@ -30,24 +36,27 @@ pub const Handler = struct {
     }
 };
 
-slots: [layout.virtio_slots_max]?Handler = @splat(null),
+slots: [slots_max]?Handler = @splat(null),
 /// Accesses nobody claimed (a guest poking at random addresses is worth a count, not a log).
 unclaimed: std.atomic.Value(u64) = .init(0),
 
-pub fn attach(self: *MmioBus, slot: u32, handler: Handler) void {
-    assert(slot < layout.virtio_slots_max); // tidy: setup
+/// Puts `handler` on the slot at guest-physical `addr` (a slot's base, inside the window).
+pub fn attach(self: *MmioBus, addr: u64, handler: Handler) void {
+    assert(addr >= window_base and (addr - window_base) % slot_size == 0); // tidy: setup
+    const slot = (addr - window_base) / slot_size;
+    assert(slot < slots_max); // tidy: setup
     assert(self.slots[slot] == null); // tidy: setup
     self.slots[slot] = handler;
 }
 
 fn lookup(self: *const MmioBus, addr: u64, len: usize) ?struct { h: Handler, offset: u64 } {
-    if (addr < layout.virtio_mmio_base) return null;
-    const rel = addr - layout.virtio_mmio_base;
-    const slot = rel / layout.virtio_slot_size;
-    if (slot >= layout.virtio_slots_max) return null;
-    const offset = rel % layout.virtio_slot_size;
+    if (addr < window_base) return null;
+    const rel = addr - window_base;
+    const slot = rel / slot_size;
+    if (slot >= slots_max) return null;
+    const offset = rel % slot_size;
     // An access straddling two slots belongs to neither.
-    if (offset + len > layout.virtio_slot_size) return null;
+    if (offset + len > slot_size) return null;
     const h = self.slots[@intCast(slot)] orelse return null;
     return .{ .h = h, .offset = offset };
 }
@@ -81,7 +90,7 @@ const Probe = struct {
 test "slot routing, offsets, unclaimed and straddling accesses" {
     var bus: MmioBus = .{};
     var p: Probe = .{};
-    bus.attach(2, Handler.of(Probe, &p));
+    bus.attach(0xd0002000, Handler.of(Probe, &p));
     var b: [4]u8 = undefined;
     bus.read(0xd0002070, &b);
     try std.testing.expectEqual(@as(u32, 0x70), p.last_offset);

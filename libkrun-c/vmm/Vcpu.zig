@@ -1,6 +1,7 @@
 //! One vCPU: its thread and the KVM_RUN loop that turns exits into bus accesses (PIO → legacy
-//! devices, MMIO → virtio transports) or into the end of the VM (i8042 reset, triple fault,
-//! system events, entry failures, emulation errors). Its boot state is the arch backend's
+//! devices on x86_64, MMIO → virtio transports and aarch64's serial) or into the end of the VM
+//! (i8042 reset, triple fault, system events such as PSCI SYSTEM_OFF/RESET, entry failures,
+//! emulation errors). Its boot state is the arch backend's
 //! (vmm/arch.zig: setupVcpu), set by the builder.
 //!
 //! Stopping: `Control.finish` records the first outcome and wakes the waiter; `kick` sets
@@ -33,6 +34,8 @@ pub const Outcome = enum(u8) {
     stopped,
     /// A vCPU triple-faulted (KVM_EXIT_SHUTDOWN): the guest crashed past its own handlers.
     triple_fault,
+    /// The guest's panic path reset it warm (aarch64: PSCI SYSTEM_RESET2, `reboot=panic_warm`).
+    panic_reset,
 };
 
 /// State the vCPUs of one VM share with the machine.
@@ -146,7 +149,7 @@ fn runLoop(self: *Vcpu) Outcome {
 pub fn handleExit(run: *volatile abi.kvm_run, run_page: []u8, pio: anytype, mmio: anytype, index: u32) Outcome {
     const reason: abi.Exit = @fromBackingInt(run.exit_reason);
     switch (reason) {
-        .io => return handleIo(run, run_page, pio),
+        .io => return if (comptime arch.has_pio) handleIo(run, run_page, pio) else .failure,
         .mmio => {
             const m = run.exit.mmio;
             if (m.len == 0 or m.len > 8) return .running;
@@ -163,7 +166,7 @@ pub fn handleExit(run: *volatile abi.kvm_run, run_page: []u8, pio: anytype, mmio
         .shutdown => return .triple_fault,
         .system_event => return switch (run.exit.system_event.type) {
             abi.KVM_SYSTEM_EVENT_SHUTDOWN => .poweroff,
-            abi.KVM_SYSTEM_EVENT_RESET => .reset,
+            abi.KVM_SYSTEM_EVENT_RESET => if (warmReset(run.exit.system_event)) .panic_reset else .reset,
             else => .failure,
         },
         .fail_entry => {
@@ -181,6 +184,11 @@ pub fn handleExit(run: *volatile abi.kvm_run, run_page: []u8, pio: anytype, mmio
             return .failure;
         },
     }
+}
+
+/// A reset event whose flags say PSCI SYSTEM_RESET2 (only arm64 KVM sets them).
+fn warmReset(ev: abi.ExitSystemEvent) bool {
+    return ev.ndata >= 1 and ev.ndata <= ev.data.len and ev.data[0] & arch.reset_flag_psci_reset2 != 0;
 }
 
 fn handleIo(run: *volatile abi.kvm_run, run_page: []u8, pio: anytype) Outcome {
@@ -261,7 +269,11 @@ test "exit handling: PIO in/out/string, i8042 reset, MMIO read/write, terminal e
     run.exit.system_event.type = abi.KVM_SYSTEM_EVENT_SHUTDOWN;
     try testing.expectEqual(Outcome.poweroff, handleExit(run, &page, &pio, &bus, 0));
     run.exit.system_event.type = abi.KVM_SYSTEM_EVENT_RESET;
+    run.exit.system_event.ndata = 0;
     try testing.expectEqual(Outcome.reset, handleExit(run, &page, &pio, &bus, 0));
+    run.exit.system_event.ndata = 1;
+    run.exit.system_event.data[0] = 1;
+    try testing.expectEqual(Outcome.panic_reset, handleExit(run, &page, &pio, &bus, 0));
     run.exit_reason = @backingInt(abi.Exit.shutdown);
     try testing.expectEqual(Outcome.triple_fault, handleExit(run, &page, &pio, &bus, 0));
     run.exit_reason = @backingInt(abi.Exit.intr);

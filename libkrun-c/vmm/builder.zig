@@ -1,9 +1,10 @@
 //! The recipe from a context's Config to a runnable Machine (vmm/Machine.zig), in this order:
 //! KVM and the VM fd; guest RAM (anonymous, not preallocated) and the kernel (libkrunfw bundle
 //! mapped copy-on-write into its own slot, or krun_set_kernel's file); the arch backend's VM
-//! setup (x86_64: TSS, in-kernel irqchip, PIT) and legacy bus; the event loop; COM1; the virtio
+//! setup (x86_64: TSS, in-kernel irqchip, PIT) and legacy bus; the vCPUs and the arch's finishVm
+//! (aarch64: the vgic, which irqfds need); the event loop; the serial console; the virtio
 //! devices in libkrun's attach order (vmm/DeviceManager.zig puts each on its slot); the command
-//! line; the boot structures; the vCPUs. Everything the VM will ever need is allocated here:
+//! line; the boot structures. Everything the VM will ever need is allocated here:
 //! Machine.start only spawns threads, and no exit or device path allocates.
 const std = @import("std");
 const linux = std.os.linux;
@@ -25,7 +26,6 @@ const sys = @import("sys.zig");
 const loader = @import("kernel_loader.zig");
 const terminal = @import("terminal.zig");
 const Vcpu = @import("Vcpu.zig");
-const Serial = @import("legacy/Serial.zig");
 const OutputBuffer = @import("OutputBuffer.zig");
 const Machine = @import("Machine.zig");
 
@@ -84,6 +84,9 @@ fn build(b: *Builder) Error!void {
     const initramfs = try buildMemory(b);
     try arch.setupVm(m.vm);
     m.pio = arch.legacyBus(&m.ram);
+    arch.attachLegacy(&m.pio, &m.mmio);
+    // The vCPUs before any irqfd: aarch64's vgic needs every vCPU, and irqfds need the vgic.
+    try buildVcpus(b);
     m.loop.init() catch return error.SystemResources;
     m.loop_ready = true;
     m.loop.on_stop = .{ .ctx = m, .call = Machine.flushOutputs };
@@ -91,8 +94,12 @@ fn build(b: *Builder) Error!void {
     try buildSerial(b);
     try buildDevices(b);
     try buildCmdline(b);
-    arch.writeBoot(&m.mem, &m.ram, .{ .cmdline = &b.cmdline, .vcpus = b.cfg.vcpus, .initramfs = initramfs });
-    try buildVcpus(b);
+    arch.writeBoot(&m.mem, &m.ram, .{
+        .cmdline = &b.cmdline,
+        .vcpus = b.cfg.vcpus,
+        .initramfs = initramfs,
+        .devices = @intCast(m.devices.count),
+    }) catch |err| return err;
 }
 
 /// Maps RAM and the kernel; loads the kernel and initramfs. Returns the initramfs range.
@@ -111,6 +118,7 @@ fn buildMemory(b: *Builder) Error!?arch.Range {
         },
         .raw => {
             bundle = try loader.mapFile(k.path);
+            try arch.checkKernel(bundle.?, cfg.ram_mib);
             b.kernel_has_tsi = kernelHasTsi(cfg, bundle.?);
             b.entry = arch.kernel_load_addr;
             m.ram = arch.ramWithKernel(cfg.ram_mib, arch.kernel_load_addr, bundle.?.len);
@@ -121,6 +129,7 @@ fn buildMemory(b: *Builder) Error!?arch.Range {
         },
     } else {
         const fw = try loader.Firmware.shared(false);
+        try arch.checkKernel(fw.bundle, cfg.ram_mib);
         bundle = try loader.mapBundlePrivate(fw.bundle, fw.backing);
         b.kernel_has_tsi = kernelHasTsi(cfg, bundle.?);
         b.entry = fw.entry;
@@ -165,7 +174,7 @@ fn buildSerial(b: *Builder) Error!void {
     }
     com1.watch(&m.loop) catch return error.SystemResources;
     m.serial_irq_fd = sys.eventfd(linux.EFD.NONBLOCK) catch return error.SystemResources;
-    m.vm.irqfd(m.serial_irq_fd, Serial.com_irqs[0]) catch |err| return kvmFailed("KVM_IRQFD (COM1)", err);
+    m.vm.irqfd(m.serial_irq_fd, arch.console_serial_irq) catch |err| return kvmFailed("KVM_IRQFD (serial)", err);
     com1.irq_fd = m.serial_irq_fd;
 }
 
@@ -410,7 +419,7 @@ fn buildVcpus(b: *Builder) Error!void {
     const m = b.m;
     const count = b.cfg.vcpus;
     var template: arch.VcpuTemplate = undefined;
-    try arch.vcpuTemplate(m.kvm_fd, &template);
+    try arch.vcpuTemplate(m.kvm_fd, m.vm, &template);
     const mmap_size = m.kvm_fd.vcpuMmapSize() catch |err| return kvmFailed("KVM_GET_VCPU_MMAP_SIZE", err);
     m.vcpu_buf = try m.gpa.alloc(Vcpu, count);
     m.vcpus = m.vcpu_buf[0..0]; // grows as each vCPU is created, so destroy closes exactly those
@@ -424,6 +433,7 @@ fn buildVcpus(b: *Builder) Error!void {
             .count = count,
             .entry = b.entry,
             .nested_virt = b.cfg.nested_virt,
+            .ram = &m.ram,
         }) catch |err| return kvmFailed("vCPU setup", err);
     }
     try arch.finishVm(m.vm, count);

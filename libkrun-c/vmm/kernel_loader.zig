@@ -15,7 +15,7 @@ const test_tmp = @import("../test_tmp.zig");
 const linux = std.os.linux;
 const assert = std.debug.assert;
 const sys = @import("sys.zig");
-const layout = @import("x86_64/layout.zig");
+const layout = @import("arch.zig").current.layout;
 const GuestMemory = @import("guest_memory");
 
 const log = std.log.scoped(.vmm);

@@ -1,6 +1,10 @@
 //! The KVM userspace ABI (x86_64) as hand-written `extern struct`s, with the ioctl numbers built
 //! from their sizes. Layouts follow include/uapi/linux/kvm.h and arch/x86/include/uapi/asm/kvm.h;
 //! the tests at the bottom pin every size and the offsets that matter, so a typo cannot hide.
+//! The generic part (kvm_run, memory regions, irqfd, ioeventfd, exits) serves both backends;
+//! the x86 register, CPUID, LAPIC and PIT structs are used by x86_64/arch.zig only (aarch64's
+//! one-reg, vCPU-init and device structs are in aarch64/kvm_arm.zig), so nothing x86 is
+//! compiled into an aarch64 build.
 const std = @import("std");
 const IOCTL = std.os.linux.IOCTL;
 

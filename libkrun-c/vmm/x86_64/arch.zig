@@ -8,11 +8,14 @@ const std = @import("std");
 const GuestMemory = @import("guest_memory");
 const abi = @import("../kvm_abi.zig");
 const kvm = @import("../kvm.zig");
-const layout = @import("layout.zig");
+/// The memory map (vmm/kernel_loader.zig reads `Ram`, `himem_start`, `mmio_gap_start`).
+pub const layout = @import("layout.zig");
 const boot = @import("boot.zig");
 const mptable = @import("mptable.zig");
 const cpuid = @import("cpuid.zig");
 const Pio = @import("../legacy/Pio.zig");
+const Serial = @import("../legacy/Serial.zig");
+const MmioBus = @import("../MmioBus.zig");
 const Cmos = @import("../legacy/Cmos.zig");
 
 const log = std.log.scoped(.vmm);
@@ -44,6 +47,11 @@ pub const deviceSlotAddr = layout.virtioSlotAddr;
 /// The GSI (IOAPIC pin) of MMIO slot `n`.
 pub const deviceSlotIrq = layout.virtioSlotIrq;
 
+/// The MMIO window vmm/MmioBus.zig routes: exactly the virtio slots.
+pub const mmio_window_base: u64 = layout.virtio_mmio_base;
+pub const mmio_slot_size: u64 = layout.virtio_slot_size;
+pub const mmio_window_slots: u32 = layout.virtio_slots_max;
+
 // ---- the VM -------------------------------------------------------------------------------
 
 pub const SetupError = error{ KvmFailed, OutOfMemory, SystemResources };
@@ -60,6 +68,16 @@ pub fn setupVm(vm: kvm.Vm) SetupError!void {
 
 /// The port-I/O devices (i8042, CMOS, COM1-4) the vCPUs' PIO exits reach.
 pub const LegacyBus = Pio;
+/// vCPUs see port I/O (KVM_EXIT_IO) here.
+pub const has_pio = true;
+/// COM1's GSI (IOAPIC pin), for the serial console's irqfd.
+pub const console_serial_irq: u32 = Serial.com_irqs[0];
+
+/// Nothing: the legacy devices sit on the port-I/O bus, not the MMIO window.
+pub fn attachLegacy(bus: *LegacyBus, mmio: *MmioBus) void {
+    _ = bus;
+    _ = mmio;
+}
 
 /// The legacy bus for a VM with `ram`: CMOS reports RAM below and above 4 GiB apart.
 pub fn legacyBus(ram: *const Ram) LegacyBus {
@@ -86,11 +104,21 @@ pub const Boot = struct {
     cmdline: *const Cmdline,
     vcpus: u32,
     initramfs: ?Range,
+    /// virtio slots in use (x86_64 names them on the command line instead).
+    devices: u32,
 };
+
+pub const BootError = error{InvalidConfig};
+
+/// Nothing to check before mapping a bundle here (kernel_loader.zig checks its range).
+pub fn checkKernel(bytes: []const u8, ram_mib: u32) error{KernelInvalid}!void {
+    _ = bytes;
+    _ = ram_mib;
+}
 
 /// Writes what the kernel reads at entry: the command line, identity page tables, GDT/IDT, the
 /// MP table and the zero page. The builder checked `vcpus` and mapped low RAM already.
-pub fn writeBoot(mem: *const GuestMemory, ram: *const Ram, b: Boot) void {
+pub fn writeBoot(mem: *const GuestMemory, ram: *const Ram, b: Boot) BootError!void {
     b.cmdline.store(mem, layout.cmdline_addr) catch unreachable; // tidy: low RAM always exists
     boot.writePageTables(mem) catch unreachable; // tidy: low RAM always exists
     boot.writeGdtIdt(mem) catch unreachable; // tidy: low RAM always exists
@@ -113,7 +141,8 @@ pub const VcpuTemplate = struct {
     supported: abi.kvm_cpuid2,
 };
 
-pub fn vcpuTemplate(k: kvm.Kvm, t: *VcpuTemplate) SetupError!void {
+pub fn vcpuTemplate(k: kvm.Kvm, vm: kvm.Vm, t: *VcpuTemplate) SetupError!void {
+    _ = vm;
     k.supportedCpuid(&t.supported) catch |err| return failed("KVM_GET_SUPPORTED_CPUID", err);
 }
 
@@ -122,6 +151,8 @@ pub const VcpuBoot = struct {
     count: u32,
     entry: u64,
     nested_virt: bool,
+    /// The guest's RAM (aarch64 finds its device tree from it; unused here).
+    ram: *const Ram,
 };
 
 /// Boot state for one vCPU: CPUID before sregs (strict KVM wants it so), then long-mode sregs,
@@ -168,6 +199,9 @@ pub fn logCrashState(fd: kvm.VcpuFd, index: u32, outcome: []const u8, exits: u64
 /// kernel panic from init's own reboot, with no kernel change.
 pub const warm_reset_flag_addr: u64 = 0x472;
 pub const warm_reset_flag: u16 = 0x1234;
+
+/// PSCI's warm-reset flag in a reset event (aarch64); KVM on x86_64 never sets it.
+pub const reset_flag_psci_reset2: u64 = 1;
 
 /// Whether the guest's last reset came from its panic path.
 pub fn resetWasPanic(mem: *const GuestMemory) bool {
