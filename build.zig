@@ -315,7 +315,7 @@ fn buildFuzzers(b: *std.Build, fuzz_step: *std.Build.Step, test_step: *std.Build
 
 /// Harnesses, test guests and benches that tests/ scripts run (`zig build harness`):
 /// encode-cli (the VMM's exec-config encoder as a CLI, tests/native/init-qemu.sh), bench-fs
-/// (ReleaseFast, tests/bench/fs.bench.sh) and test-fs (the virtio-fs server tests and hostile
+/// (ReleaseFast, tests/bench/fs.bench.sh), bench-blk (ReleaseFast, tests/bench/blk.bench.sh) and test-fs (the virtio-fs server tests and hostile
 /// harness, tests/native/fs-hostile.sh; also run by `zig build test`).
 fn buildHarnesses(b: *std.Build, harness_step: *std.Build.Step, test_step: *std.Build.Step, target: std.Build.ResolvedTarget) void {
     const encode_cli = b.addExecutable(.{
@@ -328,6 +328,11 @@ fn buildHarnesses(b: *std.Build, harness_step: *std.Build.Step, test_step: *std.
         .root_module = harnessModule(b, "tests/zig/fs/bench.zig", target, .fast, true),
     });
     harness_step.dependOn(&b.addInstallArtifact(bench_fs, .{}).step);
+    const bench_blk = b.addExecutable(.{
+        .name = "bench-blk",
+        .root_module = harnessModule(b, "tests/zig/blk/bench.zig", target, .fast, true),
+    });
+    harness_step.dependOn(&b.addInstallArtifact(bench_blk, .{}).step);
     const test_fs = b.addTest(.{
         .name = "test-fs",
         .root_module = harnessModule(b, "tests/zig/fs/tests.zig", target, .debug, true),

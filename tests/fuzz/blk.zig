@@ -8,7 +8,8 @@
 //!   fuzz-blk device [iterations] [seed]   the whole device through the MMIO transport on a real
 //!       image file: random and hostile chains (types, sectors near the end, odd sizes, status
 //!       byte missing or read-only, indirect tables); every chain must come back on the used
-//!       ring (or the queue be marked broken) and the status byte be a valid code.
+//!       ring (or the queue be marked broken) and the status byte be a valid code. Half the
+//!       devices run the io_uring prototype backend (Blk.Backend.io_uring), half the pool.
 //!   fuzz-blk qcow2 IMAGE [iterations] [seed]   the qcow2 reader: IMAGE (made by qemu-img) with
 //!       random bytes of its header, L1, L2 and refcount tables overwritten, opened and read
 //!       end to end; every other case opened writable (qcow2_write.zig) and given random
@@ -143,7 +144,10 @@ fn fuzzDevice(rnd: std.Random, iterations: u64, seed: u64) !u8 {
         var g = t.Guest.init(backing, 0x10_0000);
         const img = try Image.open(std.heap.page_allocator, image_path, .{ .read_only = rnd.uintLessThan(u8, 4) == 0 });
         const blk = try std.heap.page_allocator.create(Blk);
-        try blk.init(img, "fuzz");
+        // Half the devices on the io_uring prototype (Blk.Backend): the same hostile chains
+        // must not crash it either. Where io_uring is unavailable, the pool.
+        const backend: Blk.Backend = if (rnd.boolean()) .io_uring else .pool;
+        blk.initBackend(img, "fuzz", backend) catch try blk.init(img, "fuzz");
         var tr: mmio.Transport = undefined;
         tr.init(blk.device(), &g.mem);
         const d: t.MmioDriver = .{ .t = &tr };
