@@ -531,9 +531,10 @@ int32_t krun_add_console_port_inout(uint32_t ctx_id,
  * virtio-net NICs (eth0, eth1, ... in call order; at most 4 per context). With any NIC the
  * implicit vsock device has no TSI (as in libkrun), and krun_set_port_map is refused.
  * c_mac: 6 bytes (a unicast address). features: NET_FEATURE_* (others -EINVAL); zkrun offers
- * the guest CSUM (it completes partial checksums itself before a frame leaves) and the GUEST_*
- * bits; HOST_TSO4/TSO6/UFO are accepted but not offered (no segmentation offload is built).
- * Frames are at most 65554 bytes; larger ones are dropped.
+ * the guest CSUM (partial checksums are completed before a frame leaves: by zkrun, or by the
+ * kernel for a tap) and the GUEST_* bits; HOST_TSO4/TSO6 are offered for a tap only (its
+ * kernel segments); HOST_UFO is accepted but never offered. Frames are at most 65554 bytes;
+ * larger ones are dropped.
  * flags: NET_FLAG_DHCP_CLIENT on the first NIC makes init bring eth0 up and configure it by
  * DHCP (address, default route, MTU, and /etc/resolv.conf when DNS servers are offered).
  * A path is connected when the VM is built (krun_start_enter / krun_start; a failure there
@@ -557,10 +558,12 @@ int32_t krun_add_net_unixgram(uint32_t ctx_id,
                               uint8_t *const c_mac,
                               uint32_t features,
                               uint32_t flags);
-/** A host tap device by name (IFF_TAP | IFF_NO_PI, no vnet header: guest checksums are completed
- * by the device; opening needs CAP_NET_ADMIN or the tap's owner; a name that does not exist makes
- * a new non-persistent tap, gone with the VM). GUEST_TSO4/TSO6/UFO need GUEST_CSUM (-EINVAL).
- * flags: NET_FLAG_DHCP_CLIENT only. */
+/** A host tap device by name (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, a 12-byte vnet header: the
+ * guest's checksum and TSO requests pass to the tap's kernel, and TUNSETOFFLOAD lets the tap
+ * hand the guest partial-checksum and TSO frames as far as the guest acked GUEST_CSUM/TSO4/TSO6;
+ * opening needs CAP_NET_ADMIN or the tap's owner; a name that does not exist makes a new
+ * non-persistent tap, gone with the VM; a persistent tap must accept IFF_VNET_HDR). GUEST_TSO4/
+ * TSO6/UFO need GUEST_CSUM (-EINVAL). flags: NET_FLAG_DHCP_CLIENT only. */
 int32_t krun_add_net_tap(uint32_t ctx_id,
                          char *c_tap_name,
                          uint8_t *const c_mac,

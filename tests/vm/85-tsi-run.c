@@ -1,14 +1,16 @@
 /*
  * 85-tsi-run: the TSI VM tests' runner (tests/vm/85..89-tsi-*.test.sh), a libkrun client:
  *
- *   85-tsi-run [-k ARG]... [-p HOST:GUEST]... [-E] [-n] [-u] [-P SOCKET] ROOT_DIR COMMAND [ARG]...
+ *   85-tsi-run [-k ARG]... [-p HOST:GUEST]... [-E] [-n] [-u] [-P SOCKET] [-T TAP [-O]] ROOT_DIR COMMAND [ARG]...
  *
  * -k appends ARG to the kernel command line (krun_append_kernel_cmdline); -p adds a port-map
  * entry and -E sets an empty port map (krun_set_port_map); -n calls krun_disable_implicit_vsock
  * (no vsock device, so no TSI host side); -u replaces the implicit vsock device by one with
  * KRUN_TSI_HIJACK_INET | KRUN_TSI_HIJACK_UNIX (krun_add_vsock); -P gives the VM a NIC on
  * passt's unix socket SOCKET (krun_add_net_unixstream, no DHCP: a NIC turns TSI off; the
- * TSI bench's comparison). The process ends with the workload's status.
+ * TSI bench's comparison); -T gives it a NIC on the tap device TAP (krun_add_net_tap,
+ * COMPAT_NET_FEATURES; with -O only CSUM and GUEST_CSUM: no segmentation offloads either way).
+ * The process ends with the workload's status.
  */
 #include <libkrun.h>
 #include <stdio.h>
@@ -31,8 +33,9 @@ int main(int argc, char *argv[])
     const char *map[MAP_MAX + 1] = { 0 };
     const char *cmdline[MAP_MAX] = { 0 };
     int n_map = 0, n_cmdline = 0, set_map = 0, no_vsock = 0, unix_tsi = 0, opt;
-    const char *passt = NULL;
-    while ((opt = getopt(argc, argv, "+k:p:EnuP:")) != -1) {
+    const char *passt = NULL, *tap = NULL;
+    uint32_t tap_features = COMPAT_NET_FEATURES;
+    while ((opt = getopt(argc, argv, "+k:p:EnuP:T:O")) != -1) {
         if (opt == 'k' && n_cmdline < MAP_MAX) {
             cmdline[n_cmdline++] = optarg;
         } else if (opt == 'p' && n_map < MAP_MAX) {
@@ -46,8 +49,12 @@ int main(int argc, char *argv[])
             unix_tsi = 1;
         } else if (opt == 'P') {
             passt = optarg;
+        } else if (opt == 'T') {
+            tap = optarg;
+        } else if (opt == 'O') {
+            tap_features = NET_FEATURE_CSUM | NET_FEATURE_GUEST_CSUM;
         } else {
-            fprintf(stderr, "usage: 85-tsi-run [-k ARG]... [-p HOST:GUEST]... [-E] [-n] [-u] [-P SOCKET] ROOT COMMAND [ARG]...\n");
+            fprintf(stderr, "usage: 85-tsi-run [-k ARG]... [-p HOST:GUEST]... [-E] [-n] [-u] [-P SOCKET] [-T TAP [-O]] ROOT COMMAND [ARG]...\n");
             return 2;
         }
     }
@@ -66,6 +73,10 @@ int main(int argc, char *argv[])
     if (passt) {
         uint8_t mac[6] = { 0x5a, 0x94, 0xef, 0xe4, 0x0c, 0xee };
         check(krun_add_net_unixstream((uint32_t)ctx, passt, -1, mac, COMPAT_NET_FEATURES, 0), "krun_add_net_unixstream");
+    }
+    if (tap) {
+        uint8_t mac[6] = { 0x5a, 0x94, 0xef, 0xe4, 0x0c, 0xef };
+        check(krun_add_net_tap((uint32_t)ctx, (char *)tap, mac, tap_features, 0), "krun_add_net_tap");
     }
     if (set_map)
         check(krun_set_port_map((uint32_t)ctx, map), "krun_set_port_map");

@@ -1,6 +1,10 @@
 //! virtio-net (device id 1): one receive and one transmit queue, the MAC in config space, and
 //! one host backend fd: a unix stream with passt/QEMU framing (passt, socket_vmnet), a unix
-//! datagram socket (one frame per datagram: gvproxy, vmnet-helper) or a tap device.
+//! datagram socket (one frame per datagram: gvproxy, vmnet-helper) or a tap device opened with
+//! IFF_VNET_HDR, where the guest's virtio_net_hdr passes through both ways: the tap kernel
+//! completes partial checksums and segments TSO frames from the guest (HOST_TSO4/TSO6 are
+//! offered for a tap only), and TUNSETOFFLOAD hands the guest partial-checksum and TSO frames
+//! as far as it acked GUEST_CSUM/TSO4/TSO6.
 //!
 //! Everything runs on the event loop, non-blocking: the backend fd sits in an epoll set of the
 //! device's own (pollFds) whose interest follows what can progress. Frames both ways pass
@@ -25,9 +29,10 @@ const log = std.log.scoped(.net);
 
 pub const device_id: u32 = 1;
 pub const queue_size: u16 = 256;
-/// Each ring holds several maximum frames, so small frames batch and one big one always fits.
-pub const ring_size: u32 = 4 * (frame.frame_max + frame.prefix_size);
-const record_max = frame.frame_max + frame.prefix_size;
+/// A record: the length prefix, then (tap only) the 12-byte virtio_net_hdr, then the frame.
+const record_max = frame.prefix_size + frame.header_size + frame.frame_max;
+/// Each ring holds several maximum records, so small frames batch and one big one always fits.
+pub const ring_size: u32 = 4 * record_max;
 
 /// virtio-net feature bits (virtio 1.x §5.1.3); the C API's NET_FEATURE_* use the same numbers.
 pub const feature_csum: u6 = 0;
@@ -42,11 +47,20 @@ pub const feature_mac: u6 = 5;
 pub const feature_status: u6 = 16;
 
 /// Offloads served for any backend: CSUM (the device completes partial checksums before a
-/// frame leaves) and the GUEST_* receive bits (frames to the guest are always whole, checksummed
-/// by the peer; GUEST_TSO* makes Linux post 64 KiB buffers, so passt's large frames fit).
-/// HOST_TSO*/UFO are not offered: that would need segmentation here (not built).
+/// frame leaves; a tap's kernel does it) and the GUEST_* receive bits (GUEST_TSO* makes Linux
+/// post 64 KiB buffers, so passt's large frames fit).
 pub const offloads_served: u64 = (1 << feature_csum) | (1 << feature_guest_csum) |
     (1 << feature_guest_tso4) | (1 << feature_guest_tso6) | (1 << feature_guest_ufo);
+/// A tap (vnet header) also takes TSO frames from the guest: its kernel segments them. Stream
+/// and datagram peers get whole frames only (no segmentation is built here), and HOST_UFO is
+/// never offered (Linux's driver no longer sends UFO).
+pub const offloads_served_tap: u64 = offloads_served | (1 << feature_host_tso4) | (1 << feature_host_tso6);
+
+/// tun ioctls and TUN_F_* offload bits (linux/if_tun.h).
+const tunsetoffload: u32 = 0x400454d0;
+const tun_f_csum: u32 = 0x01;
+const tun_f_tso4: u32 = 0x02;
+const tun_f_tso6: u32 = 0x04;
 
 pub const Kind = enum { unixstream, unixgram, tap };
 
@@ -137,11 +151,14 @@ pub const Net = struct {
     pub fn init(self: *Net, gpa: std.mem.Allocator, cfg: Config) InitError!void {
         self.* = .{ .fd = cfg.fd, .kind = cfg.kind, .mac = cfg.mac };
         errdefer self.deinit(gpa);
+        const served = if (cfg.kind == .tap) offloads_served_tap else offloads_served;
         self.offered = (1 << mmio.feature_version_1) | (1 << feature_mac) | (1 << feature_status) |
-            (@as(u64, cfg.features) & offloads_served);
-        // virtio: GUEST_TSO*/UFO only together with GUEST_CSUM.
+            (@as(u64, cfg.features) & served);
+        // virtio: GUEST_TSO*/UFO only together with GUEST_CSUM, HOST_TSO* only with CSUM.
         if (self.offered & (1 << feature_guest_csum) == 0)
             self.offered &= ~@as(u64, (1 << feature_guest_tso4) | (1 << feature_guest_tso6) | (1 << feature_guest_ufo));
+        if (self.offered & (1 << feature_csum) == 0)
+            self.offered &= ~@as(u64, (1 << feature_host_tso4) | (1 << feature_host_tso6));
         const rc = linux.epoll_create1(linux.EPOLL.CLOEXEC);
         if (linux.errno(rc) != .SUCCESS) return error.SystemResources;
         self.epfd = @intCast(rc);
@@ -190,7 +207,21 @@ pub const Net = struct {
         defer self.lock.unlock();
         if (a.queues.len < 2 or !a.queues[0].ready or !a.queues[1].ready) return error.DeviceBroken;
         self.act = a;
+        if (self.kind == .tap) self.setTapOffload(a.acked_features);
         self.updateInterest();
+    }
+
+    /// What the tap may hand the guest: partial checksums and TSO frames as far as it acked.
+    /// Best effort: a kernel that refuses sends plain frames, which every driver takes.
+    fn setTapOffload(self: *Net, acked: u64) void {
+        var f: u32 = 0;
+        if (acked & (1 << feature_guest_csum) != 0) {
+            f |= tun_f_csum;
+            if (acked & (1 << feature_guest_tso4) != 0) f |= tun_f_tso4;
+            if (acked & (1 << feature_guest_tso6) != 0) f |= tun_f_tso6;
+        }
+        const rc = linux.ioctl(self.fd, tunsetoffload, f);
+        if (linux.errno(rc) != .SUCCESS) log.warn("tap: TUNSETOFFLOAD {x}: {t}", .{ f, linux.errno(rc) });
     }
 
     fn reset(ptr: *anyopaque) void {
@@ -199,6 +230,7 @@ pub const Net = struct {
         defer self.lock.unlock();
         self.act = null;
         self.tx_waiting = false;
+        if (self.kind == .tap) self.setTapOffload(0);
         // Bytes already framed stay: the stream to the backend must stay in step.
         self.updateInterest();
     }
@@ -279,6 +311,10 @@ pub const Net = struct {
     fn processTx(self: *Net, a: Device.Activation) queue.Error!void {
         const q = &a.queues[1];
         const csum = a.acked_features & (1 << feature_csum) != 0;
+        const gso: frame.Gso = if (self.kind != .tap) .{} else .{
+            .tcpv4 = a.acked_features & (1 << feature_host_tso4) != 0,
+            .tcpv6 = a.acked_features & (1 << feature_host_tso6) != 0,
+        };
         var used = false;
         self.tx_waiting = false;
         while (try q.pop(a.mem)) |chain| {
@@ -288,7 +324,7 @@ pub const Net = struct {
                 self.tx_waiting = true;
                 break;
             }
-            try self.takeTxChain(chain, csum);
+            try self.takeTxChain(chain, csum, gso);
             try q.addUsed(a.mem, chain.head, 0);
             used = true;
         }
@@ -296,8 +332,9 @@ pub const Net = struct {
         if (used and try q.needsNotification(a.mem)) a.interrupt.signal(Device.Interrupt.vring);
     }
 
-    /// Copies one guest frame into `tx` as a record, or drops it with a reason.
-    fn takeTxChain(self: *Net, chain: queue.Chain, csum: bool) queue.Error!void {
+    /// Copies one guest frame into `tx` as a record, or drops it with a reason. A tap's record
+    /// keeps the (checked) header for the kernel, which then completes the checksum itself.
+    fn takeTxChain(self: *Net, chain: queue.Chain, csum: bool, gso: frame.Gso) queue.Error!void {
         var r = chain.reader();
         var h: frame.Header = .{};
         if (chain.readable_len < frame.header_size) {
@@ -306,7 +343,7 @@ pub const Net = struct {
         }
         try r.readAll(std.mem.asBytes(&h));
         const len = chain.readable_len - frame.header_size;
-        const verdict = frame.checkTx(h, len, csum);
+        const verdict = frame.checkTx(h, len, csum, gso);
         if (verdict != .ok) {
             self.stats.tx_dropped += 1;
             log.debug("guest frame of {d} bytes dropped: {t}", .{ len, verdict });
@@ -316,10 +353,15 @@ pub const Net = struct {
             self.stats.tx_dropped += 1;
             return;
         }
-        const rec = self.tx.buf[self.tx.tail..][0 .. frame.prefix_size + len];
-        std.mem.writeInt(u32, rec[0..4], len, .big);
-        try r.readAll(rec[frame.prefix_size..]);
-        frame.completeChecksum(h, rec[frame.prefix_size..]);
+        const hdr: usize = if (self.kind == .tap) frame.header_size else 0;
+        const rec = self.tx.buf[self.tx.tail..][0 .. frame.prefix_size + hdr + len];
+        std.mem.writeInt(u32, rec[0..4], @intCast(hdr + len), .big);
+        if (hdr > 0) {
+            h.num_buffers = 0;
+            @memcpy(rec[frame.prefix_size..][0..hdr], std.mem.asBytes(&h));
+        }
+        try r.readAll(rec[frame.prefix_size + hdr ..]);
+        if (hdr == 0) frame.completeChecksum(h, rec[frame.prefix_size..]);
         self.tx.tail += @intCast(rec.len);
         self.stats.frames_tx += 1;
     }
@@ -330,7 +372,8 @@ pub const Net = struct {
         while (self.tx.len() > 0 and !self.dead) {
             const data = self.tx.data();
             const is_stream = self.kind == .unixstream;
-            // Datagrams and tap writes carry one whole frame each, without the prefix.
+            // Datagrams and tap writes carry one whole record each (a tap's with its header),
+            // without the prefix.
             const out = if (is_stream) data else blk: {
                 const len = std.mem.readInt(u32, data[0..4], .big);
                 break :blk data[frame.prefix_size..][0..len];
@@ -397,9 +440,10 @@ pub const Net = struct {
         return true;
     }
 
-    /// Datagram or tap: one frame per read, stored as a record.
+    /// Datagram or tap: one frame per read (a tap's after its virtio_net_hdr), stored as a record.
     fn readFrame(self: *Net) ?bool {
-        const dest = self.rx.buf[self.rx.tail + frame.prefix_size ..][0..frame.frame_max];
+        const hdr: usize = if (self.kind == .tap) frame.header_size else 0;
+        const dest = self.rx.buf[self.rx.tail + frame.prefix_size ..][0 .. hdr + frame.frame_max];
         const rc = if (self.kind == .tap)
             linux.read(self.fd, dest.ptr, dest.len)
         else
@@ -413,7 +457,7 @@ pub const Net = struct {
                 return null;
             },
         }
-        if (rc < frame.eth_header_size or rc > frame.frame_max) {
+        if (rc < hdr + frame.eth_header_size or rc > hdr + frame.frame_max) {
             self.stats.rx_dropped += 1; // runt or truncated (MSG_TRUNC reports the real size)
             return true;
         }
@@ -445,26 +489,53 @@ pub const Net = struct {
         }
     }
 
+    /// The header a frame from a tap goes to the guest with: the tap's, when it is one the
+    /// guest acked (TUNSETOFFLOAD follows the acks; checked again, the kernel being a peer
+    /// too), else null: the frame is dropped.
+    fn tapHeader(raw: []const u8, acked: u64) ?frame.Header {
+        var h: frame.Header = undefined;
+        @memcpy(std.mem.asBytes(&h), raw[0..frame.header_size]);
+        h.num_buffers = 1;
+        if (acked & (1 << feature_guest_csum) == 0) {
+            if (h.flags & frame.flag_needs_csum != 0) return null;
+            h.flags = 0; // DATA_VALID is for GUEST_CSUM drivers only
+        }
+        const bit: ?u6 = switch (h.gso_type) {
+            frame.gso_none => null,
+            frame.gso_tcpv4 => feature_guest_tso4,
+            frame.gso_tcpv6 => feature_guest_tso6,
+            else => return null,
+        };
+        if (bit) |b| if (acked & (@as(u64, 1) << b) == 0) return null;
+        return h;
+    }
+
     fn deliverRx(self: *Net, a: Device.Activation) queue.Error!void {
         const q = &a.queues[0];
+        const hdr: usize = if (self.kind == .tap) frame.header_size else 0;
         var used = false;
         defer if (used) {
             if (q.needsNotification(a.mem) catch false) a.interrupt.signal(Device.Interrupt.vring);
         };
         while (true) {
-            const len = switch (frame.nextStreamItem(self.rx.data())) {
+            // Stream bytes are checked here; datagram and tap records were written whole by
+            // readFrame (a tap's is longer than frame_max by its header).
+            const len = if (self.kind == .unixstream) switch (frame.nextStreamItem(self.rx.data())) {
                 .frame => |len| len,
                 .need_more, .skip => return,
-            };
+            } else if (self.rx.len() < frame.prefix_size) return else std.mem.readInt(u32, self.rx.data()[0..frame.prefix_size], .big);
             const chain = (try q.pop(a.mem)) orelse return;
-            const bytes = self.rx.data()[frame.prefix_size..][0..len];
-            if (chain.writable_len < frame.header_size + len) {
-                // The guest's buffer cannot hold it: drop the frame, keep the buffer.
+            const rec = self.rx.data()[frame.prefix_size..][0..len];
+            const bytes = rec[hdr..];
+            const h: ?frame.Header = if (hdr == 0) .{ .num_buffers = 1 } else tapHeader(rec, a.acked_features);
+            if (h == null or chain.writable_len < frame.header_size + bytes.len) {
+                // The guest's buffer cannot hold it (or a tap header it never acked): drop
+                // the frame, keep the buffer.
                 q.undoPop();
                 self.stats.rx_dropped += 1;
             } else {
                 var w = chain.writer();
-                try w.writeObj(frame.Header{ .num_buffers = 1 });
+                try w.writeObj(h.?);
                 try w.writeAll(bytes);
                 try q.addUsed(a.mem, chain.head, w.written);
                 used = true;

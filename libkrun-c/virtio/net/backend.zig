@@ -6,6 +6,7 @@ const std = @import("std");
 const linux = std.os.linux;
 const Config = @import("../../Config.zig");
 const Net = @import("Net.zig");
+const frame = @import("frame.zig");
 
 const log = std.log.scoped(.net);
 
@@ -68,8 +69,11 @@ fn connectUnix(path: []const u8, sock_type: u32, vfkit: bool) OpenError!i32 {
 }
 
 const tunsetiff: u32 = 0x400454ca;
+const tunsetvnethdrsz: u32 = 0x400454d8;
 const iff_tap: u16 = 0x0002;
 const iff_no_pi: u16 = 0x1000;
+/// Every read and write carries a virtio_net_hdr first (Net.zig passes the guest's through).
+const iff_vnet_hdr: u16 = 0x4000;
 
 const IfReq = extern struct {
     name: [16]u8,
@@ -78,7 +82,7 @@ const IfReq = extern struct {
 };
 
 fn openTap(name: []const u8) OpenError!i32 {
-    var req: IfReq = .{ .name = @splat(0), .flags = iff_tap | iff_no_pi };
+    var req: IfReq = .{ .name = @splat(0), .flags = iff_tap | iff_no_pi | iff_vnet_hdr };
     if (name.len == 0 or name.len >= req.name.len) return error.InvalidConfig;
     @memcpy(req.name[0..name.len], name);
     const rc = linux.open("/dev/net/tun", .{ .ACCMODE = .RDWR, .NONBLOCK = true, .CLOEXEC = true }, 0);
@@ -90,6 +94,14 @@ fn openTap(name: []const u8) OpenError!i32 {
     const irc = linux.ioctl(fd, tunsetiff, @intFromPtr(&req));
     if (linux.errno(irc) != .SUCCESS) {
         log.warn("tap {s}: TUNSETIFF: {t}", .{ name, linux.errno(irc) });
+        _ = linux.close(fd);
+        return error.InvalidConfig;
+    }
+    // The 12-byte virtio 1.x header (with num_buffers), the guest's own layout.
+    var hdr_size: i32 = frame.header_size;
+    const src = linux.ioctl(fd, tunsetvnethdrsz, @intFromPtr(&hdr_size));
+    if (linux.errno(src) != .SUCCESS) {
+        log.warn("tap {s}: TUNSETVNETHDRSZ: {t}", .{ name, linux.errno(src) });
         _ = linux.close(fd);
         return error.InvalidConfig;
     }

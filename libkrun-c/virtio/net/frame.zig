@@ -26,6 +26,9 @@ comptime {
 pub const flag_needs_csum: u8 = 1;
 pub const flag_data_valid: u8 = 2;
 pub const gso_none: u8 = 0;
+pub const gso_tcpv4: u8 = 1;
+pub const gso_tcpv6: u8 = 4;
+pub const gso_ecn: u8 = 0x80;
 
 /// An Ethernet header; shorter frames are dropped.
 pub const eth_header_size = 14;
@@ -39,17 +42,31 @@ pub const TxVerdict = enum {
     ok,
     /// Too short for a header, or a frame below 14 or above frame_max bytes.
     bad_length,
-    /// GSO asked for, but segmentation offload (HOST_TSO*/UFO) was never offered.
+    /// GSO asked for that was not negotiated (HOST_TSO4/TSO6), or a malformed GSO request
+    /// (no partial checksum, zero segment size, headers longer than the frame).
     gso_not_offered,
     /// NEEDS_CSUM without the CSUM feature, unknown flag bits, or a checksum field outside
     /// the frame.
     bad_checksum_request,
 };
 
-/// Checks a guest's transmit header against the frame length and the negotiated CSUM bit.
-pub fn checkTx(h: Header, frame_len: usize, csum_negotiated: bool) TxVerdict {
+/// The GSO types a device passes on (HOST_TSO4/TSO6 negotiated); none by default.
+pub const Gso = struct { tcpv4: bool = false, tcpv6: bool = false };
+
+/// Checks a guest's transmit header against the frame length, the negotiated CSUM bit and
+/// the GSO types the device passes on (only the tap backend, which segments in the kernel).
+pub fn checkTx(h: Header, frame_len: usize, csum_negotiated: bool, gso: Gso) TxVerdict {
     if (frame_len < eth_header_size or frame_len > frame_max) return .bad_length;
-    if (h.gso_type != gso_none) return .gso_not_offered;
+    if (h.gso_type != gso_none) {
+        const ok = switch (h.gso_type) {
+            gso_tcpv4 => gso.tcpv4,
+            gso_tcpv6 => gso.tcpv6,
+            else => false, // ECN (HOST_ECN is never offered), UDP, unknown
+        };
+        // A GSO frame is always CHECKSUM_PARTIAL in Linux's driver; the kernel rejects others.
+        if (!ok or h.flags & flag_needs_csum == 0 or std.mem.littleToNative(u16, h.gso_size) == 0 or
+            std.mem.littleToNative(u16, h.hdr_len) > frame_len) return .gso_not_offered;
+    }
     if (h.flags & ~(flag_needs_csum | flag_data_valid) != 0) return .bad_checksum_request;
     if (h.flags & flag_needs_csum != 0) {
         if (!csum_negotiated) return .bad_checksum_request;
@@ -111,14 +128,26 @@ test "stream decoder: whole frames, partial frames, hostile lengths" {
 }
 
 test "tx header checks and checksum completion" {
-    try testing.expectEqual(TxVerdict.ok, checkTx(.{}, 60, false));
-    try testing.expectEqual(TxVerdict.bad_length, checkTx(.{}, 13, false));
-    try testing.expectEqual(TxVerdict.bad_length, checkTx(.{}, frame_max + 1, false));
-    try testing.expectEqual(TxVerdict.gso_not_offered, checkTx(.{ .gso_type = 1 }, 60, true));
-    try testing.expectEqual(TxVerdict.bad_checksum_request, checkTx(.{ .flags = 1, .csum_start = 34, .csum_offset = 16 }, 60, false));
-    try testing.expectEqual(TxVerdict.bad_checksum_request, checkTx(.{ .flags = 1, .csum_start = 34, .csum_offset = 25 }, 60, true));
-    try testing.expectEqual(TxVerdict.bad_checksum_request, checkTx(.{ .flags = 0x80 }, 60, true));
-    try testing.expectEqual(TxVerdict.bad_checksum_request, checkTx(.{ .flags = 1, .csum_start = 0xffff, .csum_offset = 0xffff }, 60, true));
+    try testing.expectEqual(TxVerdict.ok, checkTx(.{}, 60, false, .{}));
+    try testing.expectEqual(TxVerdict.bad_length, checkTx(.{}, 13, false, .{}));
+    try testing.expectEqual(TxVerdict.bad_length, checkTx(.{}, frame_max + 1, false, .{}));
+    try testing.expectEqual(TxVerdict.gso_not_offered, checkTx(.{ .gso_type = 1 }, 60, true, .{}));
+    const tso: Header = .{ .flags = flag_needs_csum, .gso_type = gso_tcpv4, .hdr_len = 54, .gso_size = 1448, .csum_start = 34, .csum_offset = 16 };
+    try testing.expectEqual(TxVerdict.ok, checkTx(tso, 3000, true, .{ .tcpv4 = true }));
+    try testing.expectEqual(TxVerdict.gso_not_offered, checkTx(tso, 3000, true, .{ .tcpv6 = true }));
+    var bad = tso;
+    bad.gso_size = 0;
+    try testing.expectEqual(TxVerdict.gso_not_offered, checkTx(bad, 3000, true, .{ .tcpv4 = true }));
+    bad = tso;
+    bad.flags = 0;
+    try testing.expectEqual(TxVerdict.gso_not_offered, checkTx(bad, 3000, true, .{ .tcpv4 = true }));
+    bad = tso;
+    bad.gso_type = gso_tcpv4 | gso_ecn;
+    try testing.expectEqual(TxVerdict.gso_not_offered, checkTx(bad, 3000, true, .{ .tcpv4 = true }));
+    try testing.expectEqual(TxVerdict.bad_checksum_request, checkTx(.{ .flags = 1, .csum_start = 34, .csum_offset = 16 }, 60, false, .{}));
+    try testing.expectEqual(TxVerdict.bad_checksum_request, checkTx(.{ .flags = 1, .csum_start = 34, .csum_offset = 25 }, 60, true, .{}));
+    try testing.expectEqual(TxVerdict.bad_checksum_request, checkTx(.{ .flags = 0x80 }, 60, true, .{}));
+    try testing.expectEqual(TxVerdict.bad_checksum_request, checkTx(.{ .flags = 1, .csum_start = 0xffff, .csum_offset = 0xffff }, 60, true, .{}));
     // A 4-byte region whose sum is 0x1234 + 0x5678 (field zero): checksum ~0x68ac.
     var frame: [20]u8 = @splat(0);
     frame[14] = 0x12;
@@ -126,7 +155,7 @@ test "tx header checks and checksum completion" {
     frame[16] = 0x56;
     frame[17] = 0x78;
     const h: Header = .{ .flags = flag_needs_csum, .csum_start = 14, .csum_offset = 4 };
-    try testing.expectEqual(TxVerdict.ok, checkTx(h, frame.len, true));
+    try testing.expectEqual(TxVerdict.ok, checkTx(h, frame.len, true, .{}));
     completeChecksum(h, &frame);
     try testing.expectEqual(@as(u16, ~@as(u16, 0x68ac)), std.mem.readInt(u16, frame[18..20], .big));
 }
