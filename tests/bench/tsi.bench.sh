@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
-# TSI bench (figures for BENCHMARKS.md "TSI"): guest -> host TCP through TSI against the same
-# client on the test host's own loopback, in one test-host run: connect latency (median, p99 of
-# 200 sequential connects), throughput both ways (64 MiB), request rate (1 KiB request/response
-# on one connection), and the VMM's RSS and fds with 1000 open guest TCP sockets (before/after).
-# Both ends are tests/bench/tsi-bench.c (static). Guests need real KVM: this runs itself inside
-# the test host (tests/host/run), whose CPU is emulated (TCG): compare ratios, not absolutes.
-# The same guest workload through virtio-net + passt (krun_add_net_unixstream; passt maps its
-# gateway address to the host's loopback) follows in the same host run, when passt is there.
+# Network bench (figures for BENCHMARKS.md "TSI" and "virtio-net"), all in ONE test-host run:
+# the same client (tests/bench/tsi-bench.c, static, both ends) against a server on the test
+# host's loopback, through
+#   1. the test host's own loopback (native),
+#   2. zkrun TSI (no NIC),
+#   3. zkrun virtio-net + passt (krun_add_net_unixstream),
+#   4. QEMU (microvm, -accel kvm, same guest kernel, virtio-net-device) + passt (-netdev stream),
+#   5. QEMU user networking (slirp),
+#   6. zkrun virtio-net on a tap device made here (198.51.100.1/24, guest .2), with the vnet
+#      header's offloads (COMPAT_NET_FEATURES: CSUM, GUEST_CSUM/TSO4, HOST_TSO4) and without
+#      (CSUM and GUEST_CSUM only: every frame at most the MTU, as before the vnet header),
+# each: connect latency (median, p99 of 200 sequential connects), throughput both ways (64 MiB),
+# request rate (1 KiB request/response on one connection); then the VMM's RSS and fds with 1000
+# open guest TCP sockets (last: it loads the test host's kernel most).
+# Every guest step runs under `timeout` and every VM under a whole-VM timeout, so one hang
+# costs its step, never the run. The test host's CPU is emulated (TCG): compare ratios only.
+# passt and the QEMU guests use 10.0.2.15/24 with gateway 10.0.2.2, which both passt and slirp
+# map to the host's loopback. The test host has no NIC: passt takes its template from a dummy
+# interface made here.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PWD/.tools/zig/bin:$PATH"
@@ -29,27 +40,144 @@ SP=$(free_port)
 pids+=($!)
 sleep 0.5
 need_tsi_host "$SP"
-N=200 MIB=64 RR=2000
+N=200 MIB=64 RR=2000 STEP=120
+echo "tsi: $(date -u +%F), test host $(uname -r), $(nproc) vCPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 # fig PREFIX OUTPUT: "B key value" lines as figures.
 fig() {
   awk -v pre="$1" '$1 == "B" {
     k = $2; u = ""
     if (sub(/_us$/, "", k)) u = "us"; else if (sub(/_MBps$/, "", k)) u = "MB/s"; else if (sub(/_per_s$/, "", k)) u = "req/s"
+    if (k == "error") { printf "tsi: %s: FAILED step %s\n", pre, $3; next }
     if (u == "") next
     gsub(/_/, " ", k); if (k == "rr") k = "1 KiB request/response"
     printf "tsi: %s, %s: %s %s\n", pre, k, $3, u }' <<<"$2"
 }
-native=$("$TB" lat 127.0.0.1 "$SP" $N; "$TB" tput 127.0.0.1 "$SP" $MIB; "$TB" tputin 127.0.0.1 "$SP" $MIB; "$TB" rr 127.0.0.1 "$SP" $RR)
+# steps IP: the guest script running the four workloads, each under busybox timeout (exit 143
+# or 124: the step hung and was killed).
+steps() {
+  local s
+  for s in "lat $N" "tput $MIB" "tputin $MIB" "rr $RR"; do
+    set -- $s
+    echo "busybox timeout $STEP tsi-bench $1 $IP $SP $2 || echo \"B error $1 exit=\$?\""
+  done
+}
+native=$(for s in "lat $N" "tput $MIB" "tputin $MIB" "rr $RR"; do set -- $s; timeout $STEP "$TB" "$1" 127.0.0.1 "$SP" "$2"; done)
 fig "test-host loopback (native)" "$native"
-vm -- "
-tsi-bench lat $HOST $SP $N
-tsi-bench tput $HOST $SP $MIB
-tsi-bench tputin $HOST $SP $MIB
-tsi-bench rr $HOST $SP $RR
-"
-echo "$out" | grep -a '^B ' | sed 's/^/guest: /'
-grep -aq '^B error' <<<"$out" && { echo "tsi: a guest run failed"; echo "$out" | tail -20; exit 1; }
-fig "guest via TSI" "$(grep -a '^B ' <<<"$out")"
+declare -A res
+res[native]=$native
+
+IP=$HOST
+vm -- "$(steps)"
+echo "$out" | grep -a '^B ' | sed 's/^/guest (TSI): /'
+res[tsi]=$(grep -a '^B ' <<<"$out")
+fig "zkrun guest via TSI" "${res[tsi]}"
+
+# passt, one instance per guest (-1: it exits when its guest disconnects).
+netup='ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2 || echo "B error ifup"'
+passt_ok=0
+if ! command -v passt >/dev/null; then
+  echo "tsi: no passt in the test host: no passt comparison"
+elif ip link add zkp type dummy && ip addr add 192.0.2.1/24 dev zkp && ip link set zkp up &&
+  ip route add default via 192.0.2.254 dev zkp; then
+  passt_ok=1
+else
+  echo "tsi: could not make passt's template interface: no passt comparison"
+fi
+# In /tmp itself: passt drops to nobody, which cannot reach into the 0700 scratch directory.
+PS=/tmp/zkrun-bench-passt-$$.sock
+passt_start() { # LOGNAME
+  rm -f "$PS"
+  passt -f -1 -i zkp -s "$PS" -a 10.0.2.15 -n 24 -g 10.0.2.2 >"$work/$1.log" 2>&1 &
+  passt_pid=$!
+  for _ in $(seq 150); do [[ -S $PS ]] && break; sleep 0.2; done
+  [[ -S $PS ]] || { echo "tsi: passt did not start"; grep -v 'to syslog' "$work/$1.log" | tail -5; return 1; }
+}
+passt_stop() { # LOGNAME
+  if kill -0 "$passt_pid" 2>/dev/null; then kill "$passt_pid"; wait "$passt_pid" 2>/dev/null
+  else wait "$passt_pid"; local rc=$?; [[ $rc -ne 0 ]] && echo "tsi: passt exited with status $rc"; fi
+  [[ -s $work/$1.log ]] && grep -v 'to syslog' "$work/$1.log" | tail -3 | sed 's/^/  passt: /'
+  rm -f "$PS"
+}
+IP=10.0.2.2
+if [[ $passt_ok == 1 ]] && passt_start passt-zkrun; then
+  vm -P "$PS" -- "$netup
+$(steps)"
+  passt_stop passt-zkrun
+  echo "$out" | grep -a '^B ' | sed 's/^/guest (zkrun + passt): /'
+  res[zpasst]=$(grep -a '^B ' <<<"$out")
+  fig "zkrun guest via virtio-net + passt" "${res[zpasst]}"
+fi
+
+# QEMU with the same kernel and the same workload; the root comes over virtio-fs (virtiofsd).
+KERNEL=$(kernelfw/build-kernel.sh --print-path 2>/dev/null)
+VIRTIOFSD=/usr/lib/qemu/virtiofsd
+qemu_vm() { # NAME NETDEV...: runs the workload in QEMU; sets out
+  local name=$1; shift
+  local root=$work/qroot
+  [[ -d $root ]] || { cp -a "$ROOTFS" "$root" && printf '#!/bin/sh\nexport PATH=/bin:/sbin:/usr/bin:/usr/sbin\n%s\n%s\necho "B done"\n/bin/busybox reboot -f\n' "$netup" "$(steps)" >"$root/qbench.sh" && chmod +x "$root/qbench.sh"; }
+  rm -f "$work/vfsd.sock"
+  "$VIRTIOFSD" --socket-path="$work/vfsd.sock" -o source="$root" -o cache=auto -f >"$work/vfsd-$name.log" 2>&1 &
+  local vfsd=$!
+  for _ in $(seq 100); do [[ -S $work/vfsd.sock ]] && break; sleep 0.1; done
+  out=$(timeout 600 qemu-system-x86_64 -M microvm,acpi=off,memory-backend=mem -accel kvm -cpu host -m 256M -smp 1 \
+    -global virtio-mmio.force-legacy=false -object memory-backend-memfd,id=mem,size=256M,share=on -nodefaults -no-user-config -display none -no-reboot \
+    -serial stdio -kernel "$KERNEL" -chardev socket,id=vfs,path="$work/vfsd.sock" \
+    -device vhost-user-fs-device,chardev=vfs,tag=/dev/root "$@" -device virtio-net-device,netdev=n0,mac=52:54:00:12:34:56 \
+    -append "console=ttyS0 quiet panic=-1 reboot=t rootfstype=virtiofs root=/dev/root rw init=/qbench.sh" \
+    </dev/null 2>"$work/qemu-$name.log" | tr -d '\r')
+  kill "$vfsd" 2>/dev/null; wait "$vfsd" 2>/dev/null
+  grep -aq '^B done' <<<"$out" || { echo "tsi: QEMU ($name) did not finish"; echo "$out" | tail -10; tail -5 "$work/qemu-$name.log"; }
+}
+if [[ -n $KERNEL && -x $VIRTIOFSD ]] && command -v qemu-system-x86_64 >/dev/null; then
+  if [[ $passt_ok == 1 ]] && passt_start passt-qemu; then
+    qemu_vm passt -netdev stream,id=n0,server=off,addr.type=unix,addr.path="$PS"
+    passt_stop passt-qemu
+    echo "$out" | grep -a '^B ' | sed 's/^/guest (QEMU + passt): /'
+    res[qpasst]=$(grep -a '^B ' <<<"$out")
+    fig "QEMU guest via virtio-net + passt" "${res[qpasst]}"
+  fi
+  qemu_vm user -netdev user,id=n0
+  echo "$out" | grep -a '^B ' | sed 's/^/guest (QEMU user): /'
+  res[quser]=$(grep -a '^B ' <<<"$out")
+  fig "QEMU guest via user networking (slirp)" "${res[quser]}"
+else
+  echo "tsi: no QEMU, virtiofsd or guest kernel in the test host: no QEMU comparison"
+fi
+
+# A tap device, offloads on and off.
+if ip tuntap add dev zkt0 mode tap && ip addr add 198.51.100.1/24 dev zkt0 && ip link set zkt0 up; then
+  IP=198.51.100.1
+  tapup='ip link set eth0 up && ip addr add 198.51.100.2/24 dev eth0 || echo "B error ifup"'
+  for mode in on off; do
+    opt=(-T zkt0); [[ $mode == off ]] && opt+=(-O)
+    vm "${opt[@]}" -- "$tapup
+$(steps)"
+    echo "$out" | grep -a '^B ' | sed "s/^/guest (zkrun + tap, offloads $mode): /"
+    res[tap$mode]=$(grep -a '^B ' <<<"$out")
+    fig "zkrun guest via virtio-net + tap, offloads $mode" "${res[tap$mode]}"
+  done
+  ip link del zkt0
+else
+  echo "tsi: could not make a tap device: no tap figures"
+fi
+
+# Ratios against zkrun TSI (>1: TSI is better; connect latency inverted).
+val() { awk -v k="$2" '$1 == "B" && $2 == k {print $3}' <<<"${res[$1]:-}"; }
+for other in zpasst:"zkrun virtio-net + passt" qpasst:"QEMU + passt" quser:"QEMU user networking" native:"native loopback"; do
+  key=${other%%:*} name=${other#*:}
+  for k in connect_median_us guest_to_host_MBps host_to_guest_MBps rr_per_s; do
+    a=$(val tsi $k) b=$(val "$key" $k)
+    [[ -n $a && -n $b ]] || continue
+    awk -v a="$a" -v b="$b" -v k="$k" -v n="$name" 'BEGIN { r = (k ~ /_us$/) ? b / a : a / b; if (b > 0 && a > 0) printf "tsi: ratio TSI / %s, %s: %.2f\n", n, k, r }'
+  done
+done
+a=$(val zpasst guest_to_host_MBps) b=$(val qpasst guest_to_host_MBps) c=$(val zpasst host_to_guest_MBps) d=$(val qpasst host_to_guest_MBps)
+[[ -n $a && -n $b ]] && awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "tsi: ratio zkrun+passt / QEMU+passt, guest->host: %.2f\n", a / b }'
+[[ -n $c && -n $d ]] && awk -v a="$c" -v b="$d" 'BEGIN { if (b > 0) printf "tsi: ratio zkrun+passt / QEMU+passt, host->guest: %.2f\n", a / b }'
+for k in guest_to_host_MBps host_to_guest_MBps rr_per_s; do
+  a=$(val tapon $k) b=$(val tapoff $k)
+  [[ -n $a && -n $b ]] && awk -v a="$a" -v b="$b" -v k="$k" 'BEGIN { if (b > 0) printf "tsi: ratio tap offloads on / off, %s: %.2f\n", k, a / b }'
+done
 
 # 1000 open guest sockets: the runner's RSS and fds before and after.
 rm -f "$ROOTFS/go"
@@ -57,48 +185,24 @@ vm_bg -- "
 ulimit -n 4096
 echo 'P base'
 while ! ls / | grep -qx go; do sleep 0.2; done
-tsi-bench hold $HOST $SP 1000 /done
+busybox timeout 300 tsi-bench hold $HOST $SP 1000 /done
 "
-wait_line '^P base' 300 || { echo "tsi: the hold VM did not start"; cat "$work/bg.out"; exit 1; }
-sleep 2
-vmm=$(pgrep -f -- "^$RUN " | head -1)
-[[ -n $vmm ]] || { echo "tsi: no VMM process found"; exit 1; }
-rss0=$(awk '/^VmRSS/ {print $2}' "/proc/$vmm/status") fd0=$(ls "/proc/$vmm/fd" | wc -l)
-touch "$ROOTFS/go"
-if wait_line '^B held 1000' 600; then
+if wait_line '^P base' 300; then
   sleep 2
-  rss1=$(awk '/^VmRSS/ {print $2}' "/proc/$vmm/status") fd1=$(ls "/proc/$vmm/fd" | wc -l)
-  echo "tsi: VMM RSS with the guest idle: $rss0 KiB"
-  echo "tsi: VMM RSS growth per 1000 open guest TCP sockets: $((rss1 - rss0)) KiB"
-  echo "tsi: VMM fds growth per 1000 open guest TCP sockets: $((fd1 - fd0)) fds"
+  vmm=$(pgrep -f -- "^$RUN " | head -1)
+  rss0=$(awk '/^VmRSS/ {print $2}' "/proc/$vmm/status") fd0=$(ls "/proc/$vmm/fd" | wc -l)
+  touch "$ROOTFS/go"
+  if wait_line '^B held 1000' 240; then
+    sleep 2
+    rss1=$(awk '/^VmRSS/ {print $2}' "/proc/$vmm/status") fd1=$(ls "/proc/$vmm/fd" | wc -l)
+    echo "tsi: VMM RSS with the guest idle: $rss0 KiB"
+    echo "tsi: VMM RSS growth per 1000 open guest TCP sockets: $((rss1 - rss0)) KiB"
+    echo "tsi: VMM fds growth per 1000 open guest TCP sockets: $((fd1 - fd0)) fds"
+  else
+    echo "tsi: holding 1000 sockets failed"; tail -5 "$work/bg.out"
+  fi
 else
-  echo "tsi: holding 1000 sockets failed"; tail -5 "$work/bg.out"
+  echo "tsi: the hold VM did not start"; tail -5 "$work/bg.out"
 fi
 vm_end
-grep -a '^B error' <<<"$out" && exit 1
-
-# virtio-net + passt. The test host has no NIC: passt takes its addresses and routes from a
-# dummy interface made here. The guest is configured statically (10.0.2.15/24, gateway
-# 10.0.2.2, which passt maps to the host's loopback).
-command -v passt >/dev/null || { echo "tsi: no passt in the test host: no comparison"; exit 0; }
-ip link add zkp type dummy && ip addr add 192.0.2.1/24 dev zkp && ip link set zkp up &&
-  ip route add default via 192.0.2.254 dev zkp || { echo "tsi: could not make passt's template interface: no comparison"; exit 0; }
-PS=/tmp/zkrun-tsi-bench-passt-$$.sock
-passt -f -1 -i zkp -s "$PS" -a 10.0.2.15 -n 24 -g 10.0.2.2 >"$work/passt.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do [[ -S $PS ]] && break; sleep 0.2; done
-[[ -S $PS ]] || { echo "tsi: passt did not start: no comparison"; cat "$work/passt.log"; exit 0; }
-vm -P "$PS" -- "
-ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2
-tsi-bench lat 10.0.2.2 $SP $N
-tsi-bench tput 10.0.2.2 $SP $MIB
-tsi-bench tputin 10.0.2.2 $SP $MIB
-tsi-bench rr 10.0.2.2 $SP $RR
-"
-rm -f "$PS"
-echo "$out" | grep -a '^B ' | sed 's/^/guest (passt): /'
-if grep -aq '^B error' <<<"$out" || ! grep -aq '^B rr_per_s' <<<"$out"; then
-  echo "tsi: the passt run failed: no comparison"; echo "$out" | tail -15; tail -5 "$work/passt.log"; exit 0
-fi
-fig "guest via virtio-net + passt" "$(grep -a '^B ' <<<"$out")"
 exit 0

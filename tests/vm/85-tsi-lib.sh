@@ -28,12 +28,14 @@ expect() { # description, condition, context
   if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); [[ -n ${3:-} ]] && echo "$3" | tail -40 | sed 's/^/     | /'; fi
 }
 # vm [RUNNER OPTIONS] -- SCRIPT: runs SCRIPT with the guest's /bin/sh; sets out, p (P-lines), rc.
+# `timeout -k`: krun_start_enter forwards SIGTERM to the guest's workload, so SIGTERM alone
+# cannot end a hung VM; SIGKILL 10 s later does.
 vm() {
   local opts=()
   while [[ $1 != -- ]]; do opts+=("$1"); shift; done
   shift
   printf '%s\n' "$1" >"$ROOTFS/t.sh"
-  out=$(env -i PATH=/bin:/sbin:/usr/bin:/usr/sbin timeout 600 "$RUN" "${opts[@]}" "$ROOTFS" /bin/sh /t.sh </dev/null 2>&1); rc=$?
+  out=$(env -i PATH=/bin:/sbin:/usr/bin:/usr/sbin timeout -k 10 600 "$RUN" "${opts[@]}" "$ROOTFS" /bin/sh /t.sh </dev/null 2>&1); rc=$?
   out=$(tr -d '\r' <<<"$out")
   p=$(grep -a '^P ' <<<"$out")
 }
@@ -62,7 +64,7 @@ vm_bg() {
   shift
   rm -f "$ROOTFS/done" "$work/bg.rc"
   printf '%s\n' 'waitdone() { i=0; while ! ls / | grep -qx done; do i=$((i+1)); [ $i -gt 1200 ] && { echo "P waitdone=timeout"; return 1; }; sleep 0.25; done; }' "$1" >"$ROOTFS/t.sh"
-  ( env -i PATH=/bin:/sbin:/usr/bin:/usr/sbin timeout 600 "$RUN" "${opts[@]}" "$ROOTFS" /bin/sh /t.sh </dev/null >"$work/bg.out" 2>&1
+  ( env -i PATH=/bin:/sbin:/usr/bin:/usr/sbin timeout -k 10 600 "$RUN" "${opts[@]}" "$ROOTFS" /bin/sh /t.sh </dev/null >"$work/bg.out" 2>&1
     echo $? >"$work/bg.rc" ) &
   bgpid=$!
 }

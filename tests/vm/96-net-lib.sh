@@ -47,7 +47,7 @@ vm_bg() {
   shift
   rm -f "$ROOTFS/done" "$work/bg.rc"
   printf '%s\n' 'waitdone() { i=0; while ! ls / | grep -qx done; do i=$((i+1)); [ $i -gt 1200 ] && { echo "P waitdone=timeout"; return 1; }; sleep 0.25; done; }' "$1" >"$ROOTFS/t.sh"
-  ( env -i PATH=/bin:/sbin:/usr/bin:/usr/sbin timeout 600 "$RUN" "${opts[@]}" "$ROOTFS" /bin/sh /t.sh </dev/null >"$work/bg.out" 2>&1
+  ( env -i PATH=/bin:/sbin:/usr/bin:/usr/sbin timeout -k 10 600 "$RUN" "${opts[@]}" "$ROOTFS" /bin/sh /t.sh </dev/null >"$work/bg.out" 2>&1
     echo $? >"$work/bg.rc" ) &
   bgpid=$!
 }
