@@ -10,7 +10,7 @@
 #   6. zkrun virtio-net on a tap device made here (198.51.100.1/24, guest .2), with the vnet
 #      header's offloads (COMPAT_NET_FEATURES: CSUM, GUEST_CSUM/TSO4, HOST_TSO4) and without
 #      (CSUM and GUEST_CSUM only: every frame at most the MTU, as before the vnet header),
-# each: connect latency (median, p99 of 200 sequential connects), throughput both ways (64 MiB),
+# each: connect latency (median, p99 of 200 sequential connects), throughput both ways (16 MiB),
 # request rate (1 KiB request/response on one connection); then the VMM's RSS and fds with 1000
 # open guest TCP sockets (last: it loads the test host's kernel most).
 # Every guest step runs under `timeout` and every VM under a whole-VM timeout, so one hang
@@ -40,7 +40,7 @@ SP=$(free_port)
 pids+=($!)
 sleep 0.5
 need_tsi_host "$SP"
-N=200 MIB=64 RR=2000 STEP=120
+N=200 MIB=16 RR=1000 STEP=100
 echo "tsi: $(date -u +%F), test host $(uname -r), $(nproc) vCPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 # fig PREFIX OUTPUT: "B key value" lines as figures.
 fig() {
