@@ -29,6 +29,7 @@ if [[ ${ZKRUN_BENCH_INSIDE:-} != 1 ]]; then
     zig cc -target x86_64-linux-musl -static -O2 -Wall -Wextra -o "$TB.tmp" tests/bench/tsi-bench.c && mv "$TB.tmp" "$TB" || exit 1
   fi
   [[ -x tests/host/run ]] || { echo "tsi: SKIP: no test host (tests/host/run) to boot Linux guests in"; exit 77; }
+  echo "tsi: machine $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
   exec tests/host/run --timeout 1500 env ZKRUN_BENCH_INSIDE=1 "$0"
 fi
 
