@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Inside the aarch64 test host: zkrun's aarch64 backend through the real C API. capi-run
+# (tests/aarch64/capi-run.c, cross-built with libkrun.so.1 and libkrunfw.so.5 holding our aarch64
+# Image by 20-capi.prepare.sh) boots our kernel with a virtio-fs root (a directory with the host's
+# static aarch64 busybox), /init.krun runs the workload, and the exit code reaches the caller:
+#   1. krun_start_enter, 1 vCPU, console hvc0 (virtio console): output arrives, exit code 0
+#   2. krun_start + krun_wait, 2 vCPUs: both online in the guest, exit code 7 reaches krun_wait
+#   3. console ttyS0 (the ns16550a on MMIO, earlycon): the workload's output over the serial port
+#   4. krun_start, krun_stop while the workload sleeps: status 137, reason STOPPED
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+[[ $(uname -m) == aarch64 ]] || { echo "could not run: not inside the aarch64 test host"; exit 77; }
+d="${ZKRUN_CACHE:-$HOME/.cache/zkrun}/host/aarch64-capi"
+if [[ -f $d/NO-KERNEL ]]; then echo "could not run: $(cat "$d/NO-KERNEL")"; exit 77; fi
+run=$d/bin/capi-run
+[[ -x $run ]] || { echo "FAIL no $run (tests/aarch64/20-capi.prepare.sh)"; exit 1; }
+root=$(mktemp -d /tmp/aarch64-root.XXXXXX)
+mkdir -p "$root/bin" "$root/tmp"
+cp /bin/busybox "$root/bin/busybox"
+log=$(mktemp /tmp/aarch64-capi.XXXXXX)
+fails=0
+chk() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=1; sed 's/^/    | /' "$log" | tail -30; fi; }
+t() { local t0=$SECONDS; timeout 240 "$run" "$@" >"$log" 2>&1; rc=$?; secs=$((SECONDS - t0)); }
+
+t "$root" /bin/busybox sh -c 'echo "hello from $(/bin/busybox uname -m)"; exit 0'
+chk "1 vCPU, start_enter, hvc0: workload output and exit 0 (rc $rc, $secs s)" \
+  '[[ $rc -eq 0 ]] && grep -q "hello from aarch64" "$log"'
+
+t -S -c 2 "$root" /bin/busybox sh -c 'echo "cpus $(/bin/busybox nproc)"; exit 7'
+chk "2 vCPUs, start + wait: both online, exit code 7 reaches krun_wait (rc $rc, $secs s)" \
+  '[[ $rc -eq 0 ]] && grep -q "cpus 2" "$log" && grep -q "capi-run: status 7 reason 1" "$log"'
+
+t -t ttyS0 "$root" /bin/busybox sh -c 'echo serial-says-hi; exit 3'
+chk "console ttyS0 (ns16550a on MMIO): output over the serial port, exit code 3 (rc $rc, $secs s)" \
+  '[[ $rc -eq 3 ]] && grep -q "serial-says-hi" "$log"'
+
+t -X 8000 "$root" /bin/busybox sleep 600
+chk "krun_start, krun_stop: status 137, reason STOPPED (rc $rc, $secs s)" \
+  '[[ $rc -eq 0 ]] && grep -q "capi-run: status 137 reason 2" "$log"'
+
+rm -rf "$root" "$log"
+[[ $fails -eq 0 ]]
