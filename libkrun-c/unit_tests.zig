@@ -32,6 +32,7 @@ comptime {
     _ = @import("virtio/net/backend.zig");
     _ = @import("virtio/vsock/packet.zig");
     _ = @import("virtio/vsock/tests.zig");
+    _ = @import("vmm/aarch64/arch.zig");
     _ = @import("vmm/aarch64/Cmdline.zig");
     _ = @import("vmm/aarch64/Fdt.zig");
     _ = @import("vmm/aarch64/devicetree.zig");

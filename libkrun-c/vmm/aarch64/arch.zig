@@ -279,3 +279,34 @@ fn failed(what: []const u8, err: anyerror) SetupError {
         else => error.KvmFailed,
     };
 }
+
+test "aarch64 writeBoot: the FDT at the end of RAM lists the serial and exactly the virtio slots in use" {
+    const testing = std.testing;
+    const ram = ramPlain(64);
+    const host = try testing.allocator.alignedAlloc(u8, .fromByteUnits(4096), layout.fdt_max_size);
+    defer testing.allocator.free(host);
+    @memset(host, 0);
+    var mem: GuestMemory = .{};
+    try mem.addRegion(fdtAddr(&ram), host);
+    var c: Cmdline = .{};
+    try c.appendProlog("hvc0");
+    try writeBoot(&mem, &ram, .{ .cmdline = &c, .vcpus = 2, .initramfs = null, .devices = 3 });
+    try testing.expectEqual(@as(u32, Fdt.magic), std.mem.readInt(u32, host[0..4], .big));
+    try testing.expectEqual(layout.dram_start + (64 << 20) - layout.fdt_max_size, fdtAddr(&ram));
+    const blob = host[0..std.mem.readInt(u32, host[4..8], .big)];
+    for ([_][]const u8{ "uart@40000000", "virtio_mmio@40001000", "virtio_mmio@40003000", "cpu@1", c.bytes() }) |s|
+        try testing.expect(std.mem.indexOf(u8, blob, s) != null);
+    try testing.expect(std.mem.indexOf(u8, blob, "virtio_mmio@40004000") == null);
+    try testing.expectEqual(@as(u64, 0x4000_1000), deviceSlotAddr(0));
+    try testing.expectEqual(@as(u32, 1), deviceSlotIrq(0));
+    try testing.expectError(error.InvalidConfig, writeBoot(&mem, &ram, .{ .cmdline = &c, .vcpus = 2, .initramfs = null, .devices = device_slots_max + 1 }));
+}
+
+test "aarch64 checkKernel: an arm64 Image whose bss fits, nothing else" {
+    var img: [image.header_size]u8 = @splat(0);
+    try std.testing.expectError(error.KernelInvalid, checkKernel(&img, 128));
+    std.mem.writeInt(u32, img[0x38..0x3c], image.magic, .little);
+    std.mem.writeInt(u64, img[0x10..0x18], 40 << 20, .little);
+    try checkKernel(&img, 128);
+    try std.testing.expectError(error.KernelInvalid, checkKernel(&img, 16));
+}
