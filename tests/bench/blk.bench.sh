@@ -4,7 +4,7 @@
 #    and 4 KiB random, 1 and 4 jobs: tests/bench/blk-guest.sh inside the test host (about 13
 #    minutes with 2 rounds; BLK_ROUNDS=1 for one). Ratios only (emulated host).
 # 2. on this machine, no guest: the device's 4-worker pool vs the io_uring prototype backend
-#    (zig-out/bin/bench-blk, tests/zig/blk/bench.zig; `zig build harness`), page cache and
+#    and an 8-worker pool (zig-out/bin/bench-blk, tests/zig/blk/bench.zig; `zig build harness`), page cache and
 #    O_DIRECT. The test host's kernel has no io_uring (CONFIG_IO_URING is off in the guest
 #    kernel it shares), so this comparison cannot run in there.
 # BLK_BENCH=0 skips it all; BLK_GUEST=0 skips part 1.

@@ -21,7 +21,8 @@
 //! measured (tests/zig/blk/bench.zig): one thread owns a ring and submits raw reads and writes
 //! as readv/writev SQEs; everything else (qcow2, flush, discard, GET_ID, requests longer than
 //! `ring_iov` segments, short or failed transfers) is served synchronously by that thread
-//! through the same code as the pool. The C API always uses the pool.
+//! through the same code as the pool. `Backend.pool_wide` (8 workers) is the pool's width
+//! measured against 4. The C API always uses `pool`.
 //!
 //! `reset` waits for in-flight requests to finish: afterwards no worker touches guest memory.
 const std = @import("std");
@@ -41,6 +42,8 @@ const Blk = @This();
 pub const device_id: u32 = 2;
 pub const queue_size: u16 = 256;
 pub const workers_count = 4;
+/// Threads of `Backend.pool_wide` (measured against the 4 of `pool`: BENCHMARKS.md).
+pub const workers_max = 8;
 /// Requests in flight at once (queued for a worker or being served).
 pub const jobs_max = queue_size;
 /// Data segments per request (libkrun: 254), advertised as seg_max.
@@ -57,7 +60,7 @@ pub const f_write_zeroes: u6 = 14;
 
 const Job = struct { chain: queue.Chain };
 
-pub const Backend = enum { pool, io_uring };
+pub const Backend = enum { pool, pool_wide, io_uring };
 
 lock: Lock = .{},
 act: ?Device.Activation = null,
@@ -77,7 +80,7 @@ stopping: bool = false,
 /// Futex words: bumped (and woken) when a job is queued / when `inflight` reaches 0.
 work_seq: std.atomic.Value(u32) = .init(0),
 idle_seq: std.atomic.Value(u32) = .init(0),
-workers: [workers_count]?std.Thread = @splat(null),
+workers: [workers_max]?std.Thread = @splat(null),
 /// Requests served, by outcome (tests, benchmarks).
 served: std.atomic.Value(u64) = .init(0),
 failed: std.atomic.Value(u64) = .init(0),
@@ -138,7 +141,8 @@ pub fn initBackend(self: *Blk, image: *Image, block_id: []const u8, backend: Bac
         };
         return;
     }
-    for (&self.workers) |*w| {
+    const width: usize = if (backend == .pool_wide) workers_max else workers_count;
+    for (self.workers[0..width]) |*w| {
         w.* = std.Thread.spawn(.{}, workerMain, .{self}) catch return error.SystemResources;
     }
 }
@@ -250,7 +254,7 @@ fn stopWorkers(self: *Blk) void {
     self.lock.lock();
     self.stopping = true;
     self.lock.unlock();
-    self.wake(workers_count);
+    self.wake(workers_max);
     for (&self.workers) |*w| if (w.*) |t| {
         t.join();
         w.* = null;

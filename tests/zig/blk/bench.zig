@@ -1,6 +1,6 @@
 //! bench-blk (tests/bench/blk.bench.sh; `zig build harness`): zkrun's virtio-blk device with
 //! no guest, on this machine, to compare its two request backends in one run: the 4-worker
-//! pool the library ships and the io_uring prototype (Blk.Backend). A test-side driver
+//! pool the library ships, an 8-worker pool and the io_uring prototype (Blk.Backend). A test-side driver
 //! (virtio/testing.zig) plays the guest over host buffers and keeps `depth` requests in flight
 //! on one queue, polling the used ring; the device's queueNotify runs on the driver's thread,
 //! as it runs on the VMM's event loop. Workloads: 4 KiB random reads and writes and 1 MiB
@@ -48,12 +48,13 @@ pub fn main(init: std.process.Init) !u8 {
     try makeImage(path);
     defer _ = linux.unlink(path);
     const backing = try std.heap.page_allocator.alignedAlloc(u8, .fromByteUnits(4096), slots_max * (block_max + 4096) + (1 << 20));
-    var best: [2][workloads.len][depths.len]f64 = @splat(@splat(@splat(0)));
+    const backends = [_]Blk.Backend{ .pool, .pool_wide, .io_uring };
+    var best: [backends.len][workloads.len][depths.len]f64 = @splat(@splat(@splat(0)));
     for (0..rounds) |round| {
-        for (workloads, 0..) |w, wi| for (depths, 0..) |depth, di| for (0..2) |k| {
-            // Alternate which backend goes first.
-            const b: usize = (k + round + wi + di) % 2;
-            const backend: Blk.Backend = if (b == 0) .pool else .io_uring;
+        for (workloads, 0..) |w, wi| for (depths, 0..) |depth, di| for (0..backends.len) |k| {
+            // Rotate which backend goes first.
+            const b: usize = (k + round + wi + di) % backends.len;
+            const backend = backends[b];
             var scaled = w;
             if (direct) scaled.ops /= 8; // the disk, not the page cache: keep the run short
             const iops = try runOne(path, direct, backing, backend, scaled, depth);
@@ -62,9 +63,9 @@ pub fn main(init: std.process.Init) !u8 {
     }
     const mode = if (direct) "direct" else "buffered";
     for (workloads, 0..) |w, wi| for (depths, 0..) |depth, di| {
-        std.debug.print("blk.{s}.pool.{s}.qd{d} {d:.0} IOPS\n", .{ mode, w.name, depth, best[0][wi][di] });
-        std.debug.print("blk.{s}.io_uring.{s}.qd{d} {d:.0} IOPS\n", .{ mode, w.name, depth, best[1][wi][di] });
-        std.debug.print("blk.{s}.uring_vs_pool.{s}.qd{d} {d:.2} x\n", .{ mode, w.name, depth, best[1][wi][di] / best[0][wi][di] });
+        for (backends, 0..) |b, bi| std.debug.print("blk.{s}.{t}.{s}.qd{d} {d:.0} IOPS\n", .{ mode, b, w.name, depth, best[bi][wi][di] });
+        std.debug.print("blk.{s}.pool_wide_vs_pool.{s}.qd{d} {d:.2} x\n", .{ mode, w.name, depth, best[1][wi][di] / best[0][wi][di] });
+        std.debug.print("blk.{s}.uring_vs_pool.{s}.qd{d} {d:.2} x\n", .{ mode, w.name, depth, best[2][wi][di] / best[0][wi][di] });
     };
     return 0;
 }
