@@ -3,9 +3,11 @@
 # Rust original, built from its crate by tests/bench/upstream-libkrun.sh and cached outside the
 # repo), both booting our libkrunfw.so.5 with the same C client (compare/krun-bench.c, dlopen by
 # path) in ONE test-host boot, runs alternating; the file workloads also in QEMU microvm with
-# Debian's virtiofsd serving the root. Figures: boot to workload exit (/bin/true), KVM exits per
-# boot, process peak RSS, and compare/fsb.c's workloads timed inside the guest. Prints "name
-# value unit" figures and a markdown table with ratios (its lines start with "|").
+# Debian's virtiofsd serving the root. Figures: boot to workload exit (/bin/true; QEMU: virtiofsd
+# start to QEMU exit), KVM exits per boot (zkrun and upstream), process peak RSS (QEMU: QEMU's +
+# virtiofsd's), compare/fsb.c's workloads timed inside the guest, make -j2 of a small C project
+# (on the test host's own root, which has gcc), and zkrun's boot path (initcall_debug). Prints
+# "name value unit" figures and a markdown table with ratios (its lines start with "|").
 # Knobs: ZKRUN_BENCH_BOOTS (boot-only runs per side, 3), ZKRUN_BENCH_ROUNDS (workload runs per
 # side), ZKRUN_BENCH_FILES, ZKRUN_BENCH_TREE (files in the untarred tree), ZKRUN_BENCH_DATA_MIB,
 # ZKRUN_BENCH_CONSOLE_MIB (16; zkrun and upstream only); defaults below. ZKRUN_BENCH_BASE_LIB: a

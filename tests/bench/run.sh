@@ -3,7 +3,8 @@
 # full output in $ZKRUN_BENCH_LOGS (default /tmp/zkrun-bench-logs), collects its figures and prints
 # one table. A figure is a line "name value unit" (value numeric), or "suite: what: value unit
 # [note]". The side-by-side table's markdown lines ("| ...") follow the figures. Run time: the
-# side-by-side bench dominates (with its defaults ~15 min of test-host time on this machine at load 13; see BENCHMARKS.md). Exit status: non-zero if any bench script failed (its figures still show).
+# side-by-side bench dominates (with its defaults ~50 min of test-host time on this machine at load 13-17,
+# three sides and make -j2 included; see BENCHMARKS.md). Exit status: non-zero if any bench script failed (its figures still show).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PWD/.tools/zig/bin:$PWD/.tools/js/node_modules/.bin:$PATH"
