@@ -1,6 +1,6 @@
 /**
  * The one description of libkrun.so.1's C ABI as seen from TypeScript: every exported
- * `krun_*` function (libkrun 1.x's 72 plus zkrun's `krun_start`/`krun_wait`/`krun_stop`/
+ * `krun_*` function (libkrun 1.x's 74 plus zkrun's `krun_start`/`krun_wait`/`krun_stop`/
  * `krun_get_exit_reason`/`krun_last_error`/`krun_set_console_size`/`krun_get_stats`), with
  * its C signature beside it. Runtime-neutral: ffi/deno.ts and ffi/bun.ts turn it into
  * `Deno.dlopen` / `bun:ffi` tables. tests/native/ts-symbols.sh checks it against the
@@ -199,6 +199,10 @@ export const symbols = {
   krun_set_root_disk_remount: { parameters: ["u32", "ptr", "ptr", "ptr"], result: "i32" },
   // int32_t krun_start_enter(uint32_t ctx_id);  never returns on success: the process exits.
   krun_start_enter: { parameters: ["u32"], result: "i32" },
+  // int32_t krun_vm_pause(uint32_t ctx_id);  freezes a running VM (from another thread).
+  krun_vm_pause: { parameters: ["u32"], result: "i32" },
+  // int32_t krun_vm_resume(uint32_t ctx_id);  lets a paused VM run on.
+  krun_vm_resume: { parameters: ["u32"], result: "i32" },
 
   // zkrun extensions: run a VM without giving it the process.
   // int32_t krun_start(uint32_t ctx_id);  returns once the VM runs in its own threads.

@@ -750,6 +750,28 @@ int32_t krun_set_tee_firmware(uint32_t ctx_id, uint32_t fw_type, const char *fw_
  */
 int32_t krun_start_enter(uint32_t ctx_id);
 
+/**
+ * Freezes a running VM (libkrun after 1.19; upstream has it on macOS only, zkrun on KVM): every
+ * vCPU leaves the guest at an instruction boundary and waits, the event loop that serves the
+ * devices waits too (no device starts new work; a request a device worker already took
+ * finishes), and the guest's clock is saved. Returns once all of them wait. Call it from
+ * another thread than the one in krun_start_enter / krun_wait. Pausing a paused VM does
+ * nothing. krun_stop, krun_free_ctx and the end of the VM work on a paused VM.
+ *
+ * Returns: 0, -ENOENT for an unknown context or one whose VM does not run (not started, or
+ * ended), -EIO when the vCPUs did not stop within 5 s (the VM then runs on).
+ */
+int32_t krun_vm_pause(uint32_t ctx_id);
+
+/**
+ * Lets a VM that krun_vm_pause froze run on. The guest's clock goes on from where the pause
+ * stopped it (x86_64: kvmclock, as QEMU's stop/cont), so the paused time does not pass inside
+ * the guest and its armed timers do not all fire at once. Resuming a running VM does nothing.
+ *
+ * Returns: 0, -ENOENT for an unknown context or one whose VM does not run.
+ */
+int32_t krun_vm_resume(uint32_t ctx_id);
+
 /* ---- zkrun extensions ---------------------------------------------------------------------
  * Not in libkrun. They run a VM inside the calling process without giving the process up, so
  * one process can run several VMs and outlive them. Test for them with dlsym() when the same

@@ -43,6 +43,7 @@ comptime {
     _ = @import("vmm/DeviceManager.zig");
     _ = @import("vmm/EventLoop.zig");
     _ = @import("vmm/Machine.zig");
+    _ = @import("vmm/Pause.zig");
     _ = @import("vmm/MmioBus.zig");
     _ = @import("vmm/OutputBuffer.zig");
     _ = @import("vmm/Vcpu.zig");

@@ -832,6 +832,21 @@ export class Context implements Disposable {
     return reason;
   }
 
+  /**
+   * Freezes a running VM (`krun_vm_pause`): vCPUs and device service wait, the guest clock is
+   * saved. Returns once the guest is frozen; pausing a paused VM does nothing.
+   */
+  pause(): void {
+    const op = "krun_vm_pause";
+    check(this.#native.call.krun_vm_pause(this.#ctx(op)), op);
+  }
+
+  /** Lets a paused VM run on, its clock where the pause left it (`krun_vm_resume`). */
+  resume(): void {
+    const op = "krun_vm_resume";
+    check(this.#native.call.krun_vm_resume(this.#ctx(op)), op);
+  }
+
   /** Forces a started VM down (`krun_stop`); its wait then returns. */
   stop(): void {
     const op = "krun_stop";

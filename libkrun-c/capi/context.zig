@@ -123,6 +123,33 @@ pub fn krun_stop(ctx_id: u32) callconv(.c) i32 {
     return 0;
 }
 
+/// libkrun 1.x (after 1.19): freezes a running VM (vCPUs parked, event loop parked, guest clock
+/// saved). Also for a VM krun_start_enter runs, from another thread. The lock is held while
+/// the threads park (microseconds; at most Machine.pause_timeout_ns).
+pub fn krun_vm_pause(ctx_id: u32) callconv(.c) i32 {
+    return pauseOrResume("krun_vm_pause", ctx_id, .pause);
+}
+
+/// libkrun 1.x (after 1.19): lets a VM krun_vm_pause froze run on, its clock where it stopped.
+pub fn krun_vm_resume(ctx_id: u32) callconv(.c) i32 {
+    return pauseOrResume("krun_vm_resume", ctx_id, .unpause);
+}
+
+fn pauseOrResume(comptime func: []const u8, ctx_id: u32, comptime op: enum { pause, unpause }) i32 {
+    contexts.lock();
+    defer contexts.unlock();
+    const machine = contexts.running(ctx_id) orelse
+        return errors.errno(reject(func, error.NotFound, "context {d} has no running VM", .{ctx_id}));
+    (switch (op) {
+        .pause => machine.pause(),
+        .unpause => machine.unpause(),
+    }) catch |err| return errors.errno(switch (err) {
+        error.NotRunning => reject(func, error.NotFound, "context {d}: the VM has ended", .{ctx_id}),
+        error.Timeout => reject(func, error.Io, "context {d}: the vCPUs did not stop within {d} s; the VM runs on", .{ ctx_id, Machine.pause_timeout_ns / std.time.ns_per_s }),
+    });
+    return 0;
+}
+
 /// zkrun extension: the size of the guest console when it is a terminal (a caller's pty).
 pub fn krun_set_console_size(ctx_id: u32, cols: u16, rows: u16) callconv(.c) i32 {
     const func = "krun_set_console_size";

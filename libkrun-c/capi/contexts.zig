@@ -99,6 +99,21 @@ pub fn find(func: []const u8, id: u32) Error!*Slot {
     return reject(func, error.UnknownContext, "context {d} does not exist", .{id});
 }
 
+/// The Machine of a context whose VM runs: started by krun_start and not yet waited to its end,
+/// or run by krun_start_enter (its id is otherwise gone; krun_vm_pause comes from another
+/// thread of that process). Caller holds the lock.
+pub fn running(id: u32) ?*Machine {
+    for (&slots) |*slot| {
+        if (slot.id != id) continue;
+        switch (slot.state) {
+            .started => if (!slot.exited) return slot.machine.?,
+            .entered => return slot.machine,
+            else => {},
+        }
+    }
+    return null;
+}
+
 /// The Config of a context that has not started, for a setter. Caller holds the lock.
 pub fn config(func: []const u8, id: u32) Error!*Config {
     const slot = try find(func, id);

@@ -93,6 +93,10 @@ loop_ready: bool = false,
 control: Vcpu.Control,
 exit_evt: sys.fd_t,
 serial_irq_fd: sys.fd_t = -1,
+/// Wakes the event loop so that it parks on `control.pause` (krun_vm_pause).
+pause_evt: sys.fd_t = -1,
+/// The guest clock when the VM was paused (arch.saveClock), for resume.
+paused_clock: ?ClockState = null,
 /// krun_stop was called: the final output flush waits for no reader.
 stop_requested: std.atomic.Value(bool) = .init(false),
 /// init/'s encoding of the exec config: cmdline tokens, and the JSON the root fs serves.
@@ -105,6 +109,8 @@ guest_exit_code: std.atomic.Value(i32) = .init(exit_code_unset),
 /// Decided once by wait(), when the vCPUs are joined.
 exit: Exit = .{ .status = 0, .reason = .none },
 created_ns: i128,
+
+const ClockState = if (@hasDecl(arch, "Clock")) arch.Clock else void;
 
 /// Builds a VM from `cfg` (vmm/builder.zig); `cfg` must outlive the Machine.
 pub fn create(gpa: std.mem.Allocator, cfg: *const Config) Error!*Machine {
@@ -212,6 +218,7 @@ pub fn stop(self: *Machine) void {
 
 fn halt(self: *Machine) void {
     self.control.finish(.stopped); // keeps the first outcome if the guest already ended
+    self.control.pause.finish(); // after `stopping`, before the kicks (Pause.parkVcpu)
     for (self.vcpus) |*v| v.kick();
     self.restoreTerminal();
 }
@@ -238,7 +245,62 @@ pub fn eventLoopFailed(ctx: *anyopaque) void {
     const self: *Machine = @ptrCast(@alignCast(ctx));
     log.warn("the event loop failed: stopping the VM (exit reason: VMM error)", .{});
     self.control.finish(.failure);
+    self.control.pause.finish();
     for (self.vcpus) |*v| v.kick();
+}
+
+// ---- pause and resume (krun_vm_pause / krun_vm_resume) ---------------------------------------
+
+/// How long pause waits for every vCPU and the event loop to park. They park within one exit
+/// handling (microseconds); only a host that starves the VM's threads comes near this.
+pub const pause_timeout_ns = 5 * std.time.ns_per_s;
+
+/// Builder: the event loop's wake-up for a pause.
+pub fn attachPauseGate(self: *Machine) Error!void {
+    self.pause_evt = sys.eventfd(linux.EFD.NONBLOCK) catch return error.SystemResources;
+    _ = self.loop.addEventfd(self.pause_evt, .{ .ctx = self, .call = onPauseRequested }) catch
+        return error.SystemResources;
+}
+
+/// Event loop: a pause was requested; the loop (so every device it serves) sleeps until resume.
+fn onPauseRequested(ctx: *anyopaque, _: u32, _: u32) void {
+    const self: *Machine = @ptrCast(@alignCast(ctx));
+    self.control.pause.park();
+}
+
+pub const PauseError = error{
+    /// Not started, or ended (or ending).
+    NotRunning,
+    /// A vCPU or the event loop did not park within `pause_timeout_ns`; the VM runs on.
+    Timeout,
+};
+
+/// Freezes the guest: every vCPU out of KVM_RUN and parked, the event loop parked (no device
+/// starts work), the guest clock saved. Returns once all of them are parked. Idempotent: a
+/// paused VM stays paused. Any thread but the VM's own; not concurrently with `unpause`.
+pub fn pause(self: *Machine) PauseError!void {
+    if (self.state != .running or self.control.stopping.load(.seq_cst)) return error.NotRunning;
+    const gate = &self.control.pause;
+    if (!gate.request()) return if (gate.state() == .paused) {} else error.NotRunning;
+    sys.eventfdSignal(self.pause_evt);
+    for (self.vcpus) |*v| v.kick();
+    if (!gate.waitParked(@intCast(self.vcpus.len + 1), pause_timeout_ns)) {
+        if (gate.state() != .paused) return error.NotRunning; // ended meanwhile
+        _ = gate.release();
+        return error.Timeout;
+    }
+    if (ClockState != void) self.paused_clock = arch.saveClock(self.vm);
+}
+
+/// Lets a paused guest run on, its clock where the pause left it. Idempotent: a running VM
+/// stays running.
+pub fn unpause(self: *Machine) PauseError!void {
+    if (self.state != .running or self.control.stopping.load(.seq_cst)) return error.NotRunning;
+    const gate = &self.control.pause;
+    if (gate.state() != .paused) return;
+    if (ClockState != void) if (self.paused_clock) |c| arch.restoreClock(self.vm, c);
+    self.paused_clock = null;
+    _ = gate.release();
 }
 
 /// Idempotent and safe from any thread (RawMode restores once).
@@ -277,6 +339,7 @@ pub fn destroyPartial(self: *Machine) void {
     if (self.serial_irq_fd >= 0) sys.close(self.serial_irq_fd);
     for (&self.pio.serial) |*com| com.deinit();
     if (self.exit_evt >= 0) sys.close(self.exit_evt);
+    if (self.pause_evt >= 0) sys.close(self.pause_evt);
     for (self.maps) |m| if (m) |mapping| sys.munmap(mapping);
     self.gpa.destroy(self);
 }
@@ -417,4 +480,51 @@ test "an event loop that fails ends the VM with status 1 and reason vmm_error" {
     try m.start();
     try testing.expectEqual(exit_code_failure, try m.wait(60_000));
     try testing.expectEqual(ExitReason.vmm_error, m.exitReason());
+}
+
+/// 64-bit code that counts in the qword right after it, forever (the pause test's guest).
+const counting_guest = [_]u8{
+    0x48, 0xFF, 0x05, 0x09, 0x00, 0x00, 0x00, // inc qword [rip + 9] (offset 16)
+    0xEB, 0xF7, // jmp back to the inc
+} ++ @as([15]u8, @splat(0)); // pad to 16, then the counter
+
+fn guestCount(m: *const Machine) !u64 {
+    return m.mem.read(u64, arch.kernel_load_addr + 16);
+}
+
+fn sleepMs(ms: u64) void {
+    const ts: linux.timespec = .{ .sec = 0, .nsec = @intCast(ms * std.time.ns_per_ms) };
+    _ = linux.nanosleep(&ts, null);
+}
+
+test "pause freezes the vCPUs and resume lets them run on; both idempotent; stop ends a paused VM" {
+    var probe = kvm.Kvm.open() catch return error.SkipZigTest;
+    probe.close();
+    const kernel = test_tmp.path("vmm-count-guest.bin");
+    try writeTestFile(kernel, &counting_guest);
+    var cfg = Config.init(testing.allocator);
+    defer cfg.deinit();
+    tinyConfig(&cfg, kernel, "/dev/null", 2);
+    const m = try Machine.create(testing.allocator, &cfg);
+    defer m.destroy();
+    try testing.expectError(error.NotRunning, m.pause());
+    try m.start();
+    var tries: u32 = 0;
+    while (try guestCount(m) == 0 and tries < 2000) : (tries += 1) sleepMs(5);
+    try testing.expect(try guestCount(m) > 0);
+    try m.pause();
+    try m.pause();
+    const frozen = try guestCount(m);
+    sleepMs(50);
+    try testing.expectEqual(frozen, try guestCount(m));
+    try m.unpause();
+    try m.unpause();
+    tries = 0;
+    while (try guestCount(m) == frozen and tries < 2000) : (tries += 1) sleepMs(5);
+    try testing.expect(try guestCount(m) > frozen);
+    try m.pause();
+    m.stop();
+    try testing.expectEqual(exit_code_stopped, try m.wait(60_000));
+    try testing.expectEqual(ExitReason.stopped, m.exitReason());
+    try testing.expectError(error.NotRunning, m.unpause());
 }

@@ -16,6 +16,7 @@ const sys = @import("sys.zig");
 const Pio = @import("legacy/Pio.zig");
 const arch = @import("arch.zig").current;
 const MmioBus = @import("MmioBus.zig");
+const Pause = @import("Pause.zig");
 
 const log = std.log.scoped(.vmm);
 
@@ -49,6 +50,8 @@ pub const Control = struct {
     outcome: std.atomic.Value(Outcome) = .init(.running),
     /// Monotonic ns of the first KVM_RUN of any vCPU (0 until then), for the setup bench.
     first_run_ns: std.atomic.Value(i64) = .init(0),
+    /// krun_vm_pause / krun_vm_resume: the run loop parks here while the VM is paused.
+    pause: Pause = .{},
 
     /// Records `outcome` if none was recorded yet, and wakes whoever waits for the VM.
     pub fn finish(self: *Control, outcome: Outcome) void {
@@ -129,6 +132,7 @@ fn runLoop(self: *Vcpu) Outcome {
         _ = self.control.first_run_ns.cmpxchgStrong(0, @intCast(sys.nowNs()), .monotonic, .monotonic);
     }
     while (!self.control.stopping.load(.seq_cst)) {
+        self.control.pause.parkVcpu(&run.immediate_exit);
         self.fd.run() catch |err| switch (err) {
             error.Interrupted, error.Again => continue,
             else => {

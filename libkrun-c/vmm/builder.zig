@@ -91,6 +91,7 @@ fn build(b: *Builder) Error!void {
     m.loop_ready = true;
     m.loop.on_stop = .{ .ctx = m, .call = Machine.flushOutputs };
     m.loop.on_failure = .{ .ctx = m, .call = Machine.eventLoopFailed };
+    try m.attachPauseGate();
     try buildSerial(b);
     try buildDevices(b);
     try buildCmdline(b);

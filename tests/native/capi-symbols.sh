@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # C API: the functions declared by include/libkrun.h are exactly the dynamic symbols libkrun.so.1
 # defines (nothing missing, nothing stray), there are libkrun 1.x's 72 (main's 67, 1.19's
-# krun_set_snd_device, the later 1.x additions but pause/resume) plus zkrun's 7 extensions,
+# krun_set_snd_device, the later 1.x additions) plus zkrun's 7 extensions,
 # and the soname is libkrun.so.1.
 source "$(dirname "$0")/capi/lib.sh"
 lib=$prefix/lib/libkrun.so.1
@@ -17,8 +17,8 @@ stray=$(comm -13 "$work/header" "$work/exported")
 [[ -z $stray ]] && ok "no export beyond the header" || bad "exported but not declared: $stray"
 n=$(wc -l <"$work/header")
 exts="krun_start krun_wait krun_stop krun_get_exit_reason krun_last_error krun_set_console_size krun_get_stats"
-[[ $n -eq 79 ]] && ok "79 functions (72 libkrun + $exts)" || bad "$n functions in the header, expected 79"
-for fn in krun_set_snd_device krun_append_kernel_cmdline krun_set_tee_firmware krun_display_set_edid_name krun_add_vfio_device; do
+[[ $n -eq 81 ]] && ok "81 functions (74 libkrun + $exts)" || bad "$n functions in the header, expected 81"
+for fn in krun_set_snd_device krun_append_kernel_cmdline krun_vm_pause krun_vm_resume krun_set_tee_firmware krun_display_set_edid_name krun_add_vfio_device; do
   grep -qx "$fn" "$work/header" && ok "libkrun 1.x $fn declared" || bad "libkrun 1.x $fn missing"
 done
 for ext in $exts; do

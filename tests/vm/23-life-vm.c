@@ -3,7 +3,7 @@
  * whatever its guests do, get a status >= 0 with the right exit reason, and keep the context
  * table usable while a VM is slow to build.
  *   life-vm hostile ROOTFS WORK   exit-code ioctls from guest processes that are not init
- *   life-vm reasons ROOTFS WORK   exited / stopped / guest panic / triple fault
+ *   life-vm reasons ROOTFS WORK   exited / paused, resumed, stopped / guest panic / triple fault
  *   life-vm cycles WORK           200 create/start/stop/free cycles over 4 threads; fds, RSS
  *   life-vm lock WORK             a start stuck in the VMM blocks no other context
  *   life-vm sh ROOTFS WORK SCRIPT one script (debugging): status, reason, console
@@ -93,6 +93,48 @@ static uint32_t sh_vm(const char *name, const char *script, uint32_t mib, char *
         exit(1);
     }
     return ctx;
+}
+
+/* The last "TICK <uptime>" of the console log (-1 when none), and the log's size. */
+static double last_tick(const char *path, long *size)
+{
+    static char buf[1 << 20];
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    *size = (long)n;
+    char *at = NULL;
+    for (char *p = buf; (p = strstr(p, "TICK ")) != NULL; p++)
+        at = p;
+    return at == NULL ? -1 : strtod(at + 5, NULL);
+}
+
+/* A paused guest prints nothing, and its clock does not count the pause (kvm-clock is saved and
+ * restored): the first tick after resume is less than the pause after the last one before. */
+static void pause_resume(uint32_t ctx, const char *log)
+{
+    long size = 0, size2 = 0;
+    double t0 = now();
+    while (last_tick(log, &size) < 0 && now() - t0 < 60)
+        usleep(100 * 1000);
+    expect(krun_vm_pause(ctx) == 0, "krun_vm_pause");
+    expect(krun_vm_pause(ctx) == 0, "krun_vm_pause again (idempotent)");
+    double before = last_tick(log, &size);
+    usleep(3000 * 1000);
+    last_tick(log, &size2);
+    expect(size2 == size, "paused 3 s: the console log stayed at %ld bytes (now %ld)", size, size2);
+    expect(krun_vm_resume(ctx) == 0, "krun_vm_resume");
+    expect(krun_vm_resume(ctx) == 0, "krun_vm_resume again (idempotent)");
+    double after = before;
+    t0 = now();
+    while ((after = last_tick(log, &size2)) <= before && now() - t0 < 60)
+        usleep(100 * 1000);
+    expect(after > before, "resumed: the guest ticks on (%.2f after %.2f)", after, before);
+    expect(after - before < 2.5, "guest uptime moved %.2f s across a 3 s pause (kvm-clock restored; clocksource: %s)",
+           after - before, file_has(log, "kvm-clock") ? "kvm-clock" : "not kvm-clock");
 }
 
 /* Starts, waits up to `timeout_s` (then stops), returns the status; *reason gets the reason. */
@@ -187,13 +229,19 @@ static void reasons(void)
     expect(status == 3 && reason == KRUN_EXIT_REASON_EXITED, "exit 3: status %d, reason %s", status, reason_name(reason));
     krun_free_ctx(ctx);
 
-    /* krun_stop: the status says killed (128 + SIGKILL), the reason "stopped". */
-    ctx = sh_vm("stop", "echo LIFE-UP; sleep 600", 128, log, sizeof log);
+    /* krun_vm_pause / krun_vm_resume on a guest that prints its uptime, then krun_stop on the
+     * paused VM: the status says killed (128 + SIGKILL), the reason "stopped". */
+    ctx = sh_vm("stop",
+                "cat /sys/devices/system/clocksource/clocksource0/current_clocksource; echo LIFE-UP; "
+                "while :; do read u _ </proc/uptime; echo TICK $u; sleep 0.2; done",
+                128, log, sizeof log);
     if (krun_start(ctx) == 0) {
         double t0 = now();
         while (!file_has(log, "LIFE-UP") && now() - t0 < 120)
             usleep(100 * 1000);
         expect(file_has(log, "LIFE-UP"), "stop: the guest is up");
+        pause_resume(ctx, log);
+        expect(krun_vm_pause(ctx) == 0, "pause before krun_stop");
         krun_stop(ctx);
         status = krun_wait(ctx, 30 * 1000);
         reason = exit_reason(ctx);

@@ -8,6 +8,7 @@ const std = @import("std");
 const GuestMemory = @import("guest_memory");
 const abi = @import("../kvm_abi.zig");
 const kvm = @import("../kvm.zig");
+const sys = @import("../sys.zig");
 /// The memory map (vmm/kernel_loader.zig reads `Ram`, `himem_start`, `mmio_gap_start`).
 pub const layout = @import("layout.zig");
 const boot = @import("boot.zig");
@@ -189,6 +190,44 @@ pub fn logCrashState(fd: kvm.VcpuFd, index: u32, outcome: []const u8, exits: u64
         index,     outcome,   regs.rip,  regs.rsp,   regs.rflags,    sregs.cs.selector, sregs.cr0,
         sregs.cr2, sregs.cr3, sregs.cr4, sregs.efer, sregs.idt.base, sregs.idt.limit,   exits,
     });
+}
+
+// ---- the guest clock across a pause ----------------------------------------------------------
+
+/// KVM's struct kvm_clock_data (linux/kvm.h): the guest's kvmclock in ns.
+pub const Clock = extern struct {
+    clock: u64 = 0,
+    flags: u32 = 0,
+    pad0: u32 = 0,
+    realtime: u64 = 0,
+    host_tsc: u64 = 0,
+    pad: [4]u32 = @splat(0),
+};
+const KVM_SET_CLOCK = std.os.linux.IOCTL.IOW(0xAE, 0x7b, Clock);
+const KVM_GET_CLOCK = std.os.linux.IOCTL.IOR(0xAE, 0x7c, Clock);
+
+/// krun_vm_pause, vCPUs parked: the guest's clock now (null: KVM cannot say, KVM_CAP_ADJUST_CLOCK).
+pub fn saveClock(vm: kvm.Vm) ?Clock {
+    var c: Clock = .{};
+    _ = sys.ioctl(vm.fd, KVM_GET_CLOCK, @intFromPtr(&c)) catch |err| {
+        log.warn("KVM_GET_CLOCK: {t}: the guest clock runs on across the pause", .{err});
+        return null;
+    };
+    return c;
+}
+
+/// krun_vm_resume, before the vCPUs run: the guest's clock goes on from where the pause
+/// stopped it (as QEMU does across a stop), so the paused time does not pass in the guest and
+/// its armed timers do not all fire at once.
+pub fn restoreClock(vm: kvm.Vm, saved: Clock) void {
+    const c: Clock = .{ .clock = saved.clock };
+    _ = sys.ioctl(vm.fd, KVM_SET_CLOCK, @intFromPtr(&c)) catch |err|
+        log.warn("KVM_SET_CLOCK: {t}: the guest clock jumps by the paused time", .{err});
+}
+
+test "kvm_clock_data layout" {
+    try std.testing.expectEqual(48, @sizeOf(Clock));
+    try std.testing.expectEqual(16, @offsetOf(Clock, "realtime"));
 }
 
 // ---- how the guest ended ------------------------------------------------------------------

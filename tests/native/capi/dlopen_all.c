@@ -26,9 +26,9 @@ int main(void)
         CHECK(sym != NULL);
         count++;
     }
-    /* libkrun 1.x's 72 + zkrun's 7 extensions (krun_start, krun_wait, krun_stop,
+    /* libkrun 1.x's 74 + zkrun's 7 extensions (krun_start, krun_wait, krun_stop,
      * krun_get_exit_reason, krun_set_console_size, krun_get_stats, krun_last_error) */
-    CHECK_EQ(count, 79);
+    CHECK_EQ(count, 81);
     int32_t (*create)(void) = (int32_t (*)(void))dlsym(lib, "krun_create_ctx");
     int32_t (*free_ctx)(uint32_t) = (int32_t (*)(uint32_t))dlsym(lib, "krun_free_ctx");
     int32_t (*has_feature)(uint64_t) = (int32_t (*)(uint64_t))dlsym(lib, "krun_has_feature");

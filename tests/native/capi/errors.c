@@ -109,6 +109,8 @@ static void every_ctx_function(uint32_t ctx, int expected)
     CHECK_EQ(krun_start(ctx), expected);
     CHECK_EQ(krun_wait(ctx, 0), expected);
     CHECK_EQ(krun_stop(ctx), expected);
+    CHECK_EQ(krun_vm_pause(ctx), expected);
+    CHECK_EQ(krun_vm_resume(ctx), expected);
 }
 
 static uint32_t new_ctx(void)
@@ -277,6 +279,8 @@ static void consoles_and_queries(void)
     CHECK_EQ(krun_get_shutdown_eventfd(ctx), -EINVAL);     /* macOS/aarch64 only, as libkrun */
     CHECK_EQ(krun_wait(ctx, 0), -EINVAL);                  /* not started */
     CHECK_EQ(krun_stop(ctx), -EINVAL);
+    CHECK_EQ(krun_vm_pause(ctx), -ENOENT); /* no running VM */
+    CHECK_EQ(krun_vm_resume(ctx), -ENOENT);
     CHECK_EQ(krun_get_exit_reason(ctx), -EINVAL);
     CHECK_EQ(krun_free_ctx(ctx), 0);
     CHECK_EQ(krun_get_exit_reason(ctx), -ENOENT);
