@@ -237,51 +237,28 @@ fn appendToken(gpa: Allocator, out: *std.ArrayList(u8), comptime fmt: []const u8
 }
 
 /// Our JSON format: `{"zkrun":1,"exec_path":…,"args":[…],"env":[…],"workdir":…,"rlimits":[…]}`.
+/// Our document, through std.json's writer (`"zkrun":1` first, as the decoder expects).
 fn encodeJson(gpa: Allocator, exec: ExecConfig) EncodeError![]const u8 {
-    var out: std.ArrayList(u8) = .empty;
-    errdefer out.deinit(gpa);
-    try out.appendSlice(gpa, "{\"zkrun\":1,\"exec_path\":");
-    try appendJsonOptional(gpa, &out, exec.exec_path);
-    try out.appendSlice(gpa, ",\n\"args\":");
-    try appendJsonArray(gpa, &out, exec.args);
-    try out.appendSlice(gpa, ",\n\"env\":");
-    try appendJsonArray(gpa, &out, exec.env);
-    try out.appendSlice(gpa, ",\n\"workdir\":");
-    try appendJsonOptional(gpa, &out, exec.workdir);
-    try out.appendSlice(gpa, ",\n\"rlimits\":");
-    try appendJsonArray(gpa, &out, exec.rlimits);
-    try out.appendSlice(gpa, "}\n");
-    if (out.items.len > config_size_max) return error.TooLarge;
-    return try out.toOwnedSlice(gpa);
-}
-
-fn appendJsonOptional(gpa: Allocator, out: *std.ArrayList(u8), s: ?[]const u8) !void {
-    if (s) |value| try appendJsonString(gpa, out, value) else try out.appendSlice(gpa, "null");
-}
-
-fn appendJsonArray(gpa: Allocator, out: *std.ArrayList(u8), items: []const []const u8) !void {
-    try out.append(gpa, '[');
-    for (items, 0..) |item, i| {
-        if (i > 0) try out.appendSlice(gpa, ",\n");
-        try appendJsonString(gpa, out, item);
-        // Checked per item so a huge config fails before it is fully built.
-        if (out.items.len > config_size_max) return error.TooLarge;
+    // The JSON is at least as long as the values: refuse a huge config before building it.
+    var raw: usize = 0;
+    for ([_][]const []const u8{ exec.args, exec.env, exec.rlimits }) |list| {
+        for (list) |item| raw += item.len;
     }
-    try out.append(gpa, ']');
-}
-
-/// Escapes `"`, `\` and control bytes; valid UTF-8 (checked by `validate`) goes through as is.
-fn appendJsonString(gpa: Allocator, out: *std.ArrayList(u8), s: []const u8) !void {
-    try out.append(gpa, '"');
-    for (s) |c| switch (c) {
-        '"' => try out.appendSlice(gpa, "\\\""),
-        '\\' => try out.appendSlice(gpa, "\\\\"),
-        '\n' => try out.appendSlice(gpa, "\\n"),
-        '\t' => try out.appendSlice(gpa, "\\t"),
-        0...8, 11...0x1f, 0x7f => try out.print(gpa, "\\u{x:0>4}", .{c}),
-        else => try out.append(gpa, c),
-    };
-    try out.append(gpa, '"');
+    raw += (if (exec.exec_path) |p| p.len else 0) + (if (exec.workdir) |w| w.len else 0);
+    if (raw > config_size_max) return error.TooLarge;
+    const json = try std.json.Stringify.valueAlloc(gpa, .{
+        .zkrun = 1,
+        .exec_path = exec.exec_path,
+        .args = exec.args,
+        .env = exec.env,
+        .workdir = exec.workdir,
+        .rlimits = exec.rlimits,
+    }, .{});
+    if (json.len > config_size_max) {
+        gpa.free(json);
+        return error.TooLarge;
+    }
+    return json;
 }
 
 // ---- both sides: rlimits ----------------------------------------------------------------------
@@ -479,20 +456,32 @@ pub const Image = struct {
 };
 
 /// Decodes a config document. Strings are copied into `arena` (free it as a whole).
+/// std.json parses it (iteratively: deep nesting costs memory, not stack; numbers are kept as
+/// text, never converted); the walk below gives the keys their meaning, bounded by
+/// `json_depth_max`, `args_max` and `string_max`.
 pub fn decodeDocument(arena: Allocator, src: []const u8) DecodeError!Document {
     if (src.len > config_size_max) return error.TooLarge;
-    var parser: Parser = .{ .src = src, .arena = arena };
-    var found: Found = .{};
-    parser.skipSpace();
-    if (parser.peek() != '{') return error.ConfigSyntax;
-    try parser.walkObject(&found, .top);
-    parser.skipSpace();
-    if (parser.pos != src.len) return error.ConfigSyntax;
+    const root = std.json.parseFromSliceLeaky(std.json.Value, arena, src, .{
+        .duplicate_field_behavior = .use_first,
+        .parse_numbers = false,
+        .max_value_len = string_max,
+    }) catch |err| return switch (err) {
+        error.OutOfMemory => error.OutOfMemory,
+        error.ValueTooLong => error.TooLarge,
+        else => error.ConfigSyntax,
+    };
+    if (root != .object) return error.ConfigSyntax;
+    var found: Found = .{ .arena = arena };
+    try found.walkObject(root.object, .top, 1);
     return found.document(arena);
 }
 
+/// Where the walk is: which keys mean something there.
+const Context = enum { top, process, nested };
+
 /// What the walk has seen so far; the first occurrence of each key wins.
 const Found = struct {
+    arena: Allocator,
     zkrun: bool = false,
     exec_path: ?[]const u8 = null,
     args: ?[]const []const u8 = null,
@@ -531,7 +520,157 @@ const Found = struct {
             .workdir = nonEmpty(found.working_dir),
         } };
     }
+
+    /// The members in document order, each key with its meaning in `ctx`.
+    fn walkObject(found: *Found, object: std.json.ObjectMap, ctx: Context, depth: u32) DecodeError!void {
+        if (depth > json_depth_max) return error.ConfigTooDeep;
+        var it = object.iterator();
+        while (it.next()) |entry| {
+            const k = entry.key_ptr.*;
+            const v = entry.value_ptr.*;
+            switch (ctx) {
+                .process => {
+                    try found.processMember(k, v, depth);
+                    continue;
+                },
+                .top => {
+                    if (std.mem.eql(u8, k, "zkrun")) {
+                        try zkrunMarker(v);
+                        found.zkrun = true;
+                        continue;
+                    }
+                    if (found.zkrun) {
+                        try found.zkrunMember(k, v, depth);
+                        continue;
+                    }
+                    if (std.ascii.eqlIgnoreCase(k, "process") and v == .object) {
+                        found.process = true;
+                        try found.walkObject(v.object, .process, depth + 1);
+                        continue;
+                    }
+                },
+                .nested => {},
+            }
+            try found.flatMember(k, v, depth);
+        }
+    }
+
+    /// Our format: strict types, exact key names (the encoder writes `"zkrun":1` first).
+    fn zkrunMember(found: *Found, k: []const u8, v: std.json.Value, depth: u32) DecodeError!void {
+        if (std.mem.eql(u8, k, "exec_path")) {
+            found.exec_path = try optionalString(v);
+        } else if (std.mem.eql(u8, k, "workdir")) {
+            found.workdir = try optionalString(v);
+        } else if (std.mem.eql(u8, k, "args")) {
+            found.args = try stringArray(found.arena, v);
+        } else if (std.mem.eql(u8, k, "env")) {
+            found.env = try stringArray(found.arena, v);
+        } else if (std.mem.eql(u8, k, "rlimits")) {
+            found.rlimits = try stringArray(found.arena, v);
+        } else {
+            try checkDepth(v, depth + 1);
+        }
+    }
+
+    /// OCI `process`: args, env and cwd must have their spec types.
+    fn processMember(found: *Found, k: []const u8, v: std.json.Value, depth: u32) DecodeError!void {
+        if (std.ascii.eqlIgnoreCase(k, "args") and found.oci_args == null) {
+            found.oci_args = try stringArray(found.arena, v);
+        } else if (std.ascii.eqlIgnoreCase(k, "env") and found.oci_env == null) {
+            found.oci_env = try stringArray(found.arena, v);
+        } else if (std.ascii.eqlIgnoreCase(k, "cwd") and found.oci_cwd == null) {
+            found.oci_cwd = try optionalString(v);
+        } else {
+            try checkDepth(v, depth + 1);
+        }
+    }
+
+    /// Flat keys anywhere (libkrun's case-insensitive scan): the first one with a usable value
+    /// wins; anything else is walked for deeper keys.
+    fn flatMember(found: *Found, k: []const u8, v: std.json.Value, depth: u32) DecodeError!void {
+        const slot: ?*?[]const []const u8 = if (std.ascii.eqlIgnoreCase(k, "Entrypoint"))
+            &found.entrypoint
+        else if (std.ascii.eqlIgnoreCase(k, "Cmd"))
+            &found.cmd
+        else if (std.ascii.eqlIgnoreCase(k, "Env"))
+            &found.flat_env
+        else
+            null;
+        if (slot) |s| if (s.* == null and v == .array) {
+            if (stringArray(found.arena, v)) |list| {
+                s.* = list;
+                return;
+            } else |err| switch (err) {
+                error.ConfigType => {}, // not a list of strings: not ours
+                else => return err,
+            }
+        };
+        if (std.ascii.eqlIgnoreCase(k, "WorkingDir") and found.working_dir == null and v == .string) {
+            found.working_dir = try string(v.string);
+            return;
+        }
+        return found.walkValue(v, depth + 1);
+    }
+
+    /// Any value, looking for flat keys inside objects and arrays.
+    fn walkValue(found: *Found, v: std.json.Value, depth: u32) DecodeError!void {
+        switch (v) {
+            .object => |o| try found.walkObject(o, .nested, depth),
+            .array => |a| {
+                if (depth > json_depth_max) return error.ConfigTooDeep;
+                for (a.items) |item| try found.walkValue(item, depth + 1);
+            },
+            else => {},
+        }
+    }
 };
+
+/// A value nobody reads still counts against `json_depth_max`.
+fn checkDepth(v: std.json.Value, depth: u32) DecodeError!void {
+    switch (v) {
+        .object => |o| {
+            if (depth > json_depth_max) return error.ConfigTooDeep;
+            for (o.values()) |item| try checkDepth(item, depth + 1);
+        },
+        .array => |a| {
+            if (depth > json_depth_max) return error.ConfigTooDeep;
+            for (a.items) |item| try checkDepth(item, depth + 1);
+        },
+        else => {},
+    }
+}
+
+fn zkrunMarker(v: std.json.Value) DecodeError!void {
+    if (v != .number_string or !std.mem.eql(u8, v.number_string, "1")) return error.ConfigType;
+}
+
+/// A string we use: a NUL byte is an error (it cannot reach execve).
+fn string(s: []const u8) DecodeError![]const u8 {
+    if (std.mem.indexOfScalar(u8, s, 0) != null) return error.ConfigString;
+    return s;
+}
+
+fn optionalString(v: std.json.Value) DecodeError!?[]const u8 {
+    return switch (v) {
+        .null => null,
+        .string => |s| try string(s),
+        else => error.ConfigType,
+    };
+}
+
+/// `[ "…", … ]` or `null` (an empty list). Anything else, or a non-string item: ConfigType.
+fn stringArray(arena: Allocator, v: std.json.Value) DecodeError![]const []const u8 {
+    const items = switch (v) {
+        .null => return &.{},
+        .array => |a| a.items,
+        else => return error.ConfigType,
+    };
+    for (items) |item| if (item != .string) return error.ConfigType;
+    if (items.len > args_max) return error.TooLarge;
+    const out = try arena.alloc([]const u8, items.len);
+    for (items, out) |item, *o| o.* = try string(item.string);
+    return out;
+}
 
 fn nonEmpty(s: ?[]const u8) ?[]const u8 {
     const value = s orelse return null;
@@ -547,364 +686,6 @@ fn concat(arena: Allocator, a: []const []const u8, b: []const []const u8) Decode
     @memcpy(out[0..a.len], a);
     @memcpy(out[a.len..], b);
     return out;
-}
-
-/// Where the walk is: which keys mean something there.
-const Context = enum { top, process, nested };
-
-/// A bounded recursive-descent JSON walker: depth ≤ `json_depth_max`, input ≤ `config_size_max`,
-/// lists ≤ `args_max`; every byte is looked at a bounded number of times.
-const Parser = struct {
-    src: []const u8,
-    pos: usize = 0,
-    depth: u32 = 0,
-    arena: Allocator,
-
-    const key_max = 32;
-
-    fn peek(p: *const Parser) ?u8 {
-        return if (p.pos < p.src.len) p.src[p.pos] else null;
-    }
-
-    fn skipSpace(p: *Parser) void {
-        while (p.peek()) |c| switch (c) {
-            ' ', '\t', '\n', '\r' => p.pos += 1,
-            else => return,
-        };
-    }
-
-    fn expect(p: *Parser, c: u8) DecodeError!void {
-        p.skipSpace();
-        if (p.peek() != c) return error.ConfigSyntax;
-        p.pos += 1;
-    }
-
-    fn enter(p: *Parser) DecodeError!void {
-        if (p.depth == json_depth_max) return error.ConfigTooDeep;
-        p.depth += 1;
-    }
-
-    fn leave(p: *Parser) void {
-        assert(p.depth > 0); // tidy: enter/leave pair in the parser's code
-        p.depth -= 1;
-    }
-
-    /// At `{`: walks the members, giving each key its meaning in `ctx`.
-    fn walkObject(p: *Parser, found: *Found, ctx: Context) DecodeError!void {
-        try p.enter();
-        defer p.leave();
-        try p.expect('{');
-        p.skipSpace();
-        if (p.peek() == '}') {
-            p.pos += 1;
-            return;
-        }
-        while (true) {
-            var key_buf: [key_max]u8 = undefined;
-            const key = try p.parseKey(&key_buf);
-            try p.expect(':');
-            p.skipSpace();
-            try p.member(found, ctx, key);
-            p.skipSpace();
-            const c = p.peek() orelse return error.ConfigSyntax;
-            p.pos += 1;
-            if (c == '}') return;
-            if (c != ',') return error.ConfigSyntax;
-        }
-    }
-
-    /// The value of `key` (null: a key too long to mean anything).
-    fn member(p: *Parser, found: *Found, ctx: Context, key: ?[]const u8) DecodeError!void {
-        const k = key orelse return p.walkValue(found);
-        switch (ctx) {
-            .process => return p.processMember(found, k),
-            .top => {
-                if (std.mem.eql(u8, k, "zkrun")) return p.zkrunMarker(found);
-                if (found.zkrun) return p.zkrunMember(found, k);
-                if (std.ascii.eqlIgnoreCase(k, "process") and p.peek() == '{') {
-                    found.process = true;
-                    return p.walkObject(found, .process);
-                }
-            },
-            .nested => {},
-        }
-        return p.flatMember(found, k);
-    }
-
-    fn zkrunMarker(p: *Parser, found: *Found) DecodeError!void {
-        const start = p.pos;
-        try p.skipScalar();
-        if (!std.mem.eql(u8, p.src[start..p.pos], "1")) return error.ConfigType;
-        found.zkrun = true;
-    }
-
-    /// Our format: strict types, exact key names (the encoder writes `"zkrun":1` first).
-    fn zkrunMember(p: *Parser, found: *Found, k: []const u8) DecodeError!void {
-        if (std.mem.eql(u8, k, "exec_path")) {
-            found.exec_path = try p.optionalString();
-        } else if (std.mem.eql(u8, k, "workdir")) {
-            found.workdir = try p.optionalString();
-        } else if (std.mem.eql(u8, k, "args")) {
-            found.args = try p.stringArray();
-        } else if (std.mem.eql(u8, k, "env")) {
-            found.env = try p.stringArray();
-        } else if (std.mem.eql(u8, k, "rlimits")) {
-            found.rlimits = try p.stringArray();
-        } else {
-            try p.skipValue();
-        }
-    }
-
-    /// OCI `process`: args, env and cwd must have their spec types.
-    fn processMember(p: *Parser, found: *Found, k: []const u8) DecodeError!void {
-        if (std.ascii.eqlIgnoreCase(k, "args") and found.oci_args == null) {
-            found.oci_args = try p.stringArray();
-        } else if (std.ascii.eqlIgnoreCase(k, "env") and found.oci_env == null) {
-            found.oci_env = try p.stringArray();
-        } else if (std.ascii.eqlIgnoreCase(k, "cwd") and found.oci_cwd == null) {
-            found.oci_cwd = try p.optionalString();
-        } else {
-            try p.skipValue();
-        }
-    }
-
-    /// Flat keys anywhere (libkrun's case-insensitive scan): the first one with a usable value
-    /// wins; anything else is walked for deeper keys.
-    fn flatMember(p: *Parser, found: *Found, k: []const u8) DecodeError!void {
-        const slot: ?*?[]const []const u8 = if (std.ascii.eqlIgnoreCase(k, "Entrypoint"))
-            &found.entrypoint
-        else if (std.ascii.eqlIgnoreCase(k, "Cmd"))
-            &found.cmd
-        else if (std.ascii.eqlIgnoreCase(k, "Env"))
-            &found.flat_env
-        else
-            null;
-        if (slot) |s| if (s.* == null and p.peek() == '[') {
-            const start = p.pos;
-            if (p.stringArray()) |list| {
-                s.* = list;
-                return;
-            } else |err| switch (err) {
-                error.ConfigType => p.pos = start, // not a list of strings: not ours
-                else => return err,
-            }
-        };
-        if (std.ascii.eqlIgnoreCase(k, "WorkingDir") and found.working_dir == null and
-            p.peek() == '"')
-        {
-            found.working_dir = try p.string();
-            return;
-        }
-        return p.walkValue(found);
-    }
-
-    /// Any value, looking for flat keys inside objects and arrays.
-    fn walkValue(p: *Parser, found: *Found) DecodeError!void {
-        switch (p.peek() orelse return error.ConfigSyntax) {
-            '{' => return p.walkObject(found, .nested),
-            '[' => {
-                try p.enter();
-                defer p.leave();
-                p.pos += 1;
-                p.skipSpace();
-                if (p.peek() == ']') {
-                    p.pos += 1;
-                    return;
-                }
-                while (true) {
-                    p.skipSpace();
-                    try p.walkValue(found);
-                    p.skipSpace();
-                    const c = p.peek() orelse return error.ConfigSyntax;
-                    p.pos += 1;
-                    if (c == ']') return;
-                    if (c != ',') return error.ConfigSyntax;
-                }
-            },
-            else => return p.skipScalar(),
-        }
-    }
-
-    /// Any value, ignored (still validated, still depth-bounded).
-    fn skipValue(p: *Parser) DecodeError!void {
-        var ignored: Found = .{};
-        p.skipSpace();
-        return p.walkValue(&ignored);
-    }
-
-    /// A string, number or literal.
-    fn skipScalar(p: *Parser) DecodeError!void {
-        p.skipSpace();
-        const c = p.peek() orelse return error.ConfigSyntax;
-        if (c == '"') return p.skipString();
-        inline for (.{ "true", "false", "null" }) |word| {
-            if (std.mem.startsWith(u8, p.src[p.pos..], word)) {
-                p.pos += word.len;
-                return;
-            }
-        }
-        if (c != '-' and !std.ascii.isDigit(c)) return error.ConfigSyntax;
-        p.pos += 1;
-        while (p.peek()) |d| switch (d) {
-            '0'...'9', '.', 'e', 'E', '+', '-' => p.pos += 1,
-            else => break,
-        };
-    }
-
-    /// At `"`: returns the raw bytes between the quotes and moves past the closing one.
-    fn rawString(p: *Parser) DecodeError![]const u8 {
-        if (p.peek() != '"') return error.ConfigSyntax;
-        p.pos += 1;
-        const start = p.pos;
-        while (p.peek()) |c| {
-            switch (c) {
-                '"' => {
-                    p.pos += 1;
-                    return p.src[start .. p.pos - 1];
-                },
-                '\\' => p.pos += 2,
-                0...0x1f => return error.ConfigSyntax,
-                else => p.pos += 1,
-            }
-        }
-        return error.ConfigSyntax;
-    }
-
-    fn skipString(p: *Parser) DecodeError!void {
-        var scratch: [0]u8 = .{};
-        const raw = try p.rawString();
-        _ = unescape(raw, &scratch, false) catch |err| switch (err) {
-            error.NoSpaceLeft => {},
-            else => |e| return e,
-        };
-    }
-
-    /// An object key, unescaped into `buf`; null when longer than any key we look for.
-    fn parseKey(p: *Parser, buf: *[key_max]u8) DecodeError!?[]const u8 {
-        p.skipSpace();
-        const raw = try p.rawString();
-        const len = unescape(raw, buf, true) catch |err| switch (err) {
-            error.NoSpaceLeft => return null,
-            else => |e| return e,
-        };
-        return buf[0..len];
-    }
-
-    /// A string value, unescaped into the arena; a NUL byte is an error (it cannot reach execve).
-    fn string(p: *Parser) DecodeError![]const u8 {
-        p.skipSpace();
-        const raw = try p.rawString();
-        if (raw.len > string_max) return error.TooLarge;
-        const out = try p.arena.alloc(u8, raw.len);
-        const len = unescape(raw, out, true) catch |err| switch (err) {
-            error.NoSpaceLeft => unreachable, // unescaping never grows; tidy: the output buffer is as long as the input
-            else => |e| return e,
-        };
-        if (std.mem.indexOfScalar(u8, out[0..len], 0) != null) return error.ConfigString;
-        return out[0..len];
-    }
-
-    fn optionalString(p: *Parser) DecodeError!?[]const u8 {
-        p.skipSpace();
-        if (std.mem.startsWith(u8, p.src[p.pos..], "null")) {
-            p.pos += "null".len;
-            return null;
-        }
-        if (p.peek() != '"') return error.ConfigType;
-        return try p.string();
-    }
-
-    /// `[ "…", … ]` or `null` (an empty list). Anything else, or a non-string item: ConfigType.
-    fn stringArray(p: *Parser) DecodeError![]const []const u8 {
-        p.skipSpace();
-        if (std.mem.startsWith(u8, p.src[p.pos..], "null")) {
-            p.pos += "null".len;
-            return &.{};
-        }
-        if (p.peek() != '[') return error.ConfigType;
-        p.pos += 1;
-        var list: std.ArrayList([]const u8) = .empty;
-        p.skipSpace();
-        if (p.peek() == ']') {
-            p.pos += 1;
-            return &.{};
-        }
-        while (true) {
-            p.skipSpace();
-            if (p.peek() != '"') return error.ConfigType;
-            if (list.items.len == args_max) return error.TooLarge;
-            try list.append(p.arena, try p.string());
-            p.skipSpace();
-            const c = p.peek() orelse return error.ConfigSyntax;
-            p.pos += 1;
-            if (c == ']') return try list.toOwnedSlice(p.arena);
-            if (c != ',') return error.ConfigSyntax;
-        }
-    }
-};
-
-/// Decodes JSON string escapes from `raw` into `out` (writes only when `write`); returns the
-/// length. Lone surrogates are errors; `\u0000` decodes (the caller decides whether NUL is ok).
-fn unescape(raw: []const u8, out: []u8, write: bool) (DecodeError || error{NoSpaceLeft})!usize {
-    var i: usize = 0;
-    var n: usize = 0;
-    while (i < raw.len) {
-        var bytes: [4]u8 = undefined;
-        var len: usize = 1;
-        if (raw[i] != '\\') {
-            bytes[0] = raw[i];
-            i += 1;
-        } else {
-            if (i + 1 >= raw.len) return error.ConfigSyntax;
-            const e = raw[i + 1];
-            i += 2;
-            bytes[0] = switch (e) {
-                '"', '\\', '/' => e,
-                'b' => 8,
-                'f' => 12,
-                'n' => '\n',
-                'r' => '\r',
-                't' => '\t',
-                'u' => 0,
-                else => return error.ConfigSyntax,
-            };
-            if (e == 'u') {
-                const cp = try unicodeEscape(raw, &i);
-                len = std.unicode.utf8Encode(cp, &bytes) catch return error.ConfigSyntax;
-            }
-        }
-        if (write) {
-            if (n + len > out.len) return error.NoSpaceLeft;
-            @memcpy(out[n..][0..len], bytes[0..len]);
-        }
-        n += len;
-    }
-    return n;
-}
-
-/// After `\u` at `i.*`: one code point, from one escape or a surrogate pair of two.
-fn unicodeEscape(raw: []const u8, i: *usize) DecodeError!u21 {
-    const high = try hex4(raw, i);
-    if (!std.unicode.utf16IsHighSurrogate(high)) {
-        if (std.unicode.utf16IsLowSurrogate(high)) return error.ConfigSyntax;
-        return high;
-    }
-    if (i.* + 2 > raw.len or raw[i.*] != '\\' or raw[i.* + 1] != 'u') return error.ConfigSyntax;
-    i.* += 2;
-    const low = try hex4(raw, i);
-    if (!std.unicode.utf16IsLowSurrogate(low)) return error.ConfigSyntax;
-    return 0x10000 + ((@as(u21, high) - 0xd800) << 10) + (low - 0xdc00);
-}
-
-fn hex4(raw: []const u8, i: *usize) DecodeError!u16 {
-    if (i.* + 4 > raw.len) return error.ConfigSyntax;
-    var value: u16 = 0;
-    for (raw[i.*..][0..4]) |c| {
-        const digit = std.fmt.charToDigit(c, 16) catch return error.ConfigSyntax;
-        value = value * 16 + digit;
-    }
-    i.* += 4;
-    return value;
 }
 
 // ---- tests ------------------------------------------------------------------------------------
