@@ -9,13 +9,8 @@ const assert = std.debug.assert;
 const GuestMemory = @import("guest_memory");
 const Device = @import("../virtio/Device.zig");
 const Transport = @import("../virtio/mmio.zig").Transport;
-const Balloon = @import("../virtio/balloon.zig").Balloon;
-const Rng = @import("../virtio/rng.zig").Rng;
 const console = @import("../virtio/console.zig");
-const VirtioFs = @import("../virtio/fs/VirtioFs.zig");
-const Blk = @import("../virtio/blk/Blk.zig");
 const vsock = @import("../virtio/vsock/Vsock.zig");
-const Net = @import("../virtio/net/Net.zig");
 const arch = @import("arch.zig").current;
 const kvm = @import("kvm.zig");
 const sys = @import("sys.zig");
@@ -29,22 +24,43 @@ const DeviceManager = @This();
 
 pub const Error = error{ InvalidConfig, OutOfMemory, SystemResources, KvmFailed };
 
-/// The device model behind a slot, owned here.
-pub const Owner = union(enum) {
-    none,
-    balloon: *Balloon,
-    rng: *Rng,
-    console: *console.Console,
-    fs: *VirtioFs,
-    blk: *Blk,
-    vsock: *vsock.Vsock,
-    net: *Net.Net,
+/// The device model behind a slot, owned here: any type with `device()` (and `destroy()`, or
+/// `deinit()` / `deinit(gpa)` before it is freed). `of` makes the release function at compile
+/// time, so a new device needs no entry here; `as` gives the model back by type.
+pub const Owner = struct {
+    ptr: *anyopaque,
+    release: *const fn (ptr: *anyopaque, gpa: std.mem.Allocator) void,
+
+    pub fn of(model: anytype) Owner {
+        const T = @typeInfo(@TypeOf(model)).pointer.child;
+        return .{ .ptr = model, .release = releaseFn(T) };
+    }
+
+    /// The model if it is a `T`.
+    pub fn as(owner: Owner, comptime T: type) ?*T {
+        return if (owner.release == releaseFn(T)) @ptrCast(@alignCast(owner.ptr)) else null;
+    }
+
+    fn releaseFn(comptime T: type) *const fn (*anyopaque, std.mem.Allocator) void {
+        return &struct {
+            fn release(ptr: *anyopaque, gpa: std.mem.Allocator) void {
+                const model: *T = @ptrCast(@alignCast(ptr));
+                if (@hasDecl(T, "destroy")) return model.destroy(); // frees itself
+                if (@hasDecl(T, "deinit")) switch (@typeInfo(@TypeOf(T.deinit)).@"fn".param_types.len) {
+                    1 => model.deinit(),
+                    2 => model.deinit(gpa),
+                    else => @compileError(@typeName(T) ++ ".deinit takes (self) or (self, gpa)"),
+                };
+                gpa.destroy(model);
+            }
+        }.release;
+    }
 };
 
 pub const Slot = struct {
     device: ?Device = null,
     transport: ?*Transport = null,
-    owner: Owner = .none,
+    owner: ?Owner = null,
     irq_fd: sys.fd_t = -1,
     queue_fds: [Device.queues_max]sys.fd_t = @splat(-1),
     queue_count: u8 = 0,
@@ -66,16 +82,19 @@ pub fn attached(self: *DeviceManager) []Slot {
     return self.slots[0..self.count];
 }
 
-/// A transport for `device` on the next slot. Takes ownership of `owner` whatever happens:
-/// on error it is released here or (once its slot is counted) by `deinit`.
-pub fn attachOwned(self: *DeviceManager, owner: Owner, device: Device) Error!void {
+/// A transport for the device model `model` (a pointer made with `gpa`) on the next slot.
+/// Takes ownership of it whatever happens: on error it is released here or (once its slot is
+/// counted) by `deinit`.
+pub fn attachOwned(self: *DeviceManager, model: anytype) Error!void {
+    const owner: Owner = .of(model);
+    const device: Device = model.device();
     if (self.count == arch.device_slots_max) {
-        releaseOwner(self.gpa, owner);
+        owner.release(owner.ptr, self.gpa);
         log.warn("more than {d} virtio devices", .{arch.device_slots_max});
         return error.InvalidConfig;
     }
     const t = self.gpa.create(Transport) catch |err| {
-        releaseOwner(self.gpa, owner);
+        owner.release(owner.ptr, self.gpa);
         return err;
     };
     t.init(device, self.mem);
@@ -136,20 +155,18 @@ fn slotBackendReady(ctx: *anyopaque, fd: u32, _: u32) void {
 
 /// The vsock device, if the VM has one.
 pub fn vsockDevice(self: *const DeviceManager) ?*vsock.Vsock {
-    for (self.slots[0..self.count]) |s| switch (s.owner) {
-        .vsock => |v| return v,
-        else => {},
-    };
+    for (self.slots[0..self.count]) |s| {
+        if (s.owner) |o| if (o.as(vsock.Vsock)) |v| return v;
+    }
     return null;
 }
 
 /// The end of a VM (event-loop thread, vCPUs joined): every console writes out what the guest
 /// left in its queues, within `budget`.
 pub fn flushConsoles(self: *DeviceManager, budget: *OutputBuffer.Budget) void {
-    for (self.slots[0..self.count]) |*s| switch (s.owner) {
-        .console => |c| c.flushFinal(budget),
-        else => {},
-    };
+    for (self.slots[0..self.count]) |*s| {
+        if (s.owner) |o| if (o.as(console.Console)) |c| c.flushFinal(budget);
+    }
 }
 
 /// Resets every started device (the console discards what is left, the fs worker stops).
@@ -165,37 +182,12 @@ pub fn shutdown(self: *DeviceManager) void {
 pub fn deinit(self: *DeviceManager) void {
     self.shutdown();
     for (self.slots[0..self.count]) |*s| {
-        releaseOwner(self.gpa, s.owner);
+        if (s.owner) |o| o.release(o.ptr, self.gpa);
         if (s.transport) |t| self.gpa.destroy(t);
         for (s.queue_fds[0..s.queue_count]) |fd| sys.close(fd);
         if (s.irq_fd >= 0) sys.close(s.irq_fd);
     }
     self.count = 0;
-}
-
-fn releaseOwner(gpa: std.mem.Allocator, owner: Owner) void {
-    switch (owner) {
-        .none => {},
-        .balloon => |b| gpa.destroy(b),
-        .rng => |r| gpa.destroy(r),
-        .console => |c| {
-            c.deinit();
-            gpa.destroy(c);
-        },
-        .fs => |f| f.destroy(),
-        .blk => |b| {
-            b.deinit();
-            gpa.destroy(b);
-        },
-        .vsock => |v| {
-            v.deinit(gpa);
-            gpa.destroy(v);
-        },
-        .net => |n| {
-            n.deinit(gpa);
-            gpa.destroy(n);
-        },
-    }
 }
 
 fn kvmFailed(what: []const u8, err: anyerror) Error {
@@ -205,4 +197,24 @@ fn kvmFailed(what: []const u8, err: anyerror) Error {
         error.SystemResources => error.SystemResources,
         else => error.KvmFailed,
     };
+}
+
+test "Owner: the release function follows the model's deinit shape; as() tells types apart" {
+    const gpa = std.testing.allocator;
+    const Plain = struct { x: u8 = 0 };
+    const WithGpa = struct {
+        buf: []u8,
+        pub fn deinit(self: *@This(), a: std.mem.Allocator) void {
+            a.free(self.buf);
+        }
+    };
+    const plain = try gpa.create(Plain);
+    plain.* = .{};
+    const with_gpa = try gpa.create(WithGpa);
+    with_gpa.* = .{ .buf = try gpa.alloc(u8, 16) };
+    const owners = [_]Owner{ .of(plain), .of(with_gpa) };
+    try std.testing.expectEqual(plain, owners[0].as(Plain).?);
+    try std.testing.expectEqual(@as(?*WithGpa, null), owners[0].as(WithGpa));
+    try std.testing.expectEqual(with_gpa, owners[1].as(WithGpa).?);
+    for (owners) |o| o.release(o.ptr, gpa); // the testing allocator reports anything leaked
 }

@@ -212,10 +212,10 @@ fn buildDevices(b: *Builder) Error!void {
     const cfg = b.cfg;
     const balloon = try m.gpa.create(Balloon);
     balloon.* = .{};
-    try m.devices.attachOwned(.{ .balloon = balloon }, balloon.device());
+    try m.devices.attachOwned(balloon);
     const rng = try m.gpa.create(Rng);
     rng.* = .{};
-    try m.devices.attachOwned(.{ .rng = rng }, rng.device());
+    try m.devices.attachOwned(rng);
     if (cfg.implicit_console) try buildConsole(b, null);
     if (cfg.console_default) |fds| try buildConsole(b, fds);
     try encodeExec(b);
@@ -225,7 +225,7 @@ fn buildDevices(b: *Builder) Error!void {
             log.warn("virtio-fs {s}: {t}", .{ fs.tag, err });
             return if (err == error.OutOfMemory) error.OutOfMemory else error.InvalidConfig;
         };
-        try m.devices.attachOwned(.{ .fs = dev }, dev.device());
+        try m.devices.attachOwned(dev);
         const json = if (m.exec) |e| e.config_json else null;
         if (is_root and json != null) dev.server.addOverlayFile(protocol.config_overlay_path, json.?, protocol.config_file_mode, false) catch
             return error.InvalidConfig;
@@ -251,7 +251,7 @@ fn buildNic(b: *Builder, nic: Config.Nic) Error!void {
         m.gpa.destroy(dev);
         return if (err == error.OutOfMemory) error.OutOfMemory else error.SystemResources;
     };
-    try m.devices.attachOwned(.{ .net = dev }, dev.device());
+    try m.devices.attachOwned(dev);
 }
 
 /// Opens (and locks) a disk image and puts a virtio-blk device for it on the next slot.
@@ -283,7 +283,7 @@ fn buildDisk(b: *Builder, disk: Config.Disk) Error!void {
         m.gpa.destroy(blk);
         return error.SystemResources;
     };
-    try m.devices.attachOwned(.{ .blk = blk }, blk.device());
+    try m.devices.attachOwned(blk);
 }
 
 /// The vsock device (Config.vsockDevice decides whether there is one and with which TSI
@@ -313,7 +313,7 @@ fn buildVsock(b: *Builder) Error!void {
             error.InvalidConfig => error.InvalidConfig,
         };
     };
-    try m.devices.attachOwned(.{ .vsock = dev }, dev.device());
+    try m.devices.attachOwned(dev);
 }
 
 fn buildConsole(b: *Builder, fds: ?Config.ConsoleFds) Error!void {
@@ -332,7 +332,7 @@ fn buildConsole(b: *Builder, fds: ?Config.ConsoleFds) Error!void {
         m.gpa.destroy(c);
         return if (err == error.SystemResources) error.SystemResources else error.InvalidConfig;
     };
-    try m.devices.attachOwned(.{ .console = c }, c.device());
+    try m.devices.attachOwned(c);
     c.watchOutputs(&m.loop) catch return error.SystemResources;
     const term = if (fds) |f| terminal.terminalFd(&.{ f.input, f.output }) else if (cfg.console_output == null) terminal.terminalFd(&.{ 0, 1 }) else null;
     if (m.tty == null) if (term) |fd| try m.attachTerminal(fd, c);
