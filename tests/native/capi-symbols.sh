@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # C API: the functions declared by include/libkrun.h are exactly the dynamic symbols libkrun.so.1
-# defines (nothing missing, nothing stray), there are libkrun 1.x's 72 (main's 67, 1.19's
+# defines (nothing missing, nothing stray), there are libkrun 1.x's 74 (main's 67, 1.19's
 # krun_set_snd_device, the later 1.x additions) plus zkrun's 7 extensions,
 # and the soname is libkrun.so.1.
 source "$(dirname "$0")/capi/lib.sh"

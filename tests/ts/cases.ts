@@ -138,7 +138,7 @@ export const cases: Case[] = [
       const info = loadLibrary();
       assert.match(info.path, /libkrun\.so\.1$/);
       assert.ok(info.runtime === "deno" || info.runtime === "bun");
-      assert.equal(Object.keys(symbols).length, 79); // 72 libkrun 1.x + 7 zkrun extensions
+      assert.equal(Object.keys(symbols).length, 81); // 74 libkrun 1.x + 7 zkrun extensions
       // libkrunfw.so.5 beside it is loaded too, so a VM can start without LD_LIBRARY_PATH.
       const beside = join(dirname(info.path), "libkrunfw.so.5");
       if (info.path.includes("/") && existsSync(beside)) assert.equal(info.firmware, beside);
