@@ -98,6 +98,7 @@ fn buildLibkrun(
     });
     mod.addAnonymousImport("init_bin", .{ .root_source_file = init_bin });
     mod.addImport("guest_memory", guestMemoryModule(b));
+    mod.addImport("kernel_elf", kernelElfModule(b));
     mod.addImport("init_protocol", initProtocolModule(b));
     const lib = b.addLibrary(.{
         .linkage = .dynamic,
@@ -141,6 +142,7 @@ fn buildUnitTests(
     });
     mod.addAnonymousImport("init_bin", .{ .root_source_file = init_bin });
     mod.addImport("guest_memory", guestMemoryModule(b));
+    mod.addImport("kernel_elf", kernelElfModule(b));
     mod.addImport("init_protocol", initProtocolModule(b));
     const tests = b.addTest(.{ .name = "unit", .root_module = mod });
     test_step.dependOn(&b.addRunArtifact(tests).step);
@@ -169,6 +171,12 @@ fn initProtocolModule(b: *std.Build) *std.Build.Module {
 /// inherits that compilation's target and optimize mode.
 fn guestMemoryModule(b: *std.Build) *std.Build.Module {
     return b.createModule(.{ .root_source_file = b.path("libkrun-c/memory/GuestMemory.zig") });
+}
+
+/// ELF64 kernel files (libkrun-c/elf.zig) as the module `kernel_elf`: the one parser, for the
+/// VMM's loader, krun_set_kernel's check and the kernel bundler (kernelfw/ is its own root).
+fn kernelElfModule(b: *std.Build) *std.Build.Module {
+    return b.createModule(.{ .root_source_file = b.path("libkrun-c/elf.zig") });
 }
 
 // ---- C examples (examples/*.c) -------------------------------------------------------------
@@ -203,6 +211,13 @@ fn buildKernelfwTests(b: *std.Build, test_step: *std.Build.Step, target: std.Bui
         .target = target,
         .optimize = .debug,
     }) });
+    tests.root_module.addImport("kernel_elf", kernelElfModule(b));
+    const elf_tests = b.addTest(.{ .name = "kernel-elf", .root_module = b.createModule(.{
+        .root_source_file = b.path("libkrun-c/elf.zig"),
+        .target = target,
+        .optimize = .debug,
+    }) });
+    test_step.dependOn(&b.addRunArtifact(elf_tests).step);
     test_step.dependOn(&b.addRunArtifact(tests).step);
 }
 
@@ -223,6 +238,7 @@ fn buildLibkrunfw(
         .target = b.graph.host,
         .optimize = .safe,
     }) });
+    bundler.root_module.addImport("kernel_elf", kernelElfModule(b));
     const run = b.addRunArtifact(bundler);
     run.addFileArg(.{ .cwd_relative = kernel_path });
     const bundle = run.addOutputFileArg("kernel.bundle");
@@ -255,6 +271,7 @@ fn buildLibkrunfw(
 fn zkrunModule(b: *std.Build) *std.Build.Module {
     const mod = b.createModule(.{ .root_source_file = b.path("libkrun-c/zkrun.zig") });
     mod.addImport("guest_memory", guestMemoryModule(b));
+    mod.addImport("kernel_elf", kernelElfModule(b));
     mod.addImport("init_protocol", initProtocolModule(b));
     return mod;
 }

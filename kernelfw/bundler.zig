@@ -6,6 +6,8 @@
 //!
 //! The input is a file from disk, so every header value is checked before it is used: a
 //! truncated or hostile ELF yields a named error, never a crash or an out-of-bounds access.
+//! The ELF headers and segments are read by the `kernel_elf` module (libkrun-c/elf.zig), the
+//! parser the VMM's loader uses too; the layout rules are this file's.
 //!
 //! On aarch64 the kernel is a raw arm64 `Image` (kernelfw/build-kernel-aarch64.sh), recognized by
 //! its header's magic ("ARM\x64" at 0x38): the bundle is the file itself, rounded up to 4 KiB,
@@ -16,31 +18,14 @@
 //! and a Zig file with its load address, entry and size (imported by libkrunfw.zig).
 const std = @import("std");
 const assert = std.debug.assert;
+const elf_file = @import("kernel_elf");
 
 pub const page_size = 4096;
 /// Explicit limits: a vmlinux has a handful of program headers and is tens of MiB.
-pub const phnum_max = 64;
+pub const phnum_max = elf_file.phnum_max;
 pub const bundle_size_max = 512 << 20;
 
-pub const Error = error{
-    /// Shorter than an ELF64 header.
-    Truncated,
-    NotElf,
-    NotElf64,
-    NotLittleEndian,
-    BadElfVersion,
-    /// Not ET_EXEC (a vmlinux is an executable).
-    NotExecutable,
-    NotX86_64,
-    BadHeaderSize,
-    BadProgramHeaderSize,
-    NoProgramHeaders,
-    TooManyProgramHeaders,
-    ProgramHeadersOutOfFile,
-    /// p_filesz > p_memsz.
-    SegmentFileSizeTooLarge,
-    /// p_offset + p_filesz lies past the end of the file (or overflows).
-    SegmentOutOfFile,
+pub const Error = elf_file.Error || error{
     /// p_paddr + p_memsz overflows.
     SegmentAddressOverflow,
     /// PT_LOAD segments must come in ascending physical order without overlapping.
@@ -76,43 +61,15 @@ pub fn planImage(image: []const u8) Error!Plan {
     return p;
 }
 
-/// ELF64 headers with raw integer fields: a hostile file cannot produce an invalid enum.
-pub const Ehdr = extern struct {
-    ident: [16]u8,
-    type: u16,
-    machine: u16,
-    version: u32,
-    entry: u64,
-    phoff: u64,
-    shoff: u64,
-    flags: u32,
-    ehsize: u16,
-    phentsize: u16,
-    phnum: u16,
-    shentsize: u16,
-    shnum: u16,
-    shstrndx: u16,
-};
-pub const Phdr = extern struct {
-    type: u32,
-    flags: u32,
-    offset: u64,
-    vaddr: u64,
-    paddr: u64,
-    filesz: u64,
-    memsz: u64,
-    @"align": u64,
-};
+const Ehdr = elf_file.Ehdr;
+const Phdr = elf_file.Phdr;
+const pt_load = elf_file.pt_load;
+const et_exec = elf_file.et_exec;
+const em_x86_64 = elf_file.em_x86_64;
+const ev_current = elf_file.ev_current;
 comptime {
-    assert(@sizeOf(Ehdr) == 64 and @sizeOf(Phdr) == 56);
     assert(bundle_size_max % page_size == 0);
 }
-const pt_load = 1;
-const et_exec = 2;
-const em_x86_64 = 62;
-const elfclass64 = 2;
-const elfdata2lsb = 1;
-const ev_current = 1;
 
 /// A PT_LOAD segment's file bytes and where they go in the bundle.
 pub const Piece = struct {
@@ -134,33 +91,15 @@ pub const Plan = struct {
 
 /// Validates `elf` and computes the bundle layout.
 pub fn plan(elf: []const u8) Error!Plan {
-    if (elf.len < @sizeOf(Ehdr)) return error.Truncated;
-    var eh: Ehdr = undefined;
-    @memcpy(std.mem.asBytes(&eh), elf[0..@sizeOf(Ehdr)]);
-    if (!std.mem.eql(u8, eh.ident[0..4], "\x7fELF")) return error.NotElf;
-    if (eh.ident[4] != elfclass64) return error.NotElf64;
-    if (eh.ident[5] != elfdata2lsb) return error.NotLittleEndian;
-    if (eh.ident[6] != ev_current or eh.version != ev_current) return error.BadElfVersion;
-    if (eh.type != et_exec) return error.NotExecutable;
-    if (eh.machine != em_x86_64) return error.NotX86_64;
-    if (eh.ehsize != @sizeOf(Ehdr)) return error.BadHeaderSize;
-    if (eh.phentsize != @sizeOf(Phdr)) return error.BadProgramHeaderSize;
-    if (eh.phnum == 0) return error.NoProgramHeaders;
-    if (eh.phnum > phnum_max) return error.TooManyProgramHeaders; // also PN_XNUM (0xffff)
-    if (eh.phoff > elf.len or @as(u64, eh.phnum) * @sizeOf(Phdr) > elf.len - eh.phoff)
-        return error.ProgramHeadersOutOfFile;
+    var file = try elf_file.File.parse(elf);
+    const eh = file.header;
 
     var result: Plan = .{ .load_addr = 0, .entry = eh.entry, .size = 0, .pieces = undefined, .count = 0 };
     var next_free: u64 = 0; // first physical address past the previous segment (memsz)
     var end: u64 = 0; // first bundle offset past the previous segment's file bytes
     var entry_found = false;
     var loads: usize = 0;
-    for (0..eh.phnum) |i| {
-        var ph: Phdr = undefined;
-        @memcpy(std.mem.asBytes(&ph), elf[eh.phoff + i * @sizeOf(Phdr) ..][0..@sizeOf(Phdr)]);
-        if (ph.type != pt_load or ph.memsz == 0) continue;
-        if (ph.filesz > ph.memsz) return error.SegmentFileSizeTooLarge;
-        if (ph.offset > elf.len or ph.filesz > elf.len - ph.offset) return error.SegmentOutOfFile;
+    while (try file.loads.next()) |ph| {
         const seg_end = std.math.add(u64, ph.paddr, ph.memsz) catch return error.SegmentAddressOverflow;
         if (loads == 0) {
             if (ph.paddr % page_size != 0) return error.LoadAddressUnaligned;

@@ -1,21 +1,16 @@
 //! krun_set_kernel's check of an external kernel at call time, so a bad file fails the setter
 //! with a reason instead of failing later inside krun_start_enter. ELF: an x86_64 ELF64
-//! executable whose program headers and PT_LOAD segments lie inside the file. RAW: a
-//! non-empty file. The VMM's loader still validates everything it maps.
+//! executable whose program headers and PT_LOAD segments lie inside the file, read by the
+//! `kernel_elf` module (libkrun-c/elf.zig) that the VMM's loader uses too. RAW: a non-empty
+//! file. The VMM's loader still validates everything it maps.
 const std = @import("std");
 const assert = std.debug.assert;
 const Config = @import("../Config.zig");
 const errors = @import("errors.zig");
 const host = @import("host.zig");
+const elf = @import("kernel_elf");
 const Error = errors.Error;
 const reject = errors.reject;
-
-const ehdr_size = 64;
-const phdr_size = 56;
-/// vmlinux has a handful of program headers; more means a file we should not trust.
-pub const phdrs_max = 64;
-const em_x86_64 = 62;
-const pt_load = 1;
 
 pub fn check(func: []const u8, path: [:0]const u8, format: Config.KernelFormat) Error!void {
     switch (format) {
@@ -32,41 +27,22 @@ pub fn check(func: []const u8, path: [:0]const u8, format: Config.KernelFormat) 
 }
 
 fn checkElf(func: []const u8, path: []const u8, file: host.File) Error!void {
-    var ehdr: [ehdr_size]u8 = undefined;
-    if (!file.readExact(&ehdr, 0)) {
+    var head: [@sizeOf(elf.Ehdr)]u8 = undefined;
+    if (!file.readExact(&head, 0)) {
         return reject(func, error.InvalidArgument, "kernel \"{s}\" is shorter than an ELF header ({d} bytes)", .{ path, file.size });
     }
-    if (!std.mem.eql(u8, ehdr[0..4], "\x7fELF")) return bad(func, path, "no ELF magic");
-    if (ehdr[4] != 2) return bad(func, path, "not ELF64");
-    if (ehdr[5] != 1) return bad(func, path, "not little-endian");
-    if (int(u16, &ehdr, 18) != em_x86_64) return bad(func, path, "not an x86_64 ELF");
-    const phoff = int(u64, &ehdr, 32);
-    const phentsize = int(u16, &ehdr, 54);
-    const phnum = int(u16, &ehdr, 56);
-    if (phentsize != phdr_size) return bad(func, path, "unexpected program header size");
-    if (phnum == 0 or phnum > phdrs_max) return bad(func, path, "program header count out of range");
-    var loads: u32 = 0;
-    for (0..phnum) |i| {
-        var phdr: [phdr_size]u8 = undefined;
-        const at = std.math.add(u64, phoff, i * phdr_size) catch return bad(func, path, "program headers out of range");
-        if (!file.readExact(&phdr, at)) return bad(func, path, "truncated: program headers lie past the end");
-        if (int(u32, &phdr, 0) != pt_load) continue;
-        const offset = int(u64, &phdr, 8);
-        const filesz = int(u64, &phdr, 32);
-        const end = std.math.add(u64, offset, filesz) catch return bad(func, path, "segment out of range");
-        if (end > file.size) return bad(func, path, "truncated: a PT_LOAD segment lies past the end");
-        loads += 1;
-    }
-    if (loads == 0) return bad(func, path, "no PT_LOAD segment");
+    const eh = elf.header(&head, file.size) catch |err| return bad(func, path, err);
+    var table: [elf.table_size_max]u8 = undefined;
+    const size = elf.tableSize(eh);
+    if (!file.readExact(table[0..size], eh.phoff)) return bad(func, path, error.ProgramHeadersOutOfFile);
+    var loads: elf.Loads = .{ .table = table[0..size], .file_size = file.size };
+    var count: u32 = 0;
+    while (loads.next() catch |err| return bad(func, path, err)) |_| count += 1;
+    if (count == 0) return reject(func, error.InvalidArgument, "kernel \"{s}\" is not a usable ELF: no PT_LOAD segment", .{path});
 }
 
-fn int(comptime T: type, bytes: []const u8, offset: usize) T {
-    assert(offset + @sizeOf(T) <= bytes.len); // tidy: callers check the header size first
-    return std.mem.readInt(T, bytes[offset..][0..@sizeOf(T)], .little);
-}
-
-fn bad(func: []const u8, path: []const u8, comptime why: []const u8) Error {
-    return reject(func, error.InvalidArgument, "kernel \"{s}\" is not a usable ELF: " ++ why, .{path});
+fn bad(func: []const u8, path: []const u8, err: elf.Error) Error {
+    return reject(func, error.InvalidArgument, "kernel \"{s}\" is not a usable ELF: {t}", .{ path, err });
 }
 
 test "an ELF kernel check accepts x86_64 executables and rejects truncated ones" {

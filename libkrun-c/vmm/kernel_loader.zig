@@ -5,7 +5,8 @@
 //!   out of those pages, without a copy: each VM maps the library file's pages that back the
 //!   array privately (copy-on-write) into its own memory slot, so VMs in one process never see
 //!   each other's kernel writes and the page cache is shared.
-//! - krun_set_kernel ELF: PT_LOAD segments copied into RAM at p_paddr, entry at e_entry.
+//! - krun_set_kernel ELF: PT_LOAD segments (read by the `kernel_elf` module, libkrun-c/elf.zig)
+//!   copied into RAM at p_paddr, entry at e_entry.
 //! - krun_set_kernel RAW: a libkrunfw-style bundle file, mapped privately at 16 MiB.
 //! - an initramfs read into the top of RAM below the MMIO gap.
 //! Guest memory is never mapped executable in the host, and is kept out of core dumps and forks.
@@ -17,6 +18,7 @@ const assert = std.debug.assert;
 const sys = @import("sys.zig");
 const layout = @import("arch.zig").current.layout;
 const GuestMemory = @import("guest_memory");
+const elf = @import("kernel_elf");
 
 const log = std.log.scoped(.vmm);
 
@@ -275,40 +277,6 @@ fn fileOf(addr: u64, len: u64) ?Backing {
 
 // ---- ELF vmlinux --------------------------------------------------------------------------
 
-/// ELF64 headers with raw integer fields: a hostile file cannot produce an invalid enum.
-const Ehdr = extern struct {
-    ident: [16]u8,
-    type: u16,
-    machine: u16,
-    version: u32,
-    entry: u64,
-    phoff: u64,
-    shoff: u64,
-    flags: u32,
-    ehsize: u16,
-    phentsize: u16,
-    phnum: u16,
-    shentsize: u16,
-    shnum: u16,
-    shstrndx: u16,
-};
-const Phdr = extern struct {
-    type: u32,
-    flags: u32,
-    offset: u64,
-    vaddr: u64,
-    paddr: u64,
-    filesz: u64,
-    memsz: u64,
-    @"align": u64,
-};
-comptime {
-    assert(@sizeOf(Ehdr) == 64 and @sizeOf(Phdr) == 56);
-}
-const pt_load = 1;
-const em_x86_64 = 62;
-const phnum_max = 64;
-
 pub const Loaded = struct {
     entry: u64,
     /// First byte past the highest loaded segment.
@@ -317,21 +285,11 @@ pub const Loaded = struct {
 
 /// Copies the PT_LOAD segments of the vmlinux in `file` to their physical addresses in RAM.
 pub fn loadElf(mem: *const GuestMemory, ram: *const layout.Ram, file: []const u8) Error!Loaded {
-    if (file.len < @sizeOf(Ehdr)) return error.KernelInvalid;
-    var eh: Ehdr = undefined;
-    @memcpy(std.mem.asBytes(&eh), file[0..@sizeOf(Ehdr)]);
-    if (!std.mem.eql(u8, eh.ident[0..4], "\x7fELF") or eh.ident[4] != 2 or eh.ident[5] != 1 or
-        eh.machine != em_x86_64 or eh.phentsize != @sizeOf(Phdr) or eh.phnum == 0 or eh.phnum > phnum_max)
-        return error.KernelInvalid;
-    if (eh.phoff > file.len or eh.phnum * @sizeOf(Phdr) > file.len - eh.phoff) return error.KernelInvalid;
+    var elf_file = elf.File.parse(file) catch |err| return invalidElf(err);
+    const eh = elf_file.header;
     var loaded: Loaded = .{ .entry = 0, .end = 0 };
     var entry_found = false;
-    for (0..eh.phnum) |i| {
-        var ph: Phdr = undefined;
-        @memcpy(std.mem.asBytes(&ph), file[eh.phoff + i * @sizeOf(Phdr) ..][0..@sizeOf(Phdr)]);
-        if (ph.type != pt_load or ph.memsz == 0) continue;
-        if (ph.filesz > ph.memsz or ph.offset > file.len or ph.filesz > file.len - ph.offset)
-            return error.KernelInvalid;
+    while (elf_file.loads.next() catch |err| return invalidElf(err)) |ph| {
         if (ph.paddr < layout.himem_start or ram.ramContaining(ph.paddr, ph.memsz) == null) {
             log.warn("kernel segment 0x{x}+0x{x} is outside guest RAM", .{ ph.paddr, ph.memsz });
             return error.KernelInvalid;
@@ -349,8 +307,16 @@ pub fn loadElf(mem: *const GuestMemory, ram: *const layout.Ram, file: []const u8
             entry_found = true;
         }
     }
-    if (!entry_found) return error.KernelInvalid;
+    if (!entry_found) {
+        log.warn("kernel entry 0x{x} is in no loaded segment", .{eh.entry});
+        return error.KernelInvalid;
+    }
     return loaded;
+}
+
+fn invalidElf(err: elf.Error) Error {
+    log.warn("kernel ELF: {t}", .{err});
+    return error.KernelInvalid;
 }
 
 /// Where an initramfs of `size` bytes goes: page aligned at the top of the highest RAM range
@@ -446,15 +412,18 @@ test "mapBundlePrivate: file-backed pages are remapped copy-on-write, not shared
 
 fn testElf(buf: []u8, paddr: u64, entry: u64, filesz: u64, memsz: u64) void {
     @memset(buf, 0);
-    var eh = std.mem.zeroes(Ehdr);
-    eh.ident[0..6].* = "\x7fELF\x02\x01".*;
-    eh.machine = em_x86_64;
+    var eh = std.mem.zeroes(elf.Ehdr);
+    eh.ident[0..7].* = "\x7fELF\x02\x01\x01".*;
+    eh.type = elf.et_exec;
+    eh.version = elf.ev_current;
+    eh.ehsize = 64;
+    eh.machine = elf.em_x86_64;
     eh.entry = entry;
     eh.phoff = 64;
     eh.phentsize = 56;
     eh.phnum = 1;
     @memcpy(buf[0..64], std.mem.asBytes(&eh));
-    const ph: Phdr = .{ .type = pt_load, .flags = 5, .offset = 0x100, .vaddr = 0xffffffff81000000, .paddr = paddr, .filesz = filesz, .memsz = memsz, .@"align" = 0x1000 };
+    const ph: elf.Phdr = .{ .type = elf.pt_load, .flags = 5, .offset = 0x100, .vaddr = 0xffffffff81000000, .paddr = paddr, .filesz = filesz, .memsz = memsz, .@"align" = 0x1000 };
     @memcpy(buf[64..][0..56], std.mem.asBytes(&ph));
     for (buf[0x100..], 0..) |*b, i| b.* = @truncate(i | 1);
 }

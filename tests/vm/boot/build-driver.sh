@@ -15,9 +15,11 @@ src=zig-out/vmm-test/src
 mkdir -p "$src" "$(dirname "$out")"
 ln -sfn "$PWD/libkrun-c" "$src/libkrun-c"
 cp tests/vm/boot/vmm_driver.zig "$src/"
-# The VMM imports the named modules guest_memory and init_protocol (as build.zig defines them).
+# The VMM imports the named modules guest_memory, init_protocol and kernel_elf (as build.zig
+# defines them).
 zig build-exe -lc --cache-dir "$PWD/.zig-cache" -femit-bin="$out" \
-  -O ReleaseSafe --dep guest_memory --dep init_protocol -Mroot="$src/vmm_driver.zig" \
+  -O ReleaseSafe --dep guest_memory --dep init_protocol --dep kernel_elf -Mroot="$src/vmm_driver.zig" \
   -O ReleaseSafe -Mguest_memory=libkrun-c/memory/GuestMemory.zig \
-  -O ReleaseSafe -Minit_protocol=libkrun-c/protocol/init.zig 2>&1
+  -O ReleaseSafe -Minit_protocol=libkrun-c/protocol/init.zig \
+  -O ReleaseSafe -Mkernel_elf=libkrun-c/elf.zig 2>&1
 echo "$out"
