@@ -93,6 +93,7 @@ pub const Plan = struct {
 pub fn plan(elf: []const u8) Error!Plan {
     var file = try elf_file.File.parse(elf);
     const eh = file.header;
+    if (eh.type != et_exec) return error.NotExecutable; // a vmlinux, never a PIE
 
     var result: Plan = .{ .load_addr = 0, .entry = eh.entry, .size = 0, .pieces = undefined, .count = 0 };
     var next_free: u64 = 0; // first physical address past the previous segment (memsz)

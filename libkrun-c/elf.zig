@@ -43,6 +43,7 @@ comptime {
 
 pub const pt_load = 1;
 pub const et_exec = 2;
+pub const et_dyn = 3;
 pub const em_x86_64 = 62;
 pub const elfclass64 = 2;
 pub const elfdata2lsb = 1;
@@ -59,7 +60,7 @@ pub const HeaderError = error{
     NotElf64,
     NotLittleEndian,
     BadElfVersion,
-    /// Not ET_EXEC (a vmlinux is an executable).
+    /// Neither ET_EXEC (a vmlinux) nor ET_DYN (a position-independent executable).
     NotExecutable,
     NotX86_64,
     BadHeaderSize,
@@ -88,7 +89,7 @@ pub fn header(bytes: []const u8, file_size: u64) HeaderError!Ehdr {
     if (eh.ident[4] != elfclass64) return error.NotElf64;
     if (eh.ident[5] != elfdata2lsb) return error.NotLittleEndian;
     if (eh.ident[6] != ev_current or eh.version != ev_current) return error.BadElfVersion;
-    if (eh.type != et_exec) return error.NotExecutable;
+    if (eh.type != et_exec and eh.type != et_dyn) return error.NotExecutable;
     if (eh.machine != em_x86_64) return error.NotX86_64;
     if (eh.ehsize != @sizeOf(Ehdr)) return error.BadHeaderSize;
     if (eh.phentsize != @sizeOf(Phdr)) return error.BadProgramHeaderSize;
