@@ -16,6 +16,7 @@
 //!   frames go to the guest's rx buffers as they are posted; with none posted, `rx` fills and
 //!   reading stops until the guest posts more (the backend's socket buffer then pushes back).
 //! Every guest header is checked (frame.checkTx); a bad one drops that frame, never the device.
+//! INDIRECT_DESC and EVENT_IDX are always offered (see ring_features: why receive needs them).
 const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
@@ -55,6 +56,15 @@ pub const offloads_served: u64 = (1 << feature_csum) | (1 << feature_guest_csum)
 /// and datagram peers get whole frames only (no segmentation is built here), and HOST_UFO is
 /// never offered (Linux's driver no longer sends UFO).
 pub const offloads_served_tap: u64 = offloads_served | (1 << feature_host_tso4) | (1 << feature_host_tso6);
+
+/// Ring features, always offered. INDIRECT_DESC: without MRG_RXBUF, a driver that acked
+/// GUEST_TSO*/UFO posts 64 KiB receive buffers of MAX_SKB_FRAGS + 2 = 19 pieces (Linux's big
+/// packets); in the ring itself only 13 such buffers fit in 256 entries, so each guest round
+/// trip (interrupt, NAPI, refill, kick) carried at most 13 frames and a slow guest starved
+/// passt (issue 12: a 16 MiB host → guest transfer stalled where QEMU + passt finished). In
+/// indirect tables every ring entry is a buffer: 256 of them. EVENT_IDX: both sides suppress
+/// the kicks and interrupts the other does not need (queue.zig keeps avail_event/used_event).
+pub const ring_features: u64 = (1 << queue.feature_indirect_desc) | (1 << queue.feature_event_idx);
 
 /// tun ioctls and TUN_F_* offload bits (linux/if_tun.h).
 const tunsetoffload: u32 = 0x400454d0;
@@ -153,7 +163,7 @@ pub const Net = struct {
         errdefer self.deinit(gpa);
         const served = if (cfg.kind == .tap) offloads_served_tap else offloads_served;
         self.offered = (1 << mmio.feature_version_1) | (1 << feature_mac) | (1 << feature_status) |
-            (@as(u64, cfg.features) & served);
+            ring_features | (@as(u64, cfg.features) & served);
         // virtio: GUEST_TSO*/UFO only together with GUEST_CSUM, HOST_TSO* only with CSUM.
         if (self.offered & (1 << feature_guest_csum) == 0)
             self.offered &= ~@as(u64, (1 << feature_guest_tso4) | (1 << feature_guest_tso6) | (1 << feature_guest_ufo));
@@ -285,7 +295,11 @@ pub const Net = struct {
         var want: u32 = 0;
         if (!self.dead) {
             if (self.act != null and self.rx.room() >= record_max) want |= linux.EPOLL.IN;
-            if (self.tx_blocked and self.tx.len() > 0) want |= linux.EPOLL.OUT;
+            // A chain waiting for room also wants OUT: should the last flush have emptied
+            // `tx`, only the (then immediate) EPOLLOUT brings it back; no kick will.
+            // (Not for a broken queue, which nothing serves: that would spin.)
+            const waiting = if (self.act) |a| self.tx_waiting and !a.queues[1].isBroken() else false;
+            if ((self.tx_blocked and self.tx.len() > 0) or waiting) want |= linux.EPOLL.OUT;
         }
         if (want == self.events) return;
         var ev: linux.epoll_event = .{ .events = want, .data = .{ .u64 = 0 } };
