@@ -1,8 +1,9 @@
-//! The host syscalls the virtio-fs server makes, as thin raw wrappers (x86_64 Linux): each
+//! The host syscalls the virtio-fs server makes, as thin raw wrappers (x86_64 and aarch64 Linux): each
 //! returns the kernel's result or an errno, so the server can hand the exact errno to the guest.
 //! Paths are always a single name relative to a directory fd the server holds, or "" with
 //! AT_EMPTY_PATH: the server never resolves a host path string.
 const std = @import("std");
+const builtin = @import("builtin");
 const linux = std.os.linux;
 
 pub const E = linux.E;
@@ -11,6 +12,9 @@ pub const fd_t = i32;
 /// Every failing call records its errno here and returns error.Sys; the caller replies with it.
 pub const Error = error{Sys};
 
+const is_arm64 = builtin.cpu.arch == .aarch64;
+
+/// open(2) flags (x86_64 values, but for the four arm64 moves).
 pub const O = struct {
     pub const RDONLY = 0;
     pub const WRONLY = 1;
@@ -23,10 +27,11 @@ pub const O = struct {
     pub const APPEND = 0o2000;
     pub const NONBLOCK = 0o4000;
     pub const DSYNC = 0o10000;
-    pub const DIRECT = 0o40000;
-    pub const LARGEFILE = 0o100000;
-    pub const DIRECTORY = 0o200000;
-    pub const NOFOLLOW = 0o400000;
+    // These four differ per architecture (the host's and, under KVM, the guest's: one value).
+    pub const DIRECT = if (is_arm64) 0o200000 else 0o40000;
+    pub const LARGEFILE = if (is_arm64) 0o400000 else 0o100000;
+    pub const DIRECTORY = if (is_arm64) 0o40000 else 0o200000;
+    pub const NOFOLLOW = if (is_arm64) 0o100000 else 0o400000;
     pub const NOATIME = 0o1000000;
     pub const CLOEXEC = 0o2000000;
     pub const SYNC = 0o4010000;
@@ -37,8 +42,17 @@ pub const O = struct {
 pub const AT = linux.AT;
 pub const S = linux.S;
 
-/// x86_64 `struct stat` (newfstatat).
-pub const Stat = extern struct {
+/// The kernel's `struct stat` as newfstatat fills it: its layout differs per architecture
+/// (x86_64's own; aarch64 uses asm-generic's, with a 32-bit nlink and blksize), so a wrong one
+/// hands the guest garbage modes and sizes.
+pub const Stat = switch (builtin.cpu.arch) {
+    .x86_64 => StatX86_64,
+    .aarch64 => StatGeneric,
+    else => @compileError("virtio-fs: no struct stat layout for this architecture"),
+};
+
+/// x86_64 `struct stat` (arch/x86/include/uapi/asm/stat.h).
+pub const StatX86_64 = extern struct {
     dev: u64,
     ino: u64,
     nlink: u64,
@@ -59,7 +73,35 @@ pub const Stat = extern struct {
     unused: [3]i64,
 };
 
-/// x86_64 `struct statfs`.
+/// asm-generic `struct stat` on 64-bit (include/uapi/asm-generic/stat.h; arm64).
+pub const StatGeneric = extern struct {
+    dev: u64,
+    ino: u64,
+    mode: u32,
+    nlink: u32,
+    uid: u32,
+    gid: u32,
+    rdev: u64,
+    pad1: u64,
+    size: i64,
+    blksize: i32,
+    pad2: i32,
+    blocks: i64,
+    atime: i64,
+    atime_nsec: i64,
+    mtime: i64,
+    mtime_nsec: i64,
+    ctime: i64,
+    ctime_nsec: i64,
+    unused: [2]u32,
+};
+
+comptime {
+    std.debug.assert(@sizeOf(StatX86_64) == 144 and @offsetOf(StatX86_64, "mode") == 24 and @offsetOf(StatX86_64, "size") == 48);
+    std.debug.assert(@sizeOf(StatGeneric) == 128 and @offsetOf(StatGeneric, "mode") == 16 and @offsetOf(StatGeneric, "size") == 48 and @offsetOf(StatGeneric, "blocks") == 64 and @offsetOf(StatGeneric, "atime") == 72);
+}
+
+/// 64-bit `struct statfs`: the same on x86_64 and asm-generic (arm64).
 pub const Statfs = extern struct {
     type: i64,
     bsize: i64,
@@ -76,7 +118,6 @@ pub const Statfs = extern struct {
 };
 
 comptime {
-    std.debug.assert(@sizeOf(Stat) == 144);
     std.debug.assert(@sizeOf(Statfs) == 120);
 }
 

@@ -3,7 +3,7 @@
 //! checks a header before the VMM maps the file (libkrunfw's aarch64 bundle, krun_set_kernel
 //! RAW): the magic, a text_offset of 0 (every kernel since 5.10: it runs where it is loaded,
 //! 2 MiB aligned), little-endian, and an image_size (text + data + bss) within what RAM gives.
-//! Kept apart from the x86 ELF code (vmm/kernel_loader.zig, kernelfw/bundler.zig).
+//! Kept apart from the ELF parsing (libkrun-c/elf.zig, used by vmm/kernel_loader.zig and kernelfw/bundler.zig).
 const std = @import("std");
 
 pub const header_size = 64;
