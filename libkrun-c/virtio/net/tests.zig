@@ -657,7 +657,7 @@ test "net: bulk host->guest stream through a slow guest: every byte in order, re
         if (idle > 2000) {
             std.debug.print("bulk: stalled after {d} of {d} bytes ({d} frames, {d} rounds); device rx ring {d} bytes, " ++
                 "interest {x}, stats {any}, avail {d} avail_event {d} used {d}\n", .{
-                guest.got, bulk_total, guest.frames, rounds, fx.dev.rx.len(), fx.dev.events, fx.dev.stats,
+                guest.got,       bulk_total,         guest.frames,    rounds, fx.dev.rx.len(), fx.dev.events, fx.dev.stats,
                 fx.rx.avail_idx, fx.rx.availEvent(), fx.rx.usedIdx(),
             });
             return error.TestUnexpectedResult;
@@ -796,8 +796,9 @@ test "net: bulk host->guest with guest, event loop and passt on their own thread
         } else if (nowMs() - last_progress > 5000) {
             std.debug.print("threaded bulk: stalled after {d} of {d} bytes ({d} frames); device rx ring {d}, interest {x}, " ++
                 "tx ring {d} waiting {} blocked {}, stats {any}, rx avail {d} used {d} last {d} napi {}, peer got {d}\n", .{
-                guest.got, th.sent.load(.acquire), guest.frames, fx.dev.rx.len(), fx.dev.events, fx.dev.tx.len(),
-                fx.dev.tx_waiting, fx.dev.tx_blocked, fx.dev.stats, fx.rx.avail_idx, fx.rx.usedIdx(), fx.rx.last_used, guest.napi, th.peer_tx.load(.acquire),
+                guest.got,         th.sent.load(.acquire),    guest.frames, fx.dev.rx.len(), fx.dev.events,   fx.dev.tx.len(),
+                fx.dev.tx_waiting, fx.dev.tx_blocked,         fx.dev.stats, fx.rx.avail_idx, fx.rx.usedIdx(), fx.rx.last_used,
+                guest.napi,        th.peer_tx.load(.acquire),
             });
             ok = false;
             break;
