@@ -448,6 +448,22 @@ fn bulkByte(at: usize) u8 {
 /// Frame lengths passt sends: mostly full 1514-byte frames (guest MTU 1500), some ACK-sized
 /// ones and some 9014-byte jumbo frames spanning three buffer pages, so records straddle
 /// reads and pages in every way.
+/// Fills `wire` with the next whole passt-framed bulk frames (4-byte big-endian length +
+/// payload) from byte `sent.*` and frame `frames.*` on, as many as fit; advances both.
+fn fillBulkWire(wire: []u8, sent: *usize, frames: *usize) []const u8 {
+    var n: usize = 0;
+    while (sent.* < bulk_total) {
+        const len = bulkFrameLen(frames.*);
+        if (n + frame.prefix_size + len > wire.len) break;
+        std.mem.writeInt(u32, wire[n..][0..4], len, .big);
+        for (wire[n + 4 ..][0..len], sent.*..) |*b, at| b.* = bulkByte(at);
+        n += frame.prefix_size + len;
+        sent.* += len;
+        frames.* += 1;
+    }
+    return wire[0..n];
+}
+
 fn bulkFrameLen(k: usize) u32 {
     return switch (k % 16) {
         3 => 60,
@@ -629,17 +645,7 @@ test "net: bulk host->guest stream through a slow guest: every byte in order, re
     var rounds: u32 = 0;
     while (sent < bulk_total or guest.got < sent) : (rounds += 1) {
         if (pending.len == 0 and sent < bulk_total) {
-            var n: usize = 0;
-            while (sent < bulk_total) {
-                const len = bulkFrameLen(frames_out);
-                if (n + frame.prefix_size + len > wire.len) break;
-                std.mem.writeInt(u32, wire[n..][0..4], len, .big);
-                for (wire[n + 4 ..][0..len], sent..) |*b, at| b.* = bulkByte(at);
-                n += frame.prefix_size + len;
-                sent += len;
-                frames_out += 1;
-            }
-            pending = wire[0..n];
+            pending = fillBulkWire(wire, &sent, &frames_out);
         }
         const before = guest.got;
         if (pending.len > 0) {
@@ -726,17 +732,7 @@ const Threaded = struct {
         var pending: []const u8 = &.{};
         while (!th.stop.load(.acquire)) {
             if (pending.len == 0 and sent < bulk_total) {
-                var n: usize = 0;
-                while (sent < bulk_total) {
-                    const len = bulkFrameLen(frames);
-                    if (n + frame.prefix_size + len > wire.len) break;
-                    std.mem.writeInt(u32, wire[n..][0..4], len, .big);
-                    for (wire[n + 4 ..][0..len], sent..) |*b, at| b.* = bulkByte(at);
-                    n += frame.prefix_size + len;
-                    sent += len;
-                    frames += 1;
-                }
-                pending = wire[0..n];
+                pending = fillBulkWire(wire, &sent, &frames);
                 th.sent.store(sent, .release);
                 th.frames_out.store(frames, .release);
             }
