@@ -176,6 +176,12 @@ pub const Queue = struct {
         q.next_avail -%= 1;
     }
 
+    /// Gives back the last `n` popped chains, untouched (a receive frame that needs more
+    /// buffers than are available waits for them): the next pops return them again.
+    pub fn undoPops(q: *Queue, n: u16) void {
+        q.next_avail -%= n;
+    }
+
     /// Chains the driver has made available that we have not popped yet.
     fn pendingCount(q: *const Queue, mem: *const GuestMemory) Error!u16 {
         const idx_ptr = try mem.ptr(u16, q.avail_addr + 2);
@@ -188,11 +194,22 @@ pub const Queue = struct {
     /// Returns a chain to the driver with `len` bytes written into its writable part.
     /// The element is written before the index is published (release/seq_cst store).
     pub fn addUsed(q: *Queue, mem: *const GuestMemory, head: u16, len: u32) Error!void {
+        try q.putUsed(mem, head, len);
+        try q.publishUsed(mem);
+    }
+
+    /// Writes a used element without publishing it: several buffers that carry one frame
+    /// (virtio-net's MRG_RXBUF) must reach the driver together, by one `publishUsed`.
+    pub fn putUsed(q: *Queue, mem: *const GuestMemory, head: u16, len: u32) Error!void {
         assert(q.ready); // tidy: devices call this only on a ready queue (checked at notify), with a popped head
         assert(head < q.size); // tidy: devices call this only on a ready queue (checked at notify), with a popped head
         if (q.isBroken()) return error.QueueBroken;
         try mem.write(UsedElem, q.usedRingAddr(q.next_used % q.size), .{ .id = head, .len = len });
         q.next_used +%= 1;
+    }
+
+    /// Publishes the used elements put so far (the index store after the elements).
+    pub fn publishUsed(q: *Queue, mem: *const GuestMemory) Error!void {
         const idx_ptr = try mem.ptr(u16, q.used_addr + 2);
         // seq_cst: with EVENT_IDX, the used_event load in needsNotification must not be
         // ordered before this store (the driver's matching fence is in virtqueue_enable_cb).

@@ -16,7 +16,8 @@
 //!   frames go to the guest's rx buffers as they are posted; with none posted, `rx` fills and
 //!   reading stops until the guest posts more (the backend's socket buffer then pushes back).
 //! Every guest header is checked (frame.checkTx); a bad one drops that frame, never the device.
-//! INDIRECT_DESC and EVENT_IDX are always offered (see ring_features: why receive needs them).
+//! MRG_RXBUF, INDIRECT_DESC and EVENT_IDX are always offered (see ring_features: why receive
+//! needs them).
 const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
@@ -24,14 +25,16 @@ const Device = @import("../Device.zig");
 const queue = @import("../queue.zig");
 const mmio = @import("../mmio.zig");
 const Lock = @import("../Lock.zig");
+const GuestMemory = @import("guest_memory");
 const frame = @import("frame.zig");
+const Ring = @import("Ring.zig");
 
 const log = std.log.scoped(.net);
 
 pub const device_id: u32 = 1;
 pub const queue_size: u16 = 256;
 /// A record: the length prefix, then (tap only) the 12-byte virtio_net_hdr, then the frame.
-const record_max = frame.prefix_size + frame.header_size + frame.frame_max;
+pub const record_max = frame.prefix_size + frame.header_size + frame.frame_max;
 /// Each ring holds several maximum records, so small frames batch and one big one always fits.
 pub const ring_size: u32 = 4 * record_max;
 
@@ -45,6 +48,7 @@ pub const feature_host_tso4: u6 = 11;
 pub const feature_host_tso6: u6 = 12;
 pub const feature_host_ufo: u6 = 14;
 pub const feature_mac: u6 = 5;
+pub const feature_mrg_rxbuf: u6 = 15;
 pub const feature_status: u6 = 16;
 
 /// Offloads served for any backend: CSUM (the device completes partial checksums before a
@@ -57,14 +61,18 @@ pub const offloads_served: u64 = (1 << feature_csum) | (1 << feature_guest_csum)
 /// never offered (Linux's driver no longer sends UFO).
 pub const offloads_served_tap: u64 = offloads_served | (1 << feature_host_tso4) | (1 << feature_host_tso6);
 
-/// Ring features, always offered. INDIRECT_DESC: without MRG_RXBUF, a driver that acked
+/// Ring features, always offered (as QEMU does). MRG_RXBUF: one received frame may fill
+/// several guest buffers (num_buffers in its header says how many), so Linux posts small
+/// (page-sized) receive buffers, about 1 MiB for a 256-entry ring, instead of 64 KiB big-packet
+/// ones (16 MiB), and a frame that needs more buffers than are posted waits for them.
+/// INDIRECT_DESC: for a driver that does not ack MRG_RXBUF but acked
 /// GUEST_TSO*/UFO posts 64 KiB receive buffers of MAX_SKB_FRAGS + 2 = 19 pieces (Linux's big
 /// packets); in the ring itself only 13 such buffers fit in 256 entries, so each guest round
 /// trip (interrupt, NAPI, refill, kick) carried at most 13 frames and a slow guest starved
 /// passt (issue 12: a 16 MiB host → guest transfer stalled where QEMU + passt finished). In
 /// indirect tables every ring entry is a buffer: 256 of them. EVENT_IDX: both sides suppress
 /// the kicks and interrupts the other does not need (queue.zig keeps avail_event/used_event).
-pub const ring_features: u64 = (1 << queue.feature_indirect_desc) | (1 << queue.feature_event_idx);
+pub const ring_features: u64 = (1 << feature_mrg_rxbuf) | (1 << queue.feature_indirect_desc) | (1 << queue.feature_event_idx);
 
 /// tun ioctls and TUN_F_* offload bits (linux/if_tun.h).
 const tunsetoffload: u32 = 0x400454d0;
@@ -81,34 +89,6 @@ pub const Config = struct {
     mac: [6]u8,
     /// The caller's NET_FEATURE_* bits (virtio numbering); unserved ones are not offered.
     features: u32,
-};
-
-/// A byte ring of records (4-byte big-endian length + frame), linear with compaction.
-const Ring = struct {
-    buf: []u8 = &.{},
-    head: u32 = 0,
-    tail: u32 = 0,
-
-    pub fn len(r: *const Ring) u32 {
-        return r.tail - r.head;
-    }
-
-    /// Room at the end after compacting: what one more append may use.
-    fn room(r: *Ring) u32 {
-        if (r.head == r.tail) {
-            r.head = 0;
-            r.tail = 0;
-        } else if (r.head > 0 and @as(u32, @intCast(r.buf.len)) - r.tail < record_max) {
-            std.mem.copyForwards(u8, r.buf[0..r.len()], r.buf[r.head..r.tail]);
-            r.tail -= r.head;
-            r.head = 0;
-        }
-        return @as(u32, @intCast(r.buf.len)) - r.tail;
-    }
-
-    fn data(r: *const Ring) []u8 {
-        return r.buf[r.head..r.tail];
-    }
 };
 
 pub const Stats = struct {
@@ -140,6 +120,8 @@ pub const Net = struct {
     dead: bool = false,
     events: u32 = 0,
     stats: Stats = .{},
+    /// The guest buffers one received frame is being written to (MRG_RXBUF: up to a ring).
+    rx_chains: [queue_size]queue.Chain = undefined,
 
     const sizes = [_]u16{ queue_size, queue_size };
     const vtable: Device.VTable = .{
@@ -509,7 +491,6 @@ pub const Net = struct {
     fn tapHeader(raw: []const u8, acked: u64) ?frame.Header {
         var h: frame.Header = undefined;
         @memcpy(std.mem.asBytes(&h), raw[0..frame.header_size]);
-        h.num_buffers = 1;
         if (acked & (1 << feature_guest_csum) == 0) {
             if (h.flags & frame.flag_needs_csum != 0) return null;
             h.flags = 0; // DATA_VALID is for GUEST_CSUM drivers only
@@ -538,25 +519,65 @@ pub const Net = struct {
                 .frame => |len| len,
                 .need_more, .skip => return,
             } else if (self.rx.len() < frame.prefix_size) return else std.mem.readInt(u32, self.rx.data()[0..frame.prefix_size], .big);
-            const chain = (try q.pop(a.mem)) orelse return;
             const rec = self.rx.data()[frame.prefix_size..][0..len];
             const bytes = rec[hdr..];
-            const h: ?frame.Header = if (hdr == 0) .{ .num_buffers = 1 } else tapHeader(rec, a.acked_features);
-            if (h == null or chain.writable_len < frame.header_size + bytes.len) {
-                // The guest's buffer cannot hold it (or a tap header it never acked): drop
-                // the frame, keep the buffer.
-                q.undoPop();
+            const h: ?frame.Header = if (hdr == 0) .{} else tapHeader(rec, a.acked_features);
+            // A tap header the guest never acked, or a frame no buffer layout can take: dropped.
+            const n = if (h == null) 0 else try self.takeRxBuffers(q, a, frame.header_size + bytes.len) orelse return;
+            if (n == 0) {
                 self.stats.rx_dropped += 1;
             } else {
-                var w = chain.writer();
-                try w.writeObj(h.?);
-                try w.writeAll(bytes);
-                try q.addUsed(a.mem, chain.head, w.written);
+                try self.fillRx(q, a.mem, h.?, bytes, n);
                 used = true;
                 self.stats.frames_rx += 1;
             }
             self.rx.head += frame.prefix_size + len;
             if (self.kind == .unixstream) self.cutSkips();
         }
+    }
+
+    /// Pops guest buffers into `rx_chains` until they hold `total` bytes: how many, 0 when
+    /// they never can (nothing kept popped), or null to wait for the guest to post more (none
+    /// kept popped either: the frame stays in `rx`, which stops the reads: back-pressure).
+    /// Without MRG_RXBUF one buffer must hold the whole frame. With it, each buffer must hold
+    /// at least a header (virtio 1.x §5.1.6.3.1); a smaller one is a driver error.
+    fn takeRxBuffers(self: *Net, q: *queue.Queue, a: Device.Activation, total: usize) queue.Error!?u16 {
+        const mrg = a.acked_features & (1 << feature_mrg_rxbuf) != 0;
+        var n: u16 = 0;
+        var room: usize = 0;
+        while (room < total) {
+            if (n == q.size or (!mrg and n == 1)) {
+                q.undoPops(n); // the whole ring (or one buffer) is too small for it
+                return 0;
+            }
+            const chain = (try q.pop(a.mem)) orelse {
+                q.undoPops(n);
+                return null;
+            };
+            if (mrg and chain.writable_len < frame.header_size) return error.ChainTooShort;
+            self.rx_chains[n] = chain;
+            n += 1;
+            room += chain.writable_len;
+        }
+        return n;
+    }
+
+    /// Writes the header (num_buffers = n) and the frame across the first `n` of `rx_chains`,
+    /// filling each in turn, and publishes them together: the driver reads the frame's
+    /// buffers as one.
+    fn fillRx(self: *Net, q: *queue.Queue, mem: *const GuestMemory, h: frame.Header, bytes: []const u8, n: u16) queue.Error!void {
+        var head = h;
+        head.num_buffers = n;
+        var left = bytes;
+        for (self.rx_chains[0..n], 0..) |*chain, i| {
+            var w = chain.writer();
+            if (i == 0) try w.writeObj(head);
+            const k = @min(left.len, w.bytesLeft());
+            try w.writeAll(left[0..k]);
+            left = left[k..];
+            try q.putUsed(mem, chain.head, w.written);
+        }
+        if (left.len != 0) return error.ChainTooShort; // the guest shrank a chain meanwhile
+        try q.publishUsed(mem);
     }
 };

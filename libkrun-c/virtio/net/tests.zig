@@ -27,6 +27,8 @@ const Fixture = struct {
     dev: Net = undefined,
     /// The backend's other end: the test plays passt.
     peer: i32 = -1,
+    /// The features the driver acks (of those offered).
+    wanted: u64 = ~@as(u64, 0),
 
     fn init(self: *Fixture, kind: net.Kind, features: u32) !void {
         var fds: [2]i32 = undefined;
@@ -43,7 +45,7 @@ const Fixture = struct {
         self.tr.init(self.dev.device(), &self.g.mem);
         self.d = .{ .t = &self.tr };
         try testing.expectEqual(@as(u32, 1), self.d.read32(mmio.Reg.device_id));
-        try testing.expect(self.d.negotiate(~@as(u64, 0)));
+        try testing.expect(self.d.negotiate(self.wanted));
         self.rx = t.DriverQueue.init(&self.g, 256);
         self.tx = t.DriverQueue.init(&self.g, 256);
         self.d.setupQueue(0, &self.rx);
@@ -171,7 +173,7 @@ test "net: checksum completion and hostile guest headers" {
 }
 
 test "net: hostile backend lengths are skipped; small guest buffers drop frames, not the device" {
-    var fx: Fixture = .{};
+    var fx: Fixture = .{ .wanted = ~@as(u64, 1 << net.feature_mrg_rxbuf) };
     try fx.init(.unixstream, 0);
     defer fx.deinit();
     fx.postRx(2, rx_buf);
@@ -243,6 +245,46 @@ test "net: a guest that posts no rx buffers stops the reads (bounded), then gets
     var got: u32 = 0;
     while (fx.rx.takeUsedBytes()) |r| : (got += 1) try testing.expectEqual(@as(usize, frame.header_size + 1500), r.len);
     try testing.expectEqual(@as(u32, 40), got);
+}
+
+test "net: MRG_RXBUF: a 64 KiB frame (passt's MTU) across 4 KiB buffers, waiting for enough of them" {
+    var fx: Fixture = .{};
+    try fx.init(.unixstream, @import("../../Config.zig").compat_net_features);
+    defer fx.deinit();
+    try testing.expect(fx.tr.driver_features & (1 << net.feature_mrg_rxbuf) != 0);
+    const wire = try testing.allocator.alloc(u8, 4 + 65534);
+    defer testing.allocator.free(wire);
+    const big = wire[4..];
+    for (big, 0..) |*b, i| b.* = @truncate(i *% 7 +% (i >> 9));
+    std.mem.writeInt(u32, wire[0..4], @intCast(big.len), .big);
+    const bufs: u32 = (frame.header_size + 65534 + 4095) / 4096; // 17
+    // Too few buffers: the frame waits in the device (no drop), the reads stop.
+    fx.postRx(bufs - 1, 4096);
+    try fx.peerWrite(wire);
+    fx.pump();
+    try testing.expectEqual(@as(u16, 0), fx.rx.usedIdx());
+    try testing.expectEqual(@as(u64, 0), fx.dev.stats.rx_dropped);
+    // One more: all 17 come back at once, the first header says how many, each filled in turn.
+    fx.postRx(1, 4096);
+    fx.pump();
+    try testing.expectEqual(@as(u16, bufs), fx.rx.usedIdx());
+    var got: std.ArrayList(u8) = .empty;
+    defer got.deinit(testing.allocator);
+    var k: u32 = 0;
+    while (fx.rx.takeUsedBytes()) |r| : (k += 1) {
+        if (k == 0) {
+            try testing.expectEqual(@as(u16, @intCast(bufs)), std.mem.readInt(u16, r[10..12], .little));
+            try got.appendSlice(testing.allocator, r[frame.header_size..]);
+        } else try got.appendSlice(testing.allocator, r);
+        if (k + 1 < bufs) try testing.expectEqual(@as(usize, 4096), r.len);
+    }
+    try testing.expectEqualSlices(u8, big, got.items);
+    // A driver error: a buffer smaller than a header breaks the queue, not the device.
+    fx.postRx(1, 8);
+    std.mem.writeInt(u32, wire[0..4], 100, .big);
+    try fx.peerWrite(wire[0 .. 4 + 100]);
+    fx.pump();
+    try testing.expect(fx.tr.queues[0].isBroken());
 }
 
 test "net: datagram backend carries one frame per datagram" {
