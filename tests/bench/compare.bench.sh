@@ -12,7 +12,8 @@
 # side), ZKRUN_BENCH_FILES, ZKRUN_BENCH_TREE (files in the untarred tree), ZKRUN_BENCH_DATA_MIB,
 # ZKRUN_BENCH_CONSOLE_MIB (16; zkrun and upstream only); defaults below. ZKRUN_BENCH_BASE_LIB: a
 # second libkrun.so.1 (e.g. main's build before a change) run as side "base" in the same boot, so
-# a change is measured against its baseline within one run; ZKRUN_BENCH_QEMU=0 skips QEMU.
+# a change is measured against its baseline within one run; ZKRUN_BENCH_QEMU=0 skips QEMU;
+# ZKRUN_BENCH_MAKE=0 skips the make -j2 rows (minutes per side here).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PWD/.tools/zig/bin:$PATH"
@@ -46,7 +47,7 @@ if [[ ${ZKRUN_BENCH_INSIDE:-} != 1 ]]; then
     BASE_LIB="${ZKRUN_BENCH_BASE_LIB:-}" ZKRUN_BENCH_QEMU="${ZKRUN_BENCH_QEMU:-1}" \
     ROOTFS="$rootfs" TAR_FILE="$tar_file" ZKRUN_BENCH_BOOTS="$boots" \
     ZKRUN_BENCH_ROUNDS="$rounds" ZKRUN_BENCH_FILES="$files" ZKRUN_BENCH_DATA_MIB="$data_mib" \
-    ZKRUN_BENCH_CONSOLE_MIB="$console_mib" "$0"
+    ZKRUN_BENCH_CONSOLE_MIB="$console_mib" ZKRUN_BENCH_MAKE="${ZKRUN_BENCH_MAKE:-1}" "$0"
 fi
 
 KERNEL=$(kernelfw/build-kernel.sh --print-path 2>/dev/null)
@@ -159,6 +160,7 @@ done
 # no compiler, so these runs share the test host's whole root ("/": this machine's Debian, read
 # only, with gcc and make) and build in a directory under this script's tmpfs work dir.
 make_ok=0; command -v make >/dev/null && command -v gcc >/dev/null && make_ok=1
+[[ ${ZKRUN_BENCH_MAKE:-1} == 0 ]] && make_ok=0
 if [[ $make_ok == 1 ]]; then
   for s in "${sides[@]}" qemu; do
     p=$work/proj-$s; mkdir -p "$p"
@@ -192,7 +194,7 @@ if [[ $make_ok == 1 ]]; then
     fi
   done
 else
-  echo "compare: make_j2 not run: no make/gcc in the test host"
+  echo "compare: make_j2 not run (ZKRUN_BENCH_MAKE=0, or no make/gcc in the test host)"
 fi
 
 # Medians per side and figure; the table: zkrun, upstream, QEMU+virtiofsd, ratios.

@@ -24,6 +24,7 @@ const Inodes = @import("Inodes.zig");
 const Handles = @import("Handles.zig");
 const Virtual = @import("Virtual.zig");
 const ops = @import("ops.zig");
+const Stats = @import("Stats.zig");
 
 const log = std.log.scoped(.virtio_fs);
 
@@ -82,6 +83,16 @@ strip_setid: bool,
 exit_code: std.atomic.Value(i32) = .init(exit_code_unset),
 /// Exit-code ioctls refused (not from init, or out of 0..255); only the first is logged.
 exit_code_refused: std.atomic.Value(u32) = .init(0),
+/// Request counts and times per opcode when ZKRUN_FS_STATS is set (Stats.zig), else null.
+stats: ?*Stats = null,
+/// Zero-copy data (set by the device for one `process` call, empty otherwise): a WRITE's data
+/// still in guest memory (only its headers were gathered into in_buf), and the guest memory
+/// right after the reply header where a READ on a host file may put its payload directly.
+direct_in: []std.posix.iovec = &.{},
+direct_in_len: usize = 0,
+direct_out: []std.posix.iovec = &.{},
+/// Payload bytes a READ put into direct_out (they follow the header; not in out_buf).
+direct_len: usize = 0,
 
 pub const InitError = error{ OutOfMemory, RootInvalid, ProcUnavailable } || Virtual.AddError;
 
@@ -116,6 +127,8 @@ pub fn init(gpa: std.mem.Allocator, options: Options) InitError!*Server {
         return error.ProcUnavailable;
     errdefer sys.close(self.proc_fd);
     try self.installRoot();
+    if (Stats.wanted()) self.stats = gpa.create(Stats) catch null;
+    if (self.stats) |st| st.* = .{};
     return self;
 }
 
@@ -146,6 +159,7 @@ pub fn deinit(self: *Server) void {
     gpa.free(self.in_buf);
     gpa.free(self.out_buf);
     gpa.free(self.dir_buf);
+    if (self.stats) |st| gpa.destroy(st);
     gpa.destroy(self);
 }
 
@@ -198,9 +212,17 @@ pub fn handle(self: *Server, in: []const []const u8, out: []const []u8) Outcome 
 /// into it); a reply goes to `out_buf[0..n]`, at most `out_room` bytes.
 pub fn process(self: *Server, got_len: usize, out_room: usize) Outcome {
     assert(got_len <= self.in_buf.len); // tidy: the device bounds the gathered length by in_buf
+    const st = self.stats orelse return self.processRequest(got_len, out_room);
+    const started = Stats.now();
+    defer st.record(self.in_buf[0..got_len], started);
+    return self.processRequest(got_len, out_room);
+}
+
+fn processRequest(self: *Server, got_len: usize, out_room: usize) Outcome {
     const got = self.in_buf[0..got_len];
     const out_total = @min(out_room, self.out_buf.len);
     self.interrupted = null;
+    self.direct_len = 0;
     if (out_total < @sizeOf(fuse.OutHeader)) {
         // No room even for an error: the chain goes back with nothing written. The request
         // still runs when it takes no reply (a FORGET must not be lost).
@@ -228,8 +250,11 @@ pub fn process(self: *Server, got_len: usize, out_room: usize) Outcome {
 
 /// Writes the out header in front of the payload built so far (dropped on error).
 fn finishReply(self: *Server, unique: u64, err: i32) u32 {
-    if (err != 0) self.reply_len = 0;
-    const len: u32 = @intCast(@sizeOf(fuse.OutHeader) + self.reply_len);
+    if (err != 0) {
+        self.reply_len = 0;
+        self.direct_len = 0;
+    }
+    const len: u32 = @intCast(@sizeOf(fuse.OutHeader) + self.reply_len + self.direct_len);
     const oh: fuse.OutHeader = .{ .len = len, .@"error" = err, .unique = unique };
     @memcpy(self.out_buf[0..@sizeOf(fuse.OutHeader)], std.mem.asBytes(&oh));
     return len;
@@ -326,10 +351,16 @@ fn decode(self: *Server, got: []const u8, header: *fuse.InHeader) Error!void {
     @memcpy(std.mem.asBytes(header), got[0..@sizeOf(fuse.InHeader)]);
     const opcode: fuse.Opcode = @fromBackingInt(@intCast(header.opcode));
     // The header's length must match what the guest supplied, extensions included.
-    if (header.len < @sizeOf(fuse.InHeader) or header.len > got.len) return self.refuse(opcode, .INVAL);
+    // With a direct WRITE (see direct_in) the data stays in guest memory: the device checked
+    // that the header's length is exactly the gathered headers plus that data, no extensions.
+    if (self.direct_in_len > 0 and (opcode != .write or header.total_extlen != 0 or
+        header.len != got.len + self.direct_in_len)) return self.refuse(opcode, .INVAL);
+    const supplied = got.len + self.direct_in_len;
+    if (header.len < @sizeOf(fuse.InHeader) or header.len > supplied) return self.refuse(opcode, .INVAL);
     const ext: usize = @as(usize, header.total_extlen) * 8;
     if (ext > header.len - @sizeOf(fuse.InHeader)) return self.refuse(opcode, .INVAL);
-    var req: Request = .{ .header = header.*, .args = got[@sizeOf(fuse.InHeader) .. header.len - ext] };
+    const args_end = @min(header.len - ext, got.len);
+    var req: Request = .{ .header = header.*, .args = got[@sizeOf(fuse.InHeader)..args_end] };
     if (!self.initialized and opcode != .init) return self.refuse(opcode, .IO);
     if (self.options.read_only and mutates(opcode)) return self.refuse(opcode, .ROFS);
     return self.dispatch(opcode, &req);
@@ -489,6 +520,8 @@ fn opIoctl(self: *Server, req: *Request) Error!void {
         // The first report wins: init reports once, right before it reboots.
         if (self.exit_code.cmpxchgStrong(exit_code_unset, code, .acq_rel, .acquire) == null) {
             if (self.exit_sink) |sink| sink.store(code, .release);
+            // The guest's last request before it powers off (krun_start_enter then _exits).
+            if (self.stats) |st| st.dump("root");
         }
         return self.replyStruct(std.mem.zeroes(fuse.IoctlOut));
     }
@@ -520,4 +553,5 @@ test {
     _ = Handles;
     _ = Virtual;
     _ = ops;
+    _ = Stats;
 }

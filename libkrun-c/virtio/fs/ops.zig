@@ -528,6 +528,9 @@ pub fn read(s: *Server, req: *Request) Error!void {
     const h = try handleOf(s, in.fh, &.{ .file, .virtual_file });
     if (in.size > s.options.max_write) return sys.fail(.INVAL);
     const off = try offsetArg(in.offset);
+    if (h.kind == .file and s.direct_out.len > 0) {
+        if (try directRead(s, h.fd, in.size, off)) return;
+    }
     const room = @min(in.size, s.replyRoom());
     const buf = try s.replySpace(room);
     if (h.kind == .virtual_file) {
@@ -541,16 +544,53 @@ pub fn read(s: *Server, req: *Request) Error!void {
     s.replyShrink(room - n);
 }
 
+/// READ straight into the guest's buffer (Server.direct_out): one copy (the host kernel's)
+/// instead of two. Only when the buffer holds all `size` bytes: a short reply means EOF to the
+/// guest, so a buffer too small for the request takes the copying path, which replies ERANGE
+/// or what fits as before.
+fn directRead(s: *Server, fd: sys.fd_t, size: u32, off: u64) sys.Error!bool {
+    var left: usize = size;
+    var count: usize = 0;
+    for (s.direct_out) |*iov| {
+        if (left == 0) break;
+        iov.len = @min(iov.len, left);
+        left -= iov.len;
+        count += 1;
+    }
+    if (left > 0) return false;
+    if (count == 0) return true; // a zero-byte read: an empty reply
+    s.direct_len = try sys.preadv(fd, s.direct_out[0..count], off);
+    return true;
+}
+
 pub fn write(s: *Server, req: *Request) Error!void {
     const in = try req.take(fuse.WriteIn);
     const data = req.rest();
-    if (in.size > data.len or in.size > s.options.max_write) return sys.fail(.INVAL);
+    const supplied = if (s.direct_in_len > 0) s.direct_in_len else data.len;
+    if (in.size > supplied or in.size > s.options.max_write) return sys.fail(.INVAL);
     const h = try handleOf(s, in.fh, &.{ .file, .virtual_file });
     if (h.kind == .virtual_file or !h.writable) return sys.fail(.BADF);
     const off = try offsetArg(in.offset);
-    const n = try sys.pwrite(h.fd, data[0..in.size], off);
+    const n = if (s.direct_in_len > 0)
+        try directWrite(s, h.fd, in.size, off)
+    else
+        try sys.pwrite(h.fd, data[0..in.size], off);
     try killPrivOnWrite(s, h.fd, req.header.uid);
     return s.replyStruct(fuse.WriteOut{ .size = @intCast(n), .padding = 0 });
+}
+
+/// WRITE straight from the guest's buffer (Server.direct_in), the first `size` bytes of it.
+fn directWrite(s: *Server, fd: sys.fd_t, size: u32, off: u64) sys.Error!usize {
+    var left: usize = size;
+    var count: usize = 0;
+    for (s.direct_in) |*iov| {
+        if (left == 0) break;
+        iov.len = @min(iov.len, left);
+        left -= iov.len;
+        count += 1;
+    }
+    if (count == 0) return 0;
+    return sys.pwritev(fd, s.direct_in[0..count], off);
 }
 
 pub fn fallocate(s: *Server, req: *Request) Error!void {

@@ -225,6 +225,15 @@ pub fn pwrite(fd: fd_t, buf: []const u8, off: u64) Error!usize {
     return check(linux.syscall4(.pwrite64, int(fd), @intFromPtr(buf.ptr), buf.len, off));
 }
 
+/// preadv/pwritev: the offset travels as (low, high) words; on 64-bit targets low holds it all.
+pub fn preadv(fd: fd_t, iov: []const std.posix.iovec, off: u64) Error!usize {
+    return check(linux.syscall5(.preadv, int(fd), @intFromPtr(iov.ptr), iov.len, off, 0));
+}
+
+pub fn pwritev(fd: fd_t, iov: []const std.posix.iovec, off: u64) Error!usize {
+    return check(linux.syscall5(.pwritev, int(fd), @intFromPtr(iov.ptr), iov.len, off, 0));
+}
+
 pub fn fsync(fd: fd_t, data_only: bool) Error!void {
     _ = try check(linux.syscall1(if (data_only) .fdatasync else .fsync, int(fd)));
 }

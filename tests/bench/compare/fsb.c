@@ -6,6 +6,7 @@
 // `make -j2` when a compiler is there, 256 MiB sequential write (+fsync) and read, 4 KiB random
 // reads, console output (16 MiB to stdout).
 // usage: fsb RESULTS FILES TAR DATA_MIB CONSOLE_MIB   (0 skips a workload; TAR "-" skips untar)
+// FSB_KEEP_TREE in the environment: untar without the rm -rf; FSB_NO_RANDOM: no random reads.
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -102,6 +103,10 @@ static void untar(const char *tar) {
   char *x[] = {"/bin/tar", "-xf", (char *)tar, "-C", "/fsb-u", NULL};
   if (run(x) != 0) die("tar");
   double t1 = now_ms();
+  if (getenv("FSB_KEEP_TREE")) { // tests/bench/fs-mix.sh: the untar's own request mix
+    put("untar_tree", t1 - t0, "ms");
+    return;
+  }
   char *rm[] = {"/bin/rm", "-rf", "/fsb-u", NULL};
   if (run(rm) != 0) die("rm -rf");
   double t2 = now_ms();
@@ -140,7 +145,7 @@ static void data(int mib) {
   double t3 = now_ms();
   if (total != (long long)mib << 20) die("short read");
   drop_caches();
-  const int reads = 1024;
+  const int reads = getenv("FSB_NO_RANDOM") ? 0 : 1024; // fs-mix.sh: sequential requests only
   unsigned seed = 12345;
   long pages = ((long)mib << 20) / 4096;
   double t4 = now_ms();
