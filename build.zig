@@ -53,10 +53,11 @@ pub fn build(b: *std.Build) void {
     steps.harness.dependOn(&b.addInstallBinFile(init_bin, "init.krun").step); // for init-qemu.sh
     // A cross build for aarch64 (-Dtarget=aarch64-linux-gnu) bundles -Dkernel-aarch64 beside
     // its libkrun.so; a native build puts it in zig-out/aarch64-linux/lib.
+    // -Dtarget=aarch64-macos bundles it as libkrunfw.5.dylib beside libkrun.1.dylib.
     const cross_aarch64 = target.result.cpu.arch == .aarch64;
     if (kernel_path) |path| if (!cross_aarch64) buildLibkrunfw(b, steps.@"test", target, optimize, path, null);
     if (kernel_aarch64) |path| {
-        const t = b.resolveTargetQuery(.{ .cpu_arch = .aarch64, .os_tag = .linux, .abi = .gnu });
+        const t = if (target.result.os.tag == .macos) target else b.resolveTargetQuery(.{ .cpu_arch = .aarch64, .os_tag = .linux, .abi = .gnu });
         buildLibkrunfw(b, steps.@"test", t, optimize, path, if (cross_aarch64) null else "aarch64-linux/lib");
     }
 }
@@ -109,6 +110,9 @@ fn buildLibkrun(
     // No C is compiled into libkrun.so, so the UBSan runtime would only add __ubsan_* exports
     // (in Debug) beside the krun_* ABI.
     lib.bundle_ubsan_rt = false;
+    // macOS: libkrun's install name (clients dlopen "libkrun.1.dylib"; Zig's default would be
+    // @rpath/libkrun.dylib).
+    if (target.result.os.tag == .macos) lib.install_name = "libkrun.1.dylib";
     b.installArtifact(lib);
     b.installFile("include/libkrun.h", "include/libkrun.h");
     // The install prefix is not known while configuring, so the .pc file locates itself.
@@ -259,6 +263,7 @@ fn buildLibkrunfw(
         .root_module = mod,
         .version = libkrunfw_version,
     });
+    if (target.result.os.tag == .macos) lib.install_name = "libkrunfw.5.dylib";
     if (install_dir) |dir| {
         b.getInstallStep().dependOn(&b.addInstallArtifact(lib, .{ .dest_dir = .{ .override = .{ .custom = dir } } }).step);
     } else b.installArtifact(lib);

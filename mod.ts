@@ -22,7 +22,8 @@
  * message the library's reason (`krun_last_error`).
  *
  * The library is found through `LIBKRUN_PATH` (a full path; when set, only it is tried), else
- * this project's `zig-out/lib/libkrun.so.1`, else the system's `libkrun.so.1`.
+ * this project's `zig-out/lib/libkrun.so.1`, else the system's `libkrun.so.1` (on macOS: `libkrun.1.dylib`,
+ * with `libkrunfw.5.dylib` beside it).
  *
  * @module
  */

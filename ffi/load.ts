@@ -1,5 +1,5 @@
 /**
- * Finding and loading libkrun.so.1, once per process: `LIBKRUN_PATH` if set (and then only
+ * Finding and loading libkrun.so.1 (on macOS libkrun.1.dylib: `libraryNames`), once per process: `LIBKRUN_PATH` if set (and then only
  * it: a path the user named that fails should not be silently replaced by another build),
  * else the project's `zig-out/lib/libkrun.so.1`, else the system soname `libkrun.so.1`.
  * Then libkrunfw.so.5, which libkrun dlopens by soname when a VM starts: `LIBKRUNFW_PATH` if
@@ -44,6 +44,29 @@ export function envOrUndefined(name: string): string | undefined {
   }
 }
 
+/** The file names libkrun and libkrunfw have on `platform` (a `process.platform` value). */
+export function libraryNames(platform: string = process.platform): {
+  libkrun: string;
+  libkrunfw: string;
+  pathVar: string;
+  dirs: string[];
+} {
+  if (platform === "darwin") {
+    return {
+      libkrun: "libkrun.1.dylib",
+      libkrunfw: "libkrunfw.5.dylib",
+      pathVar: "DYLD_LIBRARY_PATH",
+      dirs: ["/opt/homebrew/lib", "/usr/local/lib", "/usr/lib"],
+    };
+  }
+  return {
+    libkrun: "libkrun.so.1",
+    libkrunfw: "libkrunfw.so.5",
+    pathVar: "LD_LIBRARY_PATH",
+    dirs: systemDirs,
+  };
+}
+
 // Where the dynamic loader looks for a soname on Debian-like and other common systems.
 const systemDirs = [
   "/usr/local/lib",
@@ -61,22 +84,24 @@ const systemDirs = [
  * the working directory, never as a soname, so the loader's search is done here
  * (LD_LIBRARY_PATH, then the usual directories). The bare soname if none has it.
  */
-function systemLibrary(): string {
-  const dirs = (envOrUndefined("LD_LIBRARY_PATH") ?? "").split(":").filter((d) => d !== "");
-  for (const dir of [...dirs, ...systemDirs]) {
-    const path = join(dir, "libkrun.so.1");
+function systemLibraryOf(platform: string): string {
+  const names = libraryNames(platform);
+  const dirs = (envOrUndefined(names.pathVar) ?? "").split(":").filter((d) => d !== "");
+  for (const dir of [...dirs, ...names.dirs]) {
+    const path = join(dir, names.libkrun);
     if (existing(path)) return path;
   }
-  return "libkrun.so.1";
+  return names.libkrun;
 }
 
-/** The places to look, in order. */
-export function candidates(): string[] {
+/** The places to look, in order (`platform`: for tests; the running one by default). */
+export function candidates(platform: string = process.platform): string[] {
   const explicit = envOrUndefined("LIBKRUN_PATH");
   if (explicit !== undefined) return [explicit];
-  const local = new URL("../zig-out/lib/libkrun.so.1", import.meta.url);
+  const local = new URL(`../zig-out/lib/${libraryNames(platform).libkrun}`, import.meta.url);
   // Loaded from a registry (https:), there is no build tree next to this file.
-  return local.protocol === "file:" ? [fileURLToPath(local), systemLibrary()] : [systemLibrary()];
+  const system = systemLibraryOf(platform);
+  return local.protocol === "file:" ? [fileURLToPath(local), system] : [system];
 }
 
 function firstLine(err: unknown): string {
@@ -122,7 +147,7 @@ const firmwareAbi = 5;
 
 function loadFirmware(adapter: Adapter, libkrun: string): void {
   const explicit = envOrUndefined("LIBKRUNFW_PATH");
-  const beside = libkrun.includes("/") ? join(dirname(libkrun), "libkrunfw.so.5") : undefined;
+  const beside = libkrun.includes("/") ? join(dirname(libkrun), libraryNames().libkrunfw) : undefined;
   const path = explicit ?? (beside !== undefined && existing(beside) ? beside : undefined);
   if (path === undefined) return;
   let version: number;

@@ -164,6 +164,17 @@ fn writeAll(fd: i32, bytes: []const u8) void {
     var rest = bytes;
     var attempts: u32 = 0;
     while (rest.len > 0 and attempts < 16) : (attempts += 1) {
+        if (@import("builtin").os.tag == .macos) {
+            const n = std.c.write(fd, rest.ptr, rest.len);
+            if (n >= 0) {
+                rest = rest[@intCast(n)..];
+                continue;
+            }
+            switch (std.c.errno(n)) {
+                .INTR, .AGAIN => continue,
+                else => return,
+            }
+        }
         const rc = linux.write(fd, rest.ptr, rest.len);
         switch (linux.errno(rc)) {
             .SUCCESS => rest = rest[rc..],

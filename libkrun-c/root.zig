@@ -5,6 +5,8 @@ const std = @import("std");
 const capi = @import("capi/main.zig");
 const log = @import("log.zig");
 const loader = @import("vmm/kernel_loader.zig");
+const macos = @import("capi/macos.zig");
+const is_macos = @import("builtin").os.tag == .macos;
 
 /// std.log of every libkrun-c/ file goes through log.zig, which filters at run time by the
 /// level set with krun_set_log_level / krun_init_log (so nothing is filtered out at compile
@@ -18,9 +20,12 @@ comptime {
     // Only when this file is the library's root: a test or tool importing it gets no symbols.
     if (@import("root") == @This()) {
         for (capi.areas) |area| exportArea(area);
-        @export(&preload_firmware, .{ .name = "zkrun_preload_firmware", .section = ".init_array", .visibility = .hidden });
+        @export(&preload_firmware, .{ .name = "zkrun_preload_firmware", .section = init_section, .visibility = .hidden });
     }
 }
+
+/// The loader's constructor list: ELF's .init_array, Mach-O's __mod_init_func.
+const init_section = if (@import("builtin").os.tag == .macos) "__DATA,__mod_init_func" else ".init_array";
 
 /// libkrunfw is opened when libkrun.so is loaded (which also pins this library: `pinSelf`), quietly, so that a client which loads us on
 /// the host and only then enters a container without libkrunfw still has a kernel: crun 1.8.1
@@ -57,8 +62,14 @@ fn pinSelf() void {
 }
 
 fn exportArea(comptime area: type) void {
+    @setEvalBranchQuota(100_000);
     for (std.meta.declarations(area)) |name| {
         if (!std.mem.startsWith(u8, name, "krun_")) continue;
+        // macOS: what needs a Linux-only facility answers -ENOTSUP (capi/macos.zig).
+        if (comptime is_macos and macos.isUnsupported(name)) {
+            @export(&macos.Stub(name).call, .{ .name = name });
+            continue;
+        }
         // The compiler rejects exporting a function that is not callconv(.c).
         @export(&@field(area, name), .{ .name = name });
     }

@@ -3,6 +3,7 @@
 comptime {
     _ = @import("Config.zig");
     _ = @import("capi/main.zig");
+    _ = @import("capi/macos.zig");
     _ = @import("init/dhcp.zig");
     _ = @import("init/main.zig");
     _ = @import("init/net.zig");
@@ -40,6 +41,7 @@ comptime {
     _ = @import("vmm/aarch64/image.zig");
     _ = @import("vmm/aarch64/kvm_arm.zig");
     _ = @import("vmm/aarch64/layout.zig");
+    _ = @import("vmm/hvf/root.zig");
     _ = @import("vmm/DeviceManager.zig");
     _ = @import("vmm/EventLoop.zig");
     _ = @import("vmm/Machine.zig");

@@ -42,7 +42,8 @@ else
 fi
 
 apt_install "debian packages" -- linux-source-6.12 flex bison bc libelf-dev libssl-dev cpio xz-utils \
-  busybox-static qemu-system-x86 valgrind qemu-system-arm gcc-aarch64-linux-gnu device-tree-compiler passt
+  busybox-static qemu-system-x86 valgrind qemu-system-arm gcc-aarch64-linux-gnu device-tree-compiler passt \
+  llvm
 
 # The real clients of the VM tier (tests/vm/7x-*): podman and conmon run as they are, crun is
 # built from Debian's source package by tests/clients/build-crun.sh (its build dependencies

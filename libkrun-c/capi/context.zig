@@ -6,7 +6,7 @@ const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
 const Config = @import("../Config.zig");
-const Machine = @import("../vmm/Machine.zig");
+const Machine = @import("../vmm/backend.zig").Machine;
 const loader = @import("../vmm/kernel_loader.zig");
 const log = @import("../log.zig");
 const contexts = @import("contexts.zig");
@@ -233,6 +233,8 @@ const SignalForward = struct {
 
     /// null when no pipe can be made (then SIGTERM keeps its default action).
     fn open() ?SignalForward {
+        // macOS: no VM starts there yet (vmm/hvf/Machine.zig), so nothing to forward to.
+        if (@import("builtin").os.tag == .macos) return null;
         var fds: [2]i32 = undefined;
         const rc = linux.pipe2(&fds, .{ .CLOEXEC = true, .NONBLOCK = true });
         if (linux.errno(rc) != .SUCCESS) {
@@ -315,6 +317,7 @@ fn machineError(func: []const u8, err: Machine.Error) Error {
         error.OutOfMemory => reject(func, error.OutOfMemory, "out of memory building the VM{s}{s}", .{ sep, detail }),
         error.SystemResources => reject(func, error.TryAgain, "out of host resources (threads, fds or mappings) building the VM{s}{s}", .{ sep, detail }),
         error.KvmFailed => reject(func, error.Io, "a KVM call failed unexpectedly building the VM{s}{s}", .{ sep, detail }),
+        error.HostUnsupported => reject(func, error.NotSupported, "this host cannot run a VM yet{s}{s}", .{ sep, detail }),
     };
 }
 

@@ -39,7 +39,9 @@ pub const Error = error{
     AccessDenied,
 };
 
-const E = std.os.linux.E;
+/// The host's errno numbers: macOS numbers some differently (EAGAIN 35, ENOTSUP 45).
+const E = if (is_macos) std.c.E else std.os.linux.E;
+const is_macos = @import("builtin").os.tag == .macos;
 
 pub fn errno(err: Error) i32 {
     const e: E = switch (err) {
@@ -51,6 +53,7 @@ pub fn errno(err: Error) i32 {
         error.Busy => .BUSY,
         error.NoSpace => .NOSPC,
         error.BadFd => .BADF,
+        // libkrun's -ENOTSUP: Linux 95, macOS 45 (Zig's darwin.E names that one OPNOTSUPP).
         error.NotSupported => .OPNOTSUPP,
         error.OutOfMemory => .NOMEM,
         error.NoDevice => .NODEV,

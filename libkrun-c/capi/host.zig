@@ -15,16 +15,22 @@ pub const Info = struct { kind: Kind, size: u64 };
 /// statx(path), following symlinks. Missing → NotFound; unreadable → PermissionDenied.
 pub fn stat(func: []const u8, what: []const u8, path: [:0]const u8) Error!Info {
     var buf: linux.Statx = undefined;
-    const rc = linux.statx(linux.AT.FDCWD, path.ptr, 0, .{ .TYPE = true, .SIZE = true }, &buf);
-    switch (linux.errno(rc)) {
+    var mac: if (is_macos) std.c.Stat else void = undefined;
+    const e = if (is_macos) macErrno(std.c.stat(path.ptr, &mac)) else linux.errno(linux.statx(linux.AT.FDCWD, path.ptr, 0, .{ .TYPE = true, .SIZE = true }, &buf));
+    if (is_macos and e == .SUCCESS) {
+        buf.mode = @intCast(mac.mode);
+        buf.size = @intCast(mac.size);
+    }
+    switch (e) {
         .SUCCESS => {},
         .NOENT => return reject(func, error.NotFound, "{s} \"{s}\" does not exist", .{ what, path }),
         .NOTDIR => return reject(func, error.NotFound, "{s} \"{s}\": a parent is not a directory", .{ what, path }),
         .ACCES, .PERM => return reject(func, error.PermissionDenied, "{s} \"{s}\": permission denied", .{ what, path }),
         .NAMETOOLONG, .LOOP => return reject(func, error.InvalidArgument, "{s} \"{s}\" cannot be resolved", .{ what, path }),
-        else => |e| return reject(func, error.Io, "{s} \"{s}\": statx failed ({t})", .{ what, path, e }),
+        else => return reject(func, error.Io, "{s} \"{s}\": stat failed ({t})", .{ what, path, e }),
     }
     const mode: u32 = buf.mode;
+    // S_IFMT, S_IFDIR and S_IFREG are the same numbers on Linux and macOS.
     const kind: Kind = if (linux.S.ISDIR(mode)) .directory else if (linux.S.ISREG(mode)) .regular else .other;
     return .{ .kind = kind, .size = buf.size };
 }
@@ -47,19 +53,18 @@ pub const File = struct {
         if (info.kind != .regular) {
             return reject(func, error.InvalidArgument, "{s} \"{s}\" is not a regular file", .{ what, path });
         }
-        const rc = linux.open(path.ptr, .{ .ACCMODE = .RDONLY, .CLOEXEC = true }, 0);
-        return switch (linux.errno(rc)) {
-            .SUCCESS => .{ .fd = @intCast(rc), .size = info.size },
+        const fd, const e = openRead(path);
+        return if (e == .SUCCESS) .{ .fd = fd, .size = info.size } else switch (e) {
             .NOENT => reject(func, error.NotFound, "{s} \"{s}\" does not exist", .{ what, path }),
             .ACCES, .PERM => reject(func, error.PermissionDenied, "{s} \"{s}\": permission denied", .{ what, path }),
             .MFILE, .NFILE => reject(func, error.TryAgain, "{s} \"{s}\": out of file descriptors", .{ what, path }),
-            else => |e| reject(func, error.Io, "{s} \"{s}\": open failed ({t})", .{ what, path, e }),
+            else => reject(func, error.Io, "{s} \"{s}\": open failed ({t})", .{ what, path, e }),
         };
     }
 
     pub fn close(self: *File) void {
         assert(self.fd >= 0); // tidy: open files only
-        _ = linux.close(self.fd);
+        closeFd(self.fd);
         self.fd = -1;
     }
 
@@ -69,8 +74,11 @@ pub const File = struct {
         var done: usize = 0;
         var attempts: u32 = 0;
         while (done < buf.len and attempts < 64) : (attempts += 1) {
-            const rc = linux.pread(self.fd, buf[done..].ptr, buf.len - done, @intCast(offset + done));
-            switch (linux.errno(rc)) {
+            const rc, const e = if (is_macos) macResult(std.c.pread(self.fd, buf[done..].ptr, buf.len - done, @intCast(offset + done))) else rc: {
+                const rc = linux.pread(self.fd, buf[done..].ptr, buf.len - done, @intCast(offset + done));
+                break :rc .{ rc, linux.errno(rc) };
+            };
+            switch (e) {
                 .SUCCESS => {
                     if (rc == 0) return false;
                     done += rc;
@@ -85,13 +93,46 @@ pub const File = struct {
 
 /// The whole small file (e.g. a /sys parameter) into `buf`; null if it cannot be read.
 pub fn readSmall(path: [:0]const u8, buf: []u8) ?[]const u8 {
-    const rc = linux.open(path.ptr, .{ .ACCMODE = .RDONLY, .CLOEXEC = true }, 0);
-    if (linux.errno(rc) != .SUCCESS) return null;
-    const fd: i32 = @intCast(rc);
-    defer _ = linux.close(fd);
-    const n = linux.read(fd, buf.ptr, buf.len);
-    if (linux.errno(n) != .SUCCESS) return null;
+    const fd, const open_e = openRead(path);
+    if (open_e != .SUCCESS) return null;
+    defer closeFd(fd);
+    const n, const e = if (is_macos) macResult(std.c.read(fd, buf.ptr, buf.len)) else rc: {
+        const n = linux.read(fd, buf.ptr, buf.len);
+        break :rc .{ n, linux.errno(n) };
+    };
+    if (e != .SUCCESS) return null;
     return buf[0..n];
+}
+
+// ---- the few host calls above, raw syscalls on Linux and libc on macOS ---------------------
+const is_macos = @import("builtin").os.tag == .macos;
+/// The host's errno enum (Linux's or Darwin's: the names used here exist in both).
+const E = if (is_macos) std.c.E else linux.E;
+
+/// The fd (read-only, close-on-exec) and SUCCESS, or -1 and why.
+fn openRead(path: [:0]const u8) struct { i32, E } {
+    if (is_macos) {
+        const fd = std.c.open(path.ptr, .{ .ACCMODE = .RDONLY, .CLOEXEC = true });
+        return if (fd >= 0) .{ fd, .SUCCESS } else .{ -1, macErrno(fd) };
+    }
+    const rc = linux.open(path.ptr, .{ .ACCMODE = .RDONLY, .CLOEXEC = true }, 0);
+    return switch (linux.errno(rc)) {
+        .SUCCESS => .{ @intCast(rc), .SUCCESS },
+        else => |e| .{ -1, e },
+    };
+}
+
+fn closeFd(fd: i32) void {
+    if (is_macos) _ = std.c.close(fd) else _ = linux.close(fd);
+}
+
+/// libc's -1 + errno as the errno (SUCCESS for any other value).
+fn macErrno(rc: c_int) E {
+    return if (rc == -1) std.c.errno(rc) else .SUCCESS;
+}
+
+fn macResult(n: isize) struct { usize, E } {
+    return if (n < 0) .{ 0, std.c.errno(n) } else .{ @intCast(n), .SUCCESS };
 }
 
 test "stat tells directories, files and missing paths apart" {

@@ -5,7 +5,8 @@ const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
 const Config = @import("../Config.zig");
-const Machine = @import("../vmm/Machine.zig");
+const is_macos = @import("builtin").os.tag == .macos;
+const Machine = @import("../vmm/backend.zig").Machine;
 const arch = @import("../vmm/arch.zig").current;
 const contexts = @import("contexts.zig");
 const cstr = @import("cstr.zig");
@@ -60,6 +61,12 @@ fn vcpusMax() u32 {
 /// (PROT_NONE, NORESERVE) and release at once.
 fn hostCanMap(bytes: u64) bool {
     assert(bytes > 0); // tidy: callers pass a size > 0
+    if (is_macos) {
+        const p = std.c.mmap(null, bytes, .{}, .{ .TYPE = .PRIVATE, .ANONYMOUS = true, .NORESERVE = true }, -1, 0);
+        if (p == std.c.MAP_FAILED) return false;
+        _ = std.c.munmap(@alignCast(p), bytes);
+        return true;
+    }
     const rc = linux.mmap(null, bytes, .{}, .{ .TYPE = .PRIVATE, .ANONYMOUS = true, .NORESERVE = true }, -1, 0);
     if (linux.errno(rc) != .SUCCESS) return false;
     _ = linux.munmap(@ptrFromInt(rc), bytes);
@@ -210,7 +217,7 @@ fn addConsoleDefault(ctx_id: u32, input_fd: i32, output_fd: i32, err_fd: i32) Er
     const fds = [_]struct { []const u8, i32 }{ .{ "input_fd", input_fd }, .{ "output_fd", output_fd }, .{ "err_fd", err_fd } };
     for (fds) |entry| {
         const name, const fd = entry;
-        const open = fd >= 0 and linux.errno(linux.fcntl(fd, linux.F.GETFD, 0)) == .SUCCESS;
+        const open = fd >= 0 and if (is_macos) std.c.fcntl(fd, std.c.F.GETFD) >= 0 else linux.errno(linux.fcntl(fd, linux.F.GETFD, 0)) == .SUCCESS;
         if (!open) return reject(func, error.BadFd, "{s} {d} is not an open file descriptor", .{ name, fd });
     }
     if (cfg.console_default != null) {

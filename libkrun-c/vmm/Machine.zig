@@ -43,6 +43,8 @@ pub const Error = error{
     SystemResources,
     /// A KVM ioctl failed unexpectedly while building the VM.
     KvmFailed,
+    /// This host has no backend that runs the VM yet (macOS: vmm/hvf/Machine.zig, docs/HVF.md).
+    HostUnsupported,
 };
 
 /// The guest did not report a code (libkrun's `i32::MAX` sentinel).

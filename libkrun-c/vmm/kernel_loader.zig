@@ -27,7 +27,8 @@ pub const Error = error{ KernelNotFound, KernelInvalid, OutOfMemory, SystemResou
 pub const page = std.heap.page_size_min;
 pub const Mapping = []align(page) u8;
 
-pub const krunfw_name = "libkrunfw.so.5";
+/// libkrunfw's soname; on macOS its install name (libkrun's, too).
+pub const krunfw_name = if (@import("builtin").os.tag == .macos) "libkrunfw.5.dylib" else "libkrunfw.so.5";
 
 const GetKernelFn = *const fn (load_addr: *usize, entry_addr: *usize, size: *usize) callconv(.c) ?[*]u8;
 
@@ -129,6 +130,8 @@ pub const BackingFd = struct {
 /// the pages are anonymous or the file cannot be opened (then VMs copy the bundle).
 pub fn backingOf(bundle: []const u8) ?BackingFd {
     assert(@intFromPtr(bundle.ptr) % page == 0);
+    // No /proc/self/maps on macOS: VMs there copy the bundle.
+    if (@import("builtin").os.tag == .macos) return null;
     const len = std.mem.alignForward(usize, bundle.len, page);
     const backing = fileOf(@intFromPtr(bundle.ptr), len) orelse return null;
     var path_z: [std.fs.max_path_bytes + 1]u8 = undefined;

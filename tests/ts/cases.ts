@@ -19,7 +19,7 @@ import {
   Vm,
   type VmOptions,
 } from "../../mod.ts";
-import { candidates, load } from "../../ffi/load.ts";
+import { candidates, libraryNames, load } from "../../ffi/load.ts";
 import { symbols } from "../../ffi/symbols.ts";
 
 /** One named test. */
@@ -126,6 +126,36 @@ export const cases: Case[] = [
         assert.deepEqual(candidates(), ["/opt/x/libkrun.so.1"]);
       } finally {
         for (const [name, value] of [["LIBKRUN_PATH", saved[0]], ["LD_LIBRARY_PATH", saved[1]]] as const) {
+          if (value === undefined) delete process.env[name];
+          else process.env[name] = value;
+        }
+      }
+    },
+  },
+  {
+    name: "on macOS the default names are libkrun.1.dylib and libkrunfw.5.dylib; LIBKRUN_PATH still wins",
+    fn: () => {
+      const saved = [process.env.LIBKRUN_PATH, process.env.DYLD_LIBRARY_PATH];
+      try {
+        delete process.env.LIBKRUN_PATH;
+        const mac = libraryNames("darwin");
+        assert.deepEqual([mac.libkrun, mac.libkrunfw], ["libkrun.1.dylib", "libkrunfw.5.dylib"]);
+        assert.deepEqual([libraryNames("linux").libkrun, libraryNames("linux").libkrunfw], [
+          "libkrun.so.1",
+          "libkrunfw.so.5",
+        ]);
+        const dir = join(scratch, "dyldpath");
+        spawnSync("mkdir", ["-p", dir]);
+        writeFileSync(join(dir, "libkrun.1.dylib"), "");
+        process.env.DYLD_LIBRARY_PATH = dir;
+        assert.deepEqual(candidates("darwin"), [
+          join(repo, "zig-out/lib/libkrun.1.dylib"),
+          join(dir, "libkrun.1.dylib"),
+        ]);
+        process.env.LIBKRUN_PATH = "/opt/x/libkrun.1.dylib";
+        assert.deepEqual(candidates("darwin"), ["/opt/x/libkrun.1.dylib"]);
+      } finally {
+        for (const [name, value] of [["LIBKRUN_PATH", saved[0]], ["DYLD_LIBRARY_PATH", saved[1]]] as const) {
           if (value === undefined) delete process.env[name];
           else process.env[name] = value;
         }
