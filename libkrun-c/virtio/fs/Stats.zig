@@ -47,7 +47,7 @@ pub fn format(self: *const Stats, tag: []const u8, buf: []u8) []const u8 {
     w.print("virtio-fs stats {s}: wakes={d} irqs={d} requests={d}", .{ tag, self.wakes, self.irqs, total }) catch {};
     for (self.count, self.ns, 0..) |c, ns, op| {
         if (c == 0) continue;
-        const name = std.enums.tagName(fuse.Opcode, @enumFromInt(op)) orelse "other";
+        const name = std.enums.tagName(fuse.Opcode, @fromBackingInt(@intCast(op))) orelse "other";
         w.print(" {s}={d}/{d}us", .{ name, c, ns / std.time.ns_per_us }) catch {};
     }
     w.writeAll("\n") catch {};
