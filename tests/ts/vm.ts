@@ -1,7 +1,11 @@
 /**
  * VM scenarios for tests/vm/6*-ts-*.test.sh, the same under Deno and Bun: they boot real
- * guests, so they run inside the test host. Usage: vm.ts <scenario> <rootfs>. Prints
- * "ok <what>" per check and exits non-zero on the first failure (with the guest's output).
+ * guests, so they run inside the test host. Usage: vm.ts <scenario>[,<scenario>...] <rootfs>.
+ * Several scenarios run one after the other in this one process (a runtime's start-up costs
+ * 5-30 s in the test host's emulated CPU): each prints "ok <what>" per check and ends with
+ * "ok <runtime>: scenario NAME", or "FAIL <runtime>: scenario NAME" at its first failed check
+ * (with the guest's output); the next scenario runs either way, and the exit status is
+ * non-zero when any failed.
  */
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -10,7 +14,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { KrunError, loadLibrary, type RunResult, Vm, type VmStatus } from "../../mod.ts";
 
-const [scenario, root] = process.argv.slice(2);
+const [scenarioList, root] = process.argv.slice(2);
 const runtime = loadLibrary().runtime; // the adapters alone know the runtime
 
 /** Console lines as the workload wrote them. */
@@ -460,9 +464,21 @@ const scenarios: Record<string, () => Promise<void>> = {
   },
 };
 
-const run = scenarios[scenario];
-if (run === undefined) {
-  console.error(`usage: vm.ts <${Object.keys(scenarios).join("|")}> <rootfs>`);
+const names = (scenarioList ?? "").split(",");
+if (names.some((name) => scenarios[name] === undefined)) {
+  console.error(`usage: vm.ts <${Object.keys(scenarios).join("|")}>[,...] <rootfs>`);
   process.exit(2);
 }
-await run();
+let failed = 0;
+for (const name of names) {
+  try {
+    await scenarios[name]();
+    console.log(`ok   ${runtime}: scenario ${name}`);
+  } catch (err) {
+    failed += 1;
+    console.error(err);
+    console.log(`FAIL ${runtime}: scenario ${name}`);
+  }
+}
+// Not process.exit(): the process must still end by itself (nothing a scenario left running).
+process.exitCode = failed === 0 ? 0 : 1;

@@ -3,7 +3,5 @@
 # bounded memory (and a reader that stops stalls the guest, not the process); a stdin round
 # trip through cat; stdout and stderr apart; the status, VmState, the exit event; maxBuffer.
 source "$(dirname "$0")/../ts/vm-common.sh"
-scenario spawn-stream
-scenario spawn-stdin
-scenario output
+scenario spawn-stream spawn-stdin output
 [[ $fails -eq 0 ]]
