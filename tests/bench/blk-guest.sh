@@ -7,6 +7,8 @@
 # Root filesystems come from virtio-fs in both. BLK_ROUNDS rounds (default 2), alternating
 # which side goes first; each figure is the mean over rounds, and ratio = zkrun / QEMU.
 # Inside the test host the numbers are emulation speeds: only the ratios mean anything.
+# BLK_MODES (default "seqwrite seqread randwrite randread") picks workloads; BLK_OLD_LIB=/path
+# to an older libkrun.so.1 adds a third side, "zkold": zkrun through that build (preloaded).
 source "$(dirname "$0")/../vm/90-blk-common.sh"
 command -v qemu-img >/dev/null || skip "no qemu-img"
 KERNEL=$(kernelfw/build-kernel.sh --print-path 2>/dev/null) || skip "no guest kernel"
@@ -16,23 +18,35 @@ rounds=${BLK_ROUNDS:-2}
 cc -O2 -static -pthread -o "$work/root/blk-io" tests/bench/blk-io.c || { echo "building blk-io failed"; exit 1; }
 cat > "$work/root/blkbench.sh" <<'SH'
 #!/bin/sh
-for m in seqwrite seqread; do for j in 1 4; do /blk-io /dev/vda $m $j 1048576 8; done; done
-for m in randwrite randread; do for j in 1 4; do /blk-io /dev/vda $m $j 4096 1; done; done
+# What the guest's block layer makes of the device: its features, segment and size limits,
+# hardware queues; after the workloads, /sys/block/vda/stat (writes: count, merged, sectors).
+q=/sys/block/vda/queue
+echo "BLKQ features=$(cat /sys/block/vda/device/features 2>/dev/null | cut -c1-40) max_segments=$(cat $q/max_segments) max_segment_size=$(cat $q/max_segment_size) max_sectors_kb=$(cat $q/max_sectors_kb) max_hw_sectors_kb=$(cat $q/max_hw_sectors_kb) hw_queues=$(ls /sys/block/vda/mq | wc -l) nr_requests=$(cat $q/nr_requests) scheduler=$(cat $q/scheduler)"
+for m in $BB_MODES; do
+  case $m in seq*) bs=1048576 mib=8 ;; *) bs=4096 mib=1 ;; esac
+  for j in 1 4; do /blk-io /dev/vda $m $j $bs $mib; done
+done
+set -- $(cat /sys/block/vda/stat)
+echo "BLKQ stat: writes=$5 merged=$6 sectors=$7 avg_write_kib=$(( $5 > 0 ? $7 / 2 / $5 : 0 ))"
 sync
 [ -n "$BB_QEMU" ] && /bin/busybox reboot -f
 exit 0
 SH
+modes=${BLK_MODES:-seqwrite seqread randwrite randread}
+sed -i "2i BB_MODES=\"$modes\"" "$work/root/blkbench.sh"
+last=$(echo "$modes" | awk '{print $NF}').4j
 chmod +x "$work/root/blkbench.sh"
 cp -a "$work/root" "$work/root2"
 image() { rm -f "$work/disk.img"; if [[ $1 == qcow2 ]]; then qemu-img create -q -f qcow2 "$work/disk.img" 128M; else truncate -s 128M "$work/disk.img"; fi; }
 results=$work/results
 : >"$results"
-run_zkrun() { # fmt round
+run_zkrun() { # fmt round [side preload]
   image "$1"
-  local out rc
-  out=$(vm "$work/root" -disk d "$work/disk.img" "$1" 0 /blkbench.sh | tr -d '\r'); rc=$?
-  [[ $rc -eq 0 ]] && grep -q "^BLK randread.4j" <<<"$out" || { echo "zkrun run failed (rc $rc)"; echo "$out" | tail -20; exit 1; }
-  grep '^BLK ' <<<"$out" | sed "s/^BLK /$1 zkrun $2 /" >>"$results"
+  local out rc side=${3:-zkrun}
+  out=$(LD_PRELOAD=${4:-} vm "$work/root" -disk d "$work/disk.img" "$1" 0 /blkbench.sh | tr -d '\r'); rc=$?
+  [[ $rc -eq 0 ]] && grep -q "^BLK $last" <<<"$out" || { echo "$side run failed (rc $rc)"; echo "$out" | tail -20; exit 1; }
+  grep '^BLK ' <<<"$out" | sed "s/^BLK /$1 $side $2 /" >>"$results"
+  grep '^BLKQ' <<<"$out" | sed "s/^/$side $1: /"
 }
 run_qemu() { # fmt round
   image "$1"
@@ -47,12 +61,14 @@ run_qemu() { # fmt round
     -append "console=ttyS0 quiet panic=-1 reboot=t rootfstype=virtiofs root=/dev/root rw init=/blkbench.sh BB_QEMU=1" \
     </dev/null 2>"$work/qemu.log" | tr -d '\r')
   kill "$vfsd" 2>/dev/null; wait "$vfsd" 2>/dev/null; rm -f "$work/vfsd.sock"
-  grep -q "^BLK randread.4j" <<<"$out" || { echo "QEMU run failed"; echo "$out" | tail -20; tail -n 20 "$work/qemu.log"; exit 1; }
+  grep -q "^BLK $last" <<<"$out" || { echo "QEMU run failed"; echo "$out" | tail -20; tail -n 20 "$work/qemu.log"; exit 1; }
   grep '^BLK ' <<<"$out" | sed "s/^BLK /$1 qemu $2 /" >>"$results"
+  grep '^BLKQ' <<<"$out" | sed "s/^/QEMU $1: /"
 }
 for r in $(seq "$rounds"); do
   for fmt in raw qcow2; do
     if ((r % 2)); then run_zkrun $fmt $r; run_qemu $fmt $r; else run_qemu $fmt $r; run_zkrun $fmt $r; fi
+    [[ -n ${BLK_OLD_LIB:-} ]] && run_zkrun $fmt $r zkold "$BLK_OLD_LIB"
   done
 done
 sed 's/^/BLK_RAW /' "$results"
@@ -64,4 +80,7 @@ awk '{ k = $1 " " $4; m[k " " $2] += $5; i[k " " $2] += $7; n[k " " $2]++; if (!
     u = seq ? "MiB/s" : "IOPS"
     printf "guest.%s.%s.zkrun %.1f %s\n", p[1], p[2], z, u
     printf "guest.%s.%s.qemu %.1f %s\n", p[1], p[2], q, u
-    printf "guest.%s.%s.ratio %.2f x\n", p[1], p[2], (q > 0 ? z / q : 0) } }' "$results"
+    printf "guest.%s.%s.ratio %.2f x\n", p[1], p[2], (q > 0 ? z / q : 0)
+    if (n[k " zkold"] > 0) { o = (seq ? m[k " zkold"] : i[k " zkold"]) / n[k " zkold"]
+      printf "guest.%s.%s.zkold %.1f %s\n", p[1], p[2], o, u
+      printf "guest.%s.%s.ratio_old %.2f x\n", p[1], p[2], (q > 0 ? o / q : 0) } } }' "$results"

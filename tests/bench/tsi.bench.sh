@@ -18,6 +18,10 @@
 # passt and the QEMU guests use 10.0.2.15/24 with gateway 10.0.2.2, which both passt and slirp
 # map to the host's loopback. The test host has no NIC: passt takes its template from a dummy
 # interface made here.
+# TSI_BENCH_ONLY=passt: only the passt comparison (zkrun and QEMU), bulk transfers only, plus, with
+# TSI_BENCH_OLD_LIB=/path/to/an/older/libkrun.so.1, zkrun + passt once more through that build
+# (preloaded), for before/after figures. Every passt guest prints "M rx_buffers_kib": MemFree
+# taken by bringing eth0 up (Linux fills its receive ring in virtnet_open).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PWD/.tools/zig/bin:$PATH"
@@ -30,7 +34,7 @@ if [[ ${ZKRUN_BENCH_INSIDE:-} != 1 ]]; then
   fi
   [[ -x tests/host/run ]] || { echo "tsi: SKIP: no test host (tests/host/run) to boot Linux guests in"; exit 77; }
   echo "tsi: machine $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
-  exec tests/host/run --timeout 1500 env ZKRUN_BENCH_INSIDE=1 "$0"
+  exec tests/host/run --timeout 1500 env ZKRUN_BENCH_INSIDE=1 TSI_BENCH_ONLY="${TSI_BENCH_ONLY:-}" TSI_BENCH_OLD_LIB="${TSI_BENCH_OLD_LIB:-}" "$0"
 fi
 
 source tests/vm/85-tsi-lib.sh
@@ -40,7 +44,8 @@ SP=$(free_port)
 "$TB" serve "$SP" >"$work/serve.log" 2>&1 &
 pids+=($!)
 sleep 0.5
-need_tsi_host "$SP"
+only=${TSI_BENCH_ONLY:-}
+[[ $only == passt ]] || need_tsi_host "$SP"
 N=200 MIB=16 RR=1000 STEP=100
 echo "tsi: $(date -u +%F), test host $(uname -r), $(nproc) vCPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 # fig PREFIX OUTPUT: "B key value" lines as figures.
@@ -57,14 +62,17 @@ fig() {
 # or 124: the step hung and was killed).
 steps() {
   local s
-  for s in "lat $N" "tput $MIB" "tputin $MIB" "rr $RR"; do
+  local list=("lat $N" "tput $MIB" "tputin $MIB" "rr $RR")
+  [[ ${TSI_BENCH_ONLY:-} == passt ]] && list=("tput $MIB" "tputin $MIB") # the bulk transfers only
+  for s in "${list[@]}"; do
     set -- $s
     echo "busybox timeout $STEP tsi-bench $1 $IP $SP $2 || echo \"B error $1 exit=\$?\""
   done
 }
+declare -A res
+if [[ $only != passt ]]; then
 native=$(for s in "lat $N" "tput $MIB" "tputin $MIB" "rr $RR"; do set -- $s; timeout $STEP "$TB" "$1" 127.0.0.1 "$SP" "$2"; done)
 fig "test-host loopback (native)" "$native"
-declare -A res
 res[native]=$native
 
 IP=$HOST
@@ -72,9 +80,14 @@ vm -- "$(steps)"
 echo "$out" | grep -a '^B ' | sed 's/^/guest (TSI): /'
 res[tsi]=$(grep -a '^B ' <<<"$out")
 fig "zkrun guest via TSI" "${res[tsi]}"
+fi
 
 # passt, one instance per guest (-1: it exits when its guest disconnects).
-netup='ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2 || echo "B error ifup"'
+memfree='sed -n "s/^MemFree: *\([0-9]*\).*/\1/p" /proc/meminfo'
+netup="m0=\$($memfree)
+"'ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2 || echo "B error ifup"
+sleep 1
+'"echo \"M rx_buffers_kib \$((m0 - \$($memfree)))\""
 passt_ok=0
 if ! command -v passt >/dev/null; then
   echo "tsi: no passt in the test host: no passt comparison"
@@ -104,9 +117,20 @@ if [[ $passt_ok == 1 ]] && passt_start passt-zkrun; then
   vm -P "$PS" -- "$netup
 $(steps)"
   passt_stop passt-zkrun
-  echo "$out" | grep -a '^B ' | sed 's/^/guest (zkrun + passt): /'
+  echo "$out" | grep -a '^[BM] ' | sed 's/^/guest (zkrun + passt): /'
   res[zpasst]=$(grep -a '^B ' <<<"$out")
   fig "zkrun guest via virtio-net + passt" "${res[zpasst]}"
+fi
+if [[ -n ${TSI_BENCH_OLD_LIB:-} && $passt_ok == 1 ]] && passt_start passt-zkrun-old; then
+  realrun=$RUN RUN=$work/run-old.sh
+  printf '#!/bin/sh\nLD_PRELOAD=%s exec %s "$@"\n' "$TSI_BENCH_OLD_LIB" "$realrun" >"$RUN" && chmod +x "$RUN"
+  vm -P "$PS" -- "$netup
+$(steps)"
+  RUN=$realrun
+  passt_stop passt-zkrun-old
+  echo "$out" | grep -a '^[BM] ' | sed 's/^/guest (zkrun + passt, older build): /'
+  res[zpasstold]=$(grep -a '^B ' <<<"$out")
+  fig "zkrun (older build $TSI_BENCH_OLD_LIB) guest via virtio-net + passt" "${res[zpasstold]}"
 fi
 
 # QEMU with the same kernel and the same workload; the root comes over virtio-fs (virtiofsd).
@@ -133,7 +157,7 @@ if [[ -n $KERNEL && -x $VIRTIOFSD ]] && command -v qemu-system-x86_64 >/dev/null
   if [[ $passt_ok == 1 ]] && passt_start passt-qemu; then
     qemu_vm passt -netdev stream,id=n0,server=off,addr.type=unix,addr.path="$PS"
     passt_stop passt-qemu
-    echo "$out" | grep -a '^B ' | sed 's/^/guest (QEMU + passt): /'
+    echo "$out" | grep -a '^[BM] ' | sed 's/^/guest (QEMU + passt): /'
     res[qpasst]=$(grep -a '^B ' <<<"$out")
     fig "QEMU guest via virtio-net + passt" "${res[qpasst]}"
   fi
@@ -143,7 +167,8 @@ else
 fi
 
 # A tap device, offloads on and off.
-if ip tuntap add dev zkt0 mode tap && ip addr add 198.51.100.1/24 dev zkt0 && ip link set zkt0 up; then
+if [[ $only == passt ]]; then :
+elif ip tuntap add dev zkt0 mode tap && ip addr add 198.51.100.1/24 dev zkt0 && ip link set zkt0 up; then
   IP=198.51.100.1
   tapup='ip link set eth0 up && ip addr add 198.51.100.2/24 dev eth0 || echo "B error ifup"'
   for mode in on off; do
@@ -160,7 +185,7 @@ else
 fi
 
 # QEMU user networking last among the NIC setups: its guest -> host step is the slowest.
-if [[ ${qemu_ok:-0} == 1 ]]; then
+if [[ ${qemu_ok:-0} == 1 && $only != passt ]]; then
   IP=10.0.2.2
   qemu_vm user -netdev user,id=n0
   echo "$out" | grep -a '^B ' | sed 's/^/guest (QEMU user): /'
@@ -181,11 +206,15 @@ done
 a=$(val zpasst guest_to_host_MBps) b=$(val qpasst guest_to_host_MBps) c=$(val zpasst host_to_guest_MBps) d=$(val qpasst host_to_guest_MBps)
 [[ -n $a && -n $b ]] && awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "tsi: ratio zkrun+passt / QEMU+passt, guest->host: %.2f\n", a / b }'
 [[ -n $c && -n $d ]] && awk -v a="$c" -v b="$d" 'BEGIN { if (b > 0) printf "tsi: ratio zkrun+passt / QEMU+passt, host->guest: %.2f\n", a / b }'
+a=$(val zpasstold guest_to_host_MBps) c=$(val zpasstold host_to_guest_MBps)
+[[ -n $a && -n $b ]] && awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "tsi: ratio older zkrun+passt / QEMU+passt, guest->host: %.2f\n", a / b }'
+[[ -n $c && -n $d ]] && awk -v a="$c" -v b="$d" 'BEGIN { if (b > 0) printf "tsi: ratio older zkrun+passt / QEMU+passt, host->guest: %.2f\n", a / b }'
 for k in guest_to_host_MBps host_to_guest_MBps rr_per_s; do
   a=$(val tapon $k) b=$(val tapoff $k)
   [[ -n $a && -n $b ]] && awk -v a="$a" -v b="$b" -v k="$k" 'BEGIN { if (b > 0) printf "tsi: ratio tap offloads on / off, %s: %.2f\n", k, a / b }'
 done
 
+[[ $only == passt ]] && exit 0
 # 1000 open guest sockets: the runner's RSS and fds before and after.
 rm -f "$ROOTFS/go"
 vm_bg -- "
