@@ -9,6 +9,7 @@ const terminal = @import("../terminal.zig");
 const linux_machine = @import("../Machine.zig");
 const hv = @import("hv.zig");
 const Vm = @import("Vm.zig");
+const Vcpu = @import("Vcpu.zig");
 
 const log = std.log.scoped(.hvf);
 
@@ -21,8 +22,10 @@ pub const pause_timeout_ns = linux_machine.pause_timeout_ns;
 pub const Stats = linux_machine.Stats;
 pub const PauseError = linux_machine.PauseError;
 
-/// Never constructed yet (create refuses); the fields are what the methods below report.
+/// Never constructed yet (create refuses); the methods below drive what a built one would hold.
 vm: Vm,
+vcpus: []Vcpu = &.{},
+stopping: std.atomic.Value(bool) = .init(false),
 exit_status: i32 = exit_code_failure,
 
 pub fn create(gpa: std.mem.Allocator, cfg: *const Config) Error!*Machine {
@@ -37,12 +40,16 @@ pub fn create(gpa: std.mem.Allocator, cfg: *const Config) Error!*Machine {
 }
 
 pub fn start(self: *Machine) Error!void {
-    _ = self;
-    return error.HostUnsupported;
+    for (self.vcpus) |*v| v.spawn() catch {
+        self.stop();
+        for (self.vcpus) |*w| w.join();
+        return error.SystemResources;
+    };
 }
 
 pub fn wait(self: *Machine, timeout_ms: i32) error{Timeout}!i32 {
     _ = timeout_ms;
+    for (self.vcpus) |*v| v.join();
     return self.exit_status;
 }
 
@@ -52,7 +59,8 @@ pub fn exitReason(self: *const Machine) ExitReason {
 }
 
 pub fn stop(self: *Machine) void {
-    _ = self;
+    self.stopping.store(true, .release);
+    for (self.vcpus) |*v| v.kick();
 }
 
 pub fn pause(self: *Machine) PauseError!void {
@@ -72,11 +80,14 @@ pub fn resizeConsole(self: *Machine, size: terminal.Size) error{ NoTerminal, Io 
 }
 
 pub fn stats(self: *const Machine) Stats {
-    _ = self;
-    return .{ .setup_ns = 0, .exits = 0, .guest_resident_bytes = 0 };
+    var exits: u64 = 0;
+    for (self.vcpus) |*v| exits += v.exits.load(.monotonic);
+    return .{ .setup_ns = 0, .exits = exits, .guest_resident_bytes = 0 };
 }
 
 pub fn destroy(self: *Machine) void {
+    self.stop();
+    for (self.vcpus) |*v| v.join();
     self.vm.destroy();
 }
 

@@ -70,7 +70,7 @@ pub const Exit = union(enum) {
 };
 
 pub fn class(esr: u64) Class {
-    return @enumFromInt(@as(u6, @truncate(esr >> 26)));
+    return @fromBackingInt(@intCast(@as(u6, @truncate(esr >> 26))));
 }
 
 /// Instruction length bit: 4-byte instruction (always for AArch64).
@@ -85,18 +85,20 @@ pub fn decode(esr: u64, ipa: u64) Exit {
         .wfx => if (iss & 1 == 0) .wfi else .wfe,
         .hvc64 => .{ .hvc = @truncate(iss) },
         .smc64 => .{ .smc = @truncate(iss) },
-        .sysreg => .{ .sysreg = .{
-            // ISS: Op0 21:20, Op2 19:17, Op1 16:14, CRn 13:10, Rt 9:5, CRm 4:1, Direction 0.
-            .encoding = @import("hv.zig").sysReg(
-                @truncate(iss >> 20),
-                @truncate(iss >> 14),
-                @truncate(iss >> 10),
-                @truncate(iss >> 1),
-                @truncate(iss >> 17),
-            ),
-            .reg = @truncate(iss >> 5),
-            .read = iss & 1 != 0,
-        } },
+        .sysreg => .{
+            .sysreg = .{
+                // ISS: Op0 21:20, Op2 19:17, Op1 16:14, CRn 13:10, Rt 9:5, CRm 4:1, Direction 0.
+                .encoding = @import("hv.zig").sysReg(
+                    @truncate(iss >> 20),
+                    @truncate(iss >> 14),
+                    @truncate(iss >> 10),
+                    @truncate(iss >> 1),
+                    @truncate(iss >> 17),
+                ),
+                .reg = @truncate(iss >> 5),
+                .read = iss & 1 != 0,
+            },
+        },
         .data_abort_lower => dataAbort(iss, ipa) orelse .{ .unhandled = ec },
         else => .{ .unhandled = ec },
     };
@@ -107,14 +109,16 @@ fn dataAbort(iss: u32, ipa: u64) ?Exit {
     const s1ptw = iss & (1 << 7) != 0;
     const cache_op = iss & (1 << 8) != 0;
     if (!isv or s1ptw or cache_op) return null;
-    return .{ .mmio = .{
-        .addr = ipa,
-        .size = @as(u8, 1) << @as(u2, @truncate(iss >> 22)), // SAS, bits 23:22
-        .write = iss & (1 << 6) != 0,
-        .reg = @truncate(iss >> 16),
-        .sign_extend = iss & (1 << 21) != 0,
-        .wide = iss & (1 << 15) != 0,
-    } };
+    return .{
+        .mmio = .{
+            .addr = ipa,
+            .size = @as(u8, 1) << @as(u2, @truncate(iss >> 22)), // SAS, bits 23:22
+            .write = iss & (1 << 6) != 0,
+            .reg = @truncate(iss >> 16),
+            .sign_extend = iss & (1 << 21) != 0,
+            .wide = iss & (1 << 15) != 0,
+        },
+    };
 }
 
 const testing = std.testing;

@@ -66,7 +66,7 @@ pub const Reg = enum(u32) {
 
     pub fn x(n: u5) Reg {
         std.debug.assert(n <= 30); // tidy: x31 is xzr/sp, not a register here
-        return @enumFromInt(n);
+        return @fromBackingInt(@intCast(n));
     }
 };
 
@@ -142,6 +142,12 @@ pub fn api() LoadError!*const Api {
     return api_error;
 }
 
+/// The functions, once `api()` succeeded (the vCPU threads' hot path: no lock). The Api never
+/// changes after it is loaded, and the threads are spawned after that.
+pub fn loaded() *const Api {
+    return &api_loaded.?;
+}
+
 fn loadOnce() void {
     const handle = std.c.dlopen(framework_path, .{ .NOW = true }) orelse {
         api_error = error.FrameworkMissing;
@@ -194,16 +200,16 @@ test "hv_vcpu_exit_t layout matches Hypervisor/hv_vcpu_types.h" {
 }
 
 test "register ids are the header's values" {
-    try std.testing.expectEqual(@as(u16, 0xc005), @intFromEnum(SysReg.mpidr_el1)); // HV_SYS_REG_MPIDR_EL1
-    try std.testing.expectEqual(@as(u16, 0xc080), @intFromEnum(SysReg.sctlr_el1));
-    try std.testing.expectEqual(@as(u16, 0xdf19), @intFromEnum(SysReg.cntv_ctl_el0));
-    try std.testing.expectEqual(@as(u16, 0xdf1a), @intFromEnum(SysReg.cntv_cval_el0));
-    try std.testing.expectEqual(@as(u16, 0xe208), @intFromEnum(SysReg.sp_el1));
-    try std.testing.expectEqual(@as(u32, 30), @intFromEnum(Reg.x(30)));
-    try std.testing.expectEqual(@as(u32, 31), @intFromEnum(Reg.pc));
-    try std.testing.expectEqual(@as(u32, 34), @intFromEnum(Reg.cpsr));
-    try std.testing.expectEqual(@as(c_int, -85377023), @intFromEnum(Status.err)); // HV_ERROR
-    try std.testing.expectEqual(@as(c_int, -85377009), @intFromEnum(Status.unsupported));
+    try std.testing.expectEqual(@as(u16, 0xc005), @backingInt(SysReg.mpidr_el1)); // HV_SYS_REG_MPIDR_EL1
+    try std.testing.expectEqual(@as(u16, 0xc080), @backingInt(SysReg.sctlr_el1));
+    try std.testing.expectEqual(@as(u16, 0xdf19), @backingInt(SysReg.cntv_ctl_el0));
+    try std.testing.expectEqual(@as(u16, 0xdf1a), @backingInt(SysReg.cntv_cval_el0));
+    try std.testing.expectEqual(@as(u16, 0xe208), @backingInt(SysReg.sp_el1));
+    try std.testing.expectEqual(@as(u32, 30), @backingInt(Reg.x(30)));
+    try std.testing.expectEqual(@as(u32, 31), @backingInt(Reg.pc));
+    try std.testing.expectEqual(@as(u32, 34), @backingInt(Reg.cpsr));
+    try std.testing.expectEqual(@as(c_int, -85377023), @backingInt(Status.err)); // HV_ERROR
+    try std.testing.expectEqual(@as(c_int, -85377009), @backingInt(Status.unsupported));
 }
 
 test "api() on a host without the framework reports FrameworkMissing" {

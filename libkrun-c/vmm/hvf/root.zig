@@ -5,4 +5,6 @@ test {
     _ = @import("esr.zig");
     _ = @import("psci.zig");
     _ = @import("Vm.zig");
+    _ = @import("exit.zig");
+    _ = @import("Vcpu.zig");
 }
