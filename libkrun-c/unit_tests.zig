@@ -34,7 +34,6 @@ comptime {
     _ = @import("virtio/vsock/packet.zig");
     _ = @import("virtio/vsock/tests.zig");
     _ = @import("vmm/aarch64/arch.zig");
-    _ = @import("vmm/aarch64/Cmdline.zig");
     _ = @import("vmm/aarch64/Fdt.zig");
     _ = @import("vmm/aarch64/devicetree.zig");
     _ = @import("vmm/aarch64/fdt_tests.zig");
@@ -50,6 +49,8 @@ comptime {
     _ = @import("vmm/OutputBuffer.zig");
     _ = @import("vmm/Vcpu.zig");
     _ = @import("vmm/arch.zig");
+    _ = @import("vmm/Cmdline.zig");
+    _ = @import("vmm/ram.zig");
     _ = @import("vmm/builder.zig");
     _ = @import("vmm/kernel_loader.zig");
     _ = @import("vmm/kvm.zig");

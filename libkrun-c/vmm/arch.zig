@@ -25,6 +25,8 @@
 //! - the end: `resetWasPanic(mem)` (x86_64: the BIOS warm-reset flag) and
 //!   `reset_flag_psci_reset2` (aarch64: a panic resets warm through PSCI SYSTEM_RESET2, which
 //!   vmm/Vcpu.zig reads from the reset event).
+//! Backends build `Ram` with vmm/ram.zig and `Cmdline` with vmm/Cmdline.zig, giving only their
+//! addresses, size and prolog.
 //!
 //! Not done on aarch64 yet: krun_set_kernel's ELF format (an arm64 vmlinux; RAW takes an
 //! Image), nested virtualization, and a run on macOS (Hypervisor.framework: no backend).

@@ -8,12 +8,12 @@ cd "$(dirname "$0")/../.."
 export PATH="$PWD/.tools/zig/bin:$PATH"
 dir="${ZKRUN_CACHE:-$HOME/.cache/zkrun}/host"
 mkdir -p "$dir"
-srcs=(tests/aarch64/boot-harness.zig libkrun-c/vmm/aarch64/root.zig libkrun-c/vmm/aarch64/Fdt.zig
+srcs=(tests/aarch64/boot-harness.zig libkrun-c/vmm/aarch64_harness.zig libkrun-c/vmm/ram.zig libkrun-c/vmm/aarch64/Fdt.zig
   libkrun-c/vmm/aarch64/devicetree.zig libkrun-c/vmm/aarch64/layout.zig libkrun-c/vmm/aarch64/kvm_arm.zig)
 out="$dir/aarch64-boot-$(cat "${srcs[@]}" | sha256sum | cut -c1-16)"
 if [[ ! -x $out ]]; then
   zig build-exe -target aarch64-linux -O ReleaseSafe -fstrip --dep vmm_aarch64 -Mroot=tests/aarch64/boot-harness.zig \
-    -Mvmm_aarch64=libkrun-c/vmm/aarch64/root.zig -femit-bin="$out.tmp.$$"
+    -Mvmm_aarch64=libkrun-c/vmm/aarch64_harness.zig -femit-bin="$out.tmp.$$"
   rm -f "$out.tmp.$$.o"
   mv -f "$out.tmp.$$" "$out"
 fi

@@ -138,7 +138,15 @@ pub fn attachLegacy(bus: *LegacyBus, mmio: *MmioBus) void {
 
 // ---- boot ---------------------------------------------------------------------------------
 
-pub const Cmdline = @import("Cmdline.zig");
+/// The command line, carried in the device tree's /chosen/bootargs: libkrun's prolog minus the
+/// x86 tokens (`reboot=k`, `no-kvmapf`), with `reboot=panic_warm` so a panic resets warm (PSCI
+/// SYSTEM_RESET2) and init's reboot cold (reset_flag_psci_reset2). No `virtio_mmio.device=`
+/// tokens: the device tree names every slot. 2048: arm64's COMMAND_LINE_SIZE.
+pub const Cmdline = @import("../Cmdline.zig").Cmdline(.{
+    .size_max = 2048,
+    .prolog_head = "reboot=panic_warm panic=-1 panic_print=0 nomodule",
+    .prolog_tail = "rootfstype=virtiofs rw quiet init=/init.krun",
+});
 
 pub const Boot = struct {
     cmdline: *const Cmdline,
@@ -309,4 +317,15 @@ test "aarch64 checkKernel: an arm64 Image whose bss fits, nothing else" {
     std.mem.writeInt(u64, img[0x10..0x18], 40 << 20, .little);
     try checkKernel(&img, 128);
     try std.testing.expectError(error.KernelInvalid, checkKernel(&img, 16));
+}
+
+test "aarch64 cmdline: prolog without x86 tokens, no slots on the line, bounded, printable" {
+    var c: Cmdline = .{};
+    try c.appendProlog("hvc0");
+    try c.appendVirtioMmio(0);
+    try std.testing.expectEqualStrings("reboot=panic_warm panic=-1 panic_print=0 nomodule console=hvc0 " ++
+        "rootfstype=virtiofs rw quiet init=/init.krun", c.bytes());
+    try std.testing.expectError(error.CmdlineInvalidChar, c.append("a\nb"));
+    var long: [Cmdline.size_max]u8 = @splat('x');
+    try std.testing.expectError(error.CmdlineTooLong, c.append(&long));
 }

@@ -6,6 +6,7 @@
 //! SPI number (INTID - 32).
 const std = @import("std");
 const assert = std.debug.assert;
+const guest_ram = @import("../ram.zig");
 
 pub const dram_start: u64 = 0x8000_0000;
 /// The kernel Image sits at the start of RAM (its header's text_offset is 0 since Linux 5.10).
@@ -40,9 +41,9 @@ pub fn fdtAddr(ram_size: u64) u64 {
     return (dram_start + ram_size - fdt_max_size) & ~@as(u64, fdt_max_size - 1);
 }
 
-// ---- guest RAM (the shape vmm/kernel_loader.zig and the builder share with x86_64) --------
+// ---- guest RAM (../ram.zig builds it from these addresses) ----------------------------------
 
-pub const page_size: u64 = 4096;
+pub const page_size = guest_ram.page_size;
 /// 64 GiB of RAM from 2 GiB: inside KVM's default 40-bit IPA space.
 pub const ram_mib_max: u32 = 64 * 1024;
 /// Where a kernel bundle (libkrunfw, krun_set_kernel RAW: an arm64 Image) is mapped and entered.
@@ -52,72 +53,21 @@ pub const himem_start: u64 = dram_start;
 /// The end of the RAM window (kernel_loader.zig's upper bound; there is no MMIO gap above RAM).
 pub const mmio_gap_start: u64 = dram_start + (@as(u64, ram_mib_max) << 20) + (1 << 30);
 
-pub const Range = struct {
-    start: u64,
-    len: u64,
-
-    pub fn end(r: Range) u64 {
-        return r.start + r.len;
-    }
-};
-
 pub const ranges_max = 2;
 
+pub const Range = guest_ram.Range;
 /// RAM as the guest sees it: one contiguous span from dram_start, as at most two KVM slots
 /// (the kernel bundle mapped copy-on-write, then anonymous RAM).
-pub const Ram = struct {
-    ranges: [ranges_max]Range = undefined,
-    count: u8 = 0,
-    kernel_index: ?u8 = null,
-
-    pub fn slice(self: *const Ram) []const Range {
-        return self.ranges[0..self.count];
-    }
-
-    fn push(self: *Ram, r: Range) void {
-        assert(self.count < ranges_max and r.len > 0);
-        self.ranges[self.count] = r;
-        self.count += 1;
-    }
-
-    pub fn total(self: *const Ram) u64 {
-        var sum: u64 = 0;
-        for (self.slice()) |r| sum += r.len;
-        return sum;
-    }
-
-    /// One past the last RAM byte (RAM is contiguous from dram_start).
-    pub fn end(self: *const Ram) u64 {
-        return if (self.count == 0) dram_start else self.ranges[self.count - 1].end();
-    }
-
-    pub fn ramContaining(self: *const Ram, addr: u64, len: u64) ?Range {
-        for (self.slice(), 0..) |r, i| {
-            if (self.kernel_index != null and self.kernel_index.? == i) continue;
-            if (addr >= r.start and len <= r.len and addr - r.start <= r.len - len) return r;
-        }
-        return null;
-    }
-};
+pub const Ram = guest_ram.Ram(.{ .ranges_max = ranges_max, .ram_start = dram_start, .ram_mib_max = ram_mib_max });
 
 /// The kernel bundle at `load_addr` (= dram_start), then `ram_mib` MiB of RAM after it (as on
 /// x86_64, the bundle's pages come on top of the RAM asked for).
 pub fn ramWithBundle(ram_mib: u32, load_addr: u64, kernel_size: u64) Ram {
-    assert(ram_mib > 0 and ram_mib <= ram_mib_max);
-    assert(load_addr == kernel_load_addr and kernel_size > 0 and kernel_size % page_size == 0);
-    var ram: Ram = .{};
-    ram.kernel_index = 0;
-    ram.push(.{ .start = load_addr, .len = kernel_size });
-    ram.push(.{ .start = load_addr + kernel_size, .len = @as(u64, ram_mib) << 20 });
-    return ram;
+    assert(load_addr == kernel_load_addr);
+    return Ram.withKernel(ram_mib, load_addr, kernel_size);
 }
 
-pub fn ramPlain(ram_mib: u32) Ram {
-    assert(ram_mib > 0 and ram_mib <= ram_mib_max);
-    var ram: Ram = .{};
-    ram.push(.{ .start = dram_start, .len = @as(u64, ram_mib) << 20 });
-    return ram;
-}
+pub const ramPlain = Ram.plain;
 
 test "layout: RAM is one span from 2 GiB, the bundle first" {
     const ram = ramWithBundle(128, kernel_load_addr, 20 << 20);

@@ -120,7 +120,7 @@ pub fn checkKernel(bytes: []const u8, ram_mib: u32) error{KernelInvalid}!void {
 /// Writes what the kernel reads at entry: the command line, identity page tables, GDT/IDT, the
 /// MP table and the zero page. The builder checked `vcpus` and mapped low RAM already.
 pub fn writeBoot(mem: *const GuestMemory, ram: *const Ram, b: Boot) BootError!void {
-    b.cmdline.store(mem, layout.cmdline_addr) catch unreachable; // tidy: low RAM always exists
+    boot.storeCmdline(b.cmdline, mem, layout.cmdline_addr) catch unreachable; // tidy: low RAM always exists
     boot.writePageTables(mem) catch unreachable; // tidy: low RAM always exists
     boot.writeGdtIdt(mem) catch unreachable; // tidy: low RAM always exists
     mptable.write(mem, b.vcpus) catch unreachable; // tidy: vcpus <= vcpus_max was checked

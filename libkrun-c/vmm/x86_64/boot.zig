@@ -115,63 +115,24 @@ pub fn buildZeroPage(page: *[bp.size]u8, zp: ZeroPage) void {
 
 // ---- kernel command line ------------------------------------------------------------------
 
-/// libkrun's prolog minus `console=`, which comes from Config.kernel_console.
-pub const prolog_head = "reboot=k,panic_warm panic=-1 panic_print=0 nomodule";
-pub const prolog_tail = "rootfstype=virtiofs rw quiet no-kvmapf init=/init.krun";
+/// libkrun's prolog around `console=`; the guest finds the virtio-MMIO slots on the line.
+pub const Cmdline = @import("../Cmdline.zig").Cmdline(.{
+    .size_max = layout.cmdline_size_max,
+    .prolog_head = "reboot=k,panic_warm panic=-1 panic_print=0 nomodule",
+    .prolog_tail = "rootfstype=virtiofs rw quiet no-kvmapf init=/init.krun",
+    .virtio_mmio_slot = virtioMmioSlot,
+});
 
-/// A kernel command line in a fixed buffer: tokens joined by single spaces, printable ASCII
-/// only (libkrun's rule), at most `cmdline_size_max - 1` bytes so the NUL fits.
-pub const Cmdline = struct {
-    buf: [layout.cmdline_size_max]u8 = undefined,
-    len: usize = 0,
+fn virtioMmioSlot(slot: u32) @import("../Cmdline.zig").VirtioMmioSlot {
+    return .{ .addr = layout.virtioSlotAddr(slot), .irq = layout.virtioSlotIrq(slot) };
+}
 
-    pub const Error = error{ CmdlineTooLong, CmdlineInvalidChar };
-
-    pub fn bytes(self: *const Cmdline) []const u8 {
-        return self.buf[0..self.len];
-    }
-
-    /// Appends text verbatim (it may hold several tokens), after a space separator.
-    pub fn append(self: *Cmdline, text: []const u8) Error!void {
-        if (text.len == 0) return;
-        for (text) |c| if (c < ' ' or c > '~') return error.CmdlineInvalidChar;
-        const sep: usize = @intFromBool(self.len > 0);
-        if (self.len + sep + text.len > self.buf.len - 1) return error.CmdlineTooLong;
-        if (sep == 1) {
-            self.buf[self.len] = ' ';
-            self.len += 1;
-        }
-        @memcpy(self.buf[self.len..][0..text.len], text);
-        self.len += text.len;
-    }
-
-    pub fn appendPrint(self: *Cmdline, comptime fmt: []const u8, args: anytype) Error!void {
-        var tmp: [256]u8 = undefined;
-        const text = std.fmt.bufPrint(&tmp, fmt, args) catch return error.CmdlineTooLong;
-        try self.append(text);
-    }
-
-    /// `virtio_mmio.device=4K@0x...:IRQ`, the guest's only way to find a virtio-MMIO slot.
-    pub fn appendVirtioMmio(self: *Cmdline, slot: u32) Error!void {
-        try self.appendPrint("virtio_mmio.device=4K@0x{x}:{d}", .{
-            layout.virtioSlotAddr(slot), layout.virtioSlotIrq(slot),
-        });
-    }
-
-    /// The prolog with `console=<console>` where libkrun has it.
-    pub fn appendProlog(self: *Cmdline, console: []const u8) Error!void {
-        try self.append(prolog_head);
-        try self.appendPrint("console={s}", .{console});
-        try self.append(prolog_tail);
-    }
-
-    /// Writes the line and its NUL at `addr`.
-    pub fn store(self: *const Cmdline, mem: *const GuestMemory, addr: u64) GuestMemory.Error!void {
-        const dest = try mem.slice(addr, self.len + 1);
-        @memcpy(dest[0..self.len], self.bytes());
-        dest[self.len] = 0;
-    }
-};
+/// Writes the line and its NUL at `addr` (the zero page's cmd_line_ptr points there).
+pub fn storeCmdline(c: *const Cmdline, mem: *const GuestMemory, addr: u64) GuestMemory.Error!void {
+    const dest = try mem.slice(addr, c.len + 1);
+    @memcpy(dest[0..c.len], c.bytes());
+    dest[c.len] = 0;
+}
 
 // ---- page tables, GDT, IDT ----------------------------------------------------------------
 
@@ -411,7 +372,7 @@ test "cmdline: prolog, devices, printable ASCII only, bounded" {
     var low: [0x30000]u8 align(4096) = @splat(0xaa);
     var mem: GuestMemory = .{};
     try mem.addRegion(0, &low);
-    try c.store(&mem, layout.cmdline_addr);
+    try storeCmdline(&c, &mem, layout.cmdline_addr);
     try testing.expectEqualStrings(c.bytes(), low[0x20000..][0..c.len]);
     try testing.expectEqual(@as(u8, 0), low[0x20000 + c.len]);
 }

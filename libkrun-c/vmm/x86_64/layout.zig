@@ -1,7 +1,8 @@
 //! x86_64 guest physical memory map (libkrun's, see libkrun.md §2.1) and the RAM ranges a VM
-//! gets: pure arithmetic, no mappings, so it is unit tested on its own.
+//! gets (built by ../ram.zig from these addresses): pure arithmetic, unit tested on its own.
 const std = @import("std");
 const assert = std.debug.assert;
+const guest_ram = @import("../ram.zig");
 
 pub const gdt_addr: u64 = 0x500;
 pub const idt_addr: u64 = 0x520;
@@ -32,94 +33,30 @@ pub const tss_addr: u32 = 0xFFFB_D000;
 /// Page-table identity map covers this much (512 × 2 MiB).
 pub const identity_map_size: u64 = 1 << 30;
 
-pub const Range = struct {
-    start: u64,
-    len: u64,
-
-    pub fn end(r: Range) u64 {
-        return r.start + r.len;
-    }
-};
-
+pub const page_size = guest_ram.page_size;
+/// 16 MiB below the bundle + requested RAM must fit below the 64-bit space we map.
+pub const ram_mib_max: u32 = 64 * 1024;
 pub const ranges_max = 4;
 
+pub const Range = guest_ram.Range;
 /// Guest RAM as up to `ranges_max` ranges. With a libkrunfw bundle the kernel sits in its own
 /// range at `kernel_load_addr`, between RAM below it and RAM after it (libkrun adds 16 MiB and
 /// the kernel size to the requested RAM); RAM that would cross the MMIO gap resumes at 4 GiB.
-pub const Ram = struct {
-    ranges: [ranges_max]Range = undefined,
-    count: u8 = 0,
-    /// Index of the bundle range, if the kernel is a mapped bundle.
-    kernel_index: ?u8 = null,
-
-    pub fn slice(self: *const Ram) []const Range {
-        return self.ranges[0..self.count];
-    }
-
-    fn push(self: *Ram, r: Range) void {
-        assert(self.count < ranges_max);
-        assert(r.len > 0);
-        assert(self.count == 0 or self.ranges[self.count - 1].end() <= r.start);
-        self.ranges[self.count] = r;
-        self.count += 1;
-    }
-
-    /// Adds `len` bytes of RAM from `start`, splitting around the MMIO gap.
-    fn pushRam(self: *Ram, start: u64, len: u64) void {
-        if (len == 0) return;
-        if (start < mmio_gap_start and start + len > mmio_gap_start) {
-            const below = mmio_gap_start - start;
-            self.push(.{ .start = start, .len = below });
-            self.push(.{ .start = mmio_gap_end, .len = len - below });
-        } else if (start >= mmio_gap_start and start < mmio_gap_end) {
-            self.push(.{ .start = mmio_gap_end + (start - mmio_gap_start), .len = len });
-        } else {
-            self.push(.{ .start = start, .len = len });
-        }
-    }
-
-    /// Total RAM bytes, bundle included.
-    pub fn total(self: *const Ram) u64 {
-        var sum: u64 = 0;
-        for (self.slice()) |r| sum += r.len;
-        return sum;
-    }
-
-    /// The RAM range (not the bundle) that holds [addr, addr+len), if any.
-    pub fn ramContaining(self: *const Ram, addr: u64, len: u64) ?Range {
-        for (self.slice(), 0..) |r, i| {
-            if (self.kernel_index != null and self.kernel_index.? == i) continue;
-            if (addr >= r.start and len <= r.len and addr - r.start <= r.len - len) return r;
-        }
-        return null;
-    }
-};
-
-pub const page_size: u64 = 4096;
-/// 16 MiB below the bundle + requested RAM must fit below the 64-bit space we map.
-pub const ram_mib_max: u32 = 64 * 1024;
+pub const Ram = guest_ram.Ram(.{
+    .ranges_max = ranges_max,
+    .ram_start = 0,
+    .ram_mib_max = ram_mib_max,
+    .gap = .{ .start = mmio_gap_start, .len = mmio_gap_end - mmio_gap_start },
+});
 
 /// RAM for a libkrunfw bundle of `kernel_size` bytes mapped at `load_addr` (page aligned).
 pub fn ramWithBundle(ram_mib: u32, load_addr: u64, kernel_size: u64) Ram {
-    assert(ram_mib > 0 and ram_mib <= ram_mib_max);
-    assert(load_addr % page_size == 0 and load_addr >= himem_start and load_addr < mmio_gap_start);
-    assert(kernel_size > 0 and kernel_size % page_size == 0);
-    assert(load_addr + kernel_size <= mmio_gap_start);
-    var ram: Ram = .{};
-    ram.push(.{ .start = 0, .len = load_addr });
-    ram.kernel_index = ram.count;
-    ram.push(.{ .start = load_addr, .len = kernel_size });
-    ram.pushRam(load_addr + kernel_size, @as(u64, ram_mib) << 20);
-    return ram;
+    assert(load_addr >= himem_start and load_addr < mmio_gap_start);
+    return Ram.withKernel(ram_mib, load_addr, kernel_size);
 }
 
 /// Plain RAM from 0 (an external kernel is copied into it).
-pub fn ramPlain(ram_mib: u32) Ram {
-    assert(ram_mib > 0 and ram_mib <= ram_mib_max);
-    var ram: Ram = .{};
-    ram.pushRam(0, @as(u64, ram_mib) << 20);
-    return ram;
-}
+pub const ramPlain = Ram.plain;
 
 pub fn virtioSlotAddr(slot: u32) u64 {
     assert(slot < virtio_slots_max);
