@@ -49,12 +49,20 @@ http_server() {
   for _ in $(seq 100); do python3 -c "import socket; socket.create_connection(('127.0.0.1',$2),1)" 2>/dev/null && return 0; sleep 0.2; done
   echo "FAIL: http server on 127.0.0.1:$2 did not start"; exit 1
 }
-# The TSI host side exists when a guest connect to the host's loopback gets through.
+# The TSI host side exists when a guest connect to the host's loopback gets through. Probed once
+# per test-host boot and build (a VM boot costs ~10 s of emulated CPU): the marker lives in the
+# host's fresh /tmp, keyed by the runner and the library it loads. Only a skip depends on it: with
+# the marker, a missing host side fails the test instead.
 need_tsi_host() { # PORT of a host listener
+  local marker
+  marker=/tmp/zkrun-tsi-host-ok.$(stat -L -c %s.%Y "$prefix/lib/libkrun.so.1").$(basename "$RUN")
+  [[ -e $marker ]] && return 0
   vm -- "tsi-probe connect $HOST $1"
   if has "P connect=ENETUNREACH"; then
     skip "the TSI host side is not there (a guest connect to the host says ENETUNREACH: no vsock device or TSI service in this build)"
   fi
+  has "P connect=OK" && : >"$marker"
+  return 0
 }
 # vm_bg [RUNNER OPTIONS] -- SCRIPT: starts the VM in the background (output in $work/bg.out).
 # The guest script may wait for the host with `waitdone` (until vm_end creates /done).
