@@ -17,8 +17,8 @@ done
 work=$(mktemp -d /tmp/zkrun-blk-vm.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cp -a "$ROOTFS_SRC" "$work/root"
-cc -std=gnu11 -Wall -Wextra -Werror -o "$work/blk-vm" tests/vm/90-blk-vm.c -I "$prefix/include" \
-  -L "$prefix/lib" -lkrun -Wl,-rpath,"$prefix/lib" || { echo "building blk-vm failed"; exit 1; }
+# Built on the machine by 90-blk.prepare.sh (vm-prog-build.sh), or here when that did not run.
+built_prog=$(tests/vm/vm-prog-build.sh 90-blk-vm) && cp "$built_prog" "$work/blk-vm" || { echo "building blk-vm failed"; exit 1; }
 fails=0
 expect() { # description, condition, context
   if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); [[ -n ${3:-} ]] && echo "$3" | tail -40 | sed 's/^/     | /'; fi
