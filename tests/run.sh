@@ -87,28 +87,26 @@ skipped_part() { local n; n=$(grep -cE '^vm: .* SKIPPED' <<<"$1"); [[ $n -gt 0 ]
 
 # vm_groups: every group, ZKRUN_VM_LANES (default 2) test hosts at a time, the longest groups
 # first (measured order; unknown groups last); reported in group order when all are done.
-# In a full run (`make test`) the aarch64 tier is one of the jobs.
+# In a full run (`make test`) the native tier (first, beside group 6: it needs no test host, and
+# its builds and short tests leave much of the CPU idle) and the aarch64 tier are jobs too, so at
+# most two lane jobs run at once.
 # Why lanes: a test host is mostly one busy vCPU (its microVM) plus waits, so two hosts on two
 # cores finish the tier in much less time than one after the other; more than two hosts at
 # once have crashed the test host's kernel here.
 vm_groups() {
   local all order g lanes=${ZKRUN_VM_LANES:-2} running=0
   all=$(ls tests/vm/*.test.sh | xargs -n1 basename | cut -c1 | sort -u)
-  rm -f "$LOGDIR"/vm_test-host-*.status "$LOGDIR"/aarch64-tier.*
+  rm -f "$LOGDIR"/vm_test-host-*.status "$LOGDIR"/aarch64-tier.* "$LOGDIR"/native-tier.*
   order=$(for g in 6 9 3 1 8 4 2 7 5 0; do grep -qx "$g" <<<"$all" && echo "$g"; done
           grep -vx -E '6|9|3|1|8|4|2|7|5|0' <<<"$all")
   # In a full run the aarch64 tier (~5 min, after its kernel built in the background) is one more
   # job here, queued by its length.
   [[ $only == all ]] && order=$(sed 's/^7$/7\naarch64/' <<<"$order")
+  [[ $native_lane == 1 ]] && order=$(printf 'native\n%s\n' "$order")
   for g in $order; do
     if [[ $running -ge $lanes ]]; then wait -n; running=$((running - 1)); fi
-    if [[ $g == aarch64 ]]; then
-      (
-        passed=0 failed=0 skipped=0 failures=()
-        aarch64_tier >"$LOGDIR/aarch64-tier.out" 2>&1
-        echo "$passed $failed $skipped" >"$LOGDIR/aarch64-tier.counts"
-        printf '%s\n' "${failures[@]}" >"$LOGDIR/aarch64-tier.failures"
-      ) &
+    if [[ $g == aarch64 || $g == native ]]; then
+      tier_job "$g" &
     else (
       local log="$LOGDIR/vm_test-host-$g.log" start=$SECONDS
       vm_group "$g" >"$log" 2>&1; echo "$? $((SECONDS - start))" >"$LOGDIR/vm_test-host-$g.status"
@@ -117,11 +115,34 @@ vm_groups() {
     sleep 5 # two QEMU start-ups at the same instant gain nothing
   done
   wait
+  [[ $native_lane == 1 ]] && collect_tier native
   for g in $all; do
     local st; st=$(cat "$LOGDIR/vm_test-host-$g.status" 2>/dev/null || echo "1 0")
     report_suite "vm/test-host-$g" "$LOGDIR/vm_test-host-$g.log" ${st% *} ${st#* }
     grep -h '^RETRY' "$LOGDIR/vm_test-host-$g.log" | sed 's/^/    /'
   done
+}
+
+# native_tier: every tests/native/*.sh, one after the other.
+native_tier() {
+  local t
+  for t in tests/native/*.sh; do [[ -e $t ]] && run_suite "native/$(basename "$t" .sh)" "$t"; done
+}
+
+# tier_job native|aarch64: that tier as a lane job (a subshell): its lines, counts and failures
+# go to $LOGDIR/NAME-tier.{out,counts,failures}; collect_tier NAME prints and adds them.
+tier_job() {
+  passed=0 failed=0 skipped=0 failures=()
+  "${1}_tier" >"$LOGDIR/$1-tier.out" 2>&1
+  echo "$passed $failed $skipped" >"$LOGDIR/$1-tier.counts"
+  printf '%s\n' "${failures[@]}" >"$LOGDIR/$1-tier.failures"
+}
+collect_tier() {
+  local p f s n
+  cat "$LOGDIR/$1-tier.out"
+  read -r p f s <"$LOGDIR/$1-tier.counts" || { p=0 f=1 s=0; echo "failed: the $1 tier did not report"; failures+=("$1-tier"); }
+  passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+  while read -r n; do [[ -n $n ]] && failures+=("$n"); done <"$LOGDIR/$1-tier.failures"
 }
 
 # aarch64_tier: the aarch64 test host (tests/host/run --arch aarch64: qemu-system-aarch64 TCG
@@ -157,9 +178,11 @@ if [[ $only == all || $only == unit ]]; then
   run_suite unit/zig-build-test unit_tests
   run_suite unit/zig-fmt zig build fmt-check --summary none
 fi
-if [[ $only == all || $only == native ]]; then
-  for t in tests/native/*.sh; do [[ -e $t ]] && run_suite "native/$(basename "$t" .sh)" "$t"; done
-fi
+# In a full run the native tier is one of vm_groups' lane jobs (after the VM tier's builds);
+# ZKRUN_NATIVE_LANE=0 runs it here first instead, as before (every lane then a test host).
+native_lane=0
+[[ $only == all && ${ZKRUN_NATIVE_LANE:-1} != 0 ]] && native_lane=1
+[[ $only == native || ($only == all && $native_lane == 0) ]] && native_tier
 if [[ $only == all || $only == vm ]]; then
   # Builds for the VM tier run here first, at native speed (the test host emulates its CPU): every
   # tests/vm/*.prepare.sh. The host shares the checkout and ~/.cache, so the tests find them done.
@@ -178,10 +201,7 @@ if [[ $only == aarch64 ]]; then
   aarch64_tier
 elif [[ $only == all ]]; then
   # In a full run the aarch64 tier ran as one of vm_groups' lane jobs; its lines come here.
-  cat "$LOGDIR/aarch64-tier.out"
-  read -r p f s <"$LOGDIR/aarch64-tier.counts" || { p=0 f=1 s=0; echo "failed: the aarch64 tier did not report"; }
-  passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
-  while read -r n; do [[ -n $n ]] && failures+=("$n"); done <"$LOGDIR/aarch64-tier.failures"
+  collect_tier aarch64
 fi
 
 for f in "${failures[@]}"; do echo "failed: $f"; done
