@@ -29,7 +29,8 @@
 //! addresses, size and prolog.
 //!
 //! Not done on aarch64 yet: krun_set_kernel's ELF format (an arm64 vmlinux; RAW takes an
-//! Image), nested virtualization, and a run on macOS (Hypervisor.framework: no backend).
+//! Image), nested virtualization, and a run on macOS (vmm/hvf/ and docs/HVF.md: the
+//! Hypervisor.framework backend builds, no VM starts there yet).
 const builtin = @import("builtin");
 
 pub const current = switch (builtin.cpu.arch) {

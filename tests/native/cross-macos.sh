@@ -24,6 +24,8 @@ else
   bad "zig build -Dtarget=aarch64-macos:"; sed 's/^/    /' "$work/build.log" | head -40
 fi
 lib=$work/lib/libkrun.1.dylib
+# Without the dylib every check below would pass or fail for the wrong reason.
+if [[ ! -f $lib ]]; then bad "no libkrun.1.dylib was built"; echo "$p passed, $f failed"; exit 1; fi
 # mach_header_64: magic 0xfeedfacf, cputype 0x0100000c (ARM64), filetype 6 (MH_DYLIB).
 hdr=$(od -An -tx4 -N16 "$lib" 2>/dev/null | tr -s ' ')
 [[ $hdr == " feedfacf 0100000c 00000000 00000006" ]] && ok "libkrun.1.dylib is an arm64 Mach-O dylib" || bad "not an arm64 Mach-O dylib: header '$hdr'"
