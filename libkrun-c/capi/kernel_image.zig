@@ -1,9 +1,11 @@
 //! krun_set_kernel's check of an external kernel at call time, so a bad file fails the setter
-//! with a reason instead of failing later inside krun_start_enter. ELF: an x86_64 ELF64
+//! with a reason instead of failing later inside krun_start_enter. ELF (x86_64 only, as libkrun;
+//! aarch64 boots an Image as RAW): an x86_64 ELF64
 //! executable whose program headers and PT_LOAD segments lie inside the file, read by the
 //! `kernel_elf` module (libkrun-c/elf.zig) that the VMM's loader uses too. RAW: a non-empty
 //! file. The VMM's loader still validates everything it maps.
 const std = @import("std");
+const builtin = @import("builtin");
 const assert = std.debug.assert;
 const Config = @import("../Config.zig");
 const errors = @import("errors.zig");
@@ -13,9 +15,16 @@ const Error = errors.Error;
 const reject = errors.reject;
 
 pub fn check(func: []const u8, path: [:0]const u8, format: Config.KernelFormat) Error!void {
+    return checkFor(builtin.cpu.arch, func, path, format);
+}
+
+/// `arch` is a parameter so the aarch64 answers are unit tested on x86_64 too.
+fn checkFor(arch: std.Target.Cpu.Arch, func: []const u8, path: [:0]const u8, format: Config.KernelFormat) Error!void {
     switch (format) {
-        .elf, .raw => {},
-        .pe_gz, .image_bz2, .image_gz, .image_zstd => return reject(func, error.NotSupported, "kernel format {t} is not supported (use ELF or RAW)", .{format}),
+        .raw => {},
+        // As libkrun: its ELF loader is x86_64's; an arm64 kernel boots as an Image (RAW).
+        .elf => if (arch == .aarch64) return reject(func, error.NotSupported, "kernel format elf is not supported on aarch64 (as in libkrun): pass the arm64 Image as KRUN_KERNEL_FORMAT_RAW", .{}),
+        .pe_gz, .image_bz2, .image_gz, .image_zstd => return reject(func, error.NotSupported, "kernel format {t} is not supported (use {s})", .{ format, if (arch == .aarch64) "RAW: an uncompressed arm64 Image" else "ELF or RAW" }),
     }
     var file = try host.File.open(func, "kernel", path);
     defer file.close();
@@ -55,4 +64,6 @@ test "an ELF kernel check accepts x86_64 executables and rejects truncated ones"
     try std.testing.expectError(error.InvalidArgument, check("t", "/proc/self/status", .elf));
     try std.testing.expectError(error.NotFound, check("t", "/nonexistent/vmlinux", .elf));
     try std.testing.expectError(error.NotSupported, check("t", "/proc/self/exe", .image_gz));
+    try std.testing.expectError(error.NotSupported, checkFor(.aarch64, "t", "/proc/self/exe", .elf));
+    try checkFor(.aarch64, "t", "/proc/self/exe", .raw);
 }

@@ -7,6 +7,8 @@
 #   2. krun_start + krun_wait, 2 vCPUs: both online in the guest, exit code 7 reaches krun_wait
 #   3. console ttyS0 (the ns16550a on MMIO, earlycon): the workload's output over the serial port
 #   4. krun_start, krun_stop while the workload sleeps: status 137, reason STOPPED
+#   5. krun_set_kernel with KRUN_KERNEL_FORMAT_ELF (x86_64 only, as libkrun) or IMAGE_GZ: -ENOTSUP
+#      with a reason at the call (no boot)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 [[ $(uname -m) == aarch64 ]] || { echo "could not run: not inside the aarch64 test host"; exit 77; }
@@ -37,6 +39,13 @@ chk "console ttyS0 (ns16550a on MMIO): output over the serial port, exit code 3 
 t -X 8000 "$root" /bin/busybox sleep 600
 chk "krun_start, krun_stop: status 137, reason STOPPED (rc $rc, $secs s)" \
   '[[ $rc -eq 0 ]] && grep -q "capi-run: status 137 reason 2" "$log"'
+
+image=$(ls "$d"/../../kernel-aarch64/*/Image 2>/dev/null | head -1)
+for f in 1:elf 4:image_gz; do
+  t -f "${f%%:*}" -k "${image:-/nonexistent}" "$root" /bin/busybox true
+  chk "krun_set_kernel format ${f#*:} on aarch64: ENOTSUP with a reason, no boot (rc $rc)" \
+    '[[ $rc -eq 1 ]] && grep -q "krun_set_kernel: Operation not supported" "$log" && grep -q "arm64 Image" "$log"'
+done
 
 rm -rf "$root" "$log"
 [[ $fails -eq 0 ]]

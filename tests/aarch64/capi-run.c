@@ -3,12 +3,12 @@
  * aarch64-linux against zkrun's libkrun.so.1 and libkrunfw.so.5 (our aarch64 Image). A libkrun
  * client as the x86_64 VM tests' 40-init-run is:
  *
- *   capi-run [-c VCPUS] [-t CONSOLE] [-k IMAGE [-i INITRD]] [-a KARG] [-S | -X MS] ROOT_DIR COMMAND [ARG]...
+ *   capi-run [-c VCPUS] [-t CONSOLE] [-k IMAGE [-i INITRD] [-f FORMAT]] [-a KARG] [-S | -X MS] ROOT_DIR COMMAND [ARG]...
  *
  * Default: krun_start_enter (the process ends with the workload's status).
  * -S: krun_start + krun_wait (zkrun's extensions); prints "capi-run: status N reason R".
  * -X MS: krun_start, krun_stop after MS ms, krun_wait; prints the same line.
- * -k IMAGE: krun_set_kernel(IMAGE, RAW) instead of libkrunfw, with -i its initramfs INITRD (whose
+ * -k IMAGE: krun_set_kernel(IMAGE, RAW, or -f FORMAT's number) instead of libkrunfw, with -i its initramfs INITRD (whose
  * /init then runs instead of /init.krun: tests/bench/aarch64.bench.sh); -t: krun_set_kernel_console;
  * -a: krun_append_kernel_cmdline (e.g. loglevel=7 to see the boot through quiet).
  */
@@ -29,15 +29,17 @@ static void check(int32_t ret, const char *what)
 
 int main(int argc, char *argv[])
 {
-    int vcpus = 1, mode = 0, stop_ms = 0, opt;
+    int vcpus = 1, mode = 0, stop_ms = 0, format = KRUN_KERNEL_FORMAT_RAW, opt;
     const char *console = NULL, *image = NULL, *initrd = NULL, *karg = NULL;
-    while ((opt = getopt(argc, argv, "+c:t:k:i:a:SX:")) != -1) {
+    while ((opt = getopt(argc, argv, "+c:t:k:i:f:a:SX:")) != -1) {
         if (opt == 'c') {
             vcpus = atoi(optarg);
         } else if (opt == 't') {
             console = optarg;
         } else if (opt == 'k') {
             image = optarg;
+        } else if (opt == 'f') {
+            format = atoi(optarg);
         } else if (opt == 'i') {
             initrd = optarg;
         } else if (opt == 'a') {
@@ -48,7 +50,7 @@ int main(int argc, char *argv[])
             mode = 2;
             stop_ms = atoi(optarg);
         } else {
-            fprintf(stderr, "usage: capi-run [-c N] [-t CONSOLE] [-k IMAGE [-i INITRD]] [-a KARG] [-S | -X MS] ROOT CMD [ARG]...\n");
+            fprintf(stderr, "usage: capi-run [-c N] [-t CONSOLE] [-k IMAGE [-i INITRD] [-f FORMAT]] [-a KARG] [-S | -X MS] ROOT CMD [ARG]...\n");
             return 2;
         }
     }
@@ -59,7 +61,7 @@ int main(int argc, char *argv[])
     uint32_t id = (uint32_t)ctx;
     check(krun_set_vm_config(id, (uint8_t)vcpus, 256), "krun_set_vm_config");
     if (image != NULL)
-        check(krun_set_kernel(id, image, KRUN_KERNEL_FORMAT_RAW, initrd, NULL), "krun_set_kernel");
+        check(krun_set_kernel(id, image, (uint32_t)format, initrd, NULL), "krun_set_kernel");
     if (console != NULL)
         check(krun_set_kernel_console(id, console), "krun_set_kernel_console");
     if (karg != NULL)
