@@ -20,6 +20,7 @@ cat > "$work/root/blkbench.sh" <<'SH'
 #!/bin/sh
 # What the guest's block layer makes of the device: its features, segment and size limits,
 # hardware queues; after the workloads, /sys/block/vda/stat (writes: count, merged, sectors).
+[ -d /sys/block ] || /bin/busybox mount -t sysfs sysfs /sys # QEMU's guest runs this as init
 q=/sys/block/vda/queue
 echo "BLKQ features=$(cat /sys/block/vda/device/features 2>/dev/null | cut -c1-40) max_segments=$(cat $q/max_segments) max_segment_size=$(cat $q/max_segment_size) max_sectors_kb=$(cat $q/max_sectors_kb) max_hw_sectors_kb=$(cat $q/max_hw_sectors_kb) hw_queues=$(ls /sys/block/vda/mq | wc -l) nr_requests=$(cat $q/nr_requests) scheduler=$(cat $q/scheduler)"
 for m in $BB_MODES; do

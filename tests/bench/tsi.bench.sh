@@ -93,6 +93,9 @@ if ! command -v passt >/dev/null; then
   echo "tsi: no passt in the test host: no passt comparison"
 elif ip link add zkp type dummy && ip addr add 192.0.2.1/24 dev zkp && ip link set zkp up &&
   ip route add default via 192.0.2.254 dev zkp; then
+  # Gone with the run (its address and default route too): later tests in the same test host
+  # (tests/vm/96's zk0) add their own.
+  trap 'ip link del zkp 2>/dev/null; cleanup' EXIT
   passt_ok=1
 else
   echo "tsi: could not make passt's template interface: no passt comparison"
