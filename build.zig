@@ -361,4 +361,24 @@ fn buildHarnesses(b: *std.Build, harness_step: *std.Build.Step, test_step: *std.
     });
     harness_step.dependOn(&b.addInstallArtifact(test_fs, .{}).step);
     test_step.dependOn(&b.addRunArtifact(test_fs).step);
+    checkCapiPrototypes(b, test_step, target);
+}
+
+/// The C shims' parameter and return types against include/libkrun.h's prototypes: a generator
+/// prints the shims' signatures as C next to the header (tests/zig/capi_prototypes.zig), and
+/// compiling that file is the check (a mismatch is a _Static_assert naming the function).
+fn checkCapiPrototypes(b: *std.Build, test_step: *std.Build.Step, target: std.Build.ResolvedTarget) void {
+    const gen = b.addExecutable(.{
+        .name = "capi-prototypes",
+        .root_module = harnessModule(b, "tests/zig/capi_prototypes.zig", b.graph.host, .debug, false),
+    });
+    const source = b.addRunArtifact(gen).captureStdOut(.{ .basename = "capi_prototypes.c" });
+    const check = b.addObject(.{ .name = "capi-prototypes", .root_module = b.createModule(.{
+        .target = target,
+        .optimize = .debug,
+        .link_libc = true,
+    }) });
+    check.root_module.addCSourceFile(.{ .file = source, .flags = &.{"-std=c23"} });
+    check.root_module.addIncludePath(b.path("include"));
+    test_step.dependOn(&check.step);
 }

@@ -2,6 +2,8 @@
 //! outside the product folder (tests/fuzz/, tests/zig/): fuzzers, harnesses, test guests and
 //! benches import `@import("zkrun")` and reach the files they drive through it. Nothing here
 //! exports C symbols (root.zig does that for libkrun.so); test-support files are listed as such.
+/// The C API's shims, for tests/zig/capi_prototypes.zig (their signatures vs libkrun.h).
+pub const capi = @import("capi/main.zig");
 pub const init = struct {
     pub const protocol = @import("init_protocol");
 };

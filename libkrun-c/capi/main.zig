@@ -1,5 +1,7 @@
 //! The C API's files, one per area. root.zig exports every `krun_*` declaration of each of
-//! them; the native test capi-symbols checks that this set equals include/libkrun.h's.
+//! them; the native test capi-symbols checks that this set equals include/libkrun.h's, and
+//! `zig build test` that each shim's parameter and return types match the header's prototype
+//! (tests/zig/capi_prototypes.zig).
 pub const areas = .{
     @import("context.zig"),
     @import("logging.zig"),
