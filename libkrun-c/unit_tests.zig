@@ -22,6 +22,7 @@ comptime {
     _ = @import("virtio/blk/tests.zig");
     _ = @import("virtio/console.zig");
     _ = @import("virtio/console_tests.zig");
+    _ = @import("virtio/console_ports.zig");
     _ = @import("virtio/Lock.zig");
     _ = @import("virtio/mmio.zig");
     _ = @import("virtio/queue.zig");
