@@ -24,6 +24,10 @@
 //! Limits (documented in include/libkrun.h): `conns_max` connections, each with at most one
 //! host fd, plus one listening fd per listen port and one per TSI listener (a TSI listener is a
 //! connection), plus our epoll fd.
+//!
+//! This file owns the device, the connection table and the guest → host path; conn.zig one
+//! connection's state, rx.zig the host → guest path, unix.zig the vsock ports' host sockets,
+//! packet.zig the wire format.
 const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
@@ -32,6 +36,10 @@ const queue = @import("../queue.zig");
 const mmio = @import("../mmio.zig");
 const Lock = @import("../Lock.zig");
 const packet = @import("packet.zig");
+const rx = @import("rx.zig");
+const unix = @import("unix.zig");
+const unixConnect = unix.unixConnect;
+const unixListen = unix.unixListen;
 const Header = packet.Header;
 const Op = packet.Op;
 const tsi = @import("../../tsi/Service.zig");
@@ -50,9 +58,7 @@ pub const to_host_size: u32 = 128 * 1024;
 /// Host → guest staging per connection (TSI headers and whole datagrams with their frame).
 pub const to_guest_size: u32 = 64 * 1024 + 4096;
 /// RSTs for packets that have no connection, waiting for rx buffers (more are dropped).
-const rsts_max = 256;
-/// Host clients accepted per listener event (the rest wait in the kernel's backlog).
-const accepts_per_event = 16;
+pub const rsts_max = 256;
 const events_per_wait = 64;
 /// Host ports we pick for connections we open toward the guest start here.
 const host_port_first: u32 = 1 << 30;
@@ -71,114 +77,16 @@ pub const Config = struct {
     tsi: ?tsi.Policy = null,
 };
 
-pub const State = enum(u8) {
-    free,
-    /// We sent (or will send) REQUEST toward the guest and wait for RESPONSE.
-    requesting,
-    established,
-};
+const conn = @import("conn.zig");
+pub const State = conn.State;
+pub const Conn = conn.Conn;
 
-pub const Conn = struct {
-    state: State = .free,
-    /// Distinguishes this use of the slot from earlier ones (TSI's accepted connections name
-    /// their listener by index and serial).
-    serial: u32 = 0,
-    /// In the rx service queue (kept across free/reuse: the queue skips free slots).
-    queued: bool = false,
-    guest_port: u32 = 0,
-    host_port: u32 = 0,
-    fd: i32 = -1,
-    /// The epoll interest we set on `fd` (0: not in the set).
-    events: u32 = 0,
-    /// Epoll said readable and no read has hit EAGAIN since.
-    readable: bool = false,
-    /// A write to `fd` hit EAGAIN: watch EPOLLOUT.
-    write_blocked: bool = false,
-    // Control packets owed to the guest.
-    send_request: bool = false,
-    send_response: bool = false,
-    send_credit: bool = false,
-    send_shutdown: u32 = 0,
-    // Guest → host ring: bytes [head, tail) as running counters (tail = bytes received from
-    // the guest, head = our fwd_cnt).
-    to_host: []u8 = &.{},
-    head: u32 = 0,
-    tail: u32 = 0,
-    fwd_advertised: u32 = 0,
-    // Host → guest staging: bytes [tg_off, tg_len) are sent before anything read from `fd`.
-    to_guest: []u8 = &.{},
-    tg_off: u32 = 0,
-    tg_len: u32 = 0,
-    // The guest's credit: its buf_alloc and fwd_cnt, and what we sent it.
-    peer_buf_alloc: u32 = 0,
-    peer_fwd_cnt: u32 = 0,
-    tx_cnt: u32 = 0,
-    guest_shut_send: bool = false,
-    guest_shut_rcv: bool = false,
-    host_eof: bool = false,
-    host_shut_wr: bool = false,
-    /// Host fd reads are not forwarded (TSI phases that frame or wait).
-    hold_reads: bool = false,
-    /// TSI's per-connection state (tsi/Service.zig); `.none` for plain vsock ports.
-    tsi: tsi.ConnState = .{},
-
-    pub fn toHostLen(c: *const Conn) u32 {
-        return c.tail -% c.head;
-    }
-
-    /// Bytes the guest can still take (0 when its counters are inconsistent).
-    pub fn credit(c: *const Conn) u32 {
-        const in_flight = c.tx_cnt -% c.peer_fwd_cnt;
-        if (in_flight > c.peer_buf_alloc) return 0;
-        return c.peer_buf_alloc - in_flight;
-    }
-
-    /// The ring's bytes as at most two contiguous pieces.
-    pub fn toHostPieces(c: *const Conn) [2][]const u8 {
-        const len = c.toHostLen();
-        const start = c.head % to_host_size;
-        const first = @min(len, to_host_size - start);
-        return .{ c.to_host[start..][0..first], c.to_host[0 .. len - first] };
-    }
-
-    /// Marks `n` ring bytes as taken out (our fwd_cnt grows).
-    pub fn consumeToHost(c: *Conn, n: u32) void {
-        assert(n <= c.toHostLen()); // tidy: n counted from our own ring
-        c.head +%= n;
-    }
-
-    /// Copies the ring's first `dest.len` bytes without consuming them.
-    pub fn peekToHost(c: *const Conn, dest: []u8) void {
-        assert(dest.len <= c.toHostLen()); // tidy: callers check the length first
-        const p = c.toHostPieces();
-        const a = @min(dest.len, p[0].len);
-        @memcpy(dest[0..a], p[0][0..a]);
-        @memcpy(dest[a..], p[1][0 .. dest.len - a]);
-    }
-
-    /// Queues bytes for the guest ahead of the host fd's (TSI headers, datagram frames).
-    pub fn stageToGuest(c: *Conn, bytes: []const u8) bool {
-        if (c.tg_off == c.tg_len) {
-            c.tg_off = 0;
-            c.tg_len = 0;
-        }
-        if (bytes.len > c.to_guest.len - c.tg_len) return false;
-        @memcpy(c.to_guest[c.tg_len..][0..bytes.len], bytes);
-        c.tg_len += @intCast(bytes.len);
-        return true;
-    }
-
-    pub fn stagedLen(c: *const Conn) u32 {
-        return c.tg_len - c.tg_off;
-    }
-};
-
-const Listener = struct { fd: i32 = -1, port: u32 = 0, events: u32 = 0 };
+const Listener = unix.Listener;
 const Key = struct { guest_port: u32, host_port: u32 };
 
 /// Epoll data: the kind in the high half, the index in the low half.
 const tag_conn: u64 = 1 << 32;
-const tag_listener: u64 = 2 << 32;
+pub const tag_listener: u64 = 2 << 32;
 
 pub const Stats = struct {
     packets_tx: u64 = 0,
@@ -325,7 +233,7 @@ pub const Vsock = struct {
         defer self.lock.unlock();
         if (a.queues.len < 3 or !a.queues[0].ready or !a.queues[1].ready) return error.DeviceBroken;
         self.act = a;
-        for (self.listeners[0..self.port_count]) |*l| if (l.fd >= 0) self.setListenerEvents(l, linux.EPOLL.IN);
+        for (self.listeners[0..self.port_count]) |*l| if (l.fd >= 0) unix.setListenerEvents(self, l, linux.EPOLL.IN);
     }
 
     fn reset(ptr: *anyopaque) void {
@@ -337,7 +245,7 @@ pub const Vsock = struct {
         while (self.live_len > 0) self.free(&self.conns[self.live[0]]);
         self.svc_len = 0;
         self.rst_len = 0;
-        for (self.listeners[0..self.port_count]) |*l| if (l.fd >= 0) self.setListenerEvents(l, 0);
+        for (self.listeners[0..self.port_count]) |*l| if (l.fd >= 0) unix.setListenerEvents(self, l, 0);
     }
 
     fn pollFds(ptr: *anyopaque, out: []i32) usize {
@@ -357,7 +265,7 @@ pub const Vsock = struct {
             1 => self.run(a, 1, processTx),
             else => return, // event queue buffers are kept for events we never send
         }
-        self.run(a, 0, serviceRx);
+        self.run(a, 0, rx.service);
     }
 
     fn backendReady(ptr: *anyopaque, fd: i32) void {
@@ -369,7 +277,7 @@ pub const Vsock = struct {
         const rc = linux.epoll_wait(self.epfd, &events, events.len, 0);
         if (linux.errno(rc) != .SUCCESS) return;
         for (events[0..rc]) |ev| self.hostEvent(ev.data.u64, ev.events);
-        if (self.act) |a| self.run(a, 0, serviceRx);
+        if (self.act) |a| self.run(a, 0, rx.service);
     }
 
     /// Runs one queue's work; a protocol error breaks that queue and asks for a reset.
@@ -574,7 +482,7 @@ pub const Vsock = struct {
         };
         // Listeners stopped at the cap may accept again.
         if (was_full and self.act != null) {
-            for (self.listeners[0..self.port_count]) |*l| if (l.fd >= 0) self.setListenerEvents(l, linux.EPOLL.IN);
+            for (self.listeners[0..self.port_count]) |*l| if (l.fd >= 0) unix.setListenerEvents(self, l, linux.EPOLL.IN);
             if (self.tsi != null) tsi.rearmListeners(self);
         }
         // Give the buffers' pages back: an idle VM's RSS does not keep its past traffic.
@@ -666,7 +574,7 @@ pub const Vsock = struct {
     fn hostEvent(self: *Vsock, data: u64, events: u32) void {
         const index: u32 = @truncate(data);
         switch (data & ~@as(u64, 0xffff_ffff)) {
-            tag_listener => if (index < self.port_count) self.acceptPort(index),
+            tag_listener => if (index < self.port_count) unix.acceptPort(self, index),
             tag_conn => if (index < self.conns.len) {
                 const c = &self.conns[index];
                 if (c.state == .free) return; // an event fetched before it closed
@@ -694,37 +602,6 @@ pub const Vsock = struct {
         self.updateInterest(c);
     }
 
-    /// A host client on a listen port: a connection toward (3, port), REQUEST first.
-    fn acceptPort(self: *Vsock, i: u32) void {
-        const l = &self.listeners[i];
-        if (l.fd < 0 or self.act == null) return;
-        for (0..accepts_per_event) |_| {
-            if (self.live_len == conns_max) {
-                // At the cap: the clients wait in the kernel's backlog until a slot frees.
-                self.setListenerEvents(l, 0);
-                return;
-            }
-            const rc = linux.accept4(l.fd, null, null, linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC);
-            switch (linux.errno(rc)) {
-                .SUCCESS => {},
-                .INTR, .CONNABORTED => continue,
-                .AGAIN => return,
-                else => |e| return log.warn("vsock port {d}: accept: {t}", .{ l.port, e }),
-            }
-            const c = self.alloc(l.port, self.pickHostPort(l.port), .requesting).?;
-            c.send_request = true;
-            self.attachFd(c, @intCast(rc));
-            self.enqueue(c);
-        }
-    }
-
-    fn setListenerEvents(self: *Vsock, l: *Listener, events: u32) void {
-        if (l.events == events) return;
-        var ev: linux.epoll_event = .{ .events = events, .data = .{ .u64 = tag_listener | (l - &self.listeners) } };
-        _ = linux.epoll_ctl(self.epfd, linux.EPOLL.CTL_MOD, l.fd, &ev);
-        l.events = events;
-    }
-
     // ---- host → guest --------------------------------------------------------------------
 
     pub fn enqueue(self: *Vsock, c: *Conn) void {
@@ -742,209 +619,4 @@ pub const Vsock = struct {
         self.rsts[(self.rst_head + self.rst_len) % rsts_max] = .{ .guest_port = guest_port, .host_port = host_port };
         self.rst_len += 1;
     }
-
-    /// Fills the guest's rx buffers: pending RSTs, then each queued connection one packet at
-    /// a time (round-robin), while there are buffers.
-    fn serviceRx(self: *Vsock, a: Device.Activation) queue.Error!void {
-        const q = &a.queues[0];
-        var used = false;
-        defer if (used) {
-            if (q.needsNotification(a.mem) catch false) a.interrupt.signal(Device.Interrupt.vring);
-        };
-        while (self.rst_len > 0) {
-            const chain = (try q.pop(a.mem)) orelse return;
-            const k = self.rsts[self.rst_head];
-            var h = packet.toGuest(Op.rst, k.host_port, k.guest_port);
-            try self.deliver(q, a, chain, &h, &.{});
-            self.rst_head = (self.rst_head + 1) % rsts_max;
-            self.rst_len -= 1;
-            self.stats.rsts_sent += 1;
-            used = true;
-        }
-        // Each round serves every queued connection once; a connection with nothing to send
-        // leaves the queue, so the loop ends when the queue or the buffers run out.
-        var turns: u32 = 4 * conns_max; // a bound, far above what one call can send
-        while (self.svc_len > 0 and turns > 0) : (turns -= 1) {
-            const index = self.svc[self.svc_head];
-            self.svc_head = (self.svc_head + 1) % conns_max;
-            self.svc_len -= 1;
-            const c = &self.conns[index];
-            c.queued = false;
-            if (c.state == .free) continue;
-            switch (try self.serveOne(q, a, c)) {
-                .sent => {
-                    used = true;
-                    self.enqueue(c);
-                },
-                .again => self.enqueue(c),
-                .idle => {},
-                .no_buffers => {
-                    // Back to the front: it keeps its turn when the guest adds buffers.
-                    self.svc_head = (self.svc_head + conns_max - 1) % conns_max;
-                    self.svc[self.svc_head] = index;
-                    self.svc_len += 1;
-                    c.queued = true;
-                    return;
-                },
-            }
-        }
-    }
-
-    /// sent: a packet went out; again: nothing went out but more is due (re-queue).
-    const Served = enum { sent, again, idle, no_buffers };
-
-    /// One packet for `c`: a control packet it owes, else data within the guest's credit.
-    fn serveOne(self: *Vsock, q: *queue.Queue, a: Device.Activation, c: *Conn) queue.Error!Served {
-        const op: u16, const flags: u32 = if (c.send_request)
-            .{ Op.request, 0 }
-        else if (c.send_response)
-            .{ Op.response, 0 }
-        else if (c.send_shutdown != 0 and c.stagedLen() == 0)
-            .{ Op.shutdown, c.send_shutdown }
-        else
-            .{ 0, 0 };
-        if (op != 0) {
-            const chain = (try q.pop(a.mem)) orelse return .no_buffers;
-            var h = self.headerFor(c, op);
-            h.flags = flags;
-            try self.deliver(q, a, chain, &h, &.{});
-            switch (op) {
-                Op.request => c.send_request = false,
-                Op.response => c.send_response = false,
-                else => c.send_shutdown = 0,
-            }
-            return .sent;
-        }
-        if (try self.serveData(q, a, c)) |served| return served;
-        if (c.send_credit) {
-            const chain = (try q.pop(a.mem)) orelse return .no_buffers;
-            var h = self.headerFor(c, Op.credit_update);
-            try self.deliver(q, a, chain, &h, &.{});
-            return .sent;
-        }
-        return .idle;
-    }
-
-    /// Data for the guest: staged bytes first, then the host fd. Null when there is none.
-    fn serveData(self: *Vsock, q: *queue.Queue, a: Device.Activation, c: *Conn) queue.Error!?Served {
-        if (c.state != .established or c.guest_shut_rcv) return null;
-        const credit = c.credit();
-        const staged = c.stagedLen();
-        const from_fd = staged == 0 and c.readable and !c.host_eof and !c.hold_reads and c.fd >= 0;
-        if (staged == 0 and !from_fd) return null;
-        if (credit == 0) return null; // the guest's CREDIT_UPDATE (or any packet) resumes it
-        const chain = (try q.pop(a.mem)) orelse return .no_buffers;
-        if (chain.writable_len < packet.header_size) return error.ChainTooShort;
-        const room = @min(chain.writable_len - packet.header_size, credit, packet.payload_max);
-        var data: []const u8 = undefined;
-        if (staged > 0) {
-            data = c.to_guest[c.tg_off..][0..@min(staged, room)];
-            c.tg_off += @intCast(data.len);
-        } else {
-            const n = self.readHost(c, room);
-            if (n == 0) {
-                q.undoPop();
-                if (c.state == .free) return .idle;
-                if (c.host_eof) {
-                    if (self.tsi != null and c.tsi.phase != .none) self.tsi.?.hostEof(self, c) else c.send_shutdown |= packet.shutdown_send;
-                    return .again; // the SHUTDOWN goes next
-                }
-                return .idle;
-            }
-            data = self.scratch[0..n];
-        }
-        var h = self.headerFor(c, Op.rw);
-        h.len = @intCast(data.len);
-        try self.deliver(q, a, chain, &h, data);
-        c.tx_cnt +%= @intCast(data.len);
-        self.stats.bytes_to_guest += data.len;
-        if (staged > 0 and c.stagedLen() == 0 and self.tsi != null and c.tsi.phase != .none) self.tsi.?.stagedSent(self, c);
-        return .sent;
-    }
-
-    /// Reads at most `room` bytes of the host fd into `scratch`; 0 with `readable` cleared
-    /// (would block), `host_eof` set, or the connection reset (an error).
-    fn readHost(self: *Vsock, c: *Conn, room: u32) usize {
-        while (true) {
-            const rc = linux.recvfrom(c.fd, &self.scratch, @min(room, self.scratch.len), linux.MSG.DONTWAIT, null, null);
-            switch (linux.errno(rc)) {
-                .SUCCESS => {
-                    if (rc == 0) {
-                        c.host_eof = true;
-                        self.updateInterest(c);
-                    }
-                    return rc;
-                },
-                .INTR => continue,
-                .AGAIN => {
-                    c.readable = false;
-                    self.updateInterest(c);
-                    return 0;
-                },
-                else => |e| {
-                    log.debug("conn {d}:{d}: recv: {t}", .{ c.guest_port, c.host_port, e });
-                    self.abort(c, "host recv failed");
-                    return 0;
-                },
-            }
-        }
-    }
-
-    fn headerFor(self: *Vsock, c: *Conn, op: u16) Header {
-        _ = self;
-        var h = packet.toGuest(op, c.host_port, c.guest_port);
-        h.buf_alloc = to_host_size;
-        h.fwd_cnt = c.head;
-        c.fwd_advertised = c.head;
-        c.send_credit = false;
-        return h;
-    }
-
-    fn deliver(self: *Vsock, q: *queue.Queue, a: Device.Activation, chain: queue.Chain, h: *const Header, data: []const u8) queue.Error!void {
-        var w = chain.writer();
-        try w.writeAll(std.mem.asBytes(h));
-        try w.writeAll(data);
-        try q.addUsed(a.mem, chain.head, w.written);
-        self.stats.packets_rx += 1;
-    }
 };
-
-// ---- host sockets ------------------------------------------------------------------------
-
-fn unixAddr(path: []const u8) linux.sockaddr.un {
-    var addr: linux.sockaddr.un = .{ .family = linux.AF.UNIX, .path = @splat(0) };
-    @memcpy(addr.path[0..path.len], path);
-    return addr;
-}
-
-fn unixSocket() error{SystemResources}!i32 {
-    const rc = linux.socket(linux.AF.UNIX, linux.SOCK.STREAM | linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC, 0);
-    if (linux.errno(rc) != .SUCCESS) return error.SystemResources;
-    return @intCast(rc);
-}
-
-/// A non-blocking connect to a unix socket: it completes at once or fails (a full backlog
-/// is EAGAIN: the guest gets RST, as for a refused connection).
-fn unixConnect(path: []const u8) error{ SystemResources, ConnectFailed }!i32 {
-    const fd = try unixSocket();
-    const addr = unixAddr(path);
-    const rc = linux.connect(fd, @ptrCast(&addr), @sizeOf(linux.sockaddr.un));
-    if (linux.errno(rc) != .SUCCESS) {
-        _ = linux.close(fd);
-        return error.ConnectFailed;
-    }
-    return fd;
-}
-
-fn unixListen(path: []const u8) Vsock.InitError!i32 {
-    const fd = try unixSocket();
-    errdefer _ = linux.close(fd);
-    const addr = unixAddr(path);
-    switch (linux.errno(linux.bind(fd, @ptrCast(&addr), @sizeOf(linux.sockaddr.un)))) {
-        .SUCCESS => {},
-        .ADDRINUSE => return error.AddressInUse,
-        else => return error.SystemResources,
-    }
-    if (linux.errno(linux.listen(fd, 128)) != .SUCCESS) return error.SystemResources;
-    return fd;
-}
