@@ -186,51 +186,8 @@ pub fn main(init: std.process.Init) !void {
 
 const testing = std.testing;
 
-const TestSeg = struct {
-    paddr: u64,
-    filesz: u64,
-    memsz: u64,
-    type: u32 = pt_load,
-    /// Overrides the computed file offset.
-    offset: ?u64 = null,
-};
-
-/// Builds an ELF64 x86_64 executable in `buf` with the given segments; segment i's file bytes
-/// are `(i + 1) * 16 + j` (mod 256) so each is recognisable. Returns the used length.
-fn testElf(buf: []u8, entry: u64, segs: []const TestSeg) usize {
-    @memset(buf, 0);
-    var eh = std.mem.zeroes(Ehdr);
-    eh.ident[0..7].* = "\x7fELF\x02\x01\x01".*;
-    eh.type = et_exec;
-    eh.machine = em_x86_64;
-    eh.version = ev_current;
-    eh.entry = entry;
-    eh.phoff = @sizeOf(Ehdr);
-    eh.ehsize = @sizeOf(Ehdr);
-    eh.phentsize = @sizeOf(Phdr);
-    eh.phnum = @intCast(segs.len);
-    @memcpy(buf[0..@sizeOf(Ehdr)], std.mem.asBytes(&eh));
-    var offset: u64 = 0x1000;
-    for (segs, 0..) |s, i| {
-        const off = s.offset orelse offset;
-        const ph: Phdr = .{
-            .type = s.type,
-            .flags = 5,
-            .offset = off,
-            .vaddr = 0xffffffff80000000 +% s.paddr,
-            .paddr = s.paddr,
-            .filesz = s.filesz,
-            .memsz = s.memsz,
-            .@"align" = page_size,
-        };
-        @memcpy(buf[@sizeOf(Ehdr) + i * @sizeOf(Phdr) ..][0..@sizeOf(Phdr)], std.mem.asBytes(&ph));
-        if (s.offset == null) {
-            for (buf[off..][0..s.filesz], 0..) |*b, j| b.* = @truncate((i + 1) * 16 + j);
-            offset = std.mem.alignForward(u64, off + s.filesz, 0x100);
-        }
-    }
-    return offset;
-}
+const TestSeg = elf_file.TestSegment;
+const testElf = elf_file.testElf;
 
 test "segments with gaps land at their physical offsets; .bss excluded; 4 KiB rounding" {
     var buf: [0x4000]u8 = undefined;

@@ -141,23 +141,60 @@ pub const File = struct {
 
 const testing = std.testing;
 
-/// A valid one-segment ELF in `buf` (0x300 bytes): the segment's file bytes at 0x100.
-fn testFile(buf: *[0x300]u8, filesz: u64, memsz: u64) void {
+/// Test support (here and in kernelfw/bundler.zig's tests): one segment of `testElf`.
+pub const TestSegment = struct {
+    paddr: u64,
+    filesz: u64,
+    memsz: u64,
+    type: u32 = pt_load,
+    /// Overrides the computed file offset (the bytes there are left as they are).
+    offset: ?u64 = null,
+};
+
+/// Test support: builds an ELF64 x86_64 executable in `buf` with the given segments; segment
+/// i's file bytes are `(i + 1) * 16 + j` (mod 256) so each is recognisable. Returns the used
+/// length.
+pub fn testElf(buf: []u8, entry: u64, segs: []const TestSegment) usize {
     @memset(buf, 0);
     var eh = std.mem.zeroes(Ehdr);
     eh.ident[0..7].* = "\x7fELF\x02\x01\x01".*;
     eh.type = et_exec;
     eh.machine = em_x86_64;
     eh.version = ev_current;
+    eh.entry = entry;
     eh.phoff = @sizeOf(Ehdr);
     eh.ehsize = @sizeOf(Ehdr);
     eh.phentsize = @sizeOf(Phdr);
-    eh.phnum = 2;
-    @memcpy(buf[0..64], std.mem.asBytes(&eh));
-    const note: Phdr = .{ .type = 4, .flags = 4, .offset = 0, .vaddr = 0, .paddr = 0, .filesz = 8, .memsz = 8, .@"align" = 4 };
-    const load: Phdr = .{ .type = pt_load, .flags = 5, .offset = 0x100, .vaddr = 0, .paddr = 0x200000, .filesz = filesz, .memsz = memsz, .@"align" = 0x1000 };
-    @memcpy(buf[64..][0..56], std.mem.asBytes(&note));
-    @memcpy(buf[120..][0..56], std.mem.asBytes(&load));
+    eh.phnum = @intCast(segs.len);
+    @memcpy(buf[0..@sizeOf(Ehdr)], std.mem.asBytes(&eh));
+    var offset: u64 = 0x1000;
+    for (segs, 0..) |s, i| {
+        const off = s.offset orelse offset;
+        const ph: Phdr = .{
+            .type = s.type,
+            .flags = 5,
+            .offset = off,
+            .vaddr = 0xffffffff80000000 +% s.paddr,
+            .paddr = s.paddr,
+            .filesz = s.filesz,
+            .memsz = s.memsz,
+            .@"align" = 0x1000,
+        };
+        @memcpy(buf[@sizeOf(Ehdr) + i * @sizeOf(Phdr) ..][0..@sizeOf(Phdr)], std.mem.asBytes(&ph));
+        if (s.offset == null) {
+            for (buf[off..][0..s.filesz], 0..) |*b, j| b.* = @truncate((i + 1) * 16 + j);
+            offset = std.mem.alignForward(u64, off + s.filesz, 0x100);
+        }
+    }
+    return offset;
+}
+
+/// A valid ELF in `buf` (0x300 bytes): a PT_NOTE, then one PT_LOAD whose file bytes are at 0x100.
+fn testFile(buf: *[0x300]u8, filesz: u64, memsz: u64) void {
+    _ = testElf(buf, 0, &.{
+        .{ .type = 4, .paddr = 0, .filesz = 8, .memsz = 8, .offset = 0 },
+        .{ .paddr = 0x200000, .filesz = filesz, .memsz = memsz, .offset = 0x100 },
+    });
 }
 
 test "File.parse: checked header, PT_LOAD segments only, each inside the file" {

@@ -14,7 +14,7 @@ header=$prefix/include/libkrun.h
 [[ -e $prefix/lib/libkrun.so.1 && -e $header ]] || { echo "zig-out/lib/libkrun.so.1 is not built" >&2; exit 1; }
 hash() { cat "$@" | sha256sum | cut -c1-16; }
 
-vm="$dir/life-vm-$(hash tests/vm/23-life-vm.c "$header" "$0" <(echo "$prefix"))"
+vm="$dir/life-vm-$(hash tests/vm/23-life-vm.c tests/vm/expect.h "$header" "$0" <(echo "$prefix"))"
 if [[ ! -x $vm ]]; then
   # DT_RPATH: also covers libkrun.so's own dlopen("libkrunfw.so.5") beside it.
   cc -std=gnu11 -Wall -Wextra -Werror -o "$vm.tmp.$$" tests/vm/23-life-vm.c -I "$prefix/include" \

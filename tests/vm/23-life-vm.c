@@ -25,24 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static int passed, failed;
-static const char *rootfs, *work;
+#include "expect.h"
 
-static void expect(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void expect(int ok, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%s ", ok ? "ok  " : "FAIL");
-    vprintf(fmt, ap);
-    printf("\n");
-    fflush(stdout);
-    va_end(ap);
-    if (ok)
-        passed++;
-    else
-        failed++;
-}
+static const char *rootfs, *work;
 
 static double now(void)
 {

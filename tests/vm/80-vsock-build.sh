@@ -14,7 +14,7 @@ header=$prefix/include/libkrun.h
 [[ -e $prefix/lib/libkrun.so.1 && -e $header ]] || { echo "zig-out/lib/libkrun.so.1 is not built" >&2; exit 1; }
 hash() { cat "$@" | sha256sum | cut -c1-16; }
 
-vm="$dir/vsock-vm-$(hash tests/vm/80-vsock-vm.c "$header" "$0" <(echo "$prefix"))"
+vm="$dir/vsock-vm-$(hash tests/vm/80-vsock-vm.c tests/vm/expect.h "$header" "$0" <(echo "$prefix"))"
 if [[ ! -x $vm ]]; then
   cc -std=gnu11 -Wall -Wextra -Werror -o "$vm.tmp.$$" tests/vm/80-vsock-vm.c -I "$prefix/include" \
     -L "$prefix/lib" -lkrun -lpthread -Wl,--disable-new-dtags,-rpath,"$prefix/lib"

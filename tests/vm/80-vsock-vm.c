@@ -40,27 +40,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "expect.h"
+
 /* The VMM's documented cap (virtio/vsock/Vsock.zig conns_max, include/libkrun.h). */
 #define VSOCK_CONNS_MAX 1024
 
-static int passed, failed;
 static const char *rootfs, *work;
-
-static void expect(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void expect(int ok, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%s ", ok ? "ok  " : "FAIL");
-    vprintf(fmt, ap);
-    printf("\n");
-    fflush(stdout);
-    va_end(ap);
-    if (ok)
-        passed++;
-    else
-        failed++;
-}
 
 static void raise_nofile(void)
 {

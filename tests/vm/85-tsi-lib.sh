@@ -64,34 +64,8 @@ need_tsi_host() { # PORT of a host listener
   has "P connect=OK" && : >"$marker"
   return 0
 }
-# vm_bg [RUNNER OPTIONS] -- SCRIPT: starts the VM in the background (output in $work/bg.out).
-# The guest script may wait for the host with `waitdone` (until vm_end creates /done).
-vm_bg() {
-  local opts=()
-  while [[ $1 != -- ]]; do opts+=("$1"); shift; done
-  shift
-  rm -f "$ROOTFS/done" "$work/bg.rc"
-  printf '%s\n' 'waitdone() { i=0; while ! ls / | grep -qx done; do i=$((i+1)); [ $i -gt 1200 ] && { echo "P waitdone=timeout"; return 1; }; sleep 0.25; done; }' "$1" >"$ROOTFS/t.sh"
-  ( env -i PATH=/bin:/sbin:/usr/bin:/usr/sbin timeout -k 10 600 "$RUN" "${opts[@]}" "$ROOTFS" /bin/sh /t.sh </dev/null >"$work/bg.out" 2>&1
-    echo $? >"$work/bg.rc" ) &
-  bgpid=$!
-}
-# wait_line REGEX [SECS]: waits until the background VM printed a line matching REGEX.
-wait_line() {
-  local n=$(( ${2:-300} * 5 ))
-  for _ in $(seq "$n"); do
-    grep -aqE -- "$1" "$work/bg.out" 2>/dev/null && return 0
-    [[ -e $work/bg.rc ]] && return 1
-    sleep 0.2
-  done
-  return 1
-}
-vm_end() {
-  touch "$ROOTFS/done"
-  wait "$bgpid"
-  out=$(tr -d '\r' <"$work/bg.out"); rc=$(cat "$work/bg.rc" 2>/dev/null || echo 255)
-  p=$(grep -a '^P ' <<<"$out")
-}
+# vm_bg, wait_line, vm_end: the VM in the background.
+source "$(dirname "${BASH_SOURCE[0]}")/bg-vm-lib.sh"
 # listening ADDRHEX PORT: the test host has a TCP listener on that address (/proc/net/tcp).
 tcp_listening() { # "0100007F" or "00000000", port; an IPv6 socket bound to the v4-mapped form counts
   awk -v a="$1" -v port="$(printf '%04X' "$2")" 'NR > 1 && $4 == "0A" && ($2 == a ":" port || $2 == "0000000000000000FFFF0000" a ":" port || (a == "00000000" && $2 == "00000000000000000000000000000000:" port)) { f = 1 } END { exit !f }' /proc/net/tcp /proc/net/tcp6

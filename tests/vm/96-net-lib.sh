@@ -39,33 +39,8 @@ httpd() {
   for _ in $(seq 50); do busybox wget -q -O /dev/null "http://127.0.0.1:$2/" 2>/dev/null && return 0; sleep 0.2; done
   echo "FAIL: httpd on 127.0.0.1:$2 did not start"; exit 1
 }
-# vm_bg [RUNNER OPTIONS] -- SCRIPT: the VM in the background (output in $work/bg.out); the guest
-# may wait for the host with `waitdone` (until vm_end creates /done).
-vm_bg() {
-  local opts=()
-  while [[ $1 != -- ]]; do opts+=("$1"); shift; done
-  shift
-  rm -f "$ROOTFS/done" "$work/bg.rc"
-  printf '%s\n' 'waitdone() { i=0; while ! ls / | grep -qx done; do i=$((i+1)); [ $i -gt 1200 ] && { echo "P waitdone=timeout"; return 1; }; sleep 0.25; done; }' "$1" >"$ROOTFS/t.sh"
-  ( env -i PATH=/bin:/sbin:/usr/bin:/usr/sbin timeout -k 10 600 "$RUN" "${opts[@]}" "$ROOTFS" /bin/sh /t.sh </dev/null >"$work/bg.out" 2>&1
-    echo $? >"$work/bg.rc" ) &
-  bgpid=$!
-}
-wait_line() { # REGEX [SECS]
-  local n=$(( ${2:-300} * 5 ))
-  for _ in $(seq "$n"); do
-    grep -aqE -- "$1" "$work/bg.out" 2>/dev/null && return 0
-    [[ -e $work/bg.rc ]] && return 1
-    sleep 0.2
-  done
-  return 1
-}
-vm_end() {
-  touch "$ROOTFS/done"
-  wait "$bgpid"
-  out=$(tr -d '\r' <"$work/bg.out"); rc=$(cat "$work/bg.rc" 2>/dev/null || echo 255)
-  p=$(grep -a '^P ' <<<"$out")
-}
+# vm_bg, wait_line, vm_end: the VM in the background.
+source "$(dirname "${BASH_SOURCE[0]}")/bg-vm-lib.sh"
 guest_oops_check='if dmesg | sed -n "/Run \/init.krun/,\$p" | grep -qE "BUG:|Oops|general protection|WARNING:|Call Trace"; then echo "P kernel=oops"; dmesg | sed -n "/Run \/init.krun/,\$p" | tail -40; fi'
 # net_guest_script URL PORT [MORE]: the guest side both NIC tests run: eth0's address and
 # default route as P lines, the checksum of URL fetched over the NIC, MORE (extra guest lines),
