@@ -6,6 +6,8 @@
 //! and on its own eventfd, which `queueNotify` (MMIO QueueNotify writes, tests) and `stop` write,
 //! so a slow host filesystem never stalls the event loop or a vCPU. With EVENT_IDX the driver
 //! does not kick while the worker is still draining, and gets one interrupt per drained batch.
+//! Requests are copied into the server's buffer except READ and WRITE payloads, which go
+//! straight between guest memory and the file (`gather`).
 //!
 //! A SETLKW that meets a held lock is kept (its chain stays ours) and retried whenever the
 //! worker wakes and every `lock_retry_ms`; a FUSE_INTERRUPT for it completes it with EINTR.
