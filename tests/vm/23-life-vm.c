@@ -47,18 +47,6 @@ static const char *reason_name(int32_t r)
     return r >= KRUN_EXIT_REASON_NONE && r <= KRUN_EXIT_REASON_SHUTDOWN ? names[r] : "(bad value)";
 }
 
-static int file_has(const char *path, const char *text)
-{
-    static char buf[1 << 20];
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return memmem(buf, n, text, strlen(text)) != NULL;
-}
-
 /* A context running `script` under /bin/sh on ROOTFS, console into WORK/NAME.log. */
 static uint32_t sh_vm(const char *name, const char *script, uint32_t mib, char *log, size_t log_size)
 {

@@ -230,18 +230,6 @@ static pid_t start_peers(void)
 
 /* ---- the VM ------------------------------------------------------------------------------ */
 
-static int file_has(const char *path, const char *text)
-{
-    static char buf[1 << 20];
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return memmem(buf, n, text, strlen(text)) != NULL;
-}
-
 static void show_log(const char *log)
 {
     char cmd[1024];
