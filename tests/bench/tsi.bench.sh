@@ -84,7 +84,8 @@ fi
 
 # passt, one instance per guest (-1: it exits when its guest disconnects).
 memfree='sed -n "s/^MemFree: *\([0-9]*\).*/\1/p" /proc/meminfo'
-netup="m0=\$($memfree)
+netup="[ -e /proc/meminfo ] || /bin/busybox mount -t proc proc /proc # QEMU's guest runs this as init
+m0=\$($memfree)
 "'ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2 || echo "B error ifup"
 sleep 1
 '"echo \"M rx_buffers_kib \$((m0 - \$($memfree)))\""
