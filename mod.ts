@@ -68,16 +68,16 @@ export type {
   VmProcess,
   VmStatus,
 } from "./src/process.ts";
-export {
-  type DiskOptions,
-  type ExecOptions,
-  type KernelOptions,
-  type NetOptions,
-  type RunOptions,
-  type RunResult,
-  Vm,
-  type VmOptions,
-  type VmState,
-  type VolumeOptions,
-  type VsockPortOptions,
-} from "./src/vm.ts";
+export { Vm } from "./src/vm.ts";
+export type {
+  DiskOptions,
+  ExecOptions,
+  KernelOptions,
+  NetOptions,
+  RunOptions,
+  RunResult,
+  VmOptions,
+  VmState,
+  VolumeOptions,
+  VsockPortOptions,
+} from "./src/vm_options.ts";
