@@ -8,7 +8,8 @@
 //! refused). Node ids and file handles are looked up in tables with generations (forged or
 //! stale ids are refused). Host inodes are O_PATH|O_NOFOLLOW fds opened relative to their
 //! parent's fd, so a host path string is never resolved and a host symlink is never followed;
-//! the guest gets the link text and resolves it in its own view. See ops.zig for the host side.
+//! the guest gets the link text and resolves it in its own view. See ops.zig (with ops_file.zig
+//! and ops_dir.zig) for the host side.
 //!
 //! Requests run with the VMM's credentials. When the VMM is root, new entries are chowned to
 //! the requesting guest uid/gid so the guest sees its own ownership, and the guest cannot leave
@@ -24,6 +25,8 @@ const Inodes = @import("Inodes.zig");
 const Handles = @import("Handles.zig");
 const Virtual = @import("Virtual.zig");
 const ops = @import("ops.zig");
+const ops_file = @import("ops_file.zig");
+const ops_dir = @import("ops_dir.zig");
 const Stats = @import("Stats.zig");
 
 const log = std.log.scoped(.virtio_fs);
@@ -406,28 +409,28 @@ fn dispatch(self: *Server, opcode: fuse.Opcode, req: *Request) Error!void {
         .rename => try ops.rename(self, req, false),
         .rename2 => try ops.rename(self, req, true),
         .link => try ops.link(self, req),
-        .open => try ops.open(self, req),
-        .opendir => try ops.opendir(self, req),
-        .create => try ops.create(self, req),
-        .read => try ops.read(self, req),
-        .write => try ops.write(self, req),
-        .readdir => try ops.readdir(self, req, false),
-        .readdirplus => try ops.readdir(self, req, true),
-        .release, .releasedir => try ops.release(self, req, opcode == .releasedir),
-        .flush => try ops.flush(self, req),
-        .fsync, .fsyncdir => try ops.fsync(self, req),
+        .open => try ops_file.open(self, req),
+        .opendir => try ops_file.opendir(self, req),
+        .create => try ops_file.create(self, req),
+        .read => try ops_file.read(self, req),
+        .write => try ops_file.write(self, req),
+        .readdir => try ops_dir.readdir(self, req, false),
+        .readdirplus => try ops_dir.readdir(self, req, true),
+        .release, .releasedir => try ops_file.release(self, req, opcode == .releasedir),
+        .flush => try ops_file.flush(self, req),
+        .fsync, .fsyncdir => try ops_file.fsync(self, req),
         .statfs => try ops.statfs(self, req),
         .setxattr => try ops.setxattr(self, req),
         .getxattr => try ops.getxattr(self, req, false),
         .listxattr => try ops.getxattr(self, req, true),
         .removexattr => try ops.removexattr(self, req),
         .access => try ops.access(self, req),
-        .fallocate => try ops.fallocate(self, req),
-        .lseek => try ops.lseek(self, req),
-        .copy_file_range => try ops.copyFileRange(self, req),
+        .fallocate => try ops_file.fallocate(self, req),
+        .lseek => try ops_file.lseek(self, req),
+        .copy_file_range => try ops_file.copyFileRange(self, req),
         .getlk, .setlk, .setlkw => try ops.lock(self, req, opcode),
         .ioctl => try self.opIoctl(req),
-        .syncfs => try ops.syncfs(self, req),
+        .syncfs => try ops_file.syncfs(self, req),
         // bmap, poll, notify_reply, DAX mappings (no window yet), statx, tmpfile, unknown.
         else => return sys.fail(.NOSYS),
     }
