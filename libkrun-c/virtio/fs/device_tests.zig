@@ -52,6 +52,20 @@ const TestRig = struct {
         }
         return error.Timeout;
     }
+
+    /// FUSE INIT, then LOOKUP of `name` (one byte plus NUL) in the root and OPEN it read-write
+    /// (uniques 1..3): its entry and file handle.
+    fn initOpen(rig: *TestRig, name: *const [2]u8) !struct { fuse.EntryOut, u64 } {
+        const init_in: fuse.InitIn = .{ .major = 7, .minor = 41, .max_readahead = 0, .flags = 0 };
+        const h1 = header(.init, 0, 1, @sizeOf(fuse.InitIn));
+        _ = try rig.roundTrip(&rig.req, &.{ std.mem.asBytes(&h1), std.mem.asBytes(&init_in) }, 4096);
+        const hl = header(.lookup, 1, 2, 2);
+        var eo: fuse.EntryOut = undefined;
+        @memcpy(std.mem.asBytes(&eo), (try rig.roundTrip(&rig.req, &.{ std.mem.asBytes(&hl), name }, 4096))[16..][0..@sizeOf(fuse.EntryOut)]);
+        const ho = header(.open, eo.nodeid, 3, @sizeOf(fuse.OpenIn));
+        const ro = try rig.roundTrip(&rig.req, &.{ std.mem.asBytes(&ho), std.mem.asBytes(&fuse.OpenIn{ .flags = 2, .open_flags = 0 }) }, 4096);
+        return .{ eo, std.mem.readInt(u64, ro[16..24], .little) };
+    }
 };
 
 fn header(opcode: fuse.Opcode, nodeid: u64, unique: u64, args_len: usize) fuse.InHeader {
@@ -107,15 +121,7 @@ test "virtio-fs device: WRITE and READ payloads go straight between guest memory
     var rig: TestRig = undefined;
     try rig.init(&tmp);
     defer rig.deinit();
-    const init_in: fuse.InitIn = .{ .major = 7, .minor = 41, .max_readahead = 0, .flags = 0 };
-    const h1 = header(.init, 0, 1, @sizeOf(fuse.InitIn));
-    _ = try rig.roundTrip(&rig.req, &.{ std.mem.asBytes(&h1), std.mem.asBytes(&init_in) }, 4096);
-    const hl = header(.lookup, 1, 2, 2);
-    var eo: fuse.EntryOut = undefined;
-    @memcpy(std.mem.asBytes(&eo), (try rig.roundTrip(&rig.req, &.{ std.mem.asBytes(&hl), "w\x00" }, 4096))[16..][0..@sizeOf(fuse.EntryOut)]);
-    const ho = header(.open, eo.nodeid, 3, @sizeOf(fuse.OpenIn));
-    const ro = try rig.roundTrip(&rig.req, &.{ std.mem.asBytes(&ho), std.mem.asBytes(&fuse.OpenIn{ .flags = 2, .open_flags = 0 }) }, 4096);
-    const fh = std.mem.readInt(u64, ro[16..24], .little);
+    const eo, const fh = try rig.initOpen("w\x00");
 
     // The data in three pieces, none of it copied into the server's buffer.
     const wr = std.mem.zeroInit(fuse.WriteIn, .{ .fh = fh, .size = @as(u32, 19) });
@@ -167,15 +173,7 @@ test "virtio-fs device: hostile READ/WRITE chains around the zero-copy path" {
     var rig: TestRig = undefined;
     try rig.init(&tmp);
     defer rig.deinit();
-    const init_in: fuse.InitIn = .{ .major = 7, .minor = 41, .max_readahead = 0, .flags = 0 };
-    const h1 = header(.init, 0, 1, @sizeOf(fuse.InitIn));
-    _ = try rig.roundTrip(&rig.req, &.{ std.mem.asBytes(&h1), std.mem.asBytes(&init_in) }, 4096);
-    const hl = header(.lookup, 1, 2, 2);
-    var eo: fuse.EntryOut = undefined;
-    @memcpy(std.mem.asBytes(&eo), (try rig.roundTrip(&rig.req, &.{ std.mem.asBytes(&hl), "h\x00" }, 4096))[16..][0..@sizeOf(fuse.EntryOut)]);
-    const ho = header(.open, eo.nodeid, 3, @sizeOf(fuse.OpenIn));
-    const ro = try rig.roundTrip(&rig.req, &.{ std.mem.asBytes(&ho), std.mem.asBytes(&fuse.OpenIn{ .flags = 2, .open_flags = 0 }) }, 4096);
-    const fh = std.mem.readInt(u64, ro[16..24], .little);
+    const eo, const fh = try rig.initOpen("h\x00");
     var unique: u64 = 10;
 
     // WRITE: header lengths short of, equal to and beyond the data; sizes beyond it; extensions.
