@@ -12,7 +12,8 @@ cd "$(dirname "$0")/../.."
 files=(libkrun-c/virtio/*.zig libkrun-c/virtio/*/*.zig libkrun-c/tsi/*.zig libkrun-c/init/dhcp.zig libkrun-c/vmm/legacy/*.zig
   libkrun-c/vmm/Vcpu.zig libkrun-c/vmm/MmioBus.zig libkrun-c/vmm/EventLoop.zig
   libkrun-c/memory/GuestMemory.zig libkrun-c/vmm/Machine.zig libkrun-c/vmm/builder.zig libkrun-c/vmm/DeviceManager.zig
-  libkrun-c/vmm/x86_64/arch.zig libkrun-c/capi/*.zig libkrun-c/protocol/init.zig)
+  libkrun-c/vmm/x86_64/arch.zig libkrun-c/vmm/aarch64/arch.zig libkrun-c/vmm/hvf/*.zig libkrun-c/capi/*.zig
+  libkrun-c/protocol/init.zig libkrun-c/protocol/decode.zig)
 exempt=' tests.zig console_tests.zig testing.zig '
 bad=0 checked=0
 for f in "${files[@]}"; do
