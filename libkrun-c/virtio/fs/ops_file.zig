@@ -172,18 +172,24 @@ pub fn read(s: *Server, req: *Request) Error!void {
 /// guest, so a buffer too small for the request takes the copying path, which replies ERANGE
 /// or what fits as before.
 fn directRead(s: *Server, fd: sys.fd_t, size: u32, off: u64) sys.Error!bool {
-    var left: usize = size;
+    const count = trimIovecs(s.direct_out, size) orelse return false;
+    if (count == 0) return true; // a zero-byte read: an empty reply
+    s.direct_len = try sys.preadv(fd, s.direct_out[0..count], off);
+    return true;
+}
+
+/// Cuts `iovs` down to their first `size` bytes: how many pieces that takes, or null if they
+/// hold fewer than `size` bytes.
+fn trimIovecs(iovs: []std.posix.iovec, size: usize) ?usize {
+    var left = size;
     var count: usize = 0;
-    for (s.direct_out) |*iov| {
+    for (iovs) |*iov| {
         if (left == 0) break;
         iov.len = @min(iov.len, left);
         left -= iov.len;
         count += 1;
     }
-    if (left > 0) return false;
-    if (count == 0) return true; // a zero-byte read: an empty reply
-    s.direct_len = try sys.preadv(fd, s.direct_out[0..count], off);
-    return true;
+    return if (left > 0) null else count;
 }
 
 pub fn write(s: *Server, req: *Request) Error!void {
@@ -203,15 +209,9 @@ pub fn write(s: *Server, req: *Request) Error!void {
 }
 
 /// WRITE straight from the guest's buffer (Server.direct_in), the first `size` bytes of it.
+/// `write` checked that direct_in holds at least `size` bytes (direct_in_len).
 fn directWrite(s: *Server, fd: sys.fd_t, size: u32, off: u64) sys.Error!usize {
-    var left: usize = size;
-    var count: usize = 0;
-    for (s.direct_in) |*iov| {
-        if (left == 0) break;
-        iov.len = @min(iov.len, left);
-        left -= iov.len;
-        count += 1;
-    }
+    const count = trimIovecs(s.direct_in, size) orelse return sys.fail(.INVAL);
     if (count == 0) return 0;
     return sys.pwritev(fd, s.direct_in[0..count], off);
 }
