@@ -233,7 +233,7 @@ const SignalForward = struct {
 
     /// null when no pipe can be made (then SIGTERM keeps its default action).
     fn open() ?SignalForward {
-        // macOS: no VM starts there yet (vmm/hvf/Machine.zig), so nothing to forward to.
+        // macOS: a VM has no virtio console there yet (docs/HVF.md), so nothing carries the signal.
         if (@import("builtin").os.tag == .macos) return null;
         var fds: [2]i32 = undefined;
         const rc = linux.pipe2(&fds, .{ .CLOEXEC = true, .NONBLOCK = true });

@@ -9,10 +9,15 @@
 //!   (a chroot), a dup written only when poll(2) says writable, at most `guarded_chunk` bytes
 //!   at a time (a pipe with room takes that without blocking);
 //! - regular files and block devices: a dup; their writes do not wait for a reader.
+//! On macOS (the HVF backend) the same through libc; there is no /proc to reopen from, so a
+//! blocking pipe or terminal is always `guarded`, and a socket's SIGPIPE is the writing
+//! thread's to block (send has no MSG_NOSIGNAL there).
 const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
 const sys = @import("sys.zig");
+
+const is_macos = @import("builtin").os.tag == .macos;
 
 const log = std.log.scoped(.vmm);
 
@@ -42,6 +47,7 @@ pub const Sink = struct {
     /// Our handle on `fd` (borrowed; the caller keeps it). -1 gives a discarding sink.
     pub fn open(fd: i32) error{SystemResources}!Sink {
         if (fd < 0) return .{};
+        if (comptime is_macos) return openMac(fd);
         var st: linux.Statx = undefined;
         const at_empty_path = 0x1000;
         if (linux.errno(linux.statx(fd, "", at_empty_path, .{ .TYPE = true }, &st)) != .SUCCESS)
@@ -56,7 +62,24 @@ pub const Sink = struct {
         return .{ .fd = try dup(fd), .mode = .guarded };
     }
 
+    fn openMac(fd: i32) error{SystemResources}!Sink {
+        var st: std.c.Stat = undefined;
+        if (std.c.fstat(fd, &st) != 0) return error.SystemResources;
+        const fmt: u32 = @as(u32, st.mode) & 0o170000;
+        if (fmt == 0o140000) return .{ .fd = try dup(fd), .mode = .socket };
+        if (fmt == 0o100000 or fmt == 0o060000) return .{ .fd = try dup(fd), .mode = .file };
+        const flags = std.c.fcntl(fd, std.c.F.GETFL);
+        if (flags >= 0 and @as(u32, @bitCast(flags)) & @as(u32, @bitCast(std.c.O{ .NONBLOCK = true })) != 0)
+            return .{ .fd = try dup(fd), .mode = .nonblocking };
+        return .{ .fd = try dup(fd), .mode = .guarded };
+    }
+
     pub fn close(self: *Sink) void {
+        if (comptime is_macos) {
+            if (self.fd >= 0) _ = std.c.close(self.fd);
+            self.* = .{};
+            return;
+        }
         if (self.fd >= 0) _ = linux.close(self.fd);
         self.* = .{};
     }
@@ -73,6 +96,7 @@ pub const Sink = struct {
     /// (it discards from then on) and is logged once.
     pub fn write(self: *Sink, bytes: []const u8) Result {
         if (bytes.len == 0) return .{ .written = 0 };
+        if (comptime is_macos) return self.writeMac(bytes);
         while (true) {
             const rc = switch (self.mode) {
                 .discard => return .{ .written = bytes.len },
@@ -95,9 +119,37 @@ pub const Sink = struct {
             }
         }
     }
+
+    fn writeMac(self: *Sink, bytes: []const u8) Result {
+        while (true) {
+            const rc = switch (self.mode) {
+                .discard => return .{ .written = bytes.len },
+                .socket => std.c.send(self.fd, bytes.ptr, bytes.len, std.c.MSG.DONTWAIT),
+                .nonblocking, .file => std.c.write(self.fd, bytes.ptr, bytes.len),
+                .guarded => blk: {
+                    if (!writable(self.fd)) return .blocked;
+                    break :blk std.c.write(self.fd, bytes.ptr, @min(bytes.len, guarded_chunk));
+                },
+            };
+            if (rc >= 0) return .{ .written = @intCast(rc) };
+            switch (std.c.errno(rc)) {
+                .INTR => continue,
+                .AGAIN => return .blocked,
+                else => |e| {
+                    log.warn("guest output: {t}; discarding further output", .{e});
+                    self.close();
+                    return .dead;
+                },
+            }
+        }
+    }
 };
 
 fn dup(fd: i32) error{SystemResources}!i32 {
+    if (comptime is_macos) {
+        const rc = std.c.fcntl(fd, std.c.F.DUPFD_CLOEXEC, @as(c_int, 3));
+        return if (rc < 0) error.SystemResources else rc;
+    }
     const rc = linux.fcntl(fd, linux.F.DUPFD_CLOEXEC, 3);
     if (linux.errno(rc) != .SUCCESS) return error.SystemResources;
     return @intCast(rc);
@@ -113,6 +165,10 @@ fn reopen(fd: i32) ?i32 {
 }
 
 fn writable(fd: i32) bool {
+    if (comptime is_macos) {
+        var mfd = [1]std.c.pollfd{.{ .fd = fd, .events = std.c.POLL.OUT, .revents = 0 }};
+        return std.c.poll(&mfd, 1, 0) == 1;
+    }
     var pfd = [1]linux.pollfd{.{ .fd = fd, .events = linux.POLL.OUT, .revents = 0 }};
     const rc = linux.poll(&pfd, 1, 0);
     // ERR/HUP count as writable: the write then reports the error.
@@ -121,6 +177,11 @@ fn writable(fd: i32) bool {
 
 /// Waits up to `timeout_ms` for `fd` to take output (used only for the bounded final flush).
 pub fn waitWritable(fd: i32, timeout_ms: i32) void {
+    if (comptime is_macos) {
+        var mfd = [1]std.c.pollfd{.{ .fd = fd, .events = std.c.POLL.OUT, .revents = 0 }};
+        _ = std.c.poll(&mfd, 1, timeout_ms);
+        return;
+    }
     var pfd = [1]linux.pollfd{.{ .fd = fd, .events = linux.POLL.OUT, .revents = 0 }};
     _ = linux.poll(&pfd, 1, timeout_ms);
 }

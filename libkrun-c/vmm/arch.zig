@@ -30,7 +30,7 @@
 //!
 //! Not done on aarch64 yet: krun_set_kernel's ELF format (an arm64 vmlinux; RAW takes an
 //! Image), nested virtualization, and a run on macOS (vmm/hvf/ and docs/HVF.md: the
-//! Hypervisor.framework backend builds, no VM starts there yet).
+//! Hypervisor.framework backend builds a VM there, never run on a Mac).
 const builtin = @import("builtin");
 
 pub const current = switch (builtin.cpu.arch) {

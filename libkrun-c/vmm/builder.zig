@@ -119,10 +119,10 @@ fn buildMemory(b: *Builder) Error!?arch.Range {
         },
         .raw => {
             bundle = try loader.mapFile(k.path);
-            try arch.checkKernel(bundle.?, cfg.ram_mib);
+            const plan = try loader.planBundle(bundle.?, arch.kernel_load_addr, arch.kernel_load_addr, cfg.ram_mib);
             b.kernel_has_tsi = kernelHasTsi(cfg, bundle.?);
-            b.entry = arch.kernel_load_addr;
-            m.ram = arch.ramWithKernel(cfg.ram_mib, arch.kernel_load_addr, bundle.?.len);
+            b.entry = plan.entry;
+            m.ram = plan.ram;
         },
         else => {
             log.warn("kernel format {t} is not supported on {s}", .{ k.format, arch.name });
@@ -130,11 +130,11 @@ fn buildMemory(b: *Builder) Error!?arch.Range {
         },
     } else {
         const fw = try loader.Firmware.shared(false);
-        try arch.checkKernel(fw.bundle, cfg.ram_mib);
+        const plan = try loader.planBundle(fw.bundle, fw.load_addr, fw.entry, cfg.ram_mib);
         bundle = try loader.mapBundlePrivate(fw.bundle, fw.backing);
         b.kernel_has_tsi = kernelHasTsi(cfg, bundle.?);
-        b.entry = fw.entry;
-        m.ram = arch.ramWithKernel(cfg.ram_mib, fw.load_addr, bundle.?.len);
+        b.entry = plan.entry;
+        m.ram = plan.ram;
     }
     for (m.ram.slice(), 0..) |r, i| {
         const is_kernel = m.ram.kernel_index != null and m.ram.kernel_index.? == i;
@@ -366,12 +366,7 @@ fn encodeExec(b: *Builder) Error!void {
 fn buildCmdline(b: *Builder) Error!void {
     const c = &b.cmdline;
     const cfg = b.cfg;
-    const custom = if (cfg.kernel) |k| k.cmdline else null;
-    if (custom) |line| {
-        c.append(line) catch |err| return cmdlineError(err);
-    } else {
-        c.appendProlog(cfg.kernel_console) catch |err| return cmdlineError(err);
-    }
+    try appendBaseCmdline(c, cfg);
     for (0..b.m.devices.count) |n| c.appendVirtioMmio(@intCast(n)) catch |err| return cmdlineError(err);
     c.append(cfg.cmdline_extra) catch |err| return cmdlineError(err);
     // TSI on: the guest kernel hijacks the workload's sockets (tsi/PROTOCOL.md).
@@ -381,6 +376,17 @@ fn buildCmdline(b: *Builder) Error!void {
     if (tsi_bits & Config.tsi_hijack_inet != 0) c.append("tsi_hijack") catch |err| return cmdlineError(err);
     if (tsi_bits & Config.tsi_hijack_unix != 0) c.append("tsi_hijack_unix") catch |err| return cmdlineError(err);
     try appendExecTokens(b);
+}
+
+/// The start of every command line: krun_set_kernel's own line, or libkrun's prolog with the
+/// context's console. Shared with the HVF backend (hvf/Machine.zig).
+pub fn appendBaseCmdline(c: *arch.Cmdline, cfg: *const Config) Error!void {
+    const custom = if (cfg.kernel) |k| k.cmdline else null;
+    if (custom) |line| {
+        c.append(line) catch |err| return cmdlineError(err);
+    } else {
+        c.appendProlog(cfg.kernel_console) catch |err| return cmdlineError(err);
+    }
 }
 
 /// The block root and init/'s exec tokens, last (they may end with `-- args`).

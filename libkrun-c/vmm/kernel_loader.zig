@@ -16,7 +16,8 @@ const test_tmp = @import("../test_tmp.zig");
 const linux = std.os.linux;
 const assert = std.debug.assert;
 const sys = @import("sys.zig");
-const layout = @import("arch.zig").current.layout;
+const arch = @import("arch.zig").current;
+const layout = arch.layout;
 const GuestMemory = @import("guest_memory");
 const elf = @import("kernel_elf");
 
@@ -323,20 +324,41 @@ fn invalidElf(err: elf.Error) Error {
 }
 
 /// Where an initramfs of `size` bytes goes: page aligned at the top of the highest RAM range
-/// below the MMIO gap, above `kernel_end`.
+/// below the MMIO gap, above `kernel_end`, and ending below what the arch writes at the end of
+/// RAM after it (aarch64: the FDT's window). Both backends place it here (builder.zig through
+/// loadInitramfs on KVM, hvf/Machine.zig on macOS).
 pub fn placeInitramfs(ram: *const layout.Ram, size: u64, kernel_end: u64) ?layout.Range {
+    return placeInitramfsIn(layout, ram, size, kernel_end);
+}
+
+/// placeInitramfs for any arch's layout `L` (its tests run for both on any host).
+pub fn placeInitramfsIn(comptime L: type, ram: *const L.Ram, size: u64, kernel_end: u64) ?L.Range {
     if (size == 0) return null;
+    const ceiling = L.initramfsCeiling(ram.end());
     var i = ram.count;
     while (i > 0) {
         i -= 1;
         if (ram.kernel_index != null and ram.kernel_index.? == i) continue;
         const r = ram.ranges[i];
-        if (r.start >= layout.mmio_gap_start or size > r.len) continue;
-        const start = std.mem.alignBackward(u64, r.end() - size, page);
-        if (start < r.start or start < kernel_end or start < layout.himem_start) return null;
+        const top = @min(r.end(), ceiling);
+        if (r.start >= L.mmio_gap_start or top <= r.start or size > top - r.start) continue;
+        const start = std.mem.alignBackward(u64, top - size, page);
+        if (start < r.start or start < kernel_end or start < L.himem_start) return null;
         return .{ .start = start, .len = size };
     }
     return null;
+}
+
+/// Guest RAM for a bundle kernel (libkrunfw's, or a krun_set_kernel RAW file) of `bundle`'s
+/// size, checked by the arch first: the bundle as RAM's kernel range at `load_addr`, `ram_mib`
+/// MiB of RAM after it, entered at `entry`. Both backends decide the layout here (builder.zig
+/// on KVM, hvf/Machine.zig on macOS).
+pub const BundlePlan = struct { ram: layout.Ram, entry: u64, kernel_end: u64 };
+
+pub fn planBundle(bundle: []const u8, load_addr: u64, entry: u64, ram_mib: u32) Error!BundlePlan {
+    try arch.checkKernel(bundle, ram_mib);
+    const len = std.mem.alignForward(u64, bundle.len, layout.page_size);
+    return .{ .ram = arch.ramWithKernel(ram_mib, load_addr, len), .entry = entry, .kernel_end = load_addr + len };
 }
 
 /// Reads the initramfs at `path` into guest RAM; returns where it went.
@@ -464,6 +486,20 @@ test "loadElf copies PT_LOAD to p_paddr, zero-fills bss, rejects hostile headers
     testElf(&file, 0x1000, 0x1000, 0x200, 0x1000);
     try testing.expectError(error.KernelInvalid, loadElf(&mem, &ram, &file));
     try testing.expectError(error.KernelInvalid, loadElf(&mem, &ram, file[0..100]));
+}
+
+test "aarch64: an initramfs ends below the FDT's window, which writeBoot fills after it" {
+    const a64 = @import("aarch64/layout.zig");
+    const ram = a64.ramWithBundle(128, a64.kernel_load_addr, 20 << 20);
+    const fdt = a64.fdtAddr(ram.end() - a64.dram_start);
+    // 3 MiB: more than the FDT window's 2 MiB, so the top of RAM alone would overlap it.
+    const r = placeInitramfsIn(a64, &ram, 3 << 20, a64.dram_start + (20 << 20)).?;
+    try testing.expect(r.start + r.len <= fdt);
+    try testing.expectEqual(@as(u64, 0), r.start % page);
+    try testing.expect(r.start >= a64.dram_start + (20 << 20));
+    const small = placeInitramfsIn(a64, &ram, 4096, a64.dram_start + (20 << 20)).?;
+    try testing.expectEqual(fdt - 4096, small.start);
+    try testing.expect(placeInitramfsIn(a64, &ram, 127 << 20, a64.dram_start + (20 << 20)) == null);
 }
 
 test "initramfs goes to the top of RAM below the gap" {

@@ -47,5 +47,11 @@ svcs=$(llvm-objdump -d --no-show-raw-insn "$lib" 2>/dev/null | grep -cE $'\tsvc\
 for s in /System/Library/Frameworks/Hypervisor.framework/Hypervisor hv_vcpu_run hv_vm_map hv_vcpu_set_vtimer_mask hv_gic_create; do
   grep -qaF "$s" "$lib" && ok "HVF backend compiled in: '$s'" || bad "'$s' not in the dylib: the HVF backend is not compiled in"
 done
+# Machine.create builds a VM (issue 16): RAM mapped with hv_vm_map, the initramfs placed, the GIC
+# and the vCPU threads. Their log strings are in the dylib only if that code is (a create that
+# refuses lets the optimizer drop all of it, as it did before).
+for s in 'hv_vm_map(0x' 'initramfs of ' 'hv_gic_create: ' 'hv_vcpu_create failed'; do
+  grep -qaF "$s" "$lib" && ok "HVF create path in the dylib: '$s'" || bad "'$s' not in the dylib: the HVF create path was optimized away"
+done
 echo "$p passed, $f failed"
 [[ $f -eq 0 ]]

@@ -204,7 +204,8 @@ pub fn writeBoot(mem: *const GuestMemory, ram: *const Ram, b: Boot) BootError!vo
     };
 }
 
-fn fdtAddr(ram: *const Ram) u64 {
+/// Where writeBoot puts the FDT: x0 at entry (KVM's setupVcpu, HVF's vCPU 0).
+pub fn fdtAddr(ram: *const Ram) u64 {
     return layout.fdtAddr(ram.end() - layout.dram_start);
 }
 

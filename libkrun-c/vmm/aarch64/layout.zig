@@ -41,6 +41,12 @@ pub fn fdtAddr(ram_size: u64) u64 {
     return (dram_start + ram_size - fdt_max_size) & ~@as(u64, fdt_max_size - 1);
 }
 
+/// Where an initramfs must end in RAM that ends at `ram_end`: below the FDT's window, which
+/// writeBoot fills after the initramfs is loaded (kernel_loader.zig's bound).
+pub fn initramfsCeiling(ram_end: u64) u64 {
+    return fdtAddr(ram_end - dram_start);
+}
+
 // ---- guest RAM (../ram.zig builds it from these addresses) ----------------------------------
 
 pub const page_size = guest_ram.page_size;

@@ -1,15 +1,27 @@
-//! The macOS Machine: the interface capi/ drives (vmm/backend.zig picks it on macOS), in front
-//! of the Hypervisor.framework backend (vmm/hvf/). Today `create` loads Hypervisor.framework
-//! and then refuses with error.HostUnsupported: the virtio devices, the console and the event
-//! loop are built on Linux-only primitives (epoll, eventfd, irqfd/ioeventfd) that have no macOS
-//! port yet, so no VM can be assembled. docs/HVF.md says what exists and what never ran on a Mac.
+//! The macOS Machine: the interface capi/ drives (vmm/backend.zig picks it on macOS), built on
+//! Hypervisor.framework (vmm/hvf/). `create` builds a VM from a context's Config through the
+//! same code the aarch64 KVM backend runs: kernel_loader.planBundle (the Image, libkrunfw's or
+//! krun_set_kernel RAW, checked and laid out at 2 GiB), kernel_loader.placeInitramfs, the
+//! aarch64 arch's legacy bus (the ns16550a on the MMIO window) and writeBoot (the FDT); only
+//! the host side is macOS's: RAM from mmap mapped with hv_vm_map, the GICv3 through hv_gic
+//! (macOS 15+), vCPU threads (Vcpu.zig) and a thread that drains the serial port. No virtio
+//! device is attached yet (their event loop is not ported). Never run on a Mac: docs/HVF.md.
 const std = @import("std");
 const Config = @import("../../Config.zig");
+const GuestMemory = @import("guest_memory");
 const terminal = @import("../terminal.zig");
 const linux_machine = @import("../Machine.zig");
+const arch = @import("../arch.zig").current;
+const loader = @import("../kernel_loader.zig");
+const builder = @import("../builder.zig");
+const MmioBus = @import("../MmioBus.zig");
+const Serial = @import("../legacy/Serial.zig");
+const OutputBuffer = @import("../OutputBuffer.zig");
 const hv = @import("hv.zig");
 const Vm = @import("Vm.zig");
 const Vcpu = @import("Vcpu.zig");
+const exit_step = @import("exit.zig");
+const host = @import("host.zig");
 
 const log = std.log.scoped(.hvf);
 
@@ -22,24 +34,127 @@ pub const pause_timeout_ns = linux_machine.pause_timeout_ns;
 pub const Stats = linux_machine.Stats;
 pub const PauseError = linux_machine.PauseError;
 
-/// Never constructed yet (create refuses); the methods below drive what a built one would hold.
-vm: Vm,
+gpa: std.mem.Allocator,
+vm: Vm = undefined,
+vm_made: bool = false,
+ram: arch.Ram = .{},
+/// Guest RAM: one host mapping for the whole span (Apple silicon maps 16 KiB pages, and the
+/// bundle's end is only 4 KiB aligned, so the ranges are not mapped one by one).
+host_ram: ?[]align(host.page) u8 = null,
+mem: GuestMemory = .{},
+mmio: MmioBus = .{},
+legacy: arch.LegacyBus = .{},
+console: host.Drain = .{},
 vcpus: []Vcpu = &.{},
 stopping: std.atomic.Value(bool) = .init(false),
-exit_status: i32 = exit_code_failure,
+/// exit.End + 1 from the first vCPU that ended the VM; 0: none (stopped by the host).
+outcome: std.atomic.Value(u8) = .init(0),
+started: bool = false,
+exit: linux_machine.Exit = .{ .status = 0, .reason = .none },
+cmdline: arch.Cmdline = .{},
 
 pub fn create(gpa: std.mem.Allocator, cfg: *const Config) Error!*Machine {
-    _ = gpa;
-    _ = cfg;
-    _ = hv.api() catch |err| {
-        log.warn("Hypervisor.framework cannot be loaded ({t}); zkrun needs macOS 11+ on Apple silicon", .{err});
+    const a = hv.api() catch |err| {
+        log.warn("Hypervisor.framework cannot be loaded ({t}); zkrun needs macOS 15+ on Apple silicon", .{err});
         return error.HostUnsupported;
     };
-    log.warn("the HVF backend has no virtio device model on macOS yet (docs/HVF.md)", .{});
-    return error.HostUnsupported;
+    if (a.gic == null) {
+        log.warn("this macOS has no hv_gic (macOS 15+): zkrun has no userspace GIC model", .{});
+        return error.HostUnsupported;
+    }
+    const vcpus_max = try maxVcpus();
+    if (cfg.vcpus == 0 or cfg.vcpus > vcpus_max or cfg.ram_mib == 0 or cfg.ram_mib > arch.ram_mib_max) {
+        log.warn("invalid VM size: {d} vCPUs (max {d}), {d} MiB", .{ cfg.vcpus, vcpus_max, cfg.ram_mib });
+        return error.InvalidConfig;
+    }
+    const m = try gpa.create(Machine);
+    m.* = .{ .gpa = gpa };
+    errdefer m.destroy();
+    m.vm = Vm.create() catch return error.HostUnsupported;
+    m.vm_made = true;
+    const entry, const initramfs = try m.buildMemory(cfg);
+    m.vm.createGic(cfg.vcpus) catch |err| {
+        log.warn("hv_gic_create: {t}", .{err});
+        return error.HostUnsupported;
+    };
+    m.legacy = arch.legacyBus(&m.ram);
+    arch.attachLegacy(&m.legacy, &m.mmio);
+    try m.buildSerial(cfg);
+    try builder.appendBaseCmdline(&m.cmdline, cfg);
+    m.cmdline.append(cfg.cmdline_extra) catch return error.InvalidConfig;
+    try arch.writeBoot(&m.mem, &m.ram, .{ .cmdline = &m.cmdline, .vcpus = cfg.vcpus, .initramfs = initramfs, .devices = 0 });
+    try m.buildVcpus(cfg.vcpus, entry);
+    return m;
+}
+
+/// The kernel (libkrunfw's Image or krun_set_kernel RAW) laid out by kernel_loader.planBundle
+/// and copied to the start of RAM, RAM mapped into the VM, the initramfs read where
+/// placeInitramfs says. Returns the entry and the initramfs range.
+fn buildMemory(m: *Machine, cfg: *const Config) Error!struct { u64, ?arch.Range } {
+    var file: ?host.Mapped = null;
+    defer if (file) |f| f.unmap();
+    const bundle: []const u8, const load: u64, const entry: u64 = if (cfg.kernel) |k| blk: {
+        if (k.format != .raw) {
+            log.warn("kernel format {t} is not supported on macOS (an arm64 Image, RAW)", .{k.format});
+            return error.KernelInvalid;
+        }
+        file = try host.Mapped.open(k.path);
+        break :blk .{ file.?.bytes, arch.kernel_load_addr, arch.kernel_load_addr };
+    } else blk: {
+        const fw = try loader.Firmware.shared(false);
+        break :blk .{ fw.bundle, fw.load_addr, fw.entry };
+    };
+    const plan = try loader.planBundle(bundle, load, entry, cfg.ram_mib);
+    m.ram = plan.ram;
+    const base = m.ram.ranges[0].start;
+    const span = std.mem.alignForward(u64, m.ram.end() - base, host.page);
+    const ram = host.mapAnonymous(span) orelse return error.OutOfMemory;
+    m.host_ram = ram;
+    for (m.ram.slice()) |r| m.mem.addRegion(r.start, ram[r.start - base ..][0..r.len]) catch return error.InvalidConfig;
+    @memcpy(ram[plan.ram.ranges[plan.ram.kernel_index.?].start - base ..][0..bundle.len], bundle);
+    m.vm.map(ram, base) catch return error.HostUnsupported;
+    const k = cfg.kernel orelse return .{ plan.entry, null };
+    const path = k.initramfs orelse return .{ plan.entry, null };
+    const rd = try host.Mapped.open(path);
+    defer rd.unmap();
+    const where = loader.placeInitramfs(&m.ram, rd.bytes.len, plan.kernel_end) orelse {
+        log.warn("initramfs of {d} bytes does not fit in guest RAM", .{rd.bytes.len});
+        return error.KernelInvalid;
+    };
+    m.mem.writeBytes(where.start, rd.bytes) catch return error.KernelInvalid;
+    return .{ plan.entry, where };
+}
+
+/// The ns16550a's output (krun_set_console_output's file, else stdout), drained by a thread;
+/// its interrupt is the serial SPI pulsed through hv_gic. Always attached here: it is the one
+/// console a macOS VM has until the virtio console is ported (the kernel uses it when its
+/// command line says console=ttyS0 or earlycon).
+fn buildSerial(m: *Machine, cfg: *const Config) Error!void {
+    const s = &m.legacy.serial[0];
+    const fd = if (cfg.console_output) |path| host.openOutput(path) orelse return error.SystemResources else 1;
+    defer if (fd != 1) host.close(fd);
+    s.out = OutputBuffer.Sink.open(fd) catch return error.SystemResources;
+    s.raise = .{ .ctx = m, .call = raiseSerial };
+    m.console.init(s) catch return error.SystemResources;
+}
+
+fn raiseSerial(ctx: *anyopaque) void {
+    const m: *Machine = @ptrCast(@alignCast(ctx));
+    // Edge-triggered in the FDT: a pulse.
+    m.vm.setSpi(arch.console_serial_irq, true);
+    m.vm.setSpi(arch.console_serial_irq, false);
+}
+
+fn buildVcpus(m: *Machine, count: u32, entry: u64) Error!void {
+    const a = hv.loaded();
+    m.vcpus = try m.gpa.alloc(Vcpu, count);
+    for (m.vcpus, 0..) |*v, i| v.* = .{ .index = @intCast(i), .api = a, .bus = &m.mmio, .peers = m.vcpus, .stopping = &m.stopping, .outcome = &m.outcome };
+    m.vcpus[0].bootPrimary(entry, arch.fdtAddr(&m.ram));
 }
 
 pub fn start(self: *Machine) Error!void {
+    self.console.start() catch return error.SystemResources;
+    self.started = true;
     for (self.vcpus) |*v| v.spawn() catch {
         self.stop();
         for (self.vcpus) |*w| w.join();
@@ -47,15 +162,30 @@ pub fn start(self: *Machine) Error!void {
     };
 }
 
+/// Waits for the vCPUs to end (timeout_ms < 0: for ever), then decides the status.
 pub fn wait(self: *Machine, timeout_ms: i32) error{Timeout}!i32 {
-    _ = timeout_ms;
-    for (self.vcpus) |*v| v.join();
-    return self.exit_status;
+    if (!self.started) return error.Timeout;
+    if (self.exit.reason == .none) {
+        if (timeout_ms >= 0 and !host.waitFlag(&self.stopping, timeout_ms)) return error.Timeout;
+        for (self.vcpus) |*v| v.join();
+        self.console.stop();
+        self.exit = self.decide();
+    }
+    return self.exit.status;
+}
+
+fn decide(self: *const Machine) linux_machine.Exit {
+    const o = self.outcome.load(.acquire);
+    if (o == 0) return .{ .status = linux_machine.exit_code_stopped, .reason = .stopped };
+    return switch (@as(exit_step.End, @fromBackingInt(@intCast(o - 1)))) {
+        .poweroff, .reset => .{ .status = 0, .reason = .shutdown },
+        .panic_reset => .{ .status = exit_code_failure, .reason = .guest_panic },
+        .failure => .{ .status = exit_code_failure, .reason = .vmm_error },
+    };
 }
 
 pub fn exitReason(self: *const Machine) ExitReason {
-    _ = self;
-    return .vmm_error;
+    return self.exit.reason;
 }
 
 pub fn stop(self: *Machine) void {
@@ -85,14 +215,20 @@ pub fn stats(self: *const Machine) Stats {
     return .{ .setup_ns = 0, .exits = exits, .guest_resident_bytes = 0 };
 }
 
+/// Also releases a partly built Machine (create's errdefer).
 pub fn destroy(self: *Machine) void {
     self.stop();
     for (self.vcpus) |*v| v.join();
-    self.vm.destroy();
+    self.console.stop();
+    self.legacy.serial[0].deinit();
+    if (self.vm_made) self.vm.destroy();
+    if (self.host_ram) |r| host.unmap(r);
+    if (self.vcpus.len > 0) self.gpa.free(self.vcpus);
+    self.gpa.destroy(self);
 }
 
 /// hv_vm_get_max_vcpu_count (macOS 15+), capped by what the FDT describes; 1 when the
-/// framework or the call is missing (the start then fails with -ENOTSUP anyway).
+/// call is missing.
 pub fn maxVcpus() Error!u32 {
     return Vm.maxVcpus();
 }

@@ -11,11 +11,15 @@
 //! LSR/THRE (Linux's, interrupt-driven or polling) waits — the guest blocks, the vCPU does
 //! not. A byte written to THR with the ring completely full is dropped (counted in `dropped`),
 //! as a real UART overruns; Linux's console write does that after waiting 10 ms per byte.
+//! Where there are no eventfds (macOS: vmm/hvf/Machine.zig) the owner sets `wake` and `raise`
+//! instead: callbacks that wake its drain thread and pulse the SPI.
 const std = @import("std");
 const linux = std.os.linux;
 const sys = @import("../sys.zig");
 const OutputBuffer = @import("../OutputBuffer.zig");
 const EventLoop = @import("../EventLoop.zig");
+
+const is_macos = @import("builtin").os.tag == .macos;
 
 const Serial = @This();
 
@@ -58,6 +62,14 @@ fcr: u8 = 0,
 dll: u8 = 0x0c, // 9600 baud until the guest programs it
 dlm: u8 = 0,
 thre_pending: bool = false,
+/// Instead of `notify_fd` and `irq_fd` (macOS): called outside the lock, from a vCPU or the drain.
+wake: ?Signal = null,
+raise: ?Signal = null,
+
+pub const Signal = struct {
+    ctx: *anyopaque,
+    call: *const fn (ctx: *anyopaque) void,
+};
 
 fn acquire(self: *Serial) void {
     while (!self.lock.tryLock()) std.atomic.spinLoopHint();
@@ -125,18 +137,33 @@ pub fn write(self: *Serial, port: u16, data: []const u8) void {
         else => {},
     }
     self.lock.unlock();
-    if (notify) sys.eventfdSignal(self.notify_fd);
-    if (raise and self.irq_fd >= 0) sys.eventfdSignal(self.irq_fd);
+    if (notify) self.signalDrain();
+    if (raise) self.raiseIrq();
+}
+
+fn signalDrain(self: *Serial) void {
+    if (self.wake) |w| return w.call(w.ctx);
+    if (comptime !is_macos) sys.eventfdSignal(self.notify_fd);
+}
+
+fn raiseIrq(self: *Serial) void {
+    if (self.raise) |r| return r.call(r.ctx);
+    if (comptime !is_macos) if (self.irq_fd >= 0) sys.eventfdSignal(self.irq_fd);
+}
+
+/// Whether something drains the ring (otherwise output is dropped and THR is always empty).
+fn drained(self: *const Serial) bool {
+    return self.notify_fd >= 0 or self.wake != null;
 }
 
 /// Whether THR can take a FIFO's worth (a sink always can).
 fn hasRoom(self: *const Serial) bool {
-    return self.notify_fd < 0 or self.ring.free() >= fifo_size;
+    return !self.drained() or self.ring.free() >= fifo_size;
 }
 
 /// Queues a byte for the event loop; true when the loop must be told (outside the lock).
 fn emit(self: *Serial, byte: u8) bool {
-    if (self.notify_fd < 0) return false; // a sink, or nobody drains: dropped
+    if (!self.drained()) return false; // a sink, or nobody drains: dropped
     if (self.ring.push(&.{byte}) == 0) self.dropped += 1;
     return !self.notified.swap(true, .acq_rel);
 }
@@ -155,6 +182,7 @@ pub fn watch(self: *Serial, loop: *EventLoop) EventLoop.InitError!void {
 /// Closes our handles (after the loop and the vCPUs stopped).
 pub fn deinit(self: *Serial) void {
     self.out.close();
+    if (comptime is_macos) return;
     if (self.notify_fd >= 0) sys.close(self.notify_fd);
     self.notify_fd = -1;
 }
@@ -169,7 +197,8 @@ pub fn drain(ptr: *anyopaque, _: u32, _: u32) void {
     self.notified.store(false, .monotonic);
     self.lock.unlock();
     const blocked = self.ring.flush(&self.out) == .blocked;
-    if (self.loop) |loop| if (self.out_id) |id| loop.setEvents(id, if (blocked) linux.EPOLL.OUT else 0);
+    // Without the loop (macOS) the drain's owner retries while the ring is not empty.
+    if (comptime !is_macos) if (self.loop) |loop| if (self.out_id) |id| loop.setEvents(id, if (blocked) linux.EPOLL.OUT else 0);
     // Room and the held THRE are judged together under the lock: the guest may have filled the
     // ring again since the flush (printk's console path writes without waiting for THRE), and
     // a THRE released then would be acknowledged against a busy LSR and never raised again.
@@ -181,7 +210,7 @@ pub fn drain(ptr: *anyopaque, _: u32, _: u32) void {
     }
     const raise = release and self.ier & ier_thre != 0;
     self.lock.unlock();
-    if (raise and self.irq_fd >= 0) sys.eventfdSignal(self.irq_fd);
+    if (raise) self.raiseIrq();
 }
 
 /// The VM ended (vCPUs joined): writes out the ring while `budget` allows, drops the rest.

@@ -55,6 +55,12 @@ pub fn ramWithBundle(ram_mib: u32, load_addr: u64, kernel_size: u64) Ram {
     return Ram.withKernel(ram_mib, load_addr, kernel_size);
 }
 
+/// Where an initramfs must end in RAM that ends at `ram_end`: anywhere in RAM (the boot
+/// structures live below 1 MiB; kernel_loader.zig's bound).
+pub fn initramfsCeiling(ram_end: u64) u64 {
+    return ram_end;
+}
+
 /// Plain RAM from 0 (an external kernel is copied into it).
 pub const ramPlain = Ram.plain;
 
