@@ -9,6 +9,8 @@
 #   4. krun_start, krun_stop while the workload sleeps: status 137, reason STOPPED
 #   5. krun_set_kernel with KRUN_KERNEL_FORMAT_ELF (x86_64 only, as libkrun) or IMAGE_GZ: -ENOTSUP
 #      with a reason at the call (no boot)
+#   6. krun_set_kernel RAW + a 4+ MiB initramfs (bigger than the FDT's 2 MiB window at the end of
+#      RAM, where it once ended and writeBoot overwrote it): its /init finds its files intact
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 [[ $(uname -m) == aarch64 ]] || { echo "could not run: not inside the aarch64 test host"; exit 77; }
@@ -46,6 +48,20 @@ for f in 1:elf 4:image_gz; do
   chk "krun_set_kernel format ${f#*:} on aarch64: ENOTSUP with a reason, no boot (rc $rc)" \
     '[[ $rc -eq 1 ]] && grep -q "krun_set_kernel: Operation not supported" "$log" && grep -q "arm64 Image" "$log"'
 done
+
+ird=$(mktemp -d /tmp/aarch64-initrd.XXXXXX)
+mkdir -p "$ird/bin"
+cp /bin/busybox "$ird/bin/busybox"
+head -c 3145728 /dev/urandom >"$ird/pad"
+sum=$(/bin/busybox sha256sum "$ird/pad" | cut -d' ' -f1)
+printf '#!/bin/busybox sh\n[ "$(/bin/busybox sha256sum /pad | /bin/busybox cut -d" " -f1)" = %s ] && echo initrd-intact || echo initrd-corrupt\n/bin/busybox poweroff -f\n' \
+  "$sum" >"$ird/init"
+chmod +x "$ird/init"
+(cd "$ird" && find . | /bin/busybox cpio -o -H newc >"$ird.cpio" 2>/dev/null)
+t -S -t ttyS0 -k "${image:-/nonexistent}" -i "$ird.cpio" "$root" /bin/busybox true
+chk "RAW Image + a $(($(stat -c %s "$ird.cpio") >> 20)) MiB initramfs: /init reads it intact, powers off (rc $rc, $secs s)" \
+  '[[ $rc -eq 0 ]] && grep -q initrd-intact "$log" && grep -q "capi-run: status 0 reason 6" "$log"'
+rm -rf "$ird" "$ird.cpio"
 
 rm -rf "$root" "$log"
 [[ $fails -eq 0 ]]
