@@ -5,6 +5,7 @@ export PATH := $(CURDIR)/.tools/zig/bin:$(CURDIR)/.tools/js/node_modules/.bin:$(
 ZIG ?= zig
 # The kernel lives in a cache outside the repo, keyed by a hash of its inputs.
 KERNEL = $(shell kernelfw/build-kernel.sh --print-path)
+KERNEL_AARCH64 = $(shell kernelfw/build-kernel.sh --arch aarch64 --print-path)
 
 .PHONY: all setup kernel kernel-aarch64 build test demo bench fmt clean
 all: build
@@ -18,8 +19,8 @@ kernel: setup
 # The aarch64 guest kernel (cross-built, cached like the x86_64 one; ~25+ min cold on 2 cores)
 # and zig-out/aarch64-linux/lib/libkrunfw.so.5 bundling it. Not part of `make build`.
 kernel-aarch64: kernel
-	@kernelfw/build-kernel-aarch64.sh
-	@$(ZIG) build -Dkernel=$(KERNEL) -Dkernel-aarch64=$(shell kernelfw/build-kernel-aarch64.sh --print-path) --summary none
+	@kernelfw/build-kernel.sh --arch aarch64
+	@$(ZIG) build -Dkernel=$(KERNEL) -Dkernel-aarch64=$(KERNEL_AARCH64) --summary none
 
 build: kernel
 	@$(ZIG) build -Dkernel=$(KERNEL) --summary none

@@ -33,7 +33,7 @@ pub fn build(b: *std.Build) void {
     // Debug unless --release is passed, and libkrun.so is what users run.
     const optimize = b.option(std.builtin.OptimizeMode, "optimize", "Optimization mode (default: safe)") orelse .safe;
     const kernel_path = b.option([]const u8, "kernel", "vmlinux to bundle into libkrunfw.so");
-    const kernel_aarch64 = b.option([]const u8, "kernel-aarch64", "arm64 Image (kernelfw/build-kernel-aarch64.sh) to bundle into zig-out/aarch64-linux/lib/libkrunfw.so");
+    const kernel_aarch64 = b.option([]const u8, "kernel-aarch64", "arm64 Image (kernelfw/build-kernel.sh --arch aarch64) to bundle into zig-out/aarch64-linux/lib/libkrunfw.so");
     // Release builds ship stripped; -Dstrip=false keeps the symbols for objdump and gdb.
     const strip = b.option(bool, "strip", "Strip libkrun.so (default: all but Debug)") orelse (optimize != .debug);
 

@@ -9,10 +9,10 @@
 //! The ELF headers and segments are read by the `kernel_elf` module (libkrun-c/elf.zig), the
 //! parser the VMM's loader uses too; the layout rules are this file's.
 //!
-//! On aarch64 the kernel is a raw arm64 `Image` (kernelfw/build-kernel-aarch64.sh), recognized by
-//! its header's magic ("ARM\x64" at 0x38): the bundle is the file itself, rounded up to 4 KiB,
-//! with load = entry = 0x8000_0000 (libkrunfw's aarch64 bundle; libkrun.md §2.4). The header's
-//! text_offset must be 0 (every kernel since 5.10): the Image runs where it is loaded.
+//! On aarch64 the kernel is a raw arm64 `Image` (kernelfw/build-kernel.sh --arch aarch64),
+//! recognized by its header's magic ("ARM\x64" at 0x38): the bundle is the file itself, rounded
+//! up to 4 KiB, with load = entry = 0x8000_0000 (libkrunfw's aarch64 bundle; libkrun.md §2.4).
+//! The header's text_offset must be 0 (every kernel since 5.10): the Image runs where it is loaded.
 //!
 //! Run as a build-time tool: `bundler <vmlinux|Image> <bundle.bin> <meta.zig>` writes the bundle
 //! and a Zig file with its load address, entry and size (imported by libkrunfw.zig).

@@ -155,21 +155,21 @@ aarch64_tier() {
     while [[ ! -f $LOGDIR/aarch64-kernel.status ]]; do sleep 5; done
     local st; st=$(cat "$LOGDIR/aarch64-kernel.status")
     report_suite aarch64/kernel "$LOGDIR/aarch64_kernel.log" "${st% *}" "${st#* }"
-  else run_suite aarch64/kernel kernelfw/build-kernel-aarch64.sh; fi
+  else run_suite aarch64/kernel kernelfw/build-kernel.sh --arch aarch64; fi
   for p in tests/aarch64/*.prepare.sh; do [[ -x $p ]] && run_suite "aarch64/prepare-$(basename "$p" .prepare.sh)" "$p"; done
   run_suite aarch64/host-runner tests/aarch64/host-runner.sh
   run_suite aarch64/test-host tests/host/run --arch aarch64 --timeout "${ZKRUN_AARCH64_TIMEOUT:-900}" tests/aarch64/all.sh
 }
 
-# aarch64_kernel_background: our aarch64 guest kernel (kernelfw/build-kernel-aarch64.sh; cached,
-# but a fresh machine builds it cold: ~25 min of both cores under nice) starts building at once in
-# a full run, so the waits of the unit and native tiers soak up part of it; the aarch64 tier (a
-# late lane job) waits for it and reports it as aarch64/kernel. A grandchild, not a child, so
-# vm_groups' `wait -n` counts only its lanes.
+# aarch64_kernel_background: our aarch64 guest kernel (kernelfw/build-kernel.sh --arch aarch64;
+# cached, but a fresh machine builds it cold: ~25 min of both cores under nice) starts building at
+# once in a full run, so the waits of the unit and native tiers soak up part of it; the aarch64
+# tier (a late lane job) waits for it and reports it as aarch64/kernel. A grandchild, not a
+# child, so vm_groups' `wait -n` counts only its lanes.
 aarch64_kernel_background() {
   rm -f "$LOGDIR/aarch64-kernel.status"
   ( ( start=$SECONDS
-      kernelfw/build-kernel-aarch64.sh >"$LOGDIR/aarch64_kernel.log" 2>&1
+      kernelfw/build-kernel.sh --arch aarch64 >"$LOGDIR/aarch64_kernel.log" 2>&1
       echo "$? $((SECONDS - start))" >"$LOGDIR/aarch64-kernel.status" ) & )
 }
 [[ $only == all ]] && aarch64_kernel_background

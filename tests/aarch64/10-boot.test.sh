@@ -5,7 +5,8 @@
 # userspace attempt: Debian's arm64 Image (the host's own kernel) with no root and panic=-1 must
 # print its banner on our ns16550a (earlycon and the 8250 console from the FDT), find the GICv3
 # and the arch timer from the tree, panic for lack of a root and reset through PSCI SYSTEM_RESET.
-# Our own aarch64 Image (kernelfw/build-kernel-aarch64.sh) boots the same way when it is built.
+# Our own aarch64 Image (kernelfw/build-kernel.sh --arch aarch64) boots the same way when it is
+# built.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 [[ $(uname -m) == aarch64 ]] || { echo "could not run: not inside the aarch64 test host"; exit 77; }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs on the machine before the aarch64 test host boots: cross-builds zkrun for aarch64-linux
 # (`zig build -Dtarget=aarch64-linux-gnu`: libkrun.so.1 with its aarch64 /init.krun, and
-# libkrunfw.so.5 bundling our aarch64 Image from kernelfw/build-kernel-aarch64.sh --print-path)
-# and tests/aarch64/capi-run.c against it, into the shared cache's host/aarch64-capi/
+# libkrunfw.so.5 bundling our aarch64 Image from `kernelfw/build-kernel.sh --arch aarch64
+# --print-path`) and tests/aarch64/capi-run.c against it, into the shared cache's host/aarch64-capi/
 # (lib/, bin/capi-run). Without a built aarch64 Image (make kernel-aarch64, ~25 min cold) it
 # leaves host/aarch64-capi/NO-KERNEL, and 20-capi says it could not run.
 set -euo pipefail
@@ -11,7 +11,7 @@ export PATH="$PWD/.tools/zig/bin:$PATH"
 out="${ZKRUN_CACHE:-$HOME/.cache/zkrun}/host/aarch64-capi"
 rm -rf "$out"
 mkdir -p "$out/bin"
-image=$(kernelfw/build-kernel-aarch64.sh --print-path)
+image=$(kernelfw/build-kernel.sh --arch aarch64 --print-path)
 if [[ ! -f $image ]]; then
   echo "no aarch64 Image at $image (make kernel-aarch64)" | tee "$out/NO-KERNEL"
   exit 0

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Boots our aarch64 guest Image (kernelfw/build-kernel-aarch64.sh) under qemu-system-aarch64 TCG
+# Boots our aarch64 guest Image (kernelfw/build-kernel.sh --arch aarch64) under qemu-system-aarch64 TCG
 # (-M virt, GICv3, 2 vCPUs, a virtio-mmio rng device) with the same tiny static test init as the
 # x86_64 kernel (tests/native/kernelfw/boot_init.zig, cross-built for aarch64): filesystems,
 # syscalls, namespaces, seccomp, sockets, the wall clock, then a marker and a PSCI reboot. Runs on
@@ -11,9 +11,9 @@ cd "$(dirname "$0")/../.."
 export PATH="$PWD/.tools/zig/bin:$PATH"
 timeout_s=${KERNELFW_BOOT_TIMEOUT:-180}
 
-image=$(kernelfw/build-kernel-aarch64.sh --print-path)
+image=$(kernelfw/build-kernel.sh --arch aarch64 --print-path)
 if [[ ! -f $image ]]; then
-  echo "FAIL: no aarch64 kernel at $image (build it: kernelfw/build-kernel-aarch64.sh, ~25 min cold on 2 cores)"
+  echo "FAIL: no aarch64 kernel at $image (build it: kernelfw/build-kernel.sh --arch aarch64, ~25 min cold on 2 cores)"
   echo "0 passed, 1 failed"
   exit 1
 fi

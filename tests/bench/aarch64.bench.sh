@@ -35,7 +35,7 @@ if [[ ${ZKRUN_BENCH_INSIDE:-} != 1 ]]; then
     tests/bench/aarch64-init.zig -femit-bin="$b/root/init" || exit 1
   rm -f "$b/root/init.o"
   (cd "$b/root" && echo init | cpio -o -H newc --quiet -R 0:0) | gzip -1 >"$b/initrd.gz"
-  ln -sfn "$(kernelfw/build-kernel-aarch64.sh --print-path)" "$b/Image"
+  ln -sfn "$(kernelfw/build-kernel.sh --arch aarch64 --print-path)" "$b/Image"
   ln -sfn "$qemu" "$b/qemu"
   exec tests/host/run --arch aarch64 --timeout "${ZKRUN_BENCH_TIMEOUT:-1500}" env ZKRUN_BENCH_INSIDE=1 ZKRUN_BENCH_RUNS="$runs" "$0"
 fi

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # kernelfw/build-kernel.sh's contract: --print-path never builds and names <cache>/kernel/<key>/
-# vmlinux; a cached call prints one "kernel: cached <path>" line; the key follows the fragment and
-# the patches (content, not location); and a fragment asking for something Kconfig drops makes
-# the build fail before compiling, naming every dropped choice. The last check runs the real
-# config step on the shared build dir under the build lock (~20 s); the next real build re-merges.
+# vmlinux (--arch aarch64: <cache>/kernel-aarch64/<key>/Image); a cached call prints one
+# "kernel: cached <path>" line; each arch's key follows its recipe, its fragment and its patches
+# (content, not location) and nothing else: not the script's text, not the other arch's inputs;
+# and a fragment asking for something Kconfig drops makes the build fail before compiling, naming
+# every dropped choice. The last check runs the real config step on the shared build dir under
+# the build lock (~20 s); the next real build re-merges.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 passed=0 failed=0
@@ -11,6 +13,8 @@ ok() { echo "ok   $1"; passed=$((passed + 1)); }
 bad() { echo "FAIL $1"; failed=$((failed + 1)); }
 ms_now() { echo $(($(date +%s%N) / 1000000)); }
 cache="${ZKRUN_CACHE:-$HOME/.cache/zkrun}/kernel"
+# paths DIR: the x86_64 and aarch64 kernel paths of the kernelfw/ copy in DIR, on one line.
+paths() { echo "$("$1/build-kernel.sh" --print-path) $("$1/build-kernel.sh" --arch aarch64 --print-path)"; }
 
 t0=$(ms_now)
 path=$(kernelfw/build-kernel.sh --print-path)
@@ -26,19 +30,56 @@ else
   bad "no kernel at $path (run: make kernel)"
 fi
 
+apath=$(kernelfw/build-kernel.sh --arch aarch64 --print-path)
+[[ $apath =~ ^$cache-aarch64/[0-9a-f]{32}/Image$ ]] && ok "--arch aarch64 --print-path: $apath" ||
+  bad "--arch aarch64 --print-path printed '$apath'"
+[[ $(kernelfw/build-kernel.sh --arch x86_64 --print-path) == "$path" ]] && ok "--arch x86_64 is the default" ||
+  bad "--arch x86_64 names another path"
+kernelfw/build-kernel.sh --arch riscv64 --print-path >/dev/null 2>&1 && bad "--arch riscv64 was accepted" ||
+  ok "--arch riscv64 is refused"
+if [[ -f $apath ]]; then
+  out=$(kernelfw/build-kernel.sh --arch aarch64 2>&1)
+  [[ $out == "kernel-aarch64: cached $apath" ]] && ok "aarch64: cached call prints one line" ||
+    bad "aarch64: cached call printed: $out"
+else
+  echo "info no aarch64 kernel at $apath yet: its cached call is not checked here"
+fi
+
+both="$path $apath"
 work=$(mktemp -d /tmp/zkrun-kernelfw-script.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cp -r kernelfw "$work/same"
-[[ $("$work/same/build-kernel.sh" --print-path) == "$path" ]] && ok "a copy of kernelfw/ has the same key" ||
-  bad "a copy of kernelfw/ has a different key"
+[[ $(paths "$work/same") == "$both" ]] && ok "a copy of kernelfw/ has the same keys" ||
+  bad "a copy of kernelfw/ has different keys"
+cp -r kernelfw "$work/script"
+echo "# a comment in the script" >>"$work/script/build-kernel.sh"
+[[ $(paths "$work/script") == "$both" ]] && ok "editing the script keeps both keys" ||
+  bad "editing the script changed a key"
+cp -r kernelfw "$work/recipe"
+sed -i 's/^    recipe=x86_64-1$/    recipe=x86_64-test/' "$work/recipe/build-kernel.sh"
+read -r p x <<<"$(paths "$work/recipe")"
+[[ $p != "$path" && $x == "$apath" ]] && ok "the x86_64 recipe re-keys x86_64 only" ||
+  bad "bumping the x86_64 recipe: x86_64 $p, aarch64 $x"
 cp -r kernelfw "$work/frag"
 echo "# a comment changes the key" >>"$work/frag/config-x86_64.fragment"
-[[ $("$work/frag/build-kernel.sh" --print-path) != "$path" ]] && ok "the fragment is part of the key" ||
-  bad "changing the fragment kept the key"
+read -r p x <<<"$(paths "$work/frag")"
+[[ $p != "$path" && $x == "$apath" ]] && ok "the x86_64 fragment re-keys x86_64 only" ||
+  bad "changing the x86_64 fragment: x86_64 $p, aarch64 $x"
+cp -r kernelfw "$work/afrag"
+echo "# a comment changes the key" >>"$work/afrag/config-aarch64.fragment"
+read -r p x <<<"$(paths "$work/afrag")"
+[[ $p == "$path" && $x != "$apath" ]] && ok "the aarch64 fragment re-keys aarch64 only" ||
+  bad "changing the aarch64 fragment: x86_64 $p, aarch64 $x"
 cp -r kernelfw "$work/patch"
 printf 'From: test\nSubject: empty\n' >"$work/patch/patches/9999-test.patch"
-[[ $("$work/patch/build-kernel.sh" --print-path) != "$path" ]] && ok "the patch series is part of the key" ||
-  bad "adding a patch kept the key"
+read -r p x <<<"$(paths "$work/patch")"
+[[ $p != "$path" && $x != "$apath" ]] && ok "a shared patch re-keys both" ||
+  bad "adding a shared patch: x86_64 $p, aarch64 $x"
+cp -r kernelfw "$work/xpatch"
+printf 'From: test\nSubject: empty\n' >"$work/xpatch/patches/9999-x86-test.patch"
+read -r p x <<<"$(paths "$work/xpatch")"
+[[ $p != "$path" && $x == "$apath" ]] && ok "an -x86- patch re-keys x86_64 only" ||
+  bad "adding an -x86- patch: x86_64 $p, aarch64 $x"
 
 cp -r kernelfw "$work/drop"
 cat >>"$work/drop/config-x86_64.fragment" <<'EOF'
