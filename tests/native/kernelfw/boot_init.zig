@@ -1,8 +1,8 @@
 //! A tiny static /init for tests/native/kernelfw-qemu-boot.sh: it checks, from inside the booted
 //! guest, that the kernel has what zkrun's guests need (filesystems, syscalls, namespaces,
-//! seccomp filters, sockets, /dev/kvm for the test host), prints one "check <name> ok|FAIL"
-//! line each and a final marker, then reboots (with `reboot=t` and QEMU's -no-reboot, QEMU
-//! exits). Raw syscalls only: no libc, no allocation.
+//! seccomp filters, sockets, /dev/net/tun, /dev/kvm for the test host), prints one
+//! "check <name> ok|FAIL" line each and a final marker, then reboots (with `reboot=t` and
+//! QEMU's -no-reboot, QEMU exits). Raw syscalls only: no libc, no allocation.
 const std = @import("std");
 const linux = std.os.linux;
 
@@ -100,6 +100,8 @@ pub fn main() void {
     fdCheck("socket-inet", linux.socket(2, 1, 0));
     fdCheck("socket-inet6", linux.socket(10, 1, 0));
     fdCheck("socket-vsock", linux.socket(40, 1, 0)); // AF_VSOCK
+    // CONFIG_TUN (both arches): passt, slirp or a VPN inside the VM, tap tests in the test hosts.
+    fdCheck("dev-net-tun", linux.open("/dev/net/tun", .{ .ACCMODE = .RDWR }, 0));
     var shm_buf: [64]u8 = undefined;
     check("futex-wake", linux.syscall3(.futex, @intFromPtr(&shm_buf), 1, 1)); // FUTEX_WAKE
     check("io_setup(aio)", blk: {
