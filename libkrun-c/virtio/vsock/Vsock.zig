@@ -46,7 +46,6 @@ const tsi = @import("../../tsi/Service.zig");
 
 const log = std.log.scoped(.vsock);
 
-pub const device_id: u32 = 19;
 pub const queue_size: u16 = 256;
 /// Connections (and so host connection fds) per VM.
 pub const conns_max = 1024;
@@ -127,19 +126,10 @@ pub const Vsock = struct {
     scratch: [64 * 1024]u8 = undefined,
     stats: Stats = .{},
 
-    const sizes = [_]u16{ queue_size, queue_size, queue_size };
-    const vtable: Device.VTable = .{
-        .device_id = device_id,
-        .queue_sizes_max = &sizes,
-        .features = features,
-        .readConfig = readConfig,
-        .writeConfig = writeConfig,
-        .activate = activate,
-        .queueNotify = queueNotify,
-        .reset = reset,
-        .pollFds = pollFds,
-        .backendReady = backendReady,
-    };
+    pub const device_id: u32 = 19;
+    pub const queue_sizes_max = [_]u16{ queue_size, queue_size, queue_size };
+    pub const features: u64 = 1 << mmio.feature_version_1;
+    pub const device = Device.Impl(Vsock).device;
 
     pub const InitError = error{ SystemResources, OutOfMemory, InvalidConfig, AddressInUse };
 
@@ -206,29 +196,16 @@ pub const Vsock = struct {
         self.* = .{};
     }
 
-    pub fn device(self: *Vsock) Device {
-        return .{ .ptr = self, .vtable = &vtable };
-    }
-
-    fn fromPtr(ptr: *anyopaque) *Vsock {
-        return @ptrCast(@alignCast(ptr));
-    }
-
-    fn features(_: *anyopaque) u64 {
-        return 1 << mmio.feature_version_1;
-    }
-
-    fn readConfig(_: *anyopaque, offset: u32, data: []u8) void {
+    pub fn readConfig(_: *Vsock, offset: u32, data: []u8) void {
         const cid: u64 = packet.guest_cid;
         mmio.readConfigBytes(std.mem.asBytes(&cid), offset, data);
     }
 
-    fn writeConfig(_: *anyopaque, offset: u32, data: []const u8) void {
+    pub fn writeConfig(_: *Vsock, offset: u32, data: []const u8) void {
         log.debug("config write at {d} ({d} bytes) ignored (guest_cid is read-only)", .{ offset, data.len });
     }
 
-    fn activate(ptr: *anyopaque, a: Device.Activation) Device.ActivateError!void {
-        const self = fromPtr(ptr);
+    pub fn activate(self: *Vsock, a: Device.Activation) Device.ActivateError!void {
         self.lock.lock();
         defer self.lock.unlock();
         if (a.queues.len < 3 or !a.queues[0].ready or !a.queues[1].ready) return error.DeviceBroken;
@@ -236,8 +213,7 @@ pub const Vsock = struct {
         for (self.listeners[0..self.port_count]) |*l| if (l.fd >= 0) unix.setListenerEvents(self, l, linux.EPOLL.IN);
     }
 
-    fn reset(ptr: *anyopaque) void {
-        const self = fromPtr(ptr);
+    pub fn reset(self: *Vsock) void {
         self.lock.lock();
         defer self.lock.unlock();
         self.act = null;
@@ -248,15 +224,13 @@ pub const Vsock = struct {
         for (self.listeners[0..self.port_count]) |*l| if (l.fd >= 0) unix.setListenerEvents(self, l, 0);
     }
 
-    fn pollFds(ptr: *anyopaque, out: []i32) usize {
-        const self = fromPtr(ptr);
+    pub fn pollFds(self: *Vsock, out: []i32) usize {
         if (out.len == 0) return 0;
         out[0] = self.epfd;
         return 1;
     }
 
-    fn queueNotify(ptr: *anyopaque, index: u16) void {
-        const self = fromPtr(ptr);
+    pub fn queueNotify(self: *Vsock, index: u16) void {
         self.lock.lock();
         defer self.lock.unlock();
         const a = self.act orelse return;
@@ -268,8 +242,7 @@ pub const Vsock = struct {
         self.run(a, 0, rx.service);
     }
 
-    fn backendReady(ptr: *anyopaque, fd: i32) void {
-        const self = fromPtr(ptr);
+    pub fn backendReady(self: *Vsock, fd: i32) void {
         self.lock.lock();
         defer self.lock.unlock();
         assert(fd == self.epfd); // tidy: our epoll fd
