@@ -83,6 +83,18 @@ pub const Activation = struct {
     queues: []queue.Queue,
     interrupt: *Interrupt,
     acked_features: u64,
+
+    /// Runs `work(ctx, a)` on queue `index` unless that queue is broken. An error from it is
+    /// the driver breaking the protocol: logged to `log` (the device's scope), the queue
+    /// stops, and the driver is asked for a reset (`Interrupt.fail`).
+    pub fn run(a: Activation, index: u16, comptime log: type, ctx: anytype, comptime work: fn (@TypeOf(ctx), Activation) queue.Error!void) void {
+        if (a.queues[index].isBroken()) return;
+        work(ctx, a) catch |err| {
+            log.warn("queue {d}: {t}", .{ index, err });
+            a.queues[index].markBroken();
+            a.interrupt.fail();
+        };
+    }
 };
 
 /// The device's interrupt line: sets the MMIO InterruptStatus bits and signals the guest

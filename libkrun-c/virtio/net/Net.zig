@@ -215,8 +215,8 @@ pub const Net = struct {
         self.lock.lock();
         defer self.lock.unlock();
         const a = self.act orelse return;
-        if (index == 1) self.run(a, 1, processTx);
-        self.run(a, 0, deliverRx);
+        if (index == 1) a.run(1, log, self, processTx);
+        a.run(0, log, self, deliverRx);
         self.updateInterest();
     }
 
@@ -231,20 +231,10 @@ pub const Net = struct {
         if (ev & (linux.EPOLL.OUT | linux.EPOLL.ERR) != 0) self.flush();
         if (ev & (linux.EPOLL.IN | linux.EPOLL.HUP | linux.EPOLL.ERR) != 0) self.readBackend();
         if (self.act) |a| {
-            if (self.tx_waiting) self.run(a, 1, processTx);
-            self.run(a, 0, deliverRx);
+            if (self.tx_waiting) a.run(1, log, self, processTx);
+            a.run(0, log, self, deliverRx);
         }
         self.updateInterest();
-    }
-
-    /// Runs one queue's work; a protocol error breaks that queue and asks for a reset.
-    fn run(self: *Net, a: Device.Activation, index: u16, comptime work: fn (*Net, Device.Activation) queue.Error!void) void {
-        if (a.queues[index].isBroken()) return;
-        work(self, a) catch |err| {
-            log.warn("queue {d}: {t}", .{ index, err });
-            a.queues[index].markBroken();
-            a.interrupt.fail();
-        };
     }
 
     /// The epoll interest that can make progress now (level-triggered, so never more).

@@ -237,10 +237,10 @@ pub const Vsock = struct {
         const a = self.act orelse return;
         switch (index) {
             0 => {},
-            1 => self.run(a, 1, tx.process),
+            1 => a.run(1, log, self, tx.process),
             else => return, // event queue buffers are kept for events we never send
         }
-        self.run(a, 0, rx.service);
+        a.run(0, log, self, rx.service);
     }
 
     pub fn backendReady(self: *Vsock, fd: i32) void {
@@ -251,17 +251,7 @@ pub const Vsock = struct {
         const rc = linux.epoll_wait(self.epfd, &events, events.len, 0);
         if (linux.errno(rc) != .SUCCESS) return;
         for (events[0..rc]) |ev| self.hostEvent(ev.data.u64, ev.events);
-        if (self.act) |a| self.run(a, 0, rx.service);
-    }
-
-    /// Runs one queue's work; a protocol error breaks that queue and asks for a reset.
-    fn run(self: *Vsock, a: Device.Activation, index: u16, comptime work: fn (*Vsock, Device.Activation) queue.Error!void) void {
-        if (a.queues[index].isBroken()) return;
-        work(self, a) catch |err| {
-            log.warn("queue {d}: {t}", .{ index, err });
-            a.queues[index].markBroken();
-            a.interrupt.fail();
-        };
+        if (self.act) |a| a.run(0, log, self, rx.service);
     }
 
     // ---- guest → host: the connection's ring to its host fd (tx.zig fills the ring) -------
