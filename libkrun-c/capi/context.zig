@@ -396,6 +396,22 @@ pub fn krun_get_shutdown_eventfd(ctx_id: u32) callconv(.c) i32 {
     return errors.errno(reject(func, error.InvalidArgument, "the shutdown eventfd exists only on macOS and aarch64 (as in libkrun)", .{}));
 }
 
+/// For the C API's unit tests: logging off (they provoke rejections on purpose) and a fresh
+/// context; `deinit` frees the context and sets logging back to errors.
+pub const TestContext = struct {
+    id: u32,
+
+    pub fn init() !TestContext {
+        try log.init(log.target_default, @backingInt(log.Level.off), 2, log.option_no_env);
+        return .{ .id = @intCast(krun_create_ctx()) };
+    }
+
+    pub fn deinit(t: TestContext) void {
+        _ = krun_free_ctx(t.id);
+        log.init(log.target_default, @backingInt(log.Level.err), 2, log.option_no_env) catch unreachable; // tidy: test helper, constant valid arguments
+    }
+};
+
 test "create, free and free again" {
     try log.init(log.target_default, @backingInt(log.Level.off), 2, log.option_no_env);
     defer log.init(log.target_default, @backingInt(log.Level.err), 2, log.option_no_env) catch unreachable;

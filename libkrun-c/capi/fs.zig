@@ -269,12 +269,9 @@ fn typedMode(func: []const u8, mode: u32, kind: u32) Error!u32 {
 }
 
 test "root, tags, overlays and copies" {
-    const log = @import("../log.zig");
-    try log.init(log.target_default, @backingInt(log.Level.off), 2, log.option_no_env);
-    defer log.init(log.target_default, @backingInt(log.Level.err), 2, log.option_no_env) catch unreachable;
-    const ctx = @import("context.zig");
-    const id: u32 = @intCast(ctx.krun_create_ctx());
-    defer _ = ctx.krun_free_ctx(id);
+    const tc = try @import("context.zig").TestContext.init();
+    defer tc.deinit();
+    const id = tc.id;
     try std.testing.expectEqual(@as(i32, -2), krun_set_root(id, "/nonexistent/root"));
     try std.testing.expectEqual(@as(i32, -20), krun_set_root(id, "/proc/self/status"));
     try std.testing.expectEqual(@as(i32, -22), krun_set_root(id, null));

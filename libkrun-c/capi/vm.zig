@@ -227,12 +227,9 @@ fn addConsoleDefault(ctx_id: u32, input_fd: i32, output_fd: i32, err_fd: i32) Er
 }
 
 test "vm config bounds" {
-    const log = @import("../log.zig");
-    try log.init(log.target_default, @backingInt(log.Level.off), 2, log.option_no_env);
-    defer log.init(log.target_default, @backingInt(log.Level.err), 2, log.option_no_env) catch unreachable;
-    const ctx = @import("context.zig");
-    const id: u32 = @intCast(ctx.krun_create_ctx());
-    defer _ = ctx.krun_free_ctx(id);
+    const tc = try @import("context.zig").TestContext.init();
+    defer tc.deinit();
+    const id = tc.id;
     try std.testing.expectEqual(@as(i32, -22), krun_set_vm_config(id, 0, 512));
     try std.testing.expectEqual(@as(i32, -22), krun_set_vm_config(id, 255, 512));
     try std.testing.expectEqual(@as(i32, -22), krun_set_vm_config(id, 1, 0));

@@ -155,13 +155,10 @@ fn parsePort(text: []const u8) ?u16 {
 }
 
 test "vsock setters: libkrun's validation, nothing half-configured" {
-    const log = @import("../log.zig");
-    try log.init(log.target_default, @backingInt(log.Level.off), 2, log.option_no_env);
-    defer log.init(log.target_default, @backingInt(log.Level.err), 2, log.option_no_env) catch unreachable;
-    const ctx = @import("context.zig");
+    const tc = try @import("context.zig").TestContext.init();
+    defer tc.deinit();
+    const id = tc.id;
     const vm = @import("vm.zig");
-    const id: u32 = @intCast(ctx.krun_create_ctx());
-    defer _ = ctx.krun_free_ctx(id);
     const t = std.testing;
     try t.expectEqual(@as(i32, -22), krun_add_vsock_port(id, 620, "/tmp/x"));
     try t.expectEqual(@as(i32, -22), krun_add_vsock_port(id, 1, ""));
@@ -224,13 +221,10 @@ fn listenLoopback() !struct { fd: i32, port: u16 } {
 }
 
 test "krun_set_port_map: a host port something listens on is -EADDRINUSE, and changes nothing" {
-    const log = @import("../log.zig");
-    try log.init(log.target_default, @backingInt(log.Level.off), 2, log.option_no_env);
-    defer log.init(log.target_default, @backingInt(log.Level.err), 2, log.option_no_env) catch unreachable;
-    const ctx = @import("context.zig");
+    const tc = try @import("context.zig").TestContext.init();
+    defer tc.deinit();
+    const id = tc.id;
     const t = std.testing;
-    const id: u32 = @intCast(ctx.krun_create_ctx());
-    defer _ = ctx.krun_free_ctx(id);
     var free_buf: [16]u8 = undefined;
     const free = [_]?[*:0]const u8{ try freePortEntry(&free_buf, 80), null };
     try t.expectEqual(@as(i32, 0), krun_set_port_map(id, &free));

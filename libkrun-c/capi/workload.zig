@@ -109,12 +109,9 @@ test "parseRlimit" {
 }
 
 test "exec and env are copied, NULL envp stays null, bad input leaves the config alone" {
-    const log = @import("../log.zig");
-    try log.init(log.target_default, @backingInt(log.Level.off), 2, log.option_no_env);
-    defer log.init(log.target_default, @backingInt(log.Level.err), 2, log.option_no_env) catch unreachable;
-    const ctx = @import("context.zig");
-    const id: u32 = @intCast(ctx.krun_create_ctx());
-    defer _ = ctx.krun_free_ctx(id);
+    const tc = try @import("context.zig").TestContext.init();
+    defer tc.deinit();
+    const id = tc.id;
     var arg = "-c".*;
     const argv = [_]?[*:0]const u8{ &arg, "echo hi", null };
     const envp = [_]?[*:0]const u8{ "HOME=/root", null };

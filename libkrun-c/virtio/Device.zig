@@ -21,6 +21,20 @@
 //!   an epoll set of its own whose inputs are EPOLLONESHOT and re-armed only when it can read.
 //! - The transport (virtio/mmio.zig `Transport`) owns the queues and the `Interrupt`; the VMM
 //!   passes `&transport.interrupt` to attachDevice and `MmioBus.Handler.of(Transport, transport)` (vmm/MmioBus.zig).
+//!
+//! A device type `T` does not write its VTable: `Impl(T)` (or `vtableOf` for a device whose
+//! queue count is known only when it is built, the console) builds it at compile time from
+//! T's public declarations, and `pub const device = Device.Impl(T).device;` gives `t.device()`:
+//! - `device_id: u32` and `queue_sizes_max: [N]u16` (one entry a queue; not for `vtableOf`);
+//! - `features`: a `u64` constant, or a method `fn (self: *T) u64`;
+//! - methods `activate(self: *T, a: Activation) ActivateError!void`,
+//!   `queueNotify(self: *T, index: u16) void` and `reset(self: *T) void`;
+//! - optional methods: `readConfig(self: *T, offset: u32, data: []u8) void` (without it the
+//!   config space reads as zeros), `writeConfig(self: *T, offset: u32, data: []const u8) void`
+//!   (without it writes are ignored), `pollFds(self: *T, out: []i32) usize` together with
+//!   `backendReady(self: *T, fd: i32) void`, `shmRegion(self: *T) ?ShmRegion`,
+//!   `takeNotifyFds(self: *T, fds: []const i32) void`. They must be `pub`: a private one is
+//!   invisible from here and would fall back to the default.
 const std = @import("std");
 const GuestMemory = @import("guest_memory");
 const queue = @import("queue.zig");
@@ -69,6 +83,18 @@ pub const Activation = struct {
     queues: []queue.Queue,
     interrupt: *Interrupt,
     acked_features: u64,
+
+    /// Runs `work(ctx, a)` on queue `index` unless that queue is broken. An error from it is
+    /// the driver breaking the protocol: logged to `log` (the device's scope), the queue
+    /// stops, and the driver is asked for a reset (`Interrupt.fail`).
+    pub fn run(a: Activation, index: u16, comptime log: type, ctx: anytype, comptime work: fn (@TypeOf(ctx), Activation) queue.Error!void) void {
+        if (a.queues[index].isBroken()) return;
+        work(ctx, a) catch |err| {
+            log.warn("queue {d}: {t}", .{ index, err });
+            a.queues[index].markBroken();
+            a.interrupt.fail();
+        };
+    }
 };
 
 /// The device's interrupt line: sets the MMIO InterruptStatus bits and signals the guest
@@ -113,4 +139,149 @@ pub const Interrupt = struct {
 
 pub fn deviceId(self: Device) u32 {
     return self.vtable.device_id;
+}
+
+/// The VTable and `device()` of a device type with a fixed queue count (see the file comment).
+pub fn Impl(comptime T: type) type {
+    return struct {
+        pub const vtable: VTable = vtableOf(T, &T.queue_sizes_max);
+
+        pub fn device(self: *T) Device {
+            return .{ .ptr = self, .vtable = &vtable };
+        }
+    };
+}
+
+/// The VTable of device type `T` (see the file comment) with `queue_sizes` as its queues.
+pub fn vtableOf(comptime T: type, queue_sizes: []const u16) VTable {
+    comptime if (@hasDecl(T, "pollFds") != @hasDecl(T, "backendReady"))
+        @compileError(@typeName(T) ++ ": pollFds and backendReady go together");
+    const f = Thunks(T);
+    return .{
+        .device_id = T.device_id,
+        .queue_sizes_max = queue_sizes,
+        .features = f.features,
+        .readConfig = f.readConfig,
+        .writeConfig = f.writeConfig,
+        .activate = f.activate,
+        .queueNotify = f.queueNotify,
+        .reset = f.reset,
+        .pollFds = if (@hasDecl(T, "pollFds")) f.pollFds else null,
+        .backendReady = if (@hasDecl(T, "backendReady")) f.backendReady else null,
+        .shmRegion = if (@hasDecl(T, "shmRegion")) f.shmRegion else null,
+        .takeNotifyFds = if (@hasDecl(T, "takeNotifyFds")) f.takeNotifyFds else null,
+    };
+}
+
+/// The `*anyopaque` entry points of `T`'s typed methods.
+fn Thunks(comptime T: type) type {
+    return struct {
+        fn cast(ptr: *anyopaque) *T {
+            return @ptrCast(@alignCast(ptr));
+        }
+        fn features(ptr: *anyopaque) u64 {
+            if (@typeInfo(@TypeOf(T.features)) == .@"fn") return T.features(cast(ptr));
+            return T.features;
+        }
+        fn readConfig(ptr: *anyopaque, offset: u32, data: []u8) void {
+            if (@hasDecl(T, "readConfig")) return T.readConfig(cast(ptr), offset, data);
+            @memset(data, 0); // no config space
+        }
+        fn writeConfig(ptr: *anyopaque, offset: u32, data: []const u8) void {
+            if (@hasDecl(T, "writeConfig")) return T.writeConfig(cast(ptr), offset, data);
+        }
+        fn activate(ptr: *anyopaque, a: Activation) ActivateError!void {
+            return T.activate(cast(ptr), a);
+        }
+        fn queueNotify(ptr: *anyopaque, index: u16) void {
+            T.queueNotify(cast(ptr), index);
+        }
+        fn reset(ptr: *anyopaque) void {
+            T.reset(cast(ptr));
+        }
+        fn pollFds(ptr: *anyopaque, out: []i32) usize {
+            return T.pollFds(cast(ptr), out);
+        }
+        fn backendReady(ptr: *anyopaque, fd: i32) void {
+            T.backendReady(cast(ptr), fd);
+        }
+        fn shmRegion(ptr: *anyopaque) ?ShmRegion {
+            return T.shmRegion(cast(ptr));
+        }
+        fn takeNotifyFds(ptr: *anyopaque, fds: []const i32) void {
+            T.takeNotifyFds(cast(ptr), fds);
+        }
+    };
+}
+
+const testing = std.testing;
+
+test "Impl: the VTable follows the type's declarations, with defaults for what it leaves out" {
+    // Fixed queues, a constant feature set, a config space, no backend fds.
+    const Fixed = struct {
+        config: [4]u8 = "cfg!".*,
+        pub const device_id: u32 = 42;
+        pub const queue_sizes_max = [_]u16{16};
+        pub const features: u64 = 1 << 32 | 1 << 3;
+        pub fn readConfig(f: *@This(), offset: u32, data: []u8) void {
+            @memcpy(data, f.config[offset..][0..data.len]);
+        }
+        pub fn writeConfig(f: *@This(), offset: u32, data: []const u8) void {
+            @memcpy(f.config[offset..][0..data.len], data);
+        }
+        pub fn activate(_: *@This(), _: Activation) ActivateError!void {}
+        pub fn queueNotify(_: *@This(), _: u16) void {}
+        pub fn reset(_: *@This()) void {}
+    };
+    var fixed: Fixed = .{};
+    const d = Impl(Fixed).device(&fixed);
+    try testing.expectEqual(@as(u32, 42), d.deviceId());
+    try testing.expectEqualSlices(u16, &.{16}, d.vtable.queue_sizes_max);
+    try testing.expectEqual(Fixed.features, d.vtable.features(d.ptr));
+    try testing.expect(d.vtable.pollFds == null and d.vtable.backendReady == null);
+    try testing.expect(d.vtable.shmRegion == null and d.vtable.takeNotifyFds == null);
+    d.vtable.writeConfig(d.ptr, 1, "XY");
+    var cfg: [4]u8 = undefined;
+    d.vtable.readConfig(d.ptr, 0, &cfg);
+    try testing.expectEqualStrings("cXY!", &cfg);
+
+    // No readConfig/writeConfig: the config space reads as zeros and writes vanish; features
+    // from a method; backend fds; a queue count known only at run time (the console's case).
+    const Bare = struct {
+        n: u32 = 0,
+        pub const device_id: u32 = 7;
+        pub fn features(b: *@This()) u64 {
+            return @as(u64, 1) << 32 | b.n;
+        }
+        pub fn activate(_: *@This(), _: Activation) ActivateError!void {}
+        pub fn queueNotify(b: *@This(), index: u16) void {
+            b.n += index;
+        }
+        pub fn reset(b: *@This()) void {
+            b.n = 0;
+        }
+        pub fn pollFds(_: *@This(), out: []i32) usize {
+            out[0] = 9;
+            return 1;
+        }
+        pub fn backendReady(b: *@This(), fd: i32) void {
+            b.n = @intCast(fd);
+        }
+    };
+    var bare: Bare = .{};
+    const sizes = [_]u16{ 8, 4 };
+    const v = vtableOf(Bare, &sizes);
+    try testing.expectEqualSlices(u16, &sizes, v.queue_sizes_max);
+    cfg = "junk".*;
+    v.readConfig(&bare, 0, &cfg);
+    try testing.expectEqual([4]u8{ 0, 0, 0, 0 }, cfg);
+    v.writeConfig(&bare, 0, "abcd");
+    v.queueNotify(&bare, 3);
+    try testing.expectEqual(@as(u64, 1 << 32 | 3), v.features(&bare));
+    var fds: [1]i32 = undefined;
+    try testing.expectEqual(@as(usize, 1), v.pollFds.?(&bare, &fds));
+    v.backendReady.?(&bare, fds[0]);
+    try testing.expectEqual(@as(u32, 9), bare.n);
+    v.reset(&bare);
+    try testing.expectEqual(@as(u32, 0), bare.n);
 }

@@ -14,7 +14,6 @@ const Lock = @import("Lock.zig");
 
 const log = std.log.scoped(.virtio);
 
-pub const device_id: u32 = 5;
 pub const queue_size: u16 = 256;
 pub const queue_count = 5;
 
@@ -61,60 +60,36 @@ pub const Balloon = struct {
     /// Reported ranges we refused (unaligned or outside guest memory).
     rejected_ranges: u64 = 0,
 
-    const sizes: [queue_count]u16 = @splat(queue_size);
-    const vtable: Device.VTable = .{
-        .device_id = device_id,
-        .queue_sizes_max = &sizes,
-        .features = features,
-        .readConfig = readConfig,
-        .writeConfig = writeConfig,
-        .activate = activate,
-        .queueNotify = queueNotify,
-        .reset = reset,
-    };
+    pub const device_id: u32 = 5;
+    pub const queue_sizes_max: [queue_count]u16 = @splat(queue_size);
+    pub const features: u64 = 1 << mmio.feature_version_1 | 1 << feature_stats_vq | 1 << feature_free_page_hint | 1 << feature_reporting;
+    pub const device = Device.Impl(Balloon).device;
 
-    pub fn device(self: *Balloon) Device {
-        return .{ .ptr = self, .vtable = &vtable };
-    }
-
-    fn fromPtr(ptr: *anyopaque) *Balloon {
-        return @ptrCast(@alignCast(ptr));
-    }
-
-    fn features(_: *anyopaque) u64 {
-        return 1 << mmio.feature_version_1 | 1 << feature_stats_vq | 1 << feature_free_page_hint | 1 << feature_reporting;
-    }
-
-    fn readConfig(ptr: *anyopaque, offset: u32, data: []u8) void {
-        const self = fromPtr(ptr);
+    pub fn readConfig(self: *Balloon, offset: u32, data: []u8) void {
         const cfg: Config = .{ .num_pages = 0, .actual = self.actual, .free_page_hint_cmd_id = 0, .poison_val = 0 };
         mmio.readConfigBytes(std.mem.asBytes(&cfg), offset, data);
     }
 
-    fn writeConfig(ptr: *anyopaque, offset: u32, data: []const u8) void {
-        const self = fromPtr(ptr);
+    pub fn writeConfig(self: *Balloon, offset: u32, data: []const u8) void {
         // Only `actual` is driver-writable (§5.5.4).
         if (offset == @offsetOf(Config, "actual") and data.len == 4) self.actual = std.mem.readInt(u32, data[0..4], .little);
     }
 
-    fn activate(ptr: *anyopaque, a: Device.Activation) Device.ActivateError!void {
-        const self = fromPtr(ptr);
+    pub fn activate(self: *Balloon, a: Device.Activation) Device.ActivateError!void {
         self.lock.lock();
         defer self.lock.unlock();
         self.act = a;
         self.layout = .of(a.acked_features);
     }
 
-    fn reset(ptr: *anyopaque) void {
-        const self = fromPtr(ptr);
+    pub fn reset(self: *Balloon) void {
         self.lock.lock();
         defer self.lock.unlock();
         self.act = null;
         self.actual = 0;
     }
 
-    fn queueNotify(ptr: *anyopaque, index: u16) void {
-        const self = fromPtr(ptr);
+    pub fn queueNotify(self: *Balloon, index: u16) void {
         self.lock.lock();
         defer self.lock.unlock();
         const a = self.act orelse return;

@@ -35,7 +35,6 @@ const EventLoop = @import("../vmm/EventLoop.zig");
 
 const log = std.log.scoped(.virtio);
 
-pub const device_id: u32 = 3;
 /// libkrun's console queues hold 32 entries each.
 pub const queue_size: u16 = 32;
 /// Port 0 plus krun-stdin/stdout/stderr need 4; 7 fills Device.queues_max (2 + 2*7 = 16).
@@ -130,6 +129,9 @@ pub const Console = struct {
     bytes_out: u64 = 0,
     bytes_in: u64 = 0,
 
+    pub const device_id: u32 = 3;
+    pub const features: u64 = 1 << mmio.feature_version_1 | 1 << feature_size | 1 << feature_multiport;
+
     pub const InitError = error{ SystemResources, InvalidConfig };
 
     /// Builds the device in place (it must not move: the vtable and fds point into it).
@@ -137,18 +139,7 @@ pub const Console = struct {
     pub fn init(self: *Console, ports: []const PortConfig) InitError!void {
         if (ports.len == 0 or ports.len > ports_max or !ports[0].console) return error.InvalidConfig;
         self.* = .{ .vtable = undefined, .port_count = @intCast(ports.len) };
-        self.vtable = .{
-            .device_id = device_id,
-            .queue_sizes_max = self.queue_sizes[0 .. 2 + 2 * ports.len],
-            .features = features,
-            .readConfig = readConfig,
-            .writeConfig = writeConfig,
-            .activate = activate,
-            .queueNotify = queueNotify,
-            .reset = reset,
-            .pollFds = pollFds,
-            .backendReady = backendReady,
-        };
+        self.vtable = Device.vtableOf(Console, self.queue_sizes[0 .. 2 + 2 * ports.len]);
         errdefer self.deinit();
         for (ports, 0..) |cfg, i| try self.initPort(i, cfg);
         for (ports) |cfg| if (cfg.console) {
@@ -211,7 +202,7 @@ pub const Console = struct {
     /// A port's output fd can take more (EPOLLOUT), or a test says so: write out the ring,
     /// then take the chains that stalled.
     pub fn outputReady(ptr: *anyopaque, port: u32, _: u32) void {
-        const self = fromPtr(ptr);
+        const self: *Console = @ptrCast(@alignCast(ptr));
         self.lock.lock();
         defer self.lock.unlock();
         if (port >= self.port_count) return;
@@ -250,27 +241,17 @@ pub const Console = struct {
         self.run(a, 2, flushControl);
     }
 
-    fn fromPtr(ptr: *anyopaque) *Console {
-        return @ptrCast(@alignCast(ptr));
-    }
-
-    fn features(_: *anyopaque) u64 {
-        return 1 << mmio.feature_version_1 | 1 << feature_size | 1 << feature_multiport;
-    }
-
-    fn readConfig(ptr: *anyopaque, offset: u32, data: []u8) void {
-        const self = fromPtr(ptr);
+    pub fn readConfig(self: *Console, offset: u32, data: []u8) void {
         const cfg: Config = .{ .cols = self.cols, .rows = self.rows, .max_nr_ports = self.port_count, .emerg_wr = 0 };
         mmio.readConfigBytes(std.mem.asBytes(&cfg), offset, data);
     }
 
-    fn writeConfig(_: *anyopaque, offset: u32, data: []const u8) void {
+    pub fn writeConfig(_: *Console, offset: u32, data: []const u8) void {
         // emerg_wr is only writable with EMERG_WRITE, which we do not offer.
         log.debug("console: config write at {d} ({d} bytes) ignored", .{ offset, data.len });
     }
 
-    fn activate(ptr: *anyopaque, a: Device.Activation) Device.ActivateError!void {
-        const self = fromPtr(ptr);
+    pub fn activate(self: *Console, a: Device.Activation) Device.ActivateError!void {
         self.lock.lock();
         defer self.lock.unlock();
         self.multiport = a.acked_features & (1 << feature_multiport) != 0;
@@ -282,8 +263,7 @@ pub const Console = struct {
         if (!self.multiport) self.ports[0].guest_open = true;
     }
 
-    fn reset(ptr: *anyopaque) void {
-        const self = fromPtr(ptr);
+    pub fn reset(self: *Console) void {
         self.lock.lock();
         defer self.lock.unlock();
         // A reset discards pending output (no I/O here: this runs on a vCPU thread); the VM's
@@ -298,15 +278,13 @@ pub const Console = struct {
         }
     }
 
-    fn pollFds(ptr: *anyopaque, out: []i32) usize {
-        const self = fromPtr(ptr);
+    pub fn pollFds(self: *Console, out: []i32) usize {
         if (self.epfd < 0 or out.len == 0) return 0;
         out[0] = self.epfd;
         return 1;
     }
 
-    fn backendReady(ptr: *anyopaque, fd: i32) void {
-        const self = fromPtr(ptr);
+    pub fn backendReady(self: *Console, fd: i32) void {
         self.lock.lock();
         defer self.lock.unlock();
         assert(fd == self.epfd); // tidy: our epoll fd
@@ -321,8 +299,7 @@ pub const Console = struct {
         }
     }
 
-    fn queueNotify(ptr: *anyopaque, index: u16) void {
-        const self = fromPtr(ptr);
+    pub fn queueNotify(self: *Console, index: u16) void {
         self.lock.lock();
         defer self.lock.unlock();
         const a = self.act orelse return;

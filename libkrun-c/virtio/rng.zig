@@ -9,7 +9,6 @@ const Lock = @import("Lock.zig");
 
 const log = std.log.scoped(.virtio);
 
-pub const device_id: u32 = 4;
 pub const queue_size: u16 = 256;
 /// Per request; Linux asks for at most a page or so at a time (hw_random's buffer).
 pub const request_bytes_max: usize = 64 * 1024;
@@ -20,52 +19,24 @@ pub const Rng = struct {
     /// Bytes handed to the guest, for tests and benchmarks.
     bytes_out: u64 = 0,
 
-    const sizes = [_]u16{queue_size};
-    const vtable: Device.VTable = .{
-        .device_id = device_id,
-        .queue_sizes_max = &sizes,
-        .features = features,
-        .readConfig = readConfig,
-        .writeConfig = writeConfig,
-        .activate = activate,
-        .queueNotify = queueNotify,
-        .reset = reset,
-    };
+    pub const device_id: u32 = 4;
+    pub const queue_sizes_max = [_]u16{queue_size};
+    pub const features: u64 = 1 << mmio.feature_version_1;
+    pub const device = Device.Impl(Rng).device;
 
-    pub fn device(self: *Rng) Device {
-        return .{ .ptr = self, .vtable = &vtable };
-    }
-
-    fn fromPtr(ptr: *anyopaque) *Rng {
-        return @ptrCast(@alignCast(ptr));
-    }
-
-    fn features(_: *anyopaque) u64 {
-        return 1 << mmio.feature_version_1;
-    }
-
-    fn readConfig(_: *anyopaque, _: u32, data: []u8) void {
-        @memset(data, 0); // no config space
-    }
-
-    fn writeConfig(_: *anyopaque, _: u32, _: []const u8) void {}
-
-    fn activate(ptr: *anyopaque, a: Device.Activation) Device.ActivateError!void {
-        const self = fromPtr(ptr);
+    pub fn activate(self: *Rng, a: Device.Activation) Device.ActivateError!void {
         self.lock.lock();
         defer self.lock.unlock();
         self.act = a;
     }
 
-    fn reset(ptr: *anyopaque) void {
-        const self = fromPtr(ptr);
+    pub fn reset(self: *Rng) void {
         self.lock.lock();
         defer self.lock.unlock();
         self.act = null;
     }
 
-    fn queueNotify(ptr: *anyopaque, index: u16) void {
-        const self = fromPtr(ptr);
+    pub fn queueNotify(self: *Rng, index: u16) void {
         self.lock.lock();
         defer self.lock.unlock();
         const a = self.act orelse return;

@@ -345,49 +345,31 @@ const Echo = struct {
     config: [8]u8 = "echocfg!".*,
     fail_activate: bool = false,
 
-    const sizes = [_]u16{16};
-    const vtable: Device.VTable = .{
-        .device_id = 42,
-        .queue_sizes_max = &sizes,
-        .features = features,
-        .readConfig = readConfig,
-        .writeConfig = writeConfig,
-        .activate = activate,
-        .queueNotify = queueNotify,
-        .reset = reset,
-    };
+    pub const device_id: u32 = 42;
+    pub const queue_sizes_max = [_]u16{16};
+    pub const features: u64 = 1 << mmio.feature_version_1 | 1 << queue.feature_event_idx | 1 << 3;
+    const device = Device.Impl(Echo).device;
 
-    fn device(e: *Echo) Device {
-        return .{ .ptr = e, .vtable = &vtable };
-    }
-    fn features(_: *anyopaque) u64 {
-        return 1 << mmio.feature_version_1 | 1 << queue.feature_event_idx | 1 << 3;
-    }
-    fn readConfig(ptr: *anyopaque, offset: u32, data: []u8) void {
-        const e: *Echo = @ptrCast(@alignCast(ptr));
+    pub fn readConfig(e: *Echo, offset: u32, data: []u8) void {
         mmio.readConfigBytes(&e.config, offset, data);
     }
-    fn writeConfig(ptr: *anyopaque, offset: u32, data: []const u8) void {
-        const e: *Echo = @ptrCast(@alignCast(ptr));
+    pub fn writeConfig(e: *Echo, offset: u32, data: []const u8) void {
         if (offset < e.config.len) e.config[offset] = data[0];
     }
-    fn activate(ptr: *anyopaque, a: Device.Activation) Device.ActivateError!void {
-        const e: *Echo = @ptrCast(@alignCast(ptr));
+    pub fn activate(e: *Echo, a: Device.Activation) Device.ActivateError!void {
         if (e.fail_activate) return error.DeviceBroken;
         e.lock.lock();
         defer e.lock.unlock();
         e.act = a;
         e.activations += 1;
     }
-    fn reset(ptr: *anyopaque) void {
-        const e: *Echo = @ptrCast(@alignCast(ptr));
+    pub fn reset(e: *Echo) void {
         e.lock.lock();
         defer e.lock.unlock();
         e.act = null;
         e.resets += 1;
     }
-    fn queueNotify(ptr: *anyopaque, index: u16) void {
-        const e: *Echo = @ptrCast(@alignCast(ptr));
+    pub fn queueNotify(e: *Echo, index: u16) void {
         e.lock.lock();
         defer e.lock.unlock();
         const a = e.act orelse return;
@@ -628,7 +610,7 @@ test "transport: SHM region registers report the device's window, and -1 for oth
             return .{ .guest_addr = 0x1_4000_0000, .len = 1 << 29 };
         }
         const vtable: Device.VTable = blk: {
-            var v = Echo.vtable;
+            var v = Device.Impl(Echo).vtable;
             v.shmRegion = shm;
             break :blk v;
         };

@@ -88,17 +88,8 @@ backend: Backend = .pool,
 /// The io_uring prototype's state (Backend.io_uring only), from page_allocator.
 ring: ?*Ring = null,
 
-const sizes = [_]u16{queue_size};
-const vtable: Device.VTable = .{
-    .device_id = device_id,
-    .queue_sizes_max = &sizes,
-    .features = features,
-    .readConfig = readConfig,
-    .writeConfig = writeConfig,
-    .activate = activate,
-    .queueNotify = queueNotify,
-    .reset = reset,
-};
+pub const queue_sizes_max = [_]u16{queue_size};
+pub const device = Device.Impl(Blk).device;
 
 /// Takes ownership of `image` (closed by `deinit`); `block_id` is the serial GET_ID returns.
 /// Starts the workers; they sleep until the guest sends requests.
@@ -155,14 +146,6 @@ pub fn deinit(self: *Blk) void {
     self.image.close();
 }
 
-pub fn device(self: *Blk) Device {
-    return .{ .ptr = self, .vtable = &vtable };
-}
-
-fn fromPtr(ptr: *anyopaque) *Blk {
-    return @ptrCast(@alignCast(ptr));
-}
-
 /// struct virtio_blk_config (§5.2.4), little-endian.
 fn buildConfig(self: *Blk) void {
     const c = &self.config;
@@ -178,22 +161,16 @@ fn buildConfig(self: *Blk) void {
     c[56] = 1; // write_zeroes_may_unmap
 }
 
-fn features(ptr: *anyopaque) u64 {
-    return fromPtr(ptr).offered;
+pub fn features(self: *Blk) u64 {
+    return self.offered;
 }
 
-fn readConfig(ptr: *anyopaque, offset: u32, data: []u8) void {
-    const self = fromPtr(ptr);
-    @memset(data, 0);
-    if (offset >= self.config.len) return;
-    const n = @min(data.len, self.config.len - offset);
-    @memcpy(data[0..n], self.config[offset..][0..n]);
+/// Writeback (CONFIG_WCE) is not offered, so nothing in it is writable (no `writeConfig`).
+pub fn readConfig(self: *Blk, offset: u32, data: []u8) void {
+    mmio.readConfigBytes(&self.config, offset, data);
 }
 
-fn writeConfig(_: *anyopaque, _: u32, _: []const u8) void {} // writeback (CONFIG_WCE) not offered
-
-fn activate(ptr: *anyopaque, a: Device.Activation) Device.ActivateError!void {
-    const self = fromPtr(ptr);
+pub fn activate(self: *Blk, a: Device.Activation) Device.ActivateError!void {
     self.lock.lock();
     defer self.lock.unlock();
     if (a.queues.len != 1) return error.DeviceBroken;
@@ -201,8 +178,7 @@ fn activate(ptr: *anyopaque, a: Device.Activation) Device.ActivateError!void {
 }
 
 /// Drops queued jobs and waits for the ones being served (bounded by their I/O).
-fn reset(ptr: *anyopaque) void {
-    const self = fromPtr(ptr);
+pub fn reset(self: *Blk) void {
     self.lock.lock();
     defer self.lock.unlock();
     self.act = null;
@@ -216,8 +192,7 @@ fn reset(ptr: *anyopaque) void {
     }
 }
 
-fn queueNotify(ptr: *anyopaque, index: u16) void {
-    const self = fromPtr(ptr);
+pub fn queueNotify(self: *Blk, index: u16) void {
     if (index != 0) return;
     self.lock.lock();
     defer self.lock.unlock();

@@ -19,6 +19,7 @@ const Config = @import("../../Config.zig");
 const Device = @import("../Device.zig");
 const Lock = @import("../Lock.zig");
 const queue = @import("../queue.zig");
+const mmio = @import("../mmio.zig");
 const Server = @import("Server.zig");
 const sys = @import("sys.zig");
 const fuse = @import("fuse.zig");
@@ -28,7 +29,7 @@ const VirtioFs = @This();
 pub const device_id = 26;
 pub const tag_len_max = 36;
 pub const queue_size = 1024;
-const queue_sizes = [_]u16{ queue_size, queue_size };
+pub const queue_sizes_max = [_]u16{ queue_size, queue_size };
 pub const feature_version_1: u64 = 1 << 32;
 const feature_event_idx: u64 = 1 << queue.feature_event_idx;
 /// SETLKW requests waiting for a lock at once (more get EAGAIN... never: see `park`).
@@ -55,7 +56,7 @@ worker: ?std.Thread = null,
 /// Kicks the worker (queueNotify, reset).
 wake_fd: i32,
 /// The queues' ioeventfds (the VMM's, see `takeNotifyFds`); -1 where none (unit tests).
-notify_fds: [queue_sizes.len]i32 = @splat(-1),
+notify_fds: [queue_sizes_max.len]i32 = @splat(-1),
 stopping: std.atomic.Value(bool) = .init(false),
 pending: [pending_max]Pending = undefined,
 pending_count: u32 = 0,
@@ -114,58 +115,24 @@ pub fn exitCode(self: *const VirtioFs) ?i32 {
     return self.server.exitCode();
 }
 
-pub fn device(self: *VirtioFs) Device {
-    return .{ .ptr = self, .vtable = &vtable };
-}
+pub const device = Device.Impl(VirtioFs).device;
+pub const features: u64 = feature_version_1 | feature_event_idx;
 
-const vtable: Device.VTable = .{
-    .device_id = device_id,
-    .queue_sizes_max = &queue_sizes,
-    .features = features,
-    .readConfig = readConfig,
-    .writeConfig = writeConfig,
-    .activate = activate,
-    .queueNotify = queueNotify,
-    .reset = reset,
-    .takeNotifyFds = takeNotifyFds,
-};
-
-fn from(ptr: *anyopaque) *VirtioFs {
-    return @ptrCast(@alignCast(ptr));
-}
-
-fn features(ptr: *anyopaque) u64 {
-    _ = ptr;
-    return feature_version_1 | feature_event_idx;
-}
-
-fn takeNotifyFds(ptr: *anyopaque, fds: []const i32) void {
-    const self = from(ptr);
+pub fn takeNotifyFds(self: *VirtioFs, fds: []const i32) void {
     assert(fds.len == self.notify_fds.len); // tidy: the VMM passes one fd per queue we declared
     @memcpy(&self.notify_fds, fds);
 }
 
-fn readConfig(ptr: *anyopaque, offset: u32, data: []u8) void {
-    const self = from(ptr);
-    @memset(data, 0);
-    if (offset >= self.config.len) return;
-    const n = @min(data.len, self.config.len - offset);
-    @memcpy(data[0..n], self.config[offset..][0..n]);
+/// The config space is read-only for the driver (no `writeConfig`: writes are ignored).
+pub fn readConfig(self: *VirtioFs, offset: u32, data: []u8) void {
+    mmio.readConfigBytes(&self.config, offset, data);
 }
 
-fn writeConfig(ptr: *anyopaque, offset: u32, data: []const u8) void {
-    // The config space is read-only for the driver.
-    _ = ptr;
-    _ = offset;
-    _ = data;
-}
-
-fn activate(ptr: *anyopaque, ctx: Device.Activation) Device.ActivateError!void {
-    const self = from(ptr);
+pub fn activate(self: *VirtioFs, ctx: Device.Activation) Device.ActivateError!void {
     self.lock.lock();
     defer self.lock.unlock();
     assert(self.worker == null); // tidy: worker/pending state, ours
-    if (ctx.queues.len != queue_sizes.len) return error.DeviceBroken;
+    if (ctx.queues.len != queue_sizes_max.len) return error.DeviceBroken;
     self.activation = ctx;
     self.pending_count = 0;
     self.stopping.store(false, .release);
@@ -175,13 +142,13 @@ fn activate(ptr: *anyopaque, ctx: Device.Activation) Device.ActivateError!void {
     };
 }
 
-fn queueNotify(ptr: *anyopaque, queue_index: u16) void {
+pub fn queueNotify(self: *VirtioFs, queue_index: u16) void {
     _ = queue_index;
-    from(ptr).wake();
+    self.wake();
 }
 
-fn reset(ptr: *anyopaque) void {
-    from(ptr).stop();
+pub fn reset(self: *VirtioFs) void {
+    self.stop();
 }
 
 fn wake(self: *VirtioFs) void {
@@ -206,7 +173,7 @@ fn stop(self: *VirtioFs) void {
 
 fn workerMain(self: *VirtioFs) void {
     // Poll ignores negative fds, so unit tests (no ioeventfds) wait on wake_fd alone.
-    var pfds: [1 + queue_sizes.len]linux.pollfd = undefined;
+    var pfds: [1 + queue_sizes_max.len]linux.pollfd = undefined;
     pfds[0] = .{ .fd = self.wake_fd, .events = linux.POLL.IN, .revents = 0 };
     for (self.notify_fds, pfds[1..]) |fd, *p| p.* = .{ .fd = fd, .events = linux.POLL.IN, .revents = 0 };
     while (!self.stopping.load(.acquire)) {

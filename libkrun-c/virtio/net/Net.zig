@@ -31,7 +31,6 @@ const Ring = @import("Ring.zig");
 
 const log = std.log.scoped(.net);
 
-pub const device_id: u32 = 1;
 pub const queue_size: u16 = 256;
 /// A record: the length prefix, then (tap only) the 12-byte virtio_net_hdr, then the frame.
 pub const record_max = frame.prefix_size + frame.header_size + frame.frame_max;
@@ -123,19 +122,9 @@ pub const Net = struct {
     /// The guest buffers one received frame is being written to (MRG_RXBUF: up to a ring).
     rx_chains: [queue_size]queue.Chain = undefined,
 
-    const sizes = [_]u16{ queue_size, queue_size };
-    const vtable: Device.VTable = .{
-        .device_id = device_id,
-        .queue_sizes_max = &sizes,
-        .features = features,
-        .readConfig = readConfig,
-        .writeConfig = writeConfig,
-        .activate = activate,
-        .queueNotify = queueNotify,
-        .reset = reset,
-        .pollFds = pollFds,
-        .backendReady = backendReady,
-    };
+    pub const device_id: u32 = 1;
+    pub const queue_sizes_max = [_]u16{ queue_size, queue_size };
+    pub const device = Device.Impl(Net).device;
 
     pub const InitError = error{ SystemResources, OutOfMemory };
 
@@ -167,34 +156,24 @@ pub const Net = struct {
         self.* = .{};
     }
 
-    pub fn device(self: *Net) Device {
-        return .{ .ptr = self, .vtable = &vtable };
-    }
-
-    fn fromPtr(ptr: *anyopaque) *Net {
-        return @ptrCast(@alignCast(ptr));
-    }
-
-    fn features(ptr: *anyopaque) u64 {
-        return fromPtr(ptr).offered;
+    pub fn features(self: *Net) u64 {
+        return self.offered;
     }
 
     /// mac[6], then status (VIRTIO_NET_S_LINK_UP): the link is always up.
-    fn readConfig(ptr: *anyopaque, offset: u32, data: []u8) void {
-        const self = fromPtr(ptr);
+    pub fn readConfig(self: *Net, offset: u32, data: []u8) void {
         var config: [8]u8 = undefined;
         @memcpy(config[0..6], &self.mac);
         std.mem.writeInt(u16, config[6..8], 1, .little);
         mmio.readConfigBytes(&config, offset, data);
     }
 
-    fn writeConfig(_: *anyopaque, offset: u32, data: []const u8) void {
+    pub fn writeConfig(_: *Net, offset: u32, data: []const u8) void {
         // Legacy drivers may write the MAC; a VERSION_1 driver must not. Ignored either way.
         log.debug("config write at {d} ({d} bytes) ignored", .{ offset, data.len });
     }
 
-    fn activate(ptr: *anyopaque, a: Device.Activation) Device.ActivateError!void {
-        const self = fromPtr(ptr);
+    pub fn activate(self: *Net, a: Device.Activation) Device.ActivateError!void {
         self.lock.lock();
         defer self.lock.unlock();
         if (a.queues.len < 2 or !a.queues[0].ready or !a.queues[1].ready) return error.DeviceBroken;
@@ -216,8 +195,7 @@ pub const Net = struct {
         if (linux.errno(rc) != .SUCCESS) log.warn("tap: TUNSETOFFLOAD {x}: {t}", .{ f, linux.errno(rc) });
     }
 
-    fn reset(ptr: *anyopaque) void {
-        const self = fromPtr(ptr);
+    pub fn reset(self: *Net) void {
         self.lock.lock();
         defer self.lock.unlock();
         self.act = null;
@@ -227,25 +205,22 @@ pub const Net = struct {
         self.updateInterest();
     }
 
-    fn pollFds(ptr: *anyopaque, out: []i32) usize {
-        const self = fromPtr(ptr);
+    pub fn pollFds(self: *Net, out: []i32) usize {
         if (out.len == 0) return 0;
         out[0] = self.epfd;
         return 1;
     }
 
-    fn queueNotify(ptr: *anyopaque, index: u16) void {
-        const self = fromPtr(ptr);
+    pub fn queueNotify(self: *Net, index: u16) void {
         self.lock.lock();
         defer self.lock.unlock();
         const a = self.act orelse return;
-        if (index == 1) self.run(a, 1, processTx);
-        self.run(a, 0, deliverRx);
+        if (index == 1) a.run(1, log, self, processTx);
+        a.run(0, log, self, deliverRx);
         self.updateInterest();
     }
 
-    fn backendReady(ptr: *anyopaque, fd: i32) void {
-        const self = fromPtr(ptr);
+    pub fn backendReady(self: *Net, fd: i32) void {
         self.lock.lock();
         defer self.lock.unlock();
         assert(fd == self.epfd); // tidy: our epoll fd
@@ -256,20 +231,10 @@ pub const Net = struct {
         if (ev & (linux.EPOLL.OUT | linux.EPOLL.ERR) != 0) self.flush();
         if (ev & (linux.EPOLL.IN | linux.EPOLL.HUP | linux.EPOLL.ERR) != 0) self.readBackend();
         if (self.act) |a| {
-            if (self.tx_waiting) self.run(a, 1, processTx);
-            self.run(a, 0, deliverRx);
+            if (self.tx_waiting) a.run(1, log, self, processTx);
+            a.run(0, log, self, deliverRx);
         }
         self.updateInterest();
-    }
-
-    /// Runs one queue's work; a protocol error breaks that queue and asks for a reset.
-    fn run(self: *Net, a: Device.Activation, index: u16, comptime work: fn (*Net, Device.Activation) queue.Error!void) void {
-        if (a.queues[index].isBroken()) return;
-        work(self, a) catch |err| {
-            log.warn("queue {d}: {t}", .{ index, err });
-            a.queues[index].markBroken();
-            a.interrupt.fail();
-        };
     }
 
     /// The epoll interest that can make progress now (level-triggered, so never more).

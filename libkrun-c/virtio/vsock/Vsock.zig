@@ -25,9 +25,10 @@
 //! host fd, plus one listening fd per listen port and one per TSI listener (a TSI listener is a
 //! connection), plus our epoll fd.
 //!
-//! This file owns the device, the connection table and the guest → host path; conn.zig one
-//! connection's state, rx.zig the host → guest path, unix.zig the vsock ports' host sockets,
-//! packet.zig the wire format.
+//! This file owns the device, the connection table and draining a connection's guest → host
+//! ring to its host fd; conn.zig one connection's state, tx.zig the guest's packets (the tx
+//! queue), rx.zig the host → guest path, unix.zig the vsock ports' host sockets, packet.zig
+//! the wire format.
 const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
@@ -37,8 +38,8 @@ const mmio = @import("../mmio.zig");
 const Lock = @import("../Lock.zig");
 const packet = @import("packet.zig");
 const rx = @import("rx.zig");
+const tx = @import("tx.zig");
 const unix = @import("unix.zig");
-const unixConnect = unix.unixConnect;
 const unixListen = unix.unixListen;
 const Header = packet.Header;
 const Op = packet.Op;
@@ -46,7 +47,6 @@ const tsi = @import("../../tsi/Service.zig");
 
 const log = std.log.scoped(.vsock);
 
-pub const device_id: u32 = 19;
 pub const queue_size: u16 = 256;
 /// Connections (and so host connection fds) per VM.
 pub const conns_max = 1024;
@@ -127,19 +127,10 @@ pub const Vsock = struct {
     scratch: [64 * 1024]u8 = undefined,
     stats: Stats = .{},
 
-    const sizes = [_]u16{ queue_size, queue_size, queue_size };
-    const vtable: Device.VTable = .{
-        .device_id = device_id,
-        .queue_sizes_max = &sizes,
-        .features = features,
-        .readConfig = readConfig,
-        .writeConfig = writeConfig,
-        .activate = activate,
-        .queueNotify = queueNotify,
-        .reset = reset,
-        .pollFds = pollFds,
-        .backendReady = backendReady,
-    };
+    pub const device_id: u32 = 19;
+    pub const queue_sizes_max = [_]u16{ queue_size, queue_size, queue_size };
+    pub const features: u64 = 1 << mmio.feature_version_1;
+    pub const device = Device.Impl(Vsock).device;
 
     pub const InitError = error{ SystemResources, OutOfMemory, InvalidConfig, AddressInUse };
 
@@ -206,29 +197,16 @@ pub const Vsock = struct {
         self.* = .{};
     }
 
-    pub fn device(self: *Vsock) Device {
-        return .{ .ptr = self, .vtable = &vtable };
-    }
-
-    fn fromPtr(ptr: *anyopaque) *Vsock {
-        return @ptrCast(@alignCast(ptr));
-    }
-
-    fn features(_: *anyopaque) u64 {
-        return 1 << mmio.feature_version_1;
-    }
-
-    fn readConfig(_: *anyopaque, offset: u32, data: []u8) void {
+    pub fn readConfig(_: *Vsock, offset: u32, data: []u8) void {
         const cid: u64 = packet.guest_cid;
         mmio.readConfigBytes(std.mem.asBytes(&cid), offset, data);
     }
 
-    fn writeConfig(_: *anyopaque, offset: u32, data: []const u8) void {
+    pub fn writeConfig(_: *Vsock, offset: u32, data: []const u8) void {
         log.debug("config write at {d} ({d} bytes) ignored (guest_cid is read-only)", .{ offset, data.len });
     }
 
-    fn activate(ptr: *anyopaque, a: Device.Activation) Device.ActivateError!void {
-        const self = fromPtr(ptr);
+    pub fn activate(self: *Vsock, a: Device.Activation) Device.ActivateError!void {
         self.lock.lock();
         defer self.lock.unlock();
         if (a.queues.len < 3 or !a.queues[0].ready or !a.queues[1].ready) return error.DeviceBroken;
@@ -236,8 +214,7 @@ pub const Vsock = struct {
         for (self.listeners[0..self.port_count]) |*l| if (l.fd >= 0) unix.setListenerEvents(self, l, linux.EPOLL.IN);
     }
 
-    fn reset(ptr: *anyopaque) void {
-        const self = fromPtr(ptr);
+    pub fn reset(self: *Vsock) void {
         self.lock.lock();
         defer self.lock.unlock();
         self.act = null;
@@ -248,28 +225,25 @@ pub const Vsock = struct {
         for (self.listeners[0..self.port_count]) |*l| if (l.fd >= 0) unix.setListenerEvents(self, l, 0);
     }
 
-    fn pollFds(ptr: *anyopaque, out: []i32) usize {
-        const self = fromPtr(ptr);
+    pub fn pollFds(self: *Vsock, out: []i32) usize {
         if (out.len == 0) return 0;
         out[0] = self.epfd;
         return 1;
     }
 
-    fn queueNotify(ptr: *anyopaque, index: u16) void {
-        const self = fromPtr(ptr);
+    pub fn queueNotify(self: *Vsock, index: u16) void {
         self.lock.lock();
         defer self.lock.unlock();
         const a = self.act orelse return;
         switch (index) {
             0 => {},
-            1 => self.run(a, 1, processTx),
+            1 => a.run(1, log, self, tx.process),
             else => return, // event queue buffers are kept for events we never send
         }
-        self.run(a, 0, rx.service);
+        a.run(0, log, self, rx.service);
     }
 
-    fn backendReady(ptr: *anyopaque, fd: i32) void {
-        const self = fromPtr(ptr);
+    pub fn backendReady(self: *Vsock, fd: i32) void {
         self.lock.lock();
         defer self.lock.unlock();
         assert(fd == self.epfd); // tidy: our epoll fd
@@ -277,99 +251,14 @@ pub const Vsock = struct {
         const rc = linux.epoll_wait(self.epfd, &events, events.len, 0);
         if (linux.errno(rc) != .SUCCESS) return;
         for (events[0..rc]) |ev| self.hostEvent(ev.data.u64, ev.events);
-        if (self.act) |a| self.run(a, 0, rx.service);
+        if (self.act) |a| a.run(0, log, self, rx.service);
     }
 
-    /// Runs one queue's work; a protocol error breaks that queue and asks for a reset.
-    fn run(self: *Vsock, a: Device.Activation, index: u16, comptime work: fn (*Vsock, Device.Activation) queue.Error!void) void {
-        if (a.queues[index].isBroken()) return;
-        work(self, a) catch |err| {
-            log.warn("queue {d}: {t}", .{ index, err });
-            a.queues[index].markBroken();
-            a.interrupt.fail();
-        };
-    }
-
-    // ---- guest → host ------------------------------------------------------------------
-
-    fn processTx(self: *Vsock, a: Device.Activation) queue.Error!void {
-        const q = &a.queues[1];
-        var used = false;
-        while (try q.pop(a.mem)) |chain| {
-            var r = chain.reader();
-            var h: Header = undefined;
-            const got = try r.read(std.mem.asBytes(&h));
-            self.stats.packets_tx += 1;
-            if (got < packet.header_size) {
-                self.stats.dropped += 1;
-            } else if (packet.check(&h, chain.readable_len)) |why| {
-                self.stats.dropped += 1;
-                log.debug("bad packet from guest port {d} to {d}: {t}", .{ h.src_port, h.dst_port, why });
-                if (packet.answerWithRst(&h, why)) self.queueRst(h.src_port, h.dst_port);
-            } else try self.handlePacket(&h, &r);
-            try q.addUsed(a.mem, chain.head, 0);
-            used = true;
-        }
-        if (used and try q.needsNotification(a.mem)) a.interrupt.signal(Device.Interrupt.vring);
-    }
-
-    fn handlePacket(self: *Vsock, h: *const Header, r: *queue.Reader) queue.Error!void {
-        if (h.op == Op.request) return self.openFromGuest(h);
-        const c = self.find(h.src_port, h.dst_port) orelse {
-            if (h.op != Op.rst) self.queueRst(h.src_port, h.dst_port);
-            return;
-        };
-        if (h.op == Op.rst) return self.free(c);
-        // Every packet carries the guest's credit; fwd_cnt beyond what we sent is a lie.
-        if (h.fwd_cnt -% c.peer_fwd_cnt > c.tx_cnt -% c.peer_fwd_cnt) return self.abort(c, "fwd_cnt ahead of what was sent");
-        const had_credit = c.credit() > 0;
-        c.peer_buf_alloc = h.buf_alloc;
-        c.peer_fwd_cnt = h.fwd_cnt;
-        if (!had_credit and c.credit() > 0) self.enqueue(c);
-        switch (h.op) {
-            Op.response => {
-                if (c.state != .requesting) return self.abort(c, "RESPONSE on an established connection");
-                c.state = .established;
-                self.enqueue(c);
-                self.updateInterest(c);
-            },
-            Op.rw => try self.receive(c, h, r),
-            Op.credit_update => {},
-            Op.credit_request => {
-                c.send_credit = true;
-                self.enqueue(c);
-            },
-            Op.shutdown => {
-                if (h.flags & packet.shutdown_send != 0) c.guest_shut_send = true;
-                if (h.flags & packet.shutdown_rcv != 0) c.guest_shut_rcv = true;
-                self.drainToHost(c);
-            },
-            else => unreachable, // tidy: packet.check admitted only these ops
-        }
-    }
-
-    /// RW: the payload joins the connection's ring (the guest's credit guarantees room).
-    fn receive(self: *Vsock, c: *Conn, h: *const Header, r: *queue.Reader) queue.Error!void {
-        if (c.state != .established or c.guest_shut_send) return self.abort(c, "data on a connection not open for it");
-        if (h.len > to_host_size - c.toHostLen()) {
-            self.stats.credit_violations += 1;
-            return self.abort(c, "more data than the credit we gave");
-        }
-        var left = h.len;
-        while (left > 0) {
-            const at = c.tail % to_host_size;
-            const n = @min(left, to_host_size - at);
-            try r.readAll(c.to_host[at..][0..n]);
-            c.tail +%= n;
-            left -= n;
-        }
-        self.stats.bytes_to_host += h.len;
-        self.drainToHost(c);
-    }
+    // ---- guest → host: the connection's ring to its host fd (tx.zig fills the ring) -------
 
     /// The guest's bytes go where the connection's phase says (raw: the host fd), then the
     /// shutdown bookkeeping.
-    fn drainToHost(self: *Vsock, c: *Conn) void {
+    pub fn drainToHost(self: *Vsock, c: *Conn) void {
         if (c.tsi.phase != .none) {
             if (self.tsi) |*s| s.consume(self, c) else self.abort(c, "TSI state without TSI");
         } else self.flushToHost(c);
@@ -431,7 +320,7 @@ pub const Vsock = struct {
 
     // ---- connections ---------------------------------------------------------------------
 
-    fn find(self: *Vsock, guest_port: u32, host_port: u32) ?*Conn {
+    pub fn find(self: *Vsock, guest_port: u32, host_port: u32) ?*Conn {
         for (self.live[0..self.live_len]) |i| {
             const c = &self.conns[i];
             if (c.guest_port == guest_port and c.host_port == host_port) return c;
@@ -532,41 +421,6 @@ pub const Vsock = struct {
             log.warn("conn {d}:{d}: epoll_ctl failed", .{ c.guest_port, c.host_port });
         }
         c.events = want;
-    }
-
-    /// REQUEST from the guest: a vsock port's unix socket, TSI, or RST.
-    fn openFromGuest(self: *Vsock, h: *const Header) void {
-        if (self.find(h.src_port, h.dst_port)) |old| return self.abort(old, "REQUEST for a connection that exists");
-        const is_tsi = h.dst_port == tsi.port and self.tsi != null;
-        const port = self.portFor(h.dst_port);
-        if (!is_tsi and (port == null or port.?.listen)) {
-            self.stats.conns_refused += 1;
-            return self.queueRst(h.src_port, h.dst_port);
-        }
-        const c = self.alloc(h.src_port, h.dst_port, .established) orelse {
-            log.debug("{d} connections: refusing guest port {d} → {d}", .{ conns_max, h.src_port, h.dst_port });
-            self.stats.conns_refused += 1;
-            return self.queueRst(h.src_port, h.dst_port);
-        };
-        c.peer_buf_alloc = h.buf_alloc;
-        c.peer_fwd_cnt = h.fwd_cnt;
-        if (is_tsi) {
-            self.tsi.?.open(self, c);
-        } else {
-            const fd = unixConnect(port.?.path) catch |err| {
-                log.debug("vsock port {d}: connect {s}: {t}", .{ h.dst_port, port.?.path, err });
-                self.stats.conns_refused += 1;
-                return self.abort(c, null);
-            };
-            self.attachFd(c, fd);
-        }
-        c.send_response = true;
-        self.enqueue(c);
-    }
-
-    fn portFor(self: *Vsock, port: u32) ?*const PortConfig {
-        for (self.ports[0..self.port_count]) |*p| if (p.port == port) return p;
-        return null;
     }
 
     // ---- host events ---------------------------------------------------------------------

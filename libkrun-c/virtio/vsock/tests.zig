@@ -31,7 +31,7 @@ pub const Driver = struct {
         self.dev = dev;
         self.tr.init(dev.device(), &self.g.mem);
         self.d = .{ .t = &self.tr };
-        try testing.expectEqual(@as(u32, vsock.device_id), self.d.read32(mmio.Reg.device_id));
+        try testing.expectEqual(@as(u32, Vsock.device_id), self.d.read32(mmio.Reg.device_id));
         try testing.expect(self.d.negotiate(~@as(u64, 0)));
         self.rx = t.DriverQueue.init(&self.g, 256);
         self.tx = t.DriverQueue.init(&self.g, 256);
