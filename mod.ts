@@ -59,6 +59,11 @@ export {
   setLogLevel,
 } from "./src/library.ts";
 export { Context } from "./src/context.ts";
+// Context's layers: exported so that the docs show the methods Context inherits from them.
+export { ContextBase } from "./src/context_base.ts";
+export { ContextStorage } from "./src/context_storage.ts";
+export { ContextNetwork } from "./src/context_network.ts";
+export { ContextDevices } from "./src/context_devices.ts";
 export type {
   OutputOptions,
   SpawnOptions,

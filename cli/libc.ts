@@ -1,10 +1,13 @@
 /**
- * The few libc calls node:fs lacks, through the runtime's FFI (Deno.dlopen or bun:ffi):
+ * The few libc calls node:fs lacks, through the runtime's FFI adapter (ffi/deno.ts, ffi/bun.ts):
  * lsetxattr/llistxattr/lgetxattr (extended attributes, never following a symlink) and mknod
  * (device nodes and FIFOs). Each returns false / null on failure; callers count and report.
  *
  * @module
  */
+
+import { runtime } from "../ffi/load.ts";
+import type { CSpec } from "../ffi/symbols.ts";
 
 interface Calls {
   lsetxattr(
@@ -34,32 +37,17 @@ function cstr(s: string): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-async function openBun(): Promise<Calls> {
-  const specifier = "bun:ffi"; // in a variable: deno check never resolves it
-  const ffi = await import(specifier);
-  const lib = ffi.dlopen("libc.so.6", {
-    lsetxattr: { args: ["ptr", "ptr", "ptr", "usize", "i32"], returns: "i32" },
-    llistxattr: { args: ["ptr", "ptr", "usize"], returns: "i64" },
-    lgetxattr: { args: ["ptr", "ptr", "ptr", "usize"], returns: "i64" },
-    mknod: { args: ["ptr", "u32", "u64"], returns: "i32" },
-  });
-  return lib.symbols as unknown as Calls;
-}
-
-function openDeno(): Calls {
-  const lib = Deno.dlopen("libc.so.6", {
-    lsetxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
-    llistxattr: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
-    lgetxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
-    mknod: { parameters: ["buffer", "u32", "u64"], result: "i32" },
-  });
-  return lib.symbols as unknown as Calls;
-}
+/** The calls in ffi/symbols.ts's runtime-neutral kinds; the runtime's adapter binds them. */
+const specs = {
+  lsetxattr: { parameters: ["ptr", "ptr", "ptr", "usize", "i32"], result: "i32" },
+  llistxattr: { parameters: ["ptr", "ptr", "usize"], result: "i64" },
+  lgetxattr: { parameters: ["ptr", "ptr", "ptr", "usize"], result: "i64" },
+  mknod: { parameters: ["ptr", "u32", "u64"], result: "i32" },
+} as const satisfies Record<keyof Calls, CSpec>;
 
 /** Loads libc's symbols once (before any other call here). */
-export async function openLibc(): Promise<void> {
-  if (calls !== null) return;
-  calls = "Bun" in globalThis ? await openBun() : openDeno();
+export function openLibc(): void {
+  calls ??= runtime().openTable("libc.so.6", specs) as unknown as Calls;
 }
 
 function libc(): Calls {

@@ -463,10 +463,10 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case "run":
-      await openLibc();
+      openLibc();
       return await cmdRun(rest);
     case "create":
-      await openLibc();
+      openLibc();
       return cmdCreate(rest);
     case "start":
       return await cmdStart(rest);

@@ -17,10 +17,9 @@ import { isatty } from "node:tty";
 import {
   type Adapter,
   type Calls,
+  type CSpec,
   fdIo,
-  firmwareSymbols,
   type HostIo,
-  type Kind,
   type LibcFds,
   libcSymbols,
   type Native,
@@ -59,17 +58,20 @@ const pollWaitMs = 0;
 const pollFirstMs = 1;
 const pollMaxMs = 20;
 
-function bunType(kind: Kind): string {
-  return kind; // bun:ffi spells u8..u64, usize, bool and ptr the same way.
+/** A `bun:ffi` table from one of symbols.ts's (which spells u8..u64, usize, bool and ptr as Bun does). */
+function bunTable(
+  specs: Readonly<Record<string, CSpec>>,
+): Record<string, { args: string[]; returns: string }> {
+  const table: Record<string, { args: string[]; returns: string }> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    table[name] = { args: [...spec.parameters], returns: spec.result };
+  }
+  return table;
 }
 
 function open(path: string): Native {
   if (ffi === null) throw new Error("bun:ffi is not available: not running under Bun");
-  const table: Record<string, { args: string[]; returns: string }> = {};
-  for (const [name, spec] of Object.entries(symbols)) {
-    table[name] = { args: spec.parameters.map(bunType), returns: spec.result };
-  }
-  const lib = ffi.dlopen(path, table);
+  const lib = ffi.dlopen(path, bunTable(symbols));
   const call = lib.symbols as unknown as Calls;
   const { ptr } = ffi;
   return {
@@ -100,23 +102,12 @@ function open(path: string): Native {
 }
 
 function hostIo(ffi: BunFfi): HostIo {
-  const table: Record<string, { args: string[]; returns: string }> = {};
-  for (const [name, spec] of Object.entries(libcSymbols)) {
-    table[name] = { args: spec.parameters.map(bunType), returns: spec.result };
-  }
-  const libc = ffi.dlopen("libc.so.6", table).symbols as unknown as LibcFds;
+  const libc = ffi.dlopen("libc.so.6", bunTable(libcSymbols)).symbols as unknown as LibcFds;
   const bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;
-  const fds = fdIo(libc);
-  const closer = fds.closer;
-  return {
-    pipe: fds.pipe,
-    devNull: fds.devNull,
-    close: fds.close,
-    pty: fds.pty,
+  return fdIo(libc, {
     // Bun.file(fd) reads a pipe without blocking the JS thread, but never closes the fd. A
     // terminal (a tty spawn's pty) it would pread (ESPIPE): a node:fs stream reads that.
-    readable(fd: number, chunkSize: number, readAhead: number): ReadableStream<Uint8Array> {
-      const finish = closer(fd);
+    readable(fd, finish, chunkSize, readAhead): ReadableStream<Uint8Array> {
       const reader = isatty(fd)
         ? (Readable.toWeb(
           createReadStream("", { fd, autoClose: false, highWaterMark: chunkSize }),
@@ -142,8 +133,7 @@ function hostIo(ffi: BunFfi): HostIo {
         },
       }, new ByteLengthQueuingStrategy({ highWaterMark: readAhead }));
     },
-    writable(fd: number): WritableStream<Uint8Array> {
-      const finish = closer(fd);
+    writable(fd, finish): WritableStream<Uint8Array> {
       const sink = bun.file(fd).writer();
       return new WritableStream<Uint8Array>({
         async write(chunk): Promise<void> {
@@ -159,18 +149,16 @@ function hostIo(ffi: BunFfi): HostIo {
         },
       });
     },
-  };
+  });
 }
 
-function openFirmware(path: string): number {
+function openTable(
+  path: string,
+  specs: Readonly<Record<string, CSpec>>,
+): Record<string, (...args: never[]) => unknown> {
   if (ffi === null) throw new Error("bun:ffi is not available: not running under Bun");
-  const table: Record<string, { args: string[]; returns: string }> = {};
-  for (const [name, spec] of Object.entries(firmwareSymbols)) {
-    table[name] = { args: spec.parameters.map(bunType), returns: spec.result };
-  }
-  const lib = ffi.dlopen(path, table); // never closed: libkrun uses it at every start
-  return lib.symbols.krunfw_get_version() as number;
+  return ffi.dlopen(path, bunTable(specs)).symbols;
 }
 
 /** The Bun adapter. */
-export const adapter: Adapter = { present, open, openFirmware };
+export const adapter: Adapter = { present, open, openTable };

@@ -7,11 +7,12 @@
 import {
   type Adapter,
   type Calls,
+  type CSpec,
   fdIo,
-  firmwareSymbols,
   type HostIo,
   type Kind,
-  type libcSymbols,
+  type LibcFds,
+  libcSymbols,
   type Native,
   symbols,
   type SymbolSpec,
@@ -84,31 +85,32 @@ function open(path: string): Native {
 /** How many times a read or write that returns -1 (EINTR, or a real error) is tried. */
 const ioAttempts = 3;
 
+/** libc's calls as Deno binds them from `libcSymbols`: read and write return Promises. */
+interface DenoLibc extends LibcFds {
+  read(fd: number, buf: Uint8Array, count: bigint): Promise<number | bigint>;
+  write(fd: number, buf: Uint8Array, count: bigint): Promise<number | bigint>;
+}
+
+function openTable(
+  path: string,
+  specs: Readonly<Record<string, CSpec>>,
+): Record<string, (...args: never[]) => unknown> {
+  const table: Record<string, Deno.ForeignFunction> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    // A mayBlock call (read, write) runs on Deno's blocking thread pool: the JS thread never waits.
+    table[name] = {
+      parameters: spec.parameters.map(denoType),
+      result: spec.result,
+      nonblocking: spec.mayBlock,
+    };
+  }
+  return Deno.dlopen(path, table).symbols as Record<string, (...args: never[]) => unknown>;
+}
+
 function hostIo(): HostIo {
-  const libc = Deno.dlopen(
-    "libc.so.6",
-    {
-      pipe2: { parameters: ["buffer", "i32"], result: "i32" },
-      open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
-      close: { parameters: ["i32"], result: "i32" },
-      read: { parameters: ["i32", "buffer", "usize"], result: "i64", nonblocking: true },
-      write: { parameters: ["i32", "buffer", "usize"], result: "i64", nonblocking: true },
-      posix_openpt: { parameters: ["i32"], result: "i32" },
-      unlockpt: { parameters: ["i32"], result: "i32" },
-      ptsname_r: { parameters: ["i32", "buffer", "usize"], result: "i32" },
-      ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
-      fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
-    } as const satisfies Record<keyof typeof libcSymbols, Deno.ForeignFunction>,
-  ).symbols;
-  const fds = fdIo(libc);
-  const closer = fds.closer;
-  return {
-    pipe: fds.pipe,
-    devNull: fds.devNull,
-    close: fds.close,
-    pty: fds.pty,
-    readable(fd: number, chunkSize: number, readAhead: number): ReadableStream<Uint8Array> {
-      const finish = closer(fd);
+  const libc = openTable("libc.so.6", libcSymbols) as unknown as DenoLibc;
+  return fdIo(libc, {
+    readable(fd, finish, chunkSize, readAhead): ReadableStream<Uint8Array> {
       let closed = false;
       return new ReadableStream<Uint8Array>({
         async pull(controller): Promise<void> {
@@ -131,8 +133,7 @@ function hostIo(): HostIo {
         },
       }, new ByteLengthQueuingStrategy({ highWaterMark: readAhead }));
     },
-    writable(fd: number): WritableStream<Uint8Array> {
-      const finish = closer(fd);
+    writable(fd, finish): WritableStream<Uint8Array> {
       return new WritableStream<Uint8Array>({
         async write(chunk): Promise<void> {
           const buf = new Uint8Array(chunk); // our own copy: the call runs on another thread
@@ -151,17 +152,12 @@ function hostIo(): HostIo {
         },
       });
     },
-  };
-}
-
-function openFirmware(path: string): number {
-  const lib = Deno.dlopen(path, firmwareSymbols); // never closed: libkrun uses it at every start
-  return lib.symbols.krunfw_get_version();
+  });
 }
 
 /** The Deno adapter. */
 export const adapter: Adapter = {
   present: "Deno" in globalThis,
   open,
-  openFirmware,
+  openTable,
 };

@@ -17,7 +17,7 @@ import { fileURLToPath } from "node:url";
 import { adapter as bunAdapter } from "./bun.ts";
 import { adapter as denoAdapter } from "./deno.ts";
 import { KrunLibraryError } from "./errors.ts";
-import type { Adapter, Native } from "./symbols.ts";
+import { type Adapter, firmwareSymbols, type Native } from "./symbols.ts";
 
 let loaded: Native | null = null;
 let firmware: string | null = null;
@@ -109,6 +109,13 @@ function firstLine(err: unknown): string {
   return text.split("\n")[0];
 }
 
+/** The adapter of the runtime this runs on (Deno or Bun). */
+export function runtime(): Adapter {
+  const adapter = [denoAdapter, bunAdapter].find((a) => a.present);
+  if (adapter === undefined) throw new Error("zkrun runs on Deno or Bun only");
+  return adapter;
+}
+
 /**
  * Loads the library (first call) and returns it. `path` overrides the search; once a library
  * is loaded, asking for a different path is an error.
@@ -120,8 +127,7 @@ export function load(path?: string): Native {
     }
     return loaded;
   }
-  const adapter = [denoAdapter, bunAdapter].find((a) => a.present);
-  if (adapter === undefined) throw new Error("zkrun runs on Deno or Bun only");
+  const adapter = runtime();
   const tried: string[] = [];
   for (const candidate of path !== undefined ? [path] : candidates()) {
     try {
@@ -152,7 +158,9 @@ function loadFirmware(adapter: Adapter, libkrun: string): void {
   if (path === undefined) return;
   let version: number;
   try {
-    version = adapter.openFirmware(path);
+    // Never closed: libkrun uses it at every start.
+    const fw = adapter.openTable(path, firmwareSymbols) as unknown as { krunfw_get_version(): number };
+    version = fw.krunfw_get_version();
   } catch (err) {
     throw new Error(`libkrunfw: cannot load ${path} (${firstLine(err)})`);
   }

@@ -15,12 +15,21 @@
 /** How one C parameter travels: fixed-width integers, `bool`, or a pointer to JS memory. */
 export type Kind = "u8" | "u16" | "u32" | "i32" | "u64" | "usize" | "bool" | "ptr";
 
-/** One function: C parameter kinds in order; every krun_* returns `int32_t`. */
-export interface SymbolSpec {
+/** One C function: parameter kinds in order, the result (a 32- or 64-bit integer). */
+export interface CSpec {
   readonly parameters: readonly Kind[];
-  readonly result: "i32";
-  /** May block for long (krun_wait): adapters also offer a call that keeps the JS thread free. */
+  readonly result: "i32" | "i64";
+  /**
+   * May block for long (krun_wait, read, write): Deno binds it to run on its blocking thread
+   * pool (krun_wait as a second `__nonblocking` entry beside its synchronous one); bun:ffi has
+   * no such calls (bun.ts polls krun_wait and streams through `Bun.file`).
+   */
   readonly mayBlock?: boolean;
+}
+
+/** One libkrun function: every krun_* returns `int32_t`. */
+export interface SymbolSpec extends CSpec {
+  readonly result: "i32";
 }
 
 /** The table. Order follows libkrun.h; zkrun's extensions come last. */
@@ -234,7 +243,8 @@ export const firmwareSymbols = {
 
 /**
  * The few libc functions the console streams need (libc.so.6, loaded by soname): pipe2, open,
- * close, and read/write (Deno calls these two on its blocking thread pool).
+ * close, read/write (Deno calls these two on its blocking thread pool), and for a tty spawn's
+ * pty posix_openpt, unlockpt, ptsname_r, ioctl and fcntl.
  */
 export const libcSymbols = {
   // int pipe2(int pipefd[2], int flags);
@@ -257,7 +267,7 @@ export const libcSymbols = {
   ioctl: { parameters: ["i32", "u64", "ptr"], result: "i32" },
   // int fcntl(int fd, int cmd, ...);  F_DUPFD_CLOEXEC with an int.
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
-} as const;
+} as const satisfies Record<string, CSpec>;
 
 /** Linux open(2)/pipe2(2) flags the streams use. */
 export const O_RDWR = 0o2;
@@ -320,7 +330,7 @@ export interface Native {
  * Pipes and their JS streams, for the console ports of `Vm.spawn()`. Every fd is O_CLOEXEC and
  * blocking (the VMM keeps its own non-blocking handle on the ends it gets); none of these
  * block the JS thread: Deno reads and writes on its blocking thread pool (`nonblocking` FFI
- * calls), Bun through `Bun.file(fd)`, which polls.
+ * calls), Bun through `Bun.file(fd)`, which polls (a pty through a node:fs stream).
  */
 export interface HostIo {
   /** pipe2(O_CLOEXEC): [read end, write end]. */
@@ -356,12 +366,33 @@ export interface LibcFds {
 }
 
 /**
- * The runtime-neutral part of `HostIo` over an adapter's bound libc calls, and `closer(fd)`: a
- * function that closes `fd` once and says whether this call did.
+ * How a runtime turns an fd into a JS stream; `finish` closes the fd once (and says whether
+ * this call did), to be called when the stream ends, is cancelled or aborted.
  */
-export function fdIo(
-  libc: LibcFds,
-): Pick<HostIo, "pipe" | "devNull" | "close" | "pty"> & { closer(fd: number): () => boolean } {
+export interface FdStreams {
+  readable(
+    fd: number,
+    finish: () => boolean,
+    chunkSize: number,
+    readAhead: number,
+  ): ReadableStream<Uint8Array>;
+  writable(fd: number, finish: () => boolean): WritableStream<Uint8Array>;
+}
+
+/**
+ * `HostIo` over an adapter's bound libc calls and its streams: the fd calls are the same in
+ * both runtimes, only the streams differ.
+ */
+export function fdIo(libc: LibcFds, streams: FdStreams): HostIo {
+  const closer = (fd: number): () => boolean => {
+    let open = true;
+    return (): boolean => {
+      if (open) libc.close(fd);
+      const was = open;
+      open = false;
+      return was;
+    };
+  };
   return {
     pty(cols: number, rows: number): [number, number, number] {
       const master = libc.posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -398,14 +429,11 @@ export function fdIo(
     close(fd: number): void {
       libc.close(fd);
     },
-    closer(fd: number): () => boolean {
-      let open = true;
-      return (): boolean => {
-        if (open) libc.close(fd);
-        const was = open;
-        open = false;
-        return was;
-      };
+    readable(fd: number, chunkSize: number, readAhead: number): ReadableStream<Uint8Array> {
+      return streams.readable(fd, closer(fd), chunkSize, readAhead);
+    },
+    writable(fd: number): WritableStream<Uint8Array> {
+      return streams.writable(fd, closer(fd));
     },
   };
 }
@@ -416,6 +444,13 @@ export interface Adapter {
   readonly present: boolean;
   /** dlopen the library at `path` (a file path or a soname) with the whole table. */
   open(path: string): Native;
-  /** dlopen libkrunfw at `path` for good and return its `krunfw_get_version()`. */
-  openFirmware(path: string): number;
+  /**
+   * dlopen another library (libc.so.6, libkrunfw) with a table of `CSpec`s, for good; its calls by
+   * name. A `mayBlock` call returns a Promise under Deno (its blocking thread pool) and its
+   * result directly under Bun.
+   */
+  openTable(
+    path: string,
+    specs: Readonly<Record<string, CSpec>>,
+  ): Record<string, (...args: never[]) => unknown>;
 }
