@@ -1,7 +1,8 @@
 //! The macOS host calls the HVF Machine makes (through libSystem, never raw syscalls): guest
 //! RAM and read-only file mappings, the console output file, a bounded wait for the VM's end,
 //! and `Drain`, the thread that writes the ns16550a's ring out (the event loop that does it on
-//! Linux is not ported to kqueue yet). Compiled for macOS only; never run (docs/HVF.md).
+//! Linux is not ported to kqueue yet). Used on macOS only, never run there (docs/HVF.md);
+//! `Drain` is libc-only, so its test runs it on Linux against a real pipe.
 const std = @import("std");
 const Serial = @import("../legacy/Serial.zig");
 const OutputBuffer = @import("../OutputBuffer.zig");
@@ -111,7 +112,10 @@ pub const Drain = struct {
 
     pub fn start(self: *Drain) std.Thread.SpawnError!void {
         if (self.serial == null) return;
-        self.thread = try std.Thread.spawn(.{ .stack_size = 64 * 1024 }, run, .{self});
+        // 1 MiB like the other threads: 64 KiB is below glibc's PTHREAD_STACK_MIN plus the
+        // guard and TLS on some hosts (pthread_create EINVAL), and Serial.drain's log path is
+        // not sized for a small stack.
+        self.thread = try std.Thread.spawn(.{ .stack_size = 1024 * 1024 }, run, .{self});
     }
 
     /// Ends the thread after one last drain, and closes the pipe.
@@ -132,8 +136,10 @@ pub const Drain = struct {
         const s = self.serial.?;
         // A socket whose reader left raises SIGPIPE on the writing thread: this one keeps it
         // blocked (the write reports EPIPE and the sink discards), the process is untouched.
-        var set: std.c.sigset_t = @as(std.c.sigset_t, 1) << (@backingInt(std.c.SIG.PIPE) - 1);
-        var old: std.c.sigset_t = 0;
+        // sigset_t is a u32 on macOS and a 1024-bit array in glibc: built by libc's own calls.
+        var set = std.posix.sigemptyset();
+        std.posix.sigaddset(&set, .PIPE);
+        var old: std.c.sigset_t = undefined;
         _ = std.c.pthread_sigmask(std.c.SIG.BLOCK, &set, &old);
         var buf: [64]u8 = undefined;
         while (true) {
@@ -147,3 +153,41 @@ pub const Drain = struct {
         }
     }
 };
+
+fn testPipe(fds: *[2]c_int) !void {
+    try std.testing.expectEqual(@as(c_int, 0), std.c.pipe(fds));
+    for (fds) |fd| _ = std.c.fcntl(fd, std.c.F.SETFD, @as(c_int, std.c.FD_CLOEXEC));
+}
+
+test "Drain: a guest's THR writes reach the output through the drain thread; a reader that left is EPIPE on that thread, not SIGPIPE" {
+    var out: [2]c_int = undefined;
+    try testPipe(&out);
+    defer for (out) |fd| if (fd >= 0) {
+        _ = std.c.close(fd);
+    };
+    var s: Serial = .{ .base = 0x3f8, .out = try OutputBuffer.Sink.open(out[1]) };
+    defer s.deinit();
+    var d: Drain = .{};
+    try d.init(&s);
+    try d.start(); // EINVAL from pthread_create with the old 64 KiB stack on some hosts
+    const msg = "hello from the guest\n";
+    for (msg) |c| s.write(0x3f8, &.{c});
+    var got: [msg.len]u8 = undefined;
+    var n: usize = 0;
+    while (n < msg.len) {
+        const rc = std.c.read(out[0], got[n..].ptr, msg.len - n);
+        try std.testing.expect(rc > 0);
+        n += @intCast(rc);
+    }
+    try std.testing.expectEqualStrings(msg, &got);
+    // The reader leaves: the next drain's write fails with EPIPE. Were SIGPIPE not blocked on
+    // the drain thread, its default action would kill this test process here.
+    _ = std.c.close(out[0]);
+    out[0] = -1;
+    for ("after the reader left") |c| s.write(0x3f8, &.{c});
+    while (s.ring.len() > 0) std.Thread.yield() catch {};
+    d.stop();
+    try std.testing.expectEqual(OutputBuffer.Sink.Mode.discard, s.out.mode); // the dead sink discards
+    try std.testing.expectEqual(@as(?std.Thread, null), d.thread);
+    try std.testing.expectEqual(@as(c_int, -1), d.pipe[0]);
+}
