@@ -93,7 +93,7 @@ pub const InitError = error{ SystemResources, Unexpected };
 
 pub fn init(self: *EventLoop) InitError!void {
     self.* = .{ .poll_fd = try backend.create(), .stop_notifier = undefined };
-    errdefer sys.close(self.poll_fd);
+    errdefer backend.close(self.poll_fd);
     self.stop_notifier = try Notifier.init();
     errdefer self.stop_notifier.deinit();
     _ = try self.add(.{ .fd = self.stop_notifier.fd, .handler = null });

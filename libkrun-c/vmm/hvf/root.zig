@@ -7,5 +7,4 @@ test {
     _ = @import("Vm.zig");
     _ = @import("exit.zig");
     _ = @import("Vcpu.zig");
-    _ = @import("host.zig");
 }

@@ -11,8 +11,8 @@
 //! LSR/THRE (Linux's, interrupt-driven or polling) waits — the guest blocks, the vCPU does
 //! not. A byte written to THR with the ring completely full is dropped (counted in `dropped`),
 //! as a real UART overruns; Linux's console write does that after waiting 10 ms per byte.
-//! Where there are no eventfds (macOS: vmm/hvf/Machine.zig) the owner sets `wake` and `raise`
-//! instead: callbacks that wake its drain thread and pulse the SPI.
+//! Where there is no irqfd (macOS: vmm/hvf/Machine.zig) the owner sets `raise` instead: a
+//! callback that pulses the SPI. The event loop drains the ring on both (epoll, kqueue).
 const std = @import("std");
 const linux = std.os.linux;
 const sys = @import("../sys.zig");
@@ -63,8 +63,7 @@ fcr: u8 = 0,
 dll: u8 = 0x0c, // 9600 baud until the guest programs it
 dlm: u8 = 0,
 thre_pending: bool = false,
-/// Instead of `notify` and `irq_fd` (macOS): called outside the lock, from a vCPU or the drain.
-wake: ?Signal = null,
+/// Instead of `irq_fd` (macOS): called outside the lock, from a vCPU or the event loop.
 raise: ?Signal = null,
 
 pub const Signal = struct {
@@ -143,7 +142,6 @@ pub fn write(self: *Serial, port: u16, data: []const u8) void {
 }
 
 fn signalDrain(self: *Serial) void {
-    if (self.wake) |w| return w.call(w.ctx);
     if (self.notify) |n| n.signal();
 }
 
@@ -154,7 +152,7 @@ fn raiseIrq(self: *Serial) void {
 
 /// Whether something drains the ring (otherwise output is dropped and THR is always empty).
 fn drained(self: *const Serial) bool {
-    return self.notify != null or self.wake != null;
+    return self.notify != null;
 }
 
 /// Whether THR can take a FIFO's worth (a sink always can).
@@ -197,7 +195,6 @@ pub fn drain(ptr: *anyopaque, _: u32, _: u32) void {
     self.notified.store(false, .monotonic);
     self.lock.unlock();
     const blocked = self.ring.flush(&self.out) == .blocked;
-    // Without the loop (macOS) the drain's owner retries while the ring is not empty.
     if (self.loop) |loop| if (self.out_id) |id| loop.setEvents(id, if (blocked) EventLoop.out else 0);
     // Room and the held THRE are judged together under the lock: the guest may have filled the
     // ring again since the flush (printk's console path writes without waiting for THRE), and
