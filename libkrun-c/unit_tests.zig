@@ -47,6 +47,7 @@ comptime {
     _ = @import("vmm/Machine.zig");
     _ = @import("vmm/Pause.zig");
     _ = @import("vmm/MmioBus.zig");
+    _ = @import("vmm/Notifier.zig");
     _ = @import("vmm/OutputBuffer.zig");
     _ = @import("vmm/Vcpu.zig");
     _ = @import("vmm/arch.zig");

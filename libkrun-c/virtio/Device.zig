@@ -39,6 +39,8 @@ const std = @import("std");
 const GuestMemory = @import("guest_memory");
 const queue = @import("queue.zig");
 
+const is_macos = @import("builtin").os.tag == .macos;
+
 const Device = @This();
 
 ptr: *anyopaque,
@@ -98,7 +100,9 @@ pub const Activation = struct {
 };
 
 /// The device's interrupt line: sets the MMIO InterruptStatus bits and signals the guest
-/// (irqfd). Safe to call from any thread.
+/// (irqfd on KVM; `raise` where there is none: on macOS the HVF Machine would pulse the slot's
+/// SPI through Vm.setSpi, as it does for the serial port; nothing attaches a device there yet).
+/// Safe to call from any thread.
 pub const Interrupt = struct {
     /// VIRTIO_MMIO_INT_VRING (bit 0) and VIRTIO_MMIO_INT_CONFIG (bit 1).
     status: std.atomic.Value(u32) = .init(0),
@@ -108,7 +112,14 @@ pub const Interrupt = struct {
     config_generation: std.atomic.Value(u32) = .init(0),
     /// The irqfd eventfd; -1 in unit tests, where `count` records signals instead.
     irqfd: i32 = -1,
+    /// Instead of `irqfd`: called after the status bits are set, from the signalling thread.
+    raise: ?Raise = null,
     count: std.atomic.Value(u32) = .init(0),
+
+    pub const Raise = struct {
+        ctx: *anyopaque,
+        call: *const fn (ctx: *anyopaque) void,
+    };
 
     pub const vring: u32 = 1 << 0;
     pub const config: u32 = 1 << 1;
@@ -117,6 +128,8 @@ pub const Interrupt = struct {
         std.debug.assert(why == vring or why == config); // tidy: a constant of the device code
         _ = self.status.fetchOr(why, .seq_cst);
         _ = self.count.fetchAdd(1, .monotonic);
+        if (self.raise) |r| return r.call(r.ctx);
+        if (comptime is_macos) return; // no irqfd there
         if (self.irqfd >= 0) {
             const one: u64 = 1;
             _ = std.os.linux.write(self.irqfd, std.mem.asBytes(&one), 8);
@@ -284,4 +297,26 @@ test "Impl: the VTable follows the type's declarations, with defaults for what i
     try testing.expectEqual(@as(u32, 9), bare.n);
     v.reset(&bare);
     try testing.expectEqual(@as(u32, 0), bare.n);
+}
+
+test "an interrupt with a raise callback calls it after setting the status, and writes no irqfd" {
+    const Seen = struct {
+        status: u32 = 0,
+        calls: u32 = 0,
+        int: *Interrupt,
+        fn call(ctx: *anyopaque) void {
+            const self: *@This() = @ptrCast(@alignCast(ctx));
+            self.status = self.int.status.load(.seq_cst);
+            self.calls += 1;
+        }
+    };
+    var int: Interrupt = .{ .irqfd = 1 << 20 }; // not an fd: a write to it would fail (EBADF)
+    var seen: Seen = .{ .int = &int };
+    int.raise = .{ .ctx = &seen, .call = Seen.call };
+    int.signal(Interrupt.vring);
+    try std.testing.expectEqual(@as(u32, 1), seen.calls);
+    try std.testing.expectEqual(Interrupt.vring, seen.status);
+    int.configChanged();
+    try std.testing.expectEqual(@as(u32, 2), seen.calls);
+    try std.testing.expectEqual(Interrupt.vring | Interrupt.config, seen.status);
 }

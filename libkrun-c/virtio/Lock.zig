@@ -1,19 +1,25 @@
 //! A small futex mutex for the virtio layer (transport registers vs. device work on the event
 //! loop). Zig 0.17's std mutex needs an `Io`; this one needs nothing and never allocates.
 //! States: 0 unlocked, 1 locked, 2 locked with waiters (Drepper, "Futexes Are Tricky").
+//! macOS has no futex: there it is libSystem's os_unfair_lock (also a word, also no
+//! allocation; it must be unlocked by the thread that locked it, as every user here does:
+//! lock and `defer unlock` in one function). Compiled for macOS, never run there.
 const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
 
+const is_macos = @import("builtin").os.tag == .macos;
+
 const Lock = @This();
 
-state: std.atomic.Value(u32) = .init(unlocked),
+state: if (is_macos) std.c.os_unfair_lock else std.atomic.Value(u32) = if (is_macos) .{} else .init(unlocked),
 
 const unlocked: u32 = 0;
 const locked: u32 = 1;
 const contended: u32 = 2;
 
 pub fn lock(self: *Lock) void {
+    if (comptime is_macos) return std.c.os_unfair_lock_lock(&self.state);
     if (self.state.cmpxchgStrong(unlocked, locked, .acquire, .monotonic) == null) return;
     while (self.state.swap(contended, .acquire) != unlocked) {
         _ = linux.futex_4arg(&self.state.raw, .{ .cmd = .WAIT, .private = true }, contended, null);
@@ -21,6 +27,7 @@ pub fn lock(self: *Lock) void {
 }
 
 pub fn unlock(self: *Lock) void {
+    if (comptime is_macos) return std.c.os_unfair_lock_unlock(&self.state);
     const prev = self.state.swap(unlocked, .release);
     assert(prev != unlocked); // tidy: lock state, ours
     if (prev == contended) {

@@ -377,7 +377,7 @@ pub const Console = struct {
     fn setWatch(self: *Console, i: u8, want: bool) void {
         const loop = self.loop orelse return;
         const id = self.ports[i].out_id orelse return;
-        loop.setEvents(id, if (want) linux.EPOLL.OUT else 0);
+        loop.setEvents(id, if (want) EventLoop.out else 0);
     }
 
     /// Host → guest: fills the port's rx buffers from its input while there is input, the

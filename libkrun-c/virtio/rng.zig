@@ -1,5 +1,6 @@
 //! virtio-rng (device id 4): one request queue; every writable byte the driver offers is
-//! filled from the host's getrandom(2). libkrun offers the same: 1 queue of 256, VERSION_1.
+//! filled from the host's getrandom(2) (arc4random_buf on macOS: libSystem's kernel-seeded
+//! generator; macOS has no getrandom). libkrun offers the same: 1 queue of 256, VERSION_1.
 const std = @import("std");
 const linux = std.os.linux;
 const Device = @import("Device.zig");
@@ -8,6 +9,7 @@ const mmio = @import("mmio.zig");
 const Lock = @import("Lock.zig");
 
 const log = std.log.scoped(.virtio);
+const is_macos = @import("builtin").os.tag == .macos;
 
 pub const queue_size: u16 = 256;
 /// Per request; Linux asks for at most a page or so at a time (hw_random's buffer).
@@ -69,6 +71,10 @@ pub const Rng = struct {
 
 /// Fills as much of `buf` as getrandom gives at once; 0 on failure.
 fn getrandom(buf: []u8) usize {
+    if (comptime is_macos) {
+        std.c.arc4random_buf(buf.ptr, buf.len); // cannot fail
+        return buf.len;
+    }
     while (true) {
         const rc = linux.getrandom(buf.ptr, buf.len, 0);
         switch (linux.errno(rc)) {

@@ -126,7 +126,7 @@ pub fn attach(self: *DeviceManager, device: Device, handler: MmioBus.Handler, in
         slot.queue_count += 1;
         self.vm.ioeventfd(fd, base + notify_offset, q) catch |err| return kvmFailed("KVM_IOEVENTFD", err);
         if (device.vtable.takeNotifyFds != null) continue; // the device's own thread waits on it
-        _ = self.loop.addEventfd(fd, .{ .ctx = slot, .call = slotQueueNotify, .arg = @intCast(q) }) catch return error.SystemResources;
+        _ = self.loop.addNotifier(fd, .{ .ctx = slot, .call = slotQueueNotify, .arg = @intCast(q) }) catch return error.SystemResources;
     }
     if (device.vtable.takeNotifyFds) |take| take(device.ptr, slot.queue_fds[0..queues]);
     if (device.vtable.pollFds) |pollFds| if (device.vtable.backendReady != null) {

@@ -260,7 +260,7 @@ pub const pause_timeout_ns = 5 * std.time.ns_per_s;
 /// Builder: the event loop's wake-up for a pause.
 pub fn attachPauseGate(self: *Machine) Error!void {
     self.pause_evt = sys.eventfd(linux.EFD.NONBLOCK) catch return error.SystemResources;
-    _ = self.loop.addEventfd(self.pause_evt, .{ .ctx = self, .call = onPauseRequested }) catch
+    _ = self.loop.addNotifier(self.pause_evt, .{ .ctx = self, .call = onPauseRequested }) catch
         return error.SystemResources;
 }
 
@@ -474,11 +474,11 @@ test "an event loop that fails ends the VM with status 1 and reason vmm_error" {
     const m = try Machine.create(testing.allocator, &cfg);
     defer m.destroy();
     // Break the epoll fd under the loop (as EventLoop's own test does): epoll_wait fails at once.
-    const dup = linux.fcntl(m.loop.epfd, linux.F.DUPFD_CLOEXEC, 0);
+    const dup = linux.fcntl(m.loop.poll_fd, linux.F.DUPFD_CLOEXEC, 0);
     try testing.expectEqual(linux.E.SUCCESS, linux.errno(dup));
-    sys.close(m.loop.epfd);
-    m.loop.epfd = -1;
-    defer m.loop.epfd = @intCast(dup); // closed by destroy
+    sys.close(m.loop.poll_fd);
+    m.loop.poll_fd = -1;
+    defer m.loop.poll_fd = @intCast(dup); // closed by destroy
     try m.start();
     try testing.expectEqual(exit_code_failure, try m.wait(60_000));
     try testing.expectEqual(ExitReason.vmm_error, m.exitReason());

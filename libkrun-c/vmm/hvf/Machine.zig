@@ -4,8 +4,9 @@
 //! krun_set_kernel RAW, checked and laid out at 2 GiB), kernel_loader.placeInitramfs, the
 //! aarch64 arch's legacy bus (the ns16550a on the MMIO window) and writeBoot (the FDT); only
 //! the host side is macOS's: RAM from mmap mapped with hv_vm_map, the GICv3 through hv_gic
-//! (macOS 15+), vCPU threads (Vcpu.zig) and a thread that drains the serial port. No virtio
-//! device is attached yet (their event loop is not ported). Never run on a Mac: docs/HVF.md.
+//! (macOS 15+), vCPU threads (Vcpu.zig); the serial port's output goes through the same
+//! EventLoop as on Linux (its kqueue backend here). No virtio device is attached yet (docs/HVF.md
+//! says what blocks them). Never run on a Mac.
 const std = @import("std");
 const Config = @import("../../Config.zig");
 const GuestMemory = @import("guest_memory");
@@ -17,6 +18,7 @@ const builder = @import("../builder.zig");
 const MmioBus = @import("../MmioBus.zig");
 const Serial = @import("../legacy/Serial.zig");
 const OutputBuffer = @import("../OutputBuffer.zig");
+const EventLoop = @import("../EventLoop.zig");
 const hv = @import("hv.zig");
 const Vm = @import("Vm.zig");
 const Vcpu = @import("Vcpu.zig");
@@ -44,7 +46,9 @@ host_ram: ?[]align(host.page) u8 = null,
 mem: GuestMemory = .{},
 mmio: MmioBus = .{},
 legacy: arch.LegacyBus = .{},
-console: host.Drain = .{},
+/// Serves the serial port's output (kqueue); made by buildSerial.
+loop: EventLoop = undefined,
+loop_made: bool = false,
 vcpus: []Vcpu = &.{},
 stopping: std.atomic.Value(bool) = .init(false),
 /// exit.End + 1 from the first vCPU that ended the VM; 0: none (stopped by the host).
@@ -125,7 +129,8 @@ fn buildMemory(m: *Machine, cfg: *const Config) Error!struct { u64, ?arch.Range 
     return .{ plan.entry, where };
 }
 
-/// The ns16550a's output (krun_set_console_output's file, else stdout), drained by a thread;
+/// The ns16550a's output (krun_set_console_output's file, else stdout), drained by the event
+/// loop (Serial.watch: a Notifier, `out` interest while the host does not read, as on Linux);
 /// its interrupt is the serial SPI pulsed through hv_gic. Always attached here: it is the one
 /// console a macOS VM has until the virtio console is ported (the kernel uses it when its
 /// command line says console=ttyS0 or earlycon).
@@ -135,7 +140,25 @@ fn buildSerial(m: *Machine, cfg: *const Config) Error!void {
     defer if (fd != 1) host.close(fd);
     s.out = OutputBuffer.Sink.open(fd) catch return error.SystemResources;
     s.raise = .{ .ctx = m, .call = raiseSerial };
-    m.console.init(s) catch return error.SystemResources;
+    m.loop.init() catch return error.SystemResources;
+    m.loop_made = true;
+    m.loop.on_stop = .{ .ctx = s, .call = lastDrain };
+    m.loop.on_failure = .{ .ctx = m, .call = loopFailed };
+    s.watch(&m.loop) catch return error.SystemResources;
+}
+
+/// Event loop's on_stop (vCPUs joined): what the host takes now of the ring; the rest is
+/// dropped (the Linux Machine's bounded final flush needs sys.nowNs, a raw Linux call).
+fn lastDrain(ctx: *anyopaque) void {
+    Serial.drain(ctx, 0, 0);
+}
+
+/// Event loop's on_failure (kevent failed): nothing serves the console any more, so the VM
+/// ends as a VMM failure, like the Linux Machine's.
+fn loopFailed(ctx: *anyopaque) void {
+    const m: *Machine = @ptrCast(@alignCast(ctx));
+    _ = m.outcome.cmpxchgStrong(0, @as(u8, @backingInt(exit_step.End.failure)) + 1, .acq_rel, .acquire);
+    m.stop();
 }
 
 fn raiseSerial(ctx: *anyopaque) void {
@@ -153,7 +176,7 @@ fn buildVcpus(m: *Machine, count: u32, entry: u64) Error!void {
 }
 
 pub fn start(self: *Machine) Error!void {
-    self.console.start() catch return error.SystemResources;
+    self.loop.start() catch return error.SystemResources;
     self.started = true;
     for (self.vcpus) |*v| v.spawn() catch {
         self.stop();
@@ -168,7 +191,7 @@ pub fn wait(self: *Machine, timeout_ms: i32) error{Timeout}!i32 {
     if (self.exit.reason == .none) {
         if (timeout_ms >= 0 and !host.waitFlag(&self.stopping, timeout_ms)) return error.Timeout;
         for (self.vcpus) |*v| v.join();
-        self.console.stop();
+        self.loop.stop();
         self.exit = self.decide();
     }
     return self.exit.status;
@@ -219,7 +242,10 @@ pub fn stats(self: *const Machine) Stats {
 pub fn destroy(self: *Machine) void {
     self.stop();
     for (self.vcpus) |*v| v.join();
-    self.console.stop();
+    if (self.loop_made) {
+        self.loop.stop();
+        self.loop.deinit();
+    }
     self.legacy.serial[0].deinit();
     if (self.vm_made) self.vm.destroy();
     if (self.host_ram) |r| host.unmap(r);

@@ -129,7 +129,7 @@ fn cpuState(ctx: *anyopaque, target: u64) ?bool {
 
 fn end(self: *Vcpu, why: exit_step.End) void {
     self.state.store(.stopped, .release);
-    _ = self.outcome.cmpxchgStrong(0, @backingInt(why) + 1, .acq_rel, .acquire);
+    _ = self.outcome.cmpxchgStrong(0, @as(u8, @backingInt(why)) + 1, .acq_rel, .acquire);
     self.stopping.store(true, .release);
     for (self.peers) |*p| if (p != self) p.kick();
 }
@@ -170,4 +170,18 @@ test "a vCPU whose thread never created it ignores kicks and joins at once" {
     try std.testing.expectEqual(@as(?bool, true), cpuState(&v[0], 0));
     try std.testing.expectEqual(@as(?bool, null), cpuState(&v[0], 1));
     _ = &threadMain; // analyzed on Linux too
+}
+
+test "a vCPU's end records the first outcome, failure included (End's u2 + 1 must not overflow)" {
+    var stopping = std.atomic.Value(bool).init(false);
+    var outcome = std.atomic.Value(u8).init(0);
+    var bus: MmioBus = .{};
+    var v: [2]Vcpu = undefined;
+    for (&v, 0..) |*x, i| x.* = .{ .index = @intCast(i), .api = undefined, .bus = &bus, .peers = &v, .stopping = &stopping, .outcome = &outcome };
+    v[1].end(.failure); // its peer has no thread: the kick is ignored
+    try std.testing.expectEqual(@as(u8, @backingInt(exit_step.End.failure)) + 1, outcome.load(.acquire));
+    try std.testing.expect(stopping.load(.acquire));
+    try std.testing.expectEqual(State.stopped, v[1].state.load(.acquire));
+    v[0].end(.poweroff); // the first outcome stays
+    try std.testing.expectEqual(@as(u8, 4), outcome.load(.acquire));
 }

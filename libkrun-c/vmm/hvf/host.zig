@@ -1,10 +1,8 @@
 //! The macOS host calls the HVF Machine makes (through libSystem, never raw syscalls): guest
-//! RAM and read-only file mappings, the console output file, a bounded wait for the VM's end,
-//! and `Drain`, the thread that writes the ns16550a's ring out (the event loop that does it on
-//! Linux is not ported to kqueue yet). Compiled for macOS only; never run (docs/HVF.md).
+//! RAM and read-only file mappings, the console output file, a bounded wait for the VM's end.
+//! (The serial port's output goes through EventLoop's kqueue backend.) Compiled for macOS
+//! only; never run (docs/HVF.md).
 const std = @import("std");
-const Serial = @import("../legacy/Serial.zig");
-const OutputBuffer = @import("../OutputBuffer.zig");
 
 const log = std.log.scoped(.hvf);
 
@@ -84,66 +82,3 @@ pub fn waitFlag(flag: *const std.atomic.Value(bool), timeout_ms: i32) bool {
     }
     return true;
 }
-
-/// The serial port's drain thread: the vCPU's write wakes it through a pipe (one byte per
-/// batch: Serial's `notified` flag), it runs Serial.drain, and while the host does not take the
-/// output it waits for the fd to become writable (bounded steps, so a stop is seen).
-pub const Drain = struct {
-    serial: ?*Serial = null,
-    pipe: [2]c_int = .{ -1, -1 },
-    thread: ?std.Thread = null,
-    done: std.atomic.Value(bool) = .init(false),
-
-    pub fn init(self: *Drain, s: *Serial) error{SystemResources}!void {
-        if (std.c.pipe(&self.pipe) != 0) return error.SystemResources;
-        for (self.pipe) |fd| _ = std.c.fcntl(fd, std.c.F.SETFD, @as(c_int, std.c.FD_CLOEXEC));
-        const fl = std.c.fcntl(self.pipe[1], std.c.F.GETFL);
-        _ = std.c.fcntl(self.pipe[1], std.c.F.SETFL, fl | @as(c_int, @bitCast(std.c.O{ .NONBLOCK = true })));
-        self.serial = s;
-        s.wake = .{ .ctx = self, .call = wake };
-    }
-
-    fn wake(ctx: *anyopaque) void {
-        const self: *Drain = @ptrCast(@alignCast(ctx));
-        // Non-blocking: a full pipe already has a wake-up pending.
-        _ = std.c.write(self.pipe[1], "x", 1);
-    }
-
-    pub fn start(self: *Drain) std.Thread.SpawnError!void {
-        if (self.serial == null) return;
-        self.thread = try std.Thread.spawn(.{ .stack_size = 64 * 1024 }, run, .{self});
-    }
-
-    /// Ends the thread after one last drain, and closes the pipe.
-    pub fn stop(self: *Drain) void {
-        if (self.thread) |t| {
-            self.done.store(true, .release);
-            wake(self);
-            t.join();
-            self.thread = null;
-        }
-        for (&self.pipe) |*fd| if (fd.* >= 0) {
-            _ = std.c.close(fd.*);
-            fd.* = -1;
-        };
-    }
-
-    fn run(self: *Drain) void {
-        const s = self.serial.?;
-        // A socket whose reader left raises SIGPIPE on the writing thread: this one keeps it
-        // blocked (the write reports EPIPE and the sink discards), the process is untouched.
-        var set: std.c.sigset_t = @as(std.c.sigset_t, 1) << (@backingInt(std.c.SIG.PIPE) - 1);
-        var old: std.c.sigset_t = 0;
-        _ = std.c.pthread_sigmask(std.c.SIG.BLOCK, &set, &old);
-        var buf: [64]u8 = undefined;
-        while (true) {
-            _ = std.c.read(self.pipe[0], &buf, buf.len);
-            Serial.drain(s, 0, 0);
-            while (s.ring.len() > 0 and !self.done.load(.acquire)) {
-                OutputBuffer.waitWritable(s.out.fd, 100);
-                Serial.drain(s, 0, 0);
-            }
-            if (self.done.load(.acquire)) return;
-        }
-    }
-};

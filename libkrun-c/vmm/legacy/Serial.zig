@@ -4,20 +4,21 @@
 //! serialises register access (no syscall under it).
 //!
 //! Output never does I/O on the vCPU thread: bytes written to THR go into a bounded ring
-//! (`ring_size`) that the event loop writes to `out` without blocking (`watch`: an eventfd
-//! tells it output is pending, EPOLLOUT while the host is not reading). Back-pressure is a
+//! (`ring_size`) that the event loop writes to `out` without blocking (`watch`: a Notifier
+//! tells it output is pending, `out` interest while the host is not reading). Back-pressure is a
 //! real UART's: while fewer than `fifo_size` bytes are free, LSR reports the transmitter busy
 //! and the THRE interrupt is held back until the loop has made room, so a driver that honours
 //! LSR/THRE (Linux's, interrupt-driven or polling) waits — the guest blocks, the vCPU does
 //! not. A byte written to THR with the ring completely full is dropped (counted in `dropped`),
 //! as a real UART overruns; Linux's console write does that after waiting 10 ms per byte.
-//! Where there are no eventfds (macOS: vmm/hvf/Machine.zig) the owner sets `wake` and `raise`
-//! instead: callbacks that wake its drain thread and pulse the SPI.
+//! Where there is no irqfd (macOS: vmm/hvf/Machine.zig) the owner sets `raise` instead: a
+//! callback that pulses the SPI. The event loop drains the ring on both (epoll, kqueue).
 const std = @import("std");
 const linux = std.os.linux;
 const sys = @import("../sys.zig");
 const OutputBuffer = @import("../OutputBuffer.zig");
 const EventLoop = @import("../EventLoop.zig");
+const Notifier = @import("../Notifier.zig");
 
 const is_macos = @import("builtin").os.tag == .macos;
 
@@ -43,8 +44,8 @@ base: u16,
 out: OutputBuffer.Sink = .{},
 ring: OutputBuffer.Ring(ring_size) = .{},
 irq_fd: i32 = -1,
-/// Set by `watch`: the eventfd that tells the event loop output is pending, and the loop.
-notify_fd: i32 = -1,
+/// Set by `watch`: what tells the event loop output is pending, and the loop.
+notify: ?Notifier = null,
 loop: ?*EventLoop = null,
 out_id: ?EventLoop.Id = null,
 /// The loop has been told about pending output and not served it yet.
@@ -62,8 +63,7 @@ fcr: u8 = 0,
 dll: u8 = 0x0c, // 9600 baud until the guest programs it
 dlm: u8 = 0,
 thre_pending: bool = false,
-/// Instead of `notify_fd` and `irq_fd` (macOS): called outside the lock, from a vCPU or the drain.
-wake: ?Signal = null,
+/// Instead of `irq_fd` (macOS): called outside the lock, from a vCPU or the event loop.
 raise: ?Signal = null,
 
 pub const Signal = struct {
@@ -142,8 +142,7 @@ pub fn write(self: *Serial, port: u16, data: []const u8) void {
 }
 
 fn signalDrain(self: *Serial) void {
-    if (self.wake) |w| return w.call(w.ctx);
-    if (comptime !is_macos) sys.eventfdSignal(self.notify_fd);
+    if (self.notify) |n| n.signal();
 }
 
 fn raiseIrq(self: *Serial) void {
@@ -153,7 +152,7 @@ fn raiseIrq(self: *Serial) void {
 
 /// Whether something drains the ring (otherwise output is dropped and THR is always empty).
 fn drained(self: *const Serial) bool {
-    return self.notify_fd >= 0 or self.wake != null;
+    return self.notify != null;
 }
 
 /// Whether THR can take a FIFO's worth (a sink always can).
@@ -168,26 +167,25 @@ fn emit(self: *Serial, byte: u8) bool {
     return !self.notified.swap(true, .acq_rel);
 }
 
-/// Hands the output to `loop`: an eventfd for "pending" and, for an fd that can block, an
-/// EPOLLOUT source (idle until the host stops reading). Before the loop starts.
+/// Hands the output to `loop`: a Notifier for "pending" and, for an fd that can block, an
+/// `out` source (idle until the host stops reading). Before the loop starts.
 pub fn watch(self: *Serial, loop: *EventLoop) EventLoop.InitError!void {
     if (self.out.mode == .discard) return;
-    self.notify_fd = try sys.eventfd(linux.EFD.NONBLOCK);
+    self.notify = try Notifier.init();
     self.loop = loop;
     const h: EventLoop.Handler = .{ .ctx = self, .call = drain };
-    _ = try loop.addEventfd(self.notify_fd, h);
+    _ = try loop.addNotifier(self.notify.?.fd, h);
     if (self.out.pollable()) self.out_id = try loop.add(.{ .fd = self.out.fd, .events = 0, .handler = h });
 }
 
 /// Closes our handles (after the loop and the vCPUs stopped).
 pub fn deinit(self: *Serial) void {
     self.out.close();
-    if (comptime is_macos) return;
-    if (self.notify_fd >= 0) sys.close(self.notify_fd);
-    self.notify_fd = -1;
+    if (self.notify) |*n| n.deinit();
+    self.notify = null;
 }
 
-/// Event loop: writes the ring out without blocking, watches EPOLLOUT while it cannot, and
+/// Event loop: writes the ring out without blocking, watches `out` while it cannot, and
 /// raises a held-back THRE once there is room again.
 pub fn drain(ptr: *anyopaque, _: u32, _: u32) void {
     const self: *Serial = @ptrCast(@alignCast(ptr));
@@ -197,8 +195,7 @@ pub fn drain(ptr: *anyopaque, _: u32, _: u32) void {
     self.notified.store(false, .monotonic);
     self.lock.unlock();
     const blocked = self.ring.flush(&self.out) == .blocked;
-    // Without the loop (macOS) the drain's owner retries while the ring is not empty.
-    if (comptime !is_macos) if (self.loop) |loop| if (self.out_id) |id| loop.setEvents(id, if (blocked) linux.EPOLL.OUT else 0);
+    if (self.loop) |loop| if (self.out_id) |id| loop.setEvents(id, if (blocked) EventLoop.out else 0);
     // Room and the held THRE are judged together under the lock: the guest may have filled the
     // ring again since the flush (printk's console path writes without waiting for THRE), and
     // a THRE released then would be acknowledged against a busy LSR and never raised again.
@@ -223,7 +220,7 @@ pub fn flushFinal(self: *Serial, budget: *OutputBuffer.Budget) void {
 
 fn testSerial(s: *Serial, out_fd: i32) !void {
     s.* = .{ .base = 0x3f8, .out = try OutputBuffer.Sink.open(out_fd) };
-    s.notify_fd = try sys.eventfd(linux.EFD.NONBLOCK); // drained by hand below, no loop
+    s.notify = try Notifier.init(); // drained by hand below, no loop
 }
 
 test "transmit through the ring to the output fd and THRE interrupt bookkeeping" {
@@ -239,7 +236,7 @@ test "transmit through the ring to the output fd and THRE interrupt bookkeeping"
     try std.testing.expectEqual(@as(u8, 0x60), b[0]);
     s.write(0x3f8, "h");
     s.write(0x3f8, "i");
-    try std.testing.expectEqual(@as(u64, 1), sys.eventfdDrain(s.notify_fd)); // told once
+    try std.testing.expectEqual(@as(u64, 1), Notifier.drain(s.notify.?.fd)); // told once
     drain(&s, 0, 0);
     var got: [4]u8 = undefined;
     try std.testing.expectEqual(@as(usize, 2), linux.read(fds[0], &got, 4));
