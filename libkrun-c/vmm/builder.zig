@@ -138,11 +138,7 @@ fn buildMemory(b: *Builder) Error!?arch.Range {
     }
     for (m.ram.slice(), 0..) |r, i| {
         const is_kernel = m.ram.kernel_index != null and m.ram.kernel_index.? == i;
-        const host = if (is_kernel) bundle.? else sys.mmap(r.len, .{ .READ = true, .WRITE = true }, .{
-            .TYPE = .PRIVATE,
-            .ANONYMOUS = true,
-            .NORESERVE = true,
-        }, -1, 0) catch return error.OutOfMemory;
+        const host = if (is_kernel) bundle.? else try loader.mapGuestRam(r.len, r.start);
         m.maps[i] = host;
         if (is_kernel) bundle = null; // owned by maps[] now
         loader.adviseGuestMemory(host);
