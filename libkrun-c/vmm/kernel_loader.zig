@@ -8,6 +8,8 @@
 //! - krun_set_kernel ELF: PT_LOAD segments (read by the `kernel_elf` module, libkrun-c/elf.zig)
 //!   copied into RAM at p_paddr, entry at e_entry.
 //! - krun_set_kernel RAW: a libkrunfw-style bundle file, mapped privately at 16 MiB.
+//! - krun_set_kernel IMAGE_GZ (aarch64): a gzipped arm64 Image, inflated (gunzip.zig, size
+//!   limited, CRC checked) into fresh anonymous memory that then is the kernel's RAM slot.
 //! - an initramfs read into the top of RAM below the MMIO gap.
 //! Guest memory is never mapped executable in the host, and is kept out of core dumps and forks.
 //! Anonymous guest RAM is advised MADV_HUGEPAGE, placed so KVM can map it in 2 MiB blocks.
@@ -21,6 +23,7 @@ const arch = @import("arch.zig").current;
 const layout = arch.layout;
 const GuestMemory = @import("guest_memory");
 const elf = @import("kernel_elf");
+const gunzip = @import("gunzip.zig");
 
 const log = std.log.scoped(.vmm);
 
@@ -220,6 +223,43 @@ pub fn mapGuestRam(len: usize, guest_addr: u64) Error!Mapping {
 fn congruentOffset(host: usize, guest: u64) usize {
     const want: usize = @intCast(guest % huge_page);
     return (want + huge_page - host % huge_page) % huge_page;
+}
+
+/// krun_set_kernel IMAGE_GZ: the gzip file at `path` inflated into anonymous memory placed as
+/// guest RAM at `guest_addr` (mapGuestRam: 2 MiB congruent, huge pages), cut to whole pages;
+/// the bytes after the Image up to the page end are zero. The file is read, not mapped (a
+/// client truncating it under us gets a short read, not SIGBUS). A bad file is KernelInvalid
+/// with the reason logged (krun_start_enter's -EINVAL carries it).
+pub fn inflateFile(path: []const u8, guest_addr: u64) Error!Mapping {
+    const fd = try openFile(path);
+    defer sys.close(fd);
+    const size = sys.fileSize(fd) catch return error.KernelInvalid;
+    if (size == 0 or size > gunzip.kernel_bytes_max) {
+        log.warn("kernel {s}: {d} bytes of gzip data (the limit is {d} MiB)", .{ path, size, gunzip.kernel_bytes_max >> 20 });
+        return error.KernelInvalid;
+    }
+    const packed_len = std.mem.alignForward(usize, @intCast(size), page);
+    const input = sys.mmap(packed_len, .{ .READ = true, .WRITE = true }, .{ .TYPE = .PRIVATE, .ANONYMOUS = true }, -1, 0) catch
+        return error.OutOfMemory;
+    defer sys.munmap(input);
+    sys.preadAll(fd, input[0..@intCast(size)], 0) catch {
+        log.warn("kernel {s}: cannot read its {d} bytes", .{ path, size });
+        return error.KernelInvalid;
+    };
+    const out = try mapGuestRam(gunzip.kernel_bytes_max, guest_addr);
+    const n = gunzip.decompress(input[0..@intCast(size)], out) catch |err| {
+        sys.munmap(out);
+        log.warn("kernel {s}: {s} (limit {d} MiB)", .{ path, gunzip.describe(err), gunzip.kernel_bytes_max >> 20 });
+        return error.KernelInvalid;
+    };
+    if (n == 0) {
+        sys.munmap(out);
+        log.warn("kernel {s}: the gzip data decompresses to nothing", .{path});
+        return error.KernelInvalid;
+    }
+    const len = std.mem.alignForward(usize, n, page);
+    if (len < out.len) sys.munmap(@alignCast(out[len..]));
+    return out[0..len];
 }
 
 /// Opens `path` and maps it privately (a RAW bundle file), rounded up to whole pages.
