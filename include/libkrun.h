@@ -240,14 +240,19 @@ int32_t krun_set_firmware(uint32_t ctx_id, const char *firmware_path);
  *
  *  "kernel_path"   - host path of the kernel image; checked now.
  *  "kernel_format" - KRUN_KERNEL_FORMAT_ELF (an x86_64 vmlinux) or KRUN_KERNEL_FORMAT_RAW (a
- *                    libkrunfw-style bundle). The compressed formats are not supported.
+ *                    libkrunfw-style bundle; on aarch64 an arm64 Image). On aarch64 Linux also
+ *                    KRUN_KERNEL_FORMAT_IMAGE_GZ (a gzipped arm64 Image, at most 256 MiB
+ *                    inflated; its header is checked now, the whole stream at start). PE_GZ,
+ *                    IMAGE_BZ2 and IMAGE_ZSTD are not supported.
  *  "initramfs"     - host path of an initramfs, or NULL.
  *  "cmdline"       - the kernel command line replacing the default prolog, or NULL. The
  *                    KRUN_* tokens of the workload are still appended.
  *
  * Returns: 0; -ENOENT when the kernel or initramfs file does not exist; -EINVAL for a NULL
  * path, an unknown format number, a truncated or non-x86_64 ELF, an empty RAW file or a
- * command line of 2048 bytes or more; -ENOTSUP for the PE/Image formats.
+ * command line of 2048 bytes or more, an IMAGE_GZ file that is not gzip of an arm64 Image;
+ * -ENOTSUP for the other formats (and IMAGE_GZ on x86_64 or macOS). A gzip stream that is
+ * truncated or corrupt further in fails krun_start_enter/krun_start with -EINVAL and the reason.
  */
 int32_t krun_set_kernel(uint32_t ctx_id,
                         const char *kernel_path,

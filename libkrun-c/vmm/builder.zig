@@ -117,8 +117,13 @@ fn buildMemory(b: *Builder) Error!?arch.Range {
             b.kernel_has_tsi = kernelHasTsi(cfg, elf_file.?);
             m.ram = arch.ramPlain(cfg.ram_mib);
         },
-        .raw => {
-            bundle = try loader.mapFile(k.path);
+        .raw, .image_gz => {
+            // IMAGE_GZ is an arm64 Image.gz; x86_64 boots ELF or RAW (capi rejects it at the call).
+            if (k.format == .image_gz and @import("builtin").cpu.arch != .aarch64) {
+                log.warn("kernel format {t} is not supported on {s}", .{ k.format, arch.name });
+                return error.KernelInvalid;
+            }
+            bundle = if (k.format == .raw) try loader.mapFile(k.path) else try loader.inflateFile(k.path, arch.kernel_load_addr);
             const plan = try loader.planBundle(bundle.?, arch.kernel_load_addr, arch.kernel_load_addr, cfg.ram_mib);
             b.kernel_has_tsi = kernelHasTsi(cfg, bundle.?);
             b.entry = plan.entry;
@@ -138,11 +143,7 @@ fn buildMemory(b: *Builder) Error!?arch.Range {
     }
     for (m.ram.slice(), 0..) |r, i| {
         const is_kernel = m.ram.kernel_index != null and m.ram.kernel_index.? == i;
-        const host = if (is_kernel) bundle.? else sys.mmap(r.len, .{ .READ = true, .WRITE = true }, .{
-            .TYPE = .PRIVATE,
-            .ANONYMOUS = true,
-            .NORESERVE = true,
-        }, -1, 0) catch return error.OutOfMemory;
+        const host = if (is_kernel) bundle.? else try loader.mapGuestRam(r.len, r.start);
         m.maps[i] = host;
         if (is_kernel) bundle = null; // owned by maps[] now
         loader.adviseGuestMemory(host);

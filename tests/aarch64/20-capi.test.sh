@@ -7,8 +7,12 @@
 #   2. krun_start + krun_wait, 2 vCPUs: both online in the guest, exit code 7 reaches krun_wait
 #   3. console ttyS0 (the ns16550a on MMIO, earlycon): the workload's output over the serial port
 #   4. krun_start, krun_stop while the workload sleeps: status 137, reason STOPPED
-#   5. krun_set_kernel with KRUN_KERNEL_FORMAT_ELF (x86_64 only, as libkrun) or IMAGE_GZ: -ENOTSUP
-#      with a reason at the call (no boot)
+#   5. krun_set_kernel with KRUN_KERNEL_FORMAT_ELF (x86_64 only, as libkrun) or IMAGE_ZSTD:
+#      -ENOTSUP with a reason at the call (no boot)
+#   5b. krun_set_kernel IMAGE_GZ (our Image gzipped by 20-capi.prepare.sh): boots, the workload's
+#      output and exit code arrive; the same file cut in half passes the call's header check and
+#      fails krun_start_enter with -EINVAL naming the truncation (no crash); a gzip of something
+#      that is not an Image fails at the call with -EINVAL
 #   6. krun_set_kernel RAW + a 4+ MiB initramfs (bigger than the FDT's 2 MiB window at the end of
 #      RAM, where it once ended and writeBoot overwrote it): its /init finds its files intact
 set -uo pipefail
@@ -43,11 +47,25 @@ chk "krun_start, krun_stop: status 137, reason STOPPED (rc $rc, $secs s)" \
   '[[ $rc -eq 0 ]] && grep -q "capi-run: status 137 reason 2" "$log"'
 
 image=$(ls "$d"/../../kernel-aarch64/*/Image 2>/dev/null | head -1)
-for f in 1:elf 4:image_gz; do
+for f in 1:elf 5:image_zstd; do
   t -f "${f%%:*}" -k "${image:-/nonexistent}" "$root" /bin/busybox true
   chk "krun_set_kernel format ${f#*:} on aarch64: ENOTSUP with a reason, no boot (rc $rc)" \
     '[[ $rc -eq 1 ]] && grep -q "krun_set_kernel: Operation not supported" "$log" && grep -q "arm64 Image" "$log"'
 done
+
+t -f 4 -k "$d/Image.gz" "$root" /bin/busybox sh -c 'echo "gz kernel $(/bin/busybox uname -m)"; exit 5'
+chk "krun_set_kernel IMAGE_GZ: the gzipped Image boots, output and exit code 5 (rc $rc, $secs s)" \
+  '[[ $rc -eq 5 ]] && grep -q "gz kernel aarch64" "$log"'
+gzcut=$(mktemp /tmp/aarch64-cut.XXXXXX)
+head -c $(($(stat -c %s "$d/Image.gz") / 2)) "$d/Image.gz" >"$gzcut"
+t -f 4 -k "$gzcut" "$root" /bin/busybox true
+chk "IMAGE_GZ cut in half: krun_start_enter -EINVAL naming the truncation, no boot (rc $rc)" \
+  '[[ $rc -eq 1 ]] && grep -q "krun_start_enter: Invalid argument" "$log" && grep -q "truncated" "$log"'
+/bin/busybox gzip -c /bin/busybox >"$gzcut"
+t -f 4 -k "$gzcut" "$root" /bin/busybox true
+chk "IMAGE_GZ of a non-Image: krun_set_kernel -EINVAL with a reason (rc $rc)" \
+  '[[ $rc -eq 1 ]] && grep -q "krun_set_kernel: Invalid argument" "$log" && grep -q "not of an arm64 Image" "$log"'
+rm -f "$gzcut"
 
 ird=$(mktemp -d /tmp/aarch64-initrd.XXXXXX)
 mkdir -p "$ird/bin"

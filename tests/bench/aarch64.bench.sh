@@ -19,6 +19,12 @@
 # ran; the tracepoint fires where KVM counts its per-vCPU "exits" stat, arch/arm64/kvm/arm.c). A
 # method check compares it once with KVM's own per-vCPU counter in debugfs
 # (/sys/kernel/debug/kvm/<pid>-<fd>/exits, the sum over the VM's vCPUs) for a QEMU run kept alive by -no-shutdown.
+# THP: the test host's /sys/kernel/mm/transparent_hugepage/enabled is printed, and per run the
+# growth of /proc/vmstat's thp_fault_alloc (huge pages the run's faults got; zkrun advises its
+# guest RAM MADV_HUGEPAGE, as QEMU does).
+# ZKRUN_BENCH_BASELINE=DIR (optional, a `zig build -Dtarget=aarch64-linux-gnu --prefix DIR` of
+# another commit plus DIR/bin/capi-run, as 20-capi.prepare.sh builds it): that build runs too, in
+# the same rounds, as "baseline" (before/after a change in one host boot).
 # The builds run here on the machine first; then the test host boots once.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -68,20 +74,30 @@ root=$(mktemp -d /tmp/aarch64-bench-root.XXXXXX)
 mkdir -p "$root/bin" "$root/tmp"
 cp /bin/busybox "$root/bin/busybox"
 run=${ZKRUN_CACHE:-$HOME/.cache/zkrun}/host/aarch64-capi/bin/capi-run
-zw=() ze=() iw=() ie=() qw=() qe=()
+base=${ZKRUN_BENCH_BASELINE:+$ZKRUN_BENCH_BASELINE/bin/capi-run}
+echo "aarch64: test host THP: enabled $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo 'absent (no CONFIG_TRANSPARENT_HUGEPAGE)'), defrag $(cat /sys/kernel/mm/transparent_hugepage/defrag 2>/dev/null || echo -)"
+thp() { awk '$1 == "thp_fault_alloc" {print $2}' /proc/vmstat 2>/dev/null || echo 0; }
+zw=() ze=() iw=() ie=() qw=() qe=() bw=() be=() zt=() bt=() qt=()
 for i in $(seq "$runs"); do
-  exits_reset; t0=$(ms_now)
+  if [[ -n $base ]]; then
+    exits_reset; t0=$(ms_now) h0=$(thp)
+    "$base" "$root" /bin/busybox true >/tmp/zkrun-b.out 2>&1 || { echo "aarch64: baseline run $i failed:"; tail -20 /tmp/zkrun-b.out; exit 1; }
+    bw+=($(( $(ms_now) - t0 ))); be+=($(exits_read)); bk=$(exits_kinds); bt+=($(( $(thp) - h0 )))
+    echo "aarch64: run $i: baseline ${bw[-1]} ms ${be[-1]} exits, thp_fault_alloc +${bt[-1]}; by ret/esr_ec: $bk"
+  fi
+  exits_reset; t0=$(ms_now) h0=$(thp)
   "$run" "$root" /bin/busybox true >/tmp/zkrun.out 2>&1 || { echo "aarch64: zkrun run $i failed:"; tail -20 /tmp/zkrun.out; exit 1; }
-  zw+=($(( $(ms_now) - t0 ))); ze+=($(exits_read)); zk=$(exits_kinds)
+  zw+=($(( $(ms_now) - t0 ))); ze+=($(exits_read)); zk=$(exits_kinds); zt+=($(( $(thp) - h0 )))
   exits_reset; t0=$(ms_now)
   "$run" -S -t ttyS0 -k "$b/Image" -i "$b/initrd.gz" "$root" /bin/busybox true >/tmp/zkrun-i.out 2>&1
   iw+=($(( $(ms_now) - t0 ))); ie+=($(exits_read)); ik=$(exits_kinds)
   grep -q ZKRUN-BENCH-INIT /tmp/zkrun-i.out && grep -q "reason 6" /tmp/zkrun-i.out || { echo "aarch64: zkrun initramfs run $i did not reach its init:"; tail -20 /tmp/zkrun-i.out; exit 1; }
-  exits_reset; t0=$(ms_now)
+  exits_reset; t0=$(ms_now) h0=$(thp)
   "${qemu[@]}" -serial file:/tmp/qemu.out -no-reboot >/tmp/qemu.err 2>&1 || { echo "aarch64: QEMU run $i failed:"; cat /tmp/qemu.err; exit 1; }
-  qw+=($(( $(ms_now) - t0 ))); qe+=($(exits_read)); qk=$(exits_kinds)
+  qw+=($(( $(ms_now) - t0 ))); qe+=($(exits_read)); qk=$(exits_kinds); qt+=($(( $(thp) - h0 )))
   grep -q ZKRUN-BENCH-INIT /tmp/qemu.out || { echo "aarch64: QEMU run $i did not reach its init:"; tail -20 /tmp/qemu.out; exit 1; }
   echo "aarch64: run $i: zkrun ${zw[-1]} ms ${ze[-1]} exits, zkrun+initramfs ${iw[-1]} ms ${ie[-1]} exits, QEMU ${qw[-1]} ms ${qe[-1]} exits"
+  echo "  thp_fault_alloc growth: zkrun +${zt[-1]}, QEMU +${qt[-1]}"
   echo "  exits by ret/esr_ec: zkrun $zk| zkrun+initramfs $ik| QEMU $qk"
 done
 zwm=$(printf '%s\n' "${zw[@]}" | median) zem=$(printf '%s\n' "${ze[@]}" | median)
@@ -93,6 +109,14 @@ echo "aarch64: qemu -M virt -accel kvm boot to init exit, process start->exit (m
 echo "aarch64: zkrun KVM exits per boot (median): $zem exits"
 echo "aarch64: zkrun same Image + initramfs KVM exits per boot (median): $iem exits"
 echo "aarch64: qemu -M virt -accel kvm KVM exits per boot (median): $qem exits"
+if [[ -n $base ]]; then
+  bwm=$(printf '%s\n' "${bw[@]}" | median) bem=$(printf '%s\n' "${be[@]}" | median)
+  echo "aarch64: baseline boot to workload exit (median of $runs): $bwm ms"
+  echo "aarch64: baseline KVM exits per boot (median): $bem exits"
+  echo "aarch64: exits ratio zkrun/baseline: $(awk -v a="$zem" -v b="$bem" 'BEGIN {printf "%.2f", a/b}') x"
+  echo "aarch64: wall ratio zkrun/baseline: $(awk -v a="$zwm" -v b="$bwm" 'BEGIN {printf "%.2f", a/b}') x"
+  echo "aarch64: baseline exits ratio /qemu: $(awk -v a="$bem" -v b="$qem" 'BEGIN {printf "%.2f", a/b}') x"
+fi
 echo "aarch64: wall ratio zkrun/qemu: $(awk -v a="$zwm" -v b="$qwm" 'BEGIN {printf "%.2f", a/b}') x"
 echo "aarch64: exits ratio zkrun/qemu: $(awk -v a="$zem" -v b="$qem" 'BEGIN {printf "%.2f", a/b}') x"
 echo "aarch64: same initramfs wall ratio zkrun/qemu: $(awk -v a="$iwm" -v b="$qwm" 'BEGIN {printf "%.2f", a/b}') x"
