@@ -28,7 +28,10 @@ pub fn build(b: *std.Build) void {
         .fuzz = b.step("fuzz", "Build the fuzz targets"),
         .harness = b.step("harness", "Build the test harnesses and benches tests/ scripts run"),
     };
-    const target = b.standardTargetOptions(.{});
+    // The baseline CPU of the arch, not this machine's: libkrun.so is a library others load on
+    // other machines, and the test host (QEMU TCG -cpu max) has no AVX-512, so a native build on an
+    // AVX-512 machine died there with SIGILL in every VM test. -Dcpu=native restores it.
+    const target = b.standardTargetOptions(.{ .default_target = .{ .cpu_model = .baseline } });
     // Default to an optimized build that keeps safety checks: zig's standard option would give
     // Debug unless --release is passed, and libkrun.so is what users run.
     const optimize = b.option(std.builtin.OptimizeMode, "optimize", "Optimization mode (default: safe)") orelse .safe;
