@@ -55,6 +55,7 @@ comptime {
     _ = @import("vmm/ram.zig");
     _ = @import("vmm/builder.zig");
     _ = @import("vmm/kernel_loader.zig");
+    _ = @import("vmm/kernel_loader_tests.zig");
     _ = @import("vmm/kvm.zig");
     _ = @import("vmm/kvm_abi.zig");
     _ = @import("vmm/legacy/Pio.zig");
