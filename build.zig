@@ -27,6 +27,8 @@ pub fn build(b: *std.Build) void {
         .examples = b.step("examples", "Build the C examples against the installed header/library"),
         .fuzz = b.step("fuzz", "Build the fuzz targets"),
         .harness = b.step("harness", "Build the test harnesses and benches tests/ scripts run"),
+        .vmm_driver = b.step("vmm-driver", "Build the VMM test driver (zig-out/vmm-test/vmm_driver)"),
+        .aarch64_boot = b.step("aarch64-boot", "Build the aarch64 boot harness (zig-out/aarch64-linux/bin/aarch64-boot)"),
     };
     // The baseline CPU of the arch, not this machine's: libkrun.so is a library others load on
     // other machines, and the test host (QEMU TCG -cpu max) has no AVX-512, so a native build on an
@@ -53,6 +55,7 @@ pub fn build(b: *std.Build) void {
     buildKernelfwTests(b, steps.@"test", target);
     buildFuzzers(b, steps.fuzz, steps.@"test", target);
     buildHarnesses(b, steps.harness, steps.@"test", target);
+    buildTestDrivers(b, steps.vmm_driver, steps.aarch64_boot, target);
     steps.harness.dependOn(&b.addInstallBinFile(init_bin, "init.krun").step); // for init-qemu.sh
     // A cross build for aarch64 (-Dtarget=aarch64-linux-gnu) bundles -Dkernel-aarch64 beside
     // its libkrun.so; a native build puts it in zig-out/aarch64-linux/lib.
@@ -365,6 +368,28 @@ fn buildHarnesses(b: *std.Build, harness_step: *std.Build.Step, test_step: *std.
     harness_step.dependOn(&b.addInstallArtifact(test_fs, .{}).step);
     test_step.dependOn(&b.addRunArtifact(test_fs).step);
     checkCapiPrototypes(b, test_step, target);
+}
+
+/// The programs that drive the VMM's pieces without the C API, run in the test hosts (both
+/// steps are kept out of `harness`: a ReleaseSafe VMM compile that only VM tests need).
+/// vmm-driver: the Machine (tests/vm/boot/vmm_driver.zig, for tests/vm/1x-vmm-*, tests/native/
+/// vmm-kvm.sh; built by tests/vm/boot/build-driver.sh) for the build's target, whose default CPU
+/// is the baseline (the x86_64 test host's TCG CPU has no AVX-512).
+/// aarch64-boot: the aarch64 backend's boot path (tests/aarch64/boot-harness.zig, for
+/// tests/aarch64/10-boot.test.sh; built by its prepare script), cross-built for aarch64-linux.
+fn buildTestDrivers(b: *std.Build, driver_step: *std.Build.Step, aarch64_step: *std.Build.Step, target: std.Build.ResolvedTarget) void {
+    const driver = b.addExecutable(.{
+        .name = "vmm_driver",
+        .root_module = harnessModule(b, "tests/vm/boot/vmm_driver.zig", target, .safe, true),
+    });
+    driver_step.dependOn(&b.addInstallArtifact(driver, .{ .dest_dir = .{ .override = .{ .custom = "vmm-test" } } }).step);
+    const aarch64 = b.resolveTargetQuery(.{ .cpu_arch = .aarch64, .os_tag = .linux });
+    const boot = b.addExecutable(.{
+        .name = "aarch64-boot",
+        .root_module = harnessModule(b, "tests/aarch64/boot-harness.zig", aarch64, .safe, false),
+    });
+    boot.root_module.strip = true;
+    aarch64_step.dependOn(&b.addInstallArtifact(boot, .{ .dest_dir = .{ .override = .{ .custom = "aarch64-linux/bin" } } }).step);
 }
 
 /// The C shims' parameter and return types against include/libkrun.h's prototypes: a generator

@@ -4,6 +4,19 @@
 //! exports C symbols (root.zig does that for libkrun.so); test-support files are listed as such.
 /// The C API's shims, for tests/zig/capi_prototypes.zig (their signatures vs libkrun.h).
 pub const capi = @import("capi/main.zig");
+/// A VM's configuration, for the VMM driver (tests/vm/boot/vmm_driver.zig).
+pub const Config = @import("Config.zig");
+pub const vmm = struct {
+    /// The VM itself, driven without the C API by tests/vm/boot/vmm_driver.zig.
+    pub const Machine = @import("vmm/Machine.zig");
+    /// The aarch64 backend's pieces, for the aarch64 boot harness (tests/aarch64/boot-harness.zig).
+    pub const aarch64 = struct {
+        pub const Fdt = @import("vmm/aarch64/Fdt.zig");
+        pub const devicetree = @import("vmm/aarch64/devicetree.zig");
+        pub const layout = @import("vmm/aarch64/layout.zig");
+        pub const kvm_arm = @import("vmm/aarch64/kvm_arm.zig");
+    };
+};
 pub const init = struct {
     pub const protocol = @import("init_protocol");
 };

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the machine before the aarch64 test host boots: cross-builds tests/aarch64/boot-harness.zig
-# (with the vmm_aarch64 module: FDT, layout, arm64 KVM setup) into the shared cache as
+# (`zig build aarch64-boot`: it reaches the FDT, layout and arm64 KVM setup of vmm/aarch64/ through
+# the zkrun module; a no-op when nothing changed) and copies it into the shared cache as
 # aarch64-boot-<hash> (hash = sha256 of its sources, recomputed by the test without Zig), and
 # links the Debian arm64 Image the test host itself boots to host/aarch64-debian-Image.
 set -euo pipefail
@@ -8,13 +9,12 @@ cd "$(dirname "$0")/../.."
 export PATH="$PWD/.tools/zig/bin:$PATH"
 dir="${ZKRUN_CACHE:-$HOME/.cache/zkrun}/host"
 mkdir -p "$dir"
-srcs=(tests/aarch64/boot-harness.zig libkrun-c/vmm/aarch64_harness.zig libkrun-c/vmm/ram.zig libkrun-c/vmm/aarch64/Fdt.zig
+srcs=(tests/aarch64/boot-harness.zig libkrun-c/vmm/ram.zig libkrun-c/vmm/aarch64/Fdt.zig
   libkrun-c/vmm/aarch64/devicetree.zig libkrun-c/vmm/aarch64/layout.zig libkrun-c/vmm/aarch64/kvm_arm.zig)
 out="$dir/aarch64-boot-$(cat "${srcs[@]}" | sha256sum | cut -c1-16)"
+zig build aarch64-boot --summary none
 if [[ ! -x $out ]]; then
-  zig build-exe -target aarch64-linux -O ReleaseSafe -fstrip --dep vmm_aarch64 -Mroot=tests/aarch64/boot-harness.zig \
-    -Mvmm_aarch64=libkrun-c/vmm/aarch64_harness.zig -femit-bin="$out.tmp.$$"
-  rm -f "$out.tmp.$$.o"
+  cp zig-out/aarch64-linux/bin/aarch64-boot "$out.tmp.$$"
   mv -f "$out.tmp.$$" "$out"
 fi
 echo "$out"

@@ -11,7 +11,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 [[ $(uname -m) == aarch64 ]] || { echo "could not run: not inside the aarch64 test host"; exit 77; }
 dir="${ZKRUN_CACHE:-$HOME/.cache/zkrun}/host"
-hash=$(cat tests/aarch64/boot-harness.zig libkrun-c/vmm/aarch64_harness.zig libkrun-c/vmm/ram.zig libkrun-c/vmm/aarch64/Fdt.zig \
+hash=$(cat tests/aarch64/boot-harness.zig libkrun-c/vmm/ram.zig libkrun-c/vmm/aarch64/Fdt.zig \
   libkrun-c/vmm/aarch64/devicetree.zig libkrun-c/vmm/aarch64/layout.zig libkrun-c/vmm/aarch64/kvm_arm.zig |
   sha256sum | cut -c1-16)
 bin="$dir/aarch64-boot-$hash"

@@ -1,6 +1,6 @@
 //! aarch64-boot: boots an arm64 Image on KVM the way the aarch64 backend will (run inside the
 //! aarch64 test host): RAM at 0x8000_0000 with the Image at its start, the device tree from
-//! vmm_aarch64.devicetree at the end of RAM, the in-kernel GICv3, one vCPU initialized with PSCI
+//! vmm/aarch64/devicetree.zig at the end of RAM, the in-kernel GICv3, one vCPU initialized with PSCI
 //! and entered per the arm64 boot protocol (x0 = FDT). The only device is the ns16550a the tree
 //! names (libkrun's aarch64 serial port): transmit bytes go to stdout, the line status always
 //! says "empty", the rest are plain registers; every other MMIO access reads as zero.
@@ -8,10 +8,11 @@
 //! Usage: aarch64-boot IMAGE [--mem MIB] [--timeout SECS] [--append CMDLINE]
 //! Prints the console, then "aarch64-boot: system_event TYPE after N exits in T ms" (exit 0) or
 //! "aarch64-boot: FAIL ..." (exit 1).
-//! Built by tests/aarch64/00-boot.prepare.sh (zig build-exe -target aarch64-linux).
+//! Built by `zig build aarch64-boot` (zig-out/aarch64-linux/bin/aarch64-boot), which
+//! tests/aarch64/10-boot.prepare.sh runs; it reaches vmm/aarch64/ through the `zkrun` module.
 const std = @import("std");
 const linux = std.os.linux;
-const vmm = @import("vmm_aarch64");
+const vmm = @import("zkrun").vmm.aarch64;
 const kvm = vmm.kvm_arm;
 const layout = vmm.layout;
 

@@ -1,6 +1,6 @@
 //! Drives vmm/Machine.zig directly (no C API), for the VMM's native and VM tests and its bench.
-//! Built by tests/vm/boot/build-driver.sh, which links this file next to libkrun-c/ so the
-//! Machine and Config sources are importable.
+//! Built by `zig build vmm-driver` (zig-out/vmm-test/vmm_driver; tests/vm/boot/build-driver.sh
+//! runs it); it reaches the Machine and Config through the `zkrun` module.
 //!
 //!   vmm_driver boot       [opts]  one VM: create, start, wait; prints exit status and stats
 //!   vmm_driver concurrent [opts]  two VMs of the same config at once, in two threads
@@ -13,8 +13,9 @@
 //!       --root DIR (virtio-fs root)  --init FILE (served as /init.krun)  --exec PATH  --arg A...
 const std = @import("std");
 const linux = std.os.linux;
-const Machine = @import("libkrun-c/vmm/Machine.zig");
-const Config = @import("libkrun-c/Config.zig");
+const zkrun = @import("zkrun");
+const Machine = zkrun.vmm.Machine;
+const Config = zkrun.Config;
 
 fn say(comptime fmt: []const u8, args: anytype) void {
     var buf: [512]u8 = undefined;
