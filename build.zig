@@ -29,6 +29,7 @@ pub fn build(b: *std.Build) void {
         .harness = b.step("harness", "Build the test harnesses and benches tests/ scripts run"),
         .vmm_driver = b.step("vmm-driver", "Build the VMM test driver (zig-out/vmm-test/vmm_driver)"),
         .aarch64_boot = b.step("aarch64-boot", "Build the aarch64 boot harness (zig-out/aarch64-linux/bin/aarch64-boot)"),
+        .test_guests = b.step("test-guests", "Build the static guest programs tests/ scripts boot (zig-out/test-guests/)"),
     };
     // The baseline CPU of the arch, not this machine's: libkrun.so is a library others load on
     // other machines, and the test host (QEMU TCG -cpu max) has no AVX-512, so a native build on an
@@ -56,6 +57,7 @@ pub fn build(b: *std.Build) void {
     buildFuzzers(b, steps.fuzz, steps.@"test", target);
     buildHarnesses(b, steps.harness, steps.@"test", target);
     buildTestDrivers(b, steps.vmm_driver, steps.aarch64_boot, target);
+    buildTestGuests(b, steps.test_guests);
     steps.harness.dependOn(&b.addInstallBinFile(init_bin, "init.krun").step); // for init-qemu.sh
     // A cross build for aarch64 (-Dtarget=aarch64-linux-gnu) bundles -Dkernel-aarch64 beside
     // its libkrun.so; a native build puts it in zig-out/aarch64-linux/lib.
@@ -390,6 +392,36 @@ fn buildTestDrivers(b: *std.Build, driver_step: *std.Build.Step, aarch64_step: *
     });
     boot.root_module.strip = true;
     aarch64_step.dependOn(&b.addInstallArtifact(boot, .{ .dest_dir = .{ .override = .{ .custom = "aarch64-linux/bin" } } }).step);
+}
+
+/// Static programs the tests run inside guests or the aarch64 test host (`zig build test-guests`
+/// → zig-out/test-guests/NAME; no libc, so each fits in a tiny initramfs or rootfs). Targets name
+/// an architecture, so their CPU is its baseline (the test hosts are emulated without AVX-512).
+fn buildTestGuests(b: *std.Build, step: *std.Build.Step) void {
+    const Guest = struct { name: []const u8, path: []const u8, arch: std.Target.Cpu.Arch, optimize: std.builtin.OptimizeMode, single_threaded: bool = false };
+    const guests = [_]Guest{
+        // /init of the VMM boot tests' initramfs (tests/vm/boot/make-initramfs.sh).
+        .{ .name = "vmm-test-init", .path = "tests/vm/boot/test_init.zig", .arch = .x86_64, .optimize = .small, .single_threaded = true },
+        // The vsock and TSI guest of tests/vm/8x (tests/vm/80-vsock-build.sh).
+        .{ .name = "vsock-guest", .path = "tests/vm/80-vsock-guest.zig", .arch = .x86_64, .optimize = .safe },
+        // /init that checks our kernel under plain QEMU (tests/native/kernelfw-qemu-boot.sh).
+        .{ .name = "kernelfw-boot-init-x86_64", .path = "tests/native/kernelfw/boot_init.zig", .arch = .x86_64, .optimize = .small, .single_threaded = true },
+        .{ .name = "kernelfw-boot-init-aarch64", .path = "tests/native/kernelfw/boot_init.zig", .arch = .aarch64, .optimize = .small, .single_threaded = true },
+        // /init of the aarch64 bench guest (tests/bench/aarch64.bench.sh).
+        .{ .name = "aarch64-bench-init", .path = "tests/bench/aarch64-init.zig", .arch = .aarch64, .optimize = .small, .single_threaded = true },
+        // The arm64 KVM smoke test, run in the aarch64 test host (tests/host/build-kvm-smoke-aarch64.sh).
+        .{ .name = "kvm-smoke-aarch64", .path = "tests/host/kvm-smoke-aarch64.zig", .arch = .aarch64, .optimize = .safe },
+    };
+    for (guests) |g| {
+        const exe = b.addExecutable(.{ .name = g.name, .root_module = b.createModule(.{
+            .root_source_file = b.path(g.path),
+            .target = b.resolveTargetQuery(.{ .cpu_arch = g.arch, .os_tag = .linux, .abi = .none }),
+            .optimize = g.optimize,
+            .strip = true,
+            .single_threaded = g.single_threaded,
+        }) });
+        step.dependOn(&b.addInstallArtifact(exe, .{ .dest_dir = .{ .override = .{ .custom = "test-guests" } } }).step);
+    }
 }
 
 /// The C shims' parameter and return types against include/libkrun.h's prototypes: a generator

@@ -37,9 +37,8 @@ if [[ ${ZKRUN_BENCH_INSIDE:-} != 1 ]]; then
   [[ -f $capi/NO-KERNEL ]] && { echo "aarch64: SKIP: $(cat "$capi/NO-KERNEL")"; exit 77; }
   qemu=$(tests/bench/aarch64-qemu.sh) || { echo "aarch64: SKIP: no arm64 QEMU (tests/bench/aarch64-qemu.sh)"; exit 77; }
   mkdir -p "$b/root"
-  zig build-exe -target aarch64-linux-none -O ReleaseSmall -fstrip -fsingle-threaded --cache-dir .zig-cache \
-    tests/bench/aarch64-init.zig -femit-bin="$b/root/init" || exit 1
-  rm -f "$b/root/init.o"
+  zig build test-guests --summary none || exit 1
+  cp zig-out/test-guests/aarch64-bench-init "$b/root/init"
   (cd "$b/root" && echo init | cpio -o -H newc --quiet -R 0:0) | gzip -1 >"$b/initrd.gz"
   ln -sfn "$(kernelfw/build-kernel.sh --arch aarch64 --print-path)" "$b/Image"
   ln -sfn "$qemu" "$b/qemu"

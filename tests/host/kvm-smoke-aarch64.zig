@@ -8,7 +8,7 @@
 //!   which KVM handles in the kernel and reports as a SYSTEM_EVENT exit.
 //! Every value is checked by what the host sees. Usage: kvm-smoke-aarch64 [--loop N] [--exits M]
 //! Prints "ok ..."/"FAIL ..." lines and "N passed, N failed"; exit status 0 only if all passed.
-//! Built by tests/host/build-kvm-smoke-aarch64.sh (zig, -target aarch64-linux, static).
+//! Built by `zig build test-guests` (aarch64-linux, static), which tests/host/build-kvm-smoke-aarch64.sh runs.
 const std = @import("std");
 const linux = std.os.linux;
 

@@ -28,8 +28,8 @@ if [[ ! -x $rootfs/vsock-guest ]]; then
   scripts/mkrootfs.sh "$rootfs" >/dev/null
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
-  zig build-exe -target x86_64-linux-none -O ReleaseSafe -fstrip --cache-dir "$tmp/cache" \
-    -femit-bin="$tmp/vsock-guest" tests/vm/80-vsock-guest.zig
+  zig build test-guests --summary none >&2
+  cp zig-out/test-guests/vsock-guest "$tmp/vsock-guest"
   mv -f "$tmp/vsock-guest" "$rootfs/vsock-guest"
 fi
 echo "rootfs=$rootfs"
