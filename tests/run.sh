@@ -146,7 +146,8 @@ collect_tier() {
 }
 
 # aarch64_tier: the aarch64 test host (tests/host/run --arch aarch64: qemu-system-aarch64 TCG
-# with EL2 and GICv3, real arm64 KVM inside). Builds run here first (tests/aarch64/*.prepare.sh);
+# with EL2 and GICv3, real arm64 KVM inside). Our aarch64 kernel boots under plain QEMU first
+# (tests/native/kernelfw-qemu-boot.sh --arch aarch64), builds run here (tests/aarch64/*.prepare.sh);
 # then the runner's own contract (two boots) and every tests/aarch64/*.test.sh in one boot.
 # Time-boxed: each boot has --timeout; a host that cannot start fails (125), never a skip.
 aarch64_tier() {
@@ -156,6 +157,8 @@ aarch64_tier() {
     local st; st=$(cat "$LOGDIR/aarch64-kernel.status")
     report_suite aarch64/kernel "$LOGDIR/aarch64_kernel.log" "${st% *}" "${st#* }"
   else run_suite aarch64/kernel kernelfw/build-kernel.sh --arch aarch64; fi
+  # Our aarch64 kernel under plain QEMU (no zkrun), ~3 s: a kernel that cannot boot shows here.
+  run_suite aarch64/kernelfw-qemu-boot tests/native/kernelfw-qemu-boot.sh --arch aarch64
   for p in tests/aarch64/*.prepare.sh; do [[ -x $p ]] && run_suite "aarch64/prepare-$(basename "$p" .prepare.sh)" "$p"; done
   run_suite aarch64/host-runner tests/aarch64/host-runner.sh
   run_suite aarch64/test-host tests/host/run --arch aarch64 --timeout "${ZKRUN_AARCH64_TIMEOUT:-900}" tests/aarch64/all.sh
