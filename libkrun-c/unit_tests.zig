@@ -11,7 +11,7 @@ comptime {
     _ = @import("init/sys.zig");
     _ = @import("log.zig");
     _ = @import("test_tmp.zig");
-    _ = @import("tsi/tests.zig");
+    _ = @import("tsi/service_tests.zig");
     _ = @import("tsi/wire.zig");
     _ = @import("virtio/Device.zig");
     _ = @import("virtio/balloon.zig");
@@ -19,7 +19,7 @@ comptime {
     _ = @import("virtio/blk/Image.zig");
     _ = @import("virtio/blk/qcow2.zig");
     _ = @import("virtio/blk/request.zig");
-    _ = @import("virtio/blk/tests.zig");
+    _ = @import("virtio/blk/blk_tests.zig");
     _ = @import("virtio/console.zig");
     _ = @import("virtio/console_tests.zig");
     _ = @import("virtio/console_ports.zig");
@@ -27,13 +27,13 @@ comptime {
     _ = @import("virtio/mmio.zig");
     _ = @import("virtio/queue.zig");
     _ = @import("virtio/rng.zig");
-    _ = @import("virtio/tests.zig");
+    _ = @import("virtio/queue_mmio_tests.zig");
     _ = @import("virtio/fs/VirtioFs.zig");
     _ = @import("virtio/net/frame.zig");
-    _ = @import("virtio/net/tests.zig");
+    _ = @import("virtio/net/net_tests.zig");
     _ = @import("virtio/net/backend.zig");
     _ = @import("virtio/vsock/packet.zig");
-    _ = @import("virtio/vsock/tests.zig");
+    _ = @import("virtio/vsock/vsock_tests.zig");
     _ = @import("vmm/aarch64/arch.zig");
     _ = @import("vmm/aarch64/Fdt.zig");
     _ = @import("vmm/aarch64/devicetree.zig");

@@ -44,8 +44,8 @@ pub const virtio = struct {
     pub const vsock = struct {
         pub const packet = @import("virtio/vsock/packet.zig");
         pub const Vsock = @import("virtio/vsock/Vsock.zig");
-        /// Test support: the vsock test driver (and the device's unit tests).
-        pub const tests = @import("virtio/vsock/tests.zig");
+        /// Test support: the vsock test driver and fixture.
+        pub const testing = @import("virtio/vsock/testing.zig");
     };
     pub const net = struct {
         pub const frame = @import("virtio/net/frame.zig");

@@ -20,7 +20,7 @@ const Header = packet.Header;
 const Op = packet.Op;
 const vsock = zkrun.virtio.vsock.Vsock;
 const Vsock = vsock.Vsock;
-const vt = zkrun.virtio.vsock.tests;
+const vt = zkrun.virtio.vsock.testing;
 const wire = zkrun.tsi.wire;
 
 const Stats = struct {

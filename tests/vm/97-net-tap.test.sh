@@ -7,7 +7,7 @@
 # The test host boots zkrun's own guest kernel, which has CONFIG_TUN (kernelfw/config-x86_64.fragment),
 # so a tap that cannot be created is a failure, not a skip. The tap backend is also tested
 # natively, against the machine kernel's IPv4 stack in a private network namespace
-# (libkrun-c/virtio/net/tests.zig, "net: a real tap device", `zig build test` as root).
+# (libkrun-c/virtio/net/net_tests.zig, "net: a real tap device", `zig build test` as root).
 source "$(dirname "$0")/96-net-lib.sh"
 TAP=zktap0
 HA=198.51.100.1

@@ -1,175 +1,21 @@
-//! virtio-vsock driven by a test-side guest (virtio/testing.zig) over simulated guest memory,
-//! with real host unix sockets behind the vsock ports: config and features, connect through a
-//! vsock port, data both ways with credit, RST on garbage, credit violations, a guest that
-//! does not read, a host peer that does not read, the listen direction, and the connection cap.
+//! virtio-vsock driven by a test-side guest (testing.zig) over simulated guest memory, with real
+//! host unix sockets behind the vsock ports: config and features, connect through a vsock port,
+//! data both ways with credit, RST on garbage, credit violations, a guest that does not read, a
+//! host peer that does not read, the listen direction, and the connection cap.
 const std = @import("std");
 const test_tmp = @import("../../test_tmp.zig");
 const linux = std.os.linux;
 const testing = std.testing;
-const t = @import("../testing.zig");
 const mmio = @import("../mmio.zig");
 const packet = @import("packet.zig");
 const Header = packet.Header;
 const Op = packet.Op;
 const vsock = @import("Vsock.zig");
 const Vsock = vsock.Vsock;
-
-/// The guest: a driver on the three queues, rx buffers of 4 KiB + header like Linux's.
-pub const Driver = struct {
-    g: t.Guest,
-    tr: mmio.Transport,
-    d: t.MmioDriver,
-    rx: t.DriverQueue,
-    tx: t.DriverQueue,
-    ev: t.DriverQueue,
-    dev: *Vsock,
-
-    pub const rx_buf = 4096 + packet.header_size;
-
-    pub fn init(self: *Driver, backing: []u8, dev: *Vsock) !void {
-        self.g = t.Guest.init(backing, 0x10_0000);
-        self.dev = dev;
-        self.tr.init(dev.device(), &self.g.mem);
-        self.d = .{ .t = &self.tr };
-        try testing.expectEqual(@as(u32, Vsock.device_id), self.d.read32(mmio.Reg.device_id));
-        try testing.expect(self.d.negotiate(~@as(u64, 0)));
-        self.rx = t.DriverQueue.init(&self.g, 256);
-        self.tx = t.DriverQueue.init(&self.g, 256);
-        self.ev = t.DriverQueue.init(&self.g, 256);
-        self.d.setupQueue(0, &self.rx);
-        self.d.setupQueue(1, &self.tx);
-        self.d.setupQueue(2, &self.ev);
-        self.d.addStatus(mmio.Status.driver_ok);
-    }
-
-    pub fn deinit(self: *Driver) void {
-        self.tr.shutdown();
-    }
-
-    /// Posts `n` rx buffers and kicks the rx queue.
-    pub fn postRx(self: *Driver, n: u32) void {
-        for (0..n) |_| _ = self.rx.post(&.{}, &.{rx_buf});
-        self.d.notify(0);
-    }
-
-    pub fn send(self: *Driver, h: Header, payload: []const u8) void {
-        var hh = h;
-        _ = self.tx.post(&.{ std.mem.asBytes(&hh), payload }, &.{});
-        self.d.notify(1);
-    }
-
-    pub fn sendRaw(self: *Driver, bytes: []const u8) void {
-        _ = self.tx.post(&.{bytes}, &.{});
-        self.d.notify(1);
-    }
-
-    /// The next packet the device gave the guest, header and payload.
-    pub fn recv(self: *Driver) ?struct { h: Header, data: []u8 } {
-        const bytes = self.rx.takeUsedBytes() orelse return null;
-        std.debug.assert(bytes.len >= packet.header_size);
-        var h: Header = undefined;
-        @memcpy(std.mem.asBytes(&h), bytes[0..packet.header_size]);
-        std.debug.assert(h.len == bytes.len - packet.header_size);
-        return .{ .h = h, .data = bytes[packet.header_size..] };
-    }
-
-    /// Lets the device serve its host fds (the event loop's part), as often as it has work.
-    pub fn pump(self: *Driver) void {
-        for (0..64) |_| {
-            var pfd = [1]linux.pollfd{.{ .fd = self.dev.epfd, .events = linux.POLL.IN, .revents = 0 }};
-            if (linux.poll(&pfd, 1, 0) != 1) break;
-            self.dev.device().vtable.backendReady.?(self.dev, self.dev.epfd);
-        }
-    }
-};
-
-pub fn hdr(op: u16, guest_port: u32, host_port: u32) Header {
-    var h = packet.toGuest(op, guest_port, host_port);
-    h.src_cid = packet.guest_cid;
-    h.dst_cid = packet.host_cid;
-    h.buf_alloc = 256 * 1024;
-    return h;
-}
-
-fn listenUnix(path: [:0]const u8) !i32 {
-    _ = linux.unlink(path);
-    const fd: i32 = @intCast(linux.socket(linux.AF.UNIX, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0));
-    var addr: linux.sockaddr.un = .{ .family = linux.AF.UNIX, .path = @splat(0) };
-    @memcpy(addr.path[0..path.len], path);
-    try testing.expectEqual(@as(usize, 0), linux.bind(fd, @ptrCast(&addr), @sizeOf(linux.sockaddr.un)));
-    try testing.expectEqual(@as(usize, 0), linux.listen(fd, 16));
-    return fd;
-}
-
-fn connectUnix(path: [:0]const u8) !i32 {
-    const fd: i32 = @intCast(linux.socket(linux.AF.UNIX, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0));
-    var addr: linux.sockaddr.un = .{ .family = linux.AF.UNIX, .path = @splat(0) };
-    @memcpy(addr.path[0..path.len], path);
-    try testing.expectEqual(@as(usize, 0), linux.connect(fd, @ptrCast(&addr), @sizeOf(linux.sockaddr.un)));
-    return fd;
-}
-
-fn setNonblock(fd: i32) void {
-    const fl = linux.fcntl(fd, linux.F.GETFL, 0);
-    _ = linux.fcntl(fd, linux.F.SETFL, fl | @as(u32, @bitCast(linux.O{ .NONBLOCK = true })));
-}
-
-/// The device and its guest driver (shared with tsi/tests.zig), optionally with one vsock port
-/// to a host unix listener (`lfd`, at `path`) that the test accepts from.
-pub const Fixture = struct {
-    backing: [16 << 20]u8 align(4096) = undefined,
-    dev: Vsock = undefined,
-    drv: Driver = undefined,
-    lfd: i32 = -1,
-    path: [:0]const u8 = "",
-
-    pub fn create(cfg: vsock.Config) !*Fixture {
-        const self = try testing.allocator.create(Fixture);
-        errdefer testing.allocator.destroy(self);
-        self.* = .{};
-        try self.dev.init(testing.allocator, cfg);
-        errdefer self.dev.deinit(testing.allocator);
-        try self.drv.init(&self.backing, &self.dev);
-        return self;
-    }
-
-    /// A fixture whose vsock `port` connects to a fresh unix listener at `path`.
-    fn createWithListener(path: [:0]const u8, port: u32) !*Fixture {
-        const lfd = try listenUnix(path);
-        errdefer {
-            _ = linux.close(lfd);
-            _ = linux.unlink(path);
-        }
-        const self = try create(.{ .ports = &.{.{ .port = port, .path = path, .listen = false }} });
-        self.lfd = lfd;
-        self.path = path;
-        return self;
-    }
-
-    pub fn destroy(self: *Fixture) void {
-        self.drv.deinit();
-        self.dev.deinit(testing.allocator);
-        if (self.lfd >= 0) {
-            _ = linux.close(self.lfd);
-            _ = linux.unlink(self.path);
-        }
-        testing.allocator.destroy(self);
-    }
-
-    /// The guest connects (guest_port → host_port) with `req`'s credit; the device answers
-    /// RESPONSE; returns the host end accepted from the listener.
-    fn open(self: *Fixture, req: Header) !i32 {
-        self.drv.send(req, &.{});
-        const resp = self.drv.recv() orelse return error.TestUnexpectedResult;
-        try testing.expectEqual(Op.response, resp.h.op);
-        try testing.expectEqual(req.dst_port, resp.h.src_port);
-        try testing.expectEqual(req.src_port, resp.h.dst_port);
-        return @intCast(linux.accept4(self.lfd, null, null, linux.SOCK.CLOEXEC));
-    }
-};
+const vt = @import("testing.zig");
 
 test "vsock: config space holds guest_cid 3; VERSION_1 only" {
-    const f = try Fixture.create(.{});
+    const f = try vt.Fixture.create(.{});
     defer f.destroy();
     try testing.expectEqual(@as(u32, 3), f.drv.d.read32(mmio.Reg.config));
     try testing.expectEqual(@as(u32, 0), f.drv.d.read32(mmio.Reg.config + 4));
@@ -177,11 +23,11 @@ test "vsock: config space holds guest_cid 3; VERSION_1 only" {
 }
 
 test "vsock: guest connects to a vsock port, bytes flow both ways, close" {
-    const f = try Fixture.createWithListener(test_tmp.path("vsock-test-a.sock"), 1234);
+    const f = try vt.Fixture.createWithListener(test_tmp.path("vsock-test-a.sock"), 1234);
     defer f.destroy();
     const drv = &f.drv;
     drv.postRx(16);
-    drv.send(hdr(Op.request, 5000, 1234), &.{});
+    drv.send(vt.hdr(Op.request, 5000, 1234), &.{});
     const resp = drv.recv().?;
     try testing.expectEqual(Op.response, resp.h.op);
     try testing.expectEqual(@as(u32, 1234), resp.h.src_port);
@@ -190,7 +36,7 @@ test "vsock: guest connects to a vsock port, bytes flow both ways, close" {
     const sfd: i32 = @intCast(linux.accept4(f.lfd, null, null, linux.SOCK.CLOEXEC));
     defer _ = linux.close(sfd);
     // Guest → host.
-    var rw = hdr(Op.rw, 5000, 1234);
+    var rw = vt.hdr(Op.rw, 5000, 1234);
     rw.len = 5;
     drv.send(rw, "hello");
     var buf: [64]u8 = undefined;
@@ -212,7 +58,7 @@ test "vsock: guest connects to a vsock port, bytes flow both ways, close" {
     const sd = drv.recv().?;
     try testing.expectEqual(Op.shutdown, sd.h.op);
     try testing.expectEqual(packet.shutdown_send, sd.h.flags);
-    var shut = hdr(Op.shutdown, 5000, 1234);
+    var shut = vt.hdr(Op.shutdown, 5000, 1234);
     shut.flags = 3;
     shut.fwd_cnt = 6;
     drv.send(shut, &.{});
@@ -222,35 +68,35 @@ test "vsock: guest connects to a vsock port, bytes flow both ways, close" {
 }
 
 test "vsock: garbage gets RST or is dropped, never a crash" {
-    const f = try Fixture.create(.{});
+    const f = try vt.Fixture.create(.{});
     defer f.destroy();
     const drv = &f.drv;
     drv.postRx(64);
     // An unknown port: RST.
-    drv.send(hdr(Op.request, 7, 9999), &.{});
+    drv.send(vt.hdr(Op.request, 7, 9999), &.{});
     try testing.expectEqual(Op.rst, drv.recv().?.h.op);
     // Wrong type, bad op, bad flags, oversized len: RST each.
-    var h = hdr(Op.rw, 7, 9999);
+    var h = vt.hdr(Op.rw, 7, 9999);
     h.type = 3;
     drv.send(h, &.{});
-    h = hdr(9, 7, 9999);
+    h = vt.hdr(9, 7, 9999);
     drv.send(h, &.{});
-    h = hdr(Op.rw, 7, 9999);
+    h = vt.hdr(Op.rw, 7, 9999);
     h.flags = 0x80;
     drv.send(h, &.{});
-    h = hdr(Op.rw, 7, 9999);
+    h = vt.hdr(Op.rw, 7, 9999);
     h.len = 1 << 20;
     drv.send(h, "short");
     for (0..4) |_| try testing.expectEqual(Op.rst, drv.recv().?.h.op);
     // Wrong CIDs and short packets: dropped silently.
-    h = hdr(Op.request, 7, 9999);
+    h = vt.hdr(Op.request, 7, 9999);
     h.src_cid = 77;
     drv.send(h, &.{});
     drv.sendRaw("tiny");
     drv.sendRaw(&.{});
     // Data for a connection that does not exist: RST; an RST for one: nothing.
-    drv.send(hdr(Op.rw, 8, 1), &.{});
-    drv.send(hdr(Op.rst, 8, 1), &.{});
+    drv.send(vt.hdr(Op.rw, 8, 1), &.{});
+    drv.send(vt.hdr(Op.rst, 8, 1), &.{});
     try testing.expectEqual(Op.rst, drv.recv().?.h.op);
     try testing.expect(drv.recv() == null);
     try testing.expect(!f.drv.tr.queues[1].isBroken());
@@ -258,13 +104,13 @@ test "vsock: garbage gets RST or is dropped, never a crash" {
 }
 
 test "vsock: a guest that ignores credit is reset; a host that does not read stalls only its connection" {
-    const f = try Fixture.createWithListener(test_tmp.path("vsock-test-b.sock"), 1);
+    const f = try vt.Fixture.createWithListener(test_tmp.path("vsock-test-b.sock"), 1);
     defer f.destroy();
     const drv = &f.drv;
     drv.postRx(200);
-    const s10 = try f.open(hdr(Op.request, 10, 1));
+    const s10 = try f.open(vt.hdr(Op.request, 10, 1));
     defer _ = linux.close(s10);
-    const s11 = try f.open(hdr(Op.request, 11, 1));
+    const s11 = try f.open(vt.hdr(Op.request, 11, 1));
     defer _ = linux.close(s11);
     // Port 10's host peer never reads: the kernel's socket buffer fills, then our ring; an
     // honest guest stops at our buf_alloc. Send exactly within credit until the ring holds data.
@@ -272,7 +118,7 @@ test "vsock: a guest that ignores credit is reset; a host that does not read sta
     var sent: u32 = 0;
     while (sent < 4 << 20) : (sent += chunk.len) {
         if (f.dev.conns[f.dev.live[0]].toHostLen() + chunk.len > vsock.to_host_size) break;
-        var rw = hdr(Op.rw, 10, 1);
+        var rw = vt.hdr(Op.rw, 10, 1);
         rw.len = chunk.len;
         drv.send(rw, &chunk);
         while (drv.recv()) |_| {}
@@ -280,13 +126,13 @@ test "vsock: a guest that ignores credit is reset; a host that does not read sta
     }
     try testing.expect(sent < 4 << 20); // the host stalled and the ring filled
     // Port 11 still works while port 10 is stalled.
-    var rw = hdr(Op.rw, 11, 1);
+    var rw = vt.hdr(Op.rw, 11, 1);
     rw.len = 3;
     drv.send(rw, "abc");
     var buf: [8]u8 = undefined;
     try testing.expectEqual(@as(usize, 3), linux.read(s11, &buf, buf.len));
     // Port 10 overruns its credit: RST for it, port 11 lives on.
-    rw = hdr(Op.rw, 10, 1);
+    rw = vt.hdr(Op.rw, 10, 1);
     rw.len = chunk.len;
     drv.send(rw, &chunk);
     drv.send(rw, &chunk);
@@ -300,15 +146,15 @@ test "vsock: a guest that ignores credit is reset; a host that does not read sta
 }
 
 test "vsock: a guest that does not read: we send only within its credit" {
-    const f = try Fixture.createWithListener(test_tmp.path("vsock-test-c.sock"), 1);
+    const f = try vt.Fixture.createWithListener(test_tmp.path("vsock-test-c.sock"), 1);
     defer f.destroy();
     const drv = &f.drv;
     drv.postRx(200);
-    var req = hdr(Op.request, 10, 1);
+    var req = vt.hdr(Op.request, 10, 1);
     req.buf_alloc = 10000; // a small receive buffer
     const s = try f.open(req);
     defer _ = linux.close(s);
-    setNonblock(s);
+    vt.setNonblock(s);
     var big: [32768]u8 = @splat('y');
     _ = linux.write(s, &big, big.len);
     drv.pump();
@@ -316,7 +162,7 @@ test "vsock: a guest that does not read: we send only within its credit" {
     while (drv.recv()) |p| total += p.data.len;
     try testing.expectEqual(@as(usize, 10000), total);
     // The guest reads 6000 bytes and says so: that much more comes.
-    var cu = hdr(Op.credit_update, 10, 1);
+    var cu = vt.hdr(Op.credit_update, 10, 1);
     cu.buf_alloc = 10000;
     cu.fwd_cnt = 6000;
     drv.send(cu, &.{});
@@ -333,11 +179,11 @@ test "vsock: a guest that does not read: we send only within its credit" {
 test "vsock: listen port: a host client becomes a connection toward the guest" {
     const path = test_tmp.path("vsock-test-d.sock");
     _ = linux.unlink(path);
-    const f = try Fixture.create(.{ .ports = &.{.{ .port = 2222, .path = path, .listen = true }} });
+    const f = try vt.Fixture.create(.{ .ports = &.{.{ .port = 2222, .path = path, .listen = true }} });
     defer f.destroy();
     const drv = &f.drv;
     drv.postRx(16);
-    const cfd = try connectUnix(path);
+    const cfd = try vt.connectUnix(path);
     defer _ = linux.close(cfd);
     _ = linux.write(cfd, "ping", 4);
     drv.pump();
@@ -345,13 +191,13 @@ test "vsock: listen port: a host client becomes a connection toward the guest" {
     try testing.expectEqual(Op.request, req.h.op);
     try testing.expectEqual(@as(u32, 2222), req.h.dst_port);
     try testing.expect(drv.recv() == null); // nothing before the guest answers
-    var resp = hdr(Op.response, 2222, req.h.src_port);
+    var resp = vt.hdr(Op.response, 2222, req.h.src_port);
     resp.buf_alloc = 65536;
     drv.send(resp, &.{});
     drv.pump();
     const data = drv.recv().?;
     try testing.expectEqualStrings("ping", data.data);
-    var rw = hdr(Op.rw, 2222, req.h.src_port);
+    var rw = vt.hdr(Op.rw, 2222, req.h.src_port);
     rw.len = 4;
     drv.send(rw, "pong");
     var buf: [8]u8 = undefined;
@@ -359,23 +205,23 @@ test "vsock: listen port: a host client becomes a connection toward the guest" {
     try testing.expectEqualStrings("pong", buf[0..4]);
     try testing.expectEqual(Op.credit_update, drv.recv().?.h.op);
     // The guest refuses a second client: its fd is closed.
-    const c2 = try connectUnix(path);
+    const c2 = try vt.connectUnix(path);
     defer _ = linux.close(c2);
     drv.pump();
     const req2 = drv.recv().?;
     try testing.expectEqual(Op.request, req2.h.op);
     try testing.expect(req2.h.src_port != req.h.src_port);
-    drv.send(hdr(Op.rst, 2222, req2.h.src_port), &.{});
+    drv.send(vt.hdr(Op.rst, 2222, req2.h.src_port), &.{});
     try testing.expectEqual(@as(usize, 0), linux.read(c2, &buf, buf.len));
 }
 
 test "vsock: the connection cap holds under a connect flood" {
     // The kernel caps the listener's backlog at somaxconn, so accept as we go.
-    const f = try Fixture.createWithListener(test_tmp.path("vsock-test-e.sock"), 1);
+    const f = try vt.Fixture.createWithListener(test_tmp.path("vsock-test-e.sock"), 1);
     defer f.destroy();
     const drv = &f.drv;
     const lfd = f.lfd;
-    setNonblock(lfd);
+    vt.setNonblock(lfd);
     var accepted: std.ArrayList(i32) = .empty;
     defer {
         for (accepted.items) |fd| _ = linux.close(fd);
@@ -385,7 +231,7 @@ test "vsock: the connection cap holds under a connect flood" {
     var rsts: u32 = 0;
     for (0..vsock.conns_max + 50) |i| {
         drv.postRx(1);
-        drv.send(hdr(Op.request, @intCast(100 + i), 1), &.{});
+        drv.send(vt.hdr(Op.request, @intCast(100 + i), 1), &.{});
         while (drv.recv()) |p| switch (p.h.op) {
             Op.response => responses += 1,
             Op.rst => rsts += 1,

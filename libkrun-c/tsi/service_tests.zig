@@ -1,4 +1,4 @@
-//! TSI driven by a test-side guest over simulated guest memory (virtio/vsock/tests.zig's
+//! TSI driven by a test-side guest over simulated guest memory (virtio/vsock/testing.zig's
 //! fixture and driver), against real host sockets on the test process's loopback: CONNECT (done and
 //! refused), malformed requests, LISTEN under the exposure rule (no map: loopback and the real
 //! port for port 0; a map: mapped port or -EPERM), accepted clients headed by their peer
@@ -6,7 +6,7 @@
 const std = @import("std");
 const linux = std.os.linux;
 const testing = std.testing;
-const vt = @import("../virtio/vsock/tests.zig");
+const vt = @import("../virtio/vsock/testing.zig");
 const packet = @import("../virtio/vsock/packet.zig");
 const Op = packet.Op;
 const vsock = @import("../virtio/vsock/Vsock.zig");
@@ -15,7 +15,7 @@ const wire = @import("wire.zig");
 const Service = @import("Service.zig");
 const Config = @import("../Config.zig");
 
-/// virtio/vsock/tests.zig's device and driver with the TSI service under `policy`, and the
+/// virtio/vsock/testing.zig's device and driver with the TSI service under `policy`, and the
 /// TSI exchanges on top.
 const Fixture = struct {
     v: *vt.Fixture,
