@@ -30,6 +30,7 @@ pub fn build(b: *std.Build) void {
         .vmm_driver = b.step("vmm-driver", "Build the VMM test driver (zig-out/vmm-test/vmm_driver)"),
         .aarch64_boot = b.step("aarch64-boot", "Build the aarch64 boot harness (zig-out/aarch64-linux/bin/aarch64-boot)"),
         .test_guests = b.step("test-guests", "Build the static guest programs tests/ scripts boot (zig-out/test-guests/)"),
+        .macos_devices = b.step("macos-devices", "Build the virtio devices alone for aarch64-macos (zig-out/obj/macos-devices.o)"),
     };
     // The baseline CPU of the arch, not this machine's: libkrun.so is a library others load on
     // other machines, and the test host (QEMU TCG -cpu max) has no AVX-512, so a native build on an
@@ -58,6 +59,7 @@ pub fn build(b: *std.Build) void {
     buildHarnesses(b, steps.harness, steps.@"test", target);
     buildTestDrivers(b, steps.vmm_driver, steps.aarch64_boot, target);
     buildTestGuests(b, steps.test_guests);
+    buildMacosDevices(b, steps.macos_devices);
     steps.harness.dependOn(&b.addInstallBinFile(init_bin, "init.krun").step); // for init-qemu.sh
     // A cross build for aarch64 (-Dtarget=aarch64-linux-gnu) bundles -Dkernel-aarch64 beside
     // its libkrun.so; a native build puts it in zig-out/aarch64-linux/lib.
@@ -422,6 +424,18 @@ fn buildTestGuests(b: *std.Build, step: *std.Build.Step) void {
         }) });
         step.dependOn(&b.addInstallArtifact(exe, .{ .dest_dir = .{ .override = .{ .custom = "test-guests" } } }).step);
     }
+}
+
+/// The virtio devices that compile for macOS, as one aarch64-macos object (tests/zig/
+/// macos_devices.zig reaches all their code), for tests/native/cross-macos.sh: no VMM attaches
+/// them on macOS yet, so the dylib alone cannot show they hold no Linux-only call.
+fn buildMacosDevices(b: *std.Build, step: *std.Build.Step) void {
+    const macos = b.resolveTargetQuery(.{ .cpu_arch = .aarch64, .os_tag = .macos });
+    const obj = b.addObject(.{
+        .name = "macos-devices",
+        .root_module = harnessModule(b, "tests/zig/macos_devices.zig", macos, .safe, true),
+    });
+    step.dependOn(&b.addInstallFileWithDir(obj.getEmittedBin(), .{ .custom = "obj" }, "macos-devices.o").step);
 }
 
 /// The C shims' parameter and return types against include/libkrun.h's prototypes: a generator

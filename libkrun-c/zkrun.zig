@@ -24,6 +24,10 @@ pub const tsi = struct {
     pub const wire = @import("tsi/wire.zig");
 };
 pub const virtio = struct {
+    pub const Device = @import("virtio/Device.zig");
+    /// rng and balloon: for tests/zig/macos_devices.zig (the devices built for macOS).
+    pub const rng = @import("virtio/rng.zig");
+    pub const balloon = @import("virtio/balloon.zig");
     pub const mmio = @import("virtio/mmio.zig");
     pub const queue = @import("virtio/queue.zig");
     /// Test support: a simulated guest driver over host buffers.

@@ -65,12 +65,12 @@ for s in 'kevent change fd ' 'kevent: '; do
   grep -qaF "$s" "$lib" && ok "kqueue event loop in the dylib: '$s'" || bad "'$s' not in the dylib: the kqueue backend was optimized away"
 done
 # The virtio parts that compile for macOS (Lock, rng, balloon, the MMIO transport): no VMM attaches
-# them there yet, so the dylib does not contain them; libkrun-c/virtio/macos_devices.zig exports
-# a function that reaches all of them, built alone as an aarch64-macos object and checked the same
-# way, and for the macOS calls that replace the Linux ones (futex, getrandom, madvise DONTNEED).
-obj=$work/devices.o
-if zig build-obj -target aarch64-macos -O ReleaseSafe -lc --dep guest_memory -Mroot=libkrun-c/virtio/macos_devices.zig \
-  -Mguest_memory=libkrun-c/memory/GuestMemory.zig -femit-bin="$obj" >"$work/devices.log" 2>&1 && [[ -s $obj ]]; then
+# them there yet, so the dylib does not contain them; tests/zig/macos_devices.zig exports a
+# function that reaches all of them, built alone as an aarch64-macos object (`zig build
+# macos-devices`) and checked the same way, and for the macOS calls that replace the Linux ones
+# (futex, getrandom, madvise DONTNEED).
+obj=$work/devices/obj/macos-devices.o
+if zig build macos-devices --prefix "$work/devices" --summary none >"$work/devices.log" 2>&1 && [[ -s $obj ]]; then
   ok "virtio Lock, rng, balloon and the MMIO transport compile for aarch64-macos"
   llvm-nm -u "$obj" 2>/dev/null | sed 's/^ *U //; s/^_//' >"$work/devices.undefined"
   leaks=$(grep -E '^(epoll_|eventfd|io_uring|signalfd|timerfd|inotify|statx|pipe2|accept4|memfd_create|prctl|splice|sendfile64|getdents|getrandom|syscall$|__errno_location)' "$work/devices.undefined" | tr '\n' ' ')

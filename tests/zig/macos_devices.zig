@@ -1,12 +1,13 @@
-//! The virtio parts that compile for macOS today, gathered for tests/native/cross-macos.sh: it
-//! builds this file alone as an aarch64-macos object and checks that no raw Linux syscall and no
+//! The virtio parts that compile for macOS today, gathered for tests/native/cross-macos.sh:
+//! `zig build macos-devices` builds this file alone as an aarch64-macos object, and the script checks that no raw Linux syscall and no
 //! Linux-only libc call is in it (the dylib cannot show that: no VMM attaches a virtio device on
 //! macOS yet, so the optimizer drops them). Not part of the library; docs/HVF.md lists what
 //! else blocks the devices.
-const Device = @import("Device.zig");
-const mmio = @import("mmio.zig");
-const rng = @import("rng.zig");
-const balloon = @import("balloon.zig");
+const virtio = @import("zkrun").virtio;
+const Device = virtio.Device;
+const mmio = virtio.mmio;
+const rng = virtio.rng;
+const balloon = virtio.balloon;
 
 /// Every function of the rng and balloon devices (their vtables) and of the MMIO transport
 /// (register access, activation, reset) is reachable from here, so all of it is compiled.
