@@ -41,7 +41,7 @@ comptime {
     _ = @import("vmm/aarch64/image.zig");
     _ = @import("vmm/aarch64/kvm_arm.zig");
     _ = @import("vmm/aarch64/layout.zig");
-    _ = @import("vmm/hvf/root.zig");
+    _ = @import("vmm/hvf/hvf_tests.zig");
     _ = @import("vmm/DeviceManager.zig");
     _ = @import("vmm/EventLoop.zig");
     _ = @import("vmm/Machine.zig");
