@@ -16,11 +16,12 @@ mkdir -p "$src" "$(dirname "$out")"
 ln -sfn "$PWD/libkrun-c" "$src/libkrun-c"
 cp tests/vm/boot/vmm_driver.zig "$src/"
 # -mcpu=baseline: it runs in the test host, whose emulated CPU lacks this machine's AVX-512.
-# The VMM imports the named modules guest_memory, init_protocol and kernel_elf (as build.zig
-# defines them).
+# The VMM imports the named modules guest_memory, init_protocol, kernel_elf and sys_errno (as
+# build.zig defines them).
 zig build-exe -lc -mcpu=baseline --cache-dir "$PWD/.zig-cache" -femit-bin="$out" \
-  -O ReleaseSafe --dep guest_memory --dep init_protocol --dep kernel_elf -Mroot="$src/vmm_driver.zig" \
+  -O ReleaseSafe --dep guest_memory --dep init_protocol --dep kernel_elf --dep sys_errno -Mroot="$src/vmm_driver.zig" \
   -O ReleaseSafe -Mguest_memory=libkrun-c/memory/GuestMemory.zig \
   -O ReleaseSafe -Minit_protocol=libkrun-c/protocol/init.zig \
-  -O ReleaseSafe -Mkernel_elf=libkrun-c/elf.zig 2>&1
+  -O ReleaseSafe -Mkernel_elf=libkrun-c/elf.zig \
+  -O ReleaseSafe -Msys_errno=libkrun-c/sys/errno.zig 2>&1
 echo "$out"
