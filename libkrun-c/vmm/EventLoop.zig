@@ -153,18 +153,8 @@ pub fn stop(self: *EventLoop) void {
 }
 
 fn run(self: *EventLoop) void {
-    // Output to a pipe whose reader left raises SIGPIPE, which would kill the host process:
-    // this thread, the only one that writes guest output, gets EPIPE instead.
-    if (comptime is_macos) {
-        var set = std.posix.sigemptyset();
-        std.posix.sigaddset(&set, .PIPE);
-        var old: std.c.sigset_t = undefined;
-        _ = std.c.pthread_sigmask(std.c.SIG.BLOCK, &set, &old);
-    } else {
-        var set = linux.sigemptyset();
-        linux.sigaddset(&set, linux.SIG.PIPE);
-        _ = linux.sigprocmask(linux.SIG.BLOCK, &set, null);
-    }
+    // This thread is the only one that writes guest output: EPIPE, not SIGPIPE.
+    sys.blockSigpipe();
     if (self.loop()) {
         if (self.on_stop) |h| h.call(h.ctx);
     } else |_| {
