@@ -32,7 +32,7 @@ const Lock = @import("Lock.zig");
 const terminal = @import("../vmm/terminal.zig");
 const OutputBuffer = @import("../vmm/OutputBuffer.zig");
 const EventLoop = @import("../vmm/EventLoop.zig");
-const sys = @import("../vmm/sys.zig");
+const signal = @import("../sys/signal.zig");
 
 const log = std.log.scoped(.virtio);
 
@@ -554,6 +554,6 @@ threadlocal var sigpipe_blocked = false;
 /// The thread that writes console output blocks SIGPIPE once (EPIPE instead of a dead host).
 fn blockSigpipe() void {
     if (sigpipe_blocked) return;
-    sys.blockSigpipe();
+    signal.blockSigpipe();
     sigpipe_blocked = true;
 }

@@ -25,6 +25,7 @@ const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
 const sys = @import("sys.zig");
+const signal = @import("../sys/signal.zig");
 const Notifier = @import("Notifier.zig");
 
 const is_macos = @import("builtin").os.tag == .macos;
@@ -154,7 +155,7 @@ pub fn stop(self: *EventLoop) void {
 
 fn run(self: *EventLoop) void {
     // This thread is the only one that writes guest output: EPIPE, not SIGPIPE.
-    sys.blockSigpipe();
+    signal.blockSigpipe();
     if (self.loop()) {
         if (self.on_stop) |h| h.call(h.ctx);
     } else |_| {
