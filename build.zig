@@ -86,6 +86,7 @@ fn buildInit(b: *std.Build, target: std.Build.ResolvedTarget, optimize: std.buil
         }),
     });
     exe.root_module.addImport("init_protocol", initProtocolModule(b));
+    exe.root_module.addImport("sys_errno", sysErrnoModule(b));
     b.installArtifact(exe);
     return exe.getEmittedBin();
 }
@@ -111,6 +112,7 @@ fn buildLibkrun(
     mod.addImport("guest_memory", guestMemoryModule(b));
     mod.addImport("kernel_elf", kernelElfModule(b));
     mod.addImport("init_protocol", initProtocolModule(b));
+    mod.addImport("sys_errno", sysErrnoModule(b));
     const lib = b.addLibrary(.{
         .linkage = .dynamic,
         .name = "krun",
@@ -158,6 +160,7 @@ fn buildUnitTests(
     mod.addImport("guest_memory", guestMemoryModule(b));
     mod.addImport("kernel_elf", kernelElfModule(b));
     mod.addImport("init_protocol", initProtocolModule(b));
+    mod.addImport("sys_errno", sysErrnoModule(b));
     const tests = b.addTest(.{ .name = "unit", .root_module = mod });
     test_step.dependOn(&b.addRunArtifact(tests).step);
     const memory_tests = b.addTest(.{ .name = "guest-memory", .root_module = b.createModule(.{
@@ -172,12 +175,25 @@ fn buildUnitTests(
         .optimize = .debug,
     }) });
     test_step.dependOn(&b.addRunArtifact(protocol_tests).step);
+    const errno_tests = b.addTest(.{ .name = "sys-errno", .root_module = b.createModule(.{
+        .root_source_file = b.path("libkrun-c/sys/errno.zig"),
+        .target = target,
+        .optimize = .debug,
+    }) });
+    test_step.dependOn(&b.addRunArtifact(errno_tests).step);
 }
 
 /// The exec-config protocol between the VMM and the guest init (libkrun-c/protocol/init.zig) as
 /// the module `init_protocol`: one file, imported by both sides (libkrun.so and init.krun).
 fn initProtocolModule(b: *std.Build) *std.Build.Module {
     return b.createModule(.{ .root_source_file = b.path("libkrun-c/protocol/init.zig") });
+}
+
+/// The errno convention of the three syscall layers (libkrun-c/sys/errno.zig) as the module
+/// `sys_errno`: one errno <-> Zig error mapping for the VMM, the virtio-fs server and the
+/// static init.
+fn sysErrnoModule(b: *std.Build) *std.Build.Module {
+    return b.createModule(.{ .root_source_file = b.path("libkrun-c/sys/errno.zig") });
 }
 
 /// Guest physical memory (libkrun-c/memory/GuestMemory.zig) as the module `guest_memory`: the
@@ -288,6 +304,7 @@ fn zkrunModule(b: *std.Build) *std.Build.Module {
     mod.addImport("guest_memory", guestMemoryModule(b));
     mod.addImport("kernel_elf", kernelElfModule(b));
     mod.addImport("init_protocol", initProtocolModule(b));
+    mod.addImport("sys_errno", sysErrnoModule(b));
     return mod;
 }
 

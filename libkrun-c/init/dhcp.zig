@@ -158,8 +158,7 @@ pub fn wanted(envp: []const [*:0]const u8) bool {
 
 /// Best effort, each failure said: the workload runs without a lease.
 pub fn run() void {
-    const rc = linux.socket(linux.AF.INET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, 0);
-    if (sys.errno(rc) != .SUCCESS) return sys.say("dhcp: socket: {t}", .{sys.errno(rc)});
+    const rc = sys.check(linux.socket(linux.AF.INET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, 0)) catch |e| return sys.say("dhcp: socket: {t}", .{e});
     const fd: i32 = @intCast(rc);
     defer _ = linux.close(fd);
     const mac = interfaceUp(fd) orelse return;
@@ -179,22 +178,19 @@ pub fn run() void {
 fn interfaceUp(fd: i32) ?[6]u8 {
     var req = std.mem.zeroes(linux.ifreq);
     @memcpy(req.ifrn.name[0..iface.len], iface);
-    var e = sys.errno(linux.ioctl(fd, linux.SIOCGIFFLAGS, @intFromPtr(&req)));
-    if (e != .SUCCESS) {
+    _ = sys.check(linux.ioctl(fd, linux.SIOCGIFFLAGS, @intFromPtr(&req))) catch |e| {
         sys.say("dhcp: {s}: {t}", .{ iface, e });
         return null;
-    }
+    };
     req.ifru.flags.UP = true;
-    e = sys.errno(linux.ioctl(fd, linux.SIOCSIFFLAGS, @intFromPtr(&req)));
-    if (e != .SUCCESS) {
+    _ = sys.check(linux.ioctl(fd, linux.SIOCSIFFLAGS, @intFromPtr(&req))) catch |e| {
         sys.say("dhcp: {s} up: {t}", .{ iface, e });
         return null;
-    }
-    e = sys.errno(linux.ioctl(fd, linux.SIOCGIFHWADDR, @intFromPtr(&req)));
-    if (e != .SUCCESS) {
+    };
+    _ = sys.check(linux.ioctl(fd, linux.SIOCGIFHWADDR, @intFromPtr(&req))) catch |e| {
         sys.say("dhcp: {s} MAC: {t}", .{ iface, e });
         return null;
-    }
+    };
     return std.mem.asBytes(&req.ifru.hwaddr)[2..8].*;
 }
 
@@ -202,17 +198,15 @@ fn bindToInterface(fd: i32) bool {
     const one: i32 = 1;
     _ = linux.setsockopt(fd, linux.SOL.SOCKET, linux.SO.BROADCAST, std.mem.asBytes(&one), 4);
     _ = linux.setsockopt(fd, linux.SOL.SOCKET, linux.SO.REUSEADDR, std.mem.asBytes(&one), 4);
-    var e = sys.errno(linux.setsockopt(fd, linux.SOL.SOCKET, linux.SO.BINDTODEVICE, iface, iface.len));
-    if (e != .SUCCESS) {
+    _ = sys.check(linux.setsockopt(fd, linux.SOL.SOCKET, linux.SO.BINDTODEVICE, iface, iface.len)) catch |e| {
         sys.say("dhcp: SO_BINDTODEVICE: {t}", .{e});
         return false;
-    }
+    };
     const any: linux.sockaddr.in = .{ .port = std.mem.nativeToBig(u16, client_port), .addr = 0 };
-    e = sys.errno(linux.bind(fd, @ptrCast(&any), @sizeOf(linux.sockaddr.in)));
-    if (e != .SUCCESS) {
+    _ = sys.check(linux.bind(fd, @ptrCast(&any), @sizeOf(linux.sockaddr.in))) catch |e| {
         sys.say("dhcp: bind port 68: {t}", .{e});
         return false;
-    }
+    };
     return true;
 }
 
@@ -222,26 +216,24 @@ const eth_p_ip: u16 = 0x0800;
 fn packetSocket(fd: i32) ?i32 {
     var req = std.mem.zeroes(linux.ifreq);
     @memcpy(req.ifrn.name[0..iface.len], iface);
-    const e = sys.errno(linux.ioctl(fd, linux.SIOCGIFINDEX, @intFromPtr(&req)));
-    if (e != .SUCCESS) {
+    _ = sys.check(linux.ioctl(fd, linux.SIOCGIFINDEX, @intFromPtr(&req))) catch |e| {
         sys.say("dhcp: {s} index: {t}", .{ iface, e });
         return null;
-    }
-    const rc = linux.socket(linux.AF.PACKET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, std.mem.nativeToBig(u16, eth_p_ip));
-    if (sys.errno(rc) != .SUCCESS) {
-        sys.say("dhcp: packet socket: {t}", .{sys.errno(rc)});
+    };
+    const rc = sys.check(linux.socket(linux.AF.PACKET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, std.mem.nativeToBig(u16, eth_p_ip))) catch |e| {
+        sys.say("dhcp: packet socket: {t}", .{e});
         return null;
-    }
+    };
     const pfd: i32 = @intCast(rc);
     var ll = std.mem.zeroes(linux.sockaddr.ll);
     ll.family = linux.AF.PACKET;
     ll.protocol = std.mem.nativeToBig(u16, eth_p_ip);
     ll.ifindex = req.ifru.ivalue;
-    if (sys.errno(linux.bind(pfd, @ptrCast(&ll), @sizeOf(linux.sockaddr.ll))) != .SUCCESS) {
-        sys.say("dhcp: packet socket bind: {t}", .{sys.errno(linux.bind(pfd, @ptrCast(&ll), @sizeOf(linux.sockaddr.ll)))});
+    _ = sys.check(linux.bind(pfd, @ptrCast(&ll), @sizeOf(linux.sockaddr.ll))) catch |e| {
+        sys.say("dhcp: packet socket bind: {t}", .{e});
         _ = linux.close(pfd);
         return null;
-    }
+    };
     return pfd;
 }
 
@@ -265,17 +257,16 @@ fn exchange(fd: i32, pfd: i32, xid: u32, mac: [6]u8, kind: u8, offer: ?Lease, wa
     const msg = build(&out, xid, mac, kind, offer);
     const to: linux.sockaddr.in = .{ .port = std.mem.nativeToBig(u16, server_port), .addr = 0xffff_ffff };
     for (0..tries) |_| {
-        const s = linux.sendto(fd, msg.ptr, msg.len, 0, @ptrCast(&to), @sizeOf(linux.sockaddr.in));
-        if (sys.errno(s) != .SUCCESS) sys.say("dhcp: send: {t}", .{sys.errno(s)});
+        _ = sys.check(linux.sendto(fd, msg.ptr, msg.len, 0, @ptrCast(&to), @sizeOf(linux.sockaddr.in))) catch |e|
+            sys.say("dhcp: send: {t}", .{e});
         var waited: u32 = 0;
         while (waited < reply_wait_ms) : (waited += 100) {
             var pfds = [1]linux.pollfd{.{ .fd = pfd, .events = linux.POLL.IN, .revents = 0 }};
             if (linux.poll(&pfds, 1, 100) != 1) continue;
             var in: [reply_max + 60]u8 = undefined;
-            const n = linux.recvfrom(pfd, &in, in.len, linux.MSG.DONTWAIT, null, null);
-            if (sys.errno(n) != .SUCCESS) continue;
+            const n = sys.check(linux.recvfrom(pfd, &in, in.len, linux.MSG.DONTWAIT, null, null)) catch continue;
             var drain: [reply_max]u8 = undefined; // the UDP socket's copy of a broadcast reply
-            while (sys.errno(linux.recvfrom(fd, &drain, drain.len, linux.MSG.DONTWAIT, null, null)) == .SUCCESS) {}
+            while (sys.check(linux.recvfrom(fd, &drain, drain.len, linux.MSG.DONTWAIT, null, null))) |_| {} else |_| {}
             const payload = dhcpPayload(in[0..@min(n, in.len)]) orelse continue;
             const r = parse(payload, xid, mac) orelse continue;
             if (r.kind == msg_nak) return null;
@@ -295,11 +286,9 @@ fn apply(fd: i32, l: Lease) void {
     var req = std.mem.zeroes(linux.ifreq);
     @memcpy(req.ifrn.name[0..iface.len], iface);
     req.ifru = .{ .addr = inAddr(l.addr) };
-    var e = sys.errno(linux.ioctl(fd, linux.SIOCSIFADDR, @intFromPtr(&req)));
-    if (e != .SUCCESS) return sys.say("dhcp: {s} address: {t}", .{ iface, e });
+    _ = sys.check(linux.ioctl(fd, linux.SIOCSIFADDR, @intFromPtr(&req))) catch |e| return sys.say("dhcp: {s} address: {t}", .{ iface, e });
     req.ifru = .{ .netmask = inAddr(l.mask) };
-    e = sys.errno(linux.ioctl(fd, linux.SIOCSIFNETMASK, @intFromPtr(&req)));
-    if (e != .SUCCESS) return sys.say("dhcp: {s} netmask: {t}", .{ iface, e });
+    _ = sys.check(linux.ioctl(fd, linux.SIOCSIFNETMASK, @intFromPtr(&req))) catch |e| return sys.say("dhcp: {s} netmask: {t}", .{ iface, e });
     if (l.router) |r| {
         var rt: RtEntry = .{
             .dst = inAddr(.{ 0, 0, 0, 0 }),
@@ -308,8 +297,7 @@ fn apply(fd: i32, l: Lease) void {
             .flags = rtf_up | rtf_gateway,
             .dev = iface,
         };
-        e = sys.errno(linux.ioctl(fd, linux.SIOCADDRT, @intFromPtr(&rt)));
-        if (e != .SUCCESS and e != .EXIST) sys.say("dhcp: default route: {t}", .{e});
+        _ = sys.check(linux.ioctl(fd, linux.SIOCADDRT, @intFromPtr(&rt))) catch |e| if (e != error.EXIST) sys.say("dhcp: default route: {t}", .{e});
     }
     if (l.dns_len > 0) writeResolvConf(l);
 }
@@ -321,18 +309,15 @@ fn writeResolvConf(l: Lease) void {
     w.writeAll("# zkrun: from DHCP on eth0\n") catch return;
     for (l.dns[0..l.dns_len]) |a| w.print("nameserver {d}.{d}.{d}.{d}\n", .{ a[0], a[1], a[2], a[3] }) catch return;
     const base = "/dev/.krun-dhcp";
-    if (sys.mkdir(base) != .SUCCESS) return sys.say("dhcp: {s}: mkdir failed", .{base});
-    var e = sys.mount("tmpfs", base, "tmpfs", linux.MS.NOSUID | linux.MS.NODEV);
-    if (e != .SUCCESS) return sys.say("dhcp: {s}: mount tmpfs: {t}", .{ base, e });
-    _ = sys.mkdir(base ++ "/upper");
-    _ = sys.mkdir(base ++ "/work");
-    const rc = linux.open(base ++ "/upper/resolv.conf", .{ .ACCMODE = .WRONLY, .CREAT = true, .TRUNC = true, .CLOEXEC = true }, 0o644);
-    if (sys.errno(rc) != .SUCCESS) return sys.say("dhcp: resolv.conf: {t}", .{sys.errno(rc)});
+    sys.mkdir(base) catch return sys.say("dhcp: {s}: mkdir failed", .{base});
+    sys.mount("tmpfs", base, "tmpfs", linux.MS.NOSUID | linux.MS.NODEV) catch |e| return sys.say("dhcp: {s}: mount tmpfs: {t}", .{ base, e });
+    sys.mkdir(base ++ "/upper") catch {};
+    sys.mkdir(base ++ "/work") catch {};
+    const rc = sys.check(linux.open(base ++ "/upper/resolv.conf", .{ .ACCMODE = .WRONLY, .CREAT = true, .TRUNC = true, .CLOEXEC = true }, 0o644)) catch |e| return sys.say("dhcp: resolv.conf: {t}", .{e});
     sys.writeAll(@intCast(rc), w.buffered());
     _ = linux.close(@intCast(rc));
     const opts = "lowerdir=/etc,upperdir=" ++ base ++ "/upper,workdir=" ++ base ++ "/work";
-    e = sys.errno(linux.mount("overlay", "/etc", "overlay", 0, @intFromPtr(opts.ptr)));
-    if (e != .SUCCESS) sys.say("dhcp: /etc overlay for resolv.conf: {t}", .{e});
+    _ = sys.check(linux.mount("overlay", "/etc", "overlay", 0, @intFromPtr(opts.ptr))) catch |e| sys.say("dhcp: /etc overlay for resolv.conf: {t}", .{e});
 }
 
 const testing = std.testing;

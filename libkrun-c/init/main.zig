@@ -33,7 +33,7 @@ pub fn main(init: std.process.Init.Minimal) noreturn {
     ensureConsole();
     mountBlockRoot(init.environ.block.view().slice);
     // As libkrun: mount events propagate (containers in the guest expect a shared `/`).
-    _ = sys.mount("none", "/", null, linux.MS.REC | linux.MS.SHARED);
+    sys.mount("none", "/", null, linux.MS.REC | linux.MS.SHARED) catch {};
     _ = linux.setsid();
     _ = linux.ioctl(0, linux.T.IOCSCTTY, 1);
     loopbackUp();
@@ -103,10 +103,10 @@ fn mountFilesystems() void {
     };
     for (mounts) |m| {
         const fstype, const target, const flags, const required = m;
-        _ = sys.mkdir(target);
-        const e = sys.mount(fstype, target, fstype, flags);
+        sys.mkdir(target) catch {};
         // EBUSY: already mounted (the kernel's devtmpfs automount, or a second boot stage).
-        if (e != .SUCCESS and e != .BUSY and required) sys.say("mount {s}: {t}", .{ target, e });
+        sys.mount(fstype, target, fstype, flags) catch |e|
+            if (e != error.BUSY and required) sys.say("mount {s}: {t}", .{ target, e });
     }
     _ = linux.symlink("/proc/self/fd", "/dev/fd");
     // For nested virtualization inside the guest (best effort, as libkrun).
@@ -121,22 +121,22 @@ fn mountBlockRoot(envp: []const [*:0]const u8) void {
     const device = envValue(envp, "KRUN_BLOCK_ROOT_DEVICE") orelse return;
     const fstype = envValue(envp, "KRUN_BLOCK_ROOT_FSTYPE");
     const options = envValue(envp, "KRUN_BLOCK_ROOT_OPTIONS");
-    const fd = linux.open("/", .{ .ACCMODE = .RDONLY, .DIRECTORY = true }, 0);
-    if (sys.errno(fd) == .SUCCESS) sys.boot_root_fd = @intCast(fd);
-    _ = sys.mkdir("/newroot");
-    const e = if (fstype) |f| mountData(device, f, options) else mountAnyType(device, options);
-    if (e != .SUCCESS) {
+    if (sys.check(linux.open("/", .{ .ACCMODE = .RDONLY, .DIRECTORY = true }, 0))) |fd| {
+        sys.boot_root_fd = @intCast(fd);
+    } else |_| {}
+    sys.mkdir("/newroot") catch {};
+    (if (fstype) |f| mountData(device, f, options) else mountAnyType(device, options)) catch |e| {
         sys.say("block root {s}: mount: {t}", .{ device, e });
         finish(status_setup_failed);
-    }
+    };
     const steps = [_]struct { []const u8, usize }{
         .{ "chdir", linux.chdir("/newroot") },
         .{ "move", linux.mount(".", "/", null, linux.MS.MOVE, 0) },
         .{ "chroot", linux.chroot(".") },
         .{ "chdir /", linux.chdir("/") },
     };
-    for (steps) |step| if (sys.errno(step[1]) != .SUCCESS) {
-        sys.say("block root {s}: {s}: {t}", .{ device, step[0], sys.errno(step[1]) });
+    for (steps) |step| _ = sys.check(step[1]) catch |e| {
+        sys.say("block root {s}: {s}: {t}", .{ device, step[0], e });
         finish(status_setup_failed);
     };
     mountFilesystems();
@@ -152,18 +152,19 @@ fn envValue(envp: []const [*:0]const u8, comptime key: []const u8) ?[*:0]const u
 
 /// A read-only disk (VIRTIO_BLK_F_RO) refuses a writable mount (EACCES/EROFS): mounted
 /// read-only then, as mount(8) does.
-fn mountData(device: [*:0]const u8, fstype: [*:0]const u8, options: ?[*:0]const u8) linux.E {
+fn mountData(device: [*:0]const u8, fstype: [*:0]const u8, options: ?[*:0]const u8) sys.Error!void {
     const data = if (options) |o| @intFromPtr(o) else 0;
-    const e = sys.errno(linux.mount(device, "/newroot", fstype, 0, data));
-    if (e != .ACCES and e != .ROFS) return e;
-    return sys.errno(linux.mount(device, "/newroot", fstype, linux.MS.RDONLY, data));
+    _ = sys.check(linux.mount(device, "/newroot", fstype, 0, data)) catch |e| switch (e) {
+        error.ACCES, error.ROFS => _ = try sys.check(linux.mount(device, "/newroot", fstype, linux.MS.RDONLY, data)),
+        else => return e,
+    };
 }
 
 /// No type given: each non-"nodev" filesystem of /proc/filesystems in turn (libkrun's way).
-fn mountAnyType(device: [*:0]const u8, options: ?[*:0]const u8) linux.E {
+fn mountAnyType(device: [*:0]const u8, options: ?[*:0]const u8) sys.Error!void {
     var buf: [4096]u8 = undefined;
-    const list = (sys.readFile("/proc/filesystems", &buf) catch return .NODEV) orelse return .NODEV;
-    var last: linux.E = .NODEV;
+    const list = (sys.readFile("/proc/filesystems", &buf) catch return error.NODEV) orelse return error.NODEV;
+    var last: sys.Error = error.NODEV;
     var lines = std.mem.tokenizeScalar(u8, list, '\n');
     while (lines.next()) |line| {
         if (std.mem.startsWith(u8, line, "nodev")) continue;
@@ -171,8 +172,7 @@ fn mountAnyType(device: [*:0]const u8, options: ?[*:0]const u8) linux.E {
         const trimmed = std.mem.trim(u8, line, " \t");
         if (trimmed.len == 0 or trimmed.len >= name.len) continue;
         @memcpy(name[0..trimmed.len], trimmed);
-        last = mountData(device, &name, options);
-        if (last == .SUCCESS) return last;
+        if (mountData(device, &name, options)) |_| return else |e| last = e;
     }
     return last;
 }
@@ -180,8 +180,7 @@ fn mountAnyType(device: [*:0]const u8, options: ?[*:0]const u8) linux.E {
 /// The kernel opens /dev/console as fds 0-2 only if the root it booted from had one.
 fn ensureConsole() void {
     if (sys.fdOpen(0) and sys.fdOpen(1) and sys.fdOpen(2)) return;
-    const rc = linux.open("/dev/console", .{ .ACCMODE = .RDWR, .NOCTTY = true }, 0);
-    if (sys.errno(rc) != .SUCCESS) return;
+    const rc = sys.check(linux.open("/dev/console", .{ .ACCMODE = .RDWR, .NOCTTY = true }, 0)) catch return;
     const fd: i32 = @intCast(rc);
     for ([_]i32{ 0, 1, 2 }) |target| {
         if (!sys.fdOpen(target)) _ = linux.dup2(fd, target);
@@ -190,31 +189,27 @@ fn ensureConsole() void {
 }
 
 fn loopbackUp() void {
-    const rc = linux.socket(linux.AF.INET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, 0);
-    if (sys.errno(rc) != .SUCCESS) return;
+    const rc = sys.check(linux.socket(linux.AF.INET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, 0)) catch return;
     const fd: i32 = @intCast(rc);
     defer _ = linux.close(fd);
     var req = std.mem.zeroes(linux.ifreq);
     @memcpy(req.ifrn.name[0..2], "lo");
     req.ifru.flags = .{ .UP = true, .LOOPBACK = true, .RUNNING = true };
-    const e = sys.errno(linux.ioctl(fd, linux.SIOCSIFFLAGS, @intFromPtr(&req)));
-    if (e != .SUCCESS) sys.say("lo up: {t}", .{e});
+    _ = sys.check(linux.ioctl(fd, linux.SIOCSIFFLAGS, @intFromPtr(&req))) catch |e| sys.say("lo up: {t}", .{e});
 }
 
 fn applyHostname(name: []const u8) void {
-    const e = sys.errno(linux.syscall2(.sethostname, @intFromPtr(name.ptr), name.len));
-    if (e != .SUCCESS) sys.say("sethostname: {t}", .{e});
+    _ = sys.check(linux.syscall2(.sethostname, @intFromPtr(name.ptr), name.len)) catch |e| sys.say("sethostname: {t}", .{e});
 }
 
 fn applyRlimits(rlimits: []const protocol.Rlimit) error{Rlimit}!void {
     for (rlimits) |r| {
         assert(r.resource < protocol.rlimits_max);
         const value: linux.rlimit = .{ .cur = r.cur, .max = r.max };
-        const rc = linux.syscall4(.prlimit64, 0, r.resource, @intFromPtr(&value), 0);
-        if (sys.errno(rc) != .SUCCESS) {
-            sys.say("rlimit {d}={d}:{d}: {t}", .{ r.resource, r.cur, r.max, sys.errno(rc) });
+        _ = sys.check(linux.syscall4(.prlimit64, 0, r.resource, @intFromPtr(&value), 0)) catch |e| {
+            sys.say("rlimit {d}={d}:{d}: {t}", .{ r.resource, r.cur, r.max, e });
             return error.Rlimit;
-        }
+        };
     }
 }
 
@@ -228,30 +223,27 @@ fn mountShares(arena: std.mem.Allocator, mounts: []const protocol.Mount) error{M
         for (m.path, 0..) |c, i| {
             if (c != '/' or i == 0) continue;
             path_z[i] = 0;
-            _ = sys.mkdir(path_z);
+            sys.mkdir(path_z) catch {};
             path_z[i] = '/';
         }
-        const made = sys.mkdir(path_z);
-        if (made != .SUCCESS) {
-            sys.say("mount {s}: mkdir {s}: {t}", .{ m.tag, m.path, made });
+        sys.mkdir(path_z) catch |e| {
+            sys.say("mount {s}: mkdir {s}: {t}", .{ m.tag, m.path, e });
             return error.Mount;
-        }
+        };
         const flags: u32 = if (m.read_only) linux.MS.RDONLY else 0;
-        const e = sys.mount(tag_z, path_z, "virtiofs", flags);
-        if (e != .SUCCESS) {
+        sys.mount(tag_z, path_z, "virtiofs", flags) catch |e| {
             sys.say("mount {s} on {s}: {t}", .{ m.tag, m.path, e });
             return error.Mount;
-        }
+        };
     }
 }
 
 fn changeDir(arena: std.mem.Allocator, dir: []const u8) error{Workdir}!void {
     const dir_z = arena.dupeSentinel(u8, dir, 0) catch return error.Workdir;
-    const e = sys.errno(linux.chdir(dir_z));
-    if (e != .SUCCESS) {
+    _ = sys.check(linux.chdir(dir_z)) catch |e| {
         sys.say("workdir {s}: {t}", .{ dir, e });
         return error.Workdir;
-    }
+    };
 }
 
 /// The plan as execve wants it: NUL-terminated strings in NULL-terminated arrays.
@@ -292,13 +284,13 @@ const ExecArgs = struct {
                 .{ "setuid", linux.setuid(user.uid) },
             };
             for (steps) |step| {
-                if (sys.errno(step[1]) != .SUCCESS) {
-                    sys.say("user {d}:{d}: {s}: {t}", .{ user.uid, user.gid, step[0], sys.errno(step[1]) });
+                _ = sys.check(step[1]) catch |e| {
+                    sys.say("user {d}:{d}: {s}: {t}", .{ user.uid, user.gid, step[0], e });
                     return status_setup_failed;
-                }
+                };
             }
         }
-        const e = sys.execvp(exec.argv[0].?, exec.argv.ptr, exec.envp.ptr, exec.path_env);
+        const e = sys.execvp(exec.argv[0].?, exec.argv.ptr, exec.envp.ptr, exec.path_env) catch |err| err;
         sys.say("exec {s}: {t}", .{ exec.argv[0].?, e });
         return sys.execFailureStatus(e);
     }
@@ -313,20 +305,19 @@ fn runChild(exec: ExecArgs) u8 {
     var saved = linux.sigemptyset();
     const relay = sys.signal_port_fd >= 0;
     if (relay) _ = linux.sigprocmask(linux.SIG.BLOCK, &chld, &saved);
-    const rc = linux.fork();
-    if (sys.errno(rc) != .SUCCESS) {
-        sys.say("fork: {t}", .{sys.errno(rc)});
+    const rc = sys.check(linux.fork()) catch |e| {
+        sys.say("fork: {t}", .{e});
         return status_setup_failed;
-    }
+    };
     if (rc == 0) {
         if (relay) _ = linux.sigprocmask(linux.SIG.SETMASK, &saved, null);
         linux.exit_group(exec.run());
     }
     const child: linux.pid_t = @intCast(rc);
     if (relay) {
-        const sfd = linux.signalfd(-1, &chld, linux.SFD.CLOEXEC | linux.SFD.NONBLOCK);
-        if (sys.errno(sfd) == .SUCCESS) return relayUntilExit(child, @intCast(sfd), sys.signal_port_fd);
-        sys.say("signalfd: {t}; signals are not relayed", .{sys.errno(sfd)});
+        if (sys.check(linux.signalfd(-1, &chld, linux.SFD.CLOEXEC | linux.SFD.NONBLOCK))) |sfd| {
+            return relayUntilExit(child, @intCast(sfd), sys.signal_port_fd);
+        } else |e| sys.say("signalfd: {t}; signals are not relayed", .{e});
         _ = linux.sigprocmask(linux.SIG.SETMASK, &saved, null);
     }
     return reapUntilExit(child);
@@ -336,15 +327,14 @@ fn runChild(exec: ExecArgs) u8 {
 fn reapUntilExit(child: linux.pid_t) u8 {
     while (true) {
         var status: u32 = 0;
-        const w = linux.wait4(-1, @ptrCast(&status), 0, null);
-        switch (sys.errno(w)) {
-            .SUCCESS => if (@as(linux.pid_t, @intCast(w)) == child) return statusCode(status),
-            .INTR => {},
+        const w = sys.check(linux.wait4(-1, @ptrCast(&status), 0, null)) catch |e| switch (e) {
+            error.INTR => continue,
             else => {
-                sys.say("wait: {t}", .{sys.errno(w)});
+                sys.say("wait: {t}", .{e});
                 return status_setup_failed;
             },
-        }
+        };
+        if (@as(linux.pid_t, @intCast(w)) == child) return statusCode(status);
     }
 }
 
@@ -359,21 +349,17 @@ fn relayUntilExit(child: linux.pid_t, sfd: i32, port_fd: i32) u8 {
         // Reap first: the workload may have exited before the signalfd existed.
         while (true) {
             var status: u32 = 0;
-            const w = linux.wait4(-1, @ptrCast(&status), linux.W.NOHANG, null);
-            switch (sys.errno(w)) {
-                .SUCCESS => {
-                    if (w == 0) break;
-                    if (@as(linux.pid_t, @intCast(w)) == child) return statusCode(status);
-                },
-                .INTR => {},
+            const w = sys.check(linux.wait4(-1, @ptrCast(&status), linux.W.NOHANG, null)) catch |e| switch (e) {
+                error.INTR => continue,
                 else => {
-                    sys.say("wait: {t}", .{sys.errno(w)});
+                    sys.say("wait: {t}", .{e});
                     return status_setup_failed;
                 },
-            }
+            };
+            if (w == 0) break;
+            if (@as(linux.pid_t, @intCast(w)) == child) return statusCode(status);
         }
-        const n = linux.poll(&fds, fds.len, -1);
-        if (sys.errno(n) != .SUCCESS) continue; // EINTR
+        _ = sys.check(linux.poll(&fds, fds.len, -1)) catch continue; // EINTR
         if (fds[0].revents != 0) {
             var info: [8]linux.signalfd_siginfo = undefined;
             _ = linux.read(sfd, @ptrCast(&info), @sizeOf(@TypeOf(info)));
@@ -384,17 +370,16 @@ fn relayUntilExit(child: linux.pid_t, sfd: i32, port_fd: i32) u8 {
 
 fn relaySignals(child: linux.pid_t, port: *linux.pollfd) void {
     var buf: [16]u8 = undefined;
-    const n = linux.read(port.fd, &buf, buf.len);
-    switch (sys.errno(n)) {
-        .SUCCESS => if (n == 0) {
-            port.fd = -1; // EOF: the host closed the port
-            return;
-        },
-        .AGAIN, .INTR => return,
+    const n = sys.check(linux.read(port.fd, &buf, buf.len)) catch |e| switch (e) {
+        error.AGAIN, error.INTR => return,
         else => {
             port.fd = -1;
             return;
         },
+    };
+    if (n == 0) {
+        port.fd = -1; // EOF: the host closed the port
+        return;
     }
     for (buf[0..n]) |b| {
         if (b == 0 or b > 64) continue; // not a signal number

@@ -73,8 +73,7 @@ pub fn inAddr(a: [4]u8) linux.sockaddr {
 }
 
 fn dummyUp() void {
-    const rc = linux.socket(linux.AF.INET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, 0);
-    if (sys.errno(rc) != .SUCCESS) return sys.say("dummy0: socket: {t}", .{sys.errno(rc)});
+    const rc = sys.check(linux.socket(linux.AF.INET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, 0)) catch |e| return sys.say("dummy0: socket: {t}", .{e});
     const fd: i32 = @intCast(rc);
     defer _ = linux.close(fd);
     var req = std.mem.zeroes(linux.ifreq);
@@ -85,12 +84,10 @@ fn dummyUp() void {
     };
     for (steps) |s| {
         req.ifru = .{ .addr = s[2] };
-        const e = sys.errno(linux.ioctl(fd, s[1], @intFromPtr(&req)));
-        if (e != .SUCCESS) return sys.say("dummy0 {s}: {t}", .{ s[0], e });
+        _ = sys.check(linux.ioctl(fd, s[1], @intFromPtr(&req))) catch |e| return sys.say("dummy0 {s}: {t}", .{ s[0], e });
     }
     req.ifru = .{ .flags = .{ .UP = true, .RUNNING = true } };
-    const up = sys.errno(linux.ioctl(fd, linux.SIOCSIFFLAGS, @intFromPtr(&req)));
-    if (up != .SUCCESS) return sys.say("dummy0 up: {t}", .{up});
+    _ = sys.check(linux.ioctl(fd, linux.SIOCSIFFLAGS, @intFromPtr(&req))) catch |e| return sys.say("dummy0 up: {t}", .{e});
     var rt: RtEntry = .{
         .dst = inAddr(.{ 0, 0, 0, 0 }),
         .gateway = inAddr(.{ 0, 0, 0, 0 }),
@@ -98,16 +95,14 @@ fn dummyUp() void {
         .flags = rtf_up,
         .dev = "dummy0",
     };
-    const e = sys.errno(linux.ioctl(fd, linux.SIOCADDRT, @intFromPtr(&rt)));
-    if (e != .SUCCESS and e != .EXIST) sys.say("default route: {t}", .{e});
+    _ = sys.check(linux.ioctl(fd, linux.SIOCADDRT, @intFromPtr(&rt))) catch |e| if (e != error.EXIST) sys.say("default route: {t}", .{e});
 }
 
 /// The file type bits of `path` (a symlink itself unless `follow`), or null when absent.
 fn fileType(path: [*:0]const u8, follow: bool) ?u32 {
     var stx: linux.Statx = undefined;
     const flags: u32 = if (follow) 0 else linux.AT.SYMLINK_NOFOLLOW;
-    const rc = linux.statx(linux.AT.FDCWD, path, flags, .{ .TYPE = true }, &stx);
-    if (sys.errno(rc) != .SUCCESS) return null;
+    _ = sys.check(linux.statx(linux.AT.FDCWD, path, flags, .{ .TYPE = true }, &stx)) catch return null;
     return @as(u32, stx.mode) & linux.S.IFMT;
 }
 
@@ -120,8 +115,7 @@ fn isDir(path: [*:0]const u8) bool {
 }
 
 fn writeNew(path: [*:0]const u8, bytes: []const u8) bool {
-    const rc = linux.open(path, .{ .ACCMODE = .WRONLY, .CREAT = true, .EXCL = true, .CLOEXEC = true }, 0o644);
-    if (sys.errno(rc) != .SUCCESS) return false;
+    const rc = sys.check(linux.open(path, .{ .ACCMODE = .WRONLY, .CREAT = true, .EXCL = true, .CLOEXEC = true }, 0o644)) catch return false;
     const fd: i32 = @intCast(rc);
     defer _ = linux.close(fd);
     sys.writeAll(fd, bytes);
@@ -135,15 +129,14 @@ fn etcFiles() void {
     if (!need_resolv and !need_hosts) return;
     if (!isDir("/etc")) return; // nowhere to show them without writing into the root
     const base = "/dev/.krun-etc";
-    if (sys.mkdir(base) != .SUCCESS) return sys.say("{s}: mkdir failed", .{base});
-    var e = sys.mount("tmpfs", base, "tmpfs", linux.MS.NOSUID | linux.MS.NODEV);
-    if (e != .SUCCESS) return sys.say("{s}: mount tmpfs: {t}", .{ base, e });
-    _ = sys.mkdir(base ++ "/upper");
-    _ = sys.mkdir(base ++ "/work");
+    sys.mkdir(base) catch return sys.say("{s}: mkdir failed", .{base});
+    sys.mount("tmpfs", base, "tmpfs", linux.MS.NOSUID | linux.MS.NODEV) catch |e| return sys.say("{s}: mount tmpfs: {t}", .{ base, e });
+    sys.mkdir(base ++ "/upper") catch {};
+    sys.mkdir(base ++ "/work") catch {};
     if (need_resolv) _ = writeNew(base ++ "/upper/resolv.conf", resolv_conf);
     if (need_hosts) {
         var uts: linux.utsname = undefined;
-        const name: []const u8 = if (sys.errno(linux.uname(&uts)) == .SUCCESS) std.mem.sliceTo(&uts.nodename, 0) else "localhost";
+        const name: []const u8 = if (sys.check(linux.uname(&uts))) |_| std.mem.sliceTo(&uts.nodename, 0) else |_| "localhost";
         var buf: [512]u8 = undefined;
         const hosts = std.fmt.bufPrint(&buf, "# zkrun: generated (the root has no /etc/hosts)\n" ++
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" ++
@@ -151,8 +144,7 @@ fn etcFiles() void {
         _ = writeNew(base ++ "/upper/hosts", hosts);
     }
     const opts = "lowerdir=/etc,upperdir=" ++ base ++ "/upper,workdir=" ++ base ++ "/work";
-    e = sys.errno(linux.mount("overlay", "/etc", "overlay", 0, @intFromPtr(opts.ptr)));
-    if (e != .SUCCESS) sys.say("/etc overlay for generated resolv.conf/hosts: {t}", .{e});
+    _ = sys.check(linux.mount("overlay", "/etc", "overlay", 0, @intFromPtr(opts.ptr))) catch |e| sys.say("/etc overlay for generated resolv.conf/hosts: {t}", .{e});
 }
 
 test tsiEnabled {

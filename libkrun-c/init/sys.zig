@@ -1,28 +1,30 @@
 //! The guest init's few system calls, as small checked wrappers over std.os.linux (no libc):
 //! console messages, mounts, file reads, the virtio-console stdio ports, PATH lookup + execve,
-//! and the exit-code report to the host (libkrun.md §3.4).
+//! and the exit-code report to the host (libkrun.md §3.4). The convention is the one of all
+//! three syscall layers (libkrun-c/sys/errno.zig, CONTRIBUTING.md "System calls"): a raw call's
+//! result goes through `check`, so a wrapper returns `Error!T` with one error per errno, and
+//! the init's steps (main.zig, net.zig, dhcp.zig) catch it, say it and go on or stop. Console
+//! messages are best effort and return nothing.
 const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
+const errno = @import("sys_errno");
 
-pub const Errno = linux.E;
+pub const Error = errno.Error;
 
-pub fn errno(rc: usize) Errno {
-    return linux.errno(rc);
-}
+/// A raw call's result, or the error of its errno.
+pub const check = errno.check;
 
 /// Writes all of `bytes` to `fd`, best effort (a console message must never stop init).
 pub fn writeAll(fd: i32, bytes: []const u8) void {
     var done: usize = 0;
     while (done < bytes.len) {
-        const rc = linux.write(fd, bytes[done..].ptr, bytes.len - done);
-        switch (errno(rc)) {
-            .SUCCESS => if (rc == 0) return else {
-                done += rc;
-            },
-            .INTR => continue,
+        const n = check(linux.write(fd, bytes[done..].ptr, bytes.len - done)) catch |err| switch (err) {
+            error.INTR => continue,
             else => return,
-        }
+        };
+        if (n == 0) return;
+        done += n;
     }
 }
 
@@ -48,18 +50,22 @@ pub fn pathZ(buf: []u8, parts: []const []const u8) error{NameTooLong}![:0]const 
     return buf[0..len :0];
 }
 
-pub fn mkdir(path: [*:0]const u8) Errno {
-    const e = errno(linux.mkdir(path, 0o755));
-    return if (e == .EXIST) .SUCCESS else e;
+/// mkdir 0755; an existing path is fine.
+pub fn mkdir(path: [*:0]const u8) Error!void {
+    _ = check(linux.mkdir(path, 0o755)) catch |err| switch (err) {
+        error.EXIST => {},
+        else => return err,
+    };
 }
 
-pub fn mount(source: [*:0]const u8, target: [*:0]const u8, fstype: ?[*:0]const u8, flags: u32) Errno {
-    return errno(linux.mount(source, target, fstype, flags, 0));
+pub fn mount(source: [*:0]const u8, target: [*:0]const u8, fstype: ?[*:0]const u8, flags: u32) Error!void {
+    _ = try check(linux.mount(source, target, fstype, flags, 0));
 }
 
 /// True when `fd` is open (the kernel may have had no /dev/console to give init).
 pub fn fdOpen(fd: i32) bool {
-    return errno(linux.fcntl(fd, linux.F.GETFD, 0)) == .SUCCESS;
+    _ = check(linux.fcntl(fd, linux.F.GETFD, 0)) catch return false;
+    return true;
 }
 
 /// Open/read failures worth telling apart.
@@ -73,24 +79,20 @@ pub fn readFile(path: [*:0]const u8, buf: []u8) FileError!?[]u8 {
 /// readFile relative to directory `dir` (the boot root after a block-root move).
 pub fn readFileAt(dir: i32, path: [*:0]const u8, buf: []u8) FileError!?[]u8 {
     assert(buf.len > 1);
-    const rc = linux.openat(dir, path, .{ .ACCMODE = .RDONLY, .CLOEXEC = true }, 0);
-    switch (errno(rc)) {
-        .SUCCESS => {},
-        .NOENT, .NOTDIR => return null,
+    const rc = check(linux.openat(dir, path, .{ .ACCMODE = .RDONLY, .CLOEXEC = true }, 0)) catch |err| switch (err) {
+        error.NOENT, error.NOTDIR => return null,
         else => return error.Unreadable,
-    }
+    };
     const fd: i32 = @intCast(rc);
     defer _ = linux.close(fd);
     var len: usize = 0;
     while (len < buf.len) {
-        const n = linux.read(fd, buf[len..].ptr, buf.len - len);
-        switch (errno(n)) {
-            .SUCCESS => if (n == 0) break else {
-                len += n;
-            },
-            .INTR => continue,
+        const n = check(linux.read(fd, buf[len..].ptr, buf.len - len)) catch |err| switch (err) {
+            error.INTR => continue,
             else => return error.Unreadable,
-        }
+        };
+        if (n == 0) break;
+        len += n;
     }
     if (len == buf.len) return error.TooLarge;
     return buf[0..len];
@@ -103,14 +105,13 @@ pub fn readFileAt(dir: i32, path: [*:0]const u8, buf: []u8) FileError!?[]u8 {
 /// reach the caller's stderr too.
 pub fn redirectStdio() error{PortOpenFailed}!void {
     const ports = "/sys/class/virtio-ports";
-    const rc = linux.open(ports, .{ .ACCMODE = .RDONLY, .DIRECTORY = true, .CLOEXEC = true }, 0);
-    if (errno(rc) != .SUCCESS) return;
+    const rc = check(linux.open(ports, .{ .ACCMODE = .RDONLY, .DIRECTORY = true, .CLOEXEC = true }, 0)) catch return;
     const dir: i32 = @intCast(rc);
     defer _ = linux.close(dir);
     var dents: [4096]u8 align(8) = undefined;
     while (true) {
-        const n = linux.getdents64(dir, &dents, dents.len);
-        if (errno(n) != .SUCCESS or n == 0) return;
+        const n = check(linux.getdents64(dir, &dents, dents.len)) catch return;
+        if (n == 0) return;
         var off: usize = 0;
         while (off < n) {
             const d: *align(1) const linux.dirent64 = @ptrCast(&dents[off]);
@@ -144,11 +145,10 @@ fn redirectPort(dev: []const u8) error{PortOpenFailed}!void {
         return;
     } else return;
     const dev_path = pathZ(&path_buf, &.{ "/dev/", dev }) catch return error.PortOpenFailed;
-    const rc = linux.open(dev_path, .{ .ACCMODE = access }, 0);
-    if (errno(rc) != .SUCCESS) {
-        say("cannot open {s} ({s}): {t}", .{ dev_path, port, errno(rc) });
+    const rc = check(linux.open(dev_path, .{ .ACCMODE = access }, 0)) catch |err| {
+        say("cannot open {s} ({s}): {t}", .{ dev_path, port, err });
         return error.PortOpenFailed;
-    }
+    };
     const fd: i32 = @intCast(rc);
     if (fd != target) {
         _ = linux.dup2(fd, target);
@@ -160,8 +160,8 @@ fn redirectPort(dev: []const u8) error{PortOpenFailed}!void {
 fn openSignalPort(dev: []const u8) void {
     var path_buf: [128]u8 = undefined;
     const dev_path = pathZ(&path_buf, &.{ "/dev/", dev }) catch return;
-    const rc = linux.open(dev_path, .{ .ACCMODE = .RDONLY, .NONBLOCK = true, .CLOEXEC = true }, 0);
-    if (errno(rc) != .SUCCESS) return say("cannot open {s} (krun-signal): {t}", .{ dev_path, errno(rc) });
+    const rc = check(linux.open(dev_path, .{ .ACCMODE = .RDONLY, .NONBLOCK = true, .CLOEXEC = true }, 0)) catch |err|
+        return say("cannot open {s} (krun-signal): {t}", .{ dev_path, err });
     signal_port_fd = @intCast(rc);
 }
 
@@ -177,30 +177,34 @@ pub fn execvp(
     argv: [*:null]const ?[*:0]const u8,
     envp: [*:null]const ?[*:0]const u8,
     path_env: ?[]const u8,
-) Errno {
+) Error!noreturn {
     const name = std.mem.span(file);
-    if (name.len == 0) return .NOENT;
-    if (std.mem.indexOfScalar(u8, name, '/') != null) return errno(linux.execve(file, argv, envp));
+    if (name.len == 0) return error.NOENT;
+    if (std.mem.indexOfScalar(u8, name, '/') != null) return execve(file, argv, envp);
     var seen_eacces = false;
-    var last: Errno = .NOENT;
+    var last: Error = error.NOENT;
     var dirs = std.mem.splitScalar(u8, path_env orelse default_path, ':');
     while (dirs.next()) |dir| {
         var buf: [path_max]u8 = undefined;
         const full = pathZ(&buf, &.{ if (dir.len == 0) "." else dir, "/", name }) catch continue;
-        const e = errno(linux.execve(full, argv, envp));
-        switch (e) {
-            .ACCES => seen_eacces = true,
-            .NOENT, .NOTDIR => {},
-            else => last = e,
-        }
+        execve(full, argv, envp) catch |err| switch (err) {
+            error.ACCES => seen_eacces = true,
+            error.NOENT, error.NOTDIR => {},
+            else => last = err,
+        };
     }
-    return if (seen_eacces) .ACCES else last;
+    return if (seen_eacces) error.ACCES else last;
+}
+
+fn execve(path: [*:0]const u8, argv: [*:null]const ?[*:0]const u8, envp: [*:null]const ?[*:0]const u8) Error!noreturn {
+    _ = try check(linux.execve(path, argv, envp));
+    unreachable; // tidy: execve returns only on failure
 }
 
 /// The status code for an exec failure: 127 when nothing was found, 126 otherwise (shells' and
 /// libkrun's convention).
-pub fn execFailureStatus(e: Errno) u8 {
-    return if (e == .NOENT or e == .NOTDIR) 127 else 126;
+pub fn execFailureStatus(err: Error) u8 {
+    return if (err == error.NOENT or err == error.NOTDIR) 127 else 126;
 }
 
 /// virtiofs's superblock magic (statfs f_type).
@@ -215,24 +219,23 @@ pub var boot_root_fd: i32 = -1;
 
 pub fn reportExitCode(status: u8) void {
     if (boot_root_fd >= 0) {
-        const rc = linux.ioctl(boot_root_fd, exit_code_ioctl, status);
-        if (errno(rc) != .SUCCESS) say("exit-code ioctl failed: {t}", .{errno(rc)});
+        _ = check(linux.ioctl(boot_root_fd, exit_code_ioctl, status)) catch |err|
+            say("exit-code ioctl failed: {t}", .{err});
         return;
     }
     var buf: [120]u8 align(8) = @splat(0); // struct statfs is 120 bytes on x86_64
-    const rc = linux.syscall2(.statfs, @intFromPtr("/"), @intFromPtr(&buf));
+    const statfs_ok = if (check(linux.syscall2(.statfs, @intFromPtr("/"), @intFromPtr(&buf)))) |_| true else |_| false;
     const f_type = std.mem.readInt(u64, buf[0..8], .little);
-    if (errno(rc) != .SUCCESS or f_type != virtiofs_magic) {
+    if (!statfs_ok or f_type != virtiofs_magic) {
         // No way to hand it over (block or initramfs root): the console is the only witness.
         say("exit status {d} (root is not virtio-fs: not reported to the host)", .{status});
         return;
     }
-    const fd_rc = linux.open("/", .{ .ACCMODE = .RDONLY, .DIRECTORY = true, .CLOEXEC = true }, 0);
-    if (errno(fd_rc) != .SUCCESS) return;
+    const fd_rc = check(linux.open("/", .{ .ACCMODE = .RDONLY, .DIRECTORY = true, .CLOEXEC = true }, 0)) catch return;
     const fd: i32 = @intCast(fd_rc);
     defer _ = linux.close(fd);
-    const ioctl_rc = linux.ioctl(fd, exit_code_ioctl, status);
-    if (errno(ioctl_rc) != .SUCCESS) say("exit-code ioctl failed: {t}", .{errno(ioctl_rc)});
+    _ = check(linux.ioctl(fd, exit_code_ioctl, status)) catch |err|
+        say("exit-code ioctl failed: {t}", .{err});
 }
 
 /// sync + reboot: with `reboot=k` the kernel's reset is the i8042 write that ends the VM.
@@ -252,12 +255,12 @@ test pathZ {
 test "execvp: PATH lookup errors map to 127 (not found) and 126 (cannot run)" {
     const argv = [_:null]?[*:0]const u8{"zkrun-no-such-program"};
     const envp = [_:null]?[*:0]const u8{};
-    const missing = execvp("zkrun-no-such-program", &argv, &envp, "/nonexistent:/also/not");
-    try std.testing.expectEqual(Errno.NOENT, missing);
+    const missing = execvp("zkrun-no-such-program", &argv, &envp, "/nonexistent:/also/not") catch |err| err;
+    try std.testing.expectEqual(error.NOENT, missing);
     try std.testing.expectEqual(@as(u8, 127), execFailureStatus(missing));
     // A directory is found but cannot be executed: EACCES, 126.
-    const dir = execvp("tmp", &argv, &envp, "/");
-    try std.testing.expectEqual(Errno.ACCES, dir);
+    const dir = execvp("tmp", &argv, &envp, "/") catch |err| err;
+    try std.testing.expectEqual(error.ACCES, dir);
     try std.testing.expectEqual(@as(u8, 126), execFailureStatus(dir));
-    try std.testing.expectEqual(Errno.NOENT, execvp("/nonexistent/x", &argv, &envp, null));
+    try std.testing.expectError(error.NOENT, execvp("/nonexistent/x", &argv, &envp, null));
 }

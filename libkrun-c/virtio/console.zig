@@ -32,6 +32,7 @@ const Lock = @import("Lock.zig");
 const terminal = @import("../vmm/terminal.zig");
 const OutputBuffer = @import("../vmm/OutputBuffer.zig");
 const EventLoop = @import("../vmm/EventLoop.zig");
+const signal = @import("../sys/signal.zig");
 
 const log = std.log.scoped(.virtio);
 
@@ -550,12 +551,9 @@ fn readable(fd: i32) bool {
 
 threadlocal var sigpipe_blocked = false;
 
-/// Output to a pipe whose reader left raises SIGPIPE, which would kill the host process; the
-/// thread that writes console output blocks it once and gets EPIPE instead.
+/// The thread that writes console output blocks SIGPIPE once (EPIPE instead of a dead host).
 fn blockSigpipe() void {
     if (sigpipe_blocked) return;
-    var set = linux.sigemptyset();
-    linux.sigaddset(&set, linux.SIG.PIPE);
-    _ = linux.sigprocmask(linux.SIG.BLOCK, &set, null);
+    signal.blockSigpipe();
     sigpipe_blocked = true;
 }

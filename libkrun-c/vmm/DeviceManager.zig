@@ -192,11 +192,7 @@ pub fn deinit(self: *DeviceManager) void {
 
 fn kvmFailed(what: []const u8, err: anyerror) Error {
     log.err("{s}: {t}", .{ what, err });
-    return switch (err) {
-        error.OutOfMemory => error.OutOfMemory,
-        error.SystemResources => error.SystemResources,
-        else => error.KvmFailed,
-    };
+    return sys.shortage(err) orelse error.KvmFailed;
 }
 
 test "Owner: the release function follows the model's deinit shape; as() tells types apart" {

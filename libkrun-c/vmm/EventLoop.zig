@@ -25,6 +25,7 @@ const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
 const sys = @import("sys.zig");
+const signal = @import("../sys/signal.zig");
 const Notifier = @import("Notifier.zig");
 
 const is_macos = @import("builtin").os.tag == .macos;
@@ -153,18 +154,8 @@ pub fn stop(self: *EventLoop) void {
 }
 
 fn run(self: *EventLoop) void {
-    // Output to a pipe whose reader left raises SIGPIPE, which would kill the host process:
-    // this thread, the only one that writes guest output, gets EPIPE instead.
-    if (comptime is_macos) {
-        var set = std.posix.sigemptyset();
-        std.posix.sigaddset(&set, .PIPE);
-        var old: std.c.sigset_t = undefined;
-        _ = std.c.pthread_sigmask(std.c.SIG.BLOCK, &set, &old);
-    } else {
-        var set = linux.sigemptyset();
-        linux.sigaddset(&set, linux.SIG.PIPE);
-        _ = linux.sigprocmask(linux.SIG.BLOCK, &set, null);
-    }
+    // This thread is the only one that writes guest output: EPIPE, not SIGPIPE.
+    signal.blockSigpipe();
     if (self.loop()) {
         if (self.on_stop) |h| h.call(h.ctx);
     } else |_| {

@@ -21,6 +21,7 @@ const MmioBus = @import("MmioBus.zig");
 const EventLoop = @import("EventLoop.zig");
 const OutputBuffer = @import("OutputBuffer.zig");
 const DeviceManager = @import("DeviceManager.zig");
+const Notifier = @import("Notifier.zig");
 const builder = @import("builder.zig");
 
 const log = std.log.scoped(.vmm);
@@ -93,10 +94,12 @@ devices: DeviceManager,
 loop: EventLoop = undefined,
 loop_ready: bool = false,
 control: Vcpu.Control,
-exit_evt: sys.fd_t,
+/// Signalled once when the VM's outcome is recorded (Vcpu.Control.finish); `wait` polls it.
+/// An eventfd (Notifier on Linux), as krun_get_shutdown_eventfd hands out.
+exit_evt: Notifier = .none,
 serial_irq_fd: sys.fd_t = -1,
 /// Wakes the event loop so that it parks on `control.pause` (krun_vm_pause).
-pause_evt: sys.fd_t = -1,
+pause_evt: Notifier = .none,
 /// The guest clock when the VM was paused (arch.saveClock), for resume.
 paused_clock: ?ClockState = null,
 /// krun_stop was called: the final output flush waits for no reader.
@@ -174,7 +177,7 @@ fn startFailed(self: *Machine) Error {
 pub fn wait(self: *Machine, timeout_ms: i32) error{Timeout}!i32 {
     if (self.state == .created) return error.Timeout;
     if (self.state == .running) {
-        if (sys.pollReadable(self.exit_evt, timeout_ms) == .timeout) return error.Timeout;
+        if (sys.pollReadable(self.exit_evt.fd, timeout_ms) == .timeout) return error.Timeout;
         self.halt();
         self.joinAll();
         // Stop the devices now, not only in destroy: krun_start_enter _exits right after wait.
@@ -259,8 +262,8 @@ pub const pause_timeout_ns = 5 * std.time.ns_per_s;
 
 /// Builder: the event loop's wake-up for a pause.
 pub fn attachPauseGate(self: *Machine) Error!void {
-    self.pause_evt = sys.eventfd(linux.EFD.NONBLOCK) catch return error.SystemResources;
-    _ = self.loop.addNotifier(self.pause_evt, .{ .ctx = self, .call = onPauseRequested }) catch
+    self.pause_evt = Notifier.init() catch return error.SystemResources;
+    _ = self.loop.addNotifier(self.pause_evt.fd, .{ .ctx = self, .call = onPauseRequested }) catch
         return error.SystemResources;
 }
 
@@ -284,7 +287,7 @@ pub fn pause(self: *Machine) PauseError!void {
     if (self.state != .running or self.control.stopping.load(.seq_cst)) return error.NotRunning;
     const gate = &self.control.pause;
     if (!gate.request()) return if (gate.state() == .paused) {} else error.NotRunning;
-    sys.eventfdSignal(self.pause_evt);
+    self.pause_evt.signal();
     for (self.vcpus) |*v| v.kick();
     if (!gate.waitParked(@intCast(self.vcpus.len + 1), pause_timeout_ns)) {
         if (gate.state() != .paused) return error.NotRunning; // ended meanwhile
@@ -340,8 +343,8 @@ pub fn destroyPartial(self: *Machine) void {
     if (self.kvm_fd.fd >= 0) self.kvm_fd.close();
     if (self.serial_irq_fd >= 0) sys.close(self.serial_irq_fd);
     for (&self.pio.serial) |*com| com.deinit();
-    if (self.exit_evt >= 0) sys.close(self.exit_evt);
-    if (self.pause_evt >= 0) sys.close(self.pause_evt);
+    self.exit_evt.deinit();
+    self.pause_evt.deinit();
     for (self.maps) |m| if (m) |mapping| sys.munmap(mapping);
     self.gpa.destroy(self);
 }

@@ -16,11 +16,20 @@ fd: i32,
 /// What `signal` writes: the same eventfd, or the pipe's write end.
 write_fd: i32,
 
+/// No notifier (yet): `deinit` is a no-op on it.
+pub const none: Notifier = .{ .fd = -1, .write_fd = -1 };
+
 pub const InitError = error{ SystemResources, Unexpected };
 
 pub fn init() InitError!Notifier {
     if (comptime !is_macos) {
-        const fd = try sys.eventfd(std.os.linux.EFD.NONBLOCK);
+        const fd = sys.eventfd(std.os.linux.EFD.NONBLOCK) catch |err| return switch (err) {
+            error.MFILE, error.NFILE, error.NODEV, error.NOMEM => error.SystemResources,
+            else => {
+                std.log.scoped(.vmm).err("eventfd: unexpected errno {t}", .{err});
+                return error.Unexpected;
+            },
+        };
         return .{ .fd = fd, .write_fd = fd };
     }
     var fds: [2]std.c.fd_t = undefined;
@@ -39,6 +48,7 @@ pub fn init() InitError!Notifier {
 }
 
 pub fn deinit(self: *Notifier) void {
+    if (self.fd < 0) return;
     if (comptime is_macos) {
         _ = std.c.close(self.fd);
         _ = std.c.close(self.write_fd);

@@ -13,6 +13,7 @@ const assert = std.debug.assert;
 const abi = @import("kvm_abi.zig");
 const kvm = @import("kvm.zig");
 const sys = @import("sys.zig");
+const Notifier = @import("Notifier.zig");
 const Pio = @import("legacy/Pio.zig");
 const arch = @import("arch.zig").current;
 const MmioBus = @import("MmioBus.zig");
@@ -45,7 +46,7 @@ pub const Control = struct {
     pio: *arch.LegacyBus,
     mmio: *MmioBus,
     /// Signalled once when the first outcome is recorded.
-    exit_evt: sys.fd_t,
+    exit_evt: Notifier,
     stopping: std.atomic.Value(bool) = .init(false),
     outcome: std.atomic.Value(Outcome) = .init(.running),
     /// Monotonic ns of the first KVM_RUN of any vCPU (0 until then), for the setup bench.
@@ -57,7 +58,7 @@ pub const Control = struct {
     pub fn finish(self: *Control, outcome: Outcome) void {
         assert(outcome != .running); // tidy: vCPU state, ours
         if (self.outcome.cmpxchgStrong(.running, outcome, .acq_rel, .acquire) == null) {
-            sys.eventfdSignal(self.exit_evt);
+            self.exit_evt.signal();
         }
         // seq_cst pairs with the vCPU's tid store / stopping load (store→load ordering).
         self.stopping.store(true, .seq_cst);
@@ -134,7 +135,7 @@ fn runLoop(self: *Vcpu) Outcome {
     while (!self.control.stopping.load(.seq_cst)) {
         self.control.pause.parkVcpu(&run.immediate_exit);
         self.fd.run() catch |err| switch (err) {
-            error.Interrupted, error.Again => continue,
+            error.INTR, error.AGAIN => continue,
             else => {
                 log.err("vCPU {d}: KVM_RUN failed: {t}", .{ self.index, err });
                 return .failure;

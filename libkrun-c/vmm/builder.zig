@@ -23,6 +23,7 @@ const protocol = @import("init_protocol");
 const arch = @import("arch.zig").current;
 const kvm = @import("kvm.zig");
 const sys = @import("sys.zig");
+const Notifier = @import("Notifier.zig");
 const loader = @import("kernel_loader.zig");
 const terminal = @import("terminal.zig");
 const Vcpu = @import("Vcpu.zig");
@@ -55,7 +56,6 @@ pub fn create(gpa: std.mem.Allocator, cfg: *const Config) Error!*Machine {
         .ram = .{},
         .pio = arch.legacyBus(&arch.Ram{}),
         .control = undefined,
-        .exit_evt = -1,
         .created_ns = created_ns,
         .devices = .{ .gpa = gpa, .vm = .{ .fd = -1 }, .mem = &m.mem, .loop = &m.loop, .mmio = &m.mmio },
     };
@@ -72,7 +72,7 @@ pub fn create(gpa: std.mem.Allocator, cfg: *const Config) Error!*Machine {
     }
     m.vm = m.kvm_fd.createVm() catch |err| return kvmFailed("KVM_CREATE_VM", err);
     m.devices.vm = m.vm;
-    m.exit_evt = sys.eventfd(linux.EFD.NONBLOCK) catch return error.SystemResources;
+    m.exit_evt = Notifier.init() catch return error.SystemResources;
     m.control = .{ .pio = &m.pio, .mmio = &m.mmio, .exit_evt = m.exit_evt };
     var b: Builder = .{ .m = m, .cfg = cfg };
     try build(&b);

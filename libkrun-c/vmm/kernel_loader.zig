@@ -169,7 +169,7 @@ pub fn mapBundlePrivate(bundle: []const u8, backing: ?BackingFd) Error!Mapping {
 
 /// Guest memory is never executable in the host: KVM runs guest code from its own page
 /// tables, and a host mapping that is writable and executable is a gift to an exploit.
-fn mapFilePrivate(fd: sys.fd_t, len: usize, offset: u64) sys.MmapError!Mapping {
+fn mapFilePrivate(fd: sys.fd_t, len: usize, offset: u64) sys.Error!Mapping {
     return sys.mmap(len, .{ .READ = true, .WRITE = true }, .{ .TYPE = .PRIVATE }, fd, offset);
 }
 
@@ -278,7 +278,7 @@ pub fn openFile(path: []const u8) Error!sys.fd_t {
     return sys.open(@ptrCast(&path_z), .{ .ACCMODE = .RDONLY, .CLOEXEC = true }) catch |err| {
         log.warn("cannot open {s}: {t}", .{ path, err });
         return switch (err) {
-            error.SystemResources => error.SystemResources,
+            error.MFILE, error.NFILE, error.NOMEM => error.SystemResources,
             else => error.KernelNotFound,
         };
     };

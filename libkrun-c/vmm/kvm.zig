@@ -1,6 +1,6 @@
 //! Typed KVM: `Kvm` (/dev/kvm) → `Vm` → `VcpuFd`, each owning its fd (and the vCPU its
-//! kvm_run mapping). One method per ioctl; errors come from sys.zig's errno switch, so no raw
-//! return value escapes this file.
+//! kvm_run mapping). One method per ioctl; errors are sys.zig's errno errors (error.INTR, ...),
+//! so no raw return value escapes this file.
 const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
@@ -8,8 +8,6 @@ const abi = @import("kvm_abi.zig");
 const sys = @import("sys.zig");
 
 const log = std.log.scoped(.vmm);
-
-pub const IoctlError = sys.IoctlError;
 
 pub const Kvm = struct {
     fd: sys.fd_t,
@@ -20,8 +18,8 @@ pub const Kvm = struct {
         const fd = sys.open("/dev/kvm", .{ .ACCMODE = .RDWR, .CLOEXEC = true }) catch |err| {
             log.err("cannot open /dev/kvm: {t}", .{err});
             return switch (err) {
-                error.SystemResources => error.SystemResources,
-                error.NotFound, error.PermissionDenied, error.Unexpected => error.KvmUnavailable,
+                error.MFILE, error.NFILE, error.NOMEM => error.SystemResources,
+                else => error.KvmUnavailable,
             };
         };
         errdefer sys.close(fd);
@@ -50,23 +48,23 @@ pub const Kvm = struct {
         return if (max != 0) max else self.checkExtension(.nr_vcpus);
     }
 
-    pub fn vcpuMmapSize(self: Kvm) IoctlError!usize {
+    pub fn vcpuMmapSize(self: Kvm) sys.Error!usize {
         const size = try sys.ioctl(self.fd, abi.KVM_GET_VCPU_MMAP_SIZE, 0);
-        if (size < @sizeOf(abi.kvm_run)) return error.InvalidArgument;
+        if (size < @sizeOf(abi.kvm_run)) return error.INVAL;
         return size;
     }
 
-    pub fn supportedCpuid(self: Kvm, out: *abi.kvm_cpuid2) IoctlError!void {
+    pub fn supportedCpuid(self: Kvm, out: *abi.kvm_cpuid2) sys.Error!void {
         out.nent = abi.cpuid_entries_max;
         _ = try sys.ioctl(self.fd, abi.KVM_GET_SUPPORTED_CPUID, @intFromPtr(out));
         assert(out.nent <= abi.cpuid_entries_max);
     }
 
-    pub fn createVm(self: Kvm) IoctlError!Vm {
+    pub fn createVm(self: Kvm) sys.Error!Vm {
         while (true) {
             const fd = sys.ioctl(self.fd, abi.KVM_CREATE_VM, 0) catch |err| switch (err) {
                 // KVM_CREATE_VM can fail with EINTR while the kernel sets up the MMU notifier.
-                error.Interrupted => continue,
+                error.INTR => continue,
                 else => return err,
             };
             return .{ .fd = @intCast(fd) };
@@ -82,7 +80,7 @@ pub const Vm = struct {
         self.* = undefined;
     }
 
-    pub fn setUserMemoryRegion(self: Vm, slot: u32, guest_addr: u64, host: []u8) IoctlError!void {
+    pub fn setUserMemoryRegion(self: Vm, slot: u32, guest_addr: u64, host: []u8) sys.Error!void {
         assert(guest_addr % std.heap.page_size_min == 0);
         assert(@intFromPtr(host.ptr) % std.heap.page_size_min == 0);
         var region: abi.kvm_userspace_memory_region = .{
@@ -94,26 +92,26 @@ pub const Vm = struct {
         _ = try sys.ioctl(self.fd, abi.KVM_SET_USER_MEMORY_REGION, @intFromPtr(&region));
     }
 
-    pub fn setTssAddr(self: Vm, addr: u32) IoctlError!void {
+    pub fn setTssAddr(self: Vm, addr: u32) sys.Error!void {
         _ = try sys.ioctl(self.fd, abi.KVM_SET_TSS_ADDR, addr);
     }
 
-    pub fn createIrqchip(self: Vm) IoctlError!void {
+    pub fn createIrqchip(self: Vm) sys.Error!void {
         _ = try sys.ioctl(self.fd, abi.KVM_CREATE_IRQCHIP, 0);
     }
 
-    pub fn createPit2(self: Vm) IoctlError!void {
+    pub fn createPit2(self: Vm) sys.Error!void {
         var config: abi.kvm_pit_config = .{ .flags = abi.KVM_PIT_SPEAKER_DUMMY };
         _ = try sys.ioctl(self.fd, abi.KVM_CREATE_PIT2, @intFromPtr(&config));
     }
 
-    pub fn irqfd(self: Vm, fd: sys.fd_t, gsi: u32) IoctlError!void {
+    pub fn irqfd(self: Vm, fd: sys.fd_t, gsi: u32) sys.Error!void {
         var req: abi.kvm_irqfd = .{ .fd = @intCast(fd), .gsi = gsi };
         _ = try sys.ioctl(self.fd, abi.KVM_IRQFD, @intFromPtr(&req));
     }
 
     /// An MMIO ioeventfd of 4 bytes at `addr` that fires only for writes of `datamatch`.
-    pub fn ioeventfd(self: Vm, fd: sys.fd_t, addr: u64, datamatch: u64) IoctlError!void {
+    pub fn ioeventfd(self: Vm, fd: sys.fd_t, addr: u64, datamatch: u64) sys.Error!void {
         var req: abi.kvm_ioeventfd = .{
             .datamatch = datamatch,
             .addr = addr,
@@ -124,9 +122,7 @@ pub const Vm = struct {
         _ = try sys.ioctl(self.fd, abi.KVM_IOEVENTFD, @intFromPtr(&req));
     }
 
-    pub const CreateVcpuError = IoctlError || sys.MmapError;
-
-    pub fn createVcpu(self: Vm, id: u32, mmap_size: usize) CreateVcpuError!VcpuFd {
+    pub fn createVcpu(self: Vm, id: u32, mmap_size: usize) sys.Error!VcpuFd {
         const fd: sys.fd_t = @intCast(try sys.ioctl(self.fd, abi.KVM_CREATE_VCPU, id));
         errdefer sys.close(fd);
         const mapping = try sys.mmap(mmap_size, .{ .READ = true, .WRITE = true }, .{ .TYPE = .SHARED }, fd, 0);
@@ -149,58 +145,58 @@ pub const VcpuFd = struct {
         return @ptrCast(self.mapping.ptr);
     }
 
-    /// One KVM_RUN. error.Interrupted means a signal (or immediate_exit) kicked us out.
-    pub fn run(self: VcpuFd) IoctlError!void {
+    /// One KVM_RUN. error.INTR means a signal (or immediate_exit) kicked us out.
+    pub fn run(self: VcpuFd) sys.Error!void {
         _ = try sys.ioctl(self.fd, abi.KVM_RUN, 0);
     }
 
-    pub fn getRegs(self: VcpuFd) IoctlError!abi.kvm_regs {
+    pub fn getRegs(self: VcpuFd) sys.Error!abi.kvm_regs {
         var regs: abi.kvm_regs = .{};
         _ = try sys.ioctl(self.fd, abi.KVM_GET_REGS, @intFromPtr(&regs));
         return regs;
     }
 
-    pub fn setRegs(self: VcpuFd, regs: *const abi.kvm_regs) IoctlError!void {
+    pub fn setRegs(self: VcpuFd, regs: *const abi.kvm_regs) sys.Error!void {
         _ = try sys.ioctl(self.fd, abi.KVM_SET_REGS, @intFromPtr(regs));
     }
 
-    pub fn getSregs(self: VcpuFd) IoctlError!abi.kvm_sregs {
+    pub fn getSregs(self: VcpuFd) sys.Error!abi.kvm_sregs {
         var sregs: abi.kvm_sregs = .{};
         _ = try sys.ioctl(self.fd, abi.KVM_GET_SREGS, @intFromPtr(&sregs));
         return sregs;
     }
 
-    pub fn setSregs(self: VcpuFd, sregs: *const abi.kvm_sregs) IoctlError!void {
+    pub fn setSregs(self: VcpuFd, sregs: *const abi.kvm_sregs) sys.Error!void {
         _ = try sys.ioctl(self.fd, abi.KVM_SET_SREGS, @intFromPtr(sregs));
     }
 
-    pub fn setFpu(self: VcpuFd, fpu: *const abi.kvm_fpu) IoctlError!void {
+    pub fn setFpu(self: VcpuFd, fpu: *const abi.kvm_fpu) sys.Error!void {
         _ = try sys.ioctl(self.fd, abi.KVM_SET_FPU, @intFromPtr(fpu));
     }
 
     /// KVM_SET_MSRS returns how many entries it set; anything short of all is an error.
-    pub fn setMsrs(self: VcpuFd, msrs: anytype) IoctlError!void {
+    pub fn setMsrs(self: VcpuFd, msrs: anytype) sys.Error!void {
         const set = try sys.ioctl(self.fd, abi.KVM_SET_MSRS, @intFromPtr(msrs));
         if (set != msrs.nmsrs) {
             log.err("KVM_SET_MSRS set {d} of {d} (first refused: 0x{x})", .{
                 set, msrs.nmsrs, if (set < msrs.nmsrs) msrs.entries[set].index else 0,
             });
-            return error.InvalidArgument;
+            return error.INVAL;
         }
     }
 
-    pub fn setCpuid2(self: VcpuFd, cpuid: *const abi.kvm_cpuid2) IoctlError!void {
+    pub fn setCpuid2(self: VcpuFd, cpuid: *const abi.kvm_cpuid2) sys.Error!void {
         assert(cpuid.nent <= abi.cpuid_entries_max);
         _ = try sys.ioctl(self.fd, abi.KVM_SET_CPUID2, @intFromPtr(cpuid));
     }
 
-    pub fn getLapic(self: VcpuFd) IoctlError!abi.kvm_lapic_state {
+    pub fn getLapic(self: VcpuFd) sys.Error!abi.kvm_lapic_state {
         var state: abi.kvm_lapic_state = .{};
         _ = try sys.ioctl(self.fd, abi.KVM_GET_LAPIC, @intFromPtr(&state));
         return state;
     }
 
-    pub fn setLapic(self: VcpuFd, state: *const abi.kvm_lapic_state) IoctlError!void {
+    pub fn setLapic(self: VcpuFd, state: *const abi.kvm_lapic_state) sys.Error!void {
         _ = try sys.ioctl(self.fd, abi.KVM_SET_LAPIC, @intFromPtr(state));
     }
 };

@@ -1,99 +1,67 @@
-//! The VMM's syscall layer: every raw Linux call the VMM makes goes through here, and every
-//! result goes through an errno switch with EINTR and EAGAIN named explicitly. Callers get small
-//! Zig error sets; anything unexpected is logged with its errno and becomes `error.Unexpected`.
+//! The VMM's syscall layer: every raw Linux call the VMM makes goes through here. The
+//! convention is the one of all three syscall layers (libkrun-c/sys/errno.zig, CONTRIBUTING.md
+//! "System calls"): a call's result goes through `errno.check`, so a wrapper returns `Error!T`
+//! with one error per errno (`error.INTR`, `error.NOMEM`, ...), and callers switch on the errnos
+//! they handle. Calls that return nothing (eventfd signal/drain, poll, tgkill) log an errno
+//! they do not expect.
 const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
+const errno = @import("sys_errno");
 
 const log = std.log.scoped(.vmm);
 
 pub const fd_t = linux.fd_t;
-
-pub const IoctlError = error{
-    Interrupted,
-    Again,
-    OutOfMemory,
-    Fault,
-    InvalidArgument,
-    Exists,
-    Busy,
-    NotSupported,
-    PermissionDenied,
-    SystemResources,
-    Unexpected,
-};
-
-fn unexpected(what: []const u8, e: linux.E) error{Unexpected} {
-    logUnexpected(what, e);
-    return error.Unexpected;
-}
+pub const Error = errno.Error;
 
 fn logUnexpected(what: []const u8, e: linux.E) void {
     log.err("{s}: unexpected errno {t}", .{ what, e });
 }
 
-pub fn ioctl(fd: fd_t, request: u32, arg: usize) IoctlError!usize {
+pub fn ioctl(fd: fd_t, request: u32, arg: usize) Error!usize {
     assert(fd >= 0);
-    const rc = linux.ioctl(fd, request, arg);
-    return switch (linux.errno(rc)) {
-        .SUCCESS => rc,
-        .INTR => error.Interrupted,
-        .AGAIN => error.Again,
-        .NOMEM => error.OutOfMemory,
-        .FAULT => error.Fault,
-        .INVAL => error.InvalidArgument,
-        .EXIST => error.Exists,
-        .BUSY => error.Busy,
-        .NOTTY, .NXIO, .NODEV, .NOSYS, .OPNOTSUPP => error.NotSupported,
-        .PERM, .ACCES => error.PermissionDenied,
-        .@"2BIG", .NOSPC, .MFILE, .NFILE, .NOBUFS, .RANGE => error.SystemResources,
-        else => |e| unexpected("ioctl", e),
-    };
+    return errno.check(linux.ioctl(fd, request, arg));
 }
 
-pub const OpenError = error{ NotFound, PermissionDenied, SystemResources, Unexpected };
-
-pub fn open(path: [*:0]const u8, flags: linux.O) OpenError!fd_t {
+/// open(2), restarted on EINTR.
+pub fn open(path: [*:0]const u8, flags: linux.O) Error!fd_t {
     while (true) {
-        const rc = linux.open(path, flags, 0);
-        switch (linux.errno(rc)) {
-            .SUCCESS => return @intCast(rc),
-            .INTR => continue,
-            .NOENT, .NODEV, .NXIO, .NOTDIR => return error.NotFound,
-            .ACCES, .PERM, .ROFS => return error.PermissionDenied,
-            .MFILE, .NFILE, .NOMEM => return error.SystemResources,
-            else => |e| return unexpected("open", e),
-        }
+        const rc = errno.check(linux.open(path, flags, 0)) catch |err| switch (err) {
+            error.INTR => continue,
+            else => return err,
+        };
+        return @intCast(rc);
     }
 }
 
-pub const ReadError = error{ InputOutput, UnexpectedEof, Unexpected };
-
-/// The size of a regular file (lseek to its end).
-pub fn fileSize(fd: fd_t) ReadError!u64 {
-    const rc = linux.lseek(fd, 0, linux.SEEK.END);
-    return switch (linux.errno(rc)) {
-        .SUCCESS => rc,
-        .SPIPE, .INVAL, .OVERFLOW => error.InputOutput,
-        else => |e| unexpected("lseek", e),
+/// What a failed call means for the VM being built, when the host ran out of something:
+/// ENOMEM is memory, running out of fds, buffers, space or slots is another resource; null for
+/// everything else (a real failure of the call). The Zig errors of the same names pass through,
+/// so a caller can hand it any error it got.
+pub fn shortage(err: anyerror) ?error{ OutOfMemory, SystemResources } {
+    return switch (err) {
+        error.NOMEM, error.OutOfMemory => error.OutOfMemory,
+        error.MFILE, error.NFILE, error.NOBUFS, error.NOSPC, error.@"2BIG", error.RANGE, error.SystemResources => error.SystemResources,
+        else => null,
     };
 }
 
-/// Fills `dest` from `offset` of `fd`; a short file is an error.
-pub fn preadAll(fd: fd_t, dest: []u8, offset: u64) ReadError!void {
+/// The size of a regular file (lseek to its end).
+pub fn fileSize(fd: fd_t) Error!u64 {
+    return errno.check(linux.lseek(fd, 0, linux.SEEK.END));
+}
+
+/// Fills `dest` from `offset` of `fd`, restarted on EINTR/EAGAIN; a short file is EIO.
+pub fn preadAll(fd: fd_t, dest: []u8, offset: u64) Error!void {
     var done: usize = 0;
     while (done < dest.len) {
         const chunk = @min(dest.len - done, 1 << 30);
-        const rc = linux.pread(fd, dest[done..].ptr, chunk, @intCast(offset + done));
-        switch (linux.errno(rc)) {
-            .SUCCESS => {
-                if (rc == 0) return error.UnexpectedEof;
-                done += rc;
-            },
-            .INTR, .AGAIN => continue,
-            .IO, .ISDIR, .INVAL, .FAULT => return error.InputOutput,
-            else => |e| return unexpected("pread", e),
-        }
+        const n = errno.check(linux.pread(fd, dest[done..].ptr, chunk, @intCast(offset + done))) catch |err| switch (err) {
+            error.INTR, error.AGAIN => continue,
+            else => return err,
+        };
+        if (n == 0) return error.IO;
+        done += n;
     }
 }
 
@@ -103,18 +71,10 @@ pub fn close(fd: fd_t) void {
     _ = linux.close(fd);
 }
 
-pub const MmapError = error{ OutOfMemory, PermissionDenied, InvalidArgument, Unexpected };
-
-pub fn mmap(len: usize, prot: linux.PROT, flags: linux.MAP, fd: fd_t, offset: u64) MmapError![]align(std.heap.page_size_min) u8 {
+pub fn mmap(len: usize, prot: linux.PROT, flags: linux.MAP, fd: fd_t, offset: u64) Error![]align(std.heap.page_size_min) u8 {
     assert(len > 0);
-    const rc = linux.mmap(null, len, prot, flags, fd, @intCast(offset));
-    return switch (linux.errno(rc)) {
-        .SUCCESS => @as([*]align(std.heap.page_size_min) u8, @ptrFromInt(rc))[0..len],
-        .NOMEM, .AGAIN, .NFILE, .MFILE, .OVERFLOW => error.OutOfMemory,
-        .ACCES, .PERM => error.PermissionDenied,
-        .INVAL, .NODEV, .BADF => error.InvalidArgument,
-        else => |e| unexpected("mmap", e),
-    };
+    const rc = try errno.check(linux.mmap(null, len, prot, flags, fd, @intCast(offset)));
+    return @as([*]align(std.heap.page_size_min) u8, @ptrFromInt(rc))[0..len];
 }
 
 pub fn munmap(mem: []align(std.heap.page_size_min) const u8) void {
@@ -123,13 +83,8 @@ pub fn munmap(mem: []align(std.heap.page_size_min) const u8) void {
     assert(linux.errno(rc) == .SUCCESS); // Only a wrong pointer/length fails: a VMM bug.
 }
 
-pub fn eventfd(flags: u32) error{ SystemResources, Unexpected }!fd_t {
-    const rc = linux.eventfd(0, flags | linux.EFD.CLOEXEC);
-    return switch (linux.errno(rc)) {
-        .SUCCESS => @intCast(rc),
-        .MFILE, .NFILE, .NODEV, .NOMEM => error.SystemResources,
-        else => |e| unexpected("eventfd", e),
-    };
+pub fn eventfd(flags: u32) Error!fd_t {
+    return @intCast(try errno.check(linux.eventfd(0, flags | linux.EFD.CLOEXEC)));
 }
 
 /// Adds 1 to an eventfd counter. A full counter (EAGAIN) already means "signalled".
@@ -238,5 +193,5 @@ test "eventfd signal, poll and drain" {
 test "ioctl maps errno: ENOTTY on a non-device fd" {
     const fd = try eventfd(0);
     defer close(fd);
-    try std.testing.expectError(error.NotSupported, ioctl(fd, 0xAE00, 0));
+    try std.testing.expectError(error.NOTTY, ioctl(fd, 0xAE00, 0));
 }

@@ -244,9 +244,9 @@ fn processRequest(self: *Server, got_len: usize, out_room: usize) Outcome {
     const result = self.decode(got, &header);
     var err: i32 = 0;
     result catch |e| switch (e) {
-        error.Sys => err = -@as(i32, @backingInt(sys.last)),
         error.NoReply => return .none,
         error.Blocked => return .blocked,
+        else => err = -@as(i32, @backingInt(sys.errnoOf(@errorCast(e)))),
     };
     return .{ .reply = self.finishReply(header.unique, err) };
 }
@@ -314,7 +314,7 @@ pub const Request = struct {
 
     /// The next fixed struct; EINVAL if the request is too short for it.
     pub fn take(self: *Request, comptime T: type) sys.Error!T {
-        if (self.args.len - self.pos < @sizeOf(T)) return sys.fail(.INVAL);
+        if (self.args.len - self.pos < @sizeOf(T)) return error.INVAL;
         var value: T = undefined;
         @memcpy(std.mem.asBytes(&value), self.args[self.pos..][0..@sizeOf(T)]);
         self.pos += @sizeOf(T);
@@ -324,8 +324,8 @@ pub const Request = struct {
     /// The next NUL-terminated string, which must end inside the request.
     pub fn string(self: *Request, max: usize) sys.Error![:0]const u8 {
         const tail = self.args[self.pos..];
-        const nul = std.mem.indexOfScalar(u8, tail, 0) orelse return sys.fail(.INVAL);
-        if (nul > max) return sys.fail(.NAMETOOLONG);
+        const nul = std.mem.indexOfScalar(u8, tail, 0) orelse return error.INVAL;
+        if (nul > max) return error.NAMETOOLONG;
         self.pos += nul + 1;
         return tail[0..nul :0];
     }
@@ -343,14 +343,14 @@ pub const Request = struct {
 };
 
 pub fn checkName(s: []const u8) sys.Error!void {
-    if (s.len == 0) return sys.fail(.INVAL);
-    if (s.len > name_max) return sys.fail(.NAMETOOLONG);
-    if (std.mem.eql(u8, s, ".") or std.mem.eql(u8, s, "..")) return sys.fail(.INVAL);
-    if (std.mem.indexOfScalar(u8, s, '/') != null) return sys.fail(.INVAL);
+    if (s.len == 0) return error.INVAL;
+    if (s.len > name_max) return error.NAMETOOLONG;
+    if (std.mem.eql(u8, s, ".") or std.mem.eql(u8, s, "..")) return error.INVAL;
+    if (std.mem.indexOfScalar(u8, s, '/') != null) return error.INVAL;
 }
 
 fn decode(self: *Server, got: []const u8, header: *fuse.InHeader) Error!void {
-    if (got.len < @sizeOf(fuse.InHeader)) return sys.fail(.INVAL);
+    if (got.len < @sizeOf(fuse.InHeader)) return error.INVAL;
     @memcpy(std.mem.asBytes(header), got[0..@sizeOf(fuse.InHeader)]);
     const opcode: fuse.Opcode = @fromBackingInt(@intCast(header.opcode));
     // The header's length must match what the guest supplied, extensions included.
@@ -432,7 +432,7 @@ fn dispatch(self: *Server, opcode: fuse.Opcode, req: *Request) Error!void {
         .ioctl => try self.opIoctl(req),
         .syncfs => try ops_file.syncfs(self, req),
         // bmap, poll, notify_reply, DAX mappings (no window yet), statx, tmpfile, unknown.
-        else => return sys.fail(.NOSYS),
+        else => return error.NOSYS,
     }
 }
 
@@ -440,7 +440,7 @@ fn dispatch(self: *Server, opcode: fuse.Opcode, req: *Request) Error!void {
 
 /// Room for `n` more payload bytes; ERANGE if the guest's buffer cannot hold them.
 pub fn replySpace(self: *Server, n: usize) sys.Error![]u8 {
-    if (n > self.reply_cap - self.reply_len) return sys.fail(.RANGE);
+    if (n > self.reply_cap - self.reply_len) return error.RANGE;
     const start = @sizeOf(fuse.OutHeader) + self.reply_len;
     self.reply_len += n;
     return self.out_buf[start..][0..n];
@@ -480,7 +480,7 @@ fn opInit(self: *Server, req: *Request) Error!void {
         // The kernel retries INIT with our major.
         return self.replyStruct(out);
     }
-    if (in.major < fuse.kernel_version or in.minor < fuse.kernel_minor_min) return sys.fail(.PROTO);
+    if (in.major < fuse.kernel_version or in.minor < fuse.kernel_minor_min) return error.PROTO;
     out.minor = @min(in.minor, fuse.kernel_minor_version);
     out.max_readahead = in.max_readahead;
     out.flags = in.flags & init_flags_supported;
@@ -518,7 +518,7 @@ fn opIoctl(self: *Server, req: *Request) Error!void {
     if (in.cmd == ioctl_exit_code and req.header.nodeid == fuse.root_id) {
         const code = exitCodeFrom(req.header.pid, in.arg) catch |err| {
             if (self.exit_code_refused.fetchAdd(1, .monotonic) == 0) log.warn("exit-code ioctl from guest pid {d} refused ({t}); later refusals are not logged", .{ req.header.pid, err });
-            return sys.fail(if (err == error.NotInit) .PERM else .INVAL);
+            return if (err == error.NotInit) error.PERM else error.INVAL;
         };
         // The first report wins: init reports once, right before it reboots.
         if (self.exit_code.cmpxchgStrong(exit_code_unset, code, .acq_rel, .acquire) == null) {
@@ -528,7 +528,7 @@ fn opIoctl(self: *Server, req: *Request) Error!void {
         }
         return self.replyStruct(std.mem.zeroes(fuse.IoctlOut));
     }
-    return sys.fail(.NOTTY);
+    return error.NOTTY;
 }
 
 /// Validates an exit-code report. Only the guest's init (pid 1 in the namespace the root was

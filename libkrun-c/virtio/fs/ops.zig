@@ -31,26 +31,26 @@ pub const virtual_ino_base: u64 = 0xffff_ffff_0000_0000;
 // ---- inode and handle access ----------------------------------------------------------------
 
 pub fn inode(s: *Server, nodeid: u64) sys.Error!u32 {
-    return s.inodes.find(nodeid) orelse sys.fail(.NOENT);
+    return s.inodes.find(nodeid) orelse error.NOENT;
 }
 
 /// A host directory to create or remove entries in; overlays are read-only.
 pub fn hostDir(s: *Server, nodeid: u64) sys.Error!*Inodes.Inode {
     const n = s.inodes.get(try inode(s, nodeid));
-    if (n.kind == .virtual) return sys.fail(if (n.type == S.IFDIR) .ROFS else .NOTDIR);
-    if (n.type != S.IFDIR) return sys.fail(.NOTDIR);
+    if (n.kind == .virtual) return if (n.type == S.IFDIR) error.ROFS else error.NOTDIR;
+    if (n.type != S.IFDIR) return error.NOTDIR;
     return n;
 }
 
 fn hostInode(s: *Server, nodeid: u64) sys.Error!*Inodes.Inode {
     const n = s.inodes.get(try inode(s, nodeid));
-    if (n.kind == .virtual) return sys.fail(.ROFS);
+    if (n.kind == .virtual) return error.ROFS;
     return n;
 }
 
 pub fn handleOf(s: *Server, fh: u64, kinds: []const Handles.Kind) sys.Error!*Handles.Handle {
-    const h = s.handles.find(fh) orelse return sys.fail(.BADF);
-    if (std.mem.indexOfScalar(Handles.Kind, kinds, h.kind) == null) return sys.fail(.BADF);
+    const h = s.handles.find(fh) orelse return error.BADF;
+    if (std.mem.indexOfScalar(Handles.Kind, kinds, h.kind) == null) return error.BADF;
     return h;
 }
 
@@ -59,7 +59,7 @@ pub fn handleOf(s: *Server, fh: u64, kinds: []const Handles.Kind) sys.Error!*Han
 pub fn reopen(s: *Server, n: *const Inodes.Inode, flags: u32) sys.Error!sys.fd_t {
     assert(n.kind == .host); // tidy: reopen arguments are ours
     assert(flags & (O.CREAT | O.PATH | O.NOFOLLOW) == 0); // tidy: reopen arguments are ours
-    if (n.type != S.IFREG and n.type != S.IFDIR) return sys.fail(.NXIO);
+    if (n.type != S.IFREG and n.type != S.IFDIR) return error.NXIO;
     var p: sys.ProcPath = .{};
     const fd = try sys.openat(s.proc_fd, p.name(n.fd), flags | O.CLOEXEC | O.NONBLOCK | O.NOCTTY, 0);
     const st = sys.fstat(fd) catch |e| {
@@ -68,7 +68,7 @@ pub fn reopen(s: *Server, n: *const Inodes.Inode, flags: u32) sys.Error!sys.fd_t
     };
     if (st.dev != n.dev or st.ino != n.ino) {
         sys.close(fd);
-        return sys.fail(.IO);
+        return error.IO;
     }
     return fd;
 }
@@ -154,28 +154,28 @@ pub fn lookupHost(s: *Server, dir_fd: sys.fd_t, tag: u16, name: [*:0]const u8, n
     if (st.mode & S.IFMT == S.IFDIR) {
         if (s.virtual.child(tag, name[0..name_len])) |c| child_tag = c;
     }
-    const index = s.inodes.addHost(fd, &st, child_tag) orelse return sys.fail(.NFILE);
+    const index = s.inodes.addHost(fd, &st, child_tag) orelse return error.NFILE;
     return .{ .index = index, .attr = attrFromStat(&st) };
 }
 
 pub fn lookup(s: *Server, req: *Request) Error!void {
     const name = try req.name();
     const parent = s.inodes.get(try inode(s, req.header.nodeid));
-    if (parent.type != S.IFDIR) return sys.fail(.NOTDIR);
+    if (parent.type != S.IFDIR) return error.NOTDIR;
     const tag: u16 = parent.entry;
     if (parent.kind == .virtual or tag != Virtual.none) {
         if (s.virtual.child(tag, name)) |c| {
             if (s.virtual.get(c).kind != .anchor) {
-                const index = s.inodes.addVirtual(c, s.virtual.fileType(c)) orelse return sys.fail(.NFILE);
+                const index = s.inodes.addVirtual(c, s.virtual.fileType(c)) orelse return error.NFILE;
                 s.virtual.consume(c);
                 return replyEntry(s, index);
             }
         }
     }
-    if (parent.kind == .virtual) return sys.fail(.NOENT);
+    if (parent.kind == .virtual) return error.NOENT;
     const found = lookupHost(s, parent.fd, tag, name.ptr, name.len) catch |e| {
         // A negative entry with a timeout lets the guest cache the miss (as virtiofsd does).
-        if (sys.last == .NOENT) return s.replyStruct(negativeEntry());
+        if (e == error.NOENT) return s.replyStruct(negativeEntry());
         return e;
     };
     return s.replyStruct(entryOut(s, found.index, found.attr));
@@ -217,7 +217,7 @@ pub fn setattr(s: *Server, req: *Request) Error!void {
     var p: sys.ProcPath = .{};
     if (in.valid & fuse.Fattr.mode != 0) {
         // chmod has no AT_EMPTY_PATH form; the magic link names exactly this inode.
-        if (n.type == S.IFLNK) return sys.fail(.OPNOTSUPP);
+        if (n.type == S.IFLNK) return error.OPNOTSUPP;
         try sys.fchmodat(s.proc_fd, p.name(n.fd), keptMode(s, n.type, in.mode & 0o7777));
     }
     if (in.valid & (fuse.Fattr.uid | fuse.Fattr.gid) != 0) {
@@ -245,14 +245,14 @@ fn timeArg(valid: u32, set: u32, now: u32, sec: u64, nsec: u32) sys.Error!linux.
     const utime_omit = (1 << 30) - 2;
     if (valid & set == 0) return .{ .sec = 0, .nsec = utime_omit };
     if (valid & now != 0) return .{ .sec = 0, .nsec = utime_now };
-    if (nsec >= std.time.ns_per_s) return sys.fail(.INVAL);
+    if (nsec >= std.time.ns_per_s) return error.INVAL;
     return .{ .sec = @bitCast(sec), .nsec = nsec };
 }
 
 fn truncate(s: *Server, n: *const Inodes.Inode, in: fuse.SetattrIn, nodeid: u64) sys.Error!void {
-    if (n.type == S.IFDIR) return sys.fail(.ISDIR);
-    if (n.type != S.IFREG) return sys.fail(.INVAL);
-    if (in.size > std.math.maxInt(i64)) return sys.fail(.INVAL);
+    if (n.type == S.IFDIR) return error.ISDIR;
+    if (n.type != S.IFREG) return error.INVAL;
+    if (in.size > std.math.maxInt(i64)) return error.INVAL;
     if (in.valid & fuse.Fattr.fh != 0) {
         if (s.handles.find(in.fh)) |h| {
             if (h.kind == .file and h.writable and h.nodeid == nodeid) {
@@ -269,7 +269,7 @@ fn truncate(s: *Server, n: *const Inodes.Inode, in: fuse.SetattrIn, nodeid: u64)
 
 pub fn readlink(s: *Server, req: *Request) Error!void {
     const n = s.inodes.get(try inode(s, req.header.nodeid));
-    if (n.kind != .host or n.type != S.IFLNK) return sys.fail(.INVAL);
+    if (n.kind != .host or n.type != S.IFLNK) return error.INVAL;
     const room = @min(s.replyRoom(), Server.path_max);
     const buf = try s.replySpace(room);
     const len = try sys.readlinkat(n.fd, "", buf);
@@ -321,7 +321,7 @@ pub fn finishCreate(s: *Server, req: *const Request, parent: *const Inodes.Inode
 pub fn symlink(s: *Server, req: *Request) Error!void {
     const name = try req.name();
     const target = try req.string(Server.path_max - 1);
-    if (target.len == 0) return sys.fail(.NOENT);
+    if (target.len == 0) return error.NOENT;
     const parent = try hostDir(s, req.header.nodeid);
     try sys.symlinkat(target.ptr, parent.fd, name.ptr);
     return replyEntry(s, try finishCreate(s, req, parent, name, 0o777));
@@ -335,9 +335,9 @@ pub fn mknod(s: *Server, req: *Request) Error!void {
     switch (kind) {
         0, S.IFREG, S.IFIFO, S.IFSOCK => {},
         // Only the overlayfs whiteout: any other device node in the share is a host device.
-        S.IFCHR => if (in.rdev != 0) return sys.fail(.PERM),
-        S.IFBLK => return sys.fail(.PERM),
-        else => return sys.fail(.INVAL),
+        S.IFCHR => if (in.rdev != 0) return error.PERM,
+        S.IFBLK => return error.PERM,
+        else => return error.INVAL,
     }
     try sys.mknodat(parent.fd, name.ptr, in.mode & (S.IFMT | 0o7777), in.rdev);
     return replyEntry(s, try finishCreate(s, req, parent, name, in.mode));
@@ -370,7 +370,7 @@ pub fn rename(s: *Server, req: *Request, with_flags: bool) Error!void {
     const noreplace = 1;
     const exchange = 2;
     const whiteout = 4;
-    if (flags & ~@as(u32, noreplace | exchange | whiteout) != 0) return sys.fail(.INVAL);
+    if (flags & ~@as(u32, noreplace | exchange | whiteout) != 0) return error.INVAL;
     const old = try req.name();
     const new = try req.name();
     const from = try hostDir(s, req.header.nodeid);
@@ -383,7 +383,7 @@ pub fn link(s: *Server, req: *Request) Error!void {
     const name = try req.name();
     const parent = try hostDir(s, req.header.nodeid);
     const old = try hostInode(s, in.oldnodeid);
-    if (old.type == S.IFDIR) return sys.fail(.PERM);
+    if (old.type == S.IFDIR) return error.PERM;
     // The magic link names the inode we hold, so no path (and nothing outside) is involved;
     // unlike AT_EMPTY_PATH it needs no CAP_DAC_READ_SEARCH.
     var p: sys.ProcPath = .{};
@@ -394,7 +394,7 @@ pub fn link(s: *Server, req: *Request) Error!void {
 
 /// A guest file offset, refused if the host's off_t cannot hold it.
 pub fn offsetArg(off: u64) sys.Error!u64 {
-    if (off > std.math.maxInt(i64)) return sys.fail(.INVAL);
+    if (off > std.math.maxInt(i64)) return error.INVAL;
     return off;
 }
 
@@ -429,7 +429,7 @@ pub fn access(s: *Server, req: *Request) Error!void {
     const in = try req.take(fuse.AccessIn);
     const n = s.inodes.get(try inode(s, req.header.nodeid));
     const w_ok = 2;
-    if (in.mask & w_ok != 0 and (s.options.read_only or n.kind == .virtual)) return sys.fail(.ROFS);
+    if (in.mask & w_ok != 0 and (s.options.read_only or n.kind == .virtual)) return error.ROFS;
     if (n.kind == .virtual) return;
     return sys.faccessat(n.fd, "", in.mask & 7, sys.AT.EMPTY_PATH);
 }
@@ -438,8 +438,8 @@ pub fn access(s: *Server, req: *Request) Error!void {
 /// O_PATH symlink fd is not a path to the link's own xattrs).
 fn xattrPath(s: *Server, nodeid: u64, p: *sys.ProcPath) sys.Error![*:0]const u8 {
     const n = s.inodes.get(try inode(s, nodeid));
-    if (n.kind == .virtual) return sys.fail(.NODATA);
-    if (n.type == S.IFLNK) return sys.fail(.OPNOTSUPP);
+    if (n.kind == .virtual) return error.NODATA;
+    if (n.type == S.IFLNK) return error.OPNOTSUPP;
     return p.of(n.fd);
 }
 
@@ -447,19 +447,19 @@ pub fn setxattr(s: *Server, req: *Request) Error!void {
     const in = try req.take(fuse.SetxattrIn);
     const name = try req.string(255);
     const value = req.rest();
-    if (in.size > value.len or in.size > Server.xattr_size_max) return sys.fail(.INVAL);
+    if (in.size > value.len or in.size > Server.xattr_size_max) return error.INVAL;
     var p: sys.ProcPath = .{};
-    const path = xattrPath(s, req.header.nodeid, &p) catch |e| return if (sys.last == .NODATA) sys.fail(.ROFS) else e;
+    const path = xattrPath(s, req.header.nodeid, &p) catch |e| return if (e == error.NODATA) error.ROFS else e;
     return sys.setxattr(path, name.ptr, value[0..in.size], in.flags);
 }
 
 pub fn getxattr(s: *Server, req: *Request, list: bool) Error!void {
     const in = try req.take(fuse.GetxattrIn);
     const name: [*:0]const u8 = if (list) "" else (try req.string(255)).ptr;
-    if (in.size > Server.xattr_size_max) return sys.fail(.INVAL);
+    if (in.size > Server.xattr_size_max) return error.INVAL;
     var p: sys.ProcPath = .{};
     const path = xattrPath(s, req.header.nodeid, &p) catch |e| {
-        if (sys.last != .NODATA) return e;
+        if (e != error.NODATA) return e;
         // Overlays have no xattrs.
         if (!list) return e;
         if (in.size == 0) return s.replyStruct(fuse.GetxattrOut{ .size = 0, .padding = 0 });
@@ -477,7 +477,7 @@ pub fn getxattr(s: *Server, req: *Request, list: bool) Error!void {
 pub fn removexattr(s: *Server, req: *Request) Error!void {
     const name = try req.string(255);
     var p: sys.ProcPath = .{};
-    const path = xattrPath(s, req.header.nodeid, &p) catch |e| return if (sys.last == .NODATA) sys.fail(.ROFS) else e;
+    const path = xattrPath(s, req.header.nodeid, &p) catch |e| return if (e == error.NODATA) error.ROFS else e;
     return sys.removexattr(path, name.ptr);
 }
 
@@ -487,11 +487,11 @@ pub fn removexattr(s: *Server, req: *Request) Error!void {
 /// blocks the worker: a conflict yields error.Blocked and the device retries the request later.
 pub fn lock(s: *Server, req: *Request, opcode: anytype) Error!void {
     const in = try req.take(fuse.LkIn);
-    if (in.lk_flags & fuse.lk_flock != 0) return sys.fail(.NOSYS);
+    if (in.lk_flags & fuse.lk_flock != 0) return error.NOSYS;
     const h = try handleOf(s, in.fh, &.{.file});
-    if (in.lk.type > linux.F.UNLCK) return sys.fail(.INVAL);
+    if (in.lk.type > linux.F.UNLCK) return error.INVAL;
     const start = try offsetArg(in.lk.start);
-    if (in.lk.end < start) return sys.fail(.INVAL);
+    if (in.lk.end < start) return error.INVAL;
     var fl = std.mem.zeroes(linux.Flock);
     fl.type = @intCast(in.lk.type);
     fl.whence = 0;
@@ -515,7 +515,7 @@ pub fn lock(s: *Server, req: *Request, opcode: anytype) Error!void {
         },
         .setlk => return sys.fcntlLock(h.fd, linux.F.OFD_SETLK, &fl),
         .setlkw => sys.fcntlLock(h.fd, linux.F.OFD_SETLK, &fl) catch |e| {
-            if (sys.last == .AGAIN) return error.Blocked;
+            if (e == error.AGAIN) return error.Blocked;
             return e;
         },
         else => unreachable, // tidy: the dispatcher only routes these opcodes here

@@ -32,7 +32,7 @@ pub fn readdir(s: *Server, req: *Request, plus: bool) Error!void {
         if (got == 0) break;
         var pos: usize = 0;
         while (pos < got) {
-            const d = direntAt(s.dir_buf[0..got], pos) orelse return sys.fail(.IO);
+            const d = direntAt(s.dir_buf[0..got], pos) orelse return error.IO;
             pos += d.reclen;
             const size = fuse.direntSize(if (plus) @sizeOf(fuse.EntryOut) + fuse.name_offset else fuse.name_offset, d.name.len);
             if (used + size > room) return;

@@ -27,8 +27,8 @@ const copy_max = 1 << 30;
 fn openFlags(s: *const Server, guest: u32) sys.Error!u32 {
     const keep = O.ACCMODE | O.APPEND | O.TRUNC | O.DSYNC | O.SYNC;
     const flags = guest & keep;
-    if (flags & O.ACCMODE == O.ACCMODE) return sys.fail(.INVAL);
-    if (s.options.read_only and (flags & O.ACCMODE != O.RDONLY or flags & O.TRUNC != 0)) return sys.fail(.ROFS);
+    if (flags & O.ACCMODE == O.ACCMODE) return error.INVAL;
+    if (s.options.read_only and (flags & O.ACCMODE != O.RDONLY or flags & O.TRUNC != 0)) return error.ROFS;
     return flags;
 }
 
@@ -40,28 +40,28 @@ pub fn open(s: *Server, req: *Request) Error!void {
     const in = try req.take(fuse.OpenIn);
     const n = s.inodes.get(try ops.inode(s, req.header.nodeid));
     const flags = try openFlags(s, in.flags);
-    if (n.type == S.IFDIR) return sys.fail(.ISDIR);
+    if (n.type == S.IFDIR) return error.ISDIR;
     if (n.kind == .virtual) {
-        if (writable(flags) or flags & O.TRUNC != 0) return sys.fail(.ROFS);
-        const fh = s.handles.add(.{ .kind = .virtual_file, .nodeid = req.header.nodeid, .entry = n.entry }) orelse return sys.fail(.NFILE);
+        if (writable(flags) or flags & O.TRUNC != 0) return error.ROFS;
+        const fh = s.handles.add(.{ .kind = .virtual_file, .nodeid = req.header.nodeid, .entry = n.entry }) orelse return error.NFILE;
         return s.replyStruct(fuse.OpenOut{ .fh = fh, .open_flags = 0, .backing_id = 0 });
     }
-    if (n.type != S.IFREG) return sys.fail(.NXIO);
+    if (n.type != S.IFREG) return error.NXIO;
     const fd = try ops.reopen(s, n, flags);
-    const fh = s.handles.add(.{ .kind = .file, .fd = fd, .nodeid = req.header.nodeid, .writable = writable(flags) }) orelse return sys.fail(.NFILE);
+    const fh = s.handles.add(.{ .kind = .file, .fd = fd, .nodeid = req.header.nodeid, .writable = writable(flags) }) orelse return error.NFILE;
     return s.replyStruct(fuse.OpenOut{ .fh = fh, .open_flags = 0, .backing_id = 0 });
 }
 
 pub fn opendir(s: *Server, req: *Request) Error!void {
     _ = try req.take(fuse.OpenIn);
     const n = s.inodes.get(try ops.inode(s, req.header.nodeid));
-    if (n.type != S.IFDIR) return sys.fail(.NOTDIR);
+    if (n.type != S.IFDIR) return error.NOTDIR;
     var h: Handles.Handle = .{ .kind = .virtual_dir, .nodeid = req.header.nodeid, .entry = n.entry };
     if (n.kind == .host) {
         h.kind = .dir;
         h.fd = try ops.reopen(s, n, O.RDONLY | O.DIRECTORY);
     }
-    const fh = s.handles.add(h) orelse return sys.fail(.NFILE);
+    const fh = s.handles.add(h) orelse return error.NFILE;
     return s.replyStruct(fuse.OpenOut{ .fh = fh, .open_flags = 0, .backing_id = 0 });
 }
 
@@ -73,7 +73,7 @@ pub fn create(s: *Server, req: *Request) Error!void {
     const excl = in.flags & O.EXCL != 0;
     // O_EXCL|O_NOFOLLOW first: it creates a regular file or fails, never opening what is there.
     const created_fd: ?sys.fd_t = sys.openat(parent.fd, name.ptr, flags | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC | O.NONBLOCK, in.mode & 0o7777) catch |e| blk: {
-        if (sys.last != .EXIST or excl) return e;
+        if (e != error.EXIST or excl) return e;
         break :blk null;
     };
     var index: u32 = undefined;
@@ -89,7 +89,7 @@ pub fn create(s: *Server, req: *Request) Error!void {
         const n = s.inodes.get(index);
         if (n.type != S.IFREG) {
             s.inodes.forget(index, 1);
-            return sys.fail(if (n.type == S.IFDIR) .ISDIR else .NXIO);
+            return if (n.type == S.IFDIR) error.ISDIR else error.NXIO;
         }
         fd = ops.reopen(s, n, flags) catch |e| {
             s.inodes.forget(index, 1);
@@ -98,7 +98,7 @@ pub fn create(s: *Server, req: *Request) Error!void {
     }
     const fh = s.handles.add(.{ .kind = .file, .fd = fd, .nodeid = s.inodes.nodeId(index), .writable = writable(flags) }) orelse {
         s.inodes.forget(index, 1);
-        return sys.fail(.NFILE);
+        return error.NFILE;
     };
     const attr = ops.attrOf(s, index) catch |e| {
         _ = s.handles.remove(fh);
@@ -113,7 +113,7 @@ pub fn release(s: *Server, req: *Request, dir: bool) Error!void {
     const in = try req.take(fuse.ReleaseIn);
     const kinds: []const Handles.Kind = if (dir) &.{ .dir, .virtual_dir } else &.{ .file, .virtual_file };
     _ = try ops.handleOf(s, in.fh, kinds);
-    if (!s.handles.remove(in.fh)) return sys.fail(.BADF);
+    if (!s.handles.remove(in.fh)) return error.BADF;
 }
 
 pub fn flush(s: *Server, req: *Request) Error!void {
@@ -149,7 +149,7 @@ pub fn syncfs(s: *Server, req: *Request) Error!void {
 pub fn read(s: *Server, req: *Request) Error!void {
     const in = try req.take(fuse.ReadIn);
     const h = try ops.handleOf(s, in.fh, &.{ .file, .virtual_file });
-    if (in.size > s.options.max_write) return sys.fail(.INVAL);
+    if (in.size > s.options.max_write) return error.INVAL;
     const off = try ops.offsetArg(in.offset);
     if (h.kind == .file and s.direct_out.len > 0) {
         if (try directRead(s, h.fd, in.size, off)) return;
@@ -196,9 +196,9 @@ pub fn write(s: *Server, req: *Request) Error!void {
     const in = try req.take(fuse.WriteIn);
     const data = req.rest();
     const supplied = if (s.direct_in_len > 0) s.direct_in_len else data.len;
-    if (in.size > supplied or in.size > s.options.max_write) return sys.fail(.INVAL);
+    if (in.size > supplied or in.size > s.options.max_write) return error.INVAL;
     const h = try ops.handleOf(s, in.fh, &.{ .file, .virtual_file });
-    if (h.kind == .virtual_file or !h.writable) return sys.fail(.BADF);
+    if (h.kind == .virtual_file or !h.writable) return error.BADF;
     const off = try ops.offsetArg(in.offset);
     const n = if (s.direct_in_len > 0)
         try directWrite(s, h.fd, in.size, off)
@@ -211,7 +211,7 @@ pub fn write(s: *Server, req: *Request) Error!void {
 /// WRITE straight from the guest's buffer (Server.direct_in), the first `size` bytes of it.
 /// `write` checked that direct_in holds at least `size` bytes (direct_in_len).
 fn directWrite(s: *Server, fd: sys.fd_t, size: u32, off: u64) sys.Error!usize {
-    const count = trimIovecs(s.direct_in, size) orelse return sys.fail(.INVAL);
+    const count = trimIovecs(s.direct_in, size) orelse return error.INVAL;
     if (count == 0) return 0;
     return sys.pwritev(fd, s.direct_in[0..count], off);
 }
@@ -219,25 +219,25 @@ fn directWrite(s: *Server, fd: sys.fd_t, size: u32, off: u64) sys.Error!usize {
 pub fn fallocate(s: *Server, req: *Request) Error!void {
     const in = try req.take(fuse.FallocateIn);
     const h = try ops.handleOf(s, in.fh, &.{ .file, .virtual_file });
-    if (h.kind == .virtual_file or !h.writable) return sys.fail(.BADF);
+    if (h.kind == .virtual_file or !h.writable) return error.BADF;
     return sys.fallocate(h.fd, in.mode, try ops.offsetArg(in.offset), try ops.offsetArg(in.length));
 }
 
 pub fn lseek(s: *Server, req: *Request) Error!void {
     const in = try req.take(fuse.LseekIn);
     const h = try ops.handleOf(s, in.fh, &.{.file});
-    if (in.whence > 4) return sys.fail(.INVAL);
+    if (in.whence > 4) return error.INVAL;
     const off = try sys.lseek(h.fd, @bitCast(try ops.offsetArg(in.offset)), in.whence);
     return s.replyStruct(fuse.LseekOut{ .offset = off });
 }
 
 pub fn copyFileRange(s: *Server, req: *Request) Error!void {
     const in = try req.take(fuse.CopyFileRangeIn);
-    if (in.flags != 0) return sys.fail(.INVAL);
+    if (in.flags != 0) return error.INVAL;
     const from = try ops.handleOf(s, in.fh_in, &.{.file});
     const to = try ops.handleOf(s, in.fh_out, &.{.file});
-    if (!to.writable) return sys.fail(.BADF);
-    if (to.nodeid != in.nodeid_out) return sys.fail(.BADF);
+    if (!to.writable) return error.BADF;
+    if (to.nodeid != in.nodeid_out) return error.BADF;
     var off_in: i64 = @bitCast(try ops.offsetArg(in.off_in));
     var off_out: i64 = @bitCast(try ops.offsetArg(in.off_out));
     const n = try sys.copyFileRange(from.fd, &off_in, to.fd, &off_out, @min(in.len, copy_max), 0);

@@ -1,16 +1,20 @@
-//! The host syscalls the virtio-fs server makes, as thin raw wrappers (x86_64 and aarch64 Linux): each
-//! returns the kernel's result or an errno, so the server can hand the exact errno to the guest.
-//! Paths are always a single name relative to a directory fd the server holds, or "" with
-//! AT_EMPTY_PATH: the server never resolves a host path string.
+//! The host syscalls the virtio-fs server makes, as thin raw wrappers (x86_64 and aarch64 Linux).
+//! The convention is the one of all three syscall layers (libkrun-c/sys/errno.zig,
+//! CONTRIBUTING.md "System calls"): each wrapper returns `Error!T`, one error per errno
+//! (error.NOENT, ...), and the server replies `errnoOf(err)` to the guest, the exact errno the
+//! host gave. Paths are always a single name relative to a directory fd the server holds, or ""
+//! with AT_EMPTY_PATH: the server never resolves a host path string.
 const std = @import("std");
 const builtin = @import("builtin");
 const linux = std.os.linux;
+const errno = @import("sys_errno");
 
 pub const E = linux.E;
 pub const fd_t = i32;
 
-/// Every failing call records its errno here and returns error.Sys; the caller replies with it.
-pub const Error = error{Sys};
+/// A failed call's errno as a Zig error; `errnoOf` gives the number back for the reply.
+pub const Error = errno.Error;
+pub const errnoOf = errno.errnoOf;
 
 const is_arm64 = builtin.cpu.arch == .aarch64;
 
@@ -121,21 +125,11 @@ comptime {
     std.debug.assert(@sizeOf(Statfs) == 120);
 }
 
-/// errno of the last failed call on this thread (one worker thread per server).
-pub threadlocal var last: E = .SUCCESS;
+pub const check = errno.check;
 
-pub fn check(rc: usize) Error!usize {
-    const e = linux.errno(rc);
-    if (e != .SUCCESS) {
-        last = e;
-        return error.Sys;
-    }
-    return rc;
-}
-
+/// The error of errno `e`, for a reply whose errno is chosen at run time.
 pub fn fail(e: E) Error {
-    last = e;
-    return error.Sys;
+    return errno.errorOf(e);
 }
 
 fn int(fd: fd_t) usize {
@@ -318,6 +312,6 @@ test "fstat through an O_PATH fd" {
     defer close(fd);
     const st = try fstat(fd);
     try std.testing.expect(st.mode & S.IFMT == S.IFDIR);
-    try std.testing.expectError(error.Sys, openat(fd, "does-not-exist-zkrun", O.PATH, 0));
-    try std.testing.expectEqual(E.NOENT, last);
+    try std.testing.expectError(error.NOENT, openat(fd, "does-not-exist-zkrun", O.PATH, 0));
+    try std.testing.expectEqual(E.NOENT, errnoOf(error.NOENT));
 }

@@ -89,7 +89,7 @@ pub fn finishVm(vm: kvm.Vm, vcpus: u32) SetupError!void {
     setAttr(fd, kvm_arm.KVM_DEV_ARM_VGIC_GRP_CTRL, kvm_arm.KVM_DEV_ARM_VGIC_CTRL_INIT, 0) catch |err| return failed("vgic CTRL_INIT", err);
 }
 
-fn setAttr(fd: sys.fd_t, group: u32, attr: u64, addr: usize) sys.IoctlError!void {
+fn setAttr(fd: sys.fd_t, group: u32, attr: u64, addr: usize) sys.Error!void {
     const a: kvm_arm.DeviceAttr = .{ .flags = 0, .group = group, .attr = attr, .addr = addr };
     _ = try sys.ioctl(fd, kvm_arm.KVM_SET_DEVICE_ATTR, @intFromPtr(&a));
 }
@@ -232,7 +232,7 @@ pub const VcpuBoot = struct {
 
 /// KVM_ARM_VCPU_INIT with PSCI 0.2 (vCPUs other than 0 powered off until the guest's
 /// CPU_ON), then the boot vCPU's registers: EL1h with DAIF masked, PC = the Image, x0 = the FDT.
-pub fn setupVcpu(fd: kvm.VcpuFd, t: *const VcpuTemplate, b: VcpuBoot) kvm.IoctlError!void {
+pub fn setupVcpu(fd: kvm.VcpuFd, t: *const VcpuTemplate, b: VcpuBoot) sys.Error!void {
     var init = t.init;
     init.features[0] |= 1 << kvm_arm.KVM_ARM_VCPU_PSCI_0_2;
     if (b.index != 0) init.features[0] |= 1 << kvm_arm.KVM_ARM_VCPU_POWER_OFF;
@@ -244,7 +244,7 @@ pub fn setupVcpu(fd: kvm.VcpuFd, t: *const VcpuTemplate, b: VcpuBoot) kvm.IoctlE
     for (1..4) |n| try setReg(fd, kvm_arm.xReg(@intCast(n)), 0);
 }
 
-fn setReg(fd: kvm.VcpuFd, id: u64, value: u64) kvm.IoctlError!void {
+fn setReg(fd: kvm.VcpuFd, id: u64, value: u64) sys.Error!void {
     var v = value;
     const r: kvm_arm.OneReg = .{ .id = id, .addr = @intFromPtr(&v) };
     _ = try sys.ioctl(fd.fd, kvm_arm.KVM_SET_ONE_REG, @intFromPtr(&r));
@@ -282,11 +282,7 @@ pub fn resetWasPanic(mem: *const GuestMemory) bool {
 
 fn failed(what: []const u8, err: anyerror) SetupError {
     log.err("{s}: {t}", .{ what, err });
-    return switch (err) {
-        error.OutOfMemory => error.OutOfMemory,
-        error.SystemResources => error.SystemResources,
-        else => error.KvmFailed,
-    };
+    return sys.shortage(err) orelse error.KvmFailed;
 }
 
 test "aarch64 writeBoot: the FDT at the end of RAM lists the serial and exactly the virtio slots in use" {

@@ -158,7 +158,7 @@ pub const VcpuBoot = struct {
 
 /// Boot state for one vCPU: CPUID before sregs (strict KVM wants it so), then long-mode sregs,
 /// registers, FPU, MSRs, and the LAPIC LINT pins.
-pub fn setupVcpu(fd: kvm.VcpuFd, t: *const VcpuTemplate, b: VcpuBoot) kvm.IoctlError!void {
+pub fn setupVcpu(fd: kvm.VcpuFd, t: *const VcpuTemplate, b: VcpuBoot) sys.Error!void {
     const supported = &t.supported;
     var table: abi.kvm_cpuid2 = undefined;
     table.nent = supported.nent;
@@ -250,11 +250,7 @@ pub fn resetWasPanic(mem: *const GuestMemory) bool {
 
 fn failed(what: []const u8, err: anyerror) SetupError {
     log.err("{s}: {t}", .{ what, err });
-    return switch (err) {
-        error.OutOfMemory => error.OutOfMemory,
-        error.SystemResources => error.SystemResources,
-        else => error.KvmFailed,
-    };
+    return sys.shortage(err) orelse error.KvmFailed;
 }
 
 test "legacy bus: CMOS counts RAM below and above the MMIO gap apart; slots as the cmdline names them" {
