@@ -274,19 +274,11 @@ static void *watch_fds(void *arg)
     return NULL;
 }
 
+/* start_and_wait, with -1000 for a VM that had to be stopped. */
 static int32_t run(uint32_t ctx, int timeout_s)
 {
-    int32_t rc = krun_start(ctx);
-    if (rc != 0)
-        return rc;
-    int32_t status = krun_wait(ctx, timeout_s * 1000);
-    if (status == -ETIMEDOUT) {
-        printf("     (still running after %d s: stopping it)\n", timeout_s);
-        krun_stop(ctx);
-        status = krun_wait(ctx, -1);
-        return -1000;
-    }
-    return status;
+    int32_t status = start_and_wait(ctx, timeout_s);
+    return status == -ETIMEDOUT ? -1000 : status;
 }
 
 static void finish(uint32_t ctx, int32_t status, const char *log, const char *what)
