@@ -252,9 +252,22 @@ fn advance(iov: []const std.posix.iovec, i: *usize, skip: *usize, done: usize) v
 }
 
 fn preadv(self: *Image, iov: []const std.posix.iovec, offset: u64) IoError!usize {
+    return self.transferv(.read, iov, offset);
+}
+
+fn pwritev(self: *Image, iov: []const std.posix.iovec, offset: u64) IoError!usize {
+    return self.transferv(.write, iov, offset);
+}
+
+/// One preadv or pwritev at `offset`, retried on EINTR/EAGAIN, and on the buffered fd when the
+/// O_DIRECT one refuses it.
+fn transferv(self: *Image, comptime dir: enum { read, write }, iov: []const std.posix.iovec, offset: u64) IoError!usize {
     var fd = self.fd;
     while (true) {
-        const rc = linux.preadv(fd, iov.ptr, iov.len, @intCast(offset));
+        const rc = switch (dir) {
+            .read => linux.preadv(fd, iov.ptr, iov.len, @intCast(offset)),
+            .write => linux.pwritev(fd, @ptrCast(iov.ptr), iov.len, @intCast(offset)),
+        };
         switch (linux.errno(rc)) {
             .SUCCESS => return rc,
             .INTR, .AGAIN => continue,
@@ -262,31 +275,15 @@ fn preadv(self: *Image, iov: []const std.posix.iovec, offset: u64) IoError!usize
             .INVAL => if (fd != self.fd_buffered) {
                 fd = self.fd_buffered;
             } else return error.InputOutput,
-            else => |e| {
-                log.warn("blk: preadv: {t}", .{e});
-                return error.InputOutput;
-            },
+            .NOSPC, .DQUOT, .FBIG => |e| if (dir == .write) return error.NoSpace else return transferFailed(dir, e),
+            else => |e| return transferFailed(dir, e),
         }
     }
 }
 
-fn pwritev(self: *Image, iov: []const std.posix.iovec, offset: u64) IoError!usize {
-    var fd = self.fd;
-    while (true) {
-        const rc = linux.pwritev(fd, @ptrCast(iov.ptr), iov.len, @intCast(offset));
-        switch (linux.errno(rc)) {
-            .SUCCESS => return rc,
-            .INTR, .AGAIN => continue,
-            .INVAL => if (fd != self.fd_buffered) {
-                fd = self.fd_buffered;
-            } else return error.InputOutput,
-            .NOSPC, .DQUOT, .FBIG => return error.NoSpace,
-            else => |e| {
-                log.warn("blk: pwritev: {t}", .{e});
-                return error.InputOutput;
-            },
-        }
-    }
+fn transferFailed(comptime dir: anytype, e: linux.E) IoError {
+    log.warn("blk: p{t}v: {t}", .{ dir, e });
+    return error.InputOutput;
 }
 
 /// A guest flush: the image's data reaches stable storage (KRUN_SYNC_NONE: nothing to do).
