@@ -181,20 +181,7 @@ fn fileSize(fd: linux.fd_t) OpenError!u64 {
 /// decoder checked it). Bytes past the end of a raw file read as zeros.
 pub fn readv(self: *Image, iov: []const std.posix.iovec, offset: u64) IoError!void {
     if (self.qcow2) |q| return q.readv(iov, offset) catch error.InputOutput;
-    var at = offset;
-    var i: usize = 0;
-    var first_skip: usize = 0;
-    while (i < iov.len) {
-        var local: [iov_batch]std.posix.iovec = undefined;
-        const n = trimmed(&local, iov[i..], first_skip);
-        const rc = self.preadv(local[0..n], at) catch |err| return err;
-        if (rc == 0) { // past the end of the file: zeros
-            for (local[0..n]) |v| @memset(v.base[0..v.len], 0);
-            return;
-        }
-        at += rc;
-        advance(iov, &i, &first_skip, rc);
-    }
+    return self.transferAll(.read, iov, offset);
 }
 
 /// Writes the `iov` buffers to the image at byte `offset`.
@@ -204,14 +191,27 @@ pub fn writev(self: *Image, iov: []const std.posix.iovec, offset: u64) IoError!v
         error.NoSpace => error.NoSpace,
         error.InputOutput => error.InputOutput,
     };
+    return self.transferAll(.write, iov, offset);
+}
+
+/// A raw image's readv or writev: the iovecs in batches of `iov_batch`, continued after short
+/// transfers. A read that reaches the end of the file fills the rest of its batch with zeros
+/// and ends; a write that makes no progress fails.
+fn transferAll(self: *Image, comptime dir: Direction, iov: []const std.posix.iovec, offset: u64) IoError!void {
     var at = offset;
     var i: usize = 0;
     var first_skip: usize = 0;
     while (i < iov.len) {
         var local: [iov_batch]std.posix.iovec = undefined;
         const n = trimmed(&local, iov[i..], first_skip);
-        const rc = try self.pwritev(local[0..n], at);
-        if (rc == 0) return error.InputOutput;
+        const rc = try self.transferv(dir, local[0..n], at);
+        if (rc == 0) switch (dir) {
+            .read => { // past the end of the file: zeros
+                for (local[0..n]) |v| @memset(v.base[0..v.len], 0);
+                return;
+            },
+            .write => return error.InputOutput,
+        };
         at += rc;
         advance(iov, &i, &first_skip, rc);
     }
@@ -251,17 +251,11 @@ fn advance(iov: []const std.posix.iovec, i: *usize, skip: *usize, done: usize) v
     }
 }
 
-fn preadv(self: *Image, iov: []const std.posix.iovec, offset: u64) IoError!usize {
-    return self.transferv(.read, iov, offset);
-}
-
-fn pwritev(self: *Image, iov: []const std.posix.iovec, offset: u64) IoError!usize {
-    return self.transferv(.write, iov, offset);
-}
+const Direction = enum { read, write };
 
 /// One preadv or pwritev at `offset`, retried on EINTR/EAGAIN, and on the buffered fd when the
 /// O_DIRECT one refuses it.
-fn transferv(self: *Image, comptime dir: enum { read, write }, iov: []const std.posix.iovec, offset: u64) IoError!usize {
+fn transferv(self: *Image, comptime dir: Direction, iov: []const std.posix.iovec, offset: u64) IoError!usize {
     var fd = self.fd;
     while (true) {
         const rc = switch (dir) {
@@ -281,7 +275,7 @@ fn transferv(self: *Image, comptime dir: enum { read, write }, iov: []const std.
     }
 }
 
-fn transferFailed(comptime dir: anytype, e: linux.E) IoError {
+fn transferFailed(comptime dir: Direction, e: linux.E) IoError {
     log.warn("blk: p{t}v: {t}", .{ dir, e });
     return error.InputOutput;
 }
@@ -324,7 +318,7 @@ pub fn writeZeroes(self: *Image, offset: u64, len: u64, unmap: bool) IoError!voi
     while (at < end) {
         const n: usize = @intCast(@min(end - at, zeros.len));
         const v = [1]std.posix.iovec{.{ .base = @constCast(&zeros), .len = n }};
-        const rc = try self.pwritev(&v, at);
+        const rc = try self.transferv(.write, &v, at);
         if (rc == 0) return error.InputOutput;
         at += rc;
     }
