@@ -281,6 +281,20 @@ static int32_t run(uint32_t ctx, int timeout_s)
     return status == -ETIMEDOUT ? -1000 : status;
 }
 
+/* run, with the host's fd count sampled the whole time: fd_base before, fd_max its peak. */
+static int32_t run_watching_fds(uint32_t ctx, int timeout_s)
+{
+    fd_base = count_fds();
+    fd_max = fd_base;
+    watching = 1;
+    pthread_t t;
+    pthread_create(&t, NULL, watch_fds, NULL);
+    int32_t status = run(ctx, timeout_s);
+    watching = 0;
+    pthread_join(t, NULL);
+    return status;
+}
+
 static void finish(uint32_t ctx, int32_t status, const char *log, const char *what)
 {
     expect(status == 0, "%s: the guest's checks passed (status %d)", what, status);
@@ -379,14 +393,7 @@ static void mode_flood(void)
     snprintf(path, sizeof path, "%s/msg.sock", work);
     uint32_t ctx = sh_vm("/vsock-guest flood 1234 1100", log, sizeof log);
     expect(krun_add_vsock_port(ctx, 1234, path) == 0, "krun_add_vsock_port(1234, msg.sock)");
-    fd_base = count_fds();
-    fd_max = fd_base;
-    watching = 1;
-    pthread_t t;
-    pthread_create(&t, NULL, watch_fds, NULL);
-    int32_t status = run(ctx, 600);
-    watching = 0;
-    pthread_join(t, NULL);
+    int32_t status = run_watching_fds(ctx, 600);
     finish(ctx, status, log, "flood");
     expect(file_has(log, "flood ok=1024 refused=76"), "the VMM took 1024 connections and refused 76");
     expect(fd_max - fd_base <= VSOCK_CONNS_MAX + 64, "host fds stayed under the cap: base %d, max %d (cap %d + VM fds)",
@@ -524,14 +531,7 @@ static void mode_tsi_hostile(void)
 {
     char log[512];
     uint32_t ctx = sh_vm("/vsock-guest tsi-hostile 1100 18080", log, sizeof log);
-    fd_base = count_fds();
-    fd_max = fd_base;
-    watching = 1;
-    pthread_t t;
-    pthread_create(&t, NULL, watch_fds, NULL);
-    int32_t status = run(ctx, 600);
-    watching = 0;
-    pthread_join(t, NULL);
+    int32_t status = run_watching_fds(ctx, 600);
     finish(ctx, status, log, "tsi-hostile");
     expect(file_has(log, "tsi-hostile open=1024"), "1024 connections to 620 were taken, the rest refused");
     expect(fd_max - fd_base <= VSOCK_CONNS_MAX + 64, "host fds stayed under the cap: base %d, max %d", fd_base, fd_max);
