@@ -326,6 +326,21 @@ static void mode_port(void)
     expect(file_has(log, "reply=echo:second"), "the port still serves after that");
 }
 
+/* Sends `msg` on the connected `fd`, ends its write side, reads the reply to EOF and closes
+ * `fd`: whether the reply was "echo:" + msg. */
+static int echoed(int fd, const char *msg)
+{
+    char want[128], got[128] = { 0 };
+    snprintf(want, sizeof want, "echo:%s", msg);
+    (void)!write(fd, msg, strlen(msg));
+    shutdown(fd, SHUT_WR);
+    size_t n = 0;
+    for (ssize_t r; (r = read(fd, got + n, sizeof got - 1 - n)) > 0;)
+        n += (size_t)r;
+    close(fd);
+    return strcmp(got, want) == 0;
+}
+
 struct dialer {
     char path[512];
     int served;
@@ -341,16 +356,9 @@ static void *dial(void *arg)
             usleep(100000);
             continue;
         }
-        char msg[64], want[80], got[128] = { 0 };
+        char msg[64];
         snprintf(msg, sizeof msg, "from-host-%d", d->served);
-        snprintf(want, sizeof want, "echo:%s", msg);
-        (void)!write(fd, msg, strlen(msg));
-        shutdown(fd, SHUT_WR);
-        size_t n = 0;
-        for (ssize_t r; (r = read(fd, got + n, sizeof got - 1 - n)) > 0;)
-            n += (size_t)r;
-        close(fd);
-        if (strcmp(got, want) == 0)
+        if (echoed(fd, msg))
             d->served++;
         else
             usleep(100000); /* not listening yet: the guest reset the connection */
@@ -425,15 +433,7 @@ static int dial_tcp(int port, const char *msg)
             usleep(200000);
             continue;
         }
-        char want[128], got[128] = { 0 };
-        snprintf(want, sizeof want, "echo:%s", msg);
-        (void)!write(fd, msg, strlen(msg));
-        shutdown(fd, SHUT_WR);
-        size_t n = 0;
-        for (ssize_t r; (r = read(fd, got + n, sizeof got - 1 - n)) > 0;)
-            n += (size_t)r;
-        close(fd);
-        if (strcmp(got, want) == 0)
+        if (echoed(fd, msg))
             return 1;
         usleep(200000);
     }
