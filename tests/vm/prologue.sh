@@ -1,10 +1,10 @@
 # Sourced first by the VM tests' shared setup files (23-life-common.sh, 30-fs-common.sh,
-# 40-init-lib.sh, 80-vsock-common.sh, 85-tsi-lib.sh, tests/native/capi/vm-common.sh; inside the
-# test host): the checkout as working directory, our toolchain on PATH, `skip` (exit 77 saying
-# what is missing) for a host without /dev/kvm or a checkout without libkrun.so.1 and
-# libkrunfw.so.5 (not asked for when the file sets needs_libkrunfw=0 first: it boots a kernel of
-# its own), `expect` (one ok/FAIL line, counted in $fails), and `run_build`/`bin` for what a
-# build script built.
+# 40-init-lib.sh, 80-vsock-common.sh, 85-tsi-lib.sh, 90-blk-common.sh,
+# tests/native/capi/vm-common.sh; inside the test host): the checkout as working directory, our
+# toolchain on PATH, `skip` (exit 77 saying what is missing) for a host without /dev/kvm or a
+# checkout without libkrun.so.1 and libkrunfw.so.5 (not asked for when the file sets
+# needs_libkrunfw=0 first: it boots a kernel of its own), `expect` (one ok/FAIL line, counted in
+# $fails), and `run_build`/`bin` for what a build script built.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 export PATH="$PWD/.tools/zig/bin:$PATH"
