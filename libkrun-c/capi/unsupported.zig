@@ -16,6 +16,46 @@ fn unsupported(func: []const u8, ctx_id: u32, why: []const u8) i32 {
     return errors.errno(errors.reject(func, error.NotSupported, "not supported by zkrun: {s}", .{why}));
 }
 
+/// The C function `name(uint32_t ctx_id, Rest...)` that answers `unsupported(name, ctx_id, why)`
+/// whatever its other arguments: one line per libkrun function below, with the parameter types
+/// of libkrun.h (tests/zig/capi_prototypes.zig checks them against the header).
+fn NotBuilt(comptime name: []const u8, comptime Rest: []const type, comptime why: []const u8) type {
+    const R = Rest;
+    return switch (R.len) {
+        0 => struct {
+            fn call(ctx_id: u32) callconv(.c) i32 {
+                return unsupported(name, ctx_id, why);
+            }
+        },
+        1 => struct {
+            fn call(ctx_id: u32, _: R[0]) callconv(.c) i32 {
+                return unsupported(name, ctx_id, why);
+            }
+        },
+        2 => struct {
+            fn call(ctx_id: u32, _: R[0], _: R[1]) callconv(.c) i32 {
+                return unsupported(name, ctx_id, why);
+            }
+        },
+        3 => struct {
+            fn call(ctx_id: u32, _: R[0], _: R[1], _: R[2]) callconv(.c) i32 {
+                return unsupported(name, ctx_id, why);
+            }
+        },
+        4 => struct {
+            fn call(ctx_id: u32, _: R[0], _: R[1], _: R[2], _: R[3]) callconv(.c) i32 {
+                return unsupported(name, ctx_id, why);
+            }
+        },
+        5 => struct {
+            fn call(ctx_id: u32, _: R[0], _: R[1], _: R[2], _: R[3], _: R[4]) callconv(.c) i32 {
+                return unsupported(name, ctx_id, why);
+            }
+        },
+        else => @compileError(name ++ ": add a case for this many parameters"),
+    };
+}
+
 /// 0 for a context that exists when `request_empty`, else -ENOTSUP with `why`.
 fn honouredIfEmpty(func: []const u8, ctx_id: u32, request_empty: bool, why: []const u8) i32 {
     if (!request_empty) return unsupported(func, ctx_id, why);
@@ -35,134 +75,49 @@ pub fn krun_set_smbios_oem_strings(ctx_id: u32, oem_strings: cstr.CStringArray) 
     return honouredIfEmpty("krun_set_smbios_oem_strings", ctx_id, emptyArray(oem_strings), "SMBIOS tables are not written on x86_64 (as in libkrun)");
 }
 
-pub fn krun_set_firmware(ctx_id: u32, firmware_path: cstr.CString) callconv(.c) i32 {
-    _ = firmware_path;
-    return unsupported("krun_set_firmware", ctx_id, "EFI firmware boot is not built");
-}
+pub const krun_set_firmware = NotBuilt("krun_set_firmware", &.{cstr.CString}, "EFI firmware boot is not built").call;
 
-pub fn krun_add_serial_console_default(ctx_id: u32, input_fd: c_int, output_fd: c_int) callconv(.c) i32 {
-    _ = input_fd;
-    _ = output_fd;
-    return unsupported("krun_add_serial_console_default", ctx_id, "serial consoles are not built (the guest kernel has no 8250 driver)");
-}
+pub const krun_add_serial_console_default = NotBuilt("krun_add_serial_console_default", &.{ c_int, c_int }, "serial consoles are not built (the guest kernel has no 8250 driver)").call;
 
-pub fn krun_add_virtio_console_multiport(ctx_id: u32) callconv(.c) i32 {
-    return unsupported("krun_add_virtio_console_multiport", ctx_id, "multiport consoles are not built (use krun_add_virtio_console_default)");
-}
+pub const krun_add_virtio_console_multiport = NotBuilt("krun_add_virtio_console_multiport", &.{}, "multiport consoles are not built (use krun_add_virtio_console_default)").call;
 
-pub fn krun_add_console_port_tty(ctx_id: u32, console_id: u32, name: cstr.CString, tty_fd: c_int) callconv(.c) i32 {
-    _ = console_id;
-    _ = name;
-    _ = tty_fd;
-    return unsupported("krun_add_console_port_tty", ctx_id, "multiport consoles are not built");
-}
+pub const krun_add_console_port_tty = NotBuilt("krun_add_console_port_tty", &.{ u32, cstr.CString, c_int }, "multiport consoles are not built").call;
 
-pub fn krun_add_console_port_inout(ctx_id: u32, console_id: u32, name: cstr.CString, input_fd: c_int, output_fd: c_int) callconv(.c) i32 {
-    _ = console_id;
-    _ = name;
-    _ = input_fd;
-    _ = output_fd;
-    return unsupported("krun_add_console_port_inout", ctx_id, "multiport consoles are not built");
-}
+pub const krun_add_console_port_inout = NotBuilt("krun_add_console_port_inout", &.{ u32, cstr.CString, c_int, c_int }, "multiport consoles are not built").call;
 
-pub fn krun_set_gpu_options(ctx_id: u32, virgl_flags: u32) callconv(.c) i32 {
-    _ = virgl_flags;
-    return unsupported("krun_set_gpu_options", ctx_id, "virtio-gpu is not built");
-}
+pub const krun_set_gpu_options = NotBuilt("krun_set_gpu_options", &.{u32}, "virtio-gpu is not built").call;
 
-pub fn krun_set_gpu_options2(ctx_id: u32, virgl_flags: u32, shm_size: u64) callconv(.c) i32 {
-    _ = virgl_flags;
-    _ = shm_size;
-    return unsupported("krun_set_gpu_options2", ctx_id, "virtio-gpu is not built");
-}
+pub const krun_set_gpu_options2 = NotBuilt("krun_set_gpu_options2", &.{ u32, u64 }, "virtio-gpu is not built").call;
 
-pub fn krun_add_display(ctx_id: u32, width: u32, height: u32) callconv(.c) i32 {
-    _ = width;
-    _ = height;
-    return unsupported("krun_add_display", ctx_id, "displays are not built");
-}
+pub const krun_add_display = NotBuilt("krun_add_display", &.{ u32, u32 }, "displays are not built").call;
 
-pub fn krun_display_set_edid(ctx_id: u32, display_id: u32, edid_blob: ?[*]const u8, blob_size: usize) callconv(.c) i32 {
-    _ = display_id;
-    _ = edid_blob;
-    _ = blob_size;
-    return unsupported("krun_display_set_edid", ctx_id, "displays are not built");
-}
+pub const krun_display_set_edid = NotBuilt("krun_display_set_edid", &.{ u32, ?[*]const u8, usize }, "displays are not built").call;
 
-pub fn krun_display_set_dpi(ctx_id: u32, display_id: u32, dpi: u32) callconv(.c) i32 {
-    _ = display_id;
-    _ = dpi;
-    return unsupported("krun_display_set_dpi", ctx_id, "displays are not built");
-}
+pub const krun_display_set_dpi = NotBuilt("krun_display_set_dpi", &.{ u32, u32 }, "displays are not built").call;
 
-pub fn krun_display_set_physical_size(ctx_id: u32, display_id: u32, width_mm: u16, height_mm: u16) callconv(.c) i32 {
-    _ = display_id;
-    _ = width_mm;
-    _ = height_mm;
-    return unsupported("krun_display_set_physical_size", ctx_id, "displays are not built");
-}
+pub const krun_display_set_physical_size = NotBuilt("krun_display_set_physical_size", &.{ u32, u16, u16 }, "displays are not built").call;
 
-pub fn krun_display_set_refresh_rate(ctx_id: u32, display_id: u32, refresh_rate: u32) callconv(.c) i32 {
-    _ = display_id;
-    _ = refresh_rate;
-    return unsupported("krun_display_set_refresh_rate", ctx_id, "displays are not built");
-}
+pub const krun_display_set_refresh_rate = NotBuilt("krun_display_set_refresh_rate", &.{ u32, u32 }, "displays are not built").call;
 
-pub fn krun_set_display_backend(ctx_id: u32, display_backend: ?*const anyopaque, backend_size: usize) callconv(.c) i32 {
-    _ = display_backend;
-    _ = backend_size;
-    return unsupported("krun_set_display_backend", ctx_id, "displays are not built");
-}
+pub const krun_set_display_backend = NotBuilt("krun_set_display_backend", &.{ ?*const anyopaque, usize }, "displays are not built").call;
 
-pub fn krun_add_input_device(ctx_id: u32, config_backend: ?*const anyopaque, config_backend_size: usize, events_backend: ?*const anyopaque, events_backend_size: usize) callconv(.c) i32 {
-    _ = config_backend;
-    _ = config_backend_size;
-    _ = events_backend;
-    _ = events_backend_size;
-    return unsupported("krun_add_input_device", ctx_id, "virtio-input is not built");
-}
+pub const krun_add_input_device = NotBuilt("krun_add_input_device", &.{ ?*const anyopaque, usize, ?*const anyopaque, usize }, "virtio-input is not built").call;
 
-pub fn krun_add_input_device_fd(ctx_id: u32, input_fd: c_int) callconv(.c) i32 {
-    _ = input_fd;
-    return unsupported("krun_add_input_device_fd", ctx_id, "virtio-input is not built");
-}
+pub const krun_add_input_device_fd = NotBuilt("krun_add_input_device_fd", &.{c_int}, "virtio-input is not built").call;
 
-pub fn krun_add_vhost_user_device(ctx_id: u32, device_type: u32, socket_path: cstr.CString, name: cstr.CString, num_queues: u16, queue_sizes: ?[*]const u16) callconv(.c) i32 {
-    _ = device_type;
-    _ = socket_path;
-    _ = name;
-    _ = num_queues;
-    _ = queue_sizes;
-    return unsupported("krun_add_vhost_user_device", ctx_id, "vhost-user devices are not built");
-}
+pub const krun_add_vhost_user_device = NotBuilt("krun_add_vhost_user_device", &.{ u32, cstr.CString, cstr.CString, u16, ?[*]const u16 }, "vhost-user devices are not built").call;
 
 pub fn krun_set_snd_device(ctx_id: u32, enable: bool) callconv(.c) i32 {
     return honouredIfEmpty("krun_set_snd_device", ctx_id, !enable, "virtio-snd is not built");
 }
 
-pub fn krun_display_set_edid_name(ctx_id: u32, display_id: u32, name: cstr.CString) callconv(.c) i32 {
-    _ = display_id;
-    _ = name;
-    return unsupported("krun_display_set_edid_name", ctx_id, "displays are not built");
-}
+pub const krun_display_set_edid_name = NotBuilt("krun_display_set_edid_name", &.{ u32, cstr.CString }, "displays are not built").call;
 
-pub fn krun_add_vfio_device(ctx_id: u32, fd: c_int, device: u8, function: u8) callconv(.c) i32 {
-    _ = fd;
-    _ = device;
-    _ = function;
-    return unsupported("krun_add_vfio_device", ctx_id, "VFIO device assignment (PCI) is not built");
-}
+pub const krun_add_vfio_device = NotBuilt("krun_add_vfio_device", &.{ c_int, u8, u8 }, "VFIO device assignment (PCI) is not built").call;
 
-pub fn krun_set_tee_firmware(ctx_id: u32, fw_type: u32, fw_path: cstr.CString) callconv(.c) i32 {
-    _ = fw_type;
-    _ = fw_path;
-    return unsupported("krun_set_tee_firmware", ctx_id, "TEE (SEV/TDX) variants are not built");
-}
+pub const krun_set_tee_firmware = NotBuilt("krun_set_tee_firmware", &.{ u32, cstr.CString }, "TEE (SEV/TDX) variants are not built").call;
 
-pub fn krun_set_tee_config_file(ctx_id: u32, filepath: cstr.CString) callconv(.c) i32 {
-    _ = filepath;
-    return unsupported("krun_set_tee_config_file", ctx_id, "TEE (SEV/TDX) variants are not built");
-}
+pub const krun_set_tee_config_file = NotBuilt("krun_set_tee_config_file", &.{cstr.CString}, "TEE (SEV/TDX) variants are not built").call;
 
 test "stubs answer -ENOENT for unknown contexts and -ENOTSUP otherwise" {
     const log = @import("../log.zig");

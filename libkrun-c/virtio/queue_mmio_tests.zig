@@ -198,6 +198,14 @@ const Hostile = struct {
         try testing.expect(h.q.isBroken());
         try testing.expectError(error.QueueBroken, h.q.pop(&h.g.mem));
     }
+
+    /// On a fresh queue whose one chain is `desc` (no buffers of `buf`'s: init resets them).
+    fn expectChainRejected(h: *Hostile, desc: queue.Descriptor, expected: queue.Error) !void {
+        h.init();
+        h.dq.setDesc(0, desc);
+        h.dq.pushAvail(0);
+        try h.expectRejected(expected);
+    }
 };
 
 test "hostile: descriptor loops and over-long chains" {
@@ -239,20 +247,12 @@ test "hostile: avail idx running more than a queue ahead" {
 
 test "hostile: buffers outside guest memory and overflowing lengths" {
     var h: Hostile = .{};
-    h.init();
-    h.dq.setDesc(0, .{ .addr = 0x1000, .len = 16, .flags = 0, .next = 0 }); // below RAM
-    h.dq.pushAvail(0);
-    try h.expectRejected(error.BufferInvalid);
-
-    h.init();
-    h.dq.setDesc(0, .{ .addr = base + h.backing.len - 8, .len = 16, .flags = queue.desc_f_write, .next = 0 });
-    h.dq.pushAvail(0);
-    try h.expectRejected(error.BufferInvalid);
-
-    h.init();
-    h.dq.setDesc(0, .{ .addr = std.math.maxInt(u64) - 4, .len = 0xffff_ffff, .flags = 0, .next = 0 });
-    h.dq.pushAvail(0);
-    try h.expectRejected(error.BufferInvalid);
+    const descs = [_]queue.Descriptor{
+        .{ .addr = 0x1000, .len = 16, .flags = 0, .next = 0 }, // below RAM
+        .{ .addr = base + h.backing.len - 8, .len = 16, .flags = queue.desc_f_write, .next = 0 },
+        .{ .addr = std.math.maxInt(u64) - 4, .len = 0xffff_ffff, .flags = 0, .next = 0 },
+    };
+    for (descs) |desc| try h.expectChainRejected(desc, error.BufferInvalid);
 }
 
 test "hostile: readable after writable" {
@@ -293,10 +293,7 @@ test "hostile: malformed indirect tables" {
         try h.expectRejected(c.expected);
     }
     // An indirect table that runs off guest memory.
-    h.init();
-    h.dq.setDesc(0, .{ .addr = base + h.backing.len - 16, .len = 32, .flags = queue.desc_f_indirect, .next = 0 });
-    h.dq.pushAvail(0);
-    try h.expectRejected(error.IndirectTableInvalid);
+    try h.expectChainRejected(.{ .addr = base + h.backing.len - 16, .len = 32, .flags = queue.desc_f_indirect, .next = 0 }, error.IndirectTableInvalid);
 }
 
 test "hostile: chain totals beyond 4 GiB" {
@@ -399,6 +396,8 @@ const Rig = struct {
     echo: Echo = .{},
     tr: mmio.Transport = undefined,
     dq: t.DriverQueue = undefined,
+    /// The test's log level while initQuiet's .err is in force.
+    saved_level: std.log.Level = .debug,
 
     fn init(r: *Rig) t.MmioDriver {
         r.g = t.Guest.init(&r.backing, base);
@@ -406,6 +405,26 @@ const Rig = struct {
         r.tr.init(r.echo.device(), &r.g.mem);
         r.dq = t.DriverQueue.init(&r.g, 16);
         return .{ .t = &r.tr };
+    }
+
+    /// `init` with the log at .err until `restoreLog`: the warnings are the point of the test.
+    fn initQuiet(r: *Rig) t.MmioDriver {
+        r.saved_level = testing.log_level;
+        testing.log_level = .err;
+        return r.init();
+    }
+
+    fn restoreLog(r: *Rig) void {
+        testing.log_level = r.saved_level;
+    }
+
+    /// After a reset: the driver starts over on fresh rings, and an echo goes through.
+    fn restartAndEcho(r: *Rig, d: t.MmioDriver, msg: []const u8) !void {
+        r.dq = t.DriverQueue.init(&r.g, 16);
+        try r.start(d);
+        _ = r.dq.post(&.{msg}, &.{8});
+        d.notify(0);
+        try testing.expectEqual(@as(u32, @intCast(msg.len)), r.dq.takeUsed().?.len);
     }
 
     fn start(r: *Rig, d: t.MmioDriver) !void {
@@ -417,11 +436,9 @@ const Rig = struct {
 };
 
 test "transport: identification registers, widths, SHM absent, config space" {
-    const saved_level = testing.log_level;
-    testing.log_level = .err; // the warnings are the point of this test
-    defer testing.log_level = saved_level;
     var rig: Rig = .{};
-    const d = rig.init();
+    const d = rig.initQuiet();
+    defer rig.restoreLog();
     try testing.expectEqual(@as(u32, 0x74726976), d.read32(mmio.Reg.magic_value));
     try testing.expectEqual(@as(u32, 2), d.read32(mmio.Reg.version));
     try testing.expectEqual(@as(u32, 42), d.read32(mmio.Reg.device_id));
@@ -456,11 +473,9 @@ test "transport: identification registers, widths, SHM absent, config space" {
 }
 
 test "transport: feature negotiation accepts only offered features with VERSION_1" {
-    const saved_level = testing.log_level;
-    testing.log_level = .err; // the warnings are the point of this test
-    defer testing.log_level = saved_level;
     var rig: Rig = .{};
-    const d = rig.init();
+    const d = rig.initQuiet();
+    defer rig.restoreLog();
     // Not offered (bit 5): FEATURES_OK stays clear.
     d.write32(mmio.Reg.status, 0);
     d.addStatus(mmio.Status.acknowledge);
@@ -481,11 +496,9 @@ test "transport: feature negotiation accepts only offered features with VERSION_
 }
 
 test "transport: status transitions must follow the order; FAILED is accepted" {
-    const saved_level = testing.log_level;
-    testing.log_level = .err; // the warnings are the point of this test
-    defer testing.log_level = saved_level;
     var rig: Rig = .{};
-    const d = rig.init();
+    const d = rig.initQuiet();
+    defer rig.restoreLog();
     d.write32(mmio.Reg.status, mmio.Status.acknowledge | mmio.Status.driver); // skips a step
     try testing.expectEqual(@as(u32, 0), d.status());
     d.write32(mmio.Reg.status, mmio.Status.acknowledge);
@@ -501,11 +514,9 @@ test "transport: status transitions must follow the order; FAILED is accepted" {
 }
 
 test "transport: queue setup, DRIVER_OK activation, notify, interrupt and ack" {
-    const saved_level = testing.log_level;
-    testing.log_level = .err; // the warnings are the point of this test
-    defer testing.log_level = saved_level;
     var rig: Rig = .{};
-    const d = rig.init();
+    const d = rig.initQuiet();
+    defer rig.restoreLog();
     d.write32(mmio.Reg.queue_sel, 0);
     d.write32(mmio.Reg.queue_num, 16); // before FEATURES_OK: rejected
     try testing.expect(rig.tr.rejected > 0);
@@ -547,20 +558,14 @@ test "transport: reset returns device and queues to their initial state" {
     d.write32(mmio.Reg.queue_sel, 0);
     try testing.expectEqual(@as(u32, 0), d.read32(mmio.Reg.queue_ready));
     // And the driver can start over on fresh rings.
-    rig.dq = t.DriverQueue.init(&rig.g, 16);
-    try rig.start(d);
+    try rig.restartAndEcho(d, "xy");
     try testing.expectEqual(@as(u32, 2), rig.echo.activations);
-    _ = rig.dq.post(&.{"xy"}, &.{8});
-    d.notify(0);
-    try testing.expectEqual(@as(u32, 2), rig.dq.takeUsed().?.len);
 }
 
 test "transport: a hostile chain breaks the queue and sets DEVICE_NEEDS_RESET" {
-    const saved_level = testing.log_level;
-    testing.log_level = .err; // the warnings are the point of this test
-    defer testing.log_level = saved_level;
     var rig: Rig = .{};
-    const d = rig.init();
+    const d = rig.initQuiet();
+    defer rig.restoreLog();
     try rig.start(d);
     rig.dq.setDesc(0, .{ .addr = base, .len = 4, .flags = queue.desc_f_next, .next = 0 });
     rig.dq.pushAvail(0);
@@ -571,19 +576,13 @@ test "transport: a hostile chain breaks the queue and sets DEVICE_NEEDS_RESET" {
     d.notify(0);
     d.write32(mmio.Reg.status, 0);
     try testing.expectEqual(@as(u32, 0), d.status());
-    rig.dq = t.DriverQueue.init(&rig.g, 16);
-    try rig.start(d);
-    _ = rig.dq.post(&.{"ok"}, &.{2});
-    d.notify(0);
-    try testing.expectEqual(@as(u32, 2), rig.dq.takeUsed().?.len);
+    try rig.restartAndEcho(d, "ok");
 }
 
 test "transport: invalid rings or a failing device at DRIVER_OK set DEVICE_NEEDS_RESET" {
-    const saved_level = testing.log_level;
-    testing.log_level = .err; // the warnings are the point of this test
-    defer testing.log_level = saved_level;
     var rig: Rig = .{};
-    const d = rig.init();
+    const d = rig.initQuiet();
+    defer rig.restoreLog();
     try testing.expect(d.negotiate(~@as(u64, 0)));
     d.setupQueue(0, &rig.dq);
     d.write32(mmio.Reg.queue_sel, 0);

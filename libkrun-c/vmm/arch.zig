@@ -26,12 +26,15 @@
 //!   `reset_flag_psci_reset2` (aarch64: a panic resets warm through PSCI SYSTEM_RESET2, which
 //!   vmm/Vcpu.zig reads from the reset event).
 //! Backends build `Ram` with vmm/ram.zig and `Cmdline` with vmm/Cmdline.zig, giving only their
-//! addresses, size and prolog.
+//! addresses, size and prolog; `SetupError`, `BootError` and `Boot` are the ones below, which
+//! every backend re-exports, and `setupFailed` maps their KVM errors.
 //!
 //! Not done on aarch64 yet: krun_set_kernel's ELF format (an arm64 vmlinux; RAW takes an
 //! Image), nested virtualization, and a run on macOS (vmm/hvf/ and docs/HVF.md: the
 //! Hypervisor.framework backend builds a VM there, never run on a Mac).
+const std = @import("std");
 const builtin = @import("builtin");
+const sys = @import("sys.zig");
 
 pub const current = switch (builtin.cpu.arch) {
     .x86_64 => @import("x86_64/arch.zig"),
@@ -49,6 +52,29 @@ pub const required = [_][]const u8{
     "layout",             "has_pio",      "mmio_window_base", "mmio_slot_size",   "mmio_window_slots",
     "console_serial_irq", "attachLegacy", "BootError",        "checkKernel",      "reset_flag_psci_reset2",
 };
+
+/// The error of every backend's VM and vCPU setup (`setupVm`, `finishVm`, `vcpuTemplate`).
+pub const SetupError = error{ KvmFailed, OutOfMemory, SystemResources };
+
+/// A setup call that failed: logged with `what`, and mapped to a SetupError.
+pub fn setupFailed(what: []const u8, err: anyerror) SetupError {
+    std.log.scoped(.vmm).err("{s}: {t}", .{ what, err });
+    return sys.shortage(err) orelse error.KvmFailed;
+}
+
+pub const BootError = error{InvalidConfig};
+
+/// What `writeBoot` writes for: a backend's `Boot` is `Boot(its Cmdline, its Range)`.
+pub fn Boot(comptime Cmdline: type, comptime Range: type) type {
+    return struct {
+        cmdline: *const Cmdline,
+        vcpus: u32,
+        initramfs: ?Range,
+        /// virtio slots in use: aarch64's device tree lists each (x86_64 names them on the
+        /// command line instead).
+        devices: u32,
+    };
+}
 
 comptime {
     for (required) |decl| {

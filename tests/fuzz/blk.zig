@@ -17,6 +17,7 @@
 //!       not. Also random headers and L2 entries through Header.parse / decodeL2.
 const std = @import("std");
 const linux = std.os.linux;
+const fuzz_args = @import("args.zig");
 const zkrun = @import("zkrun");
 
 /// The device logs what it refuses; a fuzz run keeps only errors.
@@ -37,10 +38,10 @@ pub fn main(init: std.process.Init) !u8 {
     const rest = args[2..];
     const image_arg: ?[]const u8 = if (std.mem.eql(u8, mode, "qcow2") and rest.len > 0) rest[0] else null;
     const nums = if (image_arg != null) rest[1..] else rest;
-    const iterations = if (nums.len > 0) try std.fmt.parseInt(u64, nums[0], 10) else 100_000;
-    const seed = if (nums.len > 1) try std.fmt.parseInt(u64, nums[1], 10) else @as(u64, @intCast(linux.getpid()));
-    var prng = std.Random.DefaultPrng.init(seed);
-    const rnd = prng.random();
+    var run = try fuzz_args.parse(nums, 100_000);
+    const iterations = run.iterations;
+    const seed = run.seed;
+    const rnd = run.prng.random();
     if (std.mem.eql(u8, mode, "decode")) return fuzzDecode(rnd, iterations, seed);
     if (std.mem.eql(u8, mode, "device")) return fuzzDevice(rnd, iterations, seed);
     if (std.mem.eql(u8, mode, "qcow2")) return fuzzQcow2(rnd, image_arg orelse return usage(), iterations, seed);

@@ -9,6 +9,7 @@
 //! Usage: fuzz-fs [iterations (default 200000)] [seed]
 const std = @import("std");
 const linux = std.os.linux;
+const fuzz_args = @import("args.zig");
 const zkrun = @import("zkrun");
 const fuse = zkrun.virtio.fs.fuse;
 const sys = zkrun.virtio.fs.sys;
@@ -19,9 +20,7 @@ const secret = "fuzz secret\n";
 
 pub fn main(init: std.process.Init) !u8 {
     const gpa = std.heap.c_allocator;
-    const args = try init.minimal.args.toSlice(init.arena.allocator());
-    const iterations = if (args.len > 1) try std.fmt.parseInt(u64, args[1], 10) else 200_000;
-    const seed = if (args.len > 2) try std.fmt.parseInt(u64, args[2], 10) else @as(u64, @intCast(linux.getpid()));
+    var run = try fuzz_args.fromInit(init, 200_000);
 
     var dir_buf: [64]u8 = undefined;
     const dir = try std.mem.printSentinel(&dir_buf, "/var/tmp/zkrun-fs-fuzz-{d}", .{linux.getpid()}, 0);
@@ -39,12 +38,11 @@ pub fn main(init: std.process.Init) !u8 {
 
     var corpus: Corpus = .{};
     corpus.build(d);
-    var prng = std.Random.DefaultPrng.init(seed);
-    const rnd = prng.random();
+    const rnd = run.prng.random();
     var req: [8192]u8 = undefined;
     var stats: Stats = .{};
     var i: u64 = 0;
-    while (i < iterations) : (i += 1) {
+    while (i < run.iterations) : (i += 1) {
         const len = mutate(rnd, &corpus, &req);
         const opcode = std.mem.readInt(u32, req[4..8], .little);
         // FALLOCATE could reserve real disk; everything else is bounded by the files' sizes.
@@ -55,7 +53,7 @@ pub fn main(init: std.process.Init) !u8 {
         if (i % 5000 == 0) try checkOutside(base);
     }
     try checkOutside(base);
-    std.debug.print("fuzz-fs: {d} requests (seed {d}): {d} replies ({d} ok, {d} errors), {d} silent, {d} blocked; outside intact\n", .{ iterations, seed, stats.replies, stats.ok, stats.errors, stats.silent, stats.blocked });
+    std.debug.print("fuzz-fs: {d} requests (seed {d}): {d} replies ({d} ok, {d} errors), {d} silent, {d} blocked; outside intact\n", .{ run.iterations, run.seed, stats.replies, stats.ok, stats.errors, stats.silent, stats.blocked });
     // The temp dir stays for the caller to remove (tests/native/fs-fuzz.sh does).
     return 0;
 }

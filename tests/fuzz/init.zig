@@ -13,6 +13,7 @@
 //! Usage: fuzz-init [iterations (default 200000)] [seed]
 const std = @import("std");
 const linux = std.os.linux;
+const fuzz_args = @import("args.zig");
 const protocol = @import("zkrun").init.protocol;
 
 const Stats = struct {
@@ -26,19 +27,16 @@ const Stats = struct {
 };
 
 pub fn main(init: std.process.Init) !u8 {
-    const args = try init.minimal.args.toSlice(init.arena.allocator());
-    const iterations = if (args.len > 1) try std.fmt.parseInt(u64, args[1], 10) else 200_000;
-    const seed = if (args.len > 2) try std.fmt.parseInt(u64, args[2], 10) else @as(u64, @intCast(linux.getpid()));
-    var prng = std.Random.DefaultPrng.init(seed);
+    var run = try fuzz_args.fromInit(init, 200_000);
     // One arena per case, reset (not freed) between cases: no allocation cost grows with runs.
     var arena_state = std.heap.ArenaAllocator.init(std.heap.page_allocator);
     defer arena_state.deinit();
     var stats: Stats = .{};
-    for (0..iterations) |_| {
+    for (0..run.iterations) |_| {
         _ = arena_state.reset(.retain_capacity);
-        try oneCase(prng.random(), arena_state.allocator(), &stats);
+        try oneCase(run.prng.random(), arena_state.allocator(), &stats);
     }
-    std.debug.print("fuzz-init: {d} cases (seed {d}): {d} documents ({d} accepted), {d} boots ({d} accepted), round trips {d} json + {d} cmdline ({d} refused by encode)\n", .{ iterations, seed, stats.documents, stats.documents_ok, stats.boots, stats.boots_ok, stats.trips_json, stats.trips_cmdline, stats.trips_refused });
+    std.debug.print("fuzz-init: {d} cases (seed {d}): {d} documents ({d} accepted), {d} boots ({d} accepted), round trips {d} json + {d} cmdline ({d} refused by encode)\n", .{ run.iterations, run.seed, stats.documents, stats.documents_ok, stats.boots, stats.boots_ok, stats.trips_json, stats.trips_cmdline, stats.trips_refused });
     return 0;
 }
 

@@ -14,6 +14,7 @@
 //! Usage: fuzz-net [iterations (default 2000)] [seed]
 const std = @import("std");
 const linux = std.os.linux;
+const fuzz_args = @import("args.zig");
 const zkrun = @import("zkrun");
 const t = zkrun.virtio.testing;
 const mmio = zkrun.virtio.mmio;
@@ -30,20 +31,17 @@ const Stats = struct {
 };
 
 pub fn main(init: std.process.Init) !u8 {
-    const args = try init.minimal.args.toSlice(init.arena.allocator());
-    const iterations = if (args.len > 1) try std.fmt.parseInt(u64, args[1], 10) else 2000;
-    const seed = if (args.len > 2) try std.fmt.parseInt(u64, args[2], 10) else @as(u64, @intCast(linux.getpid()));
-    var prng = std.Random.DefaultPrng.init(seed);
-    const rnd = prng.random();
+    var run = try fuzz_args.fromInit(init, 2000);
+    const rnd = run.prng.random();
     const gpa = std.heap.page_allocator;
     const backing = try gpa.alignedAlloc(u8, .fromByteUnits(4096), 8 << 20);
     const c = try gpa.create(Case);
     var stats: Stats = .{};
-    for (0..iterations) |_| {
+    for (0..run.iterations) |_| {
         try c.run(rnd, gpa, backing, &stats);
         stats.cases += 1;
     }
-    std.debug.print("fuzz-net: {d} cases (seed {d}): {d} tx chains, {d} frames to the guest, {d} frames to the peer, {d} queues broken\n", .{ stats.cases, seed, stats.tx, stats.rx_delivered, stats.peer_frames, stats.broken });
+    std.debug.print("fuzz-net: {d} cases (seed {d}): {d} tx chains, {d} frames to the guest, {d} frames to the peer, {d} queues broken\n", .{ stats.cases, run.seed, stats.tx, stats.rx_delivered, stats.peer_frames, stats.broken });
     return 0;
 }
 

@@ -12,6 +12,7 @@
 //!        fuzz-queue bench [rounds (default 20000)]   (device-side cost per chain, see BENCHMARKS.md)
 const std = @import("std");
 const linux = std.os.linux;
+const fuzz_args = @import("args.zig");
 const zkrun = @import("zkrun");
 const queue = zkrun.virtio.queue;
 const t = zkrun.virtio.testing;
@@ -33,10 +34,10 @@ const Stats = struct {
 pub fn main(init: std.process.Init) !u8 {
     const args = try init.minimal.args.toSlice(init.arena.allocator());
     if (args.len > 1 and std.mem.eql(u8, args[1], "bench")) return bench(if (args.len > 2) try std.fmt.parseInt(u64, args[2], 10) else 20_000);
-    const iterations = if (args.len > 1) try std.fmt.parseInt(u64, args[1], 10) else 200_000;
-    const seed = if (args.len > 2) try std.fmt.parseInt(u64, args[2], 10) else @as(u64, @intCast(linux.getpid()));
-    var prng = std.Random.DefaultPrng.init(seed);
-    const rnd = prng.random();
+    var run = try fuzz_args.parse(args[1..], 200_000);
+    const iterations = run.iterations;
+    const seed = run.seed;
+    const rnd = run.prng.random();
     const ram = try std.heap.page_allocator.alignedAlloc(u8, .fromByteUnits(4096), ram_len);
     const ram2 = try std.heap.page_allocator.alignedAlloc(u8, .fromByteUnits(4096), ram2_len);
     var stats: Stats = .{};

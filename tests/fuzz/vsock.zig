@@ -14,6 +14,7 @@
 //! Usage: fuzz-vsock [iterations (default 2000)] [seed]
 const std = @import("std");
 const linux = std.os.linux;
+const fuzz_args = @import("args.zig");
 const zkrun = @import("zkrun");
 const packet = zkrun.virtio.vsock.packet;
 const Header = packet.Header;
@@ -35,22 +36,19 @@ const Stats = struct {
 };
 
 pub fn main(init: std.process.Init) !u8 {
-    const args = try init.minimal.args.toSlice(init.arena.allocator());
-    const iterations = if (args.len > 1) try std.fmt.parseInt(u64, args[1], 10) else 2000;
-    const seed = if (args.len > 2) try std.fmt.parseInt(u64, args[2], 10) else @as(u64, @intCast(linux.getpid()));
-    var prng = std.Random.DefaultPrng.init(seed);
-    const rnd = prng.random();
+    var run = try fuzz_args.fromInit(init, 2000);
+    const rnd = run.prng.random();
     const gpa = std.heap.page_allocator;
     const backing = try gpa.alignedAlloc(u8, .fromByteUnits(4096), 8 << 20);
     const dev = try gpa.create(Vsock);
     const drv = try gpa.create(vt.Driver);
     var stats: Stats = .{};
-    for (0..iterations) |_| {
+    for (0..run.iterations) |_| {
         try deviceCase(rnd, gpa, backing, dev, drv, &stats);
         decoderCases(rnd, &stats);
         stats.cases += 1;
     }
-    std.debug.print("fuzz-vsock: {d} cases (seed {d}): {d} packets in, {d} out ({d} RST), {d} queues broken; TSI: {d} requests ({d} valid), {d} valid frames\n", .{ stats.cases, seed, stats.packets, stats.delivered, stats.rsts, stats.broken, stats.requests, stats.requests_valid, stats.frames_valid });
+    std.debug.print("fuzz-vsock: {d} cases (seed {d}): {d} packets in, {d} out ({d} RST), {d} queues broken; TSI: {d} requests ({d} valid), {d} valid frames\n", .{ stats.cases, run.seed, stats.packets, stats.delivered, stats.rsts, stats.broken, stats.requests, stats.requests_valid, stats.frames_valid });
     return 0;
 }
 

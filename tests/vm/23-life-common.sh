@@ -1,8 +1,7 @@
 # Sourced by tests/vm/23..26 (inside the test host): finds the guest kernel and what
 # 23-life-build.sh built, runs the host program. Exits 77 saying what is missing.
 source "$(dirname "${BASH_SOURCE[0]}")/prologue.sh"
-built=$(tests/vm/23-life-build.sh) || { echo "FAIL: tests/vm/23-life-build.sh"; exit 1; }
-bin() { sed -n "s/^$1=//p" <<<"$built"; }
+run_build tests/vm/23-life-build.sh
 LIFE_VM=$(bin life_vm)
 ROOTFS=$(bin rootfs)
 work=$(mktemp -d /tmp/zkrun-life.XXXXXX)

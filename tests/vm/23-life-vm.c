@@ -113,15 +113,7 @@ static void pause_resume(uint32_t ctx, const char *log)
 /* Starts, waits up to `timeout_s` (then stops), returns the status; *reason gets the reason. */
 static int32_t run(uint32_t ctx, int timeout_s, int32_t *reason)
 {
-    int32_t rc = krun_start(ctx);
-    if (rc != 0)
-        return rc;
-    int32_t status = krun_wait(ctx, timeout_s * 1000);
-    if (status == -ETIMEDOUT) {
-        printf("     (still running after %d s: stopping it)\n", timeout_s);
-        krun_stop(ctx);
-        krun_wait(ctx, -1);
-    }
+    int32_t status = start_and_wait(ctx, timeout_s);
     *reason = exit_reason(ctx);
     return status;
 }

@@ -7,20 +7,9 @@
 # NAME=PATH lines: vsock_vm, rootfs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-prefix=$PWD/zig-out
 dir="${ZKRUN_CACHE:-$HOME/.cache/zkrun}/vsock"
-mkdir -p "$dir"
-header=$prefix/include/libkrun.h
-[[ -e $prefix/lib/libkrun.so.1 && -e $header ]] || { echo "zig-out/lib/libkrun.so.1 is not built" >&2; exit 1; }
-hash() { cat "$@" | sha256sum | cut -c1-16; }
-
-vm="$dir/vsock-vm-$(hash tests/vm/80-vsock-vm.c tests/vm/expect.h "$header" "$0" <(echo "$prefix"))"
-if [[ ! -x $vm ]]; then
-  cc -std=gnu11 -Wall -Wextra -Werror -o "$vm.tmp.$$" tests/vm/80-vsock-vm.c -I "$prefix/include" \
-    -L "$prefix/lib" -lkrun -lpthread -Wl,--disable-new-dtags,-rpath,"$prefix/lib"
-  mv -f "$vm.tmp.$$" "$vm"
-fi
-echo "vsock_vm=$vm"
+source tests/vm/build-lib.sh
+build_c vsock_vm tests/vm/80-vsock-vm.c tests/vm/expect.h tests/vm/file_has.h
 
 guest_hash=$(hash tests/vm/80-vsock-guest.zig tests/vm/80-vsock-tsi.zig scripts/mkrootfs.sh "$0")
 rootfs="$dir/rootfs-$guest_hash"

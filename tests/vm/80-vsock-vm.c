@@ -274,18 +274,24 @@ static void *watch_fds(void *arg)
     return NULL;
 }
 
+/* start_and_wait, with -1000 for a VM that had to be stopped. */
 static int32_t run(uint32_t ctx, int timeout_s)
 {
-    int32_t rc = krun_start(ctx);
-    if (rc != 0)
-        return rc;
-    int32_t status = krun_wait(ctx, timeout_s * 1000);
-    if (status == -ETIMEDOUT) {
-        printf("     (still running after %d s: stopping it)\n", timeout_s);
-        krun_stop(ctx);
-        status = krun_wait(ctx, -1);
-        return -1000;
-    }
+    int32_t status = start_and_wait(ctx, timeout_s);
+    return status == -ETIMEDOUT ? -1000 : status;
+}
+
+/* run, with the host's fd count sampled the whole time: fd_base before, fd_max its peak. */
+static int32_t run_watching_fds(uint32_t ctx, int timeout_s)
+{
+    fd_base = count_fds();
+    fd_max = fd_base;
+    watching = 1;
+    pthread_t t;
+    pthread_create(&t, NULL, watch_fds, NULL);
+    int32_t status = run(ctx, timeout_s);
+    watching = 0;
+    pthread_join(t, NULL);
     return status;
 }
 
@@ -320,6 +326,21 @@ static void mode_port(void)
     expect(file_has(log, "reply=echo:second"), "the port still serves after that");
 }
 
+/* Sends `msg` on the connected `fd`, ends its write side, reads the reply to EOF and closes
+ * `fd`: whether the reply was "echo:" + msg. */
+static int echoed(int fd, const char *msg)
+{
+    char want[128], got[128] = { 0 };
+    snprintf(want, sizeof want, "echo:%s", msg);
+    (void)!write(fd, msg, strlen(msg));
+    shutdown(fd, SHUT_WR);
+    size_t n = 0;
+    for (ssize_t r; (r = read(fd, got + n, sizeof got - 1 - n)) > 0;)
+        n += (size_t)r;
+    close(fd);
+    return strcmp(got, want) == 0;
+}
+
 struct dialer {
     char path[512];
     int served;
@@ -335,16 +356,9 @@ static void *dial(void *arg)
             usleep(100000);
             continue;
         }
-        char msg[64], want[80], got[128] = { 0 };
+        char msg[64];
         snprintf(msg, sizeof msg, "from-host-%d", d->served);
-        snprintf(want, sizeof want, "echo:%s", msg);
-        (void)!write(fd, msg, strlen(msg));
-        shutdown(fd, SHUT_WR);
-        size_t n = 0;
-        for (ssize_t r; (r = read(fd, got + n, sizeof got - 1 - n)) > 0;)
-            n += (size_t)r;
-        close(fd);
-        if (strcmp(got, want) == 0)
+        if (echoed(fd, msg))
             d->served++;
         else
             usleep(100000); /* not listening yet: the guest reset the connection */
@@ -387,14 +401,7 @@ static void mode_flood(void)
     snprintf(path, sizeof path, "%s/msg.sock", work);
     uint32_t ctx = sh_vm("/vsock-guest flood 1234 1100", log, sizeof log);
     expect(krun_add_vsock_port(ctx, 1234, path) == 0, "krun_add_vsock_port(1234, msg.sock)");
-    fd_base = count_fds();
-    fd_max = fd_base;
-    watching = 1;
-    pthread_t t;
-    pthread_create(&t, NULL, watch_fds, NULL);
-    int32_t status = run(ctx, 600);
-    watching = 0;
-    pthread_join(t, NULL);
+    int32_t status = run_watching_fds(ctx, 600);
     finish(ctx, status, log, "flood");
     expect(file_has(log, "flood ok=1024 refused=76"), "the VMM took 1024 connections and refused 76");
     expect(fd_max - fd_base <= VSOCK_CONNS_MAX + 64, "host fds stayed under the cap: base %d, max %d (cap %d + VM fds)",
@@ -426,15 +433,7 @@ static int dial_tcp(int port, const char *msg)
             usleep(200000);
             continue;
         }
-        char want[128], got[128] = { 0 };
-        snprintf(want, sizeof want, "echo:%s", msg);
-        (void)!write(fd, msg, strlen(msg));
-        shutdown(fd, SHUT_WR);
-        size_t n = 0;
-        for (ssize_t r; (r = read(fd, got + n, sizeof got - 1 - n)) > 0;)
-            n += (size_t)r;
-        close(fd);
-        if (strcmp(got, want) == 0)
+        if (echoed(fd, msg))
             return 1;
         usleep(200000);
     }
@@ -532,14 +531,7 @@ static void mode_tsi_hostile(void)
 {
     char log[512];
     uint32_t ctx = sh_vm("/vsock-guest tsi-hostile 1100 18080", log, sizeof log);
-    fd_base = count_fds();
-    fd_max = fd_base;
-    watching = 1;
-    pthread_t t;
-    pthread_create(&t, NULL, watch_fds, NULL);
-    int32_t status = run(ctx, 600);
-    watching = 0;
-    pthread_join(t, NULL);
+    int32_t status = run_watching_fds(ctx, 600);
     finish(ctx, status, log, "tsi-hostile");
     expect(file_has(log, "tsi-hostile open=1024"), "1024 connections to 620 were taken, the rest refused");
     expect(fd_max - fd_base <= VSOCK_CONNS_MAX + 64, "host fds stayed under the cap: base %d, max %d", fd_base, fd_max);

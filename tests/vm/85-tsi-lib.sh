@@ -3,12 +3,7 @@
 # test host's loopback only: it has no NIC), and helpers. The guest reaches the test host's
 # loopback as 203.0.113.2 (the TSI kernel's name for the host's 127.0.0.1; the guest's own
 # loopback stays in the guest). Exits 77 saying what is missing.
-set -uo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-skip() { echo "SKIP (could not run): $*"; exit 77; }
-[[ -c /dev/kvm ]] || skip "no /dev/kvm (VM tests run inside the test host: tests/host/run)"
-prefix=$PWD/zig-out
-[[ -e $prefix/lib/libkrun.so.1 && -e $prefix/lib/libkrunfw.so.5 ]] || skip "zig-out not built (zig build -Dkernel=...)"
+source "$(dirname "${BASH_SOURCE[0]}")/prologue.sh"
 command -v python3 >/dev/null || skip "no python3 in the test host (host-side servers)"
 PROBE=$PWD/.tools/tsi-probe-$(cat tests/vm/85-tsi-probe.c | sha256sum | cut -c1-16)
 RUN=$PWD/.tools/tsi-run-$(cat tests/vm/85-tsi-run.c "$prefix/include/libkrun.h" <(echo "$prefix") | sha256sum | cut -c1-16)
@@ -23,10 +18,6 @@ ROOTFS=$work/rootfs
 cp -a "$base" "$ROOTFS" || { echo "FAIL: copy of the rootfs"; exit 1; }
 cp "$PROBE" "$ROOTFS/bin/tsi-probe"
 HOST=203.0.113.2
-fails=0
-expect() { # description, condition, context
-  if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); [[ -n ${3:-} ]] && echo "$3" | tail -40 | sed 's/^/     | /'; fi
-}
 # vm [RUNNER OPTIONS] -- SCRIPT: runs SCRIPT with the guest's /bin/sh; sets out, p (P-lines), rc.
 # `timeout -k`: krun_start_enter forwards SIGTERM to the guest's workload, so SIGTERM alone
 # cannot end a hung VM; SIGKILL 10 s later does.

@@ -1,12 +1,6 @@
 # Sourced by tests/vm/9x-blk-*.test.sh (inside the test host): a copy of the busybox rootfs, and
 # tests/vm/90-blk-vm.c built against the installed libkrun. Exits 77 saying what is missing.
-set -uo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-skip() { echo "SKIP: $*"; exit 77; }
-[[ -c /dev/kvm ]] || skip "no /dev/kvm (VM tests run inside the test host: tests/host/run)"
-prefix=$PWD/zig-out
-[[ -e $prefix/lib/libkrun.so.1 && -e $prefix/include/libkrun.h ]] || skip "zig-out/lib/libkrun.so.1 not built (zig build)"
-[[ -e $prefix/lib/libkrunfw.so.5 ]] || skip "zig-out/lib/libkrunfw.so.5 not built (zig build -Dkernel=...)"
+source "$(dirname "${BASH_SOURCE[0]}")/prologue.sh"
 ROOTFS_SRC=${ZKRUN_FS_ROOTFS:-$PWD/.tools/ts-rootfs}
 [[ -e $ROOTFS_SRC/bin/busybox ]] || skip "no busybox rootfs at $ROOTFS_SRC (set ZKRUN_FS_ROOTFS)"
 command -v cc >/dev/null || skip "no C compiler"
@@ -19,9 +13,15 @@ trap 'rm -rf "$work"' EXIT
 cp -a "$ROOTFS_SRC" "$work/root"
 # Built on the machine by 90-blk.prepare.sh (vm-prog-build.sh), or here when that did not run.
 built_prog=$(tests/vm/vm-prog-build.sh 90-blk-vm) && cp "$built_prog" "$work/blk-vm" || { echo "building blk-vm failed"; exit 1; }
-fails=0
-expect() { # description, condition, context
-  if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); [[ -n ${3:-} ]] && echo "$3" | tail -40 | sed 's/^/     | /'; fi
-}
 export LD_LIBRARY_PATH=$prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 vm() { timeout 600 "$work/blk-vm" "$@" </dev/null 2>&1; }
+# run_vm LINES ARGS...: `vm ARGS` in this shell, setting out (\r stripped) and rc; shows the
+# last LINES lines of out.
+run_vm() {
+  local lines=$1
+  shift
+  out=$(vm "$@"); rc=$?
+  out=$(tr -d '\r' <<<"$out"); echo "$out" | tail -"$lines"
+}
+# sums: w and r, the checksums the guest printed as "w=SUM FILE" and "r=SUM FILE" lines.
+sums() { w=$(sed -n 's/^w=\([0-9a-f]*\) .*/\1/p' <<<"$out"); r=$(sed -n 's/^r=\([0-9a-f]*\) .*/\1/p' <<<"$out"); }

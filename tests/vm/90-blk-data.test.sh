@@ -16,9 +16,8 @@ echo 3 > /proc/sys/vm/drop_caches
 mount -t ext4 /dev/vda /mnt/d || exit 96
 echo "r=$(sha256sum /mnt/d/blob)"
 umount /mnt/d; exit 0'
-out=$(vm "$work/root" -disk data1 "$work/data.img" raw 0 /bin/sh -c "$script"); rc=$?
-out=$(tr -d '\r' <<<"$out"); echo "$out" | tail -20
-w=$(sed -n 's/^w=\([0-9a-f]*\) .*/\1/p' <<<"$out"); r=$(sed -n 's/^r=\([0-9a-f]*\) .*/\1/p' <<<"$out")
+run_vm 20 "$work/root" -disk data1 "$work/data.img" raw 0 /bin/sh -c "$script"
+sums
 expect "the guest ran (rc $rc)" '[[ $rc -eq 0 ]]' "$out"
 expect "the guest sees the block id as the serial" 'grep -q "^data1$" <<<"$out"' "$out"
 expect "64 MiB read back with the same checksum" '[[ -n $w && $w == "$r" ]]' "$out"
@@ -34,9 +33,8 @@ echo "w=$(sha256sum /mnt/d/b3)"; sync; umount /mnt/d || exit 97
 echo 3 > /proc/sys/vm/drop_caches; mount -t ext4 /dev/vda /mnt/d || exit 96
 echo "r=$(sha256sum /mnt/d/b3)"; umount /mnt/d; exit 0'
 for mode in 0:write.through 2:write.back; do
-  out=$(vm "$work/root" -disk3 d3 "$work/data.img" raw 0 1 "${mode%%:*}" /bin/sh -c "$script3"); rc=$?
-  out=$(tr -d '\r' <<<"$out"); echo "$out" | tail -4
-  w=$(sed -n 's/^w=\([0-9a-f]*\) .*/\1/p' <<<"$out"); r=$(sed -n 's/^r=\([0-9a-f]*\) .*/\1/p' <<<"$out")
+  run_vm 4 "$work/root" -disk3 d3 "$work/data.img" raw 0 1 "${mode%%:*}" /bin/sh -c "$script3"
+  sums
   expect "disk3 direct I/O, sync mode ${mode%%:*}: the guest sees ${mode#*:} and 8 MiB round-trip (rc $rc)" \
     '[[ $rc -eq 0 && -n $w && $w == "$r" ]] && grep -q "^${mode#*:}$" <<<"$out"' "$out"
   debugfs -R "dump /b3 $work/b3" "$work/data.img" 2>/dev/null

@@ -16,8 +16,7 @@ rm /mnt/r/file; echo "rm=$?"
 umount /mnt/r
 dd if=/dev/zero of=/dev/vda bs=4096 count=1 conv=fsync 2>&1; echo "dd=$?"
 exit 0'
-out=$(vm "$work/root" -disk ro "$work/ro.img" raw 1 /bin/sh -c "$script"); rc=$?
-out=$(tr -d '\r' <<<"$out"); echo "$out" | tail -20
+run_vm 20 "$work/root" -disk ro "$work/ro.img" raw 1 /bin/sh -c "$script"
 expect "the guest ran (rc $rc)" '[[ $rc -eq 0 ]]' "$out"
 expect "the block device is read-only in the guest" '[[ $(head -1 <<<"$out") == 1 ]]' "$out"
 expect "the filesystem mounted read-only" 'grep -q "^/dev/vda /mnt/r ext4 ro" <<<"$out"' "$out"

@@ -9,8 +9,7 @@ script='grep " / " /proc/mounts
 echo "root-disk-data" > /written; sync
 ls /bin/busybox >/dev/null && echo "busybox=ok"
 exit 7'
-out=$(vm - -disk root "$work/root.img" raw 0 -remount /dev/vda ext4 - /bin/sh -c "$script"); rc=$?
-out=$(tr -d '\r' <<<"$out"); echo "$out" | tail -20
+run_vm 20 - -disk root "$work/root.img" raw 0 -remount /dev/vda ext4 - /bin/sh -c "$script"
 expect "the workload's exit code 7 reached the host (rc $rc)" '[[ $rc -eq 7 ]]' "$out"
 expect "/ is the ext4 disk" 'grep -q "^/dev/vda / ext4 rw" <<<"$out"' "$out"
 expect "the disk's programs run" 'grep -q "^busybox=ok$" <<<"$out"' "$out"
@@ -20,7 +19,6 @@ expect "the written file is in the image" '[[ "$(debugfs -R "cat /written" "$wor
 # The same image as a read-only disk without a fstype: init tries each block filesystem the
 # kernel knows and mounts read-only (possible because init left the root clean at the end of
 # the first boot: a journal that needs replaying cannot be replayed on a read-only disk).
-out=$(vm - -disk root "$work/root.img" raw 1 -remount /dev/vda - - /bin/sh -c 'grep " / " /proc/mounts; cat /written'); rc=$?
-out=$(tr -d '\r' <<<"$out"); echo "$out" | tail -5
+run_vm 5 - -disk root "$work/root.img" raw 1 -remount /dev/vda - - /bin/sh -c 'grep " / " /proc/mounts; cat /written'
 expect "a read-only root disk without fstype boots read-only (rc $rc)" '[[ $rc -eq 0 ]] && grep -q "^/dev/vda / ext4 ro" <<<"$out" && grep -q "^root-disk-data$" <<<"$out"' "$out"
 [[ $fails -eq 0 ]]

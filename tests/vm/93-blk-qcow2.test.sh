@@ -15,8 +15,7 @@ want=$(sha256sum < "$work/blob" | cut -d' ' -f1)
 qemu-img convert -c -f raw -O qcow2 "$work/root.img" "$work/base.qcow2" || { echo "qemu-img convert failed"; exit 1; }
 qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "$work/over.qcow2" || { echo "qemu-img create failed"; exit 1; }
 qemu-img check -q "$work/over.qcow2" || { echo "qemu-img check of the new image failed"; exit 1; }
-out=$(vm - -disk root "$work/over.qcow2" qcow2 1 -remount /dev/vda ext4 - /bin/sh -c 'grep " / " /proc/mounts; sha256sum /blob; touch /x; echo "touch=$?"'); rc=$?
-out=$(tr -d '\r' <<<"$out"); echo "$out" | tail -8
+run_vm 8 - -disk root "$work/over.qcow2" qcow2 1 -remount /dev/vda ext4 - /bin/sh -c 'grep " / " /proc/mounts; sha256sum /blob; touch /x; echo "touch=$?"'
 expect "the guest booted from the qcow2 overlay (rc $rc)" '[[ $rc -eq 0 ]] && grep -q "^/dev/vda / ext4 ro" <<<"$out"' "$out"
 expect "a file read through overlay and compressed base has its checksum" 'grep -q "^$want " <<<"$out"' "$out"
 expect "writes give EROFS" 'grep -q "^touch=[1-9]" <<<"$out" && grep -qi "read-only file system" <<<"$out"' "$out"
@@ -32,9 +31,8 @@ echo 3 > /proc/sys/vm/drop_caches
 mount -t ext4 /dev/vda /mnt/d || exit 96
 echo "r=$(sha256sum /mnt/d/blob)"
 umount /mnt/d; exit 0'
-out=$(vm "$work/root" -disk d "$work/data.qcow2" qcow2 0 /bin/sh -c "$script"); rc=$?
-out=$(tr -d '\r' <<<"$out"); echo "$out" | tail -6
-w=$(sed -n 's/^w=\([0-9a-f]*\) .*/\1/p' <<<"$out"); r=$(sed -n 's/^r=\([0-9a-f]*\) .*/\1/p' <<<"$out")
+run_vm 6 "$work/root" -disk d "$work/data.qcow2" qcow2 0 /bin/sh -c "$script"
+sums
 expect "a writable qcow2 data disk: 64 MiB read back with the same checksum (rc $rc)" '[[ $rc -eq 0 && -n $w && $w == "$r" ]]' "$out"
 chk=$(qemu-img check "$work/data.qcow2" 2>&1); crc=$?
 expect "qemu-img check finds the written image clean" '[[ $crc -eq 0 ]]' "$chk"

@@ -20,8 +20,7 @@ echo "tail=$(dd if=/dev/vda bs=512 skip=131071 count=4 2>/dev/null | wc -c)"
 blkdiscard /dev/vda
 echo "zeros=$(dd if=/dev/vda bs=1M count=64 iflag=direct 2>/dev/null | tr -d "\\000" | wc -c)"
 exit 0'
-out=$(vm "$work/root" -disk par "$work/raw.img" raw 0 /bin/sh -c "$script"); rc=$?
-out=$(tr -d '\r' <<<"$out"); echo "$out" | tail -20
+run_vm 20 "$work/root" -disk par "$work/raw.img" raw 0 /bin/sh -c "$script"
 expect "the guest ran (rc $rc)" '[[ $rc -eq 0 ]]' "$out"
 expect "the disk is 64 MiB" 'grep -qx 67108864 <<<"$out"' "$out"
 expect "the guest uses the advertised seg_max (254 segments)" 'grep -qx 254 <<<"$out"' "$out"

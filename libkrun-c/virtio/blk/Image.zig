@@ -181,20 +181,7 @@ fn fileSize(fd: linux.fd_t) OpenError!u64 {
 /// decoder checked it). Bytes past the end of a raw file read as zeros.
 pub fn readv(self: *Image, iov: []const std.posix.iovec, offset: u64) IoError!void {
     if (self.qcow2) |q| return q.readv(iov, offset) catch error.InputOutput;
-    var at = offset;
-    var i: usize = 0;
-    var first_skip: usize = 0;
-    while (i < iov.len) {
-        var local: [iov_batch]std.posix.iovec = undefined;
-        const n = trimmed(&local, iov[i..], first_skip);
-        const rc = self.preadv(local[0..n], at) catch |err| return err;
-        if (rc == 0) { // past the end of the file: zeros
-            for (local[0..n]) |v| @memset(v.base[0..v.len], 0);
-            return;
-        }
-        at += rc;
-        advance(iov, &i, &first_skip, rc);
-    }
+    return self.transferAll(.read, iov, offset);
 }
 
 /// Writes the `iov` buffers to the image at byte `offset`.
@@ -204,14 +191,27 @@ pub fn writev(self: *Image, iov: []const std.posix.iovec, offset: u64) IoError!v
         error.NoSpace => error.NoSpace,
         error.InputOutput => error.InputOutput,
     };
+    return self.transferAll(.write, iov, offset);
+}
+
+/// A raw image's readv or writev: the iovecs in batches of `iov_batch`, continued after short
+/// transfers. A read that reaches the end of the file fills the rest of its batch with zeros
+/// and ends; a write that makes no progress fails.
+fn transferAll(self: *Image, comptime dir: Direction, iov: []const std.posix.iovec, offset: u64) IoError!void {
     var at = offset;
     var i: usize = 0;
     var first_skip: usize = 0;
     while (i < iov.len) {
         var local: [iov_batch]std.posix.iovec = undefined;
         const n = trimmed(&local, iov[i..], first_skip);
-        const rc = try self.pwritev(local[0..n], at);
-        if (rc == 0) return error.InputOutput;
+        const rc = try self.transferv(dir, local[0..n], at);
+        if (rc == 0) switch (dir) {
+            .read => { // past the end of the file: zeros
+                for (local[0..n]) |v| @memset(v.base[0..v.len], 0);
+                return;
+            },
+            .write => return error.InputOutput,
+        };
         at += rc;
         advance(iov, &i, &first_skip, rc);
     }
@@ -251,10 +251,17 @@ fn advance(iov: []const std.posix.iovec, i: *usize, skip: *usize, done: usize) v
     }
 }
 
-fn preadv(self: *Image, iov: []const std.posix.iovec, offset: u64) IoError!usize {
+const Direction = enum { read, write };
+
+/// One preadv or pwritev at `offset`, retried on EINTR/EAGAIN, and on the buffered fd when the
+/// O_DIRECT one refuses it.
+fn transferv(self: *Image, comptime dir: Direction, iov: []const std.posix.iovec, offset: u64) IoError!usize {
     var fd = self.fd;
     while (true) {
-        const rc = linux.preadv(fd, iov.ptr, iov.len, @intCast(offset));
+        const rc = switch (dir) {
+            .read => linux.preadv(fd, iov.ptr, iov.len, @intCast(offset)),
+            .write => linux.pwritev(fd, @ptrCast(iov.ptr), iov.len, @intCast(offset)),
+        };
         switch (linux.errno(rc)) {
             .SUCCESS => return rc,
             .INTR, .AGAIN => continue,
@@ -262,31 +269,15 @@ fn preadv(self: *Image, iov: []const std.posix.iovec, offset: u64) IoError!usize
             .INVAL => if (fd != self.fd_buffered) {
                 fd = self.fd_buffered;
             } else return error.InputOutput,
-            else => |e| {
-                log.warn("blk: preadv: {t}", .{e});
-                return error.InputOutput;
-            },
+            .NOSPC, .DQUOT, .FBIG => |e| if (dir == .write) return error.NoSpace else return transferFailed(dir, e),
+            else => |e| return transferFailed(dir, e),
         }
     }
 }
 
-fn pwritev(self: *Image, iov: []const std.posix.iovec, offset: u64) IoError!usize {
-    var fd = self.fd;
-    while (true) {
-        const rc = linux.pwritev(fd, @ptrCast(iov.ptr), iov.len, @intCast(offset));
-        switch (linux.errno(rc)) {
-            .SUCCESS => return rc,
-            .INTR, .AGAIN => continue,
-            .INVAL => if (fd != self.fd_buffered) {
-                fd = self.fd_buffered;
-            } else return error.InputOutput,
-            .NOSPC, .DQUOT, .FBIG => return error.NoSpace,
-            else => |e| {
-                log.warn("blk: pwritev: {t}", .{e});
-                return error.InputOutput;
-            },
-        }
-    }
+fn transferFailed(comptime dir: Direction, e: linux.E) IoError {
+    log.warn("blk: p{t}v: {t}", .{ dir, e });
+    return error.InputOutput;
 }
 
 /// A guest flush: the image's data reaches stable storage (KRUN_SYNC_NONE: nothing to do).
@@ -327,7 +318,7 @@ pub fn writeZeroes(self: *Image, offset: u64, len: u64, unmap: bool) IoError!voi
     while (at < end) {
         const n: usize = @intCast(@min(end - at, zeros.len));
         const v = [1]std.posix.iovec{.{ .base = @constCast(&zeros), .len = n }};
-        const rc = try self.pwritev(&v, at);
+        const rc = try self.transferv(.write, &v, at);
         if (rc == 0) return error.InputOutput;
         at += rc;
     }

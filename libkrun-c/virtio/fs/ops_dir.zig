@@ -2,19 +2,15 @@
 //! handle's fd (READDIRPLUS looks each entry up like LOOKUP, through ops.zig), overlay
 //! (virtual) directories from Virtual.zig.
 const std = @import("std");
-const linux = std.os.linux;
 const fuse = @import("fuse.zig");
 const sys = @import("sys.zig");
 const Server = @import("Server.zig");
-const Inodes = @import("Inodes.zig");
-const Handles = @import("Handles.zig");
 const Virtual = @import("Virtual.zig");
 const ops = @import("ops.zig");
 
 const Request = Server.Request;
 const Error = Server.Error;
 const S = sys.S;
-const O = sys.O;
 
 // ---- directories ----------------------------------------------------------------------------
 

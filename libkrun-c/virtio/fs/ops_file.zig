@@ -7,7 +7,6 @@ const linux = std.os.linux;
 const fuse = @import("fuse.zig");
 const sys = @import("sys.zig");
 const Server = @import("Server.zig");
-const Inodes = @import("Inodes.zig");
 const Handles = @import("Handles.zig");
 const Virtual = @import("Virtual.zig");
 const ops = @import("ops.zig");

@@ -379,19 +379,26 @@ pub const Net = struct {
         }
     }
 
-    /// Stream: raw bytes into `rx`; records are cut out later. False when nothing more came.
-    fn readStream(self: *Net) ?bool {
-        const dest = self.rx.buf[self.rx.tail..];
-        const rc = linux.recvfrom(self.fd, dest.ptr, dest.len, linux.MSG.DONTWAIT, null, null);
+    /// A backend read's result when it brought no data, as readStream and readFrame return it:
+    /// true after EINTR (read again), false after EAGAIN (nothing more for now), null after
+    /// any other error (the backend is gone: `die`). Null (no result) when the read succeeded.
+    fn readFailed(self: *Net, rc: usize) ??bool {
         switch (linux.errno(rc)) {
-            .SUCCESS => {},
+            .SUCCESS => return null,
             .INTR => return true,
             .AGAIN => return false,
             else => |e| {
                 self.die("read failed", e);
-                return null;
+                return @as(?bool, null);
             },
         }
+    }
+
+    /// Stream: raw bytes into `rx`; records are cut out later. False when nothing more came.
+    fn readStream(self: *Net) ?bool {
+        const dest = self.rx.buf[self.rx.tail..];
+        const rc = linux.recvfrom(self.fd, dest.ptr, dest.len, linux.MSG.DONTWAIT, null, null);
+        if (self.readFailed(rc)) |result| return result;
         if (rc == 0) {
             self.die("closed the connection", null);
             return null;
@@ -409,15 +416,7 @@ pub const Net = struct {
             linux.read(self.fd, dest.ptr, dest.len)
         else
             linux.recvfrom(self.fd, dest.ptr, dest.len, linux.MSG.DONTWAIT | linux.MSG.TRUNC, null, null);
-        switch (linux.errno(rc)) {
-            .SUCCESS => {},
-            .INTR => return true,
-            .AGAIN => return false,
-            else => |e| {
-                self.die("read failed", e);
-                return null;
-            },
-        }
+        if (self.readFailed(rc)) |result| return result;
         if (rc < hdr + frame.eth_header_size or rc > hdr + frame.frame_max) {
             self.stats.rx_dropped += 1; // runt or truncated (MSG_TRUNC reports the real size)
             return true;

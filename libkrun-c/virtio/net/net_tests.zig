@@ -59,6 +59,21 @@ const Fixture = struct {
         _ = linux.close(self.peer);
     }
 
+    /// A unixstream fixture with libkrun's compat features, on the heap (its 8 MiB of guest RAM
+    /// is too big for the stack); `destroy` tears it down.
+    fn create() !*Fixture {
+        const fx = try testing.allocator.create(Fixture);
+        errdefer testing.allocator.destroy(fx);
+        fx.* = .{};
+        try fx.init(.unixstream, @import("../../Config.zig").compat_net_features);
+        return fx;
+    }
+
+    fn destroy(self: *Fixture) void {
+        self.deinit();
+        testing.allocator.destroy(self);
+    }
+
     fn send(self: *Fixture, h: frame.Header, payload: []const u8) void {
         var hh = h;
         _ = self.tx.post(&.{ std.mem.asBytes(&hh), payload }, &.{});
@@ -669,11 +684,8 @@ const BulkGuest = struct {
 const mmio_queue = @import("../queue.zig");
 
 test "net: bulk host->guest stream through a slow guest: every byte in order, reads bounded" {
-    const fx = try testing.allocator.create(Fixture);
-    defer testing.allocator.destroy(fx);
-    fx.* = .{};
-    try fx.init(.unixstream, @import("../../Config.zig").compat_net_features);
-    defer fx.deinit();
+    const fx = try Fixture.create();
+    defer fx.destroy();
     _ = linux.fcntl(fx.peer, linux.F.SETFL, @as(usize, @bitCast(@as(isize, 0o4000)))); // O_NONBLOCK
     var guest = BulkGuest.init(fx);
 
@@ -738,6 +750,18 @@ const Threaded = struct {
     frames_out: std.atomic.Value(usize) = .init(0),
     peer_tx: std.atomic.Value(usize) = .init(0),
 
+    /// The two queues' ioeventfds (closed by deinit).
+    fn init(fx: *Fixture) Threaded {
+        return .{ .fx = fx, .kick = .{
+            @intCast(linux.eventfd(0, linux.EFD.NONBLOCK | linux.EFD.CLOEXEC)),
+            @intCast(linux.eventfd(0, linux.EFD.NONBLOCK | linux.EFD.CLOEXEC)),
+        } };
+    }
+
+    fn deinit(th: *Threaded) void {
+        for (th.kick) |fd| _ = linux.close(fd);
+    }
+
     /// The VMM's event loop: the device's epoll fd and the two queues' ioeventfds.
     fn eventLoop(th: *Threaded) void {
         const ep: i32 = @intCast(linux.epoll_create1(linux.EPOLL.CLOEXEC));
@@ -793,18 +817,10 @@ const Threaded = struct {
 };
 
 test "net: bulk host->guest with guest, event loop and passt on their own threads" {
-    const fx = try testing.allocator.create(Fixture);
-    defer testing.allocator.destroy(fx);
-    fx.* = .{};
-    try fx.init(.unixstream, @import("../../Config.zig").compat_net_features);
-    defer fx.deinit();
-    var th: Threaded = .{ .fx = fx, .kick = .{
-        @intCast(linux.eventfd(0, linux.EFD.NONBLOCK | linux.EFD.CLOEXEC)),
-        @intCast(linux.eventfd(0, linux.EFD.NONBLOCK | linux.EFD.CLOEXEC)),
-    } };
-    defer for (th.kick) |fd| {
-        _ = linux.close(fd);
-    };
+    const fx = try Fixture.create();
+    defer fx.destroy();
+    var th: Threaded = .init(fx);
+    defer th.deinit();
     var guest = BulkGuest.init(fx);
     const loop_thread = try std.Thread.spawn(.{}, Threaded.eventLoop, .{&th});
     const passt_thread = try std.Thread.spawn(.{}, Threaded.passt, .{&th});
@@ -868,18 +884,10 @@ const Reader = struct {
 };
 
 test "net: bulk guest->host with a concurrent passt: the tx queue never wedges" {
-    const fx = try testing.allocator.create(Fixture);
-    defer testing.allocator.destroy(fx);
-    fx.* = .{};
-    try fx.init(.unixstream, @import("../../Config.zig").compat_net_features);
-    defer fx.deinit();
-    var th: Threaded = .{ .fx = fx, .kick = .{
-        @intCast(linux.eventfd(0, linux.EFD.NONBLOCK | linux.EFD.CLOEXEC)),
-        @intCast(linux.eventfd(0, linux.EFD.NONBLOCK | linux.EFD.CLOEXEC)),
-    } };
-    defer for (th.kick) |fd| {
-        _ = linux.close(fd);
-    };
+    const fx = try Fixture.create();
+    defer fx.destroy();
+    var th: Threaded = .init(fx);
+    defer th.deinit();
     th.sent.store(bulk_total, .release); // the passt thread sends nothing
     var rd: Reader = .{ .fd = fx.peer };
     const loop_thread = try std.Thread.spawn(.{}, Threaded.eventLoop, .{&th});

@@ -8,6 +8,7 @@
 //! boot vCPU entered per the arm64 boot protocol (kvm_arm.zig). There is no port I/O.
 const std = @import("std");
 const GuestMemory = @import("guest_memory");
+const arch = @import("../arch.zig");
 const kvm = @import("../kvm.zig");
 const sys = @import("../sys.zig");
 const Serial = @import("../legacy/Serial.zig");
@@ -65,7 +66,7 @@ comptime {
 
 // ---- the VM -------------------------------------------------------------------------------
 
-pub const SetupError = error{ KvmFailed, OutOfMemory, SystemResources };
+pub const SetupError = arch.SetupError;
 
 /// Nothing before the vCPUs exist: the vgic is created in finishVm, after them (the order
 /// Firecracker and libkrun use), and irqfds are registered after that (the builder's order).
@@ -148,15 +149,8 @@ pub const Cmdline = @import("../Cmdline.zig").Cmdline(.{
     .prolog_tail = "rootfstype=virtiofs rw quiet init=/init.krun",
 });
 
-pub const Boot = struct {
-    cmdline: *const Cmdline,
-    vcpus: u32,
-    initramfs: ?Range,
-    /// virtio slots in use: the device tree lists each.
-    devices: u32,
-};
-
-pub const BootError = error{InvalidConfig};
+pub const Boot = arch.Boot(Cmdline, Range);
+pub const BootError = arch.BootError;
 
 /// Checks a kernel bundle (libkrunfw's, or krun_set_kernel RAW) before it is mapped: an arm64
 /// Image whose bss still fits with `ram_mib` of RAM after it and the device tree.
@@ -280,10 +274,7 @@ pub fn resetWasPanic(mem: *const GuestMemory) bool {
     return false;
 }
 
-fn failed(what: []const u8, err: anyerror) SetupError {
-    log.err("{s}: {t}", .{ what, err });
-    return sys.shortage(err) orelse error.KvmFailed;
-}
+const failed = arch.setupFailed;
 
 test "aarch64 writeBoot: the FDT at the end of RAM lists the serial and exactly the virtio slots in use" {
     const testing = std.testing;

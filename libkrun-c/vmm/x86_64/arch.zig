@@ -6,6 +6,7 @@
 //! The details live in layout.zig, boot.zig, mptable.zig and cpuid.zig beside this file.
 const std = @import("std");
 const GuestMemory = @import("guest_memory");
+const arch = @import("../arch.zig");
 const abi = @import("../kvm_abi.zig");
 const kvm = @import("../kvm.zig");
 const sys = @import("../sys.zig");
@@ -55,7 +56,7 @@ pub const mmio_window_slots: u32 = layout.virtio_slots_max;
 
 // ---- the VM -------------------------------------------------------------------------------
 
-pub const SetupError = error{ KvmFailed, OutOfMemory, SystemResources };
+pub const SetupError = arch.SetupError;
 
 /// What the VM needs before devices attach: the TSS address, the in-kernel irqchip (PIC +
 /// IOAPIC + LAPICs, so irqfds have somewhere to go) and the PIT.
@@ -101,15 +102,8 @@ pub fn finishVm(vm: kvm.Vm, vcpus: u32) SetupError!void {
 
 pub const Cmdline = boot.Cmdline;
 
-pub const Boot = struct {
-    cmdline: *const Cmdline,
-    vcpus: u32,
-    initramfs: ?Range,
-    /// virtio slots in use (x86_64 names them on the command line instead).
-    devices: u32,
-};
-
-pub const BootError = error{InvalidConfig};
+pub const Boot = arch.Boot(Cmdline, Range);
+pub const BootError = arch.BootError;
 
 /// Nothing to check before mapping a bundle here (kernel_loader.zig checks its range).
 pub fn checkKernel(bytes: []const u8, ram_mib: u32) error{KernelInvalid}!void {
@@ -248,10 +242,7 @@ pub fn resetWasPanic(mem: *const GuestMemory) bool {
     return std.mem.littleToNative(u16, flag) == warm_reset_flag;
 }
 
-fn failed(what: []const u8, err: anyerror) SetupError {
-    log.err("{s}: {t}", .{ what, err });
-    return sys.shortage(err) orelse error.KvmFailed;
-}
+const failed = arch.setupFailed;
 
 test "legacy bus: CMOS counts RAM below and above the MMIO gap apart; slots as the cmdline names them" {
     // 4 GiB of RAM with a 4 MiB bundle: RAM resumes at 4 GiB past the gap.

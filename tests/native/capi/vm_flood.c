@@ -21,15 +21,9 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "vm.h"
 
 static const char *kernel, *initrd, *cmdline, *rootfs, *outdir;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void sleep_s(double s)
 {
@@ -129,10 +123,7 @@ static uint32_t start_virtio_flood(int out_fd)
     const char *const argv[] = { "-c", "while :; do echo zkrun-flood-line-0123456789abcdef; done", NULL };
     const char *const env[] = { "PATH=/bin:/usr/bin", NULL };
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    int32_t id = krun_create_ctx();
-    CHECK(id >= 0);
-    uint32_t ctx = (uint32_t)id;
-    CHECK_EQ(krun_set_vm_config(ctx, 1, 256), 0);
+    uint32_t ctx = new_ctx(1, 256);
     CHECK_EQ(krun_set_root(ctx, rootfs), 0);
     CHECK_EQ(krun_set_exec(ctx, "/bin/sh", argv, env), 0);
     CHECK_EQ(krun_disable_implicit_console(ctx), 0);
@@ -152,10 +143,7 @@ static uint32_t start_serial_flood(int out_fd)
     snprintf(line, sizeof line,
              "console=ttyS0 earlyprintk=serial,ttyS0,115200 ignore_loglevel initcall_debug panic=0 "
              "rdinit=/zkrun-no-such-init root=/dev/zkrun-none");
-    int32_t id = krun_create_ctx();
-    CHECK(id >= 0);
-    uint32_t ctx = (uint32_t)id;
-    CHECK_EQ(krun_set_vm_config(ctx, 1, 128), 0);
+    uint32_t ctx = new_ctx(1, 128);
     CHECK_EQ(krun_set_kernel(ctx, kernel, KRUN_KERNEL_FORMAT_ELF, initrd, line), 0);
     CHECK_EQ(krun_disable_implicit_console(ctx), 0);
     CHECK_EQ(krun_set_env(ctx, no_env), 0);

@@ -16,25 +16,16 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "vm.h"
 
 static const char *kernel, *initrd, *outdir;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static uint32_t configured(const char *cmdline, const char *log_name)
 {
     char path[600];
     const char *const no_env[] = { NULL };
-    int32_t id = krun_create_ctx();
-    CHECK(id >= 0);
-    uint32_t ctx = (uint32_t)id;
+    uint32_t ctx = new_ctx(1, 256);
     snprintf(path, sizeof path, "%s/%s", outdir, log_name);
-    CHECK_EQ(krun_set_vm_config(ctx, 1, 256), 0);
     CHECK_EQ(krun_set_kernel(ctx, kernel, KRUN_KERNEL_FORMAT_ELF, initrd, cmdline), 0);
     CHECK_EQ(krun_set_console_output(ctx, path), 0);
     CHECK_EQ(krun_set_env(ctx, no_env), 0);
@@ -43,15 +34,9 @@ static uint32_t configured(const char *cmdline, const char *log_name)
 
 static int log_has(const char *log_name, const char *text)
 {
-    char path[600], buf[65536];
+    char path[600];
     snprintf(path, sizeof path, "%s/%s", outdir, log_name);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return strstr(buf, text) != NULL;
+    return file_has(path, text);
 }
 
 struct waiter {

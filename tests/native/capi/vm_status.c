@@ -3,37 +3,24 @@
  * krun_wait returns the workload's exit status, and several VMs run side by side.
  * Usage: vm_status ROOTFS OUTDIR
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <libkrun.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "vm.h"
 
 static uint32_t vm(const char *rootfs, const char *script, const char *out)
 {
     const char *const argv[] = { "-c", script, NULL };
     const char *const env[] = { "PATH=/bin:/sbin:/usr/bin", NULL };
-    int32_t id = krun_create_ctx();
-    CHECK(id >= 0);
-    uint32_t ctx = (uint32_t)id;
-    CHECK_EQ(krun_set_vm_config(ctx, 1, 256), 0);
+    uint32_t ctx = new_ctx(1, 256);
     CHECK_EQ(krun_set_root(ctx, rootfs), 0);
     CHECK_EQ(krun_set_exec(ctx, "/bin/sh", argv, env), 0);
     CHECK_EQ(krun_set_console_output(ctx, out), 0);
     return ctx;
-}
-
-static int file_has(const char *path, const char *text)
-{
-    char buf[16384];
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return strstr(buf, text) != NULL;
 }
 
 int main(int argc, char **argv)
