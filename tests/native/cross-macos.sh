@@ -83,5 +83,24 @@ if zig build-obj -target aarch64-macos -O ReleaseSafe -lc --dep guest_memory -Mr
 else
   bad "virtio devices for aarch64-macos:"; sed 's/^/    /' "$work/devices.log" | head -30
 fi
+# The virtio-fs device and server (libkrun-c/macos_virtio_fs.zig, its own object: virtio/fs
+# imports Config.zig and vmm/Notifier.zig, outside macos_devices.zig's module root): the server's
+# host calls on the posix backend (virtio/fs/sys_posix.zig), the worker woken through a pipe.
+obj=$work/virtio-fs.o
+if zig build-obj -target aarch64-macos -O ReleaseSafe -lc --dep guest_memory -Mroot=libkrun-c/macos_virtio_fs.zig \
+  -Mguest_memory=libkrun-c/memory/GuestMemory.zig -femit-bin="$obj" >"$work/fs.log" 2>&1 && [[ -s $obj ]]; then
+  ok "virtio-fs device and server compile for aarch64-macos"
+  llvm-nm -u "$obj" 2>/dev/null | sed 's/^ *U //; s/^_//' >"$work/fs.undefined"
+  leaks=$(grep -E '^(epoll_|eventfd|io_uring|signalfd|timerfd|inotify|statx|pipe2|accept4|memfd_create|prctl|splice|sendfile64|getdents|getrandom|copy_file_range|syncfs|renameat2|fallocate|fdatasync|syscall$|__errno_location)' "$work/fs.undefined" | tr '\n' ' ')
+  [[ -z $leaks ]] && ok "virtio-fs object: no Linux-only libc symbol imported" || bad "virtio-fs object imports: $leaks"
+  svcs=$(llvm-objdump -d --no-show-raw-insn "$obj" 2>/dev/null | grep -cE $'\tsvc\t')
+  [[ $svcs == 0 ]] && ok "virtio-fs object: no raw syscall instruction (svc)" || bad "virtio-fs object: $svcs svc instructions (Linux syscalls)"
+  for s in fgetxattr fsetxattr renameatx_np fdopendir readdir telldir fstatvfs fstatat mkfifoat pipe poll; do
+    grep -qx "$s" "$work/fs.undefined" && ok "virtio-fs object: the macOS call $s is in" || bad "virtio-fs object: $s not imported"
+  done
+  grep -qaF '/proc/self/fd/' "$obj" && ok "virtio-fs object: the ProcPath names the posix backend parses are in" || bad "virtio-fs object: no ProcPath"
+else
+  bad "virtio-fs for aarch64-macos:"; sed 's/^/    /' "$work/fs.log" | head -30
+fi
 echo "$p passed, $f failed"
 [[ $f -eq 0 ]]

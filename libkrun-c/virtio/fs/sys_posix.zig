@@ -422,12 +422,14 @@ const errno_table = blk: {
         t[v] = if (@hasField(E, name)) @field(E, name) else linuxOnlyName(name);
     }
     t[0] = .SUCCESS;
+    // macOS has ENOTSUP (45; Zig's darwin enum names it OPNOTSUPP) and, for sockets,
+    // EOPNOTSUPP (102, unnamed there): both are Linux's EOPNOTSUPP.
+    if (is_macos) t[102] = .OPNOTSUPP;
     break :blk t;
 };
 
 fn linuxOnlyName(comptime name: []const u8) E {
     const pairs = .{
-        .{ "NOTSUP", E.OPNOTSUPP }, // macOS ENOTSUP (45) is apart from EOPNOTSUPP (102)
         .{ "NOATTR", E.NODATA }, // a missing xattr
         .{ "FTYPE", E.INVAL },
         .{ "NEEDAUTH", E.PERM },
@@ -1006,7 +1008,7 @@ comptime {
         std.debug.assert(@sizeOf(Mac.Fstore) == 32);
         // <sys/errno.h> values that differ from Linux's, and where they land.
         std.debug.assert(@backingInt(c.E.NOATTR) == 93 and linuxErrno(93) == .NODATA);
-        std.debug.assert(@backingInt(c.E.NOTSUP) == 45 and linuxErrno(45) == .OPNOTSUPP);
+        std.debug.assert(@backingInt(c.E.OPNOTSUPP) == 45 and linuxErrno(45) == .OPNOTSUPP and linuxErrno(102) == .OPNOTSUPP);
         std.debug.assert(@backingInt(c.E.LOOP) == 62 and linuxErrno(62) == .LOOP);
         std.debug.assert(@backingInt(c.E.AGAIN) == 35 and linuxErrno(35) == .AGAIN);
         std.debug.assert(@backingInt(c.E.NOTEMPTY) == 66 and linuxErrno(66) == .NOTEMPTY);
