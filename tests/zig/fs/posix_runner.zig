@@ -8,6 +8,18 @@ const builtin = @import("builtin");
 
 pub const zkrun_fs_posix = true;
 
+pub const std_options: std.Options = .{ .logFn = log };
+
+/// Whether the running test logged: its result line is then started again, so that every
+/// "i/N name...RESULT" stays on one line for the scripts that count them.
+var logged = false;
+
+fn log(comptime level: std.log.Level, comptime scope: @EnumLiteral(), comptime format: []const u8, args: anytype) void {
+    if (@backingInt(level) > @backingInt(std.testing.log_level)) return;
+    std.debug.print("\n[" ++ @tagName(scope) ++ "] (" ++ @tagName(level) ++ "): " ++ format ++ "\n", args);
+    logged = true;
+}
+
 pub fn main(init: std.process.Init.Minimal) void {
     const tests = builtin.test_functions;
     var ok: usize = 0;
@@ -20,7 +32,10 @@ pub fn main(init: std.process.Init.Minimal) void {
         std.testing.environ = init.environ;
         std.testing.log_level = .warn;
         std.debug.print("{d}/{d} {s}...", .{ i + 1, tests.len, t.name });
-        if (t.func()) |_| {
+        logged = false;
+        const result = t.func();
+        if (logged) std.debug.print("{d}/{d} {s}...", .{ i + 1, tests.len, t.name });
+        if (result) |_| {
             ok += 1;
             std.debug.print("OK\n", .{});
         } else |err| switch (err) {
