@@ -64,43 +64,37 @@ done
 for s in 'kevent change fd ' 'kevent: '; do
   grep -qaF "$s" "$lib" && ok "kqueue event loop in the dylib: '$s'" || bad "'$s' not in the dylib: the kqueue backend was optimized away"
 done
+# macos_object ROOT NAME DESC LINUX_ONLY CALLS...: builds ROOT alone as an aarch64-macos object
+# and checks it like the dylib (no Linux-only import, matching ^(LINUX_ONLY), no svc) and for the
+# macOS calls that replace the Linux ones.
+macos_object() {
+  local root=$1 name=$2 desc=$3 linux_only=$4; shift 4
+  local obj=$work/$name.o
+  if zig build-obj -target aarch64-macos -O ReleaseSafe -lc --dep guest_memory -Mroot="$root" \
+    -Mguest_memory=libkrun-c/memory/GuestMemory.zig -femit-bin="$obj" >"$work/$name.log" 2>&1 && [[ -s $obj ]]; then
+    ok "$desc compile for aarch64-macos"
+    llvm-nm -u "$obj" 2>/dev/null | sed 's/^ *U //; s/^_//' >"$work/$name.undefined"
+    leaks=$(grep -E "^(epoll_|eventfd|io_uring|signalfd|timerfd|inotify|statx|pipe2|accept4|memfd_create|prctl|splice|sendfile64|getdents|getrandom|$linux_only|syscall\$|__errno_location)" "$work/$name.undefined" | tr '\n' ' ')
+    [[ -z $leaks ]] && ok "$name object: no Linux-only libc symbol imported" || bad "$name object imports: $leaks"
+    svcs=$(llvm-objdump -d --no-show-raw-insn "$obj" 2>/dev/null | grep -cE $'\tsvc\t')
+    [[ $svcs == 0 ]] && ok "$name object: no raw syscall instruction (svc)" || bad "$name object: $svcs svc instructions (Linux syscalls)"
+    for s in "$@"; do
+      grep -qx "$s" "$work/$name.undefined" && ok "$name object: the macOS call $s is in" || bad "$name object: $s not imported"
+    done
+  else
+    bad "$desc for aarch64-macos:"; sed 's/^/    /' "$work/$name.log" | head -30
+  fi
+}
 # The virtio parts that compile for macOS (Lock, rng, balloon, the MMIO transport): no VMM attaches
 # them there yet, so the dylib does not contain them; libkrun-c/virtio/macos_devices.zig exports
-# a function that reaches all of them, built alone as an aarch64-macos object and checked the same
-# way, and for the macOS calls that replace the Linux ones (futex, getrandom, madvise DONTNEED).
-obj=$work/devices.o
-if zig build-obj -target aarch64-macos -O ReleaseSafe -lc --dep guest_memory -Mroot=libkrun-c/virtio/macos_devices.zig \
-  -Mguest_memory=libkrun-c/memory/GuestMemory.zig -femit-bin="$obj" >"$work/devices.log" 2>&1 && [[ -s $obj ]]; then
-  ok "virtio Lock, rng, balloon and the MMIO transport compile for aarch64-macos"
-  llvm-nm -u "$obj" 2>/dev/null | sed 's/^ *U //; s/^_//' >"$work/devices.undefined"
-  leaks=$(grep -E '^(epoll_|eventfd|io_uring|signalfd|timerfd|inotify|statx|pipe2|accept4|memfd_create|prctl|splice|sendfile64|getdents|getrandom|syscall$|__errno_location)' "$work/devices.undefined" | tr '\n' ' ')
-  [[ -z $leaks ]] && ok "virtio devices object: no Linux-only libc symbol imported" || bad "virtio devices object imports: $leaks"
-  svcs=$(llvm-objdump -d --no-show-raw-insn "$obj" 2>/dev/null | grep -cE $'\tsvc\t')
-  [[ $svcs == 0 ]] && ok "virtio devices object: no raw syscall instruction (svc)" || bad "virtio devices object: $svcs svc instructions (Linux syscalls)"
-  for s in os_unfair_lock_lock arc4random_buf madvise; do
-    grep -qx "$s" "$work/devices.undefined" && ok "virtio devices object: the macOS call $s is in" || bad "virtio devices object: $s not imported"
-  done
-else
-  bad "virtio devices for aarch64-macos:"; sed 's/^/    /' "$work/devices.log" | head -30
-fi
+# a function that reaches all of them (futex, getrandom, madvise DONTNEED replaced).
+macos_object libkrun-c/virtio/macos_devices.zig "virtio devices" "virtio Lock, rng, balloon and the MMIO transport" getrandom \
+  os_unfair_lock_lock arc4random_buf madvise
 # The virtio-fs device and server (libkrun-c/macos_virtio_fs.zig, its own object: virtio/fs
 # imports Config.zig and vmm/Notifier.zig, outside macos_devices.zig's module root): the server's
 # host calls on the posix backend (virtio/fs/sys_posix.zig), the worker woken through a pipe.
-obj=$work/virtio-fs.o
-if zig build-obj -target aarch64-macos -O ReleaseSafe -lc --dep guest_memory -Mroot=libkrun-c/macos_virtio_fs.zig \
-  -Mguest_memory=libkrun-c/memory/GuestMemory.zig -femit-bin="$obj" >"$work/fs.log" 2>&1 && [[ -s $obj ]]; then
-  ok "virtio-fs device and server compile for aarch64-macos"
-  llvm-nm -u "$obj" 2>/dev/null | sed 's/^ *U //; s/^_//' >"$work/fs.undefined"
-  leaks=$(grep -E '^(epoll_|eventfd|io_uring|signalfd|timerfd|inotify|statx|pipe2|accept4|memfd_create|prctl|splice|sendfile64|getdents|getrandom|copy_file_range|syncfs|renameat2|fallocate|fdatasync|syscall$|__errno_location)' "$work/fs.undefined" | tr '\n' ' ')
-  [[ -z $leaks ]] && ok "virtio-fs object: no Linux-only libc symbol imported" || bad "virtio-fs object imports: $leaks"
-  svcs=$(llvm-objdump -d --no-show-raw-insn "$obj" 2>/dev/null | grep -cE $'\tsvc\t')
-  [[ $svcs == 0 ]] && ok "virtio-fs object: no raw syscall instruction (svc)" || bad "virtio-fs object: $svcs svc instructions (Linux syscalls)"
-  for s in fgetxattr fsetxattr renameatx_np fdopendir readdir telldir fstatvfs fstatat mkfifoat pipe poll; do
-    grep -qx "$s" "$work/fs.undefined" && ok "virtio-fs object: the macOS call $s is in" || bad "virtio-fs object: $s not imported"
-  done
-  grep -qaF '/proc/self/fd/' "$obj" && ok "virtio-fs object: the ProcPath names the posix backend parses are in" || bad "virtio-fs object: no ProcPath"
-else
-  bad "virtio-fs for aarch64-macos:"; sed 's/^/    /' "$work/fs.log" | head -30
-fi
+macos_object libkrun-c/macos_virtio_fs.zig virtio-fs "virtio-fs device and server" "copy_file_range|syncfs|renameat2|fallocate|fdatasync" \
+  fgetxattr fsetxattr renameatx_np fdopendir readdir telldir fstatvfs fstatat mkfifoat pipe poll
+grep -qaF '/proc/self/fd/' "$work/virtio-fs.o" && ok "virtio-fs object: the ProcPath names the posix backend parses are in" || bad "virtio-fs object: no ProcPath"
 echo "$p passed, $f failed"
 [[ $f -eq 0 ]]

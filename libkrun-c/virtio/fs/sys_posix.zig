@@ -46,26 +46,9 @@ pub const AT = linux.AT;
 pub const S = linux.S;
 pub const ProcPath = linux_sys.ProcPath;
 
-/// A stat in Linux's terms (the server reads these fields; see ops.attrFromStat).
-pub const Stat = struct {
-    dev: u64,
-    ino: u64,
-    nlink: u64,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    /// The kernel's new_encode_dev() form the guest expects.
-    rdev: u64,
-    size: i64,
-    blksize: i64,
-    blocks: i64,
-    atime: i64,
-    atime_nsec: i64,
-    mtime: i64,
-    mtime_nsec: i64,
-    ctime: i64,
-    ctime_nsec: i64,
-};
+/// A stat in Linux's terms: x86_64's `struct stat` field for field (the server reads these
+/// fields, see ops.attrFromStat), whatever the host; rdev in the kernel's new_encode_dev() form.
+pub const Stat = linux_sys.StatX86_64;
 
 pub const Statfs = struct {
     type: i64 = 0,
@@ -321,6 +304,8 @@ const Glibc = struct {
             .mtime_nsec = st.mtime_nsec,
             .ctime = st.ctime,
             .ctime_nsec = st.ctime_nsec,
+            .pad0 = 0,
+            .unused = @splat(0),
         };
     }
 
@@ -395,6 +380,8 @@ fn common(st: *const c.Stat, rdev: u32) Stat {
         .mtime_nsec = m.nsec,
         .ctime = ct.sec,
         .ctime_nsec = ct.nsec,
+        .pad0 = 0,
+        .unused = @splat(0),
     };
 }
 
