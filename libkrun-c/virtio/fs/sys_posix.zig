@@ -50,17 +50,7 @@ pub const ProcPath = linux_sys.ProcPath;
 /// fields, see ops.attrFromStat), whatever the host; rdev in the kernel's new_encode_dev() form.
 pub const Stat = linux_sys.StatX86_64;
 
-pub const Statfs = struct {
-    type: i64 = 0,
-    bsize: i64,
-    blocks: u64,
-    bfree: u64,
-    bavail: u64,
-    files: u64,
-    ffree: u64,
-    namelen: i64,
-    frsize: i64,
-};
+pub const Statfs = linux_sys.Statfs;
 
 /// errno (Linux's) of the last failed call on this thread (one worker thread per server).
 pub threadlocal var last: E = .SUCCESS;
@@ -164,7 +154,7 @@ const Mac = struct {
     fn statvfs(fd: c_int) Error!Statfs {
         var v: Statvfs = undefined;
         _ = try checkInt(fstatvfs(fd, &v));
-        return .{ .bsize = @intCast(v.bsize), .frsize = @intCast(v.frsize), .blocks = v.blocks, .bfree = v.bfree, .bavail = v.bavail, .files = v.files, .ffree = v.ffree, .namelen = @intCast(v.namemax) };
+        return statfsOf(&v);
     }
 
     fn getxattr(fd: c_int, name: [*:0]const u8, buf: []u8) isize {
@@ -312,7 +302,7 @@ const Glibc = struct {
     fn statvfs(fd: c_int) Error!Statfs {
         var v: Statvfs = undefined;
         _ = try checkInt(fstatvfs(fd, &v));
-        return .{ .bsize = @intCast(v.bsize), .frsize = @intCast(v.frsize), .blocks = v.blocks, .bfree = v.bfree, .bavail = v.bavail, .files = v.files, .ffree = v.ffree, .namelen = @intCast(v.namemax) };
+        return statfsOf(&v);
     }
 
     fn getxattr(fd: c_int, name: [*:0]const u8, buf: []u8) isize {
@@ -357,6 +347,16 @@ const Glibc = struct {
         return mkfifoat(dir, name, mode);
     }
 };
+
+/// A host statvfs (either host's: the same names) as the Linux statfs STATFS replies.
+fn statfsOf(v: anytype) Statfs {
+    var out = std.mem.zeroes(Statfs);
+    out.bsize = @intCast(v.bsize);
+    out.frsize = @intCast(v.frsize);
+    out.namelen = @intCast(v.namemax);
+    inline for (.{ "blocks", "bfree", "bavail", "files", "ffree" }) |f| @field(out, f) = @field(v, f);
+    return out;
+}
 
 /// A macOS stat in Linux's terms.
 fn common(st: *const c.Stat, rdev: u32) Stat {
