@@ -585,19 +585,27 @@ fn openPath(dir: fd_t, name: [*:0]const u8, flags: u32) Error!fd_t {
     return fd;
 }
 
-/// /proc/self/fd/<fd> reopened: a directory through openat(fd, "."), a file through its path
-/// (the server checks that the reopened fd is the inode it held).
+/// /proc/self/fd/<fd> reopened: a directory through openat(fd, "."), a file through its name
+/// (stub) or path. A name or path is resolved again, so the new fd is checked to be the inode
+/// before O_TRUNC is applied (never truncate another file a host-side rename put there).
 fn reopen(fd: fd_t, hflags: c_int) Error!fd_t {
-    if (stubOf(fd)) |s| {
-        const st = try stubStat(fd, s);
-        if (st.mode & S.IFMT != S.IFREG) return fail(.NXIO);
-        return @intCast(try checkInt(c.openat(fd, s.name, @bitCast(hflags | host.o_nofollow), @as(c_uint, 0))));
-    }
-    const st = try host.statFd(fd);
-    if (st.mode & S.IFMT == S.IFDIR) return @intCast(try checkInt(c.openat(fd, ".", @bitCast(hflags), @as(c_uint, 0))));
-    var buf: [host.path_max]u8 = undefined;
-    const path = try host.fdPath(fd, &buf);
-    return @intCast(try checkInt(c.openat(host.at_fdcwd, path, @bitCast(hflags | host.o_nofollow), @as(c_uint, 0))));
+    const want = try fstat(fd);
+    const kind = want.mode & S.IFMT;
+    if (kind == S.IFDIR and stubOf(fd) == null) return @intCast(try checkInt(c.openat(fd, ".", @bitCast(hflags), @as(c_uint, 0))));
+    if (kind != S.IFREG) return fail(.NXIO);
+    const flags = (hflags & ~@as(c_int, host.o_trunc)) | host.o_nofollow;
+    const new: fd_t = if (stubOf(fd)) |s|
+        @intCast(try checkInt(c.openat(fd, s.name, @bitCast(flags), @as(c_uint, 0))))
+    else blk: {
+        var buf: [host.path_max]u8 = undefined;
+        const path = try host.fdPath(fd, &buf);
+        break :blk @intCast(try checkInt(c.openat(host.at_fdcwd, path, @bitCast(flags), @as(c_uint, 0))));
+    };
+    errdefer _ = c.close(new);
+    const got = try host.statFd(new);
+    if (got.dev != want.dev or got.ino != want.ino) return fail(.IO);
+    if (hflags & host.o_trunc != 0) _ = try checkInt(c.ftruncate(new, 0));
+    return new;
 }
 
 pub fn close(fd: fd_t) void {
