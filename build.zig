@@ -163,6 +163,19 @@ fn buildUnitTests(
     mod.addImport("sys_errno", sysErrnoModule(b));
     const tests = b.addTest(.{ .name = "unit", .root_module = mod });
     test_step.dependOn(&b.addRunArtifact(tests).step);
+    // The same virtio-fs unit tests on the posix (macOS) backend: posix_runner.zig selects it.
+    const fs_posix = b.addTest(.{ .name = "fs-posix-unit", .root_module = mod.owner.createModule(.{
+        .root_source_file = b.path("libkrun-c/fs_posix_tests.zig"),
+        .target = target,
+        .optimize = .debug,
+        .link_libc = true,
+    }), .test_runner = .{ .path = b.path("tests/zig/fs/posix_runner.zig"), .mode = .simple } });
+    fs_posix.root_module.addAnonymousImport("init_bin", .{ .root_source_file = init_bin });
+    fs_posix.root_module.addImport("guest_memory", guestMemoryModule(b));
+    fs_posix.root_module.addImport("kernel_elf", kernelElfModule(b));
+    fs_posix.root_module.addImport("init_protocol", initProtocolModule(b));
+    fs_posix.root_module.addImport("sys_errno", sysErrnoModule(b));
+    test_step.dependOn(&b.addRunArtifact(fs_posix).step);
     const memory_tests = b.addTest(.{ .name = "guest-memory", .root_module = b.createModule(.{
         .root_source_file = b.path("libkrun-c/memory/GuestMemory.zig"),
         .target = target,
@@ -388,6 +401,14 @@ fn buildHarnesses(b: *std.Build, harness_step: *std.Build.Step, test_step: *std.
     });
     harness_step.dependOn(&b.addInstallArtifact(test_fs, .{}).step);
     test_step.dependOn(&b.addRunArtifact(test_fs).step);
+    // The same harness on the posix (macOS) backend (tests/native/fs-posix.sh).
+    const test_fs_posix = b.addTest(.{
+        .name = "test-fs-posix",
+        .root_module = harnessModule(b, "tests/zig/fs/tests.zig", target, .debug, true),
+        .test_runner = .{ .path = b.path("tests/zig/fs/posix_runner.zig"), .mode = .simple },
+    });
+    harness_step.dependOn(&b.addInstallArtifact(test_fs_posix, .{}).step);
+    test_step.dependOn(&b.addRunArtifact(test_fs_posix).step);
     checkCapiPrototypes(b, test_step, target);
 }
 

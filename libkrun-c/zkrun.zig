@@ -41,7 +41,8 @@ pub const virtio = struct {
     pub const fs = struct {
         pub const fuse = @import("virtio/fs/fuse.zig");
         pub const Server = @import("virtio/fs/Server.zig");
-        pub const sys = @import("virtio/fs/sys.zig");
+        pub const VirtioFs = @import("virtio/fs/VirtioFs.zig");
+        pub const sys = @import("virtio/fs/sys.zig").backend;
         /// Test support: temporary shares.
         pub const testing = @import("virtio/fs/testing.zig");
     };

@@ -64,22 +64,25 @@ done
 for s in 'kevent change fd ' 'kevent: '; do
   grep -qaF "$s" "$lib" && ok "kqueue event loop in the dylib: '$s'" || bad "'$s' not in the dylib: the kqueue backend was optimized away"
 done
-# The virtio parts that compile for macOS (Lock, rng, balloon, the MMIO transport): no VMM attaches
-# them there yet, so the dylib does not contain them; tests/zig/macos_devices.zig exports a
-# function that reaches all of them, built alone as an aarch64-macos object (`zig build
-# macos-devices`) and checked the same way, and for the macOS calls that replace the Linux ones
-# (futex, getrandom, madvise DONTNEED).
+# The virtio parts that compile for macOS (Lock, rng, balloon, the MMIO transport, the virtio-fs
+# device and server on virtio/fs/sys_posix.zig): no VMM attaches them there yet, so the dylib does
+# not contain them all; tests/zig/macos_devices.zig exports functions that reach all of them,
+# built alone as an aarch64-macos object (`zig build macos-devices`) and checked the same way, and
+# for the macOS calls that replace the Linux ones (futex, getrandom, madvise DONTNEED; the fs
+# server's xattrs, renameat2, getdents, the worker's eventfd).
 obj=$work/devices/obj/macos-devices.o
 if zig build macos-devices --prefix "$work/devices" --summary none >"$work/devices.log" 2>&1 && [[ -s $obj ]]; then
-  ok "virtio Lock, rng, balloon and the MMIO transport compile for aarch64-macos"
+  ok "virtio Lock, rng, balloon, the MMIO transport and virtio-fs compile for aarch64-macos"
   llvm-nm -u "$obj" 2>/dev/null | sed 's/^ *U //; s/^_//' >"$work/devices.undefined"
-  leaks=$(grep -E '^(epoll_|eventfd|io_uring|signalfd|timerfd|inotify|statx|pipe2|accept4|memfd_create|prctl|splice|sendfile64|getdents|getrandom|syscall$|__errno_location)' "$work/devices.undefined" | tr '\n' ' ')
+  leaks=$(grep -E '^(epoll_|eventfd|io_uring|signalfd|timerfd|inotify|statx|pipe2|accept4|memfd_create|prctl|splice|sendfile64|getdents|getrandom|copy_file_range|syncfs|renameat2|fallocate|fdatasync|syscall$|__errno_location)' "$work/devices.undefined" | tr '
+' ' ')
   [[ -z $leaks ]] && ok "virtio devices object: no Linux-only libc symbol imported" || bad "virtio devices object imports: $leaks"
-  svcs=$(llvm-objdump -d --no-show-raw-insn "$obj" 2>/dev/null | grep -cE $'\tsvc\t')
+  svcs=$(llvm-objdump -d --no-show-raw-insn "$obj" 2>/dev/null | grep -cE $'	svc	')
   [[ $svcs == 0 ]] && ok "virtio devices object: no raw syscall instruction (svc)" || bad "virtio devices object: $svcs svc instructions (Linux syscalls)"
-  for s in os_unfair_lock_lock arc4random_buf madvise; do
+  for s in os_unfair_lock_lock arc4random_buf madvise fgetxattr fsetxattr renameatx_np fdopendir readdir telldir fstatvfs fstatat mkfifoat pipe poll; do
     grep -qx "$s" "$work/devices.undefined" && ok "virtio devices object: the macOS call $s is in" || bad "virtio devices object: $s not imported"
   done
+  grep -qaF '/proc/self/fd/' "$obj" && ok "virtio devices object: the ProcPath names the posix backend parses are in" || bad "virtio devices object: no ProcPath"
 else
   bad "virtio devices for aarch64-macos:"; sed 's/^/    /' "$work/devices.log" | head -30
 fi

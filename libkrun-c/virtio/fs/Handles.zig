@@ -3,7 +3,7 @@
 //! forged or released fh is refused. Sized once at creation.
 const std = @import("std");
 const assert = std.debug.assert;
-const sys = @import("sys.zig");
+const sys = @import("sys.zig").backend;
 
 const Handles = @This();
 

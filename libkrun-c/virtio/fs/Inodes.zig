@@ -6,7 +6,7 @@
 //! The table is sized once at creation; lookups and frees never allocate.
 const std = @import("std");
 const assert = std.debug.assert;
-const sys = @import("sys.zig");
+const sys = @import("sys.zig").backend;
 
 const Inodes = @This();
 

@@ -5,7 +5,6 @@
 //! (the last request before power-off). Only the device's worker thread writes them, so plain
 //! integers do.
 const std = @import("std");
-const linux = std.os.linux;
 const fuse = @import("fuse.zig");
 
 const Stats = @This();
@@ -26,8 +25,8 @@ pub fn wanted() bool {
 }
 
 pub fn now() u64 {
-    var ts: linux.timespec = undefined;
-    _ = linux.clock_gettime(.MONOTONIC, &ts);
+    var ts: std.c.timespec = undefined;
+    _ = std.c.clock_gettime(.MONOTONIC, &ts);
     return @as(u64, @intCast(ts.sec)) * std.time.ns_per_s + @as(u64, @intCast(ts.nsec));
 }
 
@@ -58,7 +57,7 @@ pub fn format(self: *const Stats, tag: []const u8, buf: []u8) []const u8 {
 pub fn dump(self: *const Stats, tag: []const u8) void {
     var buf: [4096]u8 = undefined;
     const line = self.format(tag, &buf);
-    _ = linux.write(2, line.ptr, line.len);
+    _ = std.c.write(2, line.ptr, line.len);
 }
 
 test "stats: counts and names per opcode" {

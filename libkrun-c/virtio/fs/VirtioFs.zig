@@ -3,7 +3,8 @@
 //! pops chains, runs them through the FUSE server (Server.zig) and returns them. The worker
 //! waits on the queues' ioeventfds itself (`takeNotifyFds`: a kick wakes it directly, not through
 //! the event loop, one thread hop less per request; what costs most under nested virtualization)
-//! and on its own eventfd, which `queueNotify` (MMIO QueueNotify writes, tests) and `stop` write,
+//! and on its own Notifier (an eventfd; a pipe on macOS), which `queueNotify` (MMIO QueueNotify
+//! writes, tests) and `stop` signal,
 //! so a slow host filesystem never stalls the event loop or a vCPU. With EVENT_IDX the driver
 //! does not kick while the worker is still draining, and gets one interrupt per drained batch.
 //! Requests are copied into the server's buffer except READ and WRITE payloads, which go
@@ -14,14 +15,14 @@
 //! No DAX window (SETUPMAPPING gets ENOSYS; the guest mounts without `dax` by default).
 const std = @import("std");
 const assert = std.debug.assert;
-const linux = std.os.linux;
 const Config = @import("../../Config.zig");
 const Device = @import("../Device.zig");
 const Lock = @import("../Lock.zig");
 const queue = @import("../queue.zig");
 const mmio = @import("../mmio.zig");
 const Server = @import("Server.zig");
-const sys = @import("sys.zig");
+const sys = @import("sys.zig").backend;
+const Notifier = @import("../../vmm/Notifier.zig");
 const fuse = @import("fuse.zig");
 
 const VirtioFs = @This();
@@ -54,7 +55,7 @@ lock: Lock = .{},
 activation: ?Device.Activation = null,
 worker: ?std.Thread = null,
 /// Kicks the worker (queueNotify, reset).
-wake_fd: i32,
+wake_notifier: Notifier,
 /// The queues' ioeventfds (the VMM's, see `takeNotifyFds`); -1 where none (unit tests).
 notify_fds: [queue_sizes_max.len]i32 = @splat(-1),
 stopping: std.atomic.Value(bool) = .init(false),
@@ -76,9 +77,8 @@ pub fn create(gpa: std.mem.Allocator, options: Options) CreateError!*VirtioFs {
     const server = try Server.init(gpa, options.server);
     errdefer server.deinit();
     server.exit_sink = options.exit_sink;
-    const efd = linux.eventfd(0, linux.EFD.CLOEXEC | linux.EFD.NONBLOCK);
-    if (linux.errno(efd) != .SUCCESS) return error.EventFdFailed;
-    self.* = .{ .gpa = gpa, .server = server, .config = @splat(0), .wake_fd = @intCast(efd) };
+    const notifier = Notifier.init() catch return error.EventFdFailed;
+    self.* = .{ .gpa = gpa, .server = server, .config = @splat(0), .wake_notifier = notifier };
     @memcpy(self.config[0..options.tag.len], options.tag);
     std.mem.writeInt(u32, self.config[tag_len_max..][0..4], 1, .little);
     return self;
@@ -105,7 +105,7 @@ pub fn fromConfig(gpa: std.mem.Allocator, cfg: *const Config, fs: Config.VirtioF
 
 pub fn destroy(self: *VirtioFs) void {
     self.stop();
-    sys.close(self.wake_fd);
+    self.wake_notifier.deinit();
     self.server.deinit();
     self.gpa.destroy(self);
 }
@@ -152,8 +152,7 @@ pub fn reset(self: *VirtioFs) void {
 }
 
 fn wake(self: *VirtioFs) void {
-    const one: u64 = 1;
-    _ = linux.write(self.wake_fd, std.mem.asBytes(&one), 8);
+    self.wake_notifier.signal();
 }
 
 /// Stops the worker; afterwards the device holds no guest memory references.
@@ -173,19 +172,18 @@ fn stop(self: *VirtioFs) void {
 
 fn workerMain(self: *VirtioFs) void {
     // Poll ignores negative fds, so unit tests (no ioeventfds) wait on wake_fd alone.
-    var pfds: [1 + queue_sizes_max.len]linux.pollfd = undefined;
-    pfds[0] = .{ .fd = self.wake_fd, .events = linux.POLL.IN, .revents = 0 };
-    for (self.notify_fds, pfds[1..]) |fd, *p| p.* = .{ .fd = fd, .events = linux.POLL.IN, .revents = 0 };
+    var pfds: [1 + queue_sizes_max.len]std.c.pollfd = undefined;
+    pfds[0] = .{ .fd = self.wake_notifier.fd, .events = std.c.POLL.IN, .revents = 0 };
+    for (self.notify_fds, pfds[1..]) |fd, *p| p.* = .{ .fd = fd, .events = std.c.POLL.IN, .revents = 0 };
     while (!self.stopping.load(.acquire)) {
         self.runOnce();
         const timeout: i32 = if (self.pending_count > 0) lock_retry_ms else -1;
-        _ = linux.poll(&pfds, pfds.len, timeout);
+        _ = std.c.poll(&pfds, pfds.len, timeout);
         if (self.server.stats) |st| st.wakes +|= 1;
         // Reset the eventfds that fired before draining: a kick after this read is not lost.
         for (&pfds) |*p| {
-            if (p.revents & linux.POLL.IN == 0) continue;
-            var count: u64 = undefined;
-            _ = linux.read(p.fd, std.mem.asBytes(&count), 8);
+            if (p.revents & std.c.POLL.IN == 0) continue;
+            _ = Notifier.drain(p.fd);
         }
     }
 }

@@ -3,7 +3,7 @@
 //! (virtual) directories from Virtual.zig.
 const std = @import("std");
 const fuse = @import("fuse.zig");
-const sys = @import("sys.zig");
+const sys = @import("sys.zig").backend;
 const Server = @import("Server.zig");
 const Virtual = @import("Virtual.zig");
 const ops = @import("ops.zig");

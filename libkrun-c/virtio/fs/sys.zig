@@ -9,6 +9,12 @@ const builtin = @import("builtin");
 const linux = std.os.linux;
 const errno = @import("sys_errno");
 
+/// The backend the server calls (`@import("sys.zig").backend`): this file's raw Linux
+/// syscalls, or libc through sys_posix.zig on macOS and in the Linux test builds whose root
+/// declares `zkrun_fs_posix` (tests/zig/fs/posix_runner.zig).
+pub const posix = builtin.os.tag == .macos or @hasDecl(@import("root"), "zkrun_fs_posix");
+pub const backend = if (posix) @import("sys_posix.zig") else @This();
+
 pub const E = linux.E;
 pub const fd_t = i32;
 

@@ -2,7 +2,7 @@
 //! `share/` and an `outside/` that must stay unreachable. Used by VirtioFs.zig's tests and by
 //! the server tests, hostile harness and fuzzer under tests/zig/fs/ and tests/fuzz/.
 const std = @import("std");
-const sys = @import("sys.zig");
+const sys = @import("sys.zig").backend;
 const Server = @import("Server.zig");
 
 const gpa = std.testing.allocator;
