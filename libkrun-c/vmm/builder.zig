@@ -57,7 +57,7 @@ pub fn create(gpa: std.mem.Allocator, cfg: *const Config) Error!*Machine {
         .control = undefined,
         .exit_evt = -1,
         .created_ns = created_ns,
-        .devices = .{ .gpa = gpa, .vm = .{ .fd = -1 }, .mem = &m.mem, .loop = &m.loop, .mmio = &m.mmio },
+        .devices = .{ .slots = .{ .gpa = gpa, .mem = &m.mem, .loop = &m.loop, .mmio = &m.mmio }, .vm = .{ .fd = -1 } },
     };
     // From here on `destroyPartial` releases whatever was built so far.
     errdefer m.destroyPartial();
@@ -99,7 +99,7 @@ fn build(b: *Builder) Error!void {
         .cmdline = &b.cmdline,
         .vcpus = b.cfg.vcpus,
         .initramfs = initramfs,
-        .devices = @intCast(m.devices.count),
+        .devices = m.devices.count(),
     }) catch |err| return err;
 }
 
@@ -368,7 +368,7 @@ fn buildCmdline(b: *Builder) Error!void {
     const c = &b.cmdline;
     const cfg = b.cfg;
     try appendBaseCmdline(c, cfg);
-    for (0..b.m.devices.count) |n| c.appendVirtioMmio(@intCast(n)) catch |err| return cmdlineError(err);
+    for (0..b.m.devices.count()) |n| c.appendVirtioMmio(@intCast(n)) catch |err| return cmdlineError(err);
     c.append(cfg.cmdline_extra) catch |err| return cmdlineError(err);
     // TSI on: the guest kernel hijacks the workload's sockets (tsi/PROTOCOL.md).
     const tsi_bits = if (b.m.devices.vsockDevice() != null) cfg.vsockDevice() orelse 0 else 0;

@@ -5,8 +5,9 @@
 //! aarch64 arch's legacy bus (the ns16550a on the MMIO window) and writeBoot (the FDT); only
 //! the host side is macOS's: RAM from mmap mapped with hv_vm_map, the GICv3 through hv_gic
 //! (macOS 15+), vCPU threads (Vcpu.zig); the serial port's output goes through the same
-//! EventLoop as on Linux (its kqueue backend here). No virtio device is attached yet (docs/HVF.md
-//! says what blocks them). Never run on a Mac.
+//! EventLoop as on Linux (its kqueue backend here); the virtio devices sit on the FDT's
+//! virtio-MMIO slots through Devices.zig (the slots shared with KVM's DeviceManager, interrupts
+//! pulsed through hv_gic, QueueNotify exits handed to the event loop). Never run on a Mac.
 const std = @import("std");
 const Config = @import("../../Config.zig");
 const GuestMemory = @import("guest_memory");
@@ -19,11 +20,14 @@ const MmioBus = @import("../MmioBus.zig");
 const Serial = @import("../legacy/Serial.zig");
 const OutputBuffer = @import("../OutputBuffer.zig");
 const EventLoop = @import("../EventLoop.zig");
+const Balloon = @import("../../virtio/balloon.zig").Balloon;
+const Rng = @import("../../virtio/rng.zig").Rng;
 const hv = @import("hv.zig");
 const Vm = @import("Vm.zig");
 const Vcpu = @import("Vcpu.zig");
 const exit_step = @import("exit.zig");
 const host = @import("host.zig");
+const Devices = @import("Devices.zig");
 
 const log = std.log.scoped(.hvf);
 
@@ -46,9 +50,11 @@ host_ram: ?[]align(host.page) u8 = null,
 mem: GuestMemory = .{},
 mmio: MmioBus = .{},
 legacy: arch.LegacyBus = .{},
-/// Serves the serial port's output (kqueue); made by buildSerial.
+/// Serves the serial port's output and the virtio devices' queues and backends (kqueue).
 loop: EventLoop = undefined,
 loop_made: bool = false,
+/// The virtio devices on their slots (empty until buildDevices).
+devices: Devices,
 vcpus: []Vcpu = &.{},
 stopping: std.atomic.Value(bool) = .init(false),
 /// exit.End + 1 from the first vCPU that ended the VM; 0: none (stopped by the host).
@@ -72,7 +78,7 @@ pub fn create(gpa: std.mem.Allocator, cfg: *const Config) Error!*Machine {
         return error.InvalidConfig;
     }
     const m = try gpa.create(Machine);
-    m.* = .{ .gpa = gpa };
+    m.* = .{ .gpa = gpa, .devices = .{ .slots = .{ .gpa = gpa, .mem = &m.mem, .loop = &m.loop, .mmio = &m.mmio }, .vm = &m.vm } };
     errdefer m.destroy();
     m.vm = Vm.create() catch return error.HostUnsupported;
     m.vm_made = true;
@@ -83,10 +89,15 @@ pub fn create(gpa: std.mem.Allocator, cfg: *const Config) Error!*Machine {
     };
     m.legacy = arch.legacyBus(&m.ram);
     arch.attachLegacy(&m.legacy, &m.mmio);
+    m.loop.init() catch return error.SystemResources;
+    m.loop_made = true;
+    m.loop.on_stop = .{ .ctx = m, .call = flushOutputs };
+    m.loop.on_failure = .{ .ctx = m, .call = loopFailed };
     try m.buildSerial(cfg);
+    try m.buildDevices();
     try builder.appendBaseCmdline(&m.cmdline, cfg);
     m.cmdline.append(cfg.cmdline_extra) catch return error.InvalidConfig;
-    try arch.writeBoot(&m.mem, &m.ram, .{ .cmdline = &m.cmdline, .vcpus = cfg.vcpus, .initramfs = initramfs, .devices = 0 });
+    try arch.writeBoot(&m.mem, &m.ram, .{ .cmdline = &m.cmdline, .vcpus = cfg.vcpus, .initramfs = initramfs, .devices = m.devices.count() });
     try m.buildVcpus(cfg.vcpus, entry);
     return m;
 }
@@ -140,17 +151,25 @@ fn buildSerial(m: *Machine, cfg: *const Config) Error!void {
     defer if (fd != 1) host.close(fd);
     s.out = OutputBuffer.Sink.open(fd) catch return error.SystemResources;
     s.raise = .{ .ctx = m, .call = raiseSerial };
-    m.loop.init() catch return error.SystemResources;
-    m.loop_made = true;
-    m.loop.on_stop = .{ .ctx = s, .call = lastDrain };
-    m.loop.on_failure = .{ .ctx = m, .call = loopFailed };
     s.watch(&m.loop) catch return error.SystemResources;
 }
 
-/// Event loop's on_stop (vCPUs joined): what the host takes now of the ring; the rest is
-/// dropped (the Linux Machine's bounded final flush needs sys.nowNs, a raw Linux call).
-fn lastDrain(ctx: *anyopaque) void {
-    Serial.drain(ctx, 0, 0);
+/// The virtio devices, in libkrun's attach order as far as they compile for macOS:
+/// balloon → rng. Each gets the next slot; writeBoot lists the slots in the FDT.
+fn buildDevices(m: *Machine) Error!void {
+    const balloon = try m.gpa.create(Balloon);
+    balloon.* = .{};
+    try m.devices.attachOwned(balloon);
+    const rng = try m.gpa.create(Rng);
+    rng.* = .{};
+    try m.devices.attachOwned(rng);
+}
+
+/// Event loop's on_stop (vCPUs joined): what the host takes now of the serial ring; the rest
+/// is dropped (the Linux Machine's bounded final flush needs sys.nowNs, a raw Linux call).
+fn flushOutputs(ctx: *anyopaque) void {
+    const m: *Machine = @ptrCast(@alignCast(ctx));
+    Serial.drain(&m.legacy.serial[0], 0, 0);
 }
 
 /// Event loop's on_failure (kevent failed): nothing serves the console any more, so the VM
@@ -192,6 +211,8 @@ pub fn wait(self: *Machine, timeout_ms: i32) error{Timeout}!i32 {
         if (timeout_ms >= 0 and !host.waitFlag(&self.stopping, timeout_ms)) return error.Timeout;
         for (self.vcpus) |*v| v.join();
         self.loop.stop();
+        // Stop the devices now, not only in destroy (krun_start_enter _exits after wait).
+        self.devices.shutdown();
         self.exit = self.decide();
     }
     return self.exit.status;
@@ -246,6 +267,7 @@ pub fn destroy(self: *Machine) void {
         self.loop.stop();
         self.loop.deinit();
     }
+    self.devices.deinit(); // after the loop: nothing watches their Notifiers any more
     self.legacy.serial[0].deinit();
     if (self.vm_made) self.vm.destroy();
     if (self.host_ram) |r| host.unmap(r);
