@@ -322,21 +322,32 @@ fn buildConsole(b: *Builder, fds: ?Config.ConsoleFds) Error!void {
     const cfg = b.cfg;
     var out_fd: sys.fd_t = -1;
     defer if (out_fd >= 0) sys.close(out_fd); // the console dups what it keeps
-    var ports = if (fds) |f| console.defaultPorts(f.input, f.output, f.err) else if (cfg.console_output) |path| blk: {
+    if (fds == null) if (cfg.console_output) |path| {
         out_fd = openOutput(path) orelse return error.InvalidConfig;
-        break :blk console.outputFilePorts(out_fd);
-    } else console.defaultPorts(0, 1, 2);
-    if (fds == null and cfg.signal_fd >= 0 and ports.len < console.ports_max)
-        ports.add(.{ .name = console.signal_port_name, .input_fd = cfg.signal_fd });
+    };
+    const ports = consolePorts(cfg, fds, out_fd);
     const c = try m.gpa.create(console.Console);
     c.init(ports.slice()) catch |err| {
         m.gpa.destroy(c);
         return if (err == error.SystemResources) error.SystemResources else error.InvalidConfig;
     };
     try m.devices.attachOwned(c);
-    c.watchOutputs(&m.loop) catch return error.SystemResources;
+    c.watch(&m.loop) catch return error.SystemResources;
     const term = if (fds) |f| terminal.terminalFd(&.{ f.input, f.output }) else if (cfg.console_output == null) terminal.terminalFd(&.{ 0, 1 }) else null;
     if (m.tty == null) if (term) |fd| try m.attachTerminal(fd, c);
+}
+
+/// A console's ports, libkrun's way: krun_add_virtio_console_default's fds, else
+/// krun_set_console_output's file (`output_fd`, opened by the caller), else stdin/stdout/stderr;
+/// the implicit console also carries the signal port. Shared with the HVF backend.
+pub fn consolePorts(cfg: *const Config, fds: ?Config.ConsoleFds, output_fd: i32) console.Ports {
+    var ports = if (fds) |f| console.defaultPorts(f.input, f.output, f.err) else if (cfg.console_output != null)
+        console.outputFilePorts(output_fd)
+    else
+        console.defaultPorts(0, 1, 2);
+    if (fds == null and cfg.signal_fd >= 0 and ports.len < console.ports_max)
+        ports.add(.{ .name = console.signal_port_name, .input_fd = cfg.signal_fd });
+    return ports;
 }
 
 /// init/'s encoder decides how the exec config travels (cmdline tokens or JSON on the root fs).

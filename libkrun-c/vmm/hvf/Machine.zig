@@ -17,11 +17,11 @@ const arch = @import("../arch.zig").current;
 const loader = @import("../kernel_loader.zig");
 const builder = @import("../builder.zig");
 const MmioBus = @import("../MmioBus.zig");
-const Serial = @import("../legacy/Serial.zig");
 const OutputBuffer = @import("../OutputBuffer.zig");
 const EventLoop = @import("../EventLoop.zig");
 const Balloon = @import("../../virtio/balloon.zig").Balloon;
 const Rng = @import("../../virtio/rng.zig").Rng;
+const console = @import("../../virtio/console.zig");
 const hv = @import("hv.zig");
 const Vm = @import("Vm.zig");
 const Vcpu = @import("Vcpu.zig");
@@ -57,6 +57,8 @@ loop_made: bool = false,
 devices: Devices,
 vcpus: []Vcpu = &.{},
 stopping: std.atomic.Value(bool) = .init(false),
+/// krun_stop (or a failure) asked the VM down: the final output flush waits for no reader.
+stop_requested: std.atomic.Value(bool) = .init(false),
 /// exit.End + 1 from the first vCPU that ended the VM; 0: none (stopped by the host).
 outcome: std.atomic.Value(u8) = .init(0),
 started: bool = false,
@@ -94,7 +96,7 @@ pub fn create(gpa: std.mem.Allocator, cfg: *const Config) Error!*Machine {
     m.loop.on_stop = .{ .ctx = m, .call = flushOutputs };
     m.loop.on_failure = .{ .ctx = m, .call = loopFailed };
     try m.buildSerial(cfg);
-    try m.buildDevices();
+    try m.buildDevices(cfg);
     try builder.appendBaseCmdline(&m.cmdline, cfg);
     m.cmdline.append(cfg.cmdline_extra) catch return error.InvalidConfig;
     try arch.writeBoot(&m.mem, &m.ram, .{ .cmdline = &m.cmdline, .vcpus = cfg.vcpus, .initramfs = initramfs, .devices = m.devices.count() });
@@ -155,21 +157,46 @@ fn buildSerial(m: *Machine, cfg: *const Config) Error!void {
 }
 
 /// The virtio devices, in libkrun's attach order as far as they compile for macOS:
-/// balloon → rng. Each gets the next slot; writeBoot lists the slots in the FDT.
-fn buildDevices(m: *Machine) Error!void {
+/// balloon → rng → console(s). Each gets the next slot; writeBoot lists the slots in the FDT.
+fn buildDevices(m: *Machine, cfg: *const Config) Error!void {
     const balloon = try m.gpa.create(Balloon);
     balloon.* = .{};
     try m.devices.attachOwned(balloon);
     const rng = try m.gpa.create(Rng);
     rng.* = .{};
     try m.devices.attachOwned(rng);
+    if (cfg.implicit_console) try m.buildConsole(cfg, null);
+    if (cfg.console_default) |fds| try m.buildConsole(cfg, fds);
 }
 
-/// Event loop's on_stop (vCPUs joined): what the host takes now of the serial ring; the rest
-/// is dropped (the Linux Machine's bounded final flush needs sys.nowNs, a raw Linux call).
+/// A virtio console with the KVM builder's ports (builder.consolePorts), its inputs and
+/// outputs watched by the event loop. The host terminal is not put in raw mode and its size
+/// changes are not followed (terminal.zig's watcher is Linux's): the console takes the size it
+/// has at create.
+fn buildConsole(m: *Machine, cfg: *const Config, fds: ?Config.ConsoleFds) Error!void {
+    var out_fd: i32 = -1;
+    defer if (out_fd >= 0) host.close(out_fd); // the console dups what it keeps
+    if (fds == null) if (cfg.console_output) |path| {
+        out_fd = host.openOutput(path) orelse return error.InvalidConfig;
+    };
+    const ports = builder.consolePorts(cfg, fds, out_fd);
+    const c = try m.gpa.create(console.Console);
+    c.init(ports.slice()) catch |err| {
+        m.gpa.destroy(c);
+        return if (err == error.SystemResources) error.SystemResources else error.InvalidConfig;
+    };
+    try m.devices.attachOwned(c);
+    c.watch(&m.loop) catch return error.SystemResources;
+}
+
+/// Event loop's on_stop (vCPUs joined): the guest's last output (the consoles' queues and
+/// rings, the serial ring) written out while readers take it, bounded as on Linux
+/// (linux_machine.final_flush_idle_ms; at once after krun_stop).
 fn flushOutputs(ctx: *anyopaque) void {
     const m: *Machine = @ptrCast(@alignCast(ctx));
-    Serial.drain(&m.legacy.serial[0], 0, 0);
+    var budget: OutputBuffer.Budget = .{ .stop = &m.stop_requested, .idle_ms = linux_machine.final_flush_idle_ms };
+    m.devices.flushConsoles(&budget);
+    m.legacy.serial[0].flushFinal(&budget);
 }
 
 /// Event loop's on_failure (kevent failed): nothing serves the console any more, so the VM
@@ -233,6 +260,7 @@ pub fn exitReason(self: *const Machine) ExitReason {
 }
 
 pub fn stop(self: *Machine) void {
+    self.stop_requested.store(true, .release);
     self.stopping.store(true, .release);
     for (self.vcpus) |*v| v.kick();
 }
