@@ -352,11 +352,17 @@ pub fn consolePorts(cfg: *const Config, fds: ?Config.ConsoleFds, output_fd: i32)
 
 /// init/'s encoder decides how the exec config travels (cmdline tokens or JSON on the root fs).
 fn encodeExec(b: *Builder) Error!void {
-    const m = b.m;
-    const cfg = b.cfg;
+    b.m.exec = try encodeExecConfig(b.m.gpa, b.cfg);
+}
+
+/// The workload (krun_set_exec, krun_set_env, krun_set_workdir, krun_set_rlimits) encoded for
+/// init/ (protocol/init.zig): command-line tokens, plus a JSON document for the root virtio-fs
+/// when the line cannot carry it faithfully; null when nothing is configured. A config that
+/// needs the JSON without a root to carry it is refused. Shared with the HVF backend.
+pub fn encodeExecConfig(gpa: std.mem.Allocator, cfg: *const Config) Error!?protocol.Encoded {
     if (cfg.exec_path == null and cfg.argv.len == 0 and cfg.workdir == null and cfg.rlimits.len == 0 and
-        (cfg.envp == null or cfg.envp.?.len == 0)) return;
-    m.exec = protocol.encode(m.gpa, .{
+        (cfg.envp == null or cfg.envp.?.len == 0)) return null;
+    var enc = protocol.encode(gpa, .{
         .exec_path = cfg.exec_path,
         .args = cfg.argv,
         .env = cfg.envp orelse &.{},
@@ -366,10 +372,12 @@ fn encodeExec(b: *Builder) Error!void {
         log.warn("exec config: {t}", .{err});
         return if (err == error.OutOfMemory) error.OutOfMemory else error.InvalidConfig;
     };
-    if (m.exec.?.config_json != null and cfg.rootFs() == null) {
+    if (enc.config_json != null and cfg.rootFs() == null) {
+        enc.deinit(gpa);
         log.warn("exec config needs the root virtio-fs to carry it", .{});
         return error.InvalidConfig;
     }
+    return enc;
 }
 
 /// libkrun's prolog (or krun_set_kernel's line), one virtio_mmio.device per slot, then init/'s
@@ -465,4 +473,24 @@ fn kvmFailed(what: []const u8, err: anyerror) Error {
         error.SystemResources => error.SystemResources,
         else => error.KvmFailed,
     };
+}
+
+test "encodeExecConfig: nothing set is null; plain args are tokens; JSON without a root is refused and freed, with one it is kept" {
+    const gpa = std.testing.allocator;
+    var cfg = Config.init(gpa);
+    defer cfg.deinit();
+    try std.testing.expectEqual(@as(?protocol.Encoded, null), try encodeExecConfig(gpa, &cfg));
+    cfg.exec_path = "/bin/echo";
+    cfg.argv = &.{"hi"};
+    var plain = (try encodeExecConfig(gpa, &cfg)).?;
+    defer plain.deinit(gpa);
+    try std.testing.expect(plain.config_json == null);
+    try std.testing.expect(std.mem.indexOf(u8, plain.cmdline_tokens, "hi") != null);
+    // A `"` cannot travel on the kernel command line: the whole config goes to JSON.
+    cfg.argv = &.{"say \"hi\""};
+    try std.testing.expectError(error.InvalidConfig, encodeExecConfig(gpa, &cfg)); // and freed: the testing allocator reports leaks
+    try cfg.virtiofs.append(cfg.allocator(), .{ .tag = Config.root_tag, .path = "/" });
+    var json = (try encodeExecConfig(gpa, &cfg)).?;
+    defer json.deinit(gpa);
+    try std.testing.expect(json.config_json != null);
 }

@@ -22,6 +22,7 @@ const EventLoop = @import("../EventLoop.zig");
 const Balloon = @import("../../virtio/balloon.zig").Balloon;
 const Rng = @import("../../virtio/rng.zig").Rng;
 const console = @import("../../virtio/console.zig");
+const protocol = @import("init_protocol");
 const hv = @import("hv.zig");
 const Vm = @import("Vm.zig");
 const Vcpu = @import("Vcpu.zig");
@@ -64,6 +65,12 @@ outcome: std.atomic.Value(u8) = .init(0),
 started: bool = false,
 exit: linux_machine.Exit = .{ .status = 0, .reason = .none },
 cmdline: arch.Cmdline = .{},
+/// The workload for init/ (builder.encodeExecConfig): its tokens end the command line; its
+/// JSON, when there is one, is for the root virtio-fs (buildFs).
+exec: ?protocol.Encoded = null,
+/// The workload's exit code, as the root virtio-fs's server reports it (Linux Machine's
+/// `guest_exit_code`); unset until virtio-fs is attached on macOS (buildFs).
+guest_exit_code: std.atomic.Value(i32) = .init(linux_machine.exit_code_unset),
 
 pub fn create(gpa: std.mem.Allocator, cfg: *const Config) Error!*Machine {
     const a = hv.api() catch |err| {
@@ -99,6 +106,8 @@ pub fn create(gpa: std.mem.Allocator, cfg: *const Config) Error!*Machine {
     try m.buildDevices(cfg);
     try builder.appendBaseCmdline(&m.cmdline, cfg);
     m.cmdline.append(cfg.cmdline_extra) catch return error.InvalidConfig;
+    // init/'s exec tokens LAST: they may end with `-- args` (the KVM builder's order).
+    if (m.exec) |e| m.cmdline.append(e.cmdline_tokens) catch return error.InvalidConfig;
     try arch.writeBoot(&m.mem, &m.ram, .{ .cmdline = &m.cmdline, .vcpus = cfg.vcpus, .initramfs = initramfs, .devices = m.devices.count() });
     try m.buildVcpus(cfg.vcpus, entry);
     return m;
@@ -167,6 +176,27 @@ fn buildDevices(m: *Machine, cfg: *const Config) Error!void {
     try m.devices.attachOwned(rng);
     if (cfg.implicit_console) try m.buildConsole(cfg, null);
     if (cfg.console_default) |fds| try m.buildConsole(cfg, fds);
+    m.exec = try builder.encodeExecConfig(m.gpa, cfg);
+    try m.buildFs(cfg);
+}
+
+/// virtio-fs: krun_set_root's root and krun_add_virtiofs's shares, after the consoles as in
+/// libkrun's order. ATTACH POINT (issue 16): libkrun-c/virtio/fs/ does not compile for macOS
+/// yet (Linux syscalls, /proc/self/fd; being ported on branch macfs16), so a context with
+/// virtio-fs is refused here (-ENOTSUP from krun_start_enter): without it the guest has no root
+/// and no exec config JSON, and would only panic at its root mount. Once VirtioFs compiles for
+/// macOS this becomes the KVM builder's loop (vmm/builder.zig buildDevices), unchanged:
+///     const is_root = std.mem.eql(u8, fs.tag, Config.root_tag);
+///     const dev = VirtioFs.fromConfig(m.gpa, cfg, fs, if (is_root) &m.guest_exit_code else null) catch ...;
+///     try m.devices.attachOwned(dev);
+///     if (is_root) if (m.exec) |e| if (e.config_json) |json|
+///         dev.server.addOverlayFile(protocol.config_overlay_path, json, protocol.config_file_mode, false) catch ...;
+/// (its queue fds are Notifier read ends here, not eventfds, if it takes them: takeNotifyFds).
+fn buildFs(m: *Machine, cfg: *const Config) Error!void {
+    _ = m;
+    if (cfg.virtiofs.items.len == 0) return;
+    log.warn("virtio-fs ({s}) is not attached on macOS yet: no root filesystem or shared directory", .{cfg.virtiofs.items[0].tag});
+    return error.HostUnsupported;
 }
 
 /// A virtio console with the KVM builder's ports (builder.consolePorts), its inputs and
@@ -246,6 +276,9 @@ pub fn wait(self: *Machine, timeout_ms: i32) error{Timeout}!i32 {
 }
 
 fn decide(self: *const Machine) linux_machine.Exit {
+    // A code reported by init (over the root virtio-fs) wins, as on Linux.
+    const code = self.guest_exit_code.load(.acquire);
+    if (code != linux_machine.exit_code_unset and code >= 0 and code <= 255) return .{ .status = code, .reason = .exited };
     const o = self.outcome.load(.acquire);
     if (o == 0) return .{ .status = linux_machine.exit_code_stopped, .reason = .stopped };
     return switch (@as(exit_step.End, @fromBackingInt(@intCast(o - 1)))) {
@@ -296,6 +329,7 @@ pub fn destroy(self: *Machine) void {
         self.loop.deinit();
     }
     self.devices.deinit(); // after the loop: nothing watches their Notifiers any more
+    if (self.exec) |*e| e.deinit(self.gpa);
     self.legacy.serial[0].deinit();
     if (self.vm_made) self.vm.destroy();
     if (self.host_ram) |r| host.unmap(r);
