@@ -576,18 +576,14 @@ fn readable(fd: i32) bool {
 threadlocal var sigpipe_blocked = false;
 
 /// Output to a pipe whose reader left raises SIGPIPE, which would kill the host process; the
-/// thread that writes console output blocks it once and gets EPIPE instead.
+/// thread that writes console output blocks it once and gets EPIPE instead. On macOS every
+/// console write runs on the event-loop thread (hvf/Devices.zig hands QueueNotify exits to it),
+/// which blocks SIGPIPE itself (EventLoop.run).
 fn blockSigpipe() void {
+    if (comptime is_macos) return;
     if (sigpipe_blocked) return;
-    if (comptime is_macos) {
-        var set = posix.sigemptyset();
-        posix.sigaddset(&set, .PIPE);
-        var old: std.c.sigset_t = undefined;
-        _ = std.c.pthread_sigmask(std.c.SIG.BLOCK, &set, &old);
-    } else {
-        var set = linux.sigemptyset();
-        linux.sigaddset(&set, linux.SIG.PIPE);
-        _ = linux.sigprocmask(linux.SIG.BLOCK, &set, null);
-    }
+    var set = linux.sigemptyset();
+    linux.sigaddset(&set, linux.SIG.PIPE);
+    _ = linux.sigprocmask(linux.SIG.BLOCK, &set, null);
     sigpipe_blocked = true;
 }

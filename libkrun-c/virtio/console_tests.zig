@@ -219,19 +219,27 @@ test "console: a host that does not read stalls the tx queue, not us; reading re
     try testing.expect(drained <= 4096); // only what the pipe already held
 }
 
+/// A console port plus an input-only port reading `input_fd`, under the test driver, and the
+/// real event loop's poll set (epoll here), not started: loopTurn is its thread.
+fn initInputRig(rig: *Rig, loop: *EventLoop, input_fd: i32) !void {
+    var ports: console.Ports = .{};
+    ports.items[0] = .{ .console = true };
+    ports.items[1] = .{ .name = "krun-stdin", .input_fd = input_fd };
+    ports.len = 2;
+    try rig.init(ports.slice(), all_features);
+    loop.init() catch |err| {
+        rig.deinit();
+        return err;
+    };
+}
+
 test "console: input waits for the guest to open the port, then flows; EOF closes the port" {
     var in = try Pipe.init();
     defer in.close();
-    var ports: console.Ports = .{};
-    ports.items[0] = .{ .console = true };
-    ports.items[1] = .{ .name = "krun-stdin", .input_fd = in.r };
-    ports.len = 2;
     var rig: Rig = .{};
-    try rig.init(ports.slice(), all_features);
-    defer rig.deinit();
-    // The real event loop's poll set (epoll here), not started: loopTurn is its thread.
     var loop: EventLoop = undefined;
-    try loop.init();
+    try initInputRig(&rig, &loop, in.r);
+    defer rig.deinit();
     defer loop.deinit();
     try rig.con.watch(&loop);
     try testing.expect(rig.con.ports[1].in_id != null); // a pipe is pollable
@@ -403,15 +411,10 @@ test "console: an input the event loop cannot poll (/dev/null, a regular file) i
     const null_fd = linux.open("/dev/null", .{ .ACCMODE = .RDONLY, .CLOEXEC = true }, 0);
     try testing.expectEqual(linux.E.SUCCESS, linux.errno(null_fd));
     defer _ = linux.close(@intCast(null_fd));
-    var ports: console.Ports = .{};
-    ports.items[0] = .{ .console = true };
-    ports.items[1] = .{ .name = "krun-stdin", .input_fd = @intCast(null_fd) };
-    ports.len = 2;
     var rig: Rig = .{};
-    try rig.init(ports.slice(), all_features);
-    defer rig.deinit();
     var loop: EventLoop = undefined;
-    try loop.init();
+    try initInputRig(&rig, &loop, @intCast(null_fd));
+    defer rig.deinit();
     defer loop.deinit();
     const sources = loop.count;
     try rig.con.watch(&loop); // epoll refuses /dev/null (EPERM): no error, no source

@@ -180,6 +180,27 @@ pub fn deinit(self: *DeviceSlots) void {
     self.count = 0;
 }
 
+/// For tests (here and vmm/hvf/Devices.zig): an empty guest memory, a real event loop (not
+/// started) and MMIO bus, for slots to sit on.
+pub const TestBed = struct {
+    mem: GuestMemory = .{},
+    loop: EventLoop = undefined,
+    bus: MmioBus = .{},
+
+    pub fn init(t: *TestBed) !void {
+        t.* = .{};
+        try t.loop.init();
+    }
+
+    pub fn deinit(t: *TestBed) void {
+        t.loop.deinit();
+    }
+
+    pub fn slots(t: *TestBed, gpa: std.mem.Allocator) DeviceSlots {
+        return .{ .gpa = gpa, .mem = &t.mem, .loop = &t.loop, .mmio = &t.bus };
+    }
+};
+
 // ---- tests: real devices, transports, MMIO bus and event loop -----------------------------
 const testing = std.testing;
 const Rng = @import("../virtio/rng.zig").Rng;
@@ -214,12 +235,12 @@ fn readReg(bus: *MmioBus, addr: u64) u32 {
 
 test "slots: the arch's addresses and lines in attach order, the device's registers on the bus, queue fds watched, overflow released" {
     const gpa = testing.allocator;
-    var mem: GuestMemory = .{};
-    var loop: EventLoop = undefined;
-    try loop.init();
-    defer loop.deinit();
-    var bus: MmioBus = .{};
-    var slots: DeviceSlots = .{ .gpa = gpa, .mem = &mem, .loop = &loop, .mmio = &bus };
+    var bed: TestBed = undefined;
+    try bed.init();
+    defer bed.deinit();
+    const loop = &bed.loop;
+    const bus = &bed.bus;
+    var slots = bed.slots(gpa);
     defer slots.deinit();
     var notifiers: [2 * Device.queues_max]Notifier = undefined;
     var made: usize = 0;
@@ -246,9 +267,9 @@ test "slots: the arch's addresses and lines in attach order, the device's regist
     // Each queue's fd is an event-loop source (rng has 1 queue; the balloon its own count).
     try testing.expectEqual(sources_before + @as(u32, @intCast(made)), loop.count);
     // The guest's view: virtio-MMIO magic and device ids at the slots' addresses.
-    try testing.expectEqual(virtio_mmio.magic, readReg(&bus, arch.deviceSlotAddr(0) + virtio_mmio.Reg.magic_value));
-    try testing.expectEqual(Balloon.device_id, readReg(&bus, arch.deviceSlotAddr(0) + virtio_mmio.Reg.device_id));
-    try testing.expectEqual(Rng.device_id, readReg(&bus, arch.deviceSlotAddr(1) + virtio_mmio.Reg.device_id));
+    try testing.expectEqual(virtio_mmio.magic, readReg(bus, arch.deviceSlotAddr(0) + virtio_mmio.Reg.magic_value));
+    try testing.expectEqual(Balloon.device_id, readReg(bus, arch.deviceSlotAddr(0) + virtio_mmio.Reg.device_id));
+    try testing.expectEqual(Rng.device_id, readReg(bus, arch.deviceSlotAddr(1) + virtio_mmio.Reg.device_id));
     try testing.expectEqual(rng, slots.find(Rng).?);
     try testing.expectEqual(@as(?*console.Console, null), slots.find(console.Console));
     // Past the last slot the model is released, not leaked, and nothing is counted.

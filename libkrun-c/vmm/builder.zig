@@ -211,12 +211,7 @@ fn openOutput(path: []const u8) ?sys.fd_t {
 fn buildDevices(b: *Builder) Error!void {
     const m = b.m;
     const cfg = b.cfg;
-    const balloon = try m.gpa.create(Balloon);
-    balloon.* = .{};
-    try m.devices.attachOwned(balloon);
-    const rng = try m.gpa.create(Rng);
-    rng.* = .{};
-    try m.devices.attachOwned(rng);
+    try attachBalloonAndRng(m.gpa, &m.devices);
     if (cfg.implicit_console) try buildConsole(b, null);
     if (cfg.console_default) |fds| try buildConsole(b, fds);
     try encodeExec(b);
@@ -235,6 +230,17 @@ fn buildDevices(b: *Builder) Error!void {
     try buildVsock(b);
     var legacy: [1]Config.Nic = undefined;
     for (cfg.allNics(&legacy)) |nic| try buildNic(b, nic);
+}
+
+/// The first devices of libkrun's order, balloon and rng, on `devices` (KVM's DeviceManager or
+/// the HVF backend's Devices: anything with `attachOwned`). Shared with the HVF backend.
+pub fn attachBalloonAndRng(gpa: std.mem.Allocator, devices: anytype) !void {
+    const balloon = try gpa.create(Balloon);
+    balloon.* = .{};
+    try devices.attachOwned(balloon);
+    const rng = try gpa.create(Rng);
+    rng.* = .{};
+    try devices.attachOwned(rng);
 }
 
 /// Opens a NIC's backend (virtio/net/backend.zig) and puts a virtio-net device on the next slot.
@@ -325,12 +331,7 @@ fn buildConsole(b: *Builder, fds: ?Config.ConsoleFds) Error!void {
     if (fds == null) if (cfg.console_output) |path| {
         out_fd = openOutput(path) orelse return error.InvalidConfig;
     };
-    const ports = consolePorts(cfg, fds, out_fd);
-    const c = try m.gpa.create(console.Console);
-    c.init(ports.slice()) catch |err| {
-        m.gpa.destroy(c);
-        return if (err == error.SystemResources) error.SystemResources else error.InvalidConfig;
-    };
+    const c = try newConsole(m.gpa, consolePorts(cfg, fds, out_fd));
     try m.devices.attachOwned(c);
     c.watch(&m.loop) catch return error.SystemResources;
     const term = if (fds) |f| terminal.terminalFd(&.{ f.input, f.output }) else if (cfg.console_output == null) terminal.terminalFd(&.{ 0, 1 }) else null;
@@ -348,6 +349,16 @@ pub fn consolePorts(cfg: *const Config, fds: ?Config.ConsoleFds, output_fd: i32)
     if (fds == null and cfg.signal_fd >= 0 and ports.len < console.ports_max)
         ports.add(.{ .name = console.signal_port_name, .input_fd = cfg.signal_fd });
     return ports;
+}
+
+/// A console device (allocated with `gpa`) over `ports`. Shared with the HVF backend.
+pub fn newConsole(gpa: std.mem.Allocator, ports: console.Ports) Error!*console.Console {
+    const c = try gpa.create(console.Console);
+    c.init(ports.slice()) catch |err| {
+        gpa.destroy(c);
+        return if (err == error.SystemResources) error.SystemResources else error.InvalidConfig;
+    };
+    return c;
 }
 
 /// init/'s encoder decides how the exec config travels (cmdline tokens or JSON on the root fs).

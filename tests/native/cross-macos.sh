@@ -64,10 +64,18 @@ done
 for s in 'kevent change fd ' 'kevent: '; do
   grep -qaF "$s" "$lib" && ok "kqueue event loop in the dylib: '$s'" || bad "'$s' not in the dylib: the kqueue backend was optimized away"
 done
-# The virtio parts that compile for macOS (Lock, rng, balloon, the MMIO transport): no VMM attaches
-# them there yet, so the dylib does not contain them; libkrun-c/virtio/macos_devices.zig exports
-# a function that reaches all of them, built alone as an aarch64-macos object and checked the same
-# way, and for the macOS calls that replace the Linux ones (futex, getrandom, madvise DONTNEED).
+# The HVF Machine's virtio devices (vmm/hvf/Devices.zig on vmm/DeviceSlots.zig): balloon, rng and
+# the virtio console are attached, the exec config encoded, virtio-fs refused at its attach point.
+# Their log strings are in the dylib only if that code is (the svc and import checks above then
+# cover it): the slot table's overflow, the balloon's and the console's queue work, the console's
+# input path (event-loop sources, libc readv), the exec config, the virtio-fs attach point.
+for s in ' virtio devices' 'balloon: queue ' 'console: queue ' 'console: port input: ' 'exec config needs the root virtio-fs' 'is not attached on macOS yet'; do
+  grep -qaF "$s" "$lib" && ok "HVF virtio devices in the dylib: '$s'" || bad "'$s' not in the dylib: the HVF device path was optimized away"
+done
+# The virtio parts that compile for macOS (Lock, rng, balloon, the MMIO transport), also built
+# alone: libkrun-c/virtio/macos_devices.zig exports a function that reaches all of them, built as
+# an aarch64-macos object and checked the same way, and for the macOS calls that replace the
+# Linux ones (futex, getrandom, madvise DONTNEED) by name.
 obj=$work/devices.o
 if zig build-obj -target aarch64-macos -O ReleaseSafe -lc --dep guest_memory -Mroot=libkrun-c/virtio/macos_devices.zig \
   -Mguest_memory=libkrun-c/memory/GuestMemory.zig -femit-bin="$obj" >"$work/devices.log" 2>&1 && [[ -s $obj ]]; then

@@ -107,20 +107,18 @@ pub fn deinit(self: *Devices) void {
 
 // ---- tests (Linux): the real transport, MMIO bus, Notifiers and event loop ----------------
 const testing = std.testing;
-const GuestMemory = @import("guest_memory");
-const EventLoop = @import("../EventLoop.zig");
 const Rng = @import("../../virtio/rng.zig").Rng;
 const mmio = @import("../../virtio/mmio.zig");
 
 test "a QueueNotify write signals the queue's Notifier, not the transport; other registers reach the transport" {
     const gpa = testing.allocator;
-    var mem: GuestMemory = .{};
-    var loop: EventLoop = undefined;
-    try loop.init();
-    defer loop.deinit();
-    var bus: MmioBus = .{};
+    var bed: DeviceSlots.TestBed = undefined;
+    try bed.init();
+    defer bed.deinit();
+    const loop = &bed.loop;
+    const bus = &bed.bus;
     // No VM here (the framework is macOS's): the Wire's raise is the only user of it.
-    var devices: Devices = .{ .slots = .{ .gpa = gpa, .mem = &mem, .loop = &loop, .mmio = &bus }, .vm = undefined };
+    var devices: Devices = .{ .slots = bed.slots(gpa), .vm = undefined };
     defer devices.deinit();
     const rng = try gpa.create(Rng);
     rng.* = .{};

@@ -19,9 +19,6 @@ const builder = @import("../builder.zig");
 const MmioBus = @import("../MmioBus.zig");
 const OutputBuffer = @import("../OutputBuffer.zig");
 const EventLoop = @import("../EventLoop.zig");
-const Balloon = @import("../../virtio/balloon.zig").Balloon;
-const Rng = @import("../../virtio/rng.zig").Rng;
-const console = @import("../../virtio/console.zig");
 const protocol = @import("init_protocol");
 const hv = @import("hv.zig");
 const Vm = @import("Vm.zig");
@@ -168,12 +165,7 @@ fn buildSerial(m: *Machine, cfg: *const Config) Error!void {
 /// The virtio devices, in libkrun's attach order as far as they compile for macOS:
 /// balloon → rng → console(s). Each gets the next slot; writeBoot lists the slots in the FDT.
 fn buildDevices(m: *Machine, cfg: *const Config) Error!void {
-    const balloon = try m.gpa.create(Balloon);
-    balloon.* = .{};
-    try m.devices.attachOwned(balloon);
-    const rng = try m.gpa.create(Rng);
-    rng.* = .{};
-    try m.devices.attachOwned(rng);
+    try builder.attachBalloonAndRng(m.gpa, &m.devices);
     if (cfg.implicit_console) try m.buildConsole(cfg, null);
     if (cfg.console_default) |fds| try m.buildConsole(cfg, fds);
     m.exec = try builder.encodeExecConfig(m.gpa, cfg);
@@ -209,12 +201,7 @@ fn buildConsole(m: *Machine, cfg: *const Config, fds: ?Config.ConsoleFds) Error!
     if (fds == null) if (cfg.console_output) |path| {
         out_fd = host.openOutput(path) orelse return error.InvalidConfig;
     };
-    const ports = builder.consolePorts(cfg, fds, out_fd);
-    const c = try m.gpa.create(console.Console);
-    c.init(ports.slice()) catch |err| {
-        m.gpa.destroy(c);
-        return if (err == error.SystemResources) error.SystemResources else error.InvalidConfig;
-    };
+    const c = try builder.newConsole(m.gpa, builder.consolePorts(cfg, fds, out_fd));
     try m.devices.attachOwned(c);
     c.watch(&m.loop) catch return error.SystemResources;
 }
