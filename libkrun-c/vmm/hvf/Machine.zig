@@ -313,6 +313,8 @@ pub fn destroy(self: *Machine) void {
     for (self.vcpus) |*v| v.join();
     if (self.loop_made) {
         self.loop.stop();
+        // Resets change the loop's interest (the console's watches): while it still exists.
+        self.devices.shutdown();
         self.loop.deinit();
     }
     self.devices.deinit(); // after the loop: nothing watches their Notifiers any more
