@@ -43,6 +43,7 @@ comptime {
     _ = @import("vmm/aarch64/layout.zig");
     _ = @import("vmm/hvf/hvf_tests.zig");
     _ = @import("vmm/DeviceManager.zig");
+    _ = @import("vmm/DeviceSlots.zig");
     _ = @import("vmm/EventLoop.zig");
     _ = @import("vmm/Machine.zig");
     _ = @import("vmm/Pause.zig");

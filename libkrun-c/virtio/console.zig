@@ -8,22 +8,24 @@
 //! non-blocking handle on the port's host output fd. A tx chain is returned to the guest only
 //! once all its bytes are in the ring; when the host does not drain, the ring fills, the chain
 //! stays in the queue and the guest's writer blocks — the event loop never waits: it watches
-//! the fd for EPOLLOUT (`watchOutputs`) while a ring is pending and resumes from there. A
+//! the fd for `out` (`watch`) while a ring is pending and resumes from there. A
 //! device reset discards pending output; the VM's end flushes it within a bounded time
 //! (`flushFinal`). Host input is read into the
 //! guest's rx buffers only once the guest opened the port (Linux discards data for closed
 //! ports), and input EOF on a port without output becomes PORT_OPEN(0), which the guest reads
 //! as end of file.
 //!
-//! Input fds are watched through an epoll set of our own (`pollFds` returns it): each input is
-//! registered EPOLLONESHOT and re-armed only when we can take more (the guest has rx buffers),
-//! so a full guest or an input at EOF never spins the VMM's event loop. Regular files (not
-//! pollable) are read whenever the guest adds rx buffers.
+//! Input fds are sources of the VMM's event loop (vmm/EventLoop.zig: epoll on Linux, kqueue on
+//! macOS; `watch` registers them): each input is registered `oneshot` and re-armed only when we
+//! can take more (the guest has rx buffers), so a full guest or an input at EOF never spins the
+//! loop. Regular files and what the poller refuses (/dev/null under epoll) are not pollable:
+//! they are read whenever the guest adds rx buffers. Host calls are libc's on macOS.
 //!
 //! The host terminal itself (raw mode, size, SIGWINCH) belongs to vmm/terminal.zig; the VMM
 //! calls `resize` when it changes. Which ports to build is console_ports.zig's.
 const std = @import("std");
 const linux = std.os.linux;
+const posix = std.posix;
 const assert = std.debug.assert;
 const Device = @import("Device.zig");
 const queue = @import("queue.zig");
@@ -35,6 +37,7 @@ const EventLoop = @import("../vmm/EventLoop.zig");
 const signal = @import("../sys/signal.zig");
 
 const log = std.log.scoped(.virtio);
+const is_macos = @import("builtin").os.tag == .macos;
 
 /// libkrun's console queues hold 32 entries each.
 pub const queue_size: u16 = 32;
@@ -91,8 +94,10 @@ const Port = struct {
     /// Bytes of the tx chain at the head of the queue already in the ring (the chain is
     /// returned once all of it is).
     partial: u32 = 0,
-    /// The output fd's source in the event loop (EPOLLOUT while the ring waits), if watched.
+    /// The output fd's source in the event loop (`out` while the ring waits), if watched.
     out_id: ?EventLoop.Id = null,
+    /// The input fd's source in the event loop (`in` | `oneshot` while armed), if watched.
+    in_id: ?EventLoop.Id = null,
     input_eof: bool = false,
     /// The guest sent PORT_OPEN(1) (or, without MULTIPORT, the device is active).
     guest_open: bool = false,
@@ -115,8 +120,6 @@ pub const Console = struct {
     queue_sizes: [Device.queues_max]u16 = @splat(queue_size),
     ports: [ports_max]Port = @splat(.{}),
     port_count: u8,
-    /// Our epoll set over the pollable inputs (data = port index); -1 when there are none.
-    epfd: i32 = -1,
     cols: u16 = 0,
     rows: u16 = 0,
     act: ?Device.Activation = null,
@@ -124,7 +127,7 @@ pub const Console = struct {
     pending: [pending_max]Pending = undefined,
     pending_head: u8 = 0,
     pending_len: u8 = 0,
-    /// Set by `watchOutputs`: where EPOLLOUT interest goes.
+    /// Set by `watch`: where input and output interest goes.
     loop: ?*EventLoop = null,
     /// Bytes moved, for tests and benchmarks.
     bytes_out: u64 = 0,
@@ -160,47 +163,56 @@ pub const Console = struct {
         p.out = try OutputBuffer.Sink.open(cfg.output_fd);
         if (cfg.input_fd < 0) return;
         p.input = try dupFd(cfg.input_fd);
-        if (self.epfd < 0) {
-            const rc = linux.epoll_create1(linux.EPOLL.CLOEXEC);
-            if (linux.errno(rc) != .SUCCESS) return error.SystemResources;
-            self.epfd = @intCast(rc);
-        }
-        // Registered disarmed; armed once the guest can take input.
-        var ev: linux.epoll_event = .{ .events = linux.EPOLL.ONESHOT, .data = .{ .u64 = i } };
-        switch (linux.errno(linux.epoll_ctl(self.epfd, linux.EPOLL.CTL_ADD, p.input, &ev))) {
-            .SUCCESS => p.input_kind = .pollable,
-            .PERM => p.input_kind = .file, // regular files and /dev/null never block
-            else => return error.SystemResources,
-        }
+        // Regular files and disks never block; `watch` finds what else the poller refuses.
+        p.input_kind = if (isFile(p.input)) .file else .pollable;
     }
 
     /// Closes our fds. The device must be reset (or never activated) first.
     pub fn deinit(self: *Console) void {
         assert(self.act == null); // tidy: activation state, ours
         for (self.ports[0..self.port_count]) |*p| {
-            if (p.input >= 0) _ = linux.close(p.input);
+            if (p.input >= 0) closeFd(p.input);
             p.input = -1;
             p.out.close();
         }
-        if (self.epfd >= 0) _ = linux.close(self.epfd);
-        self.epfd = -1;
     }
 
     pub fn device(self: *Console) Device {
         return .{ .ptr = self, .vtable = &self.vtable };
     }
 
-    /// Registers each port's pollable output fd with the event loop (not watched until a
-    /// ring waits for it). Before the loop starts.
-    pub fn watchOutputs(self: *Console, loop: *EventLoop) EventLoop.InitError!void {
+    /// Registers each port's pollable input (disarmed: armed once the guest can take input)
+    /// and pollable output fd (not watched until a ring waits for it) with the event loop.
+    /// An input the poller refuses (epoll: /dev/null) is read like a file. Before the loop starts.
+    pub fn watch(self: *Console, loop: *EventLoop) EventLoop.InitError!void {
         self.loop = loop;
         for (self.ports[0..self.port_count], 0..) |*p, i| {
+            if (p.input_kind == .pollable) {
+                const in: EventLoop.Source = .{ .fd = p.input, .events = EventLoop.oneshot, .handler = .{ .ctx = self, .call = inputReady, .arg = @intCast(i) } };
+                if (loop.add(in)) |id| {
+                    p.in_id = id;
+                } else |err| switch (err) {
+                    error.NotPollable => p.input_kind = .file,
+                    else => return err,
+                }
+            }
             if (!p.out.pollable()) continue;
             p.out_id = try loop.add(.{ .fd = p.out.fd, .events = 0, .handler = .{ .ctx = self, .call = outputReady, .arg = @intCast(i) } });
         }
     }
 
-    /// A port's output fd can take more (EPOLLOUT), or a test says so: write out the ring,
+    /// A port's input is readable (or at its end): the event loop disarmed it (`oneshot`);
+    /// pumpInput reads what the guest has room for and re-arms it when it can take more.
+    pub fn inputReady(ptr: *anyopaque, port: u32, _: u32) void {
+        const self: *Console = @ptrCast(@alignCast(ptr));
+        self.lock.lock();
+        defer self.lock.unlock();
+        if (port >= self.port_count) return;
+        const a = self.act orelse return; // stays disarmed until activation
+        self.run(a, rxQueue(@intCast(port)), pumpInput);
+    }
+
+    /// A port's output fd can take more (`out`), or a test says so: write out the ring,
     /// then take the chains that stalled.
     pub fn outputReady(ptr: *anyopaque, port: u32, _: u32) void {
         const self: *Console = @ptrCast(@alignCast(ptr));
@@ -279,27 +291,6 @@ pub const Console = struct {
         }
     }
 
-    pub fn pollFds(self: *Console, out: []i32) usize {
-        if (self.epfd < 0 or out.len == 0) return 0;
-        out[0] = self.epfd;
-        return 1;
-    }
-
-    pub fn backendReady(self: *Console, fd: i32) void {
-        self.lock.lock();
-        defer self.lock.unlock();
-        assert(fd == self.epfd); // tidy: our epoll fd
-        var events: [ports_max]linux.epoll_event = undefined;
-        const rc = linux.epoll_wait(self.epfd, &events, events.len, 0);
-        if (linux.errno(rc) != .SUCCESS) return;
-        const a = self.act orelse return; // stays disarmed until activation
-        for (events[0..rc]) |ev| {
-            const i: u8 = @intCast(ev.data.u64);
-            if (i >= self.port_count) continue;
-            self.run(a, rxQueue(i), pumpInput);
-        }
-    }
-
     pub fn queueNotify(self: *Console, index: u16) void {
         self.lock.lock();
         defer self.lock.unlock();
@@ -338,7 +329,7 @@ pub const Console = struct {
 
     /// Guest → host: tx chains' readable bytes go into the port's ring, which is written out
     /// without waiting. A chain goes back to the guest once all of it is in the ring; when the
-    /// host does not take more, the chain stays queued (the guest blocks) and EPOLLOUT resumes.
+    /// host does not take more, the chain stays queued (the guest blocks) and `out` resumes.
     fn drainOutput(self: *Console, a: Device.Activation, index: u16) queue.Error!void {
         const i = portOf(index);
         if (i >= self.port_count) return;
@@ -374,7 +365,7 @@ pub const Console = struct {
         if (used) try notifyIfNeeded(q, a);
     }
 
-    /// EPOLLOUT interest for a port's output while its ring waits for the host.
+    /// `out` interest for a port's output while its ring waits for the host.
     fn setWatch(self: *Console, i: u8, want: bool) void {
         const loop = self.loop orelse return;
         const id = self.ports[i].out_id orelse return;
@@ -404,8 +395,8 @@ pub const Console = struct {
                 used = true;
                 continue;
             }
-            const rc = linux.readv(p.input, &iov, n);
-            switch (linux.errno(rc)) {
+            const rc, const errno = readv(p.input, iov[0..n]);
+            switch (errno) {
                 .SUCCESS => if (rc == 0) {
                     q.undoPop();
                     self.inputEof(i);
@@ -438,7 +429,7 @@ pub const Console = struct {
     fn inputEof(self: *Console, i: u8) void {
         const p = &self.ports[i];
         p.input_eof = true;
-        if (p.input_kind == .pollable) _ = linux.epoll_ctl(self.epfd, linux.EPOLL.CTL_DEL, p.input, null);
+        if (p.input_kind == .pollable) if (self.loop) |loop| if (p.in_id) |id| loop.setEvents(id, 0);
         if (self.multiport and !p.console and p.out.fd < 0) {
             self.queueControl(.{ .id = i, .event = Event.port_open, .value = 0 }, "");
             if (self.act) |a| self.run(a, 2, flushControl);
@@ -448,9 +439,9 @@ pub const Console = struct {
     fn setArmed(self: *Console, i: usize, armed: bool) void {
         const p = &self.ports[i];
         assert(p.input_kind == .pollable); // tidy: port kind from the host configuration
-        const in: u32 = if (armed) linux.EPOLL.IN else 0;
-        var ev: linux.epoll_event = .{ .events = in | linux.EPOLL.ONESHOT, .data = .{ .u64 = i } };
-        _ = linux.epoll_ctl(self.epfd, linux.EPOLL.CTL_MOD, p.input, &ev);
+        const loop = self.loop orelse return;
+        const id = p.in_id orelse return;
+        loop.setEvents(id, if (armed) EventLoop.in | EventLoop.oneshot else EventLoop.oneshot);
     }
 
     /// Driver → device control messages.
@@ -536,23 +527,61 @@ pub const Console = struct {
     }
 };
 
+// ---- host calls: raw Linux syscalls on Linux, libc on macOS --------------------------------
+
 fn dupFd(fd: i32) error{SystemResources}!i32 {
+    if (comptime is_macos) {
+        const rc = std.c.fcntl(fd, std.c.F.DUPFD_CLOEXEC, @as(c_int, 3));
+        return if (rc < 0) error.SystemResources else rc;
+    }
     const rc = linux.fcntl(fd, linux.F.DUPFD_CLOEXEC, 3);
     if (linux.errno(rc) != .SUCCESS) return error.SystemResources;
     return @intCast(rc);
 }
 
+fn closeFd(fd: i32) void {
+    if (comptime is_macos) _ = std.c.close(fd) else _ = linux.close(fd);
+}
+
+/// A regular file or a block device: reads never block, and no poller reports them.
+fn isFile(fd: i32) bool {
+    if (comptime is_macos) {
+        var st: std.c.Stat = undefined;
+        if (std.c.fstat(fd, &st) != 0) return false;
+        return std.c.S.ISREG(st.mode) or std.c.S.ISBLK(st.mode);
+    }
+    var st: linux.Statx = undefined;
+    const at_empty_path: u32 = 0x1000;
+    if (linux.errno(linux.statx(fd, "", at_empty_path, .{ .TYPE = true }, &st)) != .SUCCESS) return false;
+    return linux.S.ISREG(st.mode) or linux.S.ISBLK(st.mode);
+}
+
+/// readv(2): the byte count and the errno (SUCCESS, or why nothing was read).
+fn readv(fd: i32, iov: []const posix.iovec) struct { usize, posix.E } {
+    if (comptime is_macos) {
+        const rc = std.c.readv(fd, iov.ptr, @intCast(iov.len));
+        return if (rc >= 0) .{ @intCast(rc), .SUCCESS } else .{ 0, std.c.errno(rc) };
+    }
+    const rc = linux.readv(fd, iov.ptr, iov.len);
+    return .{ rc, linux.errno(rc) };
+}
+
 fn readable(fd: i32) bool {
-    var pfd = [1]linux.pollfd{.{ .fd = fd, .events = linux.POLL.IN, .revents = 0 }};
-    const rc = linux.poll(&pfd, 1, 0);
+    var pfd = [1]posix.pollfd{.{ .fd = fd, .events = posix.POLL.IN, .revents = 0 }};
     // HUP/ERR count as readable: the read then reports EOF or the error.
+    if (comptime is_macos) return std.c.poll(&pfd, 1, 0) == 1;
+    const rc = linux.poll(&pfd, 1, 0);
     return linux.errno(rc) == .SUCCESS and rc == 1;
 }
 
 threadlocal var sigpipe_blocked = false;
 
-/// The thread that writes console output blocks SIGPIPE once (EPIPE instead of a dead host).
+/// Output to a pipe whose reader left raises SIGPIPE, which would kill the host process; the
+/// thread that writes console output blocks it once and gets EPIPE instead. On macOS every
+/// console write runs on the event-loop thread (hvf/Devices.zig hands QueueNotify exits to it),
+/// which blocks SIGPIPE itself (EventLoop.run).
 fn blockSigpipe() void {
+    if (comptime is_macos) return;
     if (sigpipe_blocked) return;
     signal.blockSigpipe();
     sigpipe_blocked = true;

@@ -10,6 +10,7 @@ const mmio = @import("mmio.zig");
 const Device = @import("Device.zig");
 const t = @import("testing.zig");
 const OutputBuffer = @import("../vmm/OutputBuffer.zig");
+const EventLoop = @import("../vmm/EventLoop.zig");
 
 const base: u64 = 0x10_0000;
 const E = console.Event;
@@ -218,25 +219,36 @@ test "console: a host that does not read stalls the tx queue, not us; reading re
     try testing.expect(drained <= 4096); // only what the pipe already held
 }
 
+/// A console port plus an input-only port reading `input_fd`, under the test driver, and the
+/// real event loop's poll set (epoll here), not started: loopTurn is its thread.
+fn initInputRig(rig: *Rig, loop: *EventLoop, input_fd: i32) !void {
+    var ports: console.Ports = .{};
+    ports.items[0] = .{ .console = true };
+    ports.items[1] = .{ .name = "krun-stdin", .input_fd = input_fd };
+    ports.len = 2;
+    try rig.init(ports.slice(), all_features);
+    loop.init() catch |err| {
+        rig.deinit();
+        return err;
+    };
+}
+
 test "console: input waits for the guest to open the port, then flows; EOF closes the port" {
     var in = try Pipe.init();
     defer in.close();
-    var ports: console.Ports = .{};
-    ports.items[0] = .{ .console = true };
-    ports.items[1] = .{ .name = "krun-stdin", .input_fd = in.r };
-    ports.len = 2;
     var rig: Rig = .{};
-    try rig.init(ports.slice(), all_features);
+    var loop: EventLoop = undefined;
+    try initInputRig(&rig, &loop, in.r);
     defer rig.deinit();
-    var fds: [4]i32 = undefined;
-    const dev = rig.con.device();
-    try testing.expectEqual(@as(usize, 1), dev.vtable.pollFds.?(dev.ptr, &fds));
-    const epfd = fds[0];
+    defer loop.deinit();
+    try rig.con.watch(&loop);
+    try testing.expect(rig.con.ports[1].in_id != null); // a pipe is pollable
+    const epfd = loop.poll_fd;
 
     try rig.handshake();
     while (rig.takeControl()) |_| {}
     try writeFd(in.w, "early input");
-    dev.vtable.backendReady.?(dev.ptr, epfd); // port not open yet: nothing may be delivered
+    try testing.expectEqual(@as(usize, 0), loopTurn(&loop)); // port not open yet: input not watched
     for (0..4) |_| _ = rig.dqs[4].post(&.{}, &.{8});
     rig.d.notify(4);
     try testing.expectEqual(@as(?[]u8, null), rig.dqs[4].takeUsedBytes());
@@ -246,16 +258,16 @@ test "console: input waits for the guest to open the port, then flows; EOF close
     try testing.expectEqualStrings("put", rig.dqs[4].takeUsedBytes().?);
     try testing.expectEqual(@as(?[]u8, null), rig.dqs[4].takeUsedBytes());
 
-    // More input arrives: the event loop sees our epoll fd readable and calls backendReady.
+    // More input arrives: the event loop sees the armed input readable and calls inputReady.
     try writeFd(in.w, "more");
     try testing.expect(pollReadable(epfd));
-    dev.vtable.backendReady.?(dev.ptr, epfd);
+    try testing.expectEqual(@as(usize, 1), loopTurn(&loop));
     try testing.expectEqualStrings("more", rig.dqs[4].takeUsedBytes().?);
 
     // The guest runs out of buffers: input stays in the pipe and our fd goes quiet (no spin).
     try writeFd(in.w, "0123456789abcdef-tail");
     try testing.expect(pollReadable(epfd));
-    dev.vtable.backendReady.?(dev.ptr, epfd);
+    try testing.expectEqual(@as(usize, 1), loopTurn(&loop));
     try testing.expectEqualStrings("01234567", rig.dqs[4].takeUsedBytes().?);
     try testing.expect(!pollReadable(epfd));
     // New buffers resume the flow.
@@ -268,10 +280,23 @@ test "console: input waits for the guest to open the port, then flows; EOF close
     _ = linux.close(in.w);
     in.w = -1;
     try testing.expect(pollReadable(epfd));
-    dev.vtable.backendReady.?(dev.ptr, epfd);
+    try testing.expectEqual(@as(usize, 1), loopTurn(&loop));
     try rig.expectControl(1, E.port_open, 0, "");
     try testing.expect(!pollReadable(epfd));
     try testing.expectEqual(@as(u64, 11 + 4 + 21), rig.con.bytes_in);
+}
+
+/// One turn of the event loop on the test's thread: what epoll reports now, dispatched to the
+/// sources' handlers as EventLoop's own thread does. Returns the events dispatched.
+fn loopTurn(loop: *EventLoop) usize {
+    var events: [8]linux.epoll_event = undefined;
+    const rc = linux.epoll_wait(loop.poll_fd, &events, events.len, 0);
+    if (linux.errno(rc) != .SUCCESS) return 0;
+    for (events[0..rc]) |ev| {
+        const h = loop.sources[@intCast(ev.data.u64)].handler.?;
+        h.call(h.ctx, h.arg, ev.events);
+    }
+    return rc;
 }
 
 fn pollReadable(fd: i32) bool {
@@ -380,4 +405,27 @@ test "console: a terminal gives one console port, sized in config and by RESIZE"
     rig.d.notify(1);
     var buf: [32]u8 = undefined;
     try testing.expectEqualStrings("tty out", try readFd(master, &buf));
+}
+
+test "console: an input the event loop cannot poll (/dev/null, a regular file) is read as a file, not watched" {
+    const null_fd = linux.open("/dev/null", .{ .ACCMODE = .RDONLY, .CLOEXEC = true }, 0);
+    try testing.expectEqual(linux.E.SUCCESS, linux.errno(null_fd));
+    defer _ = linux.close(@intCast(null_fd));
+    var rig: Rig = .{};
+    var loop: EventLoop = undefined;
+    try initInputRig(&rig, &loop, @intCast(null_fd));
+    defer rig.deinit();
+    defer loop.deinit();
+    const sources = loop.count;
+    try rig.con.watch(&loop); // epoll refuses /dev/null (EPERM): no error, no source
+    try testing.expectEqual(sources, loop.count);
+    try testing.expectEqual(@as(?EventLoop.Id, null), rig.con.ports[1].in_id);
+    try rig.handshake();
+    while (rig.takeControl()) |_| {}
+    for (0..2) |_| _ = rig.dqs[4].post(&.{}, &.{8});
+    rig.d.notify(4);
+    rig.sendControl(1, E.port_open, 1);
+    // Read at once: end of file, which an input-only port reports as the host side closing.
+    try rig.expectControl(1, E.port_open, 0, "");
+    try testing.expectEqual(@as(u64, 0), rig.con.bytes_in);
 }

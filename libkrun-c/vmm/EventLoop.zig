@@ -90,7 +90,8 @@ on_failure: ?Hook = null,
 /// Events dispatched, for the bench and tests.
 dispatched: u64 = 0,
 
-pub const InitError = error{ SystemResources, Unexpected };
+/// NotPollable: the poller refuses the fd (epoll: regular files, /dev/null); it never blocks.
+pub const InitError = error{ SystemResources, Unexpected, NotPollable };
 
 pub fn init(self: *EventLoop) InitError!void {
     self.* = .{ .poll_fd = try backend.create(), .stop_notifier = undefined };
@@ -209,6 +210,7 @@ const Epoll = struct {
         switch (linux.errno(rc)) {
             .SUCCESS => {},
             .NOMEM, .NOSPC => return error.SystemResources,
+            .PERM => return error.NotPollable,
             else => |e| {
                 log.err("epoll_ctl {d} fd {d}: {t}", .{ op, fd, e });
                 return error.Unexpected;

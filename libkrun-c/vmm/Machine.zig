@@ -332,6 +332,9 @@ pub fn destroy(self: *Machine) void {
 pub fn destroyPartial(self: *Machine) void {
     for (self.vcpus) |*v| v.fd.close();
     if (self.vcpu_buf.len > 0) self.gpa.free(self.vcpu_buf);
+    // Resets while the loop exists: a console's reset drops its input and output watches there
+    // (a no-op after wait, which shut the devices down already).
+    self.devices.shutdown();
     if (self.loop_ready) self.loop.deinit();
     // Devices first (a running fs worker or console stops here), then their fds.
     self.devices.deinit();

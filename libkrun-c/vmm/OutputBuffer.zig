@@ -198,7 +198,7 @@ pub const Budget = struct {
     /// `progress` is any counter that moves when output moves (a ring's head).
     pub fn wait(self: *Budget, fd: i32, progress: u64) bool {
         if (fd < 0 or self.stop.load(.acquire)) return false;
-        const now = sys.nowNs();
+        const now = monotonicNs();
         if (progress != self.progress or self.idle_since_ns == 0) {
             self.progress = progress;
             self.idle_since_ns = now;
@@ -208,6 +208,14 @@ pub const Budget = struct {
         return true;
     }
 };
+
+/// CLOCK_MONOTONIC: the raw Linux call (sys.nowNs) on Linux, libc's clock_gettime on macOS.
+fn monotonicNs() i128 {
+    if (comptime !is_macos) return sys.nowNs();
+    var ts: std.c.timespec = undefined;
+    if (std.c.clock_gettime(.MONOTONIC, &ts) != 0) return 0; // cannot fail for MONOTONIC
+    return @as(i128, ts.sec) * std.time.ns_per_s + ts.nsec;
+}
 
 pub const Flush = enum {
     /// Everything buffered was written.

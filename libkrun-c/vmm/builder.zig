@@ -57,7 +57,7 @@ pub fn create(gpa: std.mem.Allocator, cfg: *const Config) Error!*Machine {
         .pio = arch.legacyBus(&arch.Ram{}),
         .control = undefined,
         .created_ns = created_ns,
-        .devices = .{ .gpa = gpa, .vm = .{ .fd = -1 }, .mem = &m.mem, .loop = &m.loop, .mmio = &m.mmio },
+        .devices = .{ .slots = .{ .gpa = gpa, .mem = &m.mem, .loop = &m.loop, .mmio = &m.mmio }, .vm = .{ .fd = -1 } },
     };
     // From here on `destroyPartial` releases whatever was built so far.
     errdefer m.destroyPartial();
@@ -99,7 +99,7 @@ fn build(b: *Builder) Error!void {
         .cmdline = &b.cmdline,
         .vcpus = b.cfg.vcpus,
         .initramfs = initramfs,
-        .devices = @intCast(m.devices.count),
+        .devices = m.devices.count(),
     }) catch |err| return err;
 }
 
@@ -211,12 +211,7 @@ fn openOutput(path: []const u8) ?sys.fd_t {
 fn buildDevices(b: *Builder) Error!void {
     const m = b.m;
     const cfg = b.cfg;
-    const balloon = try m.gpa.create(Balloon);
-    balloon.* = .{};
-    try m.devices.attachOwned(balloon);
-    const rng = try m.gpa.create(Rng);
-    rng.* = .{};
-    try m.devices.attachOwned(rng);
+    try attachBalloonAndRng(m.gpa, &m.devices);
     if (cfg.implicit_console) try buildConsole(b, null);
     if (cfg.console_default) |fds| try buildConsole(b, fds);
     try encodeExec(b);
@@ -235,6 +230,17 @@ fn buildDevices(b: *Builder) Error!void {
     try buildVsock(b);
     var legacy: [1]Config.Nic = undefined;
     for (cfg.allNics(&legacy)) |nic| try buildNic(b, nic);
+}
+
+/// The first devices of libkrun's order, balloon and rng, on `devices` (KVM's DeviceManager or
+/// the HVF backend's Devices: anything with `attachOwned`). Shared with the HVF backend.
+pub fn attachBalloonAndRng(gpa: std.mem.Allocator, devices: anytype) !void {
+    const balloon = try gpa.create(Balloon);
+    balloon.* = .{};
+    try devices.attachOwned(balloon);
+    const rng = try gpa.create(Rng);
+    rng.* = .{};
+    try devices.attachOwned(rng);
 }
 
 /// Opens a NIC's backend (virtio/net/backend.zig) and puts a virtio-net device on the next slot.
@@ -322,30 +328,52 @@ fn buildConsole(b: *Builder, fds: ?Config.ConsoleFds) Error!void {
     const cfg = b.cfg;
     var out_fd: sys.fd_t = -1;
     defer if (out_fd >= 0) sys.close(out_fd); // the console dups what it keeps
-    var ports = if (fds) |f| console.defaultPorts(f.input, f.output, f.err) else if (cfg.console_output) |path| blk: {
+    if (fds == null) if (cfg.console_output) |path| {
         out_fd = openOutput(path) orelse return error.InvalidConfig;
-        break :blk console.outputFilePorts(out_fd);
-    } else console.defaultPorts(0, 1, 2);
-    if (fds == null and cfg.signal_fd >= 0 and ports.len < console.ports_max)
-        ports.add(.{ .name = console.signal_port_name, .input_fd = cfg.signal_fd });
-    const c = try m.gpa.create(console.Console);
-    c.init(ports.slice()) catch |err| {
-        m.gpa.destroy(c);
-        return if (err == error.SystemResources) error.SystemResources else error.InvalidConfig;
     };
+    const c = try newConsole(m.gpa, consolePorts(cfg, fds, out_fd));
     try m.devices.attachOwned(c);
-    c.watchOutputs(&m.loop) catch return error.SystemResources;
+    c.watch(&m.loop) catch return error.SystemResources;
     const term = if (fds) |f| terminal.terminalFd(&.{ f.input, f.output }) else if (cfg.console_output == null) terminal.terminalFd(&.{ 0, 1 }) else null;
     if (m.tty == null) if (term) |fd| try m.attachTerminal(fd, c);
 }
 
+/// A console's ports, libkrun's way: krun_add_virtio_console_default's fds, else
+/// krun_set_console_output's file (`output_fd`, opened by the caller), else stdin/stdout/stderr;
+/// the implicit console also carries the signal port. Shared with the HVF backend.
+pub fn consolePorts(cfg: *const Config, fds: ?Config.ConsoleFds, output_fd: i32) console.Ports {
+    var ports = if (fds) |f| console.defaultPorts(f.input, f.output, f.err) else if (cfg.console_output != null)
+        console.outputFilePorts(output_fd)
+    else
+        console.defaultPorts(0, 1, 2);
+    if (fds == null and cfg.signal_fd >= 0 and ports.len < console.ports_max)
+        ports.add(.{ .name = console.signal_port_name, .input_fd = cfg.signal_fd });
+    return ports;
+}
+
+/// A console device (allocated with `gpa`) over `ports`. Shared with the HVF backend.
+pub fn newConsole(gpa: std.mem.Allocator, ports: console.Ports) Error!*console.Console {
+    const c = try gpa.create(console.Console);
+    c.init(ports.slice()) catch |err| {
+        gpa.destroy(c);
+        return if (err == error.SystemResources) error.SystemResources else error.InvalidConfig;
+    };
+    return c;
+}
+
 /// init/'s encoder decides how the exec config travels (cmdline tokens or JSON on the root fs).
 fn encodeExec(b: *Builder) Error!void {
-    const m = b.m;
-    const cfg = b.cfg;
+    b.m.exec = try encodeExecConfig(b.m.gpa, b.cfg);
+}
+
+/// The workload (krun_set_exec, krun_set_env, krun_set_workdir, krun_set_rlimits) encoded for
+/// init/ (protocol/init.zig): command-line tokens, plus a JSON document for the root virtio-fs
+/// when the line cannot carry it faithfully; null when nothing is configured. A config that
+/// needs the JSON without a root to carry it is refused. Shared with the HVF backend.
+pub fn encodeExecConfig(gpa: std.mem.Allocator, cfg: *const Config) Error!?protocol.Encoded {
     if (cfg.exec_path == null and cfg.argv.len == 0 and cfg.workdir == null and cfg.rlimits.len == 0 and
-        (cfg.envp == null or cfg.envp.?.len == 0)) return;
-    m.exec = protocol.encode(m.gpa, .{
+        (cfg.envp == null or cfg.envp.?.len == 0)) return null;
+    var enc = protocol.encode(gpa, .{
         .exec_path = cfg.exec_path,
         .args = cfg.argv,
         .env = cfg.envp orelse &.{},
@@ -355,10 +383,12 @@ fn encodeExec(b: *Builder) Error!void {
         log.warn("exec config: {t}", .{err});
         return if (err == error.OutOfMemory) error.OutOfMemory else error.InvalidConfig;
     };
-    if (m.exec.?.config_json != null and cfg.rootFs() == null) {
+    if (enc.config_json != null and cfg.rootFs() == null) {
+        enc.deinit(gpa);
         log.warn("exec config needs the root virtio-fs to carry it", .{});
         return error.InvalidConfig;
     }
+    return enc;
 }
 
 /// libkrun's prolog (or krun_set_kernel's line), one virtio_mmio.device per slot, then init/'s
@@ -368,7 +398,7 @@ fn buildCmdline(b: *Builder) Error!void {
     const c = &b.cmdline;
     const cfg = b.cfg;
     try appendBaseCmdline(c, cfg);
-    for (0..b.m.devices.count) |n| c.appendVirtioMmio(@intCast(n)) catch |err| return cmdlineError(err);
+    for (0..b.m.devices.count()) |n| c.appendVirtioMmio(@intCast(n)) catch |err| return cmdlineError(err);
     c.append(cfg.cmdline_extra) catch |err| return cmdlineError(err);
     // TSI on: the guest kernel hijacks the workload's sockets (tsi/PROTOCOL.md).
     const tsi_bits = if (b.m.devices.vsockDevice() != null) cfg.vsockDevice() orelse 0 else 0;
@@ -454,4 +484,24 @@ fn kvmFailed(what: []const u8, err: anyerror) Error {
         error.SystemResources => error.SystemResources,
         else => error.KvmFailed,
     };
+}
+
+test "encodeExecConfig: nothing set is null; plain args are tokens; JSON without a root is refused and freed, with one it is kept" {
+    const gpa = std.testing.allocator;
+    var cfg = Config.init(gpa);
+    defer cfg.deinit();
+    try std.testing.expectEqual(@as(?protocol.Encoded, null), try encodeExecConfig(gpa, &cfg));
+    cfg.exec_path = "/bin/echo";
+    cfg.argv = &.{"hi"};
+    var plain = (try encodeExecConfig(gpa, &cfg)).?;
+    defer plain.deinit(gpa);
+    try std.testing.expect(plain.config_json == null);
+    try std.testing.expect(std.mem.indexOf(u8, plain.cmdline_tokens, "hi") != null);
+    // A `"` cannot travel on the kernel command line: the whole config goes to JSON.
+    cfg.argv = &.{"say \"hi\""};
+    try std.testing.expectError(error.InvalidConfig, encodeExecConfig(gpa, &cfg)); // and freed: the testing allocator reports leaks
+    try cfg.virtiofs.append(cfg.allocator(), .{ .tag = Config.root_tag, .path = "/" });
+    var json = (try encodeExecConfig(gpa, &cfg)).?;
+    defer json.deinit(gpa);
+    try std.testing.expect(json.config_json != null);
 }

@@ -81,6 +81,7 @@ pub fn setAttr(fd: i32, t: *const Termios) bool {
 }
 
 pub fn isatty(fd: i32) bool {
+    if (comptime is_macos) return std.c.isatty(fd) != 0; // the console's port choice on macOS
     return getAttr(fd) != null;
 }
 
@@ -90,12 +91,19 @@ pub fn terminalFd(fds: []const i32) ?i32 {
     return null;
 }
 
+const is_macos = @import("builtin").os.tag == .macos;
+
 pub const Size = struct { cols: u16, rows: u16 };
 
 /// Columns and rows of a terminal, or null.
 pub fn windowSize(fd: i32) ?Size {
     if (fd < 0) return null;
     var ws: Winsize = undefined;
+    if (comptime is_macos) {
+        // libc's ioctl (the console sizes itself by the host terminal on macOS too).
+        if (std.c.ioctl(fd, std.c.T.IOCGWINSZ, &ws) != 0) return null;
+        return .{ .cols = ws.col, .rows = ws.row };
+    }
     if (linux.errno(linux.ioctl(fd, linux.T.IOCGWINSZ, @intFromPtr(&ws))) != .SUCCESS) return null;
     return .{ .cols = ws.col, .rows = ws.row };
 }

@@ -2,7 +2,7 @@
 # Tidy: no assert, `unreachable` or @panic on guest-controlled values. In the files that decode
 # what a guest sends (virtqueues, the MMIO transport, the devices (fs with its FUSE server,
 # vsock, blk, net), TSI, the init's DHCP client, the legacy port devices, vCPU exits, the event
-# loop, guest memory, the Machine (with its builder, device manager and arch backend) that ends a
+# loop, guest memory, the Machine (with its builder, device manager, slots and arch backend) that ends a
 # VM from what its guest did, the C API that reports it, the init configuration protocol), every
 # such line must carry a "tidy: <why the value is not the guest's>" comment; anything the guest
 # controls is validated and answered with an error instead. Test blocks, comptime blocks and
@@ -11,7 +11,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 files=(libkrun-c/virtio/*.zig libkrun-c/virtio/*/*.zig libkrun-c/tsi/*.zig libkrun-c/init/dhcp.zig libkrun-c/vmm/legacy/*.zig
   libkrun-c/vmm/Vcpu.zig libkrun-c/vmm/MmioBus.zig libkrun-c/vmm/EventLoop.zig
-  libkrun-c/memory/GuestMemory.zig libkrun-c/vmm/Machine.zig libkrun-c/vmm/builder.zig libkrun-c/vmm/DeviceManager.zig
+  libkrun-c/memory/GuestMemory.zig libkrun-c/vmm/Machine.zig libkrun-c/vmm/builder.zig libkrun-c/vmm/DeviceManager.zig libkrun-c/vmm/DeviceSlots.zig
   libkrun-c/vmm/x86_64/arch.zig libkrun-c/vmm/aarch64/arch.zig libkrun-c/vmm/hvf/*.zig libkrun-c/capi/*.zig
   libkrun-c/protocol/init.zig libkrun-c/protocol/decode.zig)
 bad=0 checked=0

@@ -5,8 +5,9 @@
 //! aarch64 arch's legacy bus (the ns16550a on the MMIO window) and writeBoot (the FDT); only
 //! the host side is macOS's: RAM from mmap mapped with hv_vm_map, the GICv3 through hv_gic
 //! (macOS 15+), vCPU threads (Vcpu.zig); the serial port's output goes through the same
-//! EventLoop as on Linux (its kqueue backend here). No virtio device is attached yet (docs/HVF.md
-//! says what blocks them). Never run on a Mac.
+//! EventLoop as on Linux (its kqueue backend here); the virtio devices sit on the FDT's
+//! virtio-MMIO slots through Devices.zig (the slots shared with KVM's DeviceManager, interrupts
+//! pulsed through hv_gic, QueueNotify exits handed to the event loop). Never run on a Mac.
 const std = @import("std");
 const Config = @import("../../Config.zig");
 const GuestMemory = @import("guest_memory");
@@ -16,14 +17,15 @@ const arch = @import("../arch.zig").current;
 const loader = @import("../kernel_loader.zig");
 const builder = @import("../builder.zig");
 const MmioBus = @import("../MmioBus.zig");
-const Serial = @import("../legacy/Serial.zig");
 const OutputBuffer = @import("../OutputBuffer.zig");
 const EventLoop = @import("../EventLoop.zig");
+const protocol = @import("init_protocol");
 const hv = @import("hv.zig");
 const Vm = @import("Vm.zig");
 const Vcpu = @import("Vcpu.zig");
 const exit_step = @import("exit.zig");
 const host = @import("host.zig");
+const Devices = @import("Devices.zig");
 
 const log = std.log.scoped(.hvf);
 
@@ -46,16 +48,26 @@ host_ram: ?[]align(host.page) u8 = null,
 mem: GuestMemory = .{},
 mmio: MmioBus = .{},
 legacy: arch.LegacyBus = .{},
-/// Serves the serial port's output (kqueue); made by buildSerial.
+/// Serves the serial port's output and the virtio devices' queues and backends (kqueue).
 loop: EventLoop = undefined,
 loop_made: bool = false,
+/// The virtio devices on their slots (empty until buildDevices).
+devices: Devices,
 vcpus: []Vcpu = &.{},
 stopping: std.atomic.Value(bool) = .init(false),
+/// krun_stop (or a failure) asked the VM down: the final output flush waits for no reader.
+stop_requested: std.atomic.Value(bool) = .init(false),
 /// exit.End + 1 from the first vCPU that ended the VM; 0: none (stopped by the host).
 outcome: std.atomic.Value(u8) = .init(0),
 started: bool = false,
 exit: linux_machine.Exit = .{ .status = 0, .reason = .none },
 cmdline: arch.Cmdline = .{},
+/// The workload for init/ (builder.encodeExecConfig): its tokens end the command line; its
+/// JSON, when there is one, is for the root virtio-fs (buildFs).
+exec: ?protocol.Encoded = null,
+/// The workload's exit code, as the root virtio-fs's server reports it (Linux Machine's
+/// `guest_exit_code`); unset until virtio-fs is attached on macOS (buildFs).
+guest_exit_code: std.atomic.Value(i32) = .init(linux_machine.exit_code_unset),
 
 pub fn create(gpa: std.mem.Allocator, cfg: *const Config) Error!*Machine {
     const a = hv.api() catch |err| {
@@ -72,7 +84,7 @@ pub fn create(gpa: std.mem.Allocator, cfg: *const Config) Error!*Machine {
         return error.InvalidConfig;
     }
     const m = try gpa.create(Machine);
-    m.* = .{ .gpa = gpa };
+    m.* = .{ .gpa = gpa, .devices = .{ .slots = .{ .gpa = gpa, .mem = &m.mem, .loop = &m.loop, .mmio = &m.mmio }, .vm = &m.vm } };
     errdefer m.destroy();
     m.vm = Vm.create() catch return error.HostUnsupported;
     m.vm_made = true;
@@ -83,10 +95,17 @@ pub fn create(gpa: std.mem.Allocator, cfg: *const Config) Error!*Machine {
     };
     m.legacy = arch.legacyBus(&m.ram);
     arch.attachLegacy(&m.legacy, &m.mmio);
+    m.loop.init() catch return error.SystemResources;
+    m.loop_made = true;
+    m.loop.on_stop = .{ .ctx = m, .call = flushOutputs };
+    m.loop.on_failure = .{ .ctx = m, .call = loopFailed };
     try m.buildSerial(cfg);
+    try m.buildDevices(cfg);
     try builder.appendBaseCmdline(&m.cmdline, cfg);
     m.cmdline.append(cfg.cmdline_extra) catch return error.InvalidConfig;
-    try arch.writeBoot(&m.mem, &m.ram, .{ .cmdline = &m.cmdline, .vcpus = cfg.vcpus, .initramfs = initramfs, .devices = 0 });
+    // init/'s exec tokens LAST: they may end with `-- args` (the KVM builder's order).
+    if (m.exec) |e| m.cmdline.append(e.cmdline_tokens) catch return error.InvalidConfig;
+    try arch.writeBoot(&m.mem, &m.ram, .{ .cmdline = &m.cmdline, .vcpus = cfg.vcpus, .initramfs = initramfs, .devices = m.devices.count() });
     try m.buildVcpus(cfg.vcpus, entry);
     return m;
 }
@@ -140,17 +159,61 @@ fn buildSerial(m: *Machine, cfg: *const Config) Error!void {
     defer if (fd != 1) host.close(fd);
     s.out = OutputBuffer.Sink.open(fd) catch return error.SystemResources;
     s.raise = .{ .ctx = m, .call = raiseSerial };
-    m.loop.init() catch return error.SystemResources;
-    m.loop_made = true;
-    m.loop.on_stop = .{ .ctx = s, .call = lastDrain };
-    m.loop.on_failure = .{ .ctx = m, .call = loopFailed };
     s.watch(&m.loop) catch return error.SystemResources;
 }
 
-/// Event loop's on_stop (vCPUs joined): what the host takes now of the ring; the rest is
-/// dropped (the Linux Machine's bounded final flush needs sys.nowNs, a raw Linux call).
-fn lastDrain(ctx: *anyopaque) void {
-    Serial.drain(ctx, 0, 0);
+/// The virtio devices, in libkrun's attach order as far as they compile for macOS:
+/// balloon → rng → console(s). Each gets the next slot; writeBoot lists the slots in the FDT.
+fn buildDevices(m: *Machine, cfg: *const Config) Error!void {
+    try builder.attachBalloonAndRng(m.gpa, &m.devices);
+    if (cfg.implicit_console) try m.buildConsole(cfg, null);
+    if (cfg.console_default) |fds| try m.buildConsole(cfg, fds);
+    m.exec = try builder.encodeExecConfig(m.gpa, cfg);
+    try m.buildFs(cfg);
+}
+
+/// virtio-fs: krun_set_root's root and krun_add_virtiofs's shares, after the consoles as in
+/// libkrun's order. ATTACH POINT (issue 16): libkrun-c/virtio/fs/ does not compile for macOS
+/// yet (Linux syscalls, /proc/self/fd; being ported on branch macfs16), so a context with
+/// virtio-fs is refused here (-ENOTSUP from krun_start_enter): without it the guest has no root
+/// and no exec config JSON, and would only panic at its root mount. Once VirtioFs compiles for
+/// macOS this becomes the KVM builder's loop (vmm/builder.zig buildDevices), unchanged:
+///     const is_root = std.mem.eql(u8, fs.tag, Config.root_tag);
+///     const dev = VirtioFs.fromConfig(m.gpa, cfg, fs, if (is_root) &m.guest_exit_code else null) catch ...;
+///     try m.devices.attachOwned(dev);
+///     if (is_root) if (m.exec) |e| if (e.config_json) |json|
+///         dev.server.addOverlayFile(protocol.config_overlay_path, json, protocol.config_file_mode, false) catch ...;
+/// (its queue fds are Notifier read ends here, not eventfds, if it takes them: takeNotifyFds).
+fn buildFs(m: *Machine, cfg: *const Config) Error!void {
+    _ = m;
+    if (cfg.virtiofs.items.len == 0) return;
+    log.warn("virtio-fs ({s}) is not attached on macOS yet: no root filesystem or shared directory", .{cfg.virtiofs.items[0].tag});
+    return error.HostUnsupported;
+}
+
+/// A virtio console with the KVM builder's ports (builder.consolePorts), its inputs and
+/// outputs watched by the event loop. The host terminal is not put in raw mode and its size
+/// changes are not followed (terminal.zig's watcher is Linux's): the console takes the size it
+/// has at create.
+fn buildConsole(m: *Machine, cfg: *const Config, fds: ?Config.ConsoleFds) Error!void {
+    var out_fd: i32 = -1;
+    defer if (out_fd >= 0) host.close(out_fd); // the console dups what it keeps
+    if (fds == null) if (cfg.console_output) |path| {
+        out_fd = host.openOutput(path) orelse return error.InvalidConfig;
+    };
+    const c = try builder.newConsole(m.gpa, builder.consolePorts(cfg, fds, out_fd));
+    try m.devices.attachOwned(c);
+    c.watch(&m.loop) catch return error.SystemResources;
+}
+
+/// Event loop's on_stop (vCPUs joined): the guest's last output (the consoles' queues and
+/// rings, the serial ring) written out while readers take it, bounded as on Linux
+/// (linux_machine.final_flush_idle_ms; at once after krun_stop).
+fn flushOutputs(ctx: *anyopaque) void {
+    const m: *Machine = @ptrCast(@alignCast(ctx));
+    var budget: OutputBuffer.Budget = .{ .stop = &m.stop_requested, .idle_ms = linux_machine.final_flush_idle_ms };
+    m.devices.flushConsoles(&budget);
+    m.legacy.serial[0].flushFinal(&budget);
 }
 
 /// Event loop's on_failure (kevent failed): nothing serves the console any more, so the VM
@@ -192,12 +255,17 @@ pub fn wait(self: *Machine, timeout_ms: i32) error{Timeout}!i32 {
         if (timeout_ms >= 0 and !host.waitFlag(&self.stopping, timeout_ms)) return error.Timeout;
         for (self.vcpus) |*v| v.join();
         self.loop.stop();
+        // Stop the devices now, not only in destroy (krun_start_enter _exits after wait).
+        self.devices.shutdown();
         self.exit = self.decide();
     }
     return self.exit.status;
 }
 
 fn decide(self: *const Machine) linux_machine.Exit {
+    // A code reported by init (over the root virtio-fs) wins, as on Linux.
+    const code = self.guest_exit_code.load(.acquire);
+    if (code != linux_machine.exit_code_unset and code >= 0 and code <= 255) return .{ .status = code, .reason = .exited };
     const o = self.outcome.load(.acquire);
     if (o == 0) return .{ .status = linux_machine.exit_code_stopped, .reason = .stopped };
     return switch (@as(exit_step.End, @fromBackingInt(@intCast(o - 1)))) {
@@ -212,6 +280,7 @@ pub fn exitReason(self: *const Machine) ExitReason {
 }
 
 pub fn stop(self: *Machine) void {
+    self.stop_requested.store(true, .release);
     self.stopping.store(true, .release);
     for (self.vcpus) |*v| v.kick();
 }
@@ -244,8 +313,12 @@ pub fn destroy(self: *Machine) void {
     for (self.vcpus) |*v| v.join();
     if (self.loop_made) {
         self.loop.stop();
+        // Resets change the loop's interest (the console's watches): while it still exists.
+        self.devices.shutdown();
         self.loop.deinit();
     }
+    self.devices.deinit(); // after the loop: nothing watches their Notifiers any more
+    if (self.exec) |*e| e.deinit(self.gpa);
     self.legacy.serial[0].deinit();
     if (self.vm_made) self.vm.destroy();
     if (self.host_ram) |r| host.unmap(r);

@@ -7,4 +7,5 @@ test {
     _ = @import("Vm.zig");
     _ = @import("exit.zig");
     _ = @import("Vcpu.zig");
+    _ = @import("Devices.zig");
 }
