@@ -215,17 +215,7 @@ fn buildDevices(b: *Builder) Error!void {
     if (cfg.implicit_console) try buildConsole(b, null);
     if (cfg.console_default) |fds| try buildConsole(b, fds);
     try encodeExec(b);
-    for (cfg.virtiofs.items) |fs| {
-        const is_root = std.mem.eql(u8, fs.tag, Config.root_tag);
-        const dev = VirtioFs.fromConfig(m.gpa, cfg, fs, if (is_root) &m.guest_exit_code else null) catch |err| {
-            log.warn("virtio-fs {s}: {t}", .{ fs.tag, err });
-            return if (err == error.OutOfMemory) error.OutOfMemory else error.InvalidConfig;
-        };
-        try m.devices.attachOwned(dev);
-        const json = if (m.exec) |e| e.config_json else null;
-        if (is_root and json != null) dev.server.addOverlayFile(protocol.config_overlay_path, json.?, protocol.config_file_mode, false) catch
-            return error.InvalidConfig;
-    }
+    try attachVirtioFs(m.gpa, &m.devices, cfg, &m.guest_exit_code, m.exec);
     for (cfg.disks.items) |disk| try buildDisk(b, disk);
     try buildVsock(b);
     var legacy: [1]Config.Nic = undefined;
@@ -241,6 +231,24 @@ pub fn attachBalloonAndRng(gpa: std.mem.Allocator, devices: anytype) !void {
     const rng = try gpa.create(Rng);
     rng.* = .{};
     try devices.attachOwned(rng);
+}
+
+/// virtio-fs: krun_set_root's root and krun_add_virtiofs's shares, in the context's order, on
+/// `devices` (KVM's DeviceManager or the HVF backend's Devices). The root's server reports the
+/// workload's exit code into `exit_code` and serves the exec config JSON, if `exec` has one, as
+/// an overlay file. Shared with the HVF backend.
+pub fn attachVirtioFs(gpa: std.mem.Allocator, devices: anytype, cfg: *const Config, exit_code: *std.atomic.Value(i32), exec: ?protocol.Encoded) Error!void {
+    for (cfg.virtiofs.items) |fs| {
+        const is_root = std.mem.eql(u8, fs.tag, Config.root_tag);
+        const dev = VirtioFs.fromConfig(gpa, cfg, fs, if (is_root) exit_code else null) catch |err| {
+            log.warn("virtio-fs {s}: {t}", .{ fs.tag, err });
+            return if (err == error.OutOfMemory) error.OutOfMemory else error.InvalidConfig;
+        };
+        try devices.attachOwned(dev);
+        const json = if (exec) |e| e.config_json else null;
+        if (is_root and json != null) dev.server.addOverlayFile(protocol.config_overlay_path, json.?, protocol.config_file_mode, false) catch
+            return error.InvalidConfig;
+    }
 }
 
 /// Opens a NIC's backend (virtio/net/backend.zig) and puts a virtio-net device on the next slot.

@@ -69,7 +69,7 @@ done
 # Their log strings are in the dylib only if that code is (the svc and import checks above then
 # cover it): the slot table's overflow, the balloon's and the console's queue work, the console's
 # input path (event-loop sources, libc readv), the exec config, the virtio-fs attach point.
-for s in ' virtio devices' 'balloon: queue ' 'console: queue ' 'console: port input: ' 'exec config needs the root virtio-fs' 'is not attached on macOS yet'; do
+for s in ' virtio devices' 'balloon: queue ' 'console: queue ' 'console: port input: ' 'exec config needs the root virtio-fs' 'exit-code ioctl from guest pid '; do
   grep -qaF "$s" "$lib" && ok "HVF virtio devices in the dylib: '$s'" || bad "'$s' not in the dylib: the HVF device path was optimized away"
 done
 # The virtio parts that compile for macOS (Lock, rng, balloon, the MMIO transport, the virtio-fs

@@ -66,7 +66,7 @@ cmdline: arch.Cmdline = .{},
 /// JSON, when there is one, is for the root virtio-fs (buildFs).
 exec: ?protocol.Encoded = null,
 /// The workload's exit code, as the root virtio-fs's server reports it (Linux Machine's
-/// `guest_exit_code`); unset until virtio-fs is attached on macOS (buildFs).
+/// `guest_exit_code`); unset until the guest's init reports it.
 guest_exit_code: std.atomic.Value(i32) = .init(linux_machine.exit_code_unset),
 
 pub fn create(gpa: std.mem.Allocator, cfg: *const Config) Error!*Machine {
@@ -173,22 +173,11 @@ fn buildDevices(m: *Machine, cfg: *const Config) Error!void {
 }
 
 /// virtio-fs: krun_set_root's root and krun_add_virtiofs's shares, after the consoles as in
-/// libkrun's order. ATTACH POINT (issue 16): libkrun-c/virtio/fs/ does not compile for macOS
-/// yet (Linux syscalls, /proc/self/fd; being ported on branch macfs16), so a context with
-/// virtio-fs is refused here (-ENOTSUP from krun_start_enter): without it the guest has no root
-/// and no exec config JSON, and would only panic at its root mount. Once VirtioFs compiles for
-/// macOS this becomes the KVM builder's loop (vmm/builder.zig buildDevices), unchanged:
-///     const is_root = std.mem.eql(u8, fs.tag, Config.root_tag);
-///     const dev = VirtioFs.fromConfig(m.gpa, cfg, fs, if (is_root) &m.guest_exit_code else null) catch ...;
-///     try m.devices.attachOwned(dev);
-///     if (is_root) if (m.exec) |e| if (e.config_json) |json|
-///         dev.server.addOverlayFile(protocol.config_overlay_path, json, protocol.config_file_mode, false) catch ...;
-/// (its queue fds are Notifier read ends here, not eventfds, if it takes them: takeNotifyFds).
+/// libkrun's order, through the KVM builder's own step (the server on its posix backend,
+/// virtio/fs/sys_posix.zig; its worker waits on the queues' Notifier read ends, pipes here,
+/// which `Devices` signals on a QueueNotify exit). The root reports the workload's exit code.
 fn buildFs(m: *Machine, cfg: *const Config) Error!void {
-    _ = m;
-    if (cfg.virtiofs.items.len == 0) return;
-    log.warn("virtio-fs ({s}) is not attached on macOS yet: no root filesystem or shared directory", .{cfg.virtiofs.items[0].tag});
-    return error.HostUnsupported;
+    try builder.attachVirtioFs(m.gpa, &m.devices, cfg, &m.guest_exit_code, m.exec);
 }
 
 /// A virtio console with the KVM builder's ports (builder.consolePorts), its inputs and
