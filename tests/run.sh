@@ -159,6 +159,8 @@ aarch64_tier() {
   else run_suite aarch64/kernel kernelfw/build-kernel.sh --arch aarch64; fi
   # Our aarch64 kernel under plain QEMU (no zkrun), ~3 s: a kernel that cannot boot shows here.
   run_suite aarch64/kernelfw-qemu-boot tests/native/kernelfw-qemu-boot.sh --arch aarch64
+  # libkrunfw.5.dylib for macOS bundles this kernel (~1.5 min cold: one more aarch64-macos build).
+  run_suite aarch64/cross-macos-krunfw tests/aarch64/cross-macos-krunfw.sh
   for p in tests/aarch64/*.prepare.sh; do [[ -x $p ]] && run_suite "aarch64/prepare-$(basename "$p" .prepare.sh)" "$p"; done
   run_suite aarch64/host-runner tests/aarch64/host-runner.sh
   run_suite aarch64/test-host tests/host/run --arch aarch64 --timeout "${ZKRUN_AARCH64_TIMEOUT:-900}" tests/aarch64/all.sh

@@ -4,8 +4,9 @@
 # exactly include/libkrun.h's functions, linking only libSystem (Hypervisor.framework is dlopen'd
 # at run time), with the HVF backend compiled in and no Linux-only code: no Linux-only libc
 # symbol and no raw `svc #0` (a Linux syscall; macOS code calls libSystem). Nothing here can
-# run it: a Mac is needed for that (docs/HVF.md). libkrunfw.5.dylib (-Dkernel-aarch64) is not
-# built here: bundling the 7 MiB Image would cost minutes, and the bundler is the Linux one.
+# run it: a Mac is needed for that (docs/HVF.md). libkrunfw.5.dylib (-Dkernel-aarch64) needs
+# the aarch64 kernel, which the native tier does not wait for: tests/aarch64/cross-macos-krunfw.sh
+# builds and checks it in the aarch64 tier.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PWD/.tools/zig/bin:$PATH"
