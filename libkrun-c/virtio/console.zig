@@ -35,6 +35,7 @@ const terminal = @import("../vmm/terminal.zig");
 const OutputBuffer = @import("../vmm/OutputBuffer.zig");
 const EventLoop = @import("../vmm/EventLoop.zig");
 const signal = @import("../sys/signal.zig");
+const fd_calls = @import("../sys/fd.zig");
 
 const log = std.log.scoped(.virtio);
 const is_macos = @import("builtin").os.tag == .macos;
@@ -162,7 +163,7 @@ pub const Console = struct {
         p.name_len = @intCast(cfg.name.len);
         p.out = try OutputBuffer.Sink.open(cfg.output_fd);
         if (cfg.input_fd < 0) return;
-        p.input = try dupFd(cfg.input_fd);
+        p.input = try fd_calls.dupCloexec(cfg.input_fd);
         // Regular files and disks never block; `watch` finds what else the poller refuses.
         p.input_kind = if (isFile(p.input)) .file else .pollable;
     }
@@ -171,7 +172,7 @@ pub const Console = struct {
     pub fn deinit(self: *Console) void {
         assert(self.act == null); // tidy: activation state, ours
         for (self.ports[0..self.port_count]) |*p| {
-            if (p.input >= 0) closeFd(p.input);
+            if (p.input >= 0) fd_calls.close(p.input);
             p.input = -1;
             p.out.close();
         }
@@ -528,20 +529,6 @@ pub const Console = struct {
 };
 
 // ---- host calls: raw Linux syscalls on Linux, libc on macOS --------------------------------
-
-fn dupFd(fd: i32) error{SystemResources}!i32 {
-    if (comptime is_macos) {
-        const rc = std.c.fcntl(fd, std.c.F.DUPFD_CLOEXEC, @as(c_int, 3));
-        return if (rc < 0) error.SystemResources else rc;
-    }
-    const rc = linux.fcntl(fd, linux.F.DUPFD_CLOEXEC, 3);
-    if (linux.errno(rc) != .SUCCESS) return error.SystemResources;
-    return @intCast(rc);
-}
-
-fn closeFd(fd: i32) void {
-    if (comptime is_macos) _ = std.c.close(fd) else _ = linux.close(fd);
-}
 
 /// A regular file or a block device: reads never block, and no poller reports them.
 fn isFile(fd: i32) bool {

@@ -16,6 +16,7 @@ const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
 const sys = @import("sys.zig");
+const fd_calls = @import("../sys/fd.zig");
 
 const is_macos = @import("builtin").os.tag == .macos;
 
@@ -53,34 +54,29 @@ pub const Sink = struct {
         if (linux.errno(linux.statx(fd, "", at_empty_path, .{ .TYPE = true }, &st)) != .SUCCESS)
             return error.SystemResources;
         const mode: u32 = st.mode;
-        if (linux.S.ISSOCK(mode)) return .{ .fd = try dup(fd), .mode = .socket };
-        if (linux.S.ISREG(mode) or linux.S.ISBLK(mode)) return .{ .fd = try dup(fd), .mode = .file };
+        if (linux.S.ISSOCK(mode)) return .{ .fd = try fd_calls.dupCloexec(fd), .mode = .socket };
+        if (linux.S.ISREG(mode) or linux.S.ISBLK(mode)) return .{ .fd = try fd_calls.dupCloexec(fd), .mode = .file };
         const flags = linux.fcntl(fd, linux.F.GETFL, 0);
         if (linux.errno(flags) == .SUCCESS and flags & @as(u32, @bitCast(linux.O{ .NONBLOCK = true })) != 0)
-            return .{ .fd = try dup(fd), .mode = .nonblocking };
+            return .{ .fd = try fd_calls.dupCloexec(fd), .mode = .nonblocking };
         if (reopen(fd)) |own| return .{ .fd = own, .mode = .nonblocking };
-        return .{ .fd = try dup(fd), .mode = .guarded };
+        return .{ .fd = try fd_calls.dupCloexec(fd), .mode = .guarded };
     }
 
     fn openMac(fd: i32) error{SystemResources}!Sink {
         var st: std.c.Stat = undefined;
         if (std.c.fstat(fd, &st) != 0) return error.SystemResources;
         const fmt: u32 = @as(u32, st.mode) & 0o170000;
-        if (fmt == 0o140000) return .{ .fd = try dup(fd), .mode = .socket };
-        if (fmt == 0o100000 or fmt == 0o060000) return .{ .fd = try dup(fd), .mode = .file };
+        if (fmt == 0o140000) return .{ .fd = try fd_calls.dupCloexec(fd), .mode = .socket };
+        if (fmt == 0o100000 or fmt == 0o060000) return .{ .fd = try fd_calls.dupCloexec(fd), .mode = .file };
         const flags = std.c.fcntl(fd, std.c.F.GETFL);
         if (flags >= 0 and @as(u32, @bitCast(flags)) & @as(u32, @bitCast(std.c.O{ .NONBLOCK = true })) != 0)
-            return .{ .fd = try dup(fd), .mode = .nonblocking };
-        return .{ .fd = try dup(fd), .mode = .guarded };
+            return .{ .fd = try fd_calls.dupCloexec(fd), .mode = .nonblocking };
+        return .{ .fd = try fd_calls.dupCloexec(fd), .mode = .guarded };
     }
 
     pub fn close(self: *Sink) void {
-        if (comptime is_macos) {
-            if (self.fd >= 0) _ = std.c.close(self.fd);
-            self.* = .{};
-            return;
-        }
-        if (self.fd >= 0) _ = linux.close(self.fd);
+        if (self.fd >= 0) fd_calls.close(self.fd);
         self.* = .{};
     }
 
@@ -144,16 +140,6 @@ pub const Sink = struct {
         }
     }
 };
-
-fn dup(fd: i32) error{SystemResources}!i32 {
-    if (comptime is_macos) {
-        const rc = std.c.fcntl(fd, std.c.F.DUPFD_CLOEXEC, @as(c_int, 3));
-        return if (rc < 0) error.SystemResources else rc;
-    }
-    const rc = linux.fcntl(fd, linux.F.DUPFD_CLOEXEC, 3);
-    if (linux.errno(rc) != .SUCCESS) return error.SystemResources;
-    return @intCast(rc);
-}
 
 /// A new open file description of what `fd` refers to, non-blocking: its flags are ours alone.
 fn reopen(fd: i32) ?i32 {
