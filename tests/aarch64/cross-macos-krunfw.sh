@@ -22,13 +22,8 @@ else
 fi
 fw=$work/lib/libkrunfw.5.dylib
 if [[ ! -f $fw ]]; then bad "no libkrunfw.5.dylib was built"; echo "$p passed, $f failed"; exit 1; fi
-# mach_header_64: magic 0xfeedfacf, cputype 0x0100000c (ARM64), filetype 6 (MH_DYLIB).
-hdr=$(od -An -tx4 -N16 "$fw" 2>/dev/null | tr -s ' ')
-[[ $hdr == " feedfacf 0100000c 00000000 00000006" ]] && ok "libkrunfw.5.dylib is an arm64 Mach-O dylib" || bad "not an arm64 Mach-O dylib: header '$hdr'"
-id=$(llvm-objdump --macho --dylib-id "$fw" 2>/dev/null | tail -1)
-[[ $id == libkrunfw.5.dylib ]] && ok "install name libkrunfw.5.dylib" || bad "install name is '$id'"
-used=$(llvm-objdump --macho --dylibs-used "$fw" 2>/dev/null | tail -n +2 | awk '{print $1}' | grep -v '^libkrunfw.5.dylib$' | tr '\n' ' ')
-[[ $used == "/usr/lib/libSystem.B.dylib " ]] && ok "links only libSystem" || bad "links: $used"
+source tests/native/lib/macho.sh
+macho_dylib "$fw" libkrunfw.5.dylib
 exported=$(llvm-nm -gU "$fw" 2>/dev/null | awk '$2 == "T" {print $3}' | sed 's/^_//' | sort | tr '\n' ' ')
 [[ $exported == "krunfw_get_kernel krunfw_get_version " ]] && ok "exports krunfw_get_kernel and krunfw_get_version" || bad "exports: $exported"
 # The bundle holds the Image: its first MiB (header, text) is in the dylib's data, byte for byte.

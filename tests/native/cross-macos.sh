@@ -27,13 +27,8 @@ fi
 lib=$work/lib/libkrun.1.dylib
 # Without the dylib every check below would pass or fail for the wrong reason.
 if [[ ! -f $lib ]]; then bad "no libkrun.1.dylib was built"; echo "$p passed, $f failed"; exit 1; fi
-# mach_header_64: magic 0xfeedfacf, cputype 0x0100000c (ARM64), filetype 6 (MH_DYLIB).
-hdr=$(od -An -tx4 -N16 "$lib" 2>/dev/null | tr -s ' ')
-[[ $hdr == " feedfacf 0100000c 00000000 00000006" ]] && ok "libkrun.1.dylib is an arm64 Mach-O dylib" || bad "not an arm64 Mach-O dylib: header '$hdr'"
-id=$(llvm-objdump --macho --dylib-id "$lib" 2>/dev/null | tail -1)
-[[ $id == libkrun.1.dylib ]] && ok "install name libkrun.1.dylib" || bad "install name is '$id'"
-used=$(llvm-objdump --macho --dylibs-used "$lib" 2>/dev/null | tail -n +2 | awk '{print $1}' | grep -v '^libkrun.1.dylib$' | tr '\n' ' ')
-[[ $used == "/usr/lib/libSystem.B.dylib " ]] && ok "links only libSystem (Hypervisor.framework is dlopen'd)" || bad "links: $used"
+source tests/native/lib/macho.sh
+macho_dylib "$lib" libkrun.1.dylib "Hypervisor.framework is dlopen'd"
 llvm-nm -gU "$lib" 2>/dev/null | awk '$2 == "T" {print $3}' | sed 's/^_//' | sort -u >"$work/exported"
 grep -oE '^[a-z0-9_ *]+\bkrun_[a-z0-9_]+\(' include/libkrun.h | grep -oE 'krun_[a-z0-9_]+' | sort -u >"$work/header"
 if [[ -s $work/header ]] && cmp -s "$work/header" "$work/exported"; then ok "exports exactly the header's $(wc -l <"$work/header") functions"
