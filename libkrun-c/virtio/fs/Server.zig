@@ -130,8 +130,9 @@ pub fn init(gpa: std.mem.Allocator, options: Options) InitError!*Server {
         return error.ProcUnavailable;
     errdefer sys.close(self.proc_fd);
     try self.installRoot();
-    if (Stats.wanted()) self.stats = gpa.create(Stats) catch null;
-    if (self.stats) |st| st.* = .{};
+    const mode = Stats.wanted();
+    if (mode != .off) self.stats = gpa.create(Stats) catch null;
+    if (self.stats) |st| st.* = .{ .trace = mode == .trace };
     return self;
 }
 
