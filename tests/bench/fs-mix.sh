@@ -10,8 +10,9 @@
 # each side's fsb times (one sample: noise here) and KVM exits (krun-bench; zkrun sides only),
 # then a markdown table: requests per step and side, and each step's mix.
 # Knobs: FS_MIX_FILES (50), FS_MIX_TREE (files in the tree, 100), FS_MIX_MIB (8), FS_MIX_RANDOM
-# (random reads, 256); FS_MIX_BASE_LIB: a second libkrun.so.1 (e.g. main's build before a change,
-# with the same trace support) run as side "base" in the same boot; FS_MIX_QEMU=0 skips QEMU.
+# (random reads, 256); FS_MIX_LIB: side "zkrun"'s libkrun.so.1 (zig-out's); FS_MIX_BASE_LIB: a
+# second one (e.g. the build before a change, with the same trace support) run as side "base" in
+# the same boot; FS_MIX_QEMU=0 skips QEMU.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 cache=${ZKRUN_CACHE:-$HOME/.cache/zkrun}/bench
@@ -30,7 +31,7 @@ if [[ ${FS_MIX_INSIDE:-} != 1 ]]; then
   rootfs=$(tests/native/capi/vm-build.sh | sed -n 's/^rootfs=//p')
   exec tests/host/run --timeout "${FS_MIX_TIMEOUT:-1800}" env FS_MIX_INSIDE=1 ROOTFS="$rootfs" TAR_FILE="$tar_file" \
     FS_MIX_FILES="$files" FS_MIX_TREE="$tree" FS_MIX_MIB="$mib" FS_MIX_RANDOM="$random" \
-    FS_MIX_BASE_LIB="${FS_MIX_BASE_LIB:-}" FS_MIX_QEMU="${FS_MIX_QEMU:-1}" "$0"
+    FS_MIX_LIB="${FS_MIX_LIB:-$PWD/zig-out/lib/libkrun.so.1}" FS_MIX_BASE_LIB="${FS_MIX_BASE_LIB:-}" FS_MIX_QEMU="${FS_MIX_QEMU:-1}" "$0"
 fi
 
 KERNEL=$(kernelfw/build-kernel.sh --print-path 2>/dev/null)
@@ -65,7 +66,7 @@ krun_side() { # name lib
     split_steps >"$work/mix-$s"
   sides+=("$s")
 }
-krun_side zkrun "$PWD/zig-out/lib/libkrun.so.1"
+krun_side zkrun "$FS_MIX_LIB"
 [[ -n ${FS_MIX_BASE_LIB:-} ]] && krun_side base "$FS_MIX_BASE_LIB"
 
 if [[ ${FS_MIX_QEMU:-1} != 0 ]]; then
