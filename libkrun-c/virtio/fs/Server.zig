@@ -15,8 +15,9 @@
 //! the requesting guest uid/gid so the guest sees its own ownership, and the guest cannot leave
 //! set-user-ID or set-group-ID files behind (virtiofsd's killpriv, stricter): those bits are
 //! stripped from every non-directory a guest creates or chmods, and on a write by another uid
-//! than the file's owner (where Linux clears them for any writer without CAP_FSETID; the guest
-//! kernel clears them itself for its unprivileged writers).
+//! than the file's owner. Where Linux clears them (a write or truncate by a caller without
+//! CAP_FSETID, a chown), the guest kernel asks the server to (FUSE_HANDLE_KILLPRIV_V2, whatever
+//! the VMM's uid): ops.killSetid.
 const std = @import("std");
 const assert = std.debug.assert;
 const fuse = @import("fuse.zig");
@@ -82,6 +83,8 @@ exit_sink: ?*std.atomic.Value(i32) = null,
 chown_new: bool,
 /// Whether set-id bits are stripped (Options.strip_setid).
 strip_setid: bool,
+/// Whether INIT negotiated FUSE_HANDLE_KILLPRIV_V2 (see init_flags_supported).
+killpriv_v2: bool = false,
 /// Set by the exit-code ioctl; read by the VMM when the guest stops. Any thread.
 exit_code: std.atomic.Value(i32) = .init(exit_code_unset),
 /// Exit-code ioctls refused (not from init, or out of 0..255); only the first is logged.
@@ -130,8 +133,9 @@ pub fn init(gpa: std.mem.Allocator, options: Options) InitError!*Server {
         return error.ProcUnavailable;
     errdefer sys.close(self.proc_fd);
     try self.installRoot();
-    if (Stats.wanted()) self.stats = gpa.create(Stats) catch null;
-    if (self.stats) |st| st.* = .{};
+    const mode = Stats.wanted();
+    if (mode != .off) self.stats = gpa.create(Stats) catch null;
+    if (self.stats) |st| st.* = .{ .trace = mode == .trace };
     return self;
 }
 
@@ -464,12 +468,17 @@ pub fn replyStruct(self: *Server, value: anytype) sys.Error!void {
 
 // ---- opcodes that touch only the server's own state -----------------------------------------
 
-/// INIT flags we accept; never ALLOW_IDMAP (breaks 6.12+ guests without POSIX_ACL, libkrun#568),
+/// INIT flags we accept. HANDLE_KILLPRIV_V2: the server clears set-id bits on write, truncate
+/// and chown (ops.killSetid, as the guest kernel's KILL_SUIDGID flags ask); the guest then
+/// marks the superblock SB_NOSEC, so after one security.capability query per inode its writes
+/// stop asking again, and a chown no longer fetches attributes (GETATTR) first.
+/// Never ALLOW_IDMAP (breaks 6.12+ guests without POSIX_ACL, libkrun#568),
 /// never WRITEBACK_CACHE (guest page cache would hide host changes), no SUBMOUNTS yet.
 pub const init_flags_supported: u32 = fuse.Init.async_read | fuse.Init.posix_locks |
     fuse.Init.atomic_o_trunc | fuse.Init.big_writes | fuse.Init.has_ioctl_dir |
     fuse.Init.auto_inval_data | fuse.Init.do_readdirplus | fuse.Init.readdirplus_auto |
-    fuse.Init.async_dio | fuse.Init.parallel_dirops | fuse.Init.max_pages;
+    fuse.Init.async_dio | fuse.Init.parallel_dirops | fuse.Init.max_pages |
+    fuse.Init.handle_killpriv_v2;
 
 fn opInit(self: *Server, req: *Request) Error!void {
     const in = try req.take(fuse.InitIn);
@@ -484,6 +493,7 @@ fn opInit(self: *Server, req: *Request) Error!void {
     out.minor = @min(in.minor, fuse.kernel_minor_version);
     out.max_readahead = in.max_readahead;
     out.flags = in.flags & init_flags_supported;
+    self.killpriv_v2 = out.flags & fuse.Init.handle_killpriv_v2 != 0;
     // The guest's limit on async requests (readahead, writeback) in flight, as virtiofsd
     // and libkrun: the queue (1024) bounds them anyway.
     out.max_background = 256;

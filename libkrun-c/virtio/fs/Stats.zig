@@ -2,8 +2,10 @@
 //! requests and server time per FUSE opcode, worker wake-ups and interrupts raised. Off unless
 //! ZKRUN_FS_STATS is set in the environment when the server is created; then the root
 //! filesystem's server writes one line to stderr when the guest's init reports its exit code
-//! (the last request before power-off). Only the device's worker thread writes them, so plain
-//! integers do.
+//! (the last request before power-off). ZKRUN_FS_STATS=trace also writes one line per request
+//! as it is handled ("virtio-fs trace OPCODE NODEID", a LOOKUP's name after it), like
+//! virtiofsd -d's log: tests/bench/fs-mix.sh splits a run's requests into workloads at marker
+//! LOOKUPs with it. Only the device's worker thread writes them, so plain integers do.
 const std = @import("std");
 const fuse = @import("fuse.zig");
 
@@ -17,11 +19,16 @@ ns: [buckets]u64 = @splat(0),
 /// Worker wake-ups (poll returns with a fired fd), and interrupts signalled to the guest.
 wakes: u32 = 0,
 irqs: u32 = 0,
+/// One stderr line per request (ZKRUN_FS_STATS=trace).
+trace: bool = false,
 
-/// Whether the environment asks for statistics.
-pub fn wanted() bool {
-    const v = std.c.getenv("ZKRUN_FS_STATS") orelse return false;
-    return v[0] != 0 and !(v[0] == '0' and v[1] == 0);
+pub const Mode = enum { off, counts, trace };
+
+/// What the environment asks for.
+pub fn wanted() Mode {
+    const v = std.mem.span(std.c.getenv("ZKRUN_FS_STATS") orelse return .off);
+    if (v.len == 0 or std.mem.eql(u8, v, "0")) return .off;
+    return if (std.mem.eql(u8, v, "trace")) .trace else .counts;
 }
 
 pub fn now() u64 {
@@ -36,6 +43,30 @@ pub fn record(self: *Stats, req: []const u8, started: u64) void {
     const b = @min(op, buckets - 1);
     self.count[b] +|= 1;
     self.ns[b] +|= now() -| started;
+    if (self.trace) {
+        var buf: [320]u8 = undefined;
+        const line = traceLine(req, &buf);
+        _ = std.c.write(2, line.ptr, line.len);
+    }
+}
+
+/// "virtio-fs trace OPCODE NODEID[ NAME]\n" for the request `req` (a LOOKUP's name, cut at the
+/// first NUL or 255 bytes; bytes outside printable ASCII become '?').
+pub fn traceLine(req: []const u8, buf: []u8) []const u8 {
+    var w: std.Io.Writer = .fixed(buf);
+    const op: u32 = if (req.len >= 8) std.mem.readInt(u32, req[4..8], .little) else 0;
+    const nodeid: u64 = if (req.len >= 24) std.mem.readInt(u64, req[16..24], .little) else 0;
+    const name = std.enums.tagName(fuse.Opcode, @fromBackingInt(op)) orelse "other";
+    w.print("virtio-fs trace {s} {d}", .{ name, nodeid }) catch {};
+    const header = @sizeOf(fuse.InHeader);
+    if (op == @backingInt(fuse.Opcode.lookup) and req.len > header) {
+        const arg = req[header..@min(req.len, header + 255)];
+        const end = std.mem.indexOfScalar(u8, arg, 0) orelse arg.len;
+        w.writeByte(' ') catch {};
+        for (arg[0..end]) |c| w.writeByte(if (c > ' ' and c < 0x7f) c else '?') catch {};
+    }
+    w.writeAll("\n") catch {};
+    return w.buffered();
 }
 
 /// "virtio-fs stats <tag>: wakes=N irqs=N total=N LOOKUP=count/us ..." into `buf`.
@@ -75,4 +106,21 @@ test "stats: counts and names per opcode" {
     try std.testing.expect(std.mem.startsWith(u8, line, "virtio-fs stats t: wakes=3 irqs=0 requests=4"));
     try std.testing.expect(std.mem.indexOf(u8, line, " unlink=2/") != null);
     try std.testing.expect(std.mem.indexOf(u8, line, " other=1/") != null);
+}
+
+test "stats: trace lines name the opcode, the node and a LOOKUP's name" {
+    var req: [64]u8 = @splat(0);
+    std.mem.writeInt(u32, req[4..8], @backingInt(fuse.Opcode.lookup), .little);
+    std.mem.writeInt(u64, req[16..24], 7, .little);
+    @memcpy(req[40..][0..12], ".fsb-mark-a\x01");
+    var buf: [320]u8 = undefined;
+    try std.testing.expectEqualStrings("virtio-fs trace lookup 7 .fsb-mark-a?\n", traceLine(&req, &buf));
+    std.mem.writeInt(u32, req[4..8], @backingInt(fuse.Opcode.getxattr), .little);
+    try std.testing.expectEqualStrings("virtio-fs trace getxattr 7\n", traceLine(&req, &buf));
+    // A name with no NUL inside the request ends with the request; a short request has no name.
+    var long: [40 + 300]u8 = @splat('n');
+    std.mem.writeInt(u32, long[4..8], @backingInt(fuse.Opcode.lookup), .little);
+    std.mem.writeInt(u64, long[16..24], 1, .little);
+    try std.testing.expectEqual(@as(usize, "virtio-fs trace lookup 1 ".len + 255 + 1), traceLine(&long, &buf).len);
+    try std.testing.expectEqualStrings("virtio-fs trace other 0\n", traceLine(req[0..3], &buf));
 }

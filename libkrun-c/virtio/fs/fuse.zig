@@ -103,6 +103,10 @@ pub const Fattr = struct {
 };
 
 pub const getattr_fh: u32 = 1 << 0;
+/// OpenIn/CreateIn.open_flags: an O_TRUNC open by a caller without CAP_FSETID (KILLPRIV_V2).
+pub const open_kill_suidgid: u32 = 1 << 0;
+/// WriteIn.write_flags: a write by a caller without CAP_FSETID (KILLPRIV_V2).
+pub const write_kill_suidgid: u32 = 1 << 2;
 pub const fsync_fdatasync: u32 = 1 << 0;
 pub const lk_flock: u32 = 1 << 0;
 pub const ioctl_unrestricted: u32 = 1 << 1;

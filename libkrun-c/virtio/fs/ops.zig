@@ -225,11 +225,12 @@ pub fn setattr(s: *Server, req: *Request) Error!void {
         const gid: u32 = if (in.valid & fuse.Fattr.gid != 0) in.gid else std.math.maxInt(u32);
         try sys.fchownat(n.fd, "", uid, gid, sys.AT.EMPTY_PATH | sys.AT.SYMLINK_NOFOLLOW);
     }
-    if (in.valid & fuse.Fattr.size != 0) {
-        try truncate(s, n, in, req.header.nodeid);
-        // A truncate is a write: Linux clears set-id bits for writers without CAP_FSETID.
-        if (in.valid & fuse.Fattr.mode == 0) try killPrivOnWrite(s, n.fd, req.header.uid);
-    }
+    if (in.valid & fuse.Fattr.size != 0) try truncate(s, n, in, req.header.nodeid);
+    // After a truncate (a write) or a chown; an explicit mode is the guest's last word.
+    if (in.valid & fuse.Fattr.mode == 0) try killSetid(s, n.fd, &req.header, .{
+        .asked = in.valid & fuse.Fattr.kill_suidgid != 0,
+        .wrote = in.valid & fuse.Fattr.size != 0,
+    });
     if (in.valid & (fuse.Fattr.atime | fuse.Fattr.mtime) != 0) {
         const times = [2]linux.timespec{
             try timeArg(in.valid, fuse.Fattr.atime, fuse.Fattr.atime_now, in.atime, in.atimensec),
@@ -284,15 +285,41 @@ fn keptMode(s: *const Server, kind: u32, mode: u32) u32 {
     return mode & ~@as(u32, S.ISUID | S.ISGID);
 }
 
-/// After a write (WRITE, COPY_FILE_RANGE, a truncate) by another uid than the owner: Linux
-/// clears S_ISUID (and S_ISGID with group execute) for writers without CAP_FSETID; the server
-/// writes as root, so it does it here. `fd` may be an O_PATH fd.
-pub fn killPrivOnWrite(s: *const Server, fd: sys.fd_t, writer_uid: u32) sys.Error!void {
-    if (!s.strip_setid) return;
+/// Why set-id bits may have to go after a request on a file.
+pub const Kill = struct {
+    /// The guest kernel asked (a KILL_SUIDGID flag, under HANDLE_KILLPRIV_V2): a write or
+    /// truncate by a caller without CAP_FSETID, or a chown. S_ISUID goes, and S_ISGID where
+    /// Linux drops it: with group execute, or for a caller outside the file's group.
+    asked: bool = false,
+    /// The request wrote (WRITE, COPY_FILE_RANGE, FALLOCATE, a truncate): a server that strips
+    /// set-id bits (as root) clears them when the writer is not the file's owner, as Linux does
+    /// for writers without CAP_FSETID (the server itself writes with it).
+    wrote: bool = false,
+};
+
+/// Clears the set-id bits of the file `fd` (may be an O_PATH fd) that `kill` says must go for
+/// the request `header`. File capabilities (security.capability) need nothing here: the host
+/// kernel removes them on every write, truncate and chown, whoever makes it.
+pub fn killSetid(s: *const Server, fd: sys.fd_t, header: *const fuse.InHeader, kill: Kill) sys.Error!void {
+    if (!kill.asked and !(kill.wrote and s.strip_setid)) return;
     const st = try sys.fstat(fd);
-    if (st.mode & (S.ISUID | S.ISGID) == 0 or st.uid == writer_uid) return;
+    if (st.mode & (S.ISUID | S.ISGID) == 0 or st.mode & S.IFMT == S.IFDIR) return;
+    var mode = st.mode & 0o7777;
+    if (kill.asked) {
+        mode &= ~@as(u32, S.ISUID);
+        if (mode & S.IXGRP != 0 or header.gid != st.gid) mode &= ~@as(u32, S.ISGID);
+    }
+    if (kill.wrote and st.uid != header.uid) mode = keptMode(s, st.mode & S.IFMT, mode);
+    if (mode == st.mode & 0o7777) return;
     var p: sys.ProcPath = .{};
-    try sys.fchmodat(s.proc_fd, p.name(fd), keptMode(s, st.mode & S.IFMT, st.mode & 0o7777));
+    try sys.fchmodat(s.proc_fd, p.name(fd), mode);
+}
+
+/// For writes whose FUSE request carries no KILL_SUIDGID flag (COPY_FILE_RANGE, FALLOCATE):
+/// under HANDLE_KILLPRIV_V2 the guest kernel leaves their set-id clearing to the server, which
+/// cannot see the caller's CAP_FSETID; a non-root caller is taken to lack it.
+pub fn killAskedWithoutFlag(s: *const Server, header: *const fuse.InHeader) bool {
+    return s.killpriv_v2 and header.uid != 0;
 }
 
 /// After a create: give the entry to the guest caller (as root), restore the mode bits the

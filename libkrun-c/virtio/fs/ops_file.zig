@@ -47,6 +47,10 @@ pub fn open(s: *Server, req: *Request) Error!void {
     }
     if (n.type != S.IFREG) return error.NXIO;
     const fd = try ops.reopen(s, n, flags);
+    killOnTrunc(s, fd, &req.header, flags, in.open_flags) catch |e| {
+        sys.close(fd);
+        return e;
+    };
     const fh = s.handles.add(.{ .kind = .file, .fd = fd, .nodeid = req.header.nodeid, .writable = writable(flags) }) orelse return error.NFILE;
     return s.replyStruct(fuse.OpenOut{ .fh = fh, .open_flags = 0, .backing_id = 0 });
 }
@@ -94,6 +98,11 @@ pub fn create(s: *Server, req: *Request) Error!void {
             s.inodes.forget(index, 1);
             return e;
         };
+        killOnTrunc(s, fd, &req.header, flags, in.open_flags) catch |e| {
+            sys.close(fd);
+            s.inodes.forget(index, 1);
+            return e;
+        };
     }
     const fh = s.handles.add(.{ .kind = .file, .fd = fd, .nodeid = s.inodes.nodeId(index), .writable = writable(flags) }) orelse {
         s.inodes.forget(index, 1);
@@ -106,6 +115,12 @@ pub fn create(s: *Server, req: *Request) Error!void {
     };
     try s.replyStruct(ops.entryOut(s, index, attr));
     try s.replyStruct(fuse.OpenOut{ .fh = fh, .open_flags = 0, .backing_id = 0 });
+}
+
+/// An O_TRUNC open is a truncate: set-id bits go as for one (ops.killSetid).
+fn killOnTrunc(s: *const Server, fd: sys.fd_t, header: *const fuse.InHeader, flags: u32, open_flags: u32) sys.Error!void {
+    if (flags & O.TRUNC == 0) return;
+    return ops.killSetid(s, fd, header, .{ .asked = open_flags & fuse.open_kill_suidgid != 0, .wrote = true });
 }
 
 pub fn release(s: *Server, req: *Request, dir: bool) Error!void {
@@ -203,7 +218,7 @@ pub fn write(s: *Server, req: *Request) Error!void {
         try directWrite(s, h.fd, in.size, off)
     else
         try sys.pwrite(h.fd, data[0..in.size], off);
-    try ops.killPrivOnWrite(s, h.fd, req.header.uid);
+    try ops.killSetid(s, h.fd, &req.header, .{ .asked = in.write_flags & fuse.write_kill_suidgid != 0, .wrote = true });
     return s.replyStruct(fuse.WriteOut{ .size = @intCast(n), .padding = 0 });
 }
 
@@ -219,7 +234,8 @@ pub fn fallocate(s: *Server, req: *Request) Error!void {
     const in = try req.take(fuse.FallocateIn);
     const h = try ops.handleOf(s, in.fh, &.{ .file, .virtual_file });
     if (h.kind == .virtual_file or !h.writable) return error.BADF;
-    return sys.fallocate(h.fd, in.mode, try ops.offsetArg(in.offset), try ops.offsetArg(in.length));
+    try sys.fallocate(h.fd, in.mode, try ops.offsetArg(in.offset), try ops.offsetArg(in.length));
+    try ops.killSetid(s, h.fd, &req.header, .{ .asked = ops.killAskedWithoutFlag(s, &req.header), .wrote = true });
 }
 
 pub fn lseek(s: *Server, req: *Request) Error!void {
@@ -240,6 +256,6 @@ pub fn copyFileRange(s: *Server, req: *Request) Error!void {
     var off_in: i64 = @bitCast(try ops.offsetArg(in.off_in));
     var off_out: i64 = @bitCast(try ops.offsetArg(in.off_out));
     const n = try sys.copyFileRange(from.fd, &off_in, to.fd, &off_out, @min(in.len, copy_max), 0);
-    try ops.killPrivOnWrite(s, to.fd, req.header.uid);
+    try ops.killSetid(s, to.fd, &req.header, .{ .asked = ops.killAskedWithoutFlag(s, &req.header), .wrote = true });
     return s.replyStruct(fuse.WriteOut{ .size = @intCast(n), .padding = 0 });
 }

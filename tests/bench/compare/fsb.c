@@ -6,7 +6,9 @@
 // `make -j2` when a compiler is there, 256 MiB sequential write (+fsync) and read, 4 KiB random
 // reads, console output (16 MiB to stdout).
 // usage: fsb RESULTS FILES TAR DATA_MIB CONSOLE_MIB   (0 skips a workload; TAR "-" skips untar)
-// FSB_KEEP_TREE in the environment: untar without the rm -rf; FSB_NO_RANDOM: no random reads.
+// FSB_RANDOM in the environment: how many random reads (1,024);
+// FSB_MARK: a stat of "/.fsb-mark-<step>" (a missing name: one LOOKUP the server logs) before each
+// step, so tests/bench/fs-mix.sh can split the server's request log into the steps' own mixes.
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -53,6 +55,16 @@ static int run(char *const argv[]) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
+static void mark(const char *step) {
+  static int on = -1;
+  if (on < 0) on = getenv("FSB_MARK") != NULL;
+  if (!on) return;
+  char path[96];
+  struct stat st;
+  snprintf(path, sizeof path, "/.fsb-mark-%s", step);
+  if (stat(path, &st) == 0) die("marker exists");
+}
+
 static void drop_caches(void) {
   sync();
   int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
@@ -65,6 +77,7 @@ static void drop_caches(void) {
 static void metadata(int n) {
   char name[64];
   if (mkdir("/fsb-m", 0755) < 0 && errno != EEXIST) die("mkdir");
+  mark("create");
   double t0 = now_ms();
   for (int i = 0; i < n; i++) {
     snprintf(name, sizeof name, "/fsb-m/file-%d", i);
@@ -73,17 +86,23 @@ static void metadata(int n) {
     close(fd);
   }
   double t1 = now_ms();
+  mark("stat");
+  t1 = now_ms();
   struct stat st;
   for (int i = 0; i < n; i++) {
     snprintf(name, sizeof name, "/fsb-m/file-%d", i);
     if (stat(name, &st) < 0) die("stat");
   }
   double t2 = now_ms();
+  mark("drop-ls");
   drop_caches(); // `ls -l` on a cold dentry cache: READDIR(PLUS) and LOOKUPs reach the server
+  mark("ls-l");
   double t3 = now_ms();
   char *ls[] = {"/bin/ls", "-l", "/fsb-m", NULL};
   if (run(ls) != 0) die("ls -l");
   double t4 = now_ms();
+  mark("unlink");
+  t4 = now_ms();
   for (int i = 0; i < n; i++) {
     snprintf(name, sizeof name, "/fsb-m/file-%d", i);
     if (unlink(name) < 0) die("unlink");
@@ -99,14 +118,13 @@ static void metadata(int n) {
 
 static void untar(const char *tar) {
   if (mkdir("/fsb-u", 0755) < 0 && errno != EEXIST) die("mkdir");
+  mark("untar");
   double t0 = now_ms();
   char *x[] = {"/bin/tar", "-xf", (char *)tar, "-C", "/fsb-u", NULL};
   if (run(x) != 0) die("tar");
   double t1 = now_ms();
-  if (getenv("FSB_KEEP_TREE")) { // tests/bench/fs-mix.sh: the untar's own request mix
-    put("untar_tree", t1 - t0, "ms");
-    return;
-  }
+  mark("rm-rf");
+  t1 = now_ms();
   char *rm[] = {"/bin/rm", "-rf", "/fsb-u", NULL};
   if (run(rm) != 0) die("rm -rf");
   double t2 = now_ms();
@@ -126,6 +144,7 @@ static void make_project(void) {
 }
 
 static void data(int mib) {
+  mark("write-fsync");
   int fd = open("/fsb-data", O_CREAT | O_WRONLY | O_TRUNC, 0644);
   if (fd < 0) die("open data");
   memset(buf, 0x5a, sizeof buf);
@@ -135,7 +154,9 @@ static void data(int mib) {
   if (fsync(fd) < 0) die("fsync");
   close(fd);
   double t1 = now_ms();
+  mark("drop-read");
   drop_caches();
+  mark("cold-read");
   fd = open("/fsb-data", O_RDONLY);
   if (fd < 0) die("open data");
   double t2 = now_ms();
@@ -144,8 +165,10 @@ static void data(int mib) {
   while ((n = read(fd, buf, sizeof buf)) > 0) total += n;
   double t3 = now_ms();
   if (total != (long long)mib << 20) die("short read");
+  mark("drop-random");
   drop_caches();
-  const int reads = getenv("FSB_NO_RANDOM") ? 0 : 1024; // fs-mix.sh: sequential requests only
+  mark("random-read");
+  const int reads = getenv("FSB_RANDOM") ? atoi(getenv("FSB_RANDOM")) : 1024;
   unsigned seed = 12345;
   long pages = ((long)mib << 20) / 4096;
   double t4 = now_ms();
@@ -154,12 +177,13 @@ static void data(int mib) {
     if (pread(fd, buf, 4096, ((seed >> 4) % pages) * 4096L) != 4096) die("pread");
   }
   double t5 = now_ms();
+  mark("data-end");
   close(fd);
   unlink("/fsb-data");
   char label[64];
   snprintf(label, sizeof label, "seq_write_%d_MiB", mib), put(label, t1 - t0, "ms");
   snprintf(label, sizeof label, "seq_read_%d_MiB", mib), put(label, t3 - t2, "ms");
-  put("rand_read_4KiB_x1024", t5 - t4, "ms");
+  snprintf(label, sizeof label, "rand_read_4KiB_x%d", reads), put(label, t5 - t4, "ms");
 }
 
 static void console(int mib) {
@@ -185,9 +209,11 @@ int main(int argc, char **argv) {
   int files = atoi(argv[2]), data_mib = atoi(argv[4]), console_mib = atoi(argv[5]);
   if (files > 0) metadata(files);
   if (strcmp(argv[3], "-") != 0) untar(argv[3]);
+  mark("make");
   make_project();
   if (data_mib > 0) data(data_mib);
   if (console_mib > 0) console(console_mib);
+  mark("end");
   fprintf(results, "done\n");
   fclose(results);
   sync();

@@ -539,3 +539,102 @@ test "a server told not to strip keeps the guest's set-id bits" {
     try expectEqual(@as(i32, 0), setMode(f.d, c.as(fuse.EntryOut).nodeid, 0o4755));
     try expectEqual(@as(u32, sys.S.IFREG | 0o4755), (try f.tmp.stat("share/suid")).mode);
 }
+
+fn modeOf(tmp: *Tmp, sub: [:0]const u8) !u32 {
+    return (try tmp.stat(sub)).mode & 0o7777;
+}
+
+fn writeFlagged(d: *Driver, fh: u64, offset: u64, data: []const u8, flags: u32) i32 {
+    const in = std.mem.zeroInit(fuse.WriteIn, .{ .fh = fh, .offset = offset, .size = @as(u32, @intCast(data.len)), .write_flags = flags });
+    return d.call(.write, 0, &.{ bytes(&in), data }).err;
+}
+
+fn setattrFlagged(d: *Driver, nodeid: u64, valid: u32) i32 {
+    const sa = std.mem.zeroInit(fuse.SetattrIn, .{ .valid = valid, .size = 1 });
+    return d.call(.setattr, nodeid, &.{bytes(&sa)}).err;
+}
+
+test "HANDLE_KILLPRIV_V2: a WRITE, truncate, O_TRUNC open or chown that asks clears set-id bits" {
+    // As root the host keeps set-id bits on our writes (CAP_FSETID): only the server can clear them.
+    if (sys.geteuid() != 0) return error.SkipZigTest;
+    // Not stripping: only what the guest kernel asks for counts here.
+    var f = try Fixture.init(.{ .root = null, .strip_setid = false });
+    defer f.deinit();
+    const d = f.d;
+    try expect(f.server.killpriv_v2);
+    try f.tmp.file("share/w", "x");
+    try chmodHost(&f.tmp, "share/w", 0o6755);
+    const node = try d.lookupId(1, "w");
+    const fh = try d.openFh(node, sys.O.RDWR);
+    // A write without the flag (a caller with CAP_FSETID) keeps the bits; with it they go.
+    try expectEqual(@as(i32, 0), writeFlagged(d, fh, 0, "y", 0));
+    try expectEqual(@as(u32, 0o6755), try modeOf(&f.tmp, "share/w"));
+    try expectEqual(@as(i32, 0), writeFlagged(d, fh, 1, "z", fuse.write_kill_suidgid));
+    try expectEqual(@as(u32, 0o755), try modeOf(&f.tmp, "share/w"));
+    // S_ISGID without group execute stays for a caller in the file's group (gid 0 here), and
+    // goes for one outside it, as Linux decides.
+    try chmodHost(&f.tmp, "share/w", 0o2745);
+    try expectEqual(@as(i32, 0), writeFlagged(d, fh, 2, "z", fuse.write_kill_suidgid));
+    try expectEqual(@as(u32, 0o2745), try modeOf(&f.tmp, "share/w"));
+    d.gid = 1000;
+    try expectEqual(@as(i32, 0), writeFlagged(d, fh, 3, "z", fuse.write_kill_suidgid));
+    try expectEqual(@as(u32, 0o745), try modeOf(&f.tmp, "share/w"));
+    d.gid = 0;
+    _ = d.release(fh);
+    // A truncate (SETATTR size), with and without the flag.
+    try chmodHost(&f.tmp, "share/w", 0o4755);
+    try expectEqual(@as(i32, 0), setattrFlagged(d, node, fuse.Fattr.size));
+    try expectEqual(@as(u32, 0o4755), try modeOf(&f.tmp, "share/w"));
+    try expectEqual(@as(i32, 0), setattrFlagged(d, node, fuse.Fattr.size | fuse.Fattr.kill_suidgid));
+    try expectEqual(@as(u32, 0o755), try modeOf(&f.tmp, "share/w"));
+    // An O_TRUNC open that asks; an OPEN without O_TRUNC never truncates, so never kills.
+    try chmodHost(&f.tmp, "share/w", 0o4755);
+    const keep: fuse.OpenIn = .{ .flags = sys.O.WRONLY, .open_flags = fuse.open_kill_suidgid };
+    _ = d.release(d.call(.open, node, &.{bytes(&keep)}).as(fuse.OpenOut).fh);
+    try expectEqual(@as(u32, 0o4755), try modeOf(&f.tmp, "share/w"));
+    const trunc: fuse.OpenIn = .{ .flags = sys.O.WRONLY | sys.O.TRUNC, .open_flags = fuse.open_kill_suidgid };
+    _ = d.release(d.call(.open, node, &.{bytes(&trunc)}).as(fuse.OpenOut).fh);
+    try expectEqual(@as(u32, 0o755), try modeOf(&f.tmp, "share/w"));
+    // CREATE of an existing name with O_TRUNC is that open too.
+    try chmodHost(&f.tmp, "share/w", 0o4755);
+    const cr: fuse.CreateIn = .{ .flags = sys.O.WRONLY | sys.O.TRUNC, .mode = 0o644, .umask = 0, .open_flags = fuse.open_kill_suidgid };
+    const c = d.call(.create, 1, &.{ bytes(&cr), "w\x00" });
+    try expectEqual(@as(i32, 0), c.err);
+    try expectEqual(@as(u32, 0o755), try modeOf(&f.tmp, "share/w"));
+    // A chown that asks (the guest kernel flags every chown of a non-directory).
+    try chmodHost(&f.tmp, "share/w", 0o4755);
+    const sa = std.mem.zeroInit(fuse.SetattrIn, .{ .valid = fuse.Fattr.uid | fuse.Fattr.gid | fuse.Fattr.kill_suidgid, .uid = 0, .gid = 0 });
+    try expectEqual(@as(i32, 0), d.call(.setattr, node, &.{bytes(&sa)}).err);
+    try expectEqual(@as(u32, 0o755), try modeOf(&f.tmp, "share/w"));
+    // A directory's set-group-ID bit (group inheritance) is never a privilege to kill.
+    const dir = d.mkdir(1, "gdir", 0o775).as(fuse.EntryOut).nodeid;
+    try expectEqual(@as(i32, 0), setMode(d, dir, 0o2775));
+    try expectEqual(@as(i32, 0), d.call(.setattr, dir, &.{bytes(&sa)}).err);
+    try expectEqual(@as(u32, 0o2775), try modeOf(&f.tmp, "share/gdir"));
+}
+
+test "HANDLE_KILLPRIV_V2: COPY_FILE_RANGE and FALLOCATE by a non-root caller clear set-id bits" {
+    if (sys.geteuid() != 0) return error.SkipZigTest; // as above
+    var f = try Fixture.init(.{ .root = null, .strip_setid = false });
+    defer f.deinit();
+    const d = f.d;
+    try f.tmp.file("share/src", "hello");
+    try f.tmp.file("share/dst", "x");
+    try chmodHost(&f.tmp, "share/dst", 0o4755);
+    const src = try d.openFh(try d.lookupId(1, "src"), sys.O.RDONLY);
+    const dst_node = try d.lookupId(1, "dst");
+    const dst = try d.openFh(dst_node, sys.O.RDWR);
+    const fa = fuse.FallocateIn{ .fh = dst, .offset = 0, .length = 8, .mode = 0, .padding = 0 };
+    // Root (taken to hold CAP_FSETID) keeps the bits; another uid does not.
+    try expectEqual(@as(i32, 0), d.call(.fallocate, dst_node, &.{bytes(&fa)}).err);
+    try expectEqual(@as(u32, 0o4755), try modeOf(&f.tmp, "share/dst"));
+    d.uid = 1000;
+    try expectEqual(@as(i32, 0), d.call(.fallocate, dst_node, &.{bytes(&fa)}).err);
+    try expectEqual(@as(u32, 0o755), try modeOf(&f.tmp, "share/dst"));
+    try chmodHost(&f.tmp, "share/dst", 0o4755);
+    const cp = fuse.CopyFileRangeIn{ .fh_in = src, .off_in = 0, .nodeid_out = dst_node, .fh_out = dst, .off_out = 0, .len = 5, .flags = 0 };
+    const r = d.call(.copy_file_range, dst_node, &.{bytes(&cp)});
+    if (r.err == errno(.NOSYS)) return; // the posix (macOS) backend has no copy_file_range
+    try expectEqual(@as(i32, 0), r.err);
+    try expectEqual(@as(u32, 0o755), try modeOf(&f.tmp, "share/dst"));
+}
