@@ -20,6 +20,15 @@ const log = std.log.scoped(.vmm);
 
 pub const fd_t = linux.fd_t;
 pub const Error = errno.Error;
+/// The errno an `Error` stands for (sys_errno's `errnoOf`).
+pub const errnoOf = errno.errnoOf;
+
+/// A wrapper's result as an errno: SUCCESS, or the error's number (for code that keeps an errno
+/// enum, e.g. one shared with macOS's libc paths).
+pub fn resultErrno(result: anytype) linux.E {
+    _ = result catch |err| return errno.errnoOf(err);
+    return .SUCCESS;
+}
 
 fn logUnexpected(what: []const u8, err: Error) void {
     log.err("{s}: unexpected errno {s}", .{ what, @errorName(err) });
@@ -192,24 +201,20 @@ pub fn pwritev(fd: fd_t, iov: []const linux.iovec_const, offset: u64) Error!usiz
 
 /// Fills `dest` from `offset` of `fd`, restarted on EINTR/EAGAIN; a short file is EIO.
 pub fn preadAll(fd: fd_t, dest: []u8, offset: u64) Error!void {
-    var done: usize = 0;
-    while (done < dest.len) {
-        const chunk = @min(dest.len - done, 1 << 30);
-        const n = pread(fd, dest[done..][0..chunk], offset + done) catch |err| switch (err) {
-            error.INTR, error.AGAIN => continue,
-            else => return err,
-        };
-        if (n == 0) return error.IO;
-        done += n;
-    }
+    return transferAll(pread, fd, dest, offset);
 }
 
-/// Writes all of `bytes` from `offset` of `fd`, restarted on EINTR/EAGAIN; a write of 0 is EIO.
+/// Writes all of `bytes` at `offset` of `fd`, restarted on EINTR/EAGAIN; a write of 0 is EIO.
 pub fn pwriteAll(fd: fd_t, bytes: []const u8, offset: u64) Error!void {
+    return transferAll(pwrite, fd, bytes, offset);
+}
+
+/// `call` (pread or pwrite) until all of `buf` is transferred, at most 1 GiB a call.
+fn transferAll(comptime call: anytype, fd: fd_t, buf: anytype, offset: u64) Error!void {
     var done: usize = 0;
-    while (done < bytes.len) {
-        const chunk = @min(bytes.len - done, 1 << 30);
-        const n = pwrite(fd, bytes[done..][0..chunk], offset + done) catch |err| switch (err) {
+    while (done < buf.len) {
+        const chunk = @min(buf.len - done, 1 << 30);
+        const n = call(fd, buf[done..][0..chunk], offset + done) catch |err| switch (err) {
             error.INTR, error.AGAIN => continue,
             else => return err,
         };
@@ -485,9 +490,10 @@ pub fn fork() Error!linux.pid_t {
     return @intCast(try errno.check(linux.fork()));
 }
 
-/// execve(2); returns only on failure.
-pub fn execve(path: [*:0]const u8, argv: [*:null]const ?[*:0]const u8, envp: [*:null]const ?[*:0]const u8) Error {
-    return errno.check(linux.execve(path, argv, envp)) catch |err| err;
+/// execve(2); returns only with its error.
+pub fn execve(path: [*:0]const u8, argv: [*:null]const ?[*:0]const u8, envp: [*:null]const ?[*:0]const u8) Error!void {
+    _ = try errno.check(linux.execve(path, argv, envp));
+    unreachable; // a successful execve does not return
 }
 
 /// waitpid(2): the child's status word. Restarted on EINTR.
@@ -560,4 +566,15 @@ test "socketpair: sendto, recvfrom, shutdown" {
     try std.testing.expectError(error.AGAIN, recvfrom(fds[1], &buf, linux.MSG.DONTWAIT, null, null));
     try shutdown(fds[0], linux.SHUT.WR);
     try std.testing.expectEqual(@as(usize, 0), try recvfrom(fds[1], &buf, linux.MSG.DONTWAIT, null, null));
+}
+
+test "pwriteAll and preadAll: the whole buffer, and a short file is EIO" {
+    const fd = try memfd_create("zkrun-sys-test", linux.MFD.CLOEXEC);
+    defer close(fd);
+    try pwriteAll(fd, "hello, layer", 4);
+    var buf: [12]u8 = undefined;
+    try preadAll(fd, &buf, 4);
+    try std.testing.expectEqualStrings("hello, layer", &buf);
+    try std.testing.expectEqual(@as(u64, 16), try fileSize(fd));
+    try std.testing.expectError(error.IO, preadAll(fd, &buf, 8));
 }
