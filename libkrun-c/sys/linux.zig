@@ -127,9 +127,14 @@ pub fn fstatx(fd: fd_t, mask: linux.STATX) Error!linux.Statx {
     return st;
 }
 
+/// lseek(2): the new offset. No EINTR.
+pub fn lseek(fd: fd_t, offset: i64, whence: u32) Error!u64 {
+    return errno.check(linux.lseek(fd, offset, whence));
+}
+
 /// The size of a regular file (lseek to its end).
 pub fn fileSize(fd: fd_t) Error!u64 {
-    return errno.check(linux.lseek(fd, 0, linux.SEEK.END));
+    return lseek(fd, 0, linux.SEEK.END);
 }
 
 /// ftruncate(2). EINTR returned.
@@ -508,6 +513,21 @@ pub fn waitpid(pid: linux.pid_t, flags: u32) Error!i32 {
     }
 }
 
+/// unshare(2). No EINTR.
+pub fn unshare(flags: usize) Error!void {
+    _ = try errno.check(linux.unshare(flags));
+}
+
+pub fn getrlimit(resource: linux.rlimit_resource) Error!linux.rlimit {
+    var limit: linux.rlimit = undefined;
+    _ = try errno.check(linux.getrlimit(resource, &limit));
+    return limit;
+}
+
+pub fn setrlimit(resource: linux.rlimit_resource, limit: linux.rlimit) Error!void {
+    _ = try errno.check(linux.setrlimit(resource, &limit));
+}
+
 pub fn exit_group(status: i32) noreturn {
     linux.exit_group(status);
 }
@@ -577,4 +597,7 @@ test "pwriteAll and preadAll: the whole buffer, and a short file is EIO" {
     try std.testing.expectEqualStrings("hello, layer", &buf);
     try std.testing.expectEqual(@as(u64, 16), try fileSize(fd));
     try std.testing.expectError(error.IO, preadAll(fd, &buf, 8));
+    try std.testing.expectEqual(@as(u64, 2), try lseek(fd, 2, linux.SEEK.SET));
+    const files = try getrlimit(.NOFILE);
+    try std.testing.expect(files.cur <= files.max);
 }
