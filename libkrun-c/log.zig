@@ -4,7 +4,7 @@
 //! single write(2) so lines from concurrent threads do not interleave. Nothing here allocates.
 //! Default: errors only (a rejected C call says why), so success paths stay silent.
 const std = @import("std");
-const linux = std.os.linux;
+const sys = @import("sys/linux.zig");
 const assert = std.debug.assert;
 
 /// libkrun's numeric levels (KRUN_LOG_LEVEL_*).
@@ -175,12 +175,11 @@ fn writeAll(fd: i32, bytes: []const u8) void {
                 else => return,
             }
         }
-        const rc = linux.write(fd, rest.ptr, rest.len);
-        switch (linux.errno(rc)) {
-            .SUCCESS => rest = rest[rc..],
-            .INTR, .AGAIN => continue,
+        const n = sys.write(fd, rest) catch |err| switch (err) {
+            error.INTR, error.AGAIN => continue,
             else => return, // a broken log target must never break the caller
-        }
+        };
+        rest = rest[n..];
     }
 }
 
@@ -223,10 +222,9 @@ test "init rejects bad targets, levels, styles and options" {
 }
 
 test "a line goes to the target fd, long lines are cut" {
-    var fds: [2]i32 = undefined;
-    try std.testing.expectEqual(@as(usize, 0), linux.pipe2(&fds, .{ .CLOEXEC = true }));
-    defer _ = linux.close(fds[0]);
-    defer _ = linux.close(fds[1]);
+    const fds = try sys.pipe2(.{ .CLOEXEC = true });
+    defer sys.close(fds[0]);
+    defer sys.close(fds[1]);
     try init(fds[1], @backingInt(Level.info), @backingInt(Style.never), option_no_env);
     defer init(target_default, @backingInt(Level.err), @backingInt(Style.never), option_no_env) catch unreachable;
     print(.err, "krun_x", "value {d} is bad", .{7});
@@ -234,7 +232,7 @@ test "a line goes to the target fd, long lines are cut" {
     const long: [2000]u8 = @splat('a');
     print(.info, "krun_y", "{s}", .{&long});
     var buf: [4096]u8 = undefined;
-    const n = linux.read(fds[0], &buf, buf.len);
+    const n = try sys.read(fds[0], &buf);
     const text = buf[0..n];
     try std.testing.expect(std.mem.startsWith(u8, text, "[zkrun] krun_x: value 7 is bad\n[zkrun] info krun_y: aaa"));
     try std.testing.expect(std.mem.endsWith(u8, text, "a...\n"));

@@ -4,6 +4,7 @@
 //! Machine errors become errno values here, with an exhaustive switch.
 const std = @import("std");
 const linux = std.os.linux;
+const sys = @import("../sys/linux.zig");
 const assert = std.debug.assert;
 const Config = @import("../Config.zig");
 const Machine = @import("../vmm/backend.zig").Machine;
@@ -235,33 +236,31 @@ const SignalForward = struct {
     fn open() ?SignalForward {
         // macOS: a VM has no virtio console there yet (docs/HVF.md), so nothing carries the signal.
         if (@import("builtin").os.tag == .macos) return null;
-        var fds: [2]i32 = undefined;
-        const rc = linux.pipe2(&fds, .{ .CLOEXEC = true, .NONBLOCK = true });
-        if (linux.errno(rc) != .SUCCESS) {
-            log.print(.warn, "krun_start_enter", "no pipe for SIGTERM forwarding: {t}", .{linux.errno(rc)});
+        const fds = sys.pipe2(.{ .CLOEXEC = true, .NONBLOCK = true }) catch |err| {
+            log.print(.warn, "krun_start_enter", "no pipe for SIGTERM forwarding: {t}", .{err});
             return null;
-        }
+        };
         return .{ .read_fd = fds[0], .write_fd = fds[1] };
     }
 
     fn close(f: SignalForward) void {
-        _ = linux.close(f.read_fd);
-        _ = linux.close(f.write_fd);
+        sys.close(f.read_fd);
+        sys.close(f.write_fd);
     }
 
     fn install(f: SignalForward) void {
         handler_fd.store(f.write_fd, .release);
         var act: linux.Sigaction = .{
             .handler = .{ .handler = handler },
-            .mask = linux.sigemptyset(),
+            .mask = sys.sigset(&.{}),
             .flags = linux.SA.RESTART,
         };
-        _ = linux.sigaction(linux.SIG.TERM, &act, null);
+        sys.sigaction(linux.SIG.TERM, &act, null) catch {};
     }
 
     fn handler(sig: linux.SIG) callconv(.c) void {
         const byte: [1]u8 = .{@intCast(@backingInt(sig))};
-        _ = linux.write(handler_fd.load(.acquire), &byte, 1);
+        _ = sys.write(handler_fd.load(.acquire), &byte) catch {}; // async-signal-safe: no log, no retry
     }
 };
 

@@ -5,6 +5,7 @@
 //! error now, with its reason; the VMM opens and locks it again when the VM is built.
 const std = @import("std");
 const test_tmp = @import("../test_tmp.zig");
+const sys = @import("../sys/linux.zig");
 const Config = @import("../Config.zig");
 const contexts = @import("contexts.zig");
 const cstr = @import("cstr.zig");
@@ -163,9 +164,9 @@ test "disk setters: bad input gets -errno and a reason; good disks are recorded"
     const ctx = @import("context.zig");
     const img = test_tmp.path("capi-disk-test.img");
     {
-        const fd: i32 = @intCast(std.os.linux.open(img, .{ .ACCMODE = .RDWR, .CREAT = true, .TRUNC = true, .CLOEXEC = true }, 0o644));
-        _ = std.os.linux.ftruncate(fd, 1 << 20);
-        _ = std.os.linux.close(fd);
+        const fd = try sys.openMode(img, .{ .ACCMODE = .RDWR, .CREAT = true, .TRUNC = true, .CLOEXEC = true }, 0o644);
+        defer sys.close(fd);
+        try sys.ftruncate(fd, 1 << 20);
     }
     try testing.expectEqual(@as(i32, -2), krun_add_disk(999_999, "a", img, false));
     const id: u32 = @intCast(ctx.krun_create_ctx());

@@ -1,8 +1,10 @@
 //! Host file checks the setters make at call time (does a root directory or kernel exist, what
-//! is it), with raw syscalls so that no std.Io instance is needed inside a C library. Each
-//! rejection names the path and the reason on the log.
+//! is it), with raw syscalls (the syscall layer sys/linux.zig; libc on macOS) so that no std.Io
+//! instance is needed inside a C library. Each rejection names the path and the reason on the log.
 const std = @import("std");
 const linux = std.os.linux;
+const sys = @import("../sys/linux.zig");
+const fd_calls = @import("../sys/fd.zig");
 const assert = std.debug.assert;
 const errors = @import("errors.zig");
 const Error = errors.Error;
@@ -16,7 +18,7 @@ pub const Info = struct { kind: Kind, size: u64 };
 pub fn stat(func: []const u8, what: []const u8, path: [:0]const u8) Error!Info {
     var buf: linux.Statx = undefined;
     var mac: if (is_macos) std.c.Stat else void = undefined;
-    const e = if (is_macos) macErrno(std.c.stat(path.ptr, &mac)) else linux.errno(linux.statx(linux.AT.FDCWD, path.ptr, 0, .{ .TYPE = true, .SIZE = true }, &buf));
+    const e = if (is_macos) macErrno(std.c.stat(path.ptr, &mac)) else sys.resultErrno(sys.statx(linux.AT.FDCWD, path.ptr, 0, .{ .TYPE = true, .SIZE = true }, &buf));
     if (is_macos and e == .SUCCESS) {
         buf.mode = @intCast(mac.mode);
         buf.size = @intCast(mac.size);
@@ -64,7 +66,7 @@ pub const File = struct {
 
     pub fn close(self: *File) void {
         assert(self.fd >= 0); // tidy: open files only
-        closeFd(self.fd);
+        fd_calls.close(self.fd);
         self.fd = -1;
     }
 
@@ -75,8 +77,8 @@ pub const File = struct {
         var attempts: u32 = 0;
         while (done < buf.len and attempts < 64) : (attempts += 1) {
             const rc, const e = if (is_macos) macResult(std.c.pread(self.fd, buf[done..].ptr, buf.len - done, @intCast(offset + done))) else rc: {
-                const rc = linux.pread(self.fd, buf[done..].ptr, buf.len - done, @intCast(offset + done));
-                break :rc .{ rc, linux.errno(rc) };
+                const r = sys.pread(self.fd, buf[done..], offset + done);
+                break :rc .{ r catch 0, sys.resultErrno(r) };
             };
             switch (e) {
                 .SUCCESS => {
@@ -95,16 +97,16 @@ pub const File = struct {
 pub fn readSmall(path: [:0]const u8, buf: []u8) ?[]const u8 {
     const fd, const open_e = openRead(path);
     if (open_e != .SUCCESS) return null;
-    defer closeFd(fd);
+    defer fd_calls.close(fd);
     const n, const e = if (is_macos) macResult(std.c.read(fd, buf.ptr, buf.len)) else rc: {
-        const n = linux.read(fd, buf.ptr, buf.len);
-        break :rc .{ n, linux.errno(n) };
+        const r = sys.read(fd, buf);
+        break :rc .{ r catch 0, sys.resultErrno(r) };
     };
     if (e != .SUCCESS) return null;
     return buf[0..n];
 }
 
-// ---- the few host calls above, raw syscalls on Linux and libc on macOS ---------------------
+// ---- the few host calls above: the syscall layer on Linux, libc on macOS -------------------
 const is_macos = @import("builtin").os.tag == .macos;
 /// The host's errno enum (Linux's or Darwin's: the names used here exist in both).
 const E = if (is_macos) std.c.E else linux.E;
@@ -115,15 +117,8 @@ fn openRead(path: [:0]const u8) struct { i32, E } {
         const fd = std.c.open(path.ptr, .{ .ACCMODE = .RDONLY, .CLOEXEC = true });
         return if (fd >= 0) .{ fd, .SUCCESS } else .{ -1, macErrno(fd) };
     }
-    const rc = linux.open(path.ptr, .{ .ACCMODE = .RDONLY, .CLOEXEC = true }, 0);
-    return switch (linux.errno(rc)) {
-        .SUCCESS => .{ @intCast(rc), .SUCCESS },
-        else => |e| .{ -1, e },
-    };
-}
-
-fn closeFd(fd: i32) void {
-    if (is_macos) _ = std.c.close(fd) else _ = linux.close(fd);
+    const fd = sys.open(path.ptr, .{ .ACCMODE = .RDONLY, .CLOEXEC = true }) catch |err| return .{ -1, sys.errnoOf(err) };
+    return .{ fd, .SUCCESS };
 }
 
 /// libc's -1 + errno as the errno (SUCCESS for any other value).

@@ -9,6 +9,7 @@
 //! validates everything it maps.
 const std = @import("std");
 const builtin = @import("builtin");
+const sys = @import("../sys/linux.zig");
 const assert = std.debug.assert;
 const Config = @import("../Config.zig");
 const errors = @import("errors.zig");
@@ -107,9 +108,9 @@ test "an IMAGE_GZ kernel check (aarch64) takes gzip of an arm64 Image and names 
     };
     inline for (cases) |c| {
         const path = tmp.path(c.name);
-        const fd = std.os.linux.open(path, .{ .ACCMODE = .WRONLY, .CREAT = true, .TRUNC = true, .CLOEXEC = true }, 0o600);
-        try std.testing.expectEqual(c.bytes.len, std.os.linux.write(@intCast(fd), c.bytes.ptr, c.bytes.len));
-        _ = std.os.linux.close(@intCast(fd));
+        const fd = try sys.openMode(path, .{ .ACCMODE = .WRONLY, .CREAT = true, .TRUNC = true, .CLOEXEC = true }, 0o600);
+        defer sys.close(fd);
+        try std.testing.expectEqual(c.bytes.len, try sys.write(fd, c.bytes));
         if (c.ok) {
             try checkFor(.aarch64, .linux, "t", path, .image_gz);
             try std.testing.expectError(error.NotSupported, checkFor(.aarch64, .macos, "t", path, .image_gz));

@@ -3,6 +3,7 @@
 //! krun_disable_implicit_console, krun_disable_implicit_vsock, krun_add_virtio_console_default.
 const std = @import("std");
 const linux = std.os.linux;
+const sys = @import("../sys/linux.zig");
 const assert = std.debug.assert;
 const Config = @import("../Config.zig");
 const is_macos = @import("builtin").os.tag == .macos;
@@ -67,9 +68,8 @@ fn hostCanMap(bytes: u64) bool {
         _ = std.c.munmap(@alignCast(p), bytes);
         return true;
     }
-    const rc = linux.mmap(null, bytes, .{}, .{ .TYPE = .PRIVATE, .ANONYMOUS = true, .NORESERVE = true }, -1, 0);
-    if (linux.errno(rc) != .SUCCESS) return false;
-    _ = linux.munmap(@ptrFromInt(rc), bytes);
+    const m = sys.mmap(bytes, .{}, .{ .TYPE = .PRIVATE, .ANONYMOUS = true, .NORESERVE = true }, -1, 0) catch return false;
+    sys.munmap(m);
     return true;
 }
 
@@ -217,7 +217,7 @@ fn addConsoleDefault(ctx_id: u32, input_fd: i32, output_fd: i32, err_fd: i32) Er
     const fds = [_]struct { []const u8, i32 }{ .{ "input_fd", input_fd }, .{ "output_fd", output_fd }, .{ "err_fd", err_fd } };
     for (fds) |entry| {
         const name, const fd = entry;
-        const open = fd >= 0 and if (is_macos) std.c.fcntl(fd, std.c.F.GETFD) >= 0 else linux.errno(linux.fcntl(fd, linux.F.GETFD, 0)) == .SUCCESS;
+        const open = fd >= 0 and if (is_macos) std.c.fcntl(fd, std.c.F.GETFD) >= 0 else sys.resultErrno(sys.fcntl(fd, linux.F.GETFD, 0)) == .SUCCESS;
         if (!open) return reject(func, error.BadFd, "{s} {d} is not an open file descriptor", .{ name, fd });
     }
     if (cfg.console_default != null) {

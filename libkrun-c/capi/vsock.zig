@@ -5,6 +5,7 @@
 const std = @import("std");
 const test_tmp = @import("../test_tmp.zig");
 const linux = std.os.linux;
+const sys = @import("../sys/linux.zig");
 const Config = @import("../Config.zig");
 const vsock = @import("../virtio/vsock/Vsock.zig");
 const contexts = @import("contexts.zig");
@@ -43,7 +44,7 @@ fn addPort(func: []const u8, ctx_id: u32, port: u32, c_filepath: cstr.CString, l
     }
     if (listen) {
         var st: linux.Statx = undefined;
-        if (linux.errno(linux.statx(linux.AT.FDCWD, path, linux.AT.SYMLINK_NOFOLLOW, .{}, &st)) == .SUCCESS)
+        if (sys.resultErrno(sys.statx(linux.AT.FDCWD, path, linux.AT.SYMLINK_NOFOLLOW, .{}, &st)) == .SUCCESS)
             return reject(func, error.AlreadyExists, "\"{s}\" exists (the listening socket is created at start)", .{path});
     }
     const copy = try cstr.dupe(func, cfg, path);
@@ -118,26 +119,24 @@ fn setPortMap(ctx_id: u32, port_map: cstr.CStringArray) Error!void {
 /// as in libkrun. Other errors (no sockets left, no IPv6) answer SUCCESS: the probe could not
 /// tell, and the guest's bind will.
 fn probeHostPort(port: u16) linux.E {
-    const v6 = linux.socket(linux.AF.INET6, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0);
-    if (linux.errno(v6) == .SUCCESS) return probeBind(@intCast(v6), port, true);
-    const v4 = linux.socket(linux.AF.INET, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0);
-    if (linux.errno(v4) == .SUCCESS) return probeBind(@intCast(v4), port, false);
+    if (sys.socket(linux.AF.INET6, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0)) |v6| return probeBind(v6, port, true) else |_| {}
+    if (sys.socket(linux.AF.INET, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0)) |v4| return probeBind(v4, port, false) else |_| {}
     return .SUCCESS;
 }
 
 fn probeBind(fd: i32, port: u16, v6: bool) linux.E {
-    defer _ = linux.close(fd);
+    defer sys.close(fd);
     const one: i32 = 1;
     const zero: i32 = 0;
-    _ = linux.setsockopt(fd, linux.SOL.SOCKET, linux.SO.REUSEADDR, std.mem.asBytes(&one), @sizeOf(i32));
+    sys.setsockopt(fd, linux.SOL.SOCKET, linux.SO.REUSEADDR, std.mem.asBytes(&one)) catch {};
     if (v6) {
         // Dual-stack [::]: conflicts with IPv4 and IPv6 listeners alike.
-        _ = linux.setsockopt(fd, linux.IPPROTO.IPV6, linux.IPV6.V6ONLY, std.mem.asBytes(&zero), @sizeOf(i32));
+        sys.setsockopt(fd, linux.IPPROTO.IPV6, linux.IPV6.V6ONLY, std.mem.asBytes(&zero)) catch {};
         var sa: linux.sockaddr.in6 = .{ .port = std.mem.nativeToBig(u16, port), .flowinfo = 0, .addr = @splat(0), .scope_id = 0 };
-        return linux.errno(linux.bind(fd, @ptrCast(&sa), @sizeOf(linux.sockaddr.in6)));
+        return sys.resultErrno(sys.bind(fd, @ptrCast(&sa), @sizeOf(linux.sockaddr.in6)));
     }
     var sa: linux.sockaddr.in = .{ .port = std.mem.nativeToBig(u16, port), .addr = 0 };
-    return linux.errno(linux.bind(fd, @ptrCast(&sa), @sizeOf(linux.sockaddr.in)));
+    return sys.resultErrno(sys.bind(fd, @ptrCast(&sa), @sizeOf(linux.sockaddr.in)));
 }
 
 fn parseEntry(text: []const u8) ?Config.PortMapEntry {
@@ -206,17 +205,17 @@ test "vsock setters: libkrun's validation, nothing half-configured" {
 /// "<a host port free right now>:<guest>", so the tests do not depend on what the machine runs.
 fn freePortEntry(buf: *[16]u8, guest: u16) ![*:0]const u8 {
     const l = try listenLoopback();
-    _ = linux.close(l.fd);
+    sys.close(l.fd);
     return (try std.fmt.bufPrintSentinel(buf, "{d}:{d}", .{ l.port, guest }, 0)).ptr;
 }
 
 fn listenLoopback() !struct { fd: i32, port: u16 } {
-    const fd: i32 = @intCast(linux.socket(linux.AF.INET, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0));
+    const fd = try sys.socket(linux.AF.INET, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0);
     var sa: linux.sockaddr.in = .{ .port = 0, .addr = std.mem.nativeToBig(u32, 0x7f000001) };
-    try std.testing.expectEqual(@as(usize, 0), linux.bind(fd, @ptrCast(&sa), @sizeOf(linux.sockaddr.in)));
-    try std.testing.expectEqual(@as(usize, 0), linux.listen(fd, 1));
+    try sys.bind(fd, @ptrCast(&sa), @sizeOf(linux.sockaddr.in));
+    try sys.listen(fd, 1);
     var len: u32 = @sizeOf(linux.sockaddr.in);
-    _ = linux.getsockname(fd, @ptrCast(&sa), &len);
+    try sys.getsockname(fd, @ptrCast(&sa), &len);
     return .{ .fd = fd, .port = std.mem.bigToNative(u16, sa.port) };
 }
 
@@ -230,7 +229,7 @@ test "krun_set_port_map: a host port something listens on is -EADDRINUSE, and ch
     try t.expectEqual(@as(i32, 0), krun_set_port_map(id, &free));
     // A listener on the loopback only still takes the port from the guest's wildcard bind.
     const l = try listenLoopback();
-    defer _ = linux.close(l.fd);
+    defer sys.close(l.fd);
     var busy_buf: [16]u8 = undefined;
     const busy_entry = try std.fmt.bufPrintSentinel(&busy_buf, "{d}:81", .{l.port}, 0);
     const busy = [_]?[*:0]const u8{ free[0], busy_entry.ptr, null };

@@ -24,7 +24,7 @@
 const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
-const sys = @import("sys.zig");
+const sys = @import("../sys/linux.zig");
 const signal = @import("../sys/signal.zig");
 const Notifier = @import("Notifier.zig");
 
@@ -190,10 +190,8 @@ const Epoll = struct {
     const Event = linux.epoll_event;
 
     fn create() InitError!sys.fd_t {
-        const rc = linux.epoll_create1(linux.EPOLL.CLOEXEC);
-        return switch (linux.errno(rc)) {
-            .SUCCESS => @intCast(rc),
-            .MFILE, .NFILE, .NOMEM => error.SystemResources,
+        return sys.epoll_create1(linux.EPOLL.CLOEXEC) catch |e| switch (e) {
+            error.MFILE, error.NFILE, error.NOMEM => error.SystemResources,
             else => error.Unexpected,
         };
     }
@@ -206,28 +204,24 @@ const Epoll = struct {
     fn change(epfd: sys.fd_t, fd: sys.fd_t, id: Id, old: u32, new: u32) InitError!void {
         const op: u32 = if (new == 0) linux.EPOLL.CTL_DEL else if (old != 0) linux.EPOLL.CTL_MOD else linux.EPOLL.CTL_ADD;
         var ev: linux.epoll_event = .{ .events = new, .data = .{ .u64 = id } };
-        const rc = linux.epoll_ctl(epfd, op, fd, &ev);
-        switch (linux.errno(rc)) {
-            .SUCCESS => {},
-            .NOMEM, .NOSPC => return error.SystemResources,
-            .PERM => return error.NotPollable,
-            else => |e| {
+        sys.epoll_ctl(epfd, op, fd, &ev) catch |e| switch (e) {
+            error.NOMEM, error.NOSPC => return error.SystemResources,
+            error.PERM => return error.NotPollable,
+            else => {
                 log.err("epoll_ctl {d} fd {d}: {t}", .{ op, fd, e });
                 return error.Unexpected;
             },
-        }
+        };
     }
 
     fn wait(epfd: sys.fd_t, events: []Event) WaitError!usize {
-        const rc = linux.epoll_wait(epfd, events.ptr, @intCast(events.len), -1);
-        switch (linux.errno(rc)) {
-            .SUCCESS => return rc,
-            .INTR => return error.Interrupted,
-            else => |e| {
+        return sys.epoll_wait(epfd, events, -1) catch |e| switch (e) {
+            error.INTR => error.Interrupted,
+            else => {
                 log.warn("epoll_wait: {t}; the event loop ends and the VM with it", .{e});
                 return error.Failed;
             },
-        }
+        };
     }
 
     fn index(ev: Event) u64 {
@@ -370,32 +364,31 @@ test "interest changes: `out` only while asked for; a oneshot is re-armed by ask
     var loop_: EventLoop = undefined;
     try loop_.init();
     defer loop_.deinit();
-    var fds: [2]i32 = undefined;
-    try std.testing.expectEqual(@as(usize, 0), linux.pipe2(&fds, .{ .NONBLOCK = true, .CLOEXEC = true }));
-    defer _ = linux.close(fds[0]);
-    defer _ = linux.close(fds[1]);
+    var fds = try sys.pipe2(.{ .NONBLOCK = true, .CLOEXEC = true });
+    defer if (fds[0] >= 0) sys.close(fds[0]);
+    defer sys.close(fds[1]);
     var c: Counter = .{};
     const id = try loop_.add(.{ .fd = fds[1], .events = 0, .handler = .{ .ctx = &c, .call = Counter.notify, .arg = 7 } });
     try loop_.start();
     defer loop_.stop();
     // Not registered: an (always writable) empty pipe calls nobody.
-    _ = linux.nanosleep(&.{ .sec = 0, .nsec = 20_000_000 }, null);
+    sys.sleep(20 * std.time.ns_per_ms);
     try std.testing.expectEqual(@as(u32, 0), c.calls.load(.acquire));
     loop_.setEvents(id, out | oneshot);
     c.waitCalls(1);
     try std.testing.expectEqual(@as(u32, 7), c.last.load(.acquire));
     try std.testing.expect(c.events.load(.acquire) & out != 0);
     // Disarmed after one event, though the pipe stays writable; the same request re-arms it.
-    _ = linux.nanosleep(&.{ .sec = 0, .nsec = 20_000_000 }, null);
+    sys.sleep(20 * std.time.ns_per_ms);
     try std.testing.expectEqual(@as(u32, 1), c.calls.load(.acquire));
     loop_.setEvents(id, out | oneshot);
     c.waitCalls(2);
     try std.testing.expectEqual(@as(u32, 2), c.calls.load(.acquire));
     loop_.setEvents(id, 0);
-    _ = linux.close(fds[0]); // the reader leaves: EPOLLERR would fire if it were still registered
+    sys.close(fds[0]); // the reader leaves: EPOLLERR would fire if it were still registered
     fds[0] = -1;
     const calls = c.calls.load(.acquire);
-    _ = linux.nanosleep(&.{ .sec = 0, .nsec = 20_000_000 }, null);
+    sys.sleep(20 * std.time.ns_per_ms);
     try std.testing.expectEqual(calls, c.calls.load(.acquire));
 }
 
@@ -407,9 +400,8 @@ test "an epoll_wait failure runs on_failure and ends the thread" {
     loop_.on_failure = .{ .ctx = &failed, .call = Counter.hook };
     // Break the epoll fd under the loop: epoll_wait then fails with EBADF or EINVAL.
     const saved = loop_.poll_fd;
-    const dup = linux.fcntl(saved, linux.F.DUPFD_CLOEXEC, 0);
-    try std.testing.expectEqual(linux.E.SUCCESS, linux.errno(dup));
-    _ = linux.close(saved);
+    const dup = try sys.fcntl(saved, linux.F.DUPFD_CLOEXEC, 0);
+    sys.close(saved);
     loop_.poll_fd = -1;
     try loop_.start();
     failed.waitCalls(1);

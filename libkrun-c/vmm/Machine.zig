@@ -13,7 +13,7 @@ const terminal = @import("terminal.zig");
 const protocol = @import("init_protocol");
 const arch = @import("arch.zig").current;
 const kvm = @import("kvm.zig");
-const sys = @import("sys.zig");
+const sys = @import("../sys/linux.zig");
 const loader = @import("kernel_loader.zig");
 const GuestMemory = @import("guest_memory");
 const Vcpu = @import("Vcpu.zig");
@@ -391,7 +391,7 @@ fn residentBytes(mapping: loader.Mapping) u64 {
     var off: usize = 0;
     while (off < mapping.len) {
         const len = @min(mapping.len - off, vec.len * page);
-        if (linux.errno(linux.mincore(mapping[off..].ptr, len, &vec)) != .SUCCESS) return 0;
+        sys.mincore(@alignCast(mapping[off..][0..len]), &vec) catch return 0;
         for (vec[0 .. (len + page - 1) / page]) |v| total += (v & 1) * page;
         off += len;
     }
@@ -415,7 +415,7 @@ const testing = std.testing;
 fn writeTestFile(path: [:0]const u8, bytes: []const u8) !void {
     const fd = try sys.open(path, .{ .ACCMODE = .WRONLY, .CREAT = true, .TRUNC = true, .CLOEXEC = true });
     defer sys.close(fd);
-    try testing.expectEqual(bytes.len, linux.write(fd, bytes.ptr, bytes.len));
+    try testing.expectEqual(bytes.len, try sys.write(fd, bytes));
 }
 
 fn tinyConfig(cfg: *Config, kernel: []const u8, out: []const u8, vcpus: u8) void {
@@ -444,7 +444,7 @@ test "a tiny guest runs on real KVM, prints through COM1 and exits through the i
     var buf: [16]u8 = undefined;
     const fd = try sys.open(out, .{ .ACCMODE = .RDONLY, .CLOEXEC = true });
     defer sys.close(fd);
-    const n = linux.read(fd, &buf, buf.len);
+    const n = try sys.read(fd, &buf);
     try testing.expectEqualStrings("OK\n", buf[0..n]);
 }
 
@@ -480,8 +480,7 @@ test "an event loop that fails ends the VM with status 1 and reason vmm_error" {
     const m = try Machine.create(testing.allocator, &cfg);
     defer m.destroy();
     // Break the epoll fd under the loop (as EventLoop's own test does): epoll_wait fails at once.
-    const dup = linux.fcntl(m.loop.poll_fd, linux.F.DUPFD_CLOEXEC, 0);
-    try testing.expectEqual(linux.E.SUCCESS, linux.errno(dup));
+    const dup = try sys.fcntl(m.loop.poll_fd, linux.F.DUPFD_CLOEXEC, 0);
     sys.close(m.loop.poll_fd);
     m.loop.poll_fd = -1;
     defer m.loop.poll_fd = @intCast(dup); // closed by destroy
@@ -501,8 +500,7 @@ fn guestCount(m: *const Machine) !u64 {
 }
 
 fn sleepMs(ms: u64) void {
-    const ts: linux.timespec = .{ .sec = 0, .nsec = @intCast(ms * std.time.ns_per_ms) };
-    _ = linux.nanosleep(&ts, null);
+    sys.nanosleep(ms * std.time.ns_per_ms) catch {};
 }
 
 test "pause freezes the vCPUs and resume lets them run on; both idempotent; stop ends a paused VM" {

@@ -15,7 +15,7 @@
 const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
-const sys = @import("sys.zig");
+const sys = @import("../sys/linux.zig");
 const fd_calls = @import("../sys/fd.zig");
 
 const is_macos = @import("builtin").os.tag == .macos;
@@ -49,15 +49,12 @@ pub const Sink = struct {
     pub fn open(fd: i32) error{SystemResources}!Sink {
         if (fd < 0) return .{};
         if (comptime is_macos) return openMac(fd);
-        var st: linux.Statx = undefined;
-        const at_empty_path = 0x1000;
-        if (linux.errno(linux.statx(fd, "", at_empty_path, .{ .TYPE = true }, &st)) != .SUCCESS)
-            return error.SystemResources;
+        const st = sys.fstatx(fd, .{ .TYPE = true }) catch return error.SystemResources;
         const mode: u32 = st.mode;
         if (linux.S.ISSOCK(mode)) return .{ .fd = try fd_calls.dupCloexec(fd), .mode = .socket };
         if (linux.S.ISREG(mode) or linux.S.ISBLK(mode)) return .{ .fd = try fd_calls.dupCloexec(fd), .mode = .file };
-        const flags = linux.fcntl(fd, linux.F.GETFL, 0);
-        if (linux.errno(flags) == .SUCCESS and flags & @as(u32, @bitCast(linux.O{ .NONBLOCK = true })) != 0)
+        const flags = sys.fcntl(fd, linux.F.GETFL, 0) catch 0;
+        if (flags & @as(u32, @bitCast(linux.O{ .NONBLOCK = true })) != 0)
             return .{ .fd = try fd_calls.dupCloexec(fd), .mode = .nonblocking };
         if (reopen(fd)) |own| return .{ .fd = own, .mode = .nonblocking };
         return .{ .fd = try fd_calls.dupCloexec(fd), .mode = .guarded };
@@ -92,47 +89,21 @@ pub const Sink = struct {
     /// (it discards from then on) and is logged once.
     pub fn write(self: *Sink, bytes: []const u8) Result {
         if (bytes.len == 0) return .{ .written = 0 };
-        if (comptime is_macos) return self.writeMac(bytes);
         while (true) {
-            const rc = switch (self.mode) {
+            const len = switch (self.mode) {
                 .discard => return .{ .written = bytes.len },
-                .socket => linux.sendto(self.fd, bytes.ptr, bytes.len, linux.MSG.DONTWAIT | linux.MSG.NOSIGNAL, null, 0),
-                .nonblocking, .file => linux.write(self.fd, bytes.ptr, bytes.len),
                 .guarded => blk: {
                     if (!writable(self.fd)) return .blocked;
-                    break :blk linux.write(self.fd, bytes.ptr, @min(bytes.len, guarded_chunk));
+                    break :blk @min(bytes.len, guarded_chunk);
                 },
+                .nonblocking, .socket, .file => bytes.len,
             };
-            switch (linux.errno(rc)) {
-                .SUCCESS => return .{ .written = rc },
-                .INTR => continue,
-                .AGAIN => return .blocked,
-                else => |e| {
-                    log.warn("guest output: {t}; discarding further output", .{e});
-                    self.close();
-                    return .dead;
-                },
-            }
-        }
-    }
-
-    fn writeMac(self: *Sink, bytes: []const u8) Result {
-        while (true) {
-            const rc = switch (self.mode) {
-                .discard => return .{ .written = bytes.len },
-                .socket => std.c.send(self.fd, bytes.ptr, bytes.len, std.c.MSG.DONTWAIT),
-                .nonblocking, .file => std.c.write(self.fd, bytes.ptr, bytes.len),
-                .guarded => blk: {
-                    if (!writable(self.fd)) return .blocked;
-                    break :blk std.c.write(self.fd, bytes.ptr, @min(bytes.len, guarded_chunk));
-                },
-            };
-            if (rc >= 0) return .{ .written = @intCast(rc) };
-            switch (std.c.errno(rc)) {
-                .INTR => continue,
-                .AGAIN => return .blocked,
-                else => |e| {
-                    log.warn("guest output: {t}; discarding further output", .{e});
+            switch (writeOnce(self.fd, self.mode == .socket, bytes[0..len])) {
+                .written => |n| return .{ .written = n },
+                .interrupted => continue,
+                .again => return .blocked,
+                .failed => |name| {
+                    log.warn("guest output: {s}; discarding further output", .{name});
                     self.close();
                     return .dead;
                 },
@@ -141,13 +112,37 @@ pub const Sink = struct {
     }
 };
 
+const Attempt = union(enum) { written: usize, interrupted, again, failed: []const u8 };
+
+/// One send (a socket: never waits, no SIGPIPE where the flag exists) or write of `bytes`:
+/// through the syscall layer on Linux, libc on macOS. `failed` names the errno.
+fn writeOnce(fd: i32, socket: bool, bytes: []const u8) Attempt {
+    if (comptime is_macos) {
+        const rc = if (socket) std.c.send(fd, bytes.ptr, bytes.len, std.c.MSG.DONTWAIT) else std.c.write(fd, bytes.ptr, bytes.len);
+        if (rc >= 0) return .{ .written = @intCast(rc) };
+        return switch (std.c.errno(rc)) {
+            .INTR => .interrupted,
+            .AGAIN => .again,
+            else => |e| .{ .failed = @tagName(e) },
+        };
+    }
+    const result = if (socket)
+        sys.sendto(fd, bytes, linux.MSG.DONTWAIT | linux.MSG.NOSIGNAL, null, 0)
+    else
+        sys.write(fd, bytes);
+    const n = result catch |err| return switch (err) {
+        error.INTR => .interrupted,
+        error.AGAIN => .again,
+        else => .{ .failed = @errorName(err) },
+    };
+    return .{ .written = n };
+}
+
 /// A new open file description of what `fd` refers to, non-blocking: its flags are ours alone.
 fn reopen(fd: i32) ?i32 {
     var path_buf: [32]u8 = undefined;
     const path = std.fmt.bufPrint(&path_buf, "/proc/self/fd/{d}\x00", .{fd}) catch return null;
-    const rc = linux.open(@ptrCast(path.ptr), .{ .ACCMODE = .WRONLY, .NONBLOCK = true, .NOCTTY = true, .CLOEXEC = true }, 0);
-    if (linux.errno(rc) != .SUCCESS) return null;
-    return @intCast(rc);
+    return sys.open(@ptrCast(path.ptr), .{ .ACCMODE = .WRONLY, .NONBLOCK = true, .NOCTTY = true, .CLOEXEC = true }) catch null;
 }
 
 fn writable(fd: i32) bool {
@@ -156,9 +151,8 @@ fn writable(fd: i32) bool {
         return std.c.poll(&mfd, 1, 0) == 1;
     }
     var pfd = [1]linux.pollfd{.{ .fd = fd, .events = linux.POLL.OUT, .revents = 0 }};
-    const rc = linux.poll(&pfd, 1, 0);
     // ERR/HUP count as writable: the write then reports the error.
-    return linux.errno(rc) == .SUCCESS and rc == 1;
+    return (sys.poll(&pfd, 0) catch 0) == 1;
 }
 
 /// Waits up to `timeout_ms` for `fd` to take output (used only for the bounded final flush).
@@ -169,7 +163,7 @@ pub fn waitWritable(fd: i32, timeout_ms: i32) void {
         return;
     }
     var pfd = [1]linux.pollfd{.{ .fd = fd, .events = linux.POLL.OUT, .revents = 0 }};
-    _ = linux.poll(&pfd, 1, timeout_ms);
+    _ = sys.poll(&pfd, timeout_ms) catch {};
 }
 
 /// How long the final flush (the VM has ended) may wait for slow readers: it gives up at once
@@ -277,17 +271,15 @@ pub fn Ring(comptime capacity: usize) type {
 const testing = std.testing;
 
 fn testPipe(flags: linux.O) ![2]i32 {
-    var fds: [2]i32 = undefined;
-    try testing.expectEqual(@as(usize, 0), linux.pipe2(&fds, flags));
-    return fds;
+    return sys.pipe2(flags);
 }
 
 fn drainPipe(fd: i32, buf: []u8) usize {
     var total: usize = 0;
     while (true) {
-        const rc = linux.read(fd, buf.ptr, buf.len);
-        if (linux.errno(rc) != .SUCCESS or rc == 0) return total;
-        total += rc;
+        const n = sys.read(fd, buf) catch return total;
+        if (n == 0) return total;
+        total += n;
     }
 }
 
@@ -300,8 +292,8 @@ test "ring: push is bounded, wraps, and keeps byte order" {
     try testing.expectEqual(Flush.drained, r.flush(&sink));
     try testing.expectEqual(@as(usize, 6), r.push("abcdef")); // wraps around the end
     const fds = try testPipe(.{ .NONBLOCK = true, .CLOEXEC = true });
-    defer _ = linux.close(fds[0]);
-    defer _ = linux.close(fds[1]);
+    defer sys.close(fds[0]);
+    defer sys.close(fds[1]);
     var out = try Sink.open(fds[1]);
     defer out.close();
     try testing.expectEqual(Flush.drained, r.flush(&out));
@@ -312,15 +304,15 @@ test "ring: push is bounded, wraps, and keeps byte order" {
 test "sink: a full pipe blocks instead of waiting; draining resumes; the caller's flags stay" {
     // A blocking pipe, as an embedder's stdout would be: we must not make it non-blocking.
     const fds = try testPipe(.{ .CLOEXEC = true });
-    defer _ = linux.close(fds[0]);
-    defer _ = linux.close(fds[1]);
-    _ = linux.fcntl(fds[0], linux.F.SETFL, @as(u32, @bitCast(linux.O{ .NONBLOCK = true }))); // our reader side only
-    const flags_before = linux.fcntl(fds[1], linux.F.GETFL, 0);
+    defer sys.close(fds[0]);
+    defer sys.close(fds[1]);
+    _ = try sys.fcntl(fds[0], linux.F.SETFL, @as(u32, @bitCast(linux.O{ .NONBLOCK = true }))); // our reader side only
+    const flags_before = try sys.fcntl(fds[1], linux.F.GETFL, 0);
     var sink = try Sink.open(fds[1]);
     defer sink.close();
     try testing.expect(sink.mode == .nonblocking or sink.mode == .guarded);
     try testing.expect(sink.pollable());
-    try testing.expectEqual(flags_before, linux.fcntl(fds[1], linux.F.GETFL, 0));
+    try testing.expectEqual(flags_before, try sys.fcntl(fds[1], linux.F.GETFL, 0));
 
     var r: Ring(64 * 1024) = .{};
     const chunk: [4096]u8 = @splat('x');
@@ -350,8 +342,8 @@ test "sink: a full pipe blocks instead of waiting; draining resumes; the caller'
 
 test "ring: discard drops pending output (reset)" {
     const fds = try testPipe(.{ .NONBLOCK = true, .CLOEXEC = true });
-    defer _ = linux.close(fds[0]);
-    defer _ = linux.close(fds[1]);
+    defer sys.close(fds[0]);
+    defer sys.close(fds[1]);
     var sink = try Sink.open(fds[1]);
     defer sink.close();
     var r: Ring(16) = .{};
@@ -365,24 +357,22 @@ test "ring: discard drops pending output (reset)" {
 
 test "sink: a pipe without reader is dead, not a signal; sockets and files" {
     const fds = try testPipe(.{ .CLOEXEC = true });
-    defer _ = linux.close(fds[1]);
+    defer sys.close(fds[1]);
     var sink = try Sink.open(fds[1]);
     defer sink.close();
-    _ = linux.close(fds[0]);
+    sys.close(fds[0]);
     // SIGPIPE is blocked on the event-loop thread by its owner; here, for the test thread.
-    var set = linux.sigemptyset();
-    linux.sigaddset(&set, linux.SIG.PIPE);
+    const set = sys.sigset(&.{linux.SIG.PIPE});
     var old: linux.sigset_t = undefined;
-    _ = linux.sigprocmask(linux.SIG.BLOCK, &set, &old);
-    defer _ = linux.sigprocmask(linux.SIG.SETMASK, &old, null);
+    try sys.sigprocmask(linux.SIG.BLOCK, &set, &old);
+    defer sys.sigprocmask(linux.SIG.SETMASK, &old, null) catch {};
     try testing.expect(sink.write("x") == .dead);
     try testing.expect(sink.mode == .discard);
     try testing.expect(sink.write("y") == .written);
 
-    var sv: [2]i32 = undefined;
-    try testing.expectEqual(@as(usize, 0), linux.socketpair(linux.AF.UNIX, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0, &sv));
-    defer _ = linux.close(sv[0]);
-    defer _ = linux.close(sv[1]);
+    const sv = try sys.socketpair(linux.AF.UNIX, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0);
+    defer sys.close(sv[0]);
+    defer sys.close(sv[1]);
     var s = try Sink.open(sv[0]);
     defer s.close();
     try testing.expectEqual(Sink.Mode.socket, s.mode);
@@ -396,12 +386,11 @@ test "sink: a pipe without reader is dead, not a signal; sockets and files" {
         else => {},
     };
     try testing.expect(blocked); // a full socket buffer: MSG_DONTWAIT, the socket stays blocking
-    try testing.expectEqual(@as(usize, 0), linux.fcntl(sv[0], linux.F.GETFL, 0) & @as(u32, @bitCast(linux.O{ .NONBLOCK = true })));
+    try testing.expectEqual(@as(usize, 0), try sys.fcntl(sv[0], linux.F.GETFL, 0) & @as(u32, @bitCast(linux.O{ .NONBLOCK = true })));
 
-    const mfd = linux.memfd_create("zkrun-sink-test", linux.MFD.CLOEXEC);
-    try testing.expectEqual(linux.E.SUCCESS, linux.errno(mfd));
-    defer _ = linux.close(@intCast(mfd));
-    var f = try Sink.open(@intCast(mfd));
+    const mfd = try sys.memfd_create("zkrun-sink-test", linux.MFD.CLOEXEC);
+    defer sys.close(mfd);
+    var f = try Sink.open(mfd);
     defer f.close();
     try testing.expectEqual(Sink.Mode.file, f.mode); // a regular file: plain writes, never watched
     try testing.expect(!f.pollable());

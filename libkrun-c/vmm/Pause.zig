@@ -7,6 +7,7 @@
 //! because only the parked vCPUs and the parked loop would start it.
 const std = @import("std");
 const linux = std.os.linux;
+const sys = @import("../sys/linux.zig");
 
 const Pause = @This();
 
@@ -69,7 +70,7 @@ pub fn park(self: *Pause) void {
     _ = self.parked.fetchAdd(1, .seq_cst);
     wakeAll(&self.parked);
     while (self.word.load(.seq_cst) == @backingInt(State.paused)) {
-        _ = linux.futex_4arg(&self.word.raw, .{ .cmd = .WAIT, .private = true }, @backingInt(State.paused), null);
+        sys.futexWait(&self.word, @backingInt(State.paused), null) catch {}; // rechecked above
     }
     _ = self.parked.fetchSub(1, .seq_cst);
 }
@@ -86,18 +87,16 @@ pub fn waitParked(self: *Pause, count: u32, timeout_ns: u64) bool {
         if (t >= deadline) return false;
         const left = deadline - t;
         const ts: linux.timespec = .{ .sec = @intCast(left / std.time.ns_per_s), .nsec = @intCast(left % std.time.ns_per_s) };
-        _ = linux.futex_4arg(&self.parked.raw, .{ .cmd = .WAIT, .private = true }, seen, &ts);
+        sys.futexWait(&self.parked, seen, &ts) catch {}; // rechecked above
     }
 }
 
 fn wakeAll(word: *std.atomic.Value(u32)) void {
-    _ = linux.futex_3arg(&word.raw, .{ .cmd = .WAKE, .private = true }, std.math.maxInt(i32));
+    sys.futexWake(word, std.math.maxInt(i32));
 }
 
 fn now() u64 {
-    var ts: linux.timespec = undefined;
-    _ = linux.clock_gettime(.MONOTONIC, &ts);
-    return @as(u64, @intCast(ts.sec)) * std.time.ns_per_s + @as(u64, @intCast(ts.nsec));
+    return @intCast(sys.nowNs());
 }
 
 const testing = std.testing;

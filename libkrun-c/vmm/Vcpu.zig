@@ -12,7 +12,7 @@ const linux = std.os.linux;
 const assert = std.debug.assert;
 const abi = @import("kvm_abi.zig");
 const kvm = @import("kvm.zig");
-const sys = @import("sys.zig");
+const sys = @import("../sys/linux.zig");
 const Notifier = @import("Notifier.zig");
 const Pio = @import("legacy/Pio.zig");
 const arch = @import("arch.zig").current;
@@ -92,11 +92,10 @@ pub fn installKickHandler() void {
     if (kick_installed.swap(true, .acq_rel)) return;
     var act: linux.Sigaction = .{
         .handler = .{ .handler = kickHandler },
-        .mask = linux.sigemptyset(),
+        .mask = sys.sigset(&.{}),
         .flags = 0,
     };
-    const rc = linux.sigaction(kickSignal(), &act, null);
-    assert(linux.errno(rc) == .SUCCESS); // tidy: signals to our own threads
+    sys.sigaction(kickSignal(), &act, null) catch unreachable; // tidy: signals to our own threads
 }
 
 pub fn kick(self: *Vcpu) void {
@@ -118,9 +117,8 @@ pub fn join(self: *Vcpu) void {
 }
 
 fn threadMain(self: *Vcpu) void {
-    var set = linux.sigemptyset();
-    linux.sigaddset(&set, kickSignal());
-    _ = linux.sigprocmask(linux.SIG.UNBLOCK, &set, null);
+    const set = sys.sigset(&.{kickSignal()});
+    sys.sigprocmask(linux.SIG.UNBLOCK, &set, null) catch {};
     self.tid.store(sys.gettid(), .seq_cst);
     defer self.tid.store(0, .seq_cst);
     const outcome = self.runLoop();

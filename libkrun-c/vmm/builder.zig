@@ -22,7 +22,7 @@ const tsi = @import("../tsi/Service.zig");
 const protocol = @import("init_protocol");
 const arch = @import("arch.zig").current;
 const kvm = @import("kvm.zig");
-const sys = @import("sys.zig");
+const sys = @import("../sys/linux.zig");
 const Notifier = @import("Notifier.zig");
 const loader = @import("kernel_loader.zig");
 const terminal = @import("terminal.zig");
@@ -198,12 +198,10 @@ fn openOutput(path: []const u8) ?sys.fd_t {
     if (path.len > std.fs.max_path_bytes) return null;
     @memcpy(z[0..path.len], path);
     z[path.len] = 0;
-    const rc = linux.open(@ptrCast(&z), .{ .ACCMODE = .WRONLY, .CREAT = true, .APPEND = true, .CLOEXEC = true }, 0o644);
-    if (linux.errno(rc) != .SUCCESS) {
-        log.warn("cannot open console output {s}: {t}", .{ path, linux.errno(rc) });
+    return sys.openMode(@ptrCast(&z), .{ .ACCMODE = .WRONLY, .CREAT = true, .APPEND = true, .CLOEXEC = true }, 0o644) catch |err| {
+        log.warn("cannot open console output {s}: {t}", .{ path, err });
         return null;
-    }
-    return @intCast(rc);
+    };
 }
 
 /// The virtio devices, in libkrun's attach order: balloon → rng → console → fs → block →
@@ -259,7 +257,7 @@ fn buildNic(b: *Builder, nic: Config.Nic) Error!void {
         error.SystemResources => error.SystemResources,
     };
     const dev = m.gpa.create(Net.Net) catch |err| {
-        _ = linux.close(opened.fd);
+        sys.close(opened.fd);
         return err;
     };
     dev.init(m.gpa, .{ .fd = opened.fd, .kind = opened.kind, .mac = nic.mac, .features = nic.features }) catch |err| {

@@ -17,7 +17,7 @@
 const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
-const sys = @import("sys.zig");
+const sys = @import("../sys/linux.zig");
 const arch = @import("arch.zig").current;
 const layout = arch.layout;
 const GuestMemory = @import("guest_memory");
@@ -178,8 +178,7 @@ fn mapFilePrivate(fd: sys.fd_t, len: usize, offset: u64) sys.Error!Mapping {
 /// page tables of gigabytes of guest RAM, and a child has no use for them).
 pub fn adviseGuestMemory(m: Mapping) void {
     inline for (.{ linux.MADV.DONTDUMP, linux.MADV.DONTFORK }) |advice| {
-        const rc = linux.madvise(m.ptr, m.len, advice);
-        if (linux.errno(rc) != .SUCCESS) log.warn("madvise({d}) on guest memory: {t}", .{ advice, linux.errno(rc) });
+        sys.madvise(m, advice) catch |err| log.warn("madvise({d}) on guest memory: {t}", .{ advice, err });
     }
 }
 
@@ -213,8 +212,7 @@ pub fn mapGuestRam(len: usize, guest_addr: u64) Error!Mapping {
     if (span - head - len > 0) sys.munmap(@alignCast(whole[head + len ..]));
     const m: Mapping = @alignCast(whole[head..][0..len]);
     // Not a warning: a kernel without THP answers EINVAL, and RAM simply stays 4 KiB pages.
-    const rc = linux.madvise(m.ptr, m.len, linux.MADV.HUGEPAGE);
-    if (linux.errno(rc) != .SUCCESS) log.debug("madvise(MADV_HUGEPAGE) on guest RAM: {t}", .{linux.errno(rc)});
+    sys.madvise(m, linux.MADV.HUGEPAGE) catch |err| log.debug("madvise(MADV_HUGEPAGE) on guest RAM: {t}", .{err});
     return m;
 }
 
@@ -336,12 +334,10 @@ fn fileOf(addr: u64, len: u64) ?Backing {
     defer sys.close(fd);
     var filled: usize = 0;
     while (true) {
-        const rc = linux.read(fd, maps_buf[filled..].ptr, maps_buf.len - filled);
-        switch (linux.errno(rc)) {
-            .SUCCESS => {},
-            .INTR => continue,
+        const rc = sys.read(fd, maps_buf[filled..]) catch |err| switch (err) {
+            error.INTR => continue,
             else => return null,
-        }
+        };
         filled += rc;
         const eof = rc == 0;
         var start: usize = 0;

@@ -6,7 +6,7 @@ const test_tmp = @import("../test_tmp.zig");
 const linux = std.os.linux;
 const testing = std.testing;
 const kl = @import("kernel_loader.zig");
-const sys = @import("sys.zig");
+const sys = @import("../sys/linux.zig");
 const layout = @import("arch.zig").current.layout;
 const GuestMemory = @import("guest_memory");
 const elf = @import("kernel_elf");
@@ -59,7 +59,7 @@ test "mapBundlePrivate: file-backed pages are remapped copy-on-write, not shared
     defer sys.close(fd);
     var content: [3 * kl.page]u8 = undefined;
     for (&content, 0..) |*b, i| b.* = @truncate(i * 7);
-    try testing.expectEqual(content.len, linux.pwrite(fd, &content, content.len, 0));
+    try testing.expectEqual(content.len, try sys.pwrite(fd, &content, 0));
     const lib = try sys.mmap(3 * kl.page, .{ .READ = true, .WRITE = true }, .{ .TYPE = .PRIVATE }, fd, 0);
     defer sys.munmap(lib);
     const bundle = lib[kl.page..][0 .. kl.page + 100];

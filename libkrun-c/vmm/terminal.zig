@@ -10,7 +10,7 @@
 const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
-const sys = @import("sys.zig");
+const sys = @import("../sys/linux.zig");
 
 const log = std.log.scoped(.vmm);
 
@@ -63,20 +63,19 @@ pub const Flag = struct {
 pub fn getAttr(fd: i32) ?Termios {
     if (fd < 0) return null;
     var t: Termios = undefined;
-    const rc = linux.syscall3(.ioctl, @as(u32, @bitCast(fd)), linux.T.CGETS, @intFromPtr(&t));
-    if (linux.errno(rc) != .SUCCESS) return null;
+    _ = sys.ioctl(fd, linux.T.CGETS, @intFromPtr(&t)) catch return null;
     return t;
 }
 
 /// TCSETS (TCSANOW). EINTR is retried: the restore on the way out must not be lost to a signal.
 pub fn setAttr(fd: i32, t: *const Termios) bool {
+    if (fd < 0) return false;
     while (true) {
-        const rc = linux.syscall3(.ioctl, @as(u32, @bitCast(fd)), linux.T.CSETS, @intFromPtr(t));
-        switch (linux.errno(rc)) {
-            .SUCCESS => return true,
-            .INTR => continue,
+        _ = sys.ioctl(fd, linux.T.CSETS, @intFromPtr(t)) catch |err| switch (err) {
+            error.INTR => continue,
             else => return false,
-        }
+        };
+        return true;
     }
 }
 
@@ -104,7 +103,7 @@ pub fn windowSize(fd: i32) ?Size {
         if (std.c.ioctl(fd, std.c.T.IOCGWINSZ, &ws) != 0) return null;
         return .{ .cols = ws.col, .rows = ws.row };
     }
-    if (linux.errno(linux.ioctl(fd, linux.T.IOCGWINSZ, @intFromPtr(&ws))) != .SUCCESS) return null;
+    _ = sys.ioctl(fd, linux.T.IOCGWINSZ, @intFromPtr(&ws)) catch return null;
     return .{ .cols = ws.col, .rows = ws.row };
 }
 
@@ -112,7 +111,8 @@ pub fn windowSize(fd: i32) ?Size {
 pub fn setWindowSize(fd: i32, size: Size) bool {
     if (fd < 0) return false;
     const ws: Winsize = .{ .row = size.rows, .col = size.cols, .xpixel = 0, .ypixel = 0 };
-    return linux.errno(linux.ioctl(fd, linux.T.IOCSWINSZ, @intFromPtr(&ws))) == .SUCCESS;
+    _ = sys.ioctl(fd, linux.T.IOCSWINSZ, @intFromPtr(&ws)) catch return false;
+    return true;
 }
 
 /// cfmakeraw(3): no line editing, echo, signals or output processing. ^C reaches the guest as a
@@ -186,7 +186,7 @@ pub const Watch = struct {
     /// re-reads the terminal's size.
     pub fn notify(self: Watch) void {
         const one: u64 = 1;
-        _ = linux.write(self.fd, std.mem.asBytes(&one), 8);
+        _ = sys.write(self.fd, std.mem.asBytes(&one)) catch {};
     }
 };
 
@@ -236,29 +236,30 @@ pub fn unwatch(w: Watch) void {
 fn installHandler() bool {
     const act: linux.Sigaction = .{
         .handler = .{ .sigaction = onWinch },
-        .mask = linux.sigemptyset(),
+        .mask = sys.sigset(&.{}),
         // SA_RESTART: other threads of the embedding program see no EINTR from a resize.
         .flags = linux.SA.SIGINFO | linux.SA.RESTART,
     };
     var old: linux.Sigaction = undefined;
-    if (linux.errno(linux.sigaction(.WINCH, &act, &old)) != .SUCCESS) return false;
+    sys.sigaction(.WINCH, &act, &old) catch return false;
     previous = old;
     return true;
 }
 
 fn uninstallHandler() void {
     var current: linux.Sigaction = undefined;
-    if (linux.errno(linux.sigaction(.WINCH, null, &current)) != .SUCCESS) return;
+    sys.sigaction(.WINCH, null, &current) catch return;
     if (current.handler.sigaction != onWinch) return;
-    _ = linux.sigaction(.WINCH, &previous, null);
+    sys.sigaction(.WINCH, &previous, null) catch {};
 }
 
-/// Async-signal-safe: atomic loads and write(2) on eventfds (raw syscalls leave errno alone).
+/// Async-signal-safe: atomic loads and write(2) on eventfds (the layer's raw syscalls leave
+/// errno alone, and `sys.write` neither logs nor retries).
 fn onWinch(sig: linux.SIG, info: *const linux.siginfo_t, ctx: ?*anyopaque) callconv(.c) void {
     const one: u64 = 1;
     for (&watchers) |*w| {
         if (!w.active.load(.acquire)) continue;
-        _ = linux.write(w.fd.load(.acquire), std.mem.asBytes(&one), 8);
+        _ = sys.write(w.fd.load(.acquire), std.mem.asBytes(&one)) catch {};
     }
     if (previous.flags & linux.SA.SIGINFO != 0) {
         if (previous.handler.sigaction) |f| f(sig, info, ctx);
@@ -279,30 +280,26 @@ pub const TestPty = struct {
     slave: i32,
 
     pub fn open() !TestPty {
-        const ptmx_rc = linux.open("/dev/ptmx", .{ .ACCMODE = .RDWR, .NOCTTY = true, .CLOEXEC = true }, 0);
-        if (linux.errno(ptmx_rc) != .SUCCESS) return error.SkipZigTest;
-        const master: i32 = @intCast(ptmx_rc);
-        errdefer _ = linux.close(master);
+        const master = sys.open("/dev/ptmx", .{ .ACCMODE = .RDWR, .NOCTTY = true, .CLOEXEC = true }) catch return error.SkipZigTest;
+        errdefer sys.close(master);
         var unlock: i32 = 0;
-        if (linux.errno(linux.ioctl(master, linux.T.IOCSPTLCK, @intFromPtr(&unlock))) != .SUCCESS) return error.SkipZigTest;
+        _ = sys.ioctl(master, linux.T.IOCSPTLCK, @intFromPtr(&unlock)) catch return error.SkipZigTest;
         var n: u32 = 0;
-        if (linux.errno(linux.ioctl(master, linux.T.IOCGPTN, @intFromPtr(&n))) != .SUCCESS) return error.SkipZigTest;
+        _ = sys.ioctl(master, linux.T.IOCGPTN, @intFromPtr(&n)) catch return error.SkipZigTest;
         var path_buf: [32]u8 = undefined;
         const path = try std.fmt.bufPrintSentinel(&path_buf, "/dev/pts/{d}", .{n}, 0);
-        const slave_rc = linux.open(path, .{ .ACCMODE = .RDWR, .NOCTTY = true, .CLOEXEC = true }, 0);
-        if (linux.errno(slave_rc) != .SUCCESS) return error.SkipZigTest;
-        return .{ .master = master, .slave = @intCast(slave_rc) };
+        const slave = sys.open(path, .{ .ACCMODE = .RDWR, .NOCTTY = true, .CLOEXEC = true }) catch return error.SkipZigTest;
+        return .{ .master = master, .slave = slave };
     }
 
     pub fn setSize(self: TestPty, cols: u16, rows: u16) !void {
         const ws: Winsize = .{ .row = rows, .col = cols, .xpixel = 0, .ypixel = 0 };
-        const rc = linux.ioctl(self.slave, linux.T.IOCSWINSZ, @intFromPtr(&ws));
-        try testing.expectEqual(linux.E.SUCCESS, linux.errno(rc));
+        _ = try sys.ioctl(self.slave, linux.T.IOCSWINSZ, @intFromPtr(&ws));
     }
 
     pub fn close(self: TestPty) void {
-        _ = linux.close(self.slave);
-        _ = linux.close(self.master);
+        sys.close(self.slave);
+        sys.close(self.master);
     }
 };
 
@@ -311,8 +308,7 @@ test "termios: the kernel fills exactly our struct, and raw mode is restored byt
     defer pty.close();
     // TCGETS writes 36 bytes: poison a larger buffer and check nothing past ours changed.
     var buf: [64]u8 = @splat(0xa5);
-    const rc = linux.syscall3(.ioctl, @as(u32, @bitCast(pty.slave)), linux.T.CGETS, @intFromPtr(&buf));
-    try testing.expectEqual(linux.E.SUCCESS, linux.errno(rc));
+    _ = try sys.ioctl(pty.slave, linux.T.CGETS, @intFromPtr(&buf));
     for (buf[@sizeOf(Termios)..]) |b| try testing.expectEqual(@as(u8, 0xa5), b);
 
     const before = getAttr(pty.slave).?;
@@ -355,25 +351,25 @@ test "SIGWINCH: every watcher is signalled, the previous handler still runs and 
             _ = calls.fetchAdd(1, .monotonic);
         }
     };
-    const mine: linux.Sigaction = .{ .handler = .{ .handler = Prev.handler }, .mask = linux.sigemptyset(), .flags = 0 };
+    const mine: linux.Sigaction = .{ .handler = .{ .handler = Prev.handler }, .mask = sys.sigset(&.{}), .flags = 0 };
     var saved: linux.Sigaction = undefined;
-    try testing.expectEqual(linux.E.SUCCESS, linux.errno(linux.sigaction(.WINCH, &mine, &saved)));
-    defer _ = linux.sigaction(.WINCH, &saved, null);
+    try sys.sigaction(.WINCH, &mine, &saved);
+    defer sys.sigaction(.WINCH, &saved, null) catch {};
 
     const a = watch().?;
     const b = watch().?;
     try testing.expect(a.fd != b.fd);
-    try testing.expectEqual(linux.E.SUCCESS, linux.errno(linux.tgkill(linux.getpid(), linux.gettid(), .WINCH)));
+    sys.tgkill(sys.gettid(), .WINCH);
     try testing.expectEqual(@as(u64, 1), sys.eventfdDrain(a.fd));
     try testing.expectEqual(@as(u64, 1), sys.eventfdDrain(b.fd));
     try testing.expectEqual(@as(u32, 1), Prev.calls.load(.monotonic));
     unwatch(a);
-    try testing.expectEqual(linux.E.SUCCESS, linux.errno(linux.tgkill(linux.getpid(), linux.gettid(), .WINCH)));
+    sys.tgkill(sys.gettid(), .WINCH);
     try testing.expectEqual(@as(u64, 0), sys.eventfdDrain(a.fd));
     try testing.expectEqual(@as(u64, 1), sys.eventfdDrain(b.fd));
     unwatch(b);
     var now: linux.Sigaction = undefined;
-    try testing.expectEqual(linux.E.SUCCESS, linux.errno(linux.sigaction(.WINCH, null, &now)));
+    try sys.sigaction(.WINCH, null, &now);
     try testing.expect(now.handler.handler == Prev.handler);
     // A slot is reused with its eventfd, and nothing stale is pending on it.
     const c = watch().?;

@@ -5,6 +5,7 @@
 const std = @import("std");
 const test_tmp = @import("../../test_tmp.zig");
 const linux = std.os.linux;
+const sys = @import("../../sys/linux.zig");
 const testing = std.testing;
 const Fdt = @import("Fdt.zig");
 const devicetree = @import("devicetree.zig");
@@ -15,31 +16,29 @@ const dtc = "/usr/bin/dtc";
 /// Decodes `blob` with dtc into `out` and returns the text, each tab as two spaces (Zig's
 /// multiline literals cannot hold tabs); dtc's exit status must be 0.
 fn decode(blob: []const u8, name: []const u8, out: []u8) ![]const u8 {
-    if (linux.errno(linux.access(dtc, linux.X_OK)) != .SUCCESS) {
+    sys.access(dtc, linux.X_OK) catch {
         std.debug.print("fdt tests: {s} is missing (apt-get install device-tree-compiler; scripts/setup.sh does)\n", .{dtc});
         return error.DtcMissing;
-    }
+    };
     const dir = test_tmp.path("fdt-test");
-    _ = linux.mkdir(dir, 0o755);
+    sys.mkdir(dir, 0o755) catch {}; // EEXIST: an earlier run's
     var in_buf: [128]u8 = undefined;
     var out_buf: [128]u8 = undefined;
-    const in_path = try std.fmt.bufPrintSentinel(&in_buf, "{s}/{s}.{d}.dtb", .{ dir, name, linux.getpid() }, 0);
-    const out_path = try std.fmt.bufPrintSentinel(&out_buf, "{s}/{s}.{d}.dts", .{ dir, name, linux.getpid() }, 0);
-    defer _ = linux.unlink(in_path);
-    defer _ = linux.unlink(out_path);
+    const in_path = try std.fmt.bufPrintSentinel(&in_buf, "{s}/{s}.{d}.dtb", .{ dir, name, sys.getpid() }, 0);
+    const out_path = try std.fmt.bufPrintSentinel(&out_buf, "{s}/{s}.{d}.dts", .{ dir, name, sys.getpid() }, 0);
+    defer sys.unlink(in_path) catch {};
+    defer sys.unlink(out_path) catch {};
     try writeFile(in_path, blob);
     const argv = [_:null]?[*:0]const u8{ dtc, "-q", "-I", "dtb", "-O", "dts", "-o", out_path, in_path };
-    const pid = linux.fork();
+    const pid = try sys.fork();
     if (pid == 0) {
         // dtc's complaints about the deliberately broken blobs would read like failures.
-        const devnull = linux.open("/dev/null", .{ .ACCMODE = .RDWR }, 0);
-        _ = linux.dup2(@intCast(devnull), 2);
+        if (sys.open("/dev/null", .{ .ACCMODE = .RDWR })) |devnull| sys.dup2(devnull, 2) catch {} else |_| {}
         const envp = [_:null]?[*:0]const u8{};
-        _ = linux.execve(dtc, &argv, &envp);
-        linux.exit_group(127);
+        sys.execve(dtc, &argv, &envp) catch {};
+        sys.exit_group(127);
     }
-    var status: i32 = 0;
-    _ = linux.wait4(@intCast(pid), &status, 0, null);
+    const status = try sys.waitpid(pid, 0);
     if (status != 0) return error.DtcFailed;
     var raw: [16384]u8 = undefined;
     const text = try readFile(out_path, &raw);
@@ -54,22 +53,17 @@ fn decode(blob: []const u8, name: []const u8, out: []u8) ![]const u8 {
 }
 
 fn writeFile(path: [*:0]const u8, data: []const u8) !void {
-    const rc = linux.open(path, .{ .ACCMODE = .WRONLY, .CREAT = true, .TRUNC = true, .CLOEXEC = true }, 0o644);
-    if (linux.errno(rc) != .SUCCESS) return error.OpenFailed;
-    const fd: linux.fd_t = @intCast(rc);
-    defer _ = linux.close(fd);
-    if (linux.write(fd, data.ptr, data.len) != data.len) return error.WriteFailed;
+    const fd = sys.openMode(path, .{ .ACCMODE = .WRONLY, .CREAT = true, .TRUNC = true, .CLOEXEC = true }, 0o644) catch return error.OpenFailed;
+    defer sys.close(fd);
+    if ((sys.write(fd, data) catch 0) != data.len) return error.WriteFailed;
 }
 
 fn readFile(path: [*:0]const u8, out: []u8) ![]const u8 {
-    const rc = linux.open(path, .{ .ACCMODE = .RDONLY, .CLOEXEC = true }, 0);
-    if (linux.errno(rc) != .SUCCESS) return error.OpenFailed;
-    const fd: linux.fd_t = @intCast(rc);
-    defer _ = linux.close(fd);
+    const fd = sys.open(path, .{ .ACCMODE = .RDONLY, .CLOEXEC = true }) catch return error.OpenFailed;
+    defer sys.close(fd);
     var n: usize = 0;
     while (n < out.len) {
-        const r = linux.read(fd, out[n..].ptr, out.len - n);
-        if (linux.errno(r) != .SUCCESS) return error.ReadFailed;
+        const r = sys.read(fd, out[n..]) catch return error.ReadFailed;
         if (r == 0) break;
         n += r;
     }

@@ -8,6 +8,7 @@
 //! vgic is initialized. Every call returns the errno as an error; nothing here asserts.
 const std = @import("std");
 const linux = std.os.linux;
+const sys = @import("../../sys/linux.zig");
 
 // ---- ioctl numbers (_IO/_IOR/_IOW/_IOWR on 0xAE) -----------------------------------------
 pub const KVM_GET_API_VERSION = 0xAE00;
@@ -89,12 +90,13 @@ pub const Error = error{Kvm};
 pub var last_errno: linux.E = .SUCCESS;
 pub fn ioctl(fd: linux.fd_t, request: u32, arg: usize) Error!usize {
     while (true) {
-        const rc = linux.ioctl(fd, request, arg);
-        const e = linux.errno(rc);
-        if (e == .SUCCESS) return rc;
-        if (e == .INTR) continue;
-        last_errno = e;
-        return error.Kvm;
+        return sys.ioctl(fd, request, arg) catch |err| switch (err) {
+            error.INTR => continue,
+            else => {
+                last_errno = sys.errnoOf(err);
+                return error.Kvm;
+            },
+        };
     }
 }
 
@@ -141,7 +143,7 @@ pub fn createGicV3(vm: linux.fd_t, dist_base: u64, redist_base: u64, irqs: u32) 
     var dev = CreateDevice{ .type = KVM_DEV_TYPE_ARM_VGIC_V3, .fd = 0, .flags = 0 };
     _ = try ioctl(vm, KVM_CREATE_DEVICE, @intFromPtr(&dev));
     const fd: linux.fd_t = @intCast(dev.fd);
-    errdefer _ = linux.close(fd);
+    errdefer sys.close(fd);
     try setAttr(fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST, @intFromPtr(&dist_base));
     try setAttr(fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_REDIST, @intFromPtr(&redist_base));
     var n: u32 = irqs;

@@ -3,6 +3,7 @@
 //! above 4 GiB in 64 KiB units — and the RTC time registers in BCD, from the host clock.
 const std = @import("std");
 const linux = std.os.linux;
+const sys = @import("../../sys/linux.zig");
 
 const Cmos = @This();
 
@@ -55,8 +56,7 @@ fn bcd(v: u64) u8 {
 fn register(self: *const Cmos, index: u8) u8 {
     std.debug.assert(index < 128); // tidy: the index register is masked to 7 bits on write
     if (index > 0x09) return self.regs[index];
-    var ts: linux.timespec = undefined;
-    if (linux.errno(linux.clock_gettime(.REALTIME, &ts)) != .SUCCESS) return 0;
+    const ts = sys.clock_gettime(.REALTIME) catch return 0;
     const secs: u64 = @intCast(@max(ts.sec, 0));
     const es: std.time.epoch.EpochSeconds = .{ .secs = secs };
     const day = es.getDaySeconds();

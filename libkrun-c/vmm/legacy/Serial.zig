@@ -15,7 +15,7 @@
 //! callback that pulses the SPI. The event loop drains the ring on both (epoll, kqueue).
 const std = @import("std");
 const linux = std.os.linux;
-const sys = @import("../sys.zig");
+const sys = @import("../../sys/linux.zig");
 const OutputBuffer = @import("../OutputBuffer.zig");
 const EventLoop = @import("../EventLoop.zig");
 const Notifier = @import("../Notifier.zig");
@@ -224,10 +224,9 @@ fn testSerial(s: *Serial, out_fd: i32) !void {
 }
 
 test "transmit through the ring to the output fd and THRE interrupt bookkeeping" {
-    var fds: [2]i32 = undefined;
-    try std.testing.expectEqual(@as(usize, 0), linux.pipe2(&fds, .{ .NONBLOCK = true }));
-    defer _ = linux.close(fds[0]);
-    defer _ = linux.close(fds[1]);
+    const fds = try sys.pipe2(.{ .NONBLOCK = true });
+    defer sys.close(fds[0]);
+    defer sys.close(fds[1]);
     var s: Serial = undefined;
     try testSerial(&s, fds[1]);
     defer s.deinit();
@@ -239,7 +238,7 @@ test "transmit through the ring to the output fd and THRE interrupt bookkeeping"
     try std.testing.expectEqual(@as(u64, 1), Notifier.drain(s.notify.?.fd)); // told once
     drain(&s, 0, 0);
     var got: [4]u8 = undefined;
-    try std.testing.expectEqual(@as(usize, 2), linux.read(fds[0], &got, 4));
+    try std.testing.expectEqual(@as(usize, 2), try sys.read(fds[0], &got));
     try std.testing.expectEqualStrings("hi", got[0..2]);
     s.read(0x3fa, &b);
     try std.testing.expectEqual(@as(u8, 0x01), b[0]); // IER off: no interrupt
@@ -252,14 +251,13 @@ test "transmit through the ring to the output fd and THRE interrupt bookkeeping"
     s.write(0x3f8, &.{0x01});
     s.read(0x3f8, &b);
     try std.testing.expectEqual(@as(u8, 0x01), b[0]);
-    try std.testing.expectEqual(@as(usize, @bitCast(@as(isize, -11))), linux.read(fds[0], &got, 4)); // EAGAIN: divisor latch is no output
+    try std.testing.expectError(error.AGAIN, sys.read(fds[0], &got)); // divisor latch is no output
 }
 
 test "a host that does not read: LSR busy and THRE held, nothing blocks; reading resumes" {
-    var fds: [2]i32 = undefined;
-    try std.testing.expectEqual(@as(usize, 0), linux.pipe2(&fds, .{ .CLOEXEC = true })); // blocking, as stdout
-    defer _ = linux.close(fds[0]);
-    defer _ = linux.close(fds[1]);
+    const fds = try sys.pipe2(.{ .CLOEXEC = true }); // blocking, as stdout
+    defer sys.close(fds[0]);
+    defer sys.close(fds[1]);
     var s: Serial = undefined;
     try testSerial(&s, fds[1]);
     defer s.deinit();
@@ -290,11 +288,10 @@ test "a host that does not read: LSR busy and THRE held, nothing blocks; reading
     // The host reads: the drain empties the ring and raises the held THRE.
     var buf: [64 * 1024]u8 = undefined;
     var total: usize = 0;
-    _ = linux.fcntl(fds[0], linux.F.SETFL, @as(u32, @bitCast(linux.O{ .NONBLOCK = true }))); // the reader's side
+    try sys.addStatusFlags(fds[0], .{ .NONBLOCK = true }); // the reader's side
     var rounds: usize = 0;
     while (s.ring.len() > 0 and rounds < 10_000) : (rounds += 1) {
-        const rc = linux.read(fds[0], &buf, buf.len);
-        if (linux.errno(rc) == .SUCCESS) total += rc;
+        total += sys.read(fds[0], &buf) catch 0;
         drain(&s, 0, 0);
     }
     try std.testing.expect(!s.thre_held);
@@ -369,27 +366,25 @@ const TestReader = struct {
     wrong: usize = 0,
     fn run(self: *TestReader) void {
         var buf: [4096]u8 = undefined;
-        var empty_poll: [0]linux.pollfd = .{};
         const deadline = sys.nowNs() + 60 * std.time.ns_per_s;
         while (self.got < self.want and sys.nowNs() < deadline) {
             if (sys.pollReadable(self.fd, 100) == .timeout) continue;
-            const rc = linux.read(self.fd, &buf, buf.len);
-            if (linux.errno(rc) != .SUCCESS or rc == 0) continue;
+            const rc = sys.read(self.fd, &buf) catch continue;
+            if (rc == 0) continue;
             for (buf[0..rc], self.got..) |b, i| {
                 if (b != @as(u8, @truncate(i * 7 + 1))) self.wrong += 1;
             }
             self.got += rc;
             // A slow reader now and then: the pipe fills, LSR turns busy, THRE is held back.
-            if (self.got % 5 == 0) _ = linux.poll(&empty_poll, 0, 1);
+            if (self.got % 5 == 0) sys.sleep(std.time.ns_per_ms);
         }
     }
 };
 
 test "a guest driving the port as Linux does (earlyprintk, then interrupts) against a real event loop: every byte, in order, no lost THRE" {
-    var fds: [2]i32 = undefined;
-    try std.testing.expectEqual(@as(usize, 0), linux.pipe2(&fds, .{ .CLOEXEC = true, .NONBLOCK = true }));
-    defer _ = linux.close(fds[0]);
-    defer _ = linux.close(fds[1]);
+    const fds = try sys.pipe2(.{ .CLOEXEC = true, .NONBLOCK = true });
+    defer sys.close(fds[0]);
+    defer sys.close(fds[1]);
     var s: Serial = .{ .base = 0x3f8, .out = try OutputBuffer.Sink.open(fds[1]) };
     defer s.deinit();
     var loop: EventLoop = undefined;
