@@ -203,8 +203,8 @@ fn initProtocolModule(b: *std.Build) *std.Build.Module {
 }
 
 /// The errno convention of the three syscall layers (libkrun-c/sys/errno.zig) as the module
-/// `sys_errno`: one errno <-> Zig error mapping for the VMM, the virtio-fs server and the
-/// static init.
+/// `sys_errno`: one errno <-> Zig error mapping for the host process's layer
+/// (libkrun-c/sys/linux.zig, imported by path), the virtio-fs server and the static init.
 fn sysErrnoModule(b: *std.Build) *std.Build.Module {
     return b.createModule(.{ .root_source_file = b.path("libkrun-c/sys/errno.zig") });
 }

@@ -60,7 +60,7 @@ comptime {
     _ = @import("vmm/kvm.zig");
     _ = @import("vmm/kvm_abi.zig");
     _ = @import("vmm/legacy/Pio.zig");
-    _ = @import("vmm/sys.zig");
+    _ = @import("sys/linux.zig");
     _ = @import("vmm/terminal.zig");
     _ = @import("vmm/x86_64/arch.zig");
     _ = @import("vmm/x86_64/boot.zig");

@@ -1,4 +1,4 @@
-//! The one errno convention of zkrun's three syscall layers (vmm/sys.zig, init/sys.zig,
+//! The one errno convention of zkrun's three syscall layers (sys/linux.zig, init/sys.zig,
 //! virtio/fs/sys.zig): a raw Linux call's result goes through `check`, which turns a failure
 //! into the Zig error named after its errno (`error.NOENT`, `error.INTR`, ...). So every
 //! wrapper returns `Error!T`, callers switch on the errnos they handle, and `errnoOf` gives the

@@ -24,7 +24,7 @@
 const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
-const sys = @import("sys.zig");
+const sys = @import("../sys/linux.zig");
 const signal = @import("../sys/signal.zig");
 const Notifier = @import("Notifier.zig");
 

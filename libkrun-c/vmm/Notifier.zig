@@ -5,7 +5,7 @@
 //! notifier source before calling its handler (EventLoop.addNotifier); KVM's ioeventfds are
 //! eventfds, so on Linux the loop drains them the same way.
 const std = @import("std");
-const sys = @import("sys.zig");
+const sys = @import("../sys/linux.zig");
 
 const is_macos = @import("builtin").os.tag == .macos;
 

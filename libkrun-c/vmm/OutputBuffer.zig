@@ -15,7 +15,7 @@
 const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
-const sys = @import("sys.zig");
+const sys = @import("../sys/linux.zig");
 const fd_calls = @import("../sys/fd.zig");
 
 const is_macos = @import("builtin").os.tag == .macos;

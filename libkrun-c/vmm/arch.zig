@@ -34,7 +34,7 @@
 //! Hypervisor.framework backend builds a VM there, never run on a Mac).
 const std = @import("std");
 const builtin = @import("builtin");
-const sys = @import("sys.zig");
+const sys = @import("../sys/linux.zig");
 
 pub const current = switch (builtin.cpu.arch) {
     .x86_64 => @import("x86_64/arch.zig"),

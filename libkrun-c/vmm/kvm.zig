@@ -5,7 +5,7 @@ const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
 const abi = @import("kvm_abi.zig");
-const sys = @import("sys.zig");
+const sys = @import("../sys/linux.zig");
 
 const log = std.log.scoped(.vmm);
 

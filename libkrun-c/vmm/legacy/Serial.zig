@@ -15,7 +15,7 @@
 //! callback that pulses the SPI. The event loop drains the ring on both (epoll, kqueue).
 const std = @import("std");
 const linux = std.os.linux;
-const sys = @import("../sys.zig");
+const sys = @import("../../sys/linux.zig");
 const OutputBuffer = @import("../OutputBuffer.zig");
 const EventLoop = @import("../EventLoop.zig");
 const Notifier = @import("../Notifier.zig");

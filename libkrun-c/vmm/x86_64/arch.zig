@@ -9,7 +9,7 @@ const GuestMemory = @import("guest_memory");
 const arch = @import("../arch.zig");
 const abi = @import("../kvm_abi.zig");
 const kvm = @import("../kvm.zig");
-const sys = @import("../sys.zig");
+const sys = @import("../../sys/linux.zig");
 /// The memory map (vmm/kernel_loader.zig reads `Ram`, `himem_start`, `mmio_gap_start`).
 pub const layout = @import("layout.zig");
 const boot = @import("boot.zig");
