@@ -485,9 +485,10 @@ pub fn fork() Error!linux.pid_t {
     return @intCast(try errno.check(linux.fork()));
 }
 
-/// execve(2); returns only on failure.
-pub fn execve(path: [*:0]const u8, argv: [*:null]const ?[*:0]const u8, envp: [*:null]const ?[*:0]const u8) Error {
-    return errno.check(linux.execve(path, argv, envp)) catch |err| err;
+/// execve(2); returns only with its error.
+pub fn execve(path: [*:0]const u8, argv: [*:null]const ?[*:0]const u8, envp: [*:null]const ?[*:0]const u8) Error!void {
+    _ = try errno.check(linux.execve(path, argv, envp));
+    unreachable; // a successful execve does not return
 }
 
 /// waitpid(2): the child's status word. Restarted on EINTR.
@@ -560,4 +561,11 @@ test "socketpair: sendto, recvfrom, shutdown" {
     try std.testing.expectError(error.AGAIN, recvfrom(fds[1], &buf, linux.MSG.DONTWAIT, null, null));
     try shutdown(fds[0], linux.SHUT.WR);
     try std.testing.expectEqual(@as(usize, 0), try recvfrom(fds[1], &buf, linux.MSG.DONTWAIT, null, null));
+}
+
+// ---- added by the device conversion (tsi/, virtio/) ----------------------------------------
+
+/// unshare(2) (the tap test's private network namespace). No EINTR.
+pub fn unshare(flags: usize) Error!void {
+    _ = try errno.check(linux.unshare(flags));
 }
