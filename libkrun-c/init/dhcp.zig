@@ -158,15 +158,14 @@ pub fn wanted(envp: []const [*:0]const u8) bool {
 
 /// Best effort, each failure said: the workload runs without a lease.
 pub fn run() void {
-    const rc = sys.check(linux.socket(linux.AF.INET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, 0)) catch |e| return sys.say("dhcp: socket: {t}", .{e});
-    const fd: i32 = @intCast(rc);
-    defer _ = linux.close(fd);
+    const fd = sys.socket(linux.AF.INET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, 0) catch |e| return sys.say("dhcp: socket: {t}", .{e});
+    defer sys.close(fd);
     const mac = interfaceUp(fd) orelse return;
     if (!bindToInterface(fd)) return;
     const pfd = packetSocket(fd) orelse return;
-    defer _ = linux.close(pfd);
+    defer sys.close(pfd);
     var seed: [4]u8 = undefined;
-    _ = linux.getrandom(&seed, 4, 0);
+    _ = sys.getrandom(&seed) catch 0;
     const xid = std.mem.readInt(u32, &seed, .little) ^ 0x7a6b7275;
     const offer = exchange(fd, pfd, xid, mac, msg_discover, null, msg_offer) orelse
         return sys.say("dhcp: no offer on {s}", .{iface});
@@ -178,16 +177,16 @@ pub fn run() void {
 fn interfaceUp(fd: i32) ?[6]u8 {
     var req = std.mem.zeroes(linux.ifreq);
     @memcpy(req.ifrn.name[0..iface.len], iface);
-    _ = sys.check(linux.ioctl(fd, linux.SIOCGIFFLAGS, @intFromPtr(&req))) catch |e| {
+    sys.ioctl(fd, linux.SIOCGIFFLAGS, @intFromPtr(&req)) catch |e| {
         sys.say("dhcp: {s}: {t}", .{ iface, e });
         return null;
     };
     req.ifru.flags.UP = true;
-    _ = sys.check(linux.ioctl(fd, linux.SIOCSIFFLAGS, @intFromPtr(&req))) catch |e| {
+    sys.ioctl(fd, linux.SIOCSIFFLAGS, @intFromPtr(&req)) catch |e| {
         sys.say("dhcp: {s} up: {t}", .{ iface, e });
         return null;
     };
-    _ = sys.check(linux.ioctl(fd, linux.SIOCGIFHWADDR, @intFromPtr(&req))) catch |e| {
+    sys.ioctl(fd, linux.SIOCGIFHWADDR, @intFromPtr(&req)) catch |e| {
         sys.say("dhcp: {s} MAC: {t}", .{ iface, e });
         return null;
     };
@@ -196,14 +195,14 @@ fn interfaceUp(fd: i32) ?[6]u8 {
 
 fn bindToInterface(fd: i32) bool {
     const one: i32 = 1;
-    _ = linux.setsockopt(fd, linux.SOL.SOCKET, linux.SO.BROADCAST, std.mem.asBytes(&one), 4);
-    _ = linux.setsockopt(fd, linux.SOL.SOCKET, linux.SO.REUSEADDR, std.mem.asBytes(&one), 4);
-    _ = sys.check(linux.setsockopt(fd, linux.SOL.SOCKET, linux.SO.BINDTODEVICE, iface, iface.len)) catch |e| {
+    sys.setsockopt(fd, linux.SOL.SOCKET, linux.SO.BROADCAST, std.mem.asBytes(&one)) catch {};
+    sys.setsockopt(fd, linux.SOL.SOCKET, linux.SO.REUSEADDR, std.mem.asBytes(&one)) catch {};
+    sys.setsockopt(fd, linux.SOL.SOCKET, linux.SO.BINDTODEVICE, iface) catch |e| {
         sys.say("dhcp: SO_BINDTODEVICE: {t}", .{e});
         return false;
     };
     const any: linux.sockaddr.in = .{ .port = std.mem.nativeToBig(u16, client_port), .addr = 0 };
-    _ = sys.check(linux.bind(fd, @ptrCast(&any), @sizeOf(linux.sockaddr.in))) catch |e| {
+    sys.bind(fd, @ptrCast(&any), @sizeOf(linux.sockaddr.in)) catch |e| {
         sys.say("dhcp: bind port 68: {t}", .{e});
         return false;
     };
@@ -216,22 +215,21 @@ const eth_p_ip: u16 = 0x0800;
 fn packetSocket(fd: i32) ?i32 {
     var req = std.mem.zeroes(linux.ifreq);
     @memcpy(req.ifrn.name[0..iface.len], iface);
-    _ = sys.check(linux.ioctl(fd, linux.SIOCGIFINDEX, @intFromPtr(&req))) catch |e| {
+    sys.ioctl(fd, linux.SIOCGIFINDEX, @intFromPtr(&req)) catch |e| {
         sys.say("dhcp: {s} index: {t}", .{ iface, e });
         return null;
     };
-    const rc = sys.check(linux.socket(linux.AF.PACKET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, std.mem.nativeToBig(u16, eth_p_ip))) catch |e| {
+    const pfd = sys.socket(linux.AF.PACKET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, std.mem.nativeToBig(u16, eth_p_ip)) catch |e| {
         sys.say("dhcp: packet socket: {t}", .{e});
         return null;
     };
-    const pfd: i32 = @intCast(rc);
     var ll = std.mem.zeroes(linux.sockaddr.ll);
     ll.family = linux.AF.PACKET;
     ll.protocol = std.mem.nativeToBig(u16, eth_p_ip);
     ll.ifindex = req.ifru.ivalue;
-    _ = sys.check(linux.bind(pfd, @ptrCast(&ll), @sizeOf(linux.sockaddr.ll))) catch |e| {
+    sys.bind(pfd, @ptrCast(&ll), @sizeOf(linux.sockaddr.ll)) catch |e| {
         sys.say("dhcp: packet socket bind: {t}", .{e});
-        _ = linux.close(pfd);
+        sys.close(pfd);
         return null;
     };
     return pfd;
@@ -257,16 +255,16 @@ fn exchange(fd: i32, pfd: i32, xid: u32, mac: [6]u8, kind: u8, offer: ?Lease, wa
     const msg = build(&out, xid, mac, kind, offer);
     const to: linux.sockaddr.in = .{ .port = std.mem.nativeToBig(u16, server_port), .addr = 0xffff_ffff };
     for (0..tries) |_| {
-        _ = sys.check(linux.sendto(fd, msg.ptr, msg.len, 0, @ptrCast(&to), @sizeOf(linux.sockaddr.in))) catch |e|
+        _ = sys.sendto(fd, msg, @ptrCast(&to), @sizeOf(linux.sockaddr.in)) catch |e|
             sys.say("dhcp: send: {t}", .{e});
         var waited: u32 = 0;
         while (waited < reply_wait_ms) : (waited += 100) {
             var pfds = [1]linux.pollfd{.{ .fd = pfd, .events = linux.POLL.IN, .revents = 0 }};
-            if (linux.poll(&pfds, 1, 100) != 1) continue;
+            if ((sys.poll(&pfds, 100) catch 0) != 1) continue;
             var in: [reply_max + 60]u8 = undefined;
-            const n = sys.check(linux.recvfrom(pfd, &in, in.len, linux.MSG.DONTWAIT, null, null)) catch continue;
+            const n = sys.recv(pfd, &in, linux.MSG.DONTWAIT) catch continue;
             var drain: [reply_max]u8 = undefined; // the UDP socket's copy of a broadcast reply
-            while (sys.check(linux.recvfrom(fd, &drain, drain.len, linux.MSG.DONTWAIT, null, null))) |_| {} else |_| {}
+            while (sys.recv(fd, &drain, linux.MSG.DONTWAIT)) |_| {} else |_| {}
             const payload = dhcpPayload(in[0..@min(n, in.len)]) orelse continue;
             const r = parse(payload, xid, mac) orelse continue;
             if (r.kind == msg_nak) return null;
@@ -286,9 +284,9 @@ fn apply(fd: i32, l: Lease) void {
     var req = std.mem.zeroes(linux.ifreq);
     @memcpy(req.ifrn.name[0..iface.len], iface);
     req.ifru = .{ .addr = inAddr(l.addr) };
-    _ = sys.check(linux.ioctl(fd, linux.SIOCSIFADDR, @intFromPtr(&req))) catch |e| return sys.say("dhcp: {s} address: {t}", .{ iface, e });
+    sys.ioctl(fd, linux.SIOCSIFADDR, @intFromPtr(&req)) catch |e| return sys.say("dhcp: {s} address: {t}", .{ iface, e });
     req.ifru = .{ .netmask = inAddr(l.mask) };
-    _ = sys.check(linux.ioctl(fd, linux.SIOCSIFNETMASK, @intFromPtr(&req))) catch |e| return sys.say("dhcp: {s} netmask: {t}", .{ iface, e });
+    sys.ioctl(fd, linux.SIOCSIFNETMASK, @intFromPtr(&req)) catch |e| return sys.say("dhcp: {s} netmask: {t}", .{ iface, e });
     if (l.router) |r| {
         var rt: RtEntry = .{
             .dst = inAddr(.{ 0, 0, 0, 0 }),
@@ -297,7 +295,7 @@ fn apply(fd: i32, l: Lease) void {
             .flags = rtf_up | rtf_gateway,
             .dev = iface,
         };
-        _ = sys.check(linux.ioctl(fd, linux.SIOCADDRT, @intFromPtr(&rt))) catch |e| if (e != error.EXIST) sys.say("dhcp: default route: {t}", .{e});
+        sys.ioctl(fd, linux.SIOCADDRT, @intFromPtr(&rt)) catch |e| if (e != error.EXIST) sys.say("dhcp: default route: {t}", .{e});
     }
     if (l.dns_len > 0) writeResolvConf(l);
 }
@@ -313,11 +311,11 @@ fn writeResolvConf(l: Lease) void {
     sys.mount("tmpfs", base, "tmpfs", linux.MS.NOSUID | linux.MS.NODEV) catch |e| return sys.say("dhcp: {s}: mount tmpfs: {t}", .{ base, e });
     sys.mkdir(base ++ "/upper") catch {};
     sys.mkdir(base ++ "/work") catch {};
-    const rc = sys.check(linux.open(base ++ "/upper/resolv.conf", .{ .ACCMODE = .WRONLY, .CREAT = true, .TRUNC = true, .CLOEXEC = true }, 0o644)) catch |e| return sys.say("dhcp: resolv.conf: {t}", .{e});
-    sys.writeAll(@intCast(rc), w.buffered());
-    _ = linux.close(@intCast(rc));
+    const fd = sys.open(base ++ "/upper/resolv.conf", .{ .ACCMODE = .WRONLY, .CREAT = true, .TRUNC = true, .CLOEXEC = true }, 0o644) catch |e| return sys.say("dhcp: resolv.conf: {t}", .{e});
+    sys.writeAll(fd, w.buffered());
+    sys.close(fd);
     const opts = "lowerdir=/etc,upperdir=" ++ base ++ "/upper,workdir=" ++ base ++ "/work";
-    _ = sys.check(linux.mount("overlay", "/etc", "overlay", 0, @intFromPtr(opts.ptr))) catch |e| sys.say("dhcp: /etc overlay for resolv.conf: {t}", .{e});
+    sys.mountData("overlay", "/etc", "overlay", 0, opts) catch |e| sys.say("dhcp: /etc overlay for resolv.conf: {t}", .{e});
 }
 
 const testing = std.testing;

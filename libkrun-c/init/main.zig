@@ -34,8 +34,8 @@ pub fn main(init: std.process.Init.Minimal) noreturn {
     mountBlockRoot(init.environ.block.view().slice);
     // As libkrun: mount events propagate (containers in the guest expect a shared `/`).
     sys.mount("none", "/", null, linux.MS.REC | linux.MS.SHARED) catch {};
-    _ = linux.setsid();
-    _ = linux.ioctl(0, linux.T.IOCSCTTY, 1);
+    sys.setsid() catch {};
+    sys.ioctl(0, linux.T.IOCSCTTY, 1) catch {};
     loopbackUp();
     // From here on init's own messages go where the workload's stderr goes (the krun-stderr
     // port when there is one): the caller then sees why a setup step failed, and the workload
@@ -108,9 +108,9 @@ fn mountFilesystems() void {
         sys.mount(fstype, target, fstype, flags) catch |e|
             if (e != error.BUSY and required) sys.say("mount {s}: {t}", .{ target, e });
     }
-    _ = linux.symlink("/proc/self/fd", "/dev/fd");
+    sys.symlink("/proc/self/fd", "/dev/fd") catch {};
     // For nested virtualization inside the guest (best effort, as libkrun).
-    _ = linux.chmod("/dev/kvm", 0o666);
+    sys.chmod("/dev/kvm", 0o666) catch {};
 }
 
 /// krun_set_root_disk_remount: mounts KRUN_BLOCK_ROOT_DEVICE (type KRUN_BLOCK_ROOT_FSTYPE, else
@@ -121,25 +121,25 @@ fn mountBlockRoot(envp: []const [*:0]const u8) void {
     const device = envValue(envp, "KRUN_BLOCK_ROOT_DEVICE") orelse return;
     const fstype = envValue(envp, "KRUN_BLOCK_ROOT_FSTYPE");
     const options = envValue(envp, "KRUN_BLOCK_ROOT_OPTIONS");
-    if (sys.check(linux.open("/", .{ .ACCMODE = .RDONLY, .DIRECTORY = true }, 0))) |fd| {
-        sys.boot_root_fd = @intCast(fd);
+    if (sys.open("/", .{ .ACCMODE = .RDONLY, .DIRECTORY = true }, 0)) |fd| {
+        sys.boot_root_fd = fd;
     } else |_| {}
     sys.mkdir("/newroot") catch {};
     (if (fstype) |f| mountData(device, f, options) else mountAnyType(device, options)) catch |e| {
         sys.say("block root {s}: mount: {t}", .{ device, e });
         finish(status_setup_failed);
     };
-    const steps = [_]struct { []const u8, usize }{
-        .{ "chdir", linux.chdir("/newroot") },
-        .{ "move", linux.mount(".", "/", null, linux.MS.MOVE, 0) },
-        .{ "chroot", linux.chroot(".") },
-        .{ "chdir /", linux.chdir("/") },
-    };
-    for (steps) |step| _ = sys.check(step[1]) catch |e| {
-        sys.say("block root {s}: {s}: {t}", .{ device, step[0], e });
-        finish(status_setup_failed);
-    };
+    // Each step only after the one before it succeeded.
+    sys.chdir("/newroot") catch |e| blockRootFailed(device, "chdir", e);
+    sys.mount(".", "/", null, linux.MS.MOVE) catch |e| blockRootFailed(device, "move", e);
+    sys.chroot(".") catch |e| blockRootFailed(device, "chroot", e);
+    sys.chdir("/") catch |e| blockRootFailed(device, "chdir /", e);
     mountFilesystems();
+}
+
+fn blockRootFailed(device: [*:0]const u8, step: []const u8, err: sys.Error) noreturn {
+    sys.say("block root {s}: {s}: {t}", .{ device, step, err });
+    finish(status_setup_failed);
 }
 
 fn envValue(envp: []const [*:0]const u8, comptime key: []const u8) ?[*:0]const u8 {
@@ -153,9 +153,8 @@ fn envValue(envp: []const [*:0]const u8, comptime key: []const u8) ?[*:0]const u
 /// A read-only disk (VIRTIO_BLK_F_RO) refuses a writable mount (EACCES/EROFS): mounted
 /// read-only then, as mount(8) does.
 fn mountData(device: [*:0]const u8, fstype: [*:0]const u8, options: ?[*:0]const u8) sys.Error!void {
-    const data = if (options) |o| @intFromPtr(o) else 0;
-    _ = sys.check(linux.mount(device, "/newroot", fstype, 0, data)) catch |e| switch (e) {
-        error.ACCES, error.ROFS => _ = try sys.check(linux.mount(device, "/newroot", fstype, linux.MS.RDONLY, data)),
+    sys.mountData(device, "/newroot", fstype, 0, options) catch |e| switch (e) {
+        error.ACCES, error.ROFS => try sys.mountData(device, "/newroot", fstype, linux.MS.RDONLY, options),
         else => return e,
     };
 }
@@ -180,33 +179,30 @@ fn mountAnyType(device: [*:0]const u8, options: ?[*:0]const u8) sys.Error!void {
 /// The kernel opens /dev/console as fds 0-2 only if the root it booted from had one.
 fn ensureConsole() void {
     if (sys.fdOpen(0) and sys.fdOpen(1) and sys.fdOpen(2)) return;
-    const rc = sys.check(linux.open("/dev/console", .{ .ACCMODE = .RDWR, .NOCTTY = true }, 0)) catch return;
-    const fd: i32 = @intCast(rc);
+    const fd = sys.open("/dev/console", .{ .ACCMODE = .RDWR, .NOCTTY = true }, 0) catch return;
     for ([_]i32{ 0, 1, 2 }) |target| {
-        if (!sys.fdOpen(target)) _ = linux.dup2(fd, target);
+        if (!sys.fdOpen(target)) sys.dup2(fd, target) catch {};
     }
-    if (fd > 2) _ = linux.close(fd);
+    if (fd > 2) sys.close(fd);
 }
 
 fn loopbackUp() void {
-    const rc = sys.check(linux.socket(linux.AF.INET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, 0)) catch return;
-    const fd: i32 = @intCast(rc);
-    defer _ = linux.close(fd);
+    const fd = sys.socket(linux.AF.INET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, 0) catch return;
+    defer sys.close(fd);
     var req = std.mem.zeroes(linux.ifreq);
     @memcpy(req.ifrn.name[0..2], "lo");
     req.ifru.flags = .{ .UP = true, .LOOPBACK = true, .RUNNING = true };
-    _ = sys.check(linux.ioctl(fd, linux.SIOCSIFFLAGS, @intFromPtr(&req))) catch |e| sys.say("lo up: {t}", .{e});
+    sys.ioctl(fd, linux.SIOCSIFFLAGS, @intFromPtr(&req)) catch |e| sys.say("lo up: {t}", .{e});
 }
 
 fn applyHostname(name: []const u8) void {
-    _ = sys.check(linux.syscall2(.sethostname, @intFromPtr(name.ptr), name.len)) catch |e| sys.say("sethostname: {t}", .{e});
+    sys.sethostname(name) catch |e| sys.say("sethostname: {t}", .{e});
 }
 
 fn applyRlimits(rlimits: []const protocol.Rlimit) error{Rlimit}!void {
     for (rlimits) |r| {
         assert(r.resource < protocol.rlimits_max);
-        const value: linux.rlimit = .{ .cur = r.cur, .max = r.max };
-        _ = sys.check(linux.syscall4(.prlimit64, 0, r.resource, @intFromPtr(&value), 0)) catch |e| {
+        sys.setrlimit(r.resource, .{ .cur = r.cur, .max = r.max }) catch |e| {
             sys.say("rlimit {d}={d}:{d}: {t}", .{ r.resource, r.cur, r.max, e });
             return error.Rlimit;
         };
@@ -240,7 +236,7 @@ fn mountShares(arena: std.mem.Allocator, mounts: []const protocol.Mount) error{M
 
 fn changeDir(arena: std.mem.Allocator, dir: []const u8) error{Workdir}!void {
     const dir_z = arena.dupeSentinel(u8, dir, 0) catch return error.Workdir;
-    _ = sys.check(linux.chdir(dir_z)) catch |e| {
+    sys.chdir(dir_z) catch |e| {
         sys.say("workdir {s}: {t}", .{ dir, e });
         return error.Workdir;
     };
@@ -277,22 +273,20 @@ const ExecArgs = struct {
     /// the status to report.
     fn run(exec: ExecArgs) u8 {
         if (exec.user) |user| {
-            // Groups first: after setuid the process may no longer change them.
-            const steps = [_]struct { []const u8, usize }{
-                .{ "setgroups", linux.setgroups(0, &[_]linux.gid_t{}) },
-                .{ "setgid", linux.setgid(user.gid) },
-                .{ "setuid", linux.setuid(user.uid) },
-            };
-            for (steps) |step| {
-                _ = sys.check(step[1]) catch |e| {
-                    sys.say("user {d}:{d}: {s}: {t}", .{ user.uid, user.gid, step[0], e });
-                    return status_setup_failed;
-                };
-            }
+            // Groups first: after setuid the process may no longer change them. Each step only
+            // after the one before it succeeded.
+            sys.setgroups(&.{}) catch |e| return userFailed(user, "setgroups", e);
+            sys.setgid(user.gid) catch |e| return userFailed(user, "setgid", e);
+            sys.setuid(user.uid) catch |e| return userFailed(user, "setuid", e);
         }
         const e = sys.execvp(exec.argv[0].?, exec.argv.ptr, exec.envp.ptr, exec.path_env) catch |err| err;
         sys.say("exec {s}: {t}", .{ exec.argv[0].?, e });
         return sys.execFailureStatus(e);
+    }
+
+    fn userFailed(user: protocol.User, step: []const u8, err: sys.Error) u8 {
+        sys.say("user {d}:{d}: {s}: {t}", .{ user.uid, user.gid, step, err });
+        return status_setup_failed;
     }
 };
 
@@ -300,25 +294,23 @@ const ExecArgs = struct {
 /// With the host's `krun-signal` port, it also relays each signal number read there to the
 /// workload (SIGCHLD arrives through a signalfd so one poll waits for both).
 fn runChild(exec: ExecArgs) u8 {
-    var chld = linux.sigemptyset();
-    linux.sigaddset(&chld, linux.SIG.CHLD);
-    var saved = linux.sigemptyset();
+    const chld = sys.sigset(&.{linux.SIG.CHLD});
+    var saved = sys.sigset(&.{});
     const relay = sys.signal_port_fd >= 0;
-    if (relay) _ = linux.sigprocmask(linux.SIG.BLOCK, &chld, &saved);
-    const rc = sys.check(linux.fork()) catch |e| {
+    if (relay) sys.sigprocmask(linux.SIG.BLOCK, &chld, &saved) catch {};
+    const child = sys.fork() catch |e| {
         sys.say("fork: {t}", .{e});
         return status_setup_failed;
     };
-    if (rc == 0) {
-        if (relay) _ = linux.sigprocmask(linux.SIG.SETMASK, &saved, null);
-        linux.exit_group(exec.run());
+    if (child == 0) {
+        if (relay) sys.sigprocmask(linux.SIG.SETMASK, &saved, null) catch {};
+        sys.exit(exec.run());
     }
-    const child: linux.pid_t = @intCast(rc);
     if (relay) {
-        if (sys.check(linux.signalfd(-1, &chld, linux.SFD.CLOEXEC | linux.SFD.NONBLOCK))) |sfd| {
-            return relayUntilExit(child, @intCast(sfd), sys.signal_port_fd);
+        if (sys.signalfd(&chld, linux.SFD.CLOEXEC | linux.SFD.NONBLOCK)) |sfd| {
+            return relayUntilExit(child, sfd, sys.signal_port_fd);
         } else |e| sys.say("signalfd: {t}; signals are not relayed", .{e});
-        _ = linux.sigprocmask(linux.SIG.SETMASK, &saved, null);
+        sys.sigprocmask(linux.SIG.SETMASK, &saved, null) catch {};
     }
     return reapUntilExit(child);
 }
@@ -326,15 +318,14 @@ fn runChild(exec: ExecArgs) u8 {
 /// Blocks in wait4 until `child` exits, reaping every other child on the way.
 fn reapUntilExit(child: linux.pid_t) u8 {
     while (true) {
-        var status: u32 = 0;
-        const w = sys.check(linux.wait4(-1, @ptrCast(&status), 0, null)) catch |e| switch (e) {
+        const w = sys.waitAny(0) catch |e| switch (e) {
             error.INTR => continue,
             else => {
                 sys.say("wait: {t}", .{e});
                 return status_setup_failed;
             },
         };
-        if (@as(linux.pid_t, @intCast(w)) == child) return statusCode(status);
+        if (w.pid == child) return statusCode(w.status);
     }
 }
 
@@ -348,21 +339,20 @@ fn relayUntilExit(child: linux.pid_t, sfd: i32, port_fd: i32) u8 {
     while (true) {
         // Reap first: the workload may have exited before the signalfd existed.
         while (true) {
-            var status: u32 = 0;
-            const w = sys.check(linux.wait4(-1, @ptrCast(&status), linux.W.NOHANG, null)) catch |e| switch (e) {
+            const w = sys.waitAny(linux.W.NOHANG) catch |e| switch (e) {
                 error.INTR => continue,
                 else => {
                     sys.say("wait: {t}", .{e});
                     return status_setup_failed;
                 },
             };
-            if (w == 0) break;
-            if (@as(linux.pid_t, @intCast(w)) == child) return statusCode(status);
+            if (w.pid == 0) break;
+            if (w.pid == child) return statusCode(w.status);
         }
-        _ = sys.check(linux.poll(&fds, fds.len, -1)) catch continue; // EINTR
+        _ = sys.poll(&fds, -1) catch continue; // EINTR
         if (fds[0].revents != 0) {
             var info: [8]linux.signalfd_siginfo = undefined;
-            _ = linux.read(sfd, @ptrCast(&info), @sizeOf(@TypeOf(info)));
+            _ = sys.read(sfd, std.mem.asBytes(&info)) catch 0;
         }
         if (fds[1].revents != 0) relaySignals(child, &fds[1]);
     }
@@ -370,7 +360,7 @@ fn relayUntilExit(child: linux.pid_t, sfd: i32, port_fd: i32) u8 {
 
 fn relaySignals(child: linux.pid_t, port: *linux.pollfd) void {
     var buf: [16]u8 = undefined;
-    const n = sys.check(linux.read(port.fd, &buf, buf.len)) catch |e| switch (e) {
+    const n = sys.read(port.fd, &buf) catch |e| switch (e) {
         error.AGAIN, error.INTR => return,
         else => {
             port.fd = -1;
@@ -383,7 +373,7 @@ fn relaySignals(child: linux.pid_t, port: *linux.pollfd) void {
     }
     for (buf[0..n]) |b| {
         if (b == 0 or b > 64) continue; // not a signal number
-        _ = linux.kill(child, @fromBackingInt(b));
+        sys.kill(child, @fromBackingInt(b)) catch {};
     }
 }
 
@@ -400,15 +390,15 @@ fn finish(status: u8) noreturn {
     // remounting it read-only writes the journal out and clears ext4's needs_recovery, so the
     // image mounts again even from a read-only disk. Best effort; sync follows anyway.
     if (sys.boot_root_fd >= 0) {
-        linux.sync();
-        _ = linux.mount(null, "/", null, linux.MS.REMOUNT | linux.MS.RDONLY, 0);
+        sys.sync();
+        sys.mount(null, "/", null, linux.MS.REMOUNT | linux.MS.RDONLY) catch {};
     }
     sys.rebootNow();
 }
 
 fn initPanic(msg: []const u8, _: ?usize) noreturn {
     sys.say("panic: {s}", .{msg});
-    if (linux.getpid() != 1) linux.exit_group(status_setup_failed);
+    if (sys.getpid() != 1) sys.exit(status_setup_failed);
     finish(status_setup_failed);
 }
 

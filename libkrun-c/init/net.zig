@@ -73,9 +73,8 @@ pub fn inAddr(a: [4]u8) linux.sockaddr {
 }
 
 fn dummyUp() void {
-    const rc = sys.check(linux.socket(linux.AF.INET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, 0)) catch |e| return sys.say("dummy0: socket: {t}", .{e});
-    const fd: i32 = @intCast(rc);
-    defer _ = linux.close(fd);
+    const fd = sys.socket(linux.AF.INET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, 0) catch |e| return sys.say("dummy0: socket: {t}", .{e});
+    defer sys.close(fd);
     var req = std.mem.zeroes(linux.ifreq);
     @memcpy(req.ifrn.name[0..6], "dummy0");
     const steps = [_]struct { []const u8, u32, linux.sockaddr }{
@@ -84,10 +83,10 @@ fn dummyUp() void {
     };
     for (steps) |s| {
         req.ifru = .{ .addr = s[2] };
-        _ = sys.check(linux.ioctl(fd, s[1], @intFromPtr(&req))) catch |e| return sys.say("dummy0 {s}: {t}", .{ s[0], e });
+        sys.ioctl(fd, s[1], @intFromPtr(&req)) catch |e| return sys.say("dummy0 {s}: {t}", .{ s[0], e });
     }
     req.ifru = .{ .flags = .{ .UP = true, .RUNNING = true } };
-    _ = sys.check(linux.ioctl(fd, linux.SIOCSIFFLAGS, @intFromPtr(&req))) catch |e| return sys.say("dummy0 up: {t}", .{e});
+    sys.ioctl(fd, linux.SIOCSIFFLAGS, @intFromPtr(&req)) catch |e| return sys.say("dummy0 up: {t}", .{e});
     var rt: RtEntry = .{
         .dst = inAddr(.{ 0, 0, 0, 0 }),
         .gateway = inAddr(.{ 0, 0, 0, 0 }),
@@ -95,14 +94,13 @@ fn dummyUp() void {
         .flags = rtf_up,
         .dev = "dummy0",
     };
-    _ = sys.check(linux.ioctl(fd, linux.SIOCADDRT, @intFromPtr(&rt))) catch |e| if (e != error.EXIST) sys.say("default route: {t}", .{e});
+    sys.ioctl(fd, linux.SIOCADDRT, @intFromPtr(&rt)) catch |e| if (e != error.EXIST) sys.say("default route: {t}", .{e});
 }
 
 /// The file type bits of `path` (a symlink itself unless `follow`), or null when absent.
 fn fileType(path: [*:0]const u8, follow: bool) ?u32 {
-    var stx: linux.Statx = undefined;
     const flags: u32 = if (follow) 0 else linux.AT.SYMLINK_NOFOLLOW;
-    _ = sys.check(linux.statx(linux.AT.FDCWD, path, flags, .{ .TYPE = true }, &stx)) catch return null;
+    const stx = sys.statx(path, flags, .{ .TYPE = true }) catch return null;
     return @as(u32, stx.mode) & linux.S.IFMT;
 }
 
@@ -115,9 +113,8 @@ fn isDir(path: [*:0]const u8) bool {
 }
 
 fn writeNew(path: [*:0]const u8, bytes: []const u8) bool {
-    const rc = sys.check(linux.open(path, .{ .ACCMODE = .WRONLY, .CREAT = true, .EXCL = true, .CLOEXEC = true }, 0o644)) catch return false;
-    const fd: i32 = @intCast(rc);
-    defer _ = linux.close(fd);
+    const fd = sys.open(path, .{ .ACCMODE = .WRONLY, .CREAT = true, .EXCL = true, .CLOEXEC = true }, 0o644) catch return false;
+    defer sys.close(fd);
     sys.writeAll(fd, bytes);
     return true;
 }
@@ -136,7 +133,7 @@ fn etcFiles() void {
     if (need_resolv) _ = writeNew(base ++ "/upper/resolv.conf", resolv_conf);
     if (need_hosts) {
         var uts: linux.utsname = undefined;
-        const name: []const u8 = if (sys.check(linux.uname(&uts))) |_| std.mem.sliceTo(&uts.nodename, 0) else |_| "localhost";
+        const name: []const u8 = if (sys.uname(&uts)) |_| std.mem.sliceTo(&uts.nodename, 0) else |_| "localhost";
         var buf: [512]u8 = undefined;
         const hosts = std.fmt.bufPrint(&buf, "# zkrun: generated (the root has no /etc/hosts)\n" ++
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" ++
@@ -144,7 +141,7 @@ fn etcFiles() void {
         _ = writeNew(base ++ "/upper/hosts", hosts);
     }
     const opts = "lowerdir=/etc,upperdir=" ++ base ++ "/upper,workdir=" ++ base ++ "/work";
-    _ = sys.check(linux.mount("overlay", "/etc", "overlay", 0, @intFromPtr(opts.ptr))) catch |e| sys.say("/etc overlay for generated resolv.conf/hosts: {t}", .{e});
+    sys.mountData("overlay", "/etc", "overlay", 0, opts) catch |e| sys.say("/etc overlay for generated resolv.conf/hosts: {t}", .{e});
 }
 
 test tsiEnabled {

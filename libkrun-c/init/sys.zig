@@ -1,10 +1,12 @@
-//! The guest init's few system calls, as small checked wrappers over std.os.linux (no libc):
-//! console messages, mounts, file reads, the virtio-console stdio ports, PATH lookup + execve,
-//! and the exit-code report to the host (libkrun.md §3.4). The convention is the one of all
-//! three syscall layers (libkrun-c/sys/errno.zig, CONTRIBUTING.md "System calls"): a raw call's
-//! result goes through `check`, so a wrapper returns `Error!T` with one error per errno, and
-//! the init's steps (main.zig, net.zig, dhcp.zig) catch it, say it and go on or stop. Console
-//! messages are best effort and return nothing.
+//! The guest init's system calls, as small checked wrappers over std.os.linux (no libc): the
+//! thin ones its steps (main.zig, net.zig, dhcp.zig) call (files, mounts, sockets and ioctls,
+//! processes and signals), then console messages, file reads, the virtio-console stdio ports,
+//! PATH lookup + execve, and the exit-code report to the host (libkrun.md §3.4). No other init
+//! file calls std.os.linux. The convention is the one of all three syscall layers
+//! (libkrun-c/sys/errno.zig, CONTRIBUTING.md "System calls"): a raw call's result goes through
+//! `check`, so a wrapper returns `Error!T` with one error per errno, and the init's steps catch
+//! it, say it and go on or stop. Console messages, close and sync are best effort and return
+//! nothing.
 const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
@@ -14,6 +16,182 @@ pub const Error = errno.Error;
 
 /// A raw call's result, or the error of its errno.
 pub const check = errno.check;
+
+// Files and directories.
+
+pub fn open(path: [*:0]const u8, flags: linux.O, mode: linux.mode_t) Error!i32 {
+    return @intCast(try check(linux.open(path, flags, mode)));
+}
+
+pub fn openAt(dir: i32, path: [*:0]const u8, flags: linux.O, mode: linux.mode_t) Error!i32 {
+    return @intCast(try check(linux.openat(dir, path, flags, mode)));
+}
+
+/// The result is dropped: the fd is gone either way.
+pub fn close(fd: i32) void {
+    _ = linux.close(fd);
+}
+
+pub fn read(fd: i32, buf: []u8) Error!usize {
+    return check(linux.read(fd, buf.ptr, buf.len));
+}
+
+pub fn dup2(old: i32, new: i32) Error!void {
+    _ = try check(linux.dup2(old, new));
+}
+
+pub fn ioctl(fd: i32, request: u32, arg: usize) Error!void {
+    _ = try check(linux.ioctl(fd, request, arg));
+}
+
+pub fn chdir(path: [*:0]const u8) Error!void {
+    _ = try check(linux.chdir(path));
+}
+
+pub fn chroot(path: [*:0]const u8) Error!void {
+    _ = try check(linux.chroot(path));
+}
+
+pub fn symlink(target: [*:0]const u8, link: [*:0]const u8) Error!void {
+    _ = try check(linux.symlink(target, link));
+}
+
+pub fn chmod(path: [*:0]const u8, mode: linux.mode_t) Error!void {
+    _ = try check(linux.chmod(path, mode));
+}
+
+/// The `mask` fields of `path` (the symlink itself with AT_SYMLINK_NOFOLLOW in `flags`).
+pub fn statx(path: [*:0]const u8, flags: u32, mask: linux.STATX) Error!linux.Statx {
+    var stx: linux.Statx = undefined;
+    _ = try check(linux.statx(linux.AT.FDCWD, path, flags, mask, &stx));
+    return stx;
+}
+
+/// mkdir 0755; an existing path is fine.
+pub fn mkdir(path: [*:0]const u8) Error!void {
+    _ = check(linux.mkdir(path, 0o755)) catch |err| switch (err) {
+        error.EXIST => {},
+        else => return err,
+    };
+}
+
+pub fn mount(source: ?[*:0]const u8, target: [*:0]const u8, fstype: ?[*:0]const u8, flags: u32) Error!void {
+    return mountData(source, target, fstype, flags, null);
+}
+
+/// mount with the filesystem's option string `data` (overlay's dirs, a block root's options).
+pub fn mountData(source: ?[*:0]const u8, target: [*:0]const u8, fstype: ?[*:0]const u8, flags: u32, data: ?[*:0]const u8) Error!void {
+    _ = try check(linux.mount(source, target, fstype, flags, if (data) |d| @intFromPtr(d) else 0));
+}
+
+/// sync(2) never fails.
+pub fn sync() void {
+    linux.sync();
+}
+
+// Sockets.
+
+pub fn socket(domain: u32, sock_type: u32, protocol: u32) Error!i32 {
+    return @intCast(try check(linux.socket(domain, sock_type, protocol)));
+}
+
+pub fn setsockopt(fd: i32, level: i32, name: u32, value: []const u8) Error!void {
+    _ = try check(linux.setsockopt(fd, level, name, value.ptr, @intCast(value.len)));
+}
+
+pub fn bind(fd: i32, addr: *const linux.sockaddr, len: linux.socklen_t) Error!void {
+    _ = try check(linux.bind(fd, addr, len));
+}
+
+pub fn sendto(fd: i32, bytes: []const u8, addr: *const linux.sockaddr, len: linux.socklen_t) Error!usize {
+    return check(linux.sendto(fd, bytes.ptr, bytes.len, 0, addr, len));
+}
+
+/// recvfrom without the sender's address.
+pub fn recv(fd: i32, buf: []u8, flags: u32) Error!usize {
+    return check(linux.recvfrom(fd, buf.ptr, buf.len, flags, null, null));
+}
+
+/// The number of `fds` with events.
+pub fn poll(fds: []linux.pollfd, timeout_ms: i32) Error!usize {
+    return check(linux.poll(fds.ptr, fds.len, timeout_ms));
+}
+
+// Processes, identity and signals.
+
+pub fn fork() Error!linux.pid_t {
+    return @intCast(try check(linux.fork()));
+}
+
+pub fn exit(status: u8) noreturn {
+    linux.exit_group(status);
+}
+
+pub fn getpid() linux.pid_t {
+    return linux.getpid();
+}
+
+pub fn setsid() Error!void {
+    _ = try check(linux.setsid());
+}
+
+pub fn sethostname(name: []const u8) Error!void {
+    _ = try check(linux.syscall2(.sethostname, @intFromPtr(name.ptr), name.len));
+}
+
+pub fn uname(uts: *linux.utsname) Error!void {
+    _ = try check(linux.uname(uts));
+}
+
+/// prlimit64 on init itself; `resource` is the RLIMIT_* number (the exec config carries numbers).
+pub fn setrlimit(resource: u32, limit: linux.rlimit) Error!void {
+    _ = try check(linux.syscall4(.prlimit64, 0, resource, @intFromPtr(&limit), 0));
+}
+
+pub fn setgroups(groups: []const linux.gid_t) Error!void {
+    _ = try check(linux.setgroups(groups.len, groups.ptr));
+}
+
+pub fn setgid(gid: linux.gid_t) Error!void {
+    _ = try check(linux.setgid(gid));
+}
+
+pub fn setuid(uid: linux.uid_t) Error!void {
+    _ = try check(linux.setuid(uid));
+}
+
+pub fn getrandom(buf: []u8) Error!usize {
+    return check(linux.getrandom(buf.ptr, buf.len, 0));
+}
+
+/// The set of `signals`.
+pub fn sigset(signals: []const linux.SIG) linux.sigset_t {
+    var set = linux.sigemptyset();
+    for (signals) |sig| linux.sigaddset(&set, sig);
+    return set;
+}
+
+pub fn sigprocmask(how: u32, set: *const linux.sigset_t, old: ?*linux.sigset_t) Error!void {
+    _ = try check(linux.sigprocmask(how, set, old));
+}
+
+/// A new signalfd for `set`.
+pub fn signalfd(set: *const linux.sigset_t, flags: u32) Error!i32 {
+    return @intCast(try check(linux.signalfd(-1, set, flags)));
+}
+
+pub fn kill(pid: linux.pid_t, sig: linux.SIG) Error!void {
+    _ = try check(linux.kill(pid, sig));
+}
+
+pub const Waited = struct { pid: linux.pid_t, status: u32 };
+
+/// wait4 for any child; pid 0 when WNOHANG found none exited.
+pub fn waitAny(flags: u32) Error!Waited {
+    var status: u32 = 0;
+    const pid = try check(linux.wait4(-1, @ptrCast(&status), flags, null));
+    return .{ .pid = @intCast(pid), .status = status };
+}
 
 /// Writes all of `bytes` to `fd`, best effort (a console message must never stop init).
 pub fn writeAll(fd: i32, bytes: []const u8) void {
@@ -50,18 +228,6 @@ pub fn pathZ(buf: []u8, parts: []const []const u8) error{NameTooLong}![:0]const 
     return buf[0..len :0];
 }
 
-/// mkdir 0755; an existing path is fine.
-pub fn mkdir(path: [*:0]const u8) Error!void {
-    _ = check(linux.mkdir(path, 0o755)) catch |err| switch (err) {
-        error.EXIST => {},
-        else => return err,
-    };
-}
-
-pub fn mount(source: [*:0]const u8, target: [*:0]const u8, fstype: ?[*:0]const u8, flags: u32) Error!void {
-    _ = try check(linux.mount(source, target, fstype, flags, 0));
-}
-
 /// True when `fd` is open (the kernel may have had no /dev/console to give init).
 pub fn fdOpen(fd: i32) bool {
     _ = check(linux.fcntl(fd, linux.F.GETFD, 0)) catch return false;
@@ -79,15 +245,14 @@ pub fn readFile(path: [*:0]const u8, buf: []u8) FileError!?[]u8 {
 /// readFile relative to directory `dir` (the boot root after a block-root move).
 pub fn readFileAt(dir: i32, path: [*:0]const u8, buf: []u8) FileError!?[]u8 {
     assert(buf.len > 1);
-    const rc = check(linux.openat(dir, path, .{ .ACCMODE = .RDONLY, .CLOEXEC = true }, 0)) catch |err| switch (err) {
+    const fd = openAt(dir, path, .{ .ACCMODE = .RDONLY, .CLOEXEC = true }, 0) catch |err| switch (err) {
         error.NOENT, error.NOTDIR => return null,
         else => return error.Unreadable,
     };
-    const fd: i32 = @intCast(rc);
-    defer _ = linux.close(fd);
+    defer close(fd);
     var len: usize = 0;
     while (len < buf.len) {
-        const n = check(linux.read(fd, buf[len..].ptr, buf.len - len)) catch |err| switch (err) {
+        const n = read(fd, buf[len..]) catch |err| switch (err) {
             error.INTR => continue,
             else => return error.Unreadable,
         };
@@ -105,9 +270,8 @@ pub fn readFileAt(dir: i32, path: [*:0]const u8, buf: []u8) FileError!?[]u8 {
 /// reach the caller's stderr too.
 pub fn redirectStdio() error{PortOpenFailed}!void {
     const ports = "/sys/class/virtio-ports";
-    const rc = check(linux.open(ports, .{ .ACCMODE = .RDONLY, .DIRECTORY = true, .CLOEXEC = true }, 0)) catch return;
-    const dir: i32 = @intCast(rc);
-    defer _ = linux.close(dir);
+    const dir = open(ports, .{ .ACCMODE = .RDONLY, .DIRECTORY = true, .CLOEXEC = true }, 0) catch return;
+    defer close(dir);
     var dents: [4096]u8 align(8) = undefined;
     while (true) {
         const n = check(linux.getdents64(dir, &dents, dents.len)) catch return;
@@ -145,14 +309,13 @@ fn redirectPort(dev: []const u8) error{PortOpenFailed}!void {
         return;
     } else return;
     const dev_path = pathZ(&path_buf, &.{ "/dev/", dev }) catch return error.PortOpenFailed;
-    const rc = check(linux.open(dev_path, .{ .ACCMODE = access }, 0)) catch |err| {
+    const fd = open(dev_path, .{ .ACCMODE = access }, 0) catch |err| {
         say("cannot open {s} ({s}): {t}", .{ dev_path, port, err });
         return error.PortOpenFailed;
     };
-    const fd: i32 = @intCast(rc);
     if (fd != target) {
-        _ = linux.dup2(fd, target);
-        _ = linux.close(fd);
+        dup2(fd, target) catch {};
+        close(fd);
     }
 }
 
@@ -160,9 +323,8 @@ fn redirectPort(dev: []const u8) error{PortOpenFailed}!void {
 fn openSignalPort(dev: []const u8) void {
     var path_buf: [128]u8 = undefined;
     const dev_path = pathZ(&path_buf, &.{ "/dev/", dev }) catch return;
-    const rc = check(linux.open(dev_path, .{ .ACCMODE = .RDONLY, .NONBLOCK = true, .CLOEXEC = true }, 0)) catch |err|
+    signal_port_fd = open(dev_path, .{ .ACCMODE = .RDONLY, .NONBLOCK = true, .CLOEXEC = true }, 0) catch |err|
         return say("cannot open {s} (krun-signal): {t}", .{ dev_path, err });
-    signal_port_fd = @intCast(rc);
 }
 
 /// Most bytes of a PATH entry + "/" + name the lookup builds.
@@ -219,7 +381,7 @@ pub var boot_root_fd: i32 = -1;
 
 pub fn reportExitCode(status: u8) void {
     if (boot_root_fd >= 0) {
-        _ = check(linux.ioctl(boot_root_fd, exit_code_ioctl, status)) catch |err|
+        ioctl(boot_root_fd, exit_code_ioctl, status) catch |err|
             say("exit-code ioctl failed: {t}", .{err});
         return;
     }
@@ -231,16 +393,15 @@ pub fn reportExitCode(status: u8) void {
         say("exit status {d} (root is not virtio-fs: not reported to the host)", .{status});
         return;
     }
-    const fd_rc = check(linux.open("/", .{ .ACCMODE = .RDONLY, .DIRECTORY = true, .CLOEXEC = true }, 0)) catch return;
-    const fd: i32 = @intCast(fd_rc);
-    defer _ = linux.close(fd);
-    _ = check(linux.ioctl(fd, exit_code_ioctl, status)) catch |err|
+    const fd = open("/", .{ .ACCMODE = .RDONLY, .DIRECTORY = true, .CLOEXEC = true }, 0) catch return;
+    defer close(fd);
+    ioctl(fd, exit_code_ioctl, status) catch |err|
         say("exit-code ioctl failed: {t}", .{err});
 }
 
 /// sync + reboot: with `reboot=k` the kernel's reset is the i8042 write that ends the VM.
 pub fn rebootNow() noreturn {
-    linux.sync();
+    sync();
     _ = linux.reboot(.MAGIC1, .MAGIC2, .RESTART, null);
     // PID 1 must not return; wait for the reset to land.
     while (true) _ = linux.pause();

@@ -144,7 +144,7 @@ pub fn ftruncate(fd: fd_t, length: u64) Error!void {
 
 /// fallocate(2). EINTR returned.
 pub fn fallocate(fd: fd_t, mode: i32, offset: u64, length: u64) Error!void {
-    _ = try errno.check(linux.fallocate(fd, mode, @intCast(offset), @intCast(length)));
+    _ = try errno.check(linux.fallocate(fd, @intCast(mode), @intCast(offset), @intCast(length)));
 }
 
 /// fdatasync(2). EINTR returned.
@@ -180,11 +180,11 @@ pub fn write(fd: fd_t, bytes: []const u8) Error!usize {
     return errno.check(linux.write(fd, bytes.ptr, bytes.len));
 }
 
-pub fn readv(fd: fd_t, iov: []const linux.iovec) Error!usize {
+pub fn readv(fd: fd_t, iov: []const std.posix.iovec) Error!usize {
     return errno.check(linux.readv(fd, iov.ptr, iov.len));
 }
 
-pub fn writev(fd: fd_t, iov: []const linux.iovec_const) Error!usize {
+pub fn writev(fd: fd_t, iov: []const std.posix.iovec_const) Error!usize {
     return errno.check(linux.writev(fd, iov.ptr, iov.len));
 }
 
@@ -196,11 +196,11 @@ pub fn pwrite(fd: fd_t, bytes: []const u8, offset: u64) Error!usize {
     return errno.check(linux.pwrite(fd, bytes.ptr, bytes.len, @intCast(offset)));
 }
 
-pub fn preadv(fd: fd_t, iov: []const linux.iovec, offset: u64) Error!usize {
+pub fn preadv(fd: fd_t, iov: []const std.posix.iovec, offset: u64) Error!usize {
     return errno.check(linux.preadv(fd, iov.ptr, iov.len, @intCast(offset)));
 }
 
-pub fn pwritev(fd: fd_t, iov: []const linux.iovec_const, offset: u64) Error!usize {
+pub fn pwritev(fd: fd_t, iov: []const std.posix.iovec_const, offset: u64) Error!usize {
     return errno.check(linux.pwritev(fd, iov.ptr, iov.len, @intCast(offset)));
 }
 

@@ -14,6 +14,8 @@
 const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
+const errno = @import("sys_errno");
+const sys = @import("../sys/linux.zig");
 const wire = @import("wire.zig");
 const vsock = @import("../virtio/vsock/Vsock.zig");
 const packet = @import("../virtio/vsock/packet.zig");
@@ -106,7 +108,7 @@ pub const Service = struct {
         switch (c.tsi.phase) {
             .accepted => listenerDone(v, c),
             .listening => if (c.tsi.family == .unix and c.tsi.unix_path[0] == '/') {
-                _ = linux.unlink(@ptrCast(&c.tsi.unix_path));
+                sys.unlink(@ptrCast(&c.tsi.unix_path)) catch {};
             },
             else => {},
         }
@@ -171,12 +173,12 @@ pub const Service = struct {
             .invalid => |why| {
                 self.stats.invalid += 1;
                 log.debug("guest port {d}: bad request: {t}", .{ c.guest_port, why });
-                return fail(v, c, .INVAL);
+                return fail(v, c, error.INVAL);
             },
         };
         c.tsi.family = d.family;
         const allowed = if (d.family == .unix) self.policy.unix else self.policy.inet;
-        if (!allowed) return fail(v, c, .AFNOSUPPORT);
+        if (!allowed) return fail(v, c, error.AFNOSUPPORT);
         switch (d.op) {
             .connect => startConnect(v, c, d),
             .listen => self.startListen(v, c, d),
@@ -185,38 +187,33 @@ pub const Service = struct {
     }
 
     fn startConnect(v: *Vsock, c: *Conn, d: wire.Decoded) void {
-        var err: linux.E = .SUCCESS;
-        const fd = newSocket(d.family, linux.SOCK.STREAM, &err) orelse return fail(v, c, err);
+        const fd = newSocket(d.family, linux.SOCK.STREAM) catch |err| return fail(v, c, err);
         applySockopts(fd, d, true);
         const a = d.addr.?;
-        const rc = linux.connect(fd, @ptrCast(&a.bytes), a.len);
-        switch (linux.errno(rc)) {
-            .SUCCESS => {
-                v.attachFd(c, fd);
-                connected(v, c);
-            },
-            .INPROGRESS => {
+        sys.connect(fd, &a.bytes, a.len) catch |err| switch (err) {
+            error.INPROGRESS => {
                 c.tsi.phase = .connecting;
                 v.attachFd(c, fd);
+                return;
             },
-            else => |e| {
-                _ = linux.close(fd);
+            else => {
+                sys.close(fd);
                 // A unix listener with a full backlog says EAGAIN; the guest's blocking connect
                 // would not expect that.
-                fail(v, c, if (e == .AGAIN) .CONNREFUSED else e);
+                return fail(v, c, if (err == error.AGAIN) error.CONNREFUSED else err);
             },
-        }
+        };
+        v.attachFd(c, fd);
+        connected(v, c);
     }
 
     fn finishConnect(_: *Service, v: *Vsock, c: *Conn) void {
         var err: i32 = 0;
-        var len: u32 = @sizeOf(i32);
-        const rc = linux.getsockopt(c.fd, linux.SOL.SOCKET, linux.SO.ERROR, @ptrCast(&err), &len);
-        if (linux.errno(rc) != .SUCCESS) return fail(v, c, linux.errno(rc));
+        _ = sys.getsockopt(c.fd, linux.SOL.SOCKET, linux.SO.ERROR, std.mem.asBytes(&err)) catch |e| return fail(v, c, e);
         if (err == 0) return connected(v, c);
         const e: linux.E = @fromBackingInt(@intCast(@as(u16, @intCast(@min(@max(err, 1), 4095)))));
         if (e == .INPROGRESS or e == .ALREADY) return; // not done yet
-        fail(v, c, e);
+        fail(v, c, errno.errorOf(e));
     }
 
     /// CONNECT done: result 0 and the host socket's local address; then raw bytes.
@@ -232,16 +229,13 @@ pub const Service = struct {
 
     fn startListen(self: *Service, v: *Vsock, c: *Conn, d: wire.Decoded) void {
         var a = d.addr.?;
-        if (a.family != .unix) if (!self.expose(&a, d.sockopts)) return fail(v, c, .PERM);
-        var err: linux.E = .SUCCESS;
-        const fd = newSocket(d.family, linux.SOCK.STREAM, &err) orelse return fail(v, c, err);
+        if (a.family != .unix) if (!self.expose(&a, d.sockopts)) return fail(v, c, error.PERM);
+        const fd = newSocket(d.family, linux.SOCK.STREAM) catch |err| return fail(v, c, err);
         applySockopts(fd, d, true);
-        var rc = linux.bind(fd, @ptrCast(&a.bytes), a.len);
-        if (linux.errno(rc) == .SUCCESS) rc = linux.listen(fd, @intCast(@min(@max(d.backlog, 1), somaxconn)));
-        if (linux.errno(rc) != .SUCCESS) {
-            _ = linux.close(fd);
-            return fail(v, c, linux.errno(rc));
-        }
+        bindListen(fd, &a, @min(@max(d.backlog, 1), somaxconn)) catch |err| {
+            sys.close(fd);
+            return fail(v, c, err);
+        };
         var bound: [wire.addr_bytes_max]u8 align(8) = undefined;
         const len = localAddr(fd, &bound);
         c.tsi.phase = .listening;
@@ -272,23 +266,21 @@ pub const Service = struct {
             if (c.tsi.pending >= c.tsi.backlog or v.live_len == vsock.conns_max) break;
             var peer: [wire.addr_bytes_max]u8 align(8) = @splat(0);
             var peer_len: u32 = peer.len;
-            const rc = linux.accept4(c.fd, @ptrCast(&peer), &peer_len, linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC);
-            switch (linux.errno(rc)) {
-                .SUCCESS => {},
-                .INTR, .CONNABORTED => continue,
-                .AGAIN => break,
-                else => |e| {
-                    log.debug("accept: {t}", .{e});
+            const fd = sys.accept4(c.fd, @ptrCast(&peer), &peer_len, linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC) catch |err| switch (err) {
+                error.INTR, error.CONNABORTED => continue,
+                error.AGAIN => break,
+                else => {
+                    log.debug("accept: {t}", .{err});
                     break;
                 },
-            }
+            };
             const a = v.alloc(c.tsi.vm_port, v.pickHostPort(c.tsi.vm_port), .requesting).?;
             a.tsi = .{ .phase = .accepted, .family = c.tsi.family, .listener = @intCast(c - v.conns.ptr), .listener_serial = c.serial };
             a.hold_reads = true;
             a.send_request = true;
             const header = wire.response(0, peer[0..@min(peer_len, peer.len)]);
             assert(a.stageToGuest(std.mem.asBytes(&header))); // tidy: a fresh connection's buffer
-            v.attachFd(a, @intCast(rc));
+            v.attachFd(a, fd);
             v.enqueue(a);
             c.tsi.pending += 1;
             self.stats.accepted += 1;
@@ -300,17 +292,15 @@ pub const Service = struct {
 
     fn startDgram(self: *Service, v: *Vsock, c: *Conn, d: wire.Decoded) void {
         var a: wire.Addr = d.addr orelse wildcard(d.family);
-        if (a.family != .unix and a.port() != 0 and !self.expose(&a, d.sockopts)) return fail(v, c, .PERM);
-        var err: linux.E = .SUCCESS;
-        const fd = newSocket(d.family, linux.SOCK.DGRAM, &err) orelse return fail(v, c, err);
+        if (a.family != .unix and a.port() != 0 and !self.expose(&a, d.sockopts)) return fail(v, c, error.PERM);
+        const fd = newSocket(d.family, linux.SOCK.DGRAM) catch |err| return fail(v, c, err);
         applySockopts(fd, d, false);
         // AF_UNIX without an address: autobind (an abstract name) so replies can come back.
         const len: u32 = if (d.addr == null and a.family == .unix) 2 else a.len;
-        const rc = linux.bind(fd, @ptrCast(&a.bytes), len);
-        if (linux.errno(rc) != .SUCCESS) {
-            _ = linux.close(fd);
-            return fail(v, c, linux.errno(rc));
-        }
+        sys.bind(fd, @ptrCast(&a.bytes), len) catch |err| {
+            sys.close(fd);
+            return fail(v, c, err);
+        };
         var bound: [wire.addr_bytes_max]u8 align(8) = undefined;
         const blen = localAddr(fd, &bound);
         c.tsi.phase = .dgram;
@@ -341,18 +331,18 @@ pub const Service = struct {
                 .{ .base = p[1].ptr, .len = ok.len - first },
             };
             const msg: linux.msghdr_const = .{ .name = @ptrCast(&ok.to.bytes), .namelen = ok.to.len, .iov = &iov, .iovlen = 2, .control = null, .controllen = 0, .flags = 0 };
-            const rc = linux.sendmsg(c.fd, &msg, linux.MSG.DONTWAIT | linux.MSG.NOSIGNAL);
-            switch (linux.errno(rc)) {
-                .SUCCESS => self.stats.datagrams_out += 1,
-                .AGAIN, .NOBUFS => {
+            if (sys.sendmsg(c.fd, &msg, linux.MSG.DONTWAIT | linux.MSG.NOSIGNAL)) |_| {
+                self.stats.datagrams_out += 1;
+            } else |err| switch (err) {
+                error.AGAIN, error.NOBUFS => {
                     c.head -%= wire.frame_size; // not sent: the frame stays for EPOLLOUT
                     c.write_blocked = true;
                     v.updateInterest(c);
                     return;
                 },
-                else => |e| {
+                else => {
                     // As UDP: an unreachable or refused destination loses this datagram only.
-                    log.debug("guest port {d}: sendto: {t}", .{ c.guest_port, e });
+                    log.debug("guest port {d}: sendto: {t}", .{ c.guest_port, err });
                     self.stats.datagrams_dropped += 1;
                 },
             }
@@ -366,12 +356,10 @@ pub const Service = struct {
         var src: [wire.addr_bytes_max]u8 align(8) = @splat(0);
         var src_len: u32 = src.len;
         const body = c.to_guest[wire.frame_size..][0..wire.data_len_max];
-        const rc = linux.recvfrom(c.fd, body.ptr, body.len, linux.MSG.DONTWAIT, @ptrCast(&src), &src_len);
-        switch (linux.errno(rc)) {
-            .SUCCESS => {},
-            .AGAIN, .INTR => return,
-            else => |e| return log.debug("guest port {d}: recvfrom: {t}", .{ c.guest_port, e }),
-        }
+        const rc = sys.recvfrom(c.fd, body, linux.MSG.DONTWAIT, @ptrCast(&src), &src_len) catch |err| switch (err) {
+            error.AGAIN, error.INTR => return,
+            else => return log.debug("guest port {d}: recvfrom: {t}", .{ c.guest_port, err }),
+        };
         var f: wire.Frame = .{ .data_len = @intCast(rc), .addr_len = @min(src_len, src.len), .addr = @splat(0) };
         @memcpy(f.addr[0..f.addr_len], src[0..f.addr_len]);
         @memcpy(c.to_guest[0..wire.frame_size], std.mem.asBytes(&f));
@@ -410,26 +398,28 @@ fn respond(v: *Vsock, c: *Conn, result: i32, addr: []const u8) void {
 }
 
 /// An error response, then SHUTDOWN: the guest closes, and its RST frees the connection.
-fn fail(v: *Vsock, c: *Conn, e: linux.E) void {
+fn fail(v: *Vsock, c: *Conn, err: sys.Error) void {
     v.closeFd(c);
     c.tsi.phase = .failed;
     c.hold_reads = true;
     c.consumeToHost(c.toHostLen());
-    respond(v, c, -@as(i32, @intCast(@backingInt(e))), &.{});
+    respond(v, c, -@as(i32, @intCast(@backingInt(errno.errnoOf(err)))), &.{});
     c.send_shutdown = packet.shutdown_rcv | packet.shutdown_send;
 }
 
-/// A non-blocking socket, or null with the reason in `err`.
-fn newSocket(family: wire.Family, kind: u32, err: *linux.E) ?i32 {
-    const rc = linux.socket(@backingInt(family), kind | linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC, 0);
-    err.* = linux.errno(rc);
-    if (err.* != .SUCCESS) return null;
-    return @intCast(rc);
+/// A non-blocking socket.
+fn newSocket(family: wire.Family, kind: u32) sys.Error!i32 {
+    return sys.socket(@backingInt(family), kind | linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC, 0);
+}
+
+fn bindListen(fd: i32, a: *const wire.Addr, backlog: u32) sys.Error!void {
+    try sys.bind(fd, @ptrCast(&a.bytes), a.len);
+    try sys.listen(fd, backlog);
 }
 
 fn setInt(fd: i32, level: i32, opt: u32, value: u32) void {
     const v: i32 = @intCast(value);
-    _ = linux.setsockopt(fd, level, opt, std.mem.asBytes(&v), @sizeOf(i32));
+    sys.setsockopt(fd, level, opt, std.mem.asBytes(&v)) catch {};
 }
 
 /// The option bits and buffer sizes the guest set, on the host socket (failures are the
@@ -448,7 +438,7 @@ fn applySockopts(fd: i32, d: wire.Decoded, stream: bool) void {
 fn localAddr(fd: i32, out: *align(8) [wire.addr_bytes_max]u8) u32 {
     @memset(out, 0);
     var len: u32 = out.len;
-    if (linux.errno(linux.getsockname(fd, @ptrCast(out), &len)) != .SUCCESS) return 0;
+    sys.getsockname(fd, @ptrCast(out), &len) catch return 0;
     return @min(len, out.len);
 }
 

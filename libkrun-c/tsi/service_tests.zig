@@ -5,6 +5,7 @@
 //! address, DGRAM both ways.
 const std = @import("std");
 const linux = std.os.linux;
+const sys = @import("../sys/linux.zig");
 const testing = std.testing;
 const vt = @import("../virtio/vsock/testing.zig");
 const packet = @import("../virtio/vsock/packet.zig");
@@ -61,7 +62,7 @@ const Fixture = struct {
                 got += p.data.len;
             }
             self.drv.postRx(8);
-            if (got < out.len) _ = linux.nanosleep(&.{ .sec = 0, .nsec = 1_000_000 }, null);
+            if (got < out.len) sys.nanosleep(1_000_000) catch {};
         }
     }
 
@@ -73,25 +74,21 @@ const Fixture = struct {
 };
 
 fn tcpListen(addr: [4]u8, port: u16) !struct { fd: i32, port: u16 } {
-    const fd: i32 = @intCast(linux.socket(linux.AF.INET, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0));
+    const fd = try sys.socket(linux.AF.INET, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0);
     var sa: linux.sockaddr.in = .{ .port = std.mem.nativeToBig(u16, port), .addr = @bitCast(addr) };
-    try testing.expectEqual(@as(usize, 0), linux.bind(fd, @ptrCast(&sa), @sizeOf(linux.sockaddr.in)));
-    try testing.expectEqual(@as(usize, 0), linux.listen(fd, 8));
+    try sys.bind(fd, @ptrCast(&sa), @sizeOf(linux.sockaddr.in));
+    try sys.listen(fd, 8);
     var len: u32 = @sizeOf(linux.sockaddr.in);
-    _ = linux.getsockname(fd, @ptrCast(&sa), &len);
+    try sys.getsockname(fd, @ptrCast(&sa), &len);
     return .{ .fd = fd, .port = std.mem.bigToNative(u16, sa.port) };
 }
 
-fn tcpConnect(addr: [4]u8, port: u16) linux.E {
-    const fd: i32 = @intCast(linux.socket(linux.AF.INET, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0));
-    var sa: linux.sockaddr.in = .{ .port = std.mem.nativeToBig(u16, port), .addr = @bitCast(addr) };
-    const e = linux.errno(linux.connect(fd, @ptrCast(&sa), @sizeOf(linux.sockaddr.in)));
-    if (e != .SUCCESS) {
-        _ = linux.close(fd);
-        return e;
-    }
+fn tcpConnect(addr: [4]u8, port: u16) sys.Error!void {
+    const fd = try sys.socket(linux.AF.INET, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0);
+    errdefer sys.close(fd);
+    const sa: linux.sockaddr.in = .{ .port = std.mem.nativeToBig(u16, port), .addr = @bitCast(addr) };
+    try sys.connect(fd, &sa, @sizeOf(linux.sockaddr.in));
     last_fd = fd;
-    return .SUCCESS;
 }
 
 var last_fd: i32 = -1;
@@ -104,25 +101,25 @@ test "tsi: CONNECT to a host TCP server, bytes both ways; refused; malformed" {
     var f = try Fixture.create(.{});
     defer f.destroy();
     const srv = try tcpListen(.{ 127, 0, 0, 1 }, 0);
-    defer _ = linux.close(srv.fd);
+    defer sys.close(srv.fd);
     try f.request(4000, wire.inetRequest(.connect, .{ 127, 0, 0, 1 }, srv.port));
     const r = try f.response(4000);
     try testing.expectEqual(@as(i32, 0), r.result);
     try testing.expectEqual(@as(u32, 16), r.addr_len);
-    const s: i32 = @intCast(linux.accept4(srv.fd, null, null, linux.SOCK.CLOEXEC));
-    defer _ = linux.close(s);
+    const s = try sys.accept4(srv.fd, null, null, linux.SOCK.CLOEXEC);
+    defer sys.close(s);
     f.write(4000, Service.port, "GET /");
     var buf: [16]u8 = undefined;
-    try testing.expectEqual(@as(usize, 5), linux.read(s, &buf, buf.len));
+    try testing.expectEqual(@as(usize, 5), sys.read(s, &buf));
     try testing.expectEqualStrings("GET /", buf[0..5]);
-    _ = linux.write(s, "200 OK", 6);
+    _ = sys.write(s, "200 OK") catch 0;
     var back: [6]u8 = undefined;
     try f.read(4000, Service.port, &back);
     try testing.expectEqualStrings("200 OK", &back);
 
     // A closed port: -ECONNREFUSED, then the connection is shut.
     const dead = try tcpListen(.{ 127, 0, 0, 1 }, 0);
-    _ = linux.close(dead.fd);
+    sys.close(dead.fd);
     try f.request(4001, wire.inetRequest(.connect, .{ 127, 0, 0, 1 }, dead.port));
     try testing.expectEqual(@as(i32, -111), (try f.response(4001)).result);
     // Garbage: -EINVAL.
@@ -163,10 +160,10 @@ test "tsi: LISTEN without a port map: host loopback only, the real port for port
     const p = portOf(&r);
     try testing.expect(p != 0);
     try testing.expectEqualSlices(u8, &.{ 127, 0, 0, 1 }, r.addr[4..8]); // loopback, not wildcard
-    try testing.expectEqual(linux.E.SUCCESS, tcpConnect(.{ 127, 0, 0, 1 }, p));
+    try tcpConnect(.{ 127, 0, 0, 1 }, p);
     const client = last_fd;
-    defer _ = linux.close(client);
-    _ = linux.write(client, "hi", 2);
+    defer sys.close(client);
+    _ = sys.write(client, "hi") catch 0;
     // The host opens a connection toward (3, 7777).
     var req_pkt: ?packet.Header = null;
     for (0..100) |_| {
@@ -175,7 +172,7 @@ test "tsi: LISTEN without a port map: host loopback only, the real port for port
             req_pkt = pk.h;
         };
         if (req_pkt != null) break;
-        _ = linux.nanosleep(&.{ .sec = 0, .nsec = 1_000_000 }, null);
+        sys.nanosleep(1_000_000) catch {};
     }
     const hp = req_pkt.?.src_port;
     var resp = vt.hdr(Op.response, 7777, hp);
@@ -193,7 +190,7 @@ test "tsi: LISTEN without a port map: host loopback only, the real port for port
 test "tsi: LISTEN with a port map: mapped ports at the host port, unmapped ones -EPERM" {
     const probe = try tcpListen(.{ 127, 0, 0, 1 }, 0); // a free host port for the map
     const host_port = probe.port;
-    _ = linux.close(probe.fd);
+    sys.close(probe.fd);
     const map = [_]Config.PortMapEntry{.{ .host = host_port, .guest = 80 }};
     var f = try Fixture.create(.{ .port_map = &map });
     defer f.destroy();
@@ -218,12 +215,12 @@ test "tsi: DGRAM both ways through a bound host socket" {
     var f = try Fixture.create(.{});
     defer f.destroy();
     // A host UDP peer on loopback.
-    const u: i32 = @intCast(linux.socket(linux.AF.INET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, 0));
-    defer _ = linux.close(u);
+    const u = try sys.socket(linux.AF.INET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, 0);
+    defer sys.close(u);
     var sa: linux.sockaddr.in = .{ .port = 0, .addr = @bitCast([4]u8{ 127, 0, 0, 1 }) };
-    _ = linux.bind(u, @ptrCast(&sa), @sizeOf(linux.sockaddr.in));
+    try sys.bind(u, @ptrCast(&sa), @sizeOf(linux.sockaddr.in));
     var len: u32 = @sizeOf(linux.sockaddr.in);
-    _ = linux.getsockname(u, @ptrCast(&sa), &len);
+    try sys.getsockname(u, @ptrCast(&sa), &len);
     var req = wire.inetRequest(.dgram, .{ 0, 0, 0, 0 }, 0);
     req.addr_len = 0;
     try f.request(7000, req);
@@ -239,11 +236,11 @@ test "tsi: DGRAM both ways through a bound host socket" {
     @memcpy(out[wire.frame_size..], "ping");
     f.write(7000, Service.port, &out);
     var buf: [16]u8 = undefined;
-    try testing.expectEqual(@as(usize, 4), linux.recvfrom(u, &buf, buf.len, 0, null, null));
+    try testing.expectEqual(@as(usize, 4), sys.recvfrom(u, &buf, 0, null, null));
     try testing.expectEqualStrings("ping", buf[0..4]);
     // Host → guest: the frame names the sender.
     var to: linux.sockaddr.in = .{ .port = std.mem.nativeToBig(u16, guest_host_port), .addr = @bitCast([4]u8{ 127, 0, 0, 1 }) };
-    _ = linux.sendto(u, "pong!", 5, 0, @ptrCast(&to), @sizeOf(linux.sockaddr.in));
+    _ = sys.sendto(u, "pong!", 0, @ptrCast(&to), @sizeOf(linux.sockaddr.in)) catch 0;
     var back: [wire.frame_size + 5]u8 = undefined;
     try f.read(7000, Service.port, &back);
     var fb: wire.Frame = undefined;

@@ -38,6 +38,7 @@
 const std = @import("std");
 const GuestMemory = @import("guest_memory");
 const queue = @import("queue.zig");
+const sys = @import("../sys/linux.zig");
 
 const is_macos = @import("builtin").os.tag == .macos;
 
@@ -130,10 +131,7 @@ pub const Interrupt = struct {
         _ = self.count.fetchAdd(1, .monotonic);
         if (self.raise) |r| return r.call(r.ctx);
         if (comptime is_macos) return; // no irqfd there
-        if (self.irqfd >= 0) {
-            const one: u64 = 1;
-            _ = std.os.linux.write(self.irqfd, std.mem.asBytes(&one), 8);
-        }
+        if (self.irqfd >= 0) sys.eventfdSignal(self.irqfd);
     }
 
     /// The driver broke the protocol (a queue error): DEVICE_NEEDS_RESET and a config

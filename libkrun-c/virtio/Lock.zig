@@ -7,6 +7,7 @@
 const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
+const sys = @import("../sys/linux.zig");
 
 const is_macos = @import("builtin").os.tag == .macos;
 
@@ -22,7 +23,7 @@ pub fn lock(self: *Lock) void {
     if (comptime is_macos) return std.c.os_unfair_lock_lock(&self.state);
     if (self.state.cmpxchgStrong(unlocked, locked, .acquire, .monotonic) == null) return;
     while (self.state.swap(contended, .acquire) != unlocked) {
-        _ = linux.futex_4arg(&self.state.raw, .{ .cmd = .WAIT, .private = true }, contended, null);
+        sys.futexWait(&self.state, contended, null) catch {}; // EINTR/EAGAIN: the loop rechecks
     }
 }
 
@@ -31,7 +32,7 @@ pub fn unlock(self: *Lock) void {
     const prev = self.state.swap(unlocked, .release);
     assert(prev != unlocked); // tidy: lock state, ours
     if (prev == contended) {
-        _ = linux.futex_3arg(&self.state.raw, .{ .cmd = .WAKE, .private = true }, 1);
+        sys.futexWake(&self.state, 1);
     }
 }
 

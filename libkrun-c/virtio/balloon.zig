@@ -7,6 +7,7 @@
 const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
+const sys = @import("../sys/linux.zig");
 const Device = @import("Device.zig");
 const queue = @import("queue.zig");
 const mmio = @import("mmio.zig");
@@ -152,7 +153,8 @@ pub const Balloon = struct {
 /// back in the footprint until something marks them reused (unmeasured).
 fn release(range: []align(page_size) u8) bool {
     if (comptime is_macos) return std.c.madvise(range.ptr, range.len, std.c.MADV.FREE_REUSABLE) == 0;
-    return linux.errno(linux.madvise(range.ptr, range.len, linux.MADV.DONTNEED)) == .SUCCESS;
+    sys.madvise(range, linux.MADV.DONTNEED) catch return false;
+    return true;
 }
 
 const testing = std.testing;
@@ -162,8 +164,7 @@ const GuestMemory = @import("guest_memory");
 fn residentPages(mem: []u8) !usize {
     var vec: [64]u8 = undefined;
     std.debug.assert(mem.len / page_size <= vec.len); // tidy: test helper
-    const rc = linux.mincore(@alignCast(mem.ptr), mem.len, &vec);
-    try testing.expectEqual(linux.E.SUCCESS, linux.errno(rc));
+    try sys.mincore(@alignCast(mem), &vec);
     var n: usize = 0;
     for (vec[0 .. mem.len / page_size]) |v| n += v & 1;
     return n;
@@ -171,10 +172,8 @@ fn residentPages(mem: []u8) !usize {
 
 test "balloon: reported free pages are dropped from real anonymous memory" {
     const len = 48 * page_size;
-    const rc = linux.mmap(null, len, .{ .READ = true, .WRITE = true }, .{ .TYPE = .PRIVATE, .ANONYMOUS = true }, -1, 0);
-    try testing.expectEqual(linux.E.SUCCESS, linux.errno(rc));
-    const ram: []align(page_size) u8 = @as([*]align(page_size) u8, @ptrFromInt(rc))[0..len];
-    defer _ = linux.munmap(ram.ptr, len);
+    const ram = try sys.mmap(len, .{ .READ = true, .WRITE = true }, .{ .TYPE = .PRIVATE, .ANONYMOUS = true }, -1, 0);
+    defer sys.munmap(ram);
     const base: u64 = 0x100_0000;
     var g = t.Guest.init(ram, base); // touches every page (zeroes them)
     // Rings and buffers live in the first 16 pages; pages 16..48 are "guest free memory".

@@ -36,6 +36,8 @@ const OutputBuffer = @import("../vmm/OutputBuffer.zig");
 const EventLoop = @import("../vmm/EventLoop.zig");
 const signal = @import("../sys/signal.zig");
 const fd_calls = @import("../sys/fd.zig");
+const sys = @import("../sys/linux.zig");
+const sys_errno = @import("sys_errno");
 
 const log = std.log.scoped(.virtio);
 const is_macos = @import("builtin").os.tag == .macos;
@@ -537,9 +539,7 @@ fn isFile(fd: i32) bool {
         if (std.c.fstat(fd, &st) != 0) return false;
         return std.c.S.ISREG(st.mode) or std.c.S.ISBLK(st.mode);
     }
-    var st: linux.Statx = undefined;
-    const at_empty_path: u32 = 0x1000;
-    if (linux.errno(linux.statx(fd, "", at_empty_path, .{ .TYPE = true }, &st)) != .SUCCESS) return false;
+    const st = sys.fstatx(fd, .{ .TYPE = true }) catch return false;
     return linux.S.ISREG(st.mode) or linux.S.ISBLK(st.mode);
 }
 
@@ -549,16 +549,15 @@ fn readv(fd: i32, iov: []const posix.iovec) struct { usize, posix.E } {
         const rc = std.c.readv(fd, iov.ptr, @intCast(iov.len));
         return if (rc >= 0) .{ @intCast(rc), .SUCCESS } else .{ 0, std.c.errno(rc) };
     }
-    const rc = linux.readv(fd, iov.ptr, iov.len);
-    return .{ rc, linux.errno(rc) };
+    const n = sys.readv(fd, iov) catch |err| return .{ 0, sys_errno.errnoOf(err) };
+    return .{ n, .SUCCESS };
 }
 
 fn readable(fd: i32) bool {
     var pfd = [1]posix.pollfd{.{ .fd = fd, .events = posix.POLL.IN, .revents = 0 }};
     // HUP/ERR count as readable: the read then reports EOF or the error.
     if (comptime is_macos) return std.c.poll(&pfd, 1, 0) == 1;
-    const rc = linux.poll(&pfd, 1, 0);
-    return linux.errno(rc) == .SUCCESS and rc == 1;
+    return (sys.poll(&pfd, 0) catch 0) == 1;
 }
 
 threadlocal var sigpipe_blocked = false;

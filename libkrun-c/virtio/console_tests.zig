@@ -2,6 +2,7 @@
 //! driver playing Linux's virtio_console and real pipes, files and a pty as host backends.
 const std = @import("std");
 const linux = std.os.linux;
+const sys = @import("../sys/linux.zig");
 const testing = std.testing;
 const console = @import("console.zig");
 const terminal = @import("../vmm/terminal.zig");
@@ -19,24 +20,22 @@ const Pipe = struct {
     r: i32,
     w: i32,
     fn init() !Pipe {
-        var fds: [2]i32 = undefined;
-        if (linux.errno(linux.pipe2(&fds, .{ .CLOEXEC = true })) != .SUCCESS) return error.SkipZigTest;
+        const fds = sys.pipe2(.{ .CLOEXEC = true }) catch return error.SkipZigTest;
         return .{ .r = fds[0], .w = fds[1] };
     }
     fn close(p: Pipe) void {
-        if (p.r >= 0) _ = linux.close(p.r);
-        if (p.w >= 0) _ = linux.close(p.w);
+        if (p.r >= 0) sys.close(p.r);
+        if (p.w >= 0) sys.close(p.w);
     }
 };
 
 fn writeFd(fd: i32, bytes: []const u8) !void {
-    try testing.expectEqual(bytes.len, linux.write(fd, bytes.ptr, bytes.len));
+    try testing.expectEqual(bytes.len, try sys.write(fd, bytes));
 }
 
 fn readFd(fd: i32, buf: []u8) ![]u8 {
-    const rc = linux.read(fd, buf.ptr, buf.len);
-    try testing.expectEqual(linux.E.SUCCESS, linux.errno(rc));
-    return buf[0..rc];
+    const n = try sys.read(fd, buf);
+    return buf[0..n];
 }
 
 const Rig = struct {
@@ -168,8 +167,8 @@ test "console: libkrun's multiport handshake names the non-terminal ports" {
 test "console: a host that does not read stalls the tx queue, not us; reading resumes; reset discards" {
     const out = try Pipe.init(); // blocking, as an embedder's stdout: we must never wait on it
     defer out.close();
-    _ = linux.fcntl(out.w, linux.F.SETPIPE_SZ, 4096);
-    const flags_before = linux.fcntl(out.w, linux.F.GETFL, 0);
+    _ = sys.fcntl(out.w, linux.F.SETPIPE_SZ, 4096) catch 0;
+    const flags_before = try sys.fcntl(out.w, linux.F.GETFL, 0);
     const ports = [_]console.PortConfig{ .{ .console = true }, .{ .name = "krun-stdout", .output_fd = out.w } };
     var rig: Rig = .{};
     try rig.init(&ports, all_features);
@@ -190,7 +189,7 @@ test "console: a host that does not read stalls the tx queue, not us; reading re
     // EPOLLOUT would call this; with nothing read, it changes nothing.
     console.Console.outputReady(&rig.con, 1, 0);
     try testing.expect(rig.dqs[5].takeUsed() == null);
-    try testing.expectEqual(flags_before, linux.fcntl(out.w, linux.F.GETFL, 0));
+    try testing.expectEqual(flags_before, try sys.fcntl(out.w, linux.F.GETFL, 0));
 
     // The reader drains: each EPOLLOUT moves more; all chains come back, all bytes arrive.
     var buf: [8192]u8 = undefined;
@@ -213,7 +212,7 @@ test "console: a host that does not read stalls the tx queue, not us; reading re
     var drained: usize = 0;
     while (true) {
         var pfd = [1]linux.pollfd{.{ .fd = out.r, .events = linux.POLL.IN, .revents = 0 }};
-        if (linux.poll(&pfd, 1, 0) != 1) break;
+        if ((sys.poll(&pfd, 0) catch 0) != 1) break;
         drained += (try readFd(out.r, &buf)).len;
     }
     try testing.expect(drained <= 4096); // only what the pipe already held
@@ -277,7 +276,7 @@ test "console: input waits for the guest to open the port, then flows; EOF close
     try testing.expectEqualStrings("-tail", rig.dqs[4].takeUsedBytes().?);
 
     // EOF: the host side of an input-only port closes, which the guest reads as end of file.
-    _ = linux.close(in.w);
+    sys.close(in.w);
     in.w = -1;
     try testing.expect(pollReadable(epfd));
     try testing.expectEqual(@as(usize, 1), loopTurn(&loop));
@@ -290,28 +289,25 @@ test "console: input waits for the guest to open the port, then flows; EOF close
 /// sources' handlers as EventLoop's own thread does. Returns the events dispatched.
 fn loopTurn(loop: *EventLoop) usize {
     var events: [8]linux.epoll_event = undefined;
-    const rc = linux.epoll_wait(loop.poll_fd, &events, events.len, 0);
-    if (linux.errno(rc) != .SUCCESS) return 0;
-    for (events[0..rc]) |ev| {
+    const n = sys.epoll_wait(loop.poll_fd, &events, 0) catch return 0;
+    for (events[0..n]) |ev| {
         const h = loop.sources[@intCast(ev.data.u64)].handler.?;
         h.call(h.ctx, h.arg, ev.events);
     }
-    return rc;
+    return n;
 }
 
 fn pollReadable(fd: i32) bool {
     var pfd = [1]linux.pollfd{.{ .fd = fd, .events = linux.POLL.IN, .revents = 0 }};
-    return linux.poll(&pfd, 1, 0) == 1;
+    return (sys.poll(&pfd, 0) catch 0) == 1;
 }
 
 test "console: krun_set_console_output writes hvc0 output to a file (driver without MULTIPORT)" {
     var path_buf: [64]u8 = undefined;
-    const path = try std.fmt.bufPrintSentinel(&path_buf, "/tmp/zkrun-console-{d}.out", .{linux.getpid()}, 0);
-    const fd_rc = linux.open(path, .{ .ACCMODE = .RDWR, .CREAT = true, .TRUNC = true, .CLOEXEC = true }, 0o600);
-    try testing.expectEqual(linux.E.SUCCESS, linux.errno(fd_rc));
-    const fd: i32 = @intCast(fd_rc);
-    defer _ = linux.close(fd);
-    defer _ = linux.unlink(path);
+    const path = try std.fmt.bufPrintSentinel(&path_buf, "/tmp/zkrun-console-{d}.out", .{sys.getpid()}, 0);
+    const fd = try sys.openMode(path, .{ .ACCMODE = .RDWR, .CREAT = true, .TRUNC = true, .CLOEXEC = true }, 0o600);
+    defer sys.close(fd);
+    defer sys.unlink(path) catch {};
     const ports = console.outputFilePorts(fd);
     var rig: Rig = .{};
     try rig.init(ports.slice(), 1 << 32 | 1 << console.feature_size);
@@ -319,20 +315,17 @@ test "console: krun_set_console_output writes hvc0 output to a file (driver with
     _ = rig.dqs[1].post(&.{"Linux version 6.12 (zkrun)\n"}, &.{});
     rig.d.notify(1);
     var buf: [64]u8 = undefined;
-    const n = linux.pread(fd, &buf, buf.len, 0);
+    const n = try sys.pread(fd, &buf, 0);
     try testing.expectEqualStrings("Linux version 6.12 (zkrun)\n", buf[0..n]);
 }
 
 test "console: a regular file as krun-stdin is delivered whole, then EOF" {
     var path_buf: [64]u8 = undefined;
-    const path = try std.fmt.bufPrintSentinel(&path_buf, "/tmp/zkrun-console-{d}.in", .{linux.getpid()}, 0);
-    const fd_rc = linux.open(path, .{ .ACCMODE = .RDWR, .CREAT = true, .TRUNC = true, .CLOEXEC = true }, 0o600);
-    try testing.expectEqual(linux.E.SUCCESS, linux.errno(fd_rc));
-    const fd: i32 = @intCast(fd_rc);
-    defer _ = linux.close(fd);
-    defer _ = linux.unlink(path);
-    try writeFd(fd, "file contents\n");
-    _ = linux.lseek(fd, 0, linux.SEEK.SET);
+    const path = try std.fmt.bufPrintSentinel(&path_buf, "/tmp/zkrun-console-{d}.in", .{sys.getpid()}, 0);
+    const fd = try sys.openMode(path, .{ .ACCMODE = .RDWR, .CREAT = true, .TRUNC = true, .CLOEXEC = true }, 0o600);
+    defer sys.close(fd);
+    defer sys.unlink(path) catch {};
+    try sys.pwriteAll(fd, "file contents\n", 0); // the fd's offset stays at the start
     const ports = console.defaultPorts(fd, -1, -1);
     try testing.expectEqual(@as(u8, 2), ports.len);
     var rig: Rig = .{};
@@ -408,9 +401,8 @@ test "console: a terminal gives one console port, sized in config and by RESIZE"
 }
 
 test "console: an input the event loop cannot poll (/dev/null, a regular file) is read as a file, not watched" {
-    const null_fd = linux.open("/dev/null", .{ .ACCMODE = .RDONLY, .CLOEXEC = true }, 0);
-    try testing.expectEqual(linux.E.SUCCESS, linux.errno(null_fd));
-    defer _ = linux.close(@intCast(null_fd));
+    const null_fd = try sys.open("/dev/null", .{ .ACCMODE = .RDONLY, .CLOEXEC = true });
+    defer sys.close(null_fd);
     var rig: Rig = .{};
     var loop: EventLoop = undefined;
     try initInputRig(&rig, &loop, @intCast(null_fd));

@@ -7,6 +7,7 @@ const testing = std.testing;
 const queue = @import("queue.zig");
 const mmio = @import("mmio.zig");
 const Device = @import("Device.zig");
+const sys = @import("../sys/linux.zig");
 const GuestMemory = @import("guest_memory");
 const t = @import("testing.zig");
 
@@ -300,13 +301,12 @@ test "hostile: chain totals beyond 4 GiB" {
     // Reserve (never touch) 8 GiB of address space as a huge guest region: descriptors are
     // validated against it without any access.
     const len: usize = 8 << 30;
-    const rc = std.os.linux.mmap(null, len, .{}, .{ .TYPE = .PRIVATE, .ANONYMOUS = true, .NORESERVE = true }, -1, 0);
-    if (std.os.linux.errno(rc) != .SUCCESS) return error.SkipZigTest;
-    defer _ = std.os.linux.munmap(@ptrFromInt(rc), len);
+    const reserved = sys.mmap(len, .{}, .{ .TYPE = .PRIVATE, .ANONYMOUS = true, .NORESERVE = true }, -1, 0) catch return error.SkipZigTest;
+    defer sys.munmap(reserved);
     var h: Hostile = .{};
     h.init();
     const huge_base: u64 = 1 << 40;
-    h.g.mem.addRegion(huge_base, @as([*]u8, @ptrFromInt(rc))[0..len]) catch unreachable;
+    h.g.mem.addRegion(huge_base, reserved) catch unreachable;
     h.dq.setDesc(0, .{ .addr = huge_base, .len = 0xffff_0000, .flags = queue.desc_f_next, .next = 1 });
     h.dq.setDesc(1, .{ .addr = huge_base + (4 << 30), .len = 0x2_0000, .flags = 0, .next = 0 });
     h.dq.pushAvail(0);

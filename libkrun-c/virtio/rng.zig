@@ -3,6 +3,7 @@
 //! generator; macOS has no getrandom). libkrun offers the same: 1 queue of 256, VERSION_1.
 const std = @import("std");
 const linux = std.os.linux;
+const sys = @import("../sys/linux.zig");
 const Device = @import("Device.zig");
 const queue = @import("queue.zig");
 const mmio = @import("mmio.zig");
@@ -76,15 +77,13 @@ fn getrandom(buf: []u8) usize {
         return buf.len;
     }
     while (true) {
-        const rc = linux.getrandom(buf.ptr, buf.len, 0);
-        switch (linux.errno(rc)) {
-            .SUCCESS => return rc,
-            .INTR => continue,
-            else => |e| {
-                log.warn("rng: getrandom: {t}", .{e});
+        return sys.getrandom(buf, 0) catch |err| switch (err) {
+            error.INTR => continue,
+            else => {
+                log.warn("rng: getrandom: {t}", .{err});
                 return 0;
             },
-        }
+        };
     }
 }
 

@@ -28,6 +28,7 @@
 const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
+const sys = @import("../../sys/linux.zig");
 const Device = @import("../Device.zig");
 const queue = @import("../queue.zig");
 const mmio = @import("../mmio.zig");
@@ -351,12 +352,13 @@ fn iovBytes(iov: []const std.posix.iovec) usize {
     return total;
 }
 
+/// EINTR, EAGAIN (the word changed) and a spurious wakeup alike: the caller rechecks.
 fn futexWait(word: *std.atomic.Value(u32), seen: u32) void {
-    _ = linux.futex_4arg(&word.raw, .{ .cmd = .WAIT, .private = true }, seen, null);
+    sys.futexWait(word, seen, null) catch {};
 }
 
 fn futexWake(word: *std.atomic.Value(u32), n: u32) void {
-    _ = linux.futex_3arg(&word.raw, .{ .cmd = .WAKE, .private = true }, n);
+    sys.futexWake(word, n);
 }
 
 // ---- io_uring prototype (Backend.io_uring; measured, not shipped: see the file comment) ------
@@ -381,23 +383,21 @@ const Ring = struct {
     fn create() !*Ring {
         const r = try std.heap.page_allocator.create(Ring);
         errdefer std.heap.page_allocator.destroy(r);
-        const efd = linux.eventfd(0, linux.EFD.CLOEXEC);
-        if (linux.errno(efd) != .SUCCESS) return error.SystemResources;
-        errdefer _ = linux.close(@intCast(efd));
-        r.* = .{ .ring = try linux.IoUring.init(ring_entries, 0), .kick_fd = @intCast(efd) };
+        const efd = sys.eventfd(0) catch return error.SystemResources;
+        errdefer sys.close(efd);
+        r.* = .{ .ring = try linux.IoUring.init(ring_entries, 0), .kick_fd = efd };
         for (&r.free, 0..) |*f, i| f.* = @intCast(i);
         return r;
     }
 
     fn destroy(r: *Ring) void {
         r.ring.deinit();
-        _ = linux.close(r.kick_fd);
+        sys.close(r.kick_fd);
         std.heap.page_allocator.destroy(r);
     }
 
     fn kick(r: *Ring) void {
-        const one: u64 = 1;
-        _ = linux.write(r.kick_fd, std.mem.asBytes(&one), 8);
+        sys.eventfdSignal(r.kick_fd);
     }
 
     fn armKick(r: *Ring) !void {

@@ -10,6 +10,7 @@
 const std = @import("std");
 const test_tmp = @import("../../test_tmp.zig");
 const linux = std.os.linux;
+const sys = @import("../../sys/linux.zig");
 const Qcow2 = @import("qcow2.zig").Qcow2;
 const qcow2_write = @import("qcow2_write.zig");
 
@@ -67,7 +68,7 @@ gpa: std.mem.Allocator,
 pub fn open(gpa: std.mem.Allocator, path: [*:0]const u8, options: Options) OpenError!*Image {
     if (options.format == .vmdk) return error.NotSupported;
     const fd = try openFile(path, options.read_only, false);
-    errdefer _ = linux.close(fd);
+    errdefer sys.close(fd);
     try lockFile(fd, options.read_only);
     const size = try fileSize(fd);
     const self = gpa.create(Image) catch return error.OutOfMemory;
@@ -75,9 +76,7 @@ pub fn open(gpa: std.mem.Allocator, path: [*:0]const u8, options: Options) OpenE
     self.* = .{ .fd = fd, .fd_buffered = fd, .capacity = size / sector_size * sector_size, .options = options, .gpa = gpa };
     if (options.format == .qcow2) {
         const dir = openDir(path);
-        defer if (dir != linux.AT.FDCWD) {
-            _ = linux.close(dir);
-        };
+        defer if (dir != linux.AT.FDCWD) sys.close(dir);
         self.qcow2 = Qcow2.open(gpa, fd, size, dir, 0) catch |err| return switch (err) {
             error.OutOfMemory => error.OutOfMemory,
             error.NotSupported => error.NotSupported,
@@ -104,8 +103,8 @@ pub fn open(gpa: std.mem.Allocator, path: [*:0]const u8, options: Options) OpenE
 
 pub fn close(self: *Image) void {
     if (self.qcow2) |q| q.destroy();
-    if (self.fd != self.fd_buffered) _ = linux.close(self.fd);
-    _ = linux.close(self.fd_buffered); // drops the flock
+    if (self.fd != self.fd_buffered) sys.close(self.fd);
+    sys.close(self.fd_buffered); // drops the flock
     self.gpa.destroy(self);
 }
 
@@ -118,62 +117,53 @@ fn openDir(path: [*:0]const u8) linux.fd_t {
     const dir = if (slash == 0) "/" else p[0..slash];
     @memcpy(buf[0..dir.len], dir);
     buf[dir.len] = 0;
-    const rc = linux.open(@ptrCast(&buf), .{ .ACCMODE = .RDONLY, .DIRECTORY = true, .CLOEXEC = true }, 0);
-    if (linux.errno(rc) != .SUCCESS) return linux.AT.FDCWD;
-    return @intCast(rc);
+    return sys.open(@ptrCast(&buf), .{ .ACCMODE = .RDONLY, .DIRECTORY = true, .CLOEXEC = true }) catch linux.AT.FDCWD;
 }
 
 fn openFile(path: [*:0]const u8, read_only: bool, direct: bool) OpenError!linux.fd_t {
-    while (true) {
-        const rc = linux.open(path, .{
-            .ACCMODE = if (read_only) .RDONLY else .RDWR,
-            .CLOEXEC = true,
-            .DIRECT = direct,
-        }, 0);
-        switch (linux.errno(rc)) {
-            .SUCCESS => return @intCast(rc),
-            .INTR => continue,
-            .NOENT, .NOTDIR, .NXIO, .NODEV => return error.NotFound,
-            .ACCES, .PERM, .ROFS, .TXTBSY => return error.PermissionDenied,
-            .ISDIR => return error.IsDirectory,
-            .INVAL => return error.NotSupported, // O_DIRECT on a filesystem without it
-            .MFILE, .NFILE, .NOMEM => return error.SystemResources,
-            else => |e| {
-                log.warn("blk: open: {t}", .{e});
-                return error.InvalidImage;
-            },
-        }
-    }
+    // sys.open restarts EINTR.
+    return sys.open(path, .{
+        .ACCMODE = if (read_only) .RDONLY else .RDWR,
+        .CLOEXEC = true,
+        .DIRECT = direct,
+    }) catch |err| switch (err) {
+        error.NOENT, error.NOTDIR, error.NXIO, error.NODEV => error.NotFound,
+        error.ACCES, error.PERM, error.ROFS, error.TXTBSY => error.PermissionDenied,
+        error.ISDIR => error.IsDirectory,
+        error.INVAL => error.NotSupported, // O_DIRECT on a filesystem without it
+        error.MFILE, error.NFILE, error.NOMEM => error.SystemResources,
+        else => {
+            log.warn("blk: open: {t}", .{err});
+            return error.InvalidImage;
+        },
+    };
 }
 
 fn lockFile(fd: linux.fd_t, read_only: bool) OpenError!void {
     // flock(2): LOCK_SH 1, LOCK_EX 2, LOCK_NB 4.
     const op: i32 = @as(i32, if (read_only) 1 else 2) | 4;
     while (true) {
-        const rc = linux.flock(fd, op);
-        switch (linux.errno(rc)) {
-            .SUCCESS => return,
-            .INTR => continue,
-            .AGAIN => return error.InUse,
+        sys.flock(fd, op) catch |err| switch (err) {
+            error.INTR => continue,
+            error.AGAIN => return error.InUse,
             // Filesystems without locks (some network ones): serve the image unlocked.
-            .OPNOTSUPP, .NOLCK => return,
+            error.OPNOTSUPP, error.NOLCK => return,
             else => return error.SystemResources,
-        }
+        };
+        return;
     }
 }
 
 /// The size of a regular file or block device; anything else is not an image.
 fn fileSize(fd: linux.fd_t) OpenError!u64 {
-    var st: linux.Statx = undefined;
-    const rc = linux.statx(fd, "", linux.AT.EMPTY_PATH, .{ .TYPE = true, .SIZE = true }, &st);
-    if (linux.errno(rc) != .SUCCESS) return error.SystemResources;
+    const st = sys.fstatx(fd, .{ .TYPE = true, .SIZE = true }) catch return error.SystemResources;
     const kind = st.mode & linux.S.IFMT;
     if (kind == linux.S.IFDIR) return error.IsDirectory;
     if (kind == linux.S.IFREG) return st.size;
     if (kind != linux.S.IFBLK) return error.InvalidImage;
     var size: u64 = 0;
     const blkgetsize64: u32 = 0x80081272; // _IOR(0x12, 114, size_t)
-    if (linux.errno(linux.ioctl(fd, blkgetsize64, @intFromPtr(&size))) != .SUCCESS) return error.InvalidImage;
+    _ = sys.ioctl(fd, blkgetsize64, @intFromPtr(&size)) catch return error.InvalidImage;
     return size;
 }
 
@@ -258,24 +248,24 @@ const Direction = enum { read, write };
 fn transferv(self: *Image, comptime dir: Direction, iov: []const std.posix.iovec, offset: u64) IoError!usize {
     var fd = self.fd;
     while (true) {
-        const rc = switch (dir) {
-            .read => linux.preadv(fd, iov.ptr, iov.len, @intCast(offset)),
-            .write => linux.pwritev(fd, @ptrCast(iov.ptr), iov.len, @intCast(offset)),
+        const result = switch (dir) {
+            .read => sys.preadv(fd, iov, offset),
+            .write => sys.pwritev(fd, @ptrCast(iov), offset),
         };
-        switch (linux.errno(rc)) {
-            .SUCCESS => return rc,
-            .INTR, .AGAIN => continue,
+        return result catch |err| switch (err) {
+            error.INTR, error.AGAIN => continue,
             // O_DIRECT refuses buffers or offsets not aligned to the host's block size.
-            .INVAL => if (fd != self.fd_buffered) {
+            error.INVAL => if (fd != self.fd_buffered) {
                 fd = self.fd_buffered;
+                continue;
             } else return error.InputOutput,
-            .NOSPC, .DQUOT, .FBIG => |e| if (dir == .write) return error.NoSpace else return transferFailed(dir, e),
-            else => |e| return transferFailed(dir, e),
-        }
+            error.NOSPC, error.DQUOT, error.FBIG => if (dir == .write) return error.NoSpace else return transferFailed(dir, err),
+            else => return transferFailed(dir, err),
+        };
     }
 }
 
-fn transferFailed(comptime dir: Direction, e: linux.E) IoError {
+fn transferFailed(comptime dir: Direction, e: sys.Error) IoError {
     log.warn("blk: p{t}v: {t}", .{ dir, e });
     return error.InputOutput;
 }
@@ -284,16 +274,15 @@ fn transferFailed(comptime dir: Direction, e: linux.E) IoError {
 pub fn flush(self: *Image) IoError!void {
     if (self.options.sync == .none or self.options.read_only) return;
     while (true) {
-        const rc = linux.fdatasync(self.fd_buffered);
-        switch (linux.errno(rc)) {
-            .SUCCESS => return,
-            .INTR => continue,
-            .INVAL, .ROFS => return, // a file type without sync (nothing cached to write)
-            else => |e| {
-                log.warn("blk: fdatasync: {t}", .{e});
+        sys.fdatasync(self.fd_buffered) catch |err| switch (err) {
+            error.INTR => continue,
+            error.INVAL, error.ROFS => return, // a file type without sync (nothing cached to write)
+            else => {
+                log.warn("blk: fdatasync: {t}", .{err});
                 return error.InputOutput;
             },
-        }
+        };
+        return;
     }
 }
 
@@ -333,12 +322,11 @@ fn qcow2Zero(q: *Qcow2, offset: u64, len: u64, is_discard: bool) IoError!void {
 
 fn fallocate(self: *Image, mode: u32, offset: u64, len: u64) bool {
     while (true) {
-        const rc = linux.fallocate(self.fd_buffered, mode, @intCast(offset), @intCast(len));
-        switch (linux.errno(rc)) {
-            .SUCCESS => return true,
-            .INTR => continue,
+        sys.fallocate(self.fd_buffered, @intCast(mode), offset, len) catch |err| switch (err) {
+            error.INTR => continue,
             else => return false,
-        }
+        };
+        return true;
     }
 }
 
@@ -347,10 +335,10 @@ const testing = std.testing;
 test "raw image: open, lock, read past the end as zeros, write, discard, zero, errors" {
     const path = test_tmp.path("blk-image-test.img");
     {
-        const fd: linux.fd_t = @intCast(linux.open(path, .{ .ACCMODE = .RDWR, .CREAT = true, .TRUNC = true, .CLOEXEC = true }, 0o644));
-        defer _ = linux.close(fd);
+        const fd = try sys.openMode(path, .{ .ACCMODE = .RDWR, .CREAT = true, .TRUNC = true, .CLOEXEC = true }, 0o644);
+        defer sys.close(fd);
         const data: [1024 + 100]u8 = @splat(0xab);
-        _ = linux.pwrite(fd, &data, data.len, 0);
+        try sys.pwriteAll(fd, &data, 0);
     }
     const img = try Image.open(testing.allocator, path, .{});
     defer img.close();

@@ -5,6 +5,7 @@
 const std = @import("std");
 const test_tmp = @import("../../test_tmp.zig");
 const linux = std.os.linux;
+const sys = @import("../../sys/linux.zig");
 const testing = std.testing;
 const t = @import("../testing.zig");
 const mmio = @import("../mmio.zig");
@@ -81,25 +82,24 @@ const Harness = struct {
 };
 
 fn sleepMs(ms: u64) void {
-    const ts: linux.timespec = .{ .sec = 0, .nsec = @intCast(ms * std.time.ns_per_ms) };
-    _ = linux.nanosleep(&ts, null);
+    sys.nanosleep(ms * std.time.ns_per_ms) catch {};
 }
 
 fn makeImage(path: [*:0]const u8, size: u64, fill: u8) !void {
-    const fd: linux.fd_t = @intCast(linux.open(path, .{ .ACCMODE = .RDWR, .CREAT = true, .TRUNC = true, .CLOEXEC = true }, 0o644));
-    defer _ = linux.close(fd);
+    const fd = try sys.openMode(path, .{ .ACCMODE = .RDWR, .CREAT = true, .TRUNC = true, .CLOEXEC = true }, 0o644);
+    defer sys.close(fd);
     var buf: [4096]u8 = @splat(fill);
     var at: u64 = 0;
     while (at < size) : (at += buf.len) {
         for (&buf, 0..) |*b, i| b.* = fill +% @as(u8, @truncate((at + i) / 512));
-        _ = linux.pwrite(fd, &buf, @min(buf.len, size - at), @intCast(at));
+        try sys.pwriteAll(fd, buf[0..@intCast(@min(buf.len, size - at))], at);
     }
 }
 
 fn readFileAt(path: [*:0]const u8, dest: []u8, offset: u64) !void {
-    const fd: linux.fd_t = @intCast(linux.open(path, .{ .ACCMODE = .RDONLY, .CLOEXEC = true }, 0));
-    defer _ = linux.close(fd);
-    try testing.expectEqual(dest.len, linux.pread(fd, dest.ptr, dest.len, @intCast(offset)));
+    const fd = try sys.open(path, .{ .ACCMODE = .RDONLY, .CLOEXEC = true });
+    defer sys.close(fd);
+    try testing.expectEqual(dest.len, try sys.pread(fd, dest, offset));
 }
 
 const s_ok: u8 = 0;
@@ -284,21 +284,20 @@ const qemu_io = "/usr/bin/qemu-io";
 fn runTool(args: []const ?[*:0]const u8) bool {
     var argv: [16:null]?[*:0]const u8 = @splat(null);
     @memcpy(argv[0..args.len], args);
-    const pid = linux.fork();
+    const pid = sys.fork() catch return false;
     if (pid == 0) {
-        const devnull = linux.open("/dev/null", .{ .ACCMODE = .RDWR }, 0);
-        _ = linux.dup2(@intCast(devnull), 1);
+        if (sys.open("/dev/null", .{ .ACCMODE = .RDWR })) |devnull| sys.dup2(devnull, 1) catch {} else |_| {}
         const envp = [_:null]?[*:0]const u8{};
-        _ = linux.execve(argv[0].?, &argv, &envp);
-        linux.exit_group(127);
+        sys.execve(argv[0].?, &argv, &envp) catch {};
+        sys.exit_group(127);
     }
-    var status: i32 = 0;
-    _ = linux.wait4(@intCast(pid), &status, 0, null);
+    const status = sys.waitpid(pid, 0) catch return false;
     return status == 0;
 }
 
 fn hasTool(path: [*:0]const u8) bool {
-    return linux.errno(linux.access(path, linux.X_OK)) == .SUCCESS;
+    sys.access(path, linux.X_OK) catch return false;
+    return true;
 }
 
 fn expectSameAsRaw(qcow_path: [*:0]const u8, raw: []const u8, patch: ?struct { at: usize, len: usize, byte: u8 }) !void {
@@ -334,15 +333,15 @@ test "qcow2: plain, compressed, zero clusters and backing chains read like the r
     const dir_name = "qcow2-test";
     const dir = test_tmp.path(dir_name);
     defer test_tmp.removeTree(dir_name);
-    _ = linux.mkdir(dir, 0o755);
+    sys.mkdir(dir, 0o755) catch {};
     const raw_path = test_tmp.path(dir_name ++ "/base.raw");
     const size = 4 << 20;
     try makeImage(raw_path, size, 0x21);
     // Half the disk zero (sparse): unallocated clusters in the qcow2 copies.
     {
-        const fd: linux.fd_t = @intCast(linux.open(raw_path, .{ .ACCMODE = .RDWR, .CLOEXEC = true }, 0));
-        defer _ = linux.close(fd);
-        _ = linux.fallocate(fd, linux.FALLOC.FL_PUNCH_HOLE | linux.FALLOC.FL_KEEP_SIZE, 1 << 20, 1 << 20);
+        const fd = try sys.open(raw_path, .{ .ACCMODE = .RDWR, .CLOEXEC = true });
+        defer sys.close(fd);
+        sys.fallocate(fd, linux.FALLOC.FL_PUNCH_HOLE | linux.FALLOC.FL_KEEP_SIZE, 1 << 20, 1 << 20) catch {};
     }
     const raw = try testing.allocator.alloc(u8, size);
     defer testing.allocator.free(raw);
@@ -466,14 +465,14 @@ test "qcow2 writes: allocation, refcount growth, COW from backing and compressed
     const dir_name = "qcow2-write-test";
     const dir = test_tmp.path(dir_name);
     defer test_tmp.removeTree(dir_name);
-    _ = linux.mkdir(dir, 0o755);
+    sys.mkdir(dir, 0o755) catch {};
     const raw_path = test_tmp.path(dir_name ++ "/base.raw");
     const size = 4 << 20;
     try makeImage(raw_path, size, 0x5c);
     {
-        const fd: linux.fd_t = @intCast(linux.open(raw_path, .{ .ACCMODE = .RDWR, .CLOEXEC = true }, 0));
-        defer _ = linux.close(fd);
-        _ = linux.fallocate(fd, linux.FALLOC.FL_PUNCH_HOLE | linux.FALLOC.FL_KEEP_SIZE, 1 << 20, 1 << 20);
+        const fd = try sys.open(raw_path, .{ .ACCMODE = .RDWR, .CLOEXEC = true });
+        defer sys.close(fd);
+        sys.fallocate(fd, linux.FALLOC.FL_PUNCH_HOLE | linux.FALLOC.FL_KEEP_SIZE, 1 << 20, 1 << 20) catch {};
     }
     const base = try testing.allocator.alloc(u8, size);
     defer testing.allocator.free(base);
@@ -490,7 +489,7 @@ test "qcow2 writes: allocation, refcount growth, COW from backing and compressed
         .{ .name = test_tmp.path(dir_name ++ "/refcount8.qcow2"), .args = &.{ qemu_img, "create", "-f", "qcow2", "-o", "refcount_bits=8,cluster_size=1024", test_tmp.path(dir_name ++ "/refcount8.qcow2"), "4M" }, .from_base = false, .cluster = 1024 },
     };
     for (cases, 0..) |c, i| {
-        _ = linux.unlink(c.name);
+        sys.unlink(c.name) catch {};
         try testing.expect(runTool(c.args));
         if (c.from_base) @memcpy(model, base) else @memset(model, 0);
         try writeBoth(c.name, model, 1000 + i, false, c.cluster, true);
@@ -504,10 +503,10 @@ test "qcow2 writes: allocation, refcount growth, COW from backing and compressed
         .{ .backing = "base.raw", .fmt = "raw", .name = test_tmp.path(dir_name ++ "/over-raw.qcow2") },
         .{ .backing = "base.raw", .fmt = "raw", .name = test_tmp.path(dir_name ++ "/over-raw-v2.qcow2") },
     };
-    _ = linux.unlink(test_tmp.path(dir_name ++ "/comp4k-base.qcow2"));
+    sys.unlink(test_tmp.path(dir_name ++ "/comp4k-base.qcow2")) catch {};
     try testing.expect(runTool(&.{ qemu_img, "convert", "-c", "-f", "raw", "-O", "qcow2", "-o", "cluster_size=4096", raw_path, test_tmp.path(dir_name ++ "/comp4k-base.qcow2") }));
     for (overlays, 0..) |o, i| {
-        _ = linux.unlink(o.name);
+        sys.unlink(o.name) catch {};
         const compat: [*:0]const u8 = if (i == 2) "compat=0.10" else "compat=1.1";
         try testing.expect(runTool(&.{ qemu_img, "create", "-f", "qcow2", "-o", compat, "-b", o.backing, "-F", o.fmt, o.name }));
         @memcpy(model, base);
@@ -523,7 +522,7 @@ test "qcow2 writes: allocation, refcount growth, COW from backing and compressed
     // 512-byte clusters, 16 MiB written: many refcount blocks and a refcount table that has
     // to move (it starts one cluster long, covering 8 MiB of file).
     const big = test_tmp.path(dir_name ++ "/tiny-clusters.qcow2");
-    _ = linux.unlink(big);
+    sys.unlink(big) catch {};
     try testing.expect(runTool(&.{ qemu_img, "create", "-f", "qcow2", "-o", "cluster_size=512", big, "16M" }));
     const model16 = try testing.allocator.alloc(u8, 16 << 20);
     defer testing.allocator.free(model16);
@@ -531,7 +530,7 @@ test "qcow2 writes: allocation, refcount growth, COW from backing and compressed
     try writeBoth(big, model16, 3000, true, 512, true);
     try expectQemuAgrees(big, model16);
     // Writable opens we refuse: internal snapshots (shared clusters).
-    _ = linux.unlink(test_tmp.path(dir_name ++ "/snap.qcow2"));
+    sys.unlink(test_tmp.path(dir_name ++ "/snap.qcow2")) catch {};
     try testing.expect(runTool(&.{ qemu_img, "create", "-f", "qcow2", test_tmp.path(dir_name ++ "/snap.qcow2"), "4M" }));
     try testing.expect(runTool(&.{ qemu_img, "snapshot", "-c", "s1", test_tmp.path(dir_name ++ "/snap.qcow2") }));
     try testing.expectError(error.NotSupported, Image.open(testing.allocator, test_tmp.path(dir_name ++ "/snap.qcow2"), .{ .format = .qcow2 }));

@@ -12,6 +12,7 @@
 const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
+const sys = @import("../../sys/linux.zig");
 const Lock = @import("../Lock.zig");
 const Writer = @import("qcow2_write.zig").Writer;
 
@@ -238,11 +239,11 @@ pub const Qcow2 = struct {
     pub fn destroy(self: *Qcow2) void {
         if (self.writer) |w| w.destroy();
         if (self.backing) |b| switch (b) {
-            .raw => |r| _ = linux.close(r.fd),
+            .raw => |r| sys.close(r.fd),
             .qcow2 => |q| {
                 const fd = q.fd;
                 q.destroy();
-                _ = linux.close(fd);
+                sys.close(fd);
             },
         };
         self.gpa.free(self.comp_out);
@@ -261,18 +262,15 @@ pub const Qcow2 = struct {
             return error.NotSupported; // a protocol ("nbd:", "json:", ...), not a file
         const format = try self.backingFormat();
         // Read-only, no lock: a base image is shared by its overlays.
-        const rc = linux.openat(dir_fd, @ptrCast(&name), .{ .ACCMODE = .RDONLY, .CLOEXEC = true }, 0);
-        switch (linux.errno(rc)) {
-            .SUCCESS => {},
-            .NOENT, .NOTDIR => {
+        const fd = sys.openat(dir_fd, @ptrCast(&name), .{ .ACCMODE = .RDONLY, .CLOEXEC = true }, 0) catch |err| switch (err) {
+            error.NOENT, error.NOTDIR => {
                 log.warn("qcow2: backing file {s} not found", .{name[0..h.backing_len]});
                 return error.NotFound;
             },
-            .ACCES, .PERM => return error.PermissionDenied,
+            error.ACCES, error.PERM => return error.PermissionDenied,
             else => return error.SystemResources,
-        }
-        const fd: linux.fd_t = @intCast(rc);
-        errdefer _ = linux.close(fd);
+        };
+        errdefer sys.close(fd);
         const size = regularSize(fd) orelse return error.Corrupt;
         // The backing's own relative names resolve against its directory.
         var dir_buf: [backing_name_max + 1]u8 = undefined;
@@ -281,13 +279,10 @@ pub const Qcow2 = struct {
         if (slash) |s| {
             @memcpy(dir_buf[0..s], name[0..s]);
             dir_buf[s] = 0;
-            const d = linux.openat(dir_fd, if (s == 0) "/" else @ptrCast(&dir_buf), .{ .ACCMODE = .RDONLY, .DIRECTORY = true, .CLOEXEC = true }, 0);
-            if (linux.errno(d) != .SUCCESS) return error.NotFound;
-            sub_dir = @intCast(d);
+            sub_dir = sys.openat(dir_fd, if (s == 0) "/" else @ptrCast(&dir_buf), .{ .ACCMODE = .RDONLY, .DIRECTORY = true, .CLOEXEC = true }, 0) catch
+                return error.NotFound;
         }
-        defer if (sub_dir != dir_fd) {
-            _ = linux.close(sub_dir);
-        };
+        defer if (sub_dir != dir_fd) sys.close(sub_dir);
         const is_qcow2 = switch (format) {
             .raw => false,
             .qcow2 => true,
@@ -434,9 +429,7 @@ fn probeQcow2(fd: linux.fd_t) bool {
 }
 
 pub fn regularSize(fd: linux.fd_t) ?u64 {
-    var st: linux.Statx = undefined;
-    const rc = linux.statx(fd, "", linux.AT.EMPTY_PATH, .{ .TYPE = true, .SIZE = true }, &st);
-    if (linux.errno(rc) != .SUCCESS) return null;
+    const st = sys.fstatx(fd, .{ .TYPE = true, .SIZE = true }) catch return null;
     if (st.mode & linux.S.IFMT != linux.S.IFREG) return null;
     return st.size;
 }
@@ -445,14 +438,12 @@ pub fn regularSize(fd: linux.fd_t) ?u64 {
 fn preadSome(fd: linux.fd_t, dest: []u8, offset: u64) error{InputOutput}!usize {
     var done: usize = 0;
     while (done < dest.len) {
-        const rc = linux.pread(fd, dest[done..].ptr, dest.len - done, @intCast(offset + done));
-        switch (linux.errno(rc)) {
-            .SUCCESS => if (rc == 0) return done else {
-                done += rc;
-            },
-            .INTR, .AGAIN => continue,
+        const n = sys.pread(fd, dest[done..], offset + done) catch |err| switch (err) {
+            error.INTR, error.AGAIN => continue,
             else => return error.InputOutput,
-        }
+        };
+        if (n == 0) return done;
+        done += n;
     }
     return done;
 }

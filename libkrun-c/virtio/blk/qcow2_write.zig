@@ -18,6 +18,7 @@
 //! under `meta`; everything that allocates or changes tables runs under `meta`.
 const std = @import("std");
 const linux = std.os.linux;
+const sys = @import("../../sys/linux.zig");
 const qcow2 = @import("qcow2.zig");
 const Qcow2 = qcow2.Qcow2;
 
@@ -415,17 +416,15 @@ fn pwriteBe64(fd: linux.fd_t, value: u64, at: u64) WriteError!void {
 pub fn pwriteAll(fd: linux.fd_t, bytes: []const u8, offset: u64) WriteError!void {
     var done: usize = 0;
     while (done < bytes.len) {
-        const rc = linux.pwrite(fd, bytes[done..].ptr, bytes.len - done, @intCast(offset + done));
-        switch (linux.errno(rc)) {
-            .SUCCESS => if (rc == 0) return error.InputOutput else {
-                done += rc;
-            },
-            .INTR, .AGAIN => continue,
-            .NOSPC, .DQUOT, .FBIG => return error.NoSpace,
-            else => |e| {
-                log.warn("qcow2: pwrite: {t}", .{e});
+        const n = sys.pwrite(fd, bytes[done..], offset + done) catch |err| switch (err) {
+            error.INTR, error.AGAIN => continue,
+            error.NOSPC, error.DQUOT, error.FBIG => return error.NoSpace,
+            else => {
+                log.warn("qcow2: pwrite: {t}", .{err});
                 return error.InputOutput;
             },
-        }
+        };
+        if (n == 0) return error.InputOutput;
+        done += n;
     }
 }

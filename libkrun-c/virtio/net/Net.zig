@@ -20,6 +20,7 @@
 //! needs them).
 const std = @import("std");
 const linux = std.os.linux;
+const sys = @import("../../sys/linux.zig");
 const assert = std.debug.assert;
 const Device = @import("../Device.zig");
 const queue = @import("../queue.zig");
@@ -140,9 +141,7 @@ pub const Net = struct {
             self.offered &= ~@as(u64, (1 << feature_guest_tso4) | (1 << feature_guest_tso6) | (1 << feature_guest_ufo));
         if (self.offered & (1 << feature_csum) == 0)
             self.offered &= ~@as(u64, (1 << feature_host_tso4) | (1 << feature_host_tso6));
-        const rc = linux.epoll_create1(linux.EPOLL.CLOEXEC);
-        if (linux.errno(rc) != .SUCCESS) return error.SystemResources;
-        self.epfd = @intCast(rc);
+        self.epfd = sys.epoll_create1(linux.EPOLL.CLOEXEC) catch return error.SystemResources;
         self.tx.buf = try gpa.alloc(u8, ring_size);
         self.rx.buf = try gpa.alloc(u8, ring_size);
     }
@@ -151,8 +150,8 @@ pub const Net = struct {
         assert(self.act == null); // tidy: activation state, ours
         if (self.tx.buf.len > 0) gpa.free(self.tx.buf);
         if (self.rx.buf.len > 0) gpa.free(self.rx.buf);
-        if (self.fd >= 0) _ = linux.close(self.fd);
-        if (self.epfd >= 0) _ = linux.close(self.epfd);
+        if (self.fd >= 0) sys.close(self.fd);
+        if (self.epfd >= 0) sys.close(self.epfd);
         self.* = .{};
     }
 
@@ -191,8 +190,7 @@ pub const Net = struct {
             if (acked & (1 << feature_guest_tso4) != 0) f |= tun_f_tso4;
             if (acked & (1 << feature_guest_tso6) != 0) f |= tun_f_tso6;
         }
-        const rc = linux.ioctl(self.fd, tunsetoffload, f);
-        if (linux.errno(rc) != .SUCCESS) log.warn("tap: TUNSETOFFLOAD {x}: {t}", .{ f, linux.errno(rc) });
+        _ = sys.ioctl(self.fd, tunsetoffload, f) catch |err| log.warn("tap: TUNSETOFFLOAD {x}: {t}", .{ f, err });
     }
 
     pub fn reset(self: *Net) void {
@@ -225,8 +223,8 @@ pub const Net = struct {
         defer self.lock.unlock();
         assert(fd == self.epfd); // tidy: our epoll fd
         var events: [1]linux.epoll_event = undefined;
-        const rc = linux.epoll_wait(self.epfd, &events, events.len, 0);
-        if (linux.errno(rc) != .SUCCESS or rc == 0) return;
+        const n = sys.epoll_wait(self.epfd, &events, 0) catch return;
+        if (n == 0) return;
         const ev = events[0].events;
         if (ev & (linux.EPOLL.OUT | linux.EPOLL.ERR) != 0) self.flush();
         if (ev & (linux.EPOLL.IN | linux.EPOLL.HUP | linux.EPOLL.ERR) != 0) self.readBackend();
@@ -251,17 +249,17 @@ pub const Net = struct {
         if (want == self.events) return;
         var ev: linux.epoll_event = .{ .events = want, .data = .{ .u64 = 0 } };
         const op: u32 = if (want == 0) linux.EPOLL.CTL_DEL else if (self.events == 0) linux.EPOLL.CTL_ADD else linux.EPOLL.CTL_MOD;
-        if (linux.errno(linux.epoll_ctl(self.epfd, op, self.fd, &ev)) != .SUCCESS) {
+        sys.epoll_ctl(self.epfd, op, self.fd, &ev) catch {
             log.warn("backend fd cannot be watched: the NIC stops", .{});
             self.dead = true;
             self.events = 0;
             return;
-        }
+        };
         self.events = want;
     }
 
-    fn die(self: *Net, why: []const u8, e: ?linux.E) void {
-        if (!self.dead) log.warn("backend {s} ({s}); the NIC carries no more frames", .{ why, if (e) |x| @tagName(x) else "EOF" });
+    fn die(self: *Net, why: []const u8, e: ?sys.Error) void {
+        if (!self.dead) log.warn("backend {s} ({s}); the NIC carries no more frames", .{ why, if (e) |x| @errorName(x) else "EOF" });
         self.dead = true;
         self.tx.head = 0;
         self.tx.tail = 0;
@@ -339,29 +337,27 @@ pub const Net = struct {
                 const len = std.mem.readInt(u32, data[0..4], .big);
                 break :blk data[frame.prefix_size..][0..len];
             };
-            const rc = self.sendBytes(out);
-            switch (linux.errno(rc)) {
-                .SUCCESS => {},
-                .INTR => continue,
-                .AGAIN => {
+            const n = self.sendBytes(out) catch |err| switch (err) {
+                error.INTR => continue,
+                error.AGAIN => {
                     self.tx_blocked = true;
                     return;
                 },
                 // A datagram peer not there yet or out of buffers: that frame is lost, as on a wire.
-                .CONNREFUSED, .NOBUFS, .NOENT => if (!is_stream) {
+                error.CONNREFUSED, error.NOBUFS, error.NOENT => if (!is_stream) {
                     self.tx.head += @intCast(out.len + frame.prefix_size);
                     self.stats.tx_dropped += 1;
                     continue;
-                } else return self.die("write failed", linux.errno(rc)),
-                else => |e| return self.die("write failed", e),
-            }
-            self.tx.head += if (is_stream) @intCast(rc) else @intCast(out.len + frame.prefix_size);
+                } else return self.die("write failed", err),
+                else => return self.die("write failed", err),
+            };
+            self.tx.head += if (is_stream) @intCast(n) else @intCast(out.len + frame.prefix_size);
         }
     }
 
-    fn sendBytes(self: *Net, bytes: []const u8) usize {
-        if (self.kind == .tap) return linux.write(self.fd, bytes.ptr, bytes.len);
-        return linux.sendto(self.fd, bytes.ptr, bytes.len, linux.MSG.DONTWAIT | linux.MSG.NOSIGNAL, null, 0);
+    fn sendBytes(self: *Net, bytes: []const u8) sys.Error!usize {
+        if (self.kind == .tap) return sys.write(self.fd, bytes);
+        return sys.sendto(self.fd, bytes, linux.MSG.DONTWAIT | linux.MSG.NOSIGNAL, null, 0);
     }
 
     // ---- host → guest --------------------------------------------------------------------
@@ -379,17 +375,16 @@ pub const Net = struct {
         }
     }
 
-    /// A backend read's result when it brought no data, as readStream and readFrame return it:
-    /// true after EINTR (read again), false after EAGAIN (nothing more for now), null after
-    /// any other error (the backend is gone: `die`). Null (no result) when the read succeeded.
-    fn readFailed(self: *Net, rc: usize) ??bool {
-        switch (linux.errno(rc)) {
-            .SUCCESS => return null,
-            .INTR => return true,
-            .AGAIN => return false,
-            else => |e| {
-                self.die("read failed", e);
-                return @as(?bool, null);
+    /// A failed backend read, as readStream and readFrame return it: true after EINTR (read
+    /// again), false after EAGAIN (nothing more for now), null after any other error (the
+    /// backend is gone: `die`).
+    fn readFailed(self: *Net, err: sys.Error) ?bool {
+        switch (err) {
+            error.INTR => return true,
+            error.AGAIN => return false,
+            else => {
+                self.die("read failed", err);
+                return null;
             },
         }
     }
@@ -397,8 +392,7 @@ pub const Net = struct {
     /// Stream: raw bytes into `rx`; records are cut out later. False when nothing more came.
     fn readStream(self: *Net) ?bool {
         const dest = self.rx.buf[self.rx.tail..];
-        const rc = linux.recvfrom(self.fd, dest.ptr, dest.len, linux.MSG.DONTWAIT, null, null);
-        if (self.readFailed(rc)) |result| return result;
+        const rc = sys.recvfrom(self.fd, dest, linux.MSG.DONTWAIT, null, null) catch |err| return self.readFailed(err);
         if (rc == 0) {
             self.die("closed the connection", null);
             return null;
@@ -412,11 +406,11 @@ pub const Net = struct {
     fn readFrame(self: *Net) ?bool {
         const hdr: usize = if (self.kind == .tap) frame.header_size else 0;
         const dest = self.rx.buf[self.rx.tail + frame.prefix_size ..][0 .. hdr + frame.frame_max];
-        const rc = if (self.kind == .tap)
-            linux.read(self.fd, dest.ptr, dest.len)
+        const got = if (self.kind == .tap)
+            sys.read(self.fd, dest)
         else
-            linux.recvfrom(self.fd, dest.ptr, dest.len, linux.MSG.DONTWAIT | linux.MSG.TRUNC, null, null);
-        if (self.readFailed(rc)) |result| return result;
+            sys.recvfrom(self.fd, dest, linux.MSG.DONTWAIT | linux.MSG.TRUNC, null, null);
+        const rc = got catch |err| return self.readFailed(err);
         if (rc < hdr + frame.eth_header_size or rc > hdr + frame.frame_max) {
             self.stats.rx_dropped += 1; // runt or truncated (MSG_TRUNC reports the real size)
             return true;

@@ -4,6 +4,7 @@
 //! device by name (O_NONBLOCK on our own open). Runs on the thread that starts the VM, once.
 const std = @import("std");
 const linux = std.os.linux;
+const sys = @import("../../sys/linux.zig");
 const Config = @import("../../Config.zig");
 const Net = @import("Net.zig");
 const frame = @import("frame.zig");
@@ -25,15 +26,14 @@ pub fn open(b: Config.NicBackend) OpenError!Opened {
 }
 
 fn dup(fd: i32) OpenError!i32 {
-    const rc = linux.fcntl(fd, linux.F.DUPFD_CLOEXEC, 3);
-    switch (linux.errno(rc)) {
-        .SUCCESS => return @intCast(rc),
-        .BADF => {
+    const rc = sys.fcntl(fd, linux.F.DUPFD_CLOEXEC, 3) catch |err| switch (err) {
+        error.BADF => {
             log.warn("NIC fd {d} is not open", .{fd});
             return error.InvalidConfig;
         },
         else => return error.SystemResources,
-    }
+    };
+    return @intCast(rc);
 }
 
 /// gvproxy's vfkit mode wants this datagram first, to learn the peer's address.
@@ -43,27 +43,22 @@ fn connectUnix(path: []const u8, sock_type: u32, vfkit: bool) OpenError!i32 {
     var addr: linux.sockaddr.un = .{ .family = linux.AF.UNIX, .path = @splat(0) };
     if (path.len == 0 or path.len >= addr.path.len) return error.InvalidConfig;
     @memcpy(addr.path[0..path.len], path);
-    const rc = linux.socket(linux.AF.UNIX, sock_type | linux.SOCK.CLOEXEC, 0);
-    if (linux.errno(rc) != .SUCCESS) return error.SystemResources;
-    const fd: i32 = @intCast(rc);
-    errdefer _ = linux.close(fd);
+    const fd = sys.socket(linux.AF.UNIX, sock_type | linux.SOCK.CLOEXEC, 0) catch return error.SystemResources;
+    errdefer sys.close(fd);
     if (sock_type == linux.SOCK.DGRAM) {
         // An autobound abstract address, so the peer can answer us.
         var local: linux.sockaddr.un = .{ .family = linux.AF.UNIX, .path = @splat(0) };
-        if (linux.errno(linux.bind(fd, @ptrCast(&local), @sizeOf(linux.sa_family_t))) != .SUCCESS) return error.SystemResources;
+        sys.bind(fd, @ptrCast(&local), @sizeOf(linux.sa_family_t)) catch return error.SystemResources;
     }
-    const crc = linux.connect(fd, @ptrCast(&addr), @sizeOf(linux.sockaddr.un));
-    if (linux.errno(crc) != .SUCCESS) {
-        log.warn("NIC socket {s}: connect: {t}", .{ path, linux.errno(crc) });
+    sys.connect(fd, &addr, @sizeOf(linux.sockaddr.un)) catch |err| {
+        log.warn("NIC socket {s}: connect: {t}", .{ path, err });
         return error.InvalidConfig;
-    }
+    };
     if (vfkit) {
-        const src = vfkit_magic;
-        const w = linux.sendto(fd, src, src.len, linux.MSG.NOSIGNAL, null, 0);
-        if (linux.errno(w) != .SUCCESS) {
-            log.warn("NIC socket {s}: the VFKT handshake failed: {t}", .{ path, linux.errno(w) });
+        _ = sys.sendto(fd, vfkit_magic, linux.MSG.NOSIGNAL, null, 0) catch |err| {
+            log.warn("NIC socket {s}: the VFKT handshake failed: {t}", .{ path, err });
             return error.InvalidConfig;
-        }
+        };
     }
     return fd;
 }
@@ -85,26 +80,21 @@ fn openTap(name: []const u8) OpenError!i32 {
     var req: IfReq = .{ .name = @splat(0), .flags = iff_tap | iff_no_pi | iff_vnet_hdr };
     if (name.len == 0 or name.len >= req.name.len) return error.InvalidConfig;
     @memcpy(req.name[0..name.len], name);
-    const rc = linux.open("/dev/net/tun", .{ .ACCMODE = .RDWR, .NONBLOCK = true, .CLOEXEC = true }, 0);
-    if (linux.errno(rc) != .SUCCESS) {
-        log.warn("tap {s}: /dev/net/tun: {t}", .{ name, linux.errno(rc) });
+    const fd = sys.open("/dev/net/tun", .{ .ACCMODE = .RDWR, .NONBLOCK = true, .CLOEXEC = true }) catch |err| {
+        log.warn("tap {s}: /dev/net/tun: {t}", .{ name, err });
         return error.InvalidConfig;
-    }
-    const fd: i32 = @intCast(rc);
-    const irc = linux.ioctl(fd, tunsetiff, @intFromPtr(&req));
-    if (linux.errno(irc) != .SUCCESS) {
-        log.warn("tap {s}: TUNSETIFF: {t}", .{ name, linux.errno(irc) });
-        _ = linux.close(fd);
+    };
+    errdefer sys.close(fd);
+    _ = sys.ioctl(fd, tunsetiff, @intFromPtr(&req)) catch |err| {
+        log.warn("tap {s}: TUNSETIFF: {t}", .{ name, err });
         return error.InvalidConfig;
-    }
+    };
     // The 12-byte virtio 1.x header (with num_buffers), the guest's own layout.
     var hdr_size: i32 = frame.header_size;
-    const src = linux.ioctl(fd, tunsetvnethdrsz, @intFromPtr(&hdr_size));
-    if (linux.errno(src) != .SUCCESS) {
-        log.warn("tap {s}: TUNSETVNETHDRSZ: {t}", .{ name, linux.errno(src) });
-        _ = linux.close(fd);
+    _ = sys.ioctl(fd, tunsetvnethdrsz, @intFromPtr(&hdr_size)) catch |err| {
+        log.warn("tap {s}: TUNSETVNETHDRSZ: {t}", .{ name, err });
         return error.InvalidConfig;
-    }
+    };
     return fd;
 }
 

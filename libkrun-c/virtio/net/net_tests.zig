@@ -6,6 +6,7 @@
 //! skipped).
 const std = @import("std");
 const linux = std.os.linux;
+const sys = @import("../../sys/linux.zig");
 const testing = std.testing;
 const t = @import("../testing.zig");
 const mmio = @import("../mmio.zig");
@@ -31,9 +32,8 @@ const Fixture = struct {
     wanted: u64 = ~@as(u64, 0),
 
     fn init(self: *Fixture, kind: net.Kind, features: u32) !void {
-        var fds: [2]i32 = undefined;
         const sock_type: u32 = if (kind == .unixstream) linux.SOCK.STREAM else linux.SOCK.DGRAM;
-        try testing.expectEqual(@as(usize, 0), linux.socketpair(linux.AF.UNIX, sock_type | linux.SOCK.CLOEXEC, 0, &fds));
+        const fds = try sys.socketpair(linux.AF.UNIX, sock_type | linux.SOCK.CLOEXEC, 0);
         self.peer = fds[1];
         try self.initFd(fds[0], kind, features);
     }
@@ -56,7 +56,7 @@ const Fixture = struct {
     fn deinit(self: *Fixture) void {
         self.tr.shutdown();
         self.dev.deinit(testing.allocator);
-        _ = linux.close(self.peer);
+        if (self.peer >= 0) sys.close(self.peer);
     }
 
     /// A unixstream fixture with libkrun's compat features, on the heap (its 8 MiB of guest RAM
@@ -89,19 +89,17 @@ const Fixture = struct {
     fn pump(self: *Fixture) void {
         for (0..256) |_| {
             var pfd = [1]linux.pollfd{.{ .fd = self.dev.epfd, .events = linux.POLL.IN, .revents = 0 }};
-            if (linux.poll(&pfd, 1, 0) != 1) break;
+            if ((sys.poll(&pfd, 0) catch 0) != 1) break;
             self.dev.device().vtable.backendReady.?(&self.dev, self.dev.epfd);
         }
     }
 
     fn peerWrite(self: *Fixture, bytes: []const u8) !void {
-        try testing.expectEqual(bytes.len, linux.write(self.peer, bytes.ptr, bytes.len));
+        try testing.expectEqual(bytes.len, try sys.write(self.peer, bytes));
     }
 
     fn peerRead(self: *Fixture, buf: []u8) usize {
-        const rc = linux.recvfrom(self.peer, buf.ptr, buf.len, linux.MSG.DONTWAIT, null, null);
-        if (linux.errno(rc) != .SUCCESS) return 0;
-        return rc;
+        return sys.recvfrom(self.peer, buf, linux.MSG.DONTWAIT, null, null) catch 0;
     }
 };
 
@@ -221,7 +219,7 @@ test "net: a backend that does not read pushes back on the guest, then drains" {
     defer fx.deinit();
     // A small socket buffer: 250 frames are more than it and our ring hold together.
     const small: i32 = 4096;
-    _ = linux.setsockopt(fx.dev.fd, linux.SOL.SOCKET, linux.SO.SNDBUF, std.mem.asBytes(&small), 4);
+    sys.setsockopt(fx.dev.fd, linux.SOL.SOCKET, linux.SO.SNDBUF, std.mem.asBytes(&small)) catch {};
     var chain: [frame.header_size + 1514]u8 = undefined;
     @memset(chain[0..frame.header_size], 0);
     _ = ethFrame(chain[frame.header_size..], 7);
@@ -323,7 +321,7 @@ test "net: peer hangs up: the NIC stops quietly, chains still come back" {
     var fx: Fixture = .{};
     try fx.init(.unixstream, 0);
     defer fx.deinit();
-    _ = linux.close(fx.peer);
+    sys.close(fx.peer);
     fx.peer = -1;
     fx.pump();
     var fb: [60]u8 = undefined;
@@ -341,17 +339,15 @@ const tap_host = [4]u8{ 198, 51, 100, 1 };
 const tap_guest = [4]u8{ 198, 51, 100, 2 };
 
 test "net: a real tap device (vnet header): ARP, ping with a partial checksum, a TSO segment from the guest" {
-    const pid = linux.fork();
-    if (linux.errno(pid) != .SUCCESS) return error.SkipZigTest;
+    const pid = sys.fork() catch return error.SkipZigTest;
     if (pid == 0) {
         const code: u8 = tapChild() catch |e| blk: {
             std.debug.print("tap test: {t}\n", .{e});
             break :blk 1;
         };
-        linux.exit_group(code);
+        sys.exit_group(code);
     }
-    var raw: i32 = 0;
-    _ = linux.waitpid(@intCast(pid), &raw, 0);
+    const raw = try sys.waitpid(pid, 0);
     const status: u32 = @bitCast(raw);
     try testing.expect(linux.W.IFEXITED(status));
     if (linux.W.EXITSTATUS(status) == 77) return error.SkipZigTest;
@@ -359,7 +355,7 @@ test "net: a real tap device (vnet header): ARP, ping with a partial checksum, a
 }
 
 fn tapChild() !u8 {
-    if (linux.errno(linux.unshare(linux.CLONE.NEWNET)) != .SUCCESS) return 77;
+    sys.unshare(linux.CLONE.NEWNET) catch return 77;
     const opened = backend.open(.{ .tap = "zkt0" }) catch return 77;
     const fx = try testing.allocator.create(Fixture);
     fx.* = .{};
@@ -425,7 +421,7 @@ fn isReset(f: []const u8) bool {
 fn waitFrame(fx: *Fixture, want: *const fn ([]const u8) bool) ![]u8 {
     for (0..50) |_| {
         var pfd = [1]linux.pollfd{.{ .fd = fx.dev.epfd, .events = linux.POLL.IN, .revents = 0 }};
-        _ = linux.poll(&pfd, 1, 200);
+        _ = sys.poll(&pfd, 200) catch 0;
         fx.pump();
         while (fx.rx.takeUsedBytes()) |b| {
             fx.postRx(1, rx_buf);
@@ -466,16 +462,16 @@ const IfAddrReq = extern struct {
 };
 
 fn ifUp(name: []const u8) !void {
-    const s: i32 = @intCast(linux.socket(linux.AF.INET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, 0));
-    defer _ = linux.close(s);
+    const s = try sys.socket(linux.AF.INET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, 0);
+    defer sys.close(s);
     var req: IfAddrReq = .{ .name = @splat(0), .addr = tap_host };
     @memcpy(req.name[0..name.len], name);
-    try testing.expectEqual(@as(usize, 0), linux.ioctl(s, 0x8916, @intFromPtr(&req))); // SIOCSIFADDR
+    _ = try sys.ioctl(s, 0x8916, @intFromPtr(&req)); // SIOCSIFADDR
     req.addr = .{ 255, 255, 255, 0 };
-    try testing.expectEqual(@as(usize, 0), linux.ioctl(s, 0x891c, @intFromPtr(&req))); // SIOCSIFNETMASK
+    _ = try sys.ioctl(s, 0x891c, @intFromPtr(&req)); // SIOCSIFNETMASK
     const flags: *align(1) u16 = @ptrCast(&req.family);
     flags.* = 1 | 0x40; // IFF_UP | IFF_RUNNING
-    try testing.expectEqual(@as(usize, 0), linux.ioctl(s, 0x8914, @intFromPtr(&req))); // SIOCSIFFLAGS
+    _ = try sys.ioctl(s, 0x8914, @intFromPtr(&req)); // SIOCSIFFLAGS
 }
 
 test "IfAddrReq is struct ifreq's size" {
@@ -638,7 +634,7 @@ const BulkGuest = struct {
             return;
         }
         const one: u64 = 1;
-        _ = linux.write(kick_fd, std.mem.asBytes(&one), 8);
+        _ = sys.write(kick_fd, std.mem.asBytes(&one)) catch 0;
     }
 
     /// virtqueue_disable_cb / virtqueue_enable_cb_prepare: used_event with EVENT_IDX, else
@@ -686,7 +682,7 @@ const mmio_queue = @import("../queue.zig");
 test "net: bulk host->guest stream through a slow guest: every byte in order, reads bounded" {
     const fx = try Fixture.create();
     defer fx.destroy();
-    _ = linux.fcntl(fx.peer, linux.F.SETFL, @as(usize, @bitCast(@as(isize, 0o4000)))); // O_NONBLOCK
+    _ = sys.fcntl(fx.peer, linux.F.SETFL, 0o4000) catch 0; // O_NONBLOCK
     var guest = BulkGuest.init(fx);
 
     // The peer's wire: frame k's payload continues the byte sequence where frame k-1 ended.
@@ -703,8 +699,7 @@ test "net: bulk host->guest stream through a slow guest: every byte in order, re
         }
         const before = guest.got;
         if (pending.len > 0) {
-            const rc = linux.sendto(fx.peer, pending.ptr, pending.len, linux.MSG.DONTWAIT | linux.MSG.NOSIGNAL, null, 0);
-            if (linux.errno(rc) == .SUCCESS) pending = pending[rc..];
+            if (sys.sendto(fx.peer, pending, linux.MSG.DONTWAIT | linux.MSG.NOSIGNAL, null, 0)) |n| pending = pending[n..] else |_| {}
         }
         fx.pump();
         if (guest.kick_pending) {
@@ -737,9 +732,7 @@ test "net: bulk host->guest stream through a slow guest: every byte in order, re
 }
 
 fn nowMs() u64 {
-    var ts: linux.timespec = undefined;
-    _ = linux.clock_gettime(.MONOTONIC, &ts);
-    return @as(u64, @intCast(ts.sec)) * 1000 + @as(u64, @intCast(ts.nsec)) / 1_000_000;
+    return @intCast(@divTrunc(sys.nowNs(), std.time.ns_per_ms));
 }
 
 const Threaded = struct {
@@ -753,35 +746,34 @@ const Threaded = struct {
     /// The two queues' ioeventfds (closed by deinit).
     fn init(fx: *Fixture) Threaded {
         return .{ .fx = fx, .kick = .{
-            @intCast(linux.eventfd(0, linux.EFD.NONBLOCK | linux.EFD.CLOEXEC)),
-            @intCast(linux.eventfd(0, linux.EFD.NONBLOCK | linux.EFD.CLOEXEC)),
+            sys.eventfd(linux.EFD.NONBLOCK) catch |e| std.debug.panic("eventfd: {t}", .{e}),
+            sys.eventfd(linux.EFD.NONBLOCK) catch |e| std.debug.panic("eventfd: {t}", .{e}),
         } };
     }
 
     fn deinit(th: *Threaded) void {
-        for (th.kick) |fd| _ = linux.close(fd);
+        for (th.kick) |fd| sys.close(fd);
     }
 
     /// The VMM's event loop: the device's epoll fd and the two queues' ioeventfds.
     fn eventLoop(th: *Threaded) void {
-        const ep: i32 = @intCast(linux.epoll_create1(linux.EPOLL.CLOEXEC));
-        defer _ = linux.close(ep);
+        const ep = sys.epoll_create1(linux.EPOLL.CLOEXEC) catch |e| std.debug.panic("epoll_create1: {t}", .{e});
+        defer sys.close(ep);
         const fds = [_]i32{ th.fx.dev.epfd, th.kick[0], th.kick[1] };
         for (fds, 0..) |fd, i| {
             var ev: linux.epoll_event = .{ .events = linux.EPOLL.IN, .data = .{ .u64 = i } };
-            _ = linux.epoll_ctl(ep, linux.EPOLL.CTL_ADD, fd, &ev);
+            sys.epoll_ctl(ep, linux.EPOLL.CTL_ADD, fd, &ev) catch {};
         }
         var evs: [4]linux.epoll_event = undefined;
         while (!th.stop.load(.acquire)) {
-            const rc = linux.epoll_wait(ep, &evs, evs.len, 50);
-            if (linux.errno(rc) != .SUCCESS) continue;
-            for (evs[0..rc]) |ev| {
+            const n = sys.epoll_wait(ep, &evs, 50) catch continue;
+            for (evs[0..n]) |ev| {
                 const i: usize = @intCast(ev.data.u64);
                 if (i == 0) {
                     th.fx.dev.device().vtable.backendReady.?(&th.fx.dev, th.fx.dev.epfd);
                 } else {
                     var v: u64 = 0;
-                    _ = linux.read(fds[i], std.mem.asBytes(&v), 8);
+                    _ = sys.read(fds[i], std.mem.asBytes(&v)) catch 0;
                     th.fx.dev.device().vtable.queueNotify(&th.fx.dev, @intCast(i - 1));
                 }
             }
@@ -803,14 +795,12 @@ const Threaded = struct {
                 th.frames_out.store(frames, .release);
             }
             var pfd = [1]linux.pollfd{.{ .fd = th.fx.peer, .events = linux.POLL.IN | @as(i16, if (pending.len > 0) linux.POLL.OUT else 0), .revents = 0 }};
-            _ = linux.poll(&pfd, 1, 50);
+            _ = sys.poll(&pfd, 50) catch 0;
             if (pfd[0].revents & linux.POLL.IN != 0) {
-                const rc = linux.recvfrom(th.fx.peer, &sink, sink.len, linux.MSG.DONTWAIT, null, null);
-                if (linux.errno(rc) == .SUCCESS) _ = th.peer_tx.fetchAdd(rc, .monotonic);
+                if (sys.recvfrom(th.fx.peer, &sink, linux.MSG.DONTWAIT, null, null)) |n| _ = th.peer_tx.fetchAdd(n, .monotonic) else |_| {}
             }
             if (pending.len > 0 and pfd[0].revents & linux.POLL.OUT != 0) {
-                const rc = linux.sendto(th.fx.peer, pending.ptr, pending.len, linux.MSG.DONTWAIT | linux.MSG.NOSIGNAL, null, 0);
-                if (linux.errno(rc) == .SUCCESS) pending = pending[rc..];
+                if (sys.sendto(th.fx.peer, pending, linux.MSG.DONTWAIT | linux.MSG.NOSIGNAL, null, 0)) |n| pending = pending[n..] else |_| {}
             }
         }
     }
@@ -843,7 +833,7 @@ test "net: bulk host->guest with guest, event loop and passt on their own thread
             tx_posted += 1;
             acks += 1;
         };
-        if (acks > 0) _ = linux.write(th.kick[1], std.mem.asBytes(&one), 8);
+        if (acks > 0) _ = sys.write(th.kick[1], std.mem.asBytes(&one)) catch 0;
         if (guest.got != last_got) {
             last_got = guest.got;
             last_progress = nowMs();
@@ -875,9 +865,8 @@ const Reader = struct {
         var n: u32 = 0;
         while (!r.stop.load(.acquire)) : (n += 1) {
             var pfd = [1]linux.pollfd{.{ .fd = r.fd, .events = linux.POLL.IN, .revents = 0 }};
-            _ = linux.poll(&pfd, 1, 20);
-            const rc = linux.recvfrom(r.fd, &sink, sink.len, linux.MSG.DONTWAIT, null, null);
-            if (linux.errno(rc) == .SUCCESS) _ = r.got.fetchAdd(rc, .monotonic);
+            _ = sys.poll(&pfd, 20) catch 0;
+            if (sys.recvfrom(r.fd, &sink, linux.MSG.DONTWAIT, null, null)) |got| _ = r.got.fetchAdd(got, .monotonic) else |_| {}
             if (n % 8 == 0) std.Thread.yield() catch {};
         }
     }
@@ -920,7 +909,7 @@ test "net: bulk guest->host with a concurrent passt: the tx queue never wedges" 
             fx.tx.pushAvail(s);
             posted += 1;
         }
-        if (posted > 0) _ = linux.write(th.kick[1], std.mem.asBytes(&one), 8);
+        if (posted > 0) _ = sys.write(th.kick[1], std.mem.asBytes(&one)) catch 0;
         if (reclaimed != last_frames) {
             last_frames = reclaimed;
             last = nowMs();

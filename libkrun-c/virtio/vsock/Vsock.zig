@@ -32,6 +32,7 @@
 const std = @import("std");
 const linux = std.os.linux;
 const assert = std.debug.assert;
+const sys = @import("../../sys/linux.zig");
 const Device = @import("../Device.zig");
 const queue = @import("../queue.zig");
 const mmio = @import("../mmio.zig");
@@ -140,19 +141,15 @@ pub const Vsock = struct {
         self.* = .{};
         errdefer self.deinit(gpa);
         if (cfg.ports.len > ports_max) return error.InvalidConfig;
-        const rc = linux.epoll_create1(linux.EPOLL.CLOEXEC);
-        if (linux.errno(rc) != .SUCCESS) return error.SystemResources;
-        self.epfd = @intCast(rc);
+        self.epfd = sys.epoll_create1(linux.EPOLL.CLOEXEC) catch return error.SystemResources;
         self.conns = try gpa.alloc(Conn, conns_max);
         @memset(self.conns, .{});
         self.live = try gpa.alloc(u16, conns_max);
         self.svc = try gpa.alloc(u16, conns_max);
         // Address space only: pages are touched by connections in use and dropped on close.
         const stride: usize = to_host_size + to_guest_size;
-        const bytes = linux.mmap(null, stride * conns_max, .{ .READ = true, .WRITE = true }, .{ .TYPE = .PRIVATE, .ANONYMOUS = true, .NORESERVE = true }, -1, 0);
-        if (linux.errno(bytes) != .SUCCESS) return error.OutOfMemory;
-        const region: [*]align(std.heap.page_size_min) u8 = @ptrFromInt(bytes);
-        self.buffers = region[0 .. stride * conns_max];
+        self.buffers = sys.mmap(stride * conns_max, .{ .READ = true, .WRITE = true }, .{ .TYPE = .PRIVATE, .ANONYMOUS = true, .NORESERVE = true }, -1, 0) catch
+            return error.OutOfMemory;
         for (self.conns, 0..) |*c, i| {
             c.to_host = self.buffers.?[i * stride ..][0..to_host_size];
             c.to_guest = self.buffers.?[i * stride + to_host_size ..][0..to_guest_size];
@@ -174,8 +171,7 @@ pub const Vsock = struct {
         const fd = try unixListen(self.ports[i].path);
         self.listeners[i] = .{ .fd = fd, .port = p.port };
         var ev: linux.epoll_event = .{ .events = 0, .data = .{ .u64 = tag_listener | i } };
-        if (linux.errno(linux.epoll_ctl(self.epfd, linux.EPOLL.CTL_ADD, fd, &ev)) != .SUCCESS)
-            return error.SystemResources;
+        sys.epoll_ctl(self.epfd, linux.EPOLL.CTL_ADD, fd, &ev) catch return error.SystemResources;
     }
 
     /// Closes every fd and unlinks the listen ports' sockets (we created them). The device
@@ -184,16 +180,16 @@ pub const Vsock = struct {
         assert(self.act == null); // tidy: activation state, ours
         for (self.conns) |*c| if (c.state != .free) self.closeFd(c);
         for (self.listeners[0..self.port_count], 0..) |*l, i| if (l.fd >= 0) {
-            _ = linux.close(l.fd);
+            sys.close(l.fd);
             l.fd = -1;
-            _ = linux.unlink(@ptrCast(&self.paths[i]));
+            sys.unlink(@ptrCast(&self.paths[i])) catch {};
         };
         if (self.tsi) |*s| s.deinit();
         if (self.conns.len > 0) gpa.free(self.conns);
         if (self.live.len > 0) gpa.free(self.live);
         if (self.svc.len > 0) gpa.free(self.svc);
-        if (self.buffers) |b| _ = linux.munmap(b.ptr, b.len);
-        if (self.epfd >= 0) _ = linux.close(self.epfd);
+        if (self.buffers) |b| sys.munmap(b);
+        if (self.epfd >= 0) sys.close(self.epfd);
         self.* = .{};
     }
 
@@ -248,9 +244,8 @@ pub const Vsock = struct {
         defer self.lock.unlock();
         assert(fd == self.epfd); // tidy: our epoll fd
         var events: [events_per_wait]linux.epoll_event = undefined;
-        const rc = linux.epoll_wait(self.epfd, &events, events.len, 0);
-        if (linux.errno(rc) != .SUCCESS) return;
-        for (events[0..rc]) |ev| self.hostEvent(ev.data.u64, ev.events);
+        const n = sys.epoll_wait(self.epfd, &events, 0) catch return;
+        for (events[0..n]) |ev| self.hostEvent(ev.data.u64, ev.events);
         if (self.act) |a| a.run(0, log, self, rx.service);
     }
 
@@ -274,19 +269,18 @@ pub const Vsock = struct {
             var iov = [2]std.posix.iovec_const{ .{ .base = p[0].ptr, .len = p[0].len }, .{ .base = p[1].ptr, .len = p[1].len } };
             const n: usize = if (p[1].len == 0) 1 else 2;
             const msg: linux.msghdr_const = .{ .name = null, .namelen = 0, .iov = &iov, .iovlen = n, .control = null, .controllen = 0, .flags = 0 };
-            const rc = linux.sendmsg(c.fd, &msg, linux.MSG.DONTWAIT | linux.MSG.NOSIGNAL);
-            switch (linux.errno(rc)) {
-                .SUCCESS => c.consumeToHost(@intCast(rc)),
-                .INTR => continue,
-                .AGAIN => {
+            const sent = sys.sendmsg(c.fd, &msg, linux.MSG.DONTWAIT | linux.MSG.NOSIGNAL) catch |err| switch (err) {
+                error.INTR => continue,
+                error.AGAIN => {
                     c.write_blocked = true;
                     break self.updateInterest(c);
                 },
-                else => |e| {
-                    log.debug("conn {d}:{d}: send: {t}", .{ c.guest_port, c.host_port, e });
+                else => {
+                    log.debug("conn {d}:{d}: send: {t}", .{ c.guest_port, c.host_port, err });
                     return self.abort(c, "host send failed");
                 },
-            }
+            };
+            c.consumeToHost(@intCast(sent));
         } else if (c.write_blocked) {
             c.write_blocked = false;
             self.updateInterest(c);
@@ -312,7 +306,7 @@ pub const Vsock = struct {
         if (c.guest_shut_send and c.guest_shut_rcv and (c.toHostLen() == 0 or !stream)) return self.abort(c, null);
         if (c.toHostLen() > 0) return;
         if (c.guest_shut_send and !c.host_shut_wr and c.fd >= 0 and c.tsi.phase == .none) {
-            _ = linux.shutdown(c.fd, linux.SHUT.WR);
+            sys.shutdown(c.fd, linux.SHUT.WR) catch {};
             c.host_shut_wr = true;
         }
         if (c.guest_shut_rcv) self.updateInterest(c);
@@ -377,7 +371,7 @@ pub const Vsock = struct {
         // Give the buffers' pages back: an idle VM's RSS does not keep its past traffic.
         const stride: usize = to_host_size + to_guest_size;
         const base: [*]align(std.heap.page_size_min) u8 = @alignCast(c.to_host.ptr);
-        if (c.head != 0 or c.tail != 0 or c.tg_len != 0) _ = linux.madvise(base, stride, linux.MADV.DONTNEED);
+        if (c.head != 0 or c.tail != 0 or c.tg_len != 0) sys.madvise(base[0..stride], linux.MADV.DONTNEED) catch {};
     }
 
     /// Ends a connection and tells the guest (RST); `why` is logged (null: a normal close).
@@ -389,8 +383,8 @@ pub const Vsock = struct {
 
     pub fn closeFd(self: *Vsock, c: *Conn) void {
         if (c.fd < 0) return;
-        if (c.events != 0) _ = linux.epoll_ctl(self.epfd, linux.EPOLL.CTL_DEL, c.fd, null);
-        _ = linux.close(c.fd);
+        if (c.events != 0) sys.epoll_ctl(self.epfd, linux.EPOLL.CTL_DEL, c.fd, null) catch {};
+        sys.close(c.fd);
         c.fd = -1;
         c.events = 0;
     }
@@ -417,9 +411,8 @@ pub const Vsock = struct {
         const index: u64 = @intCast(c - self.conns.ptr);
         var ev: linux.epoll_event = .{ .events = want, .data = .{ .u64 = tag_conn | index } };
         const op: u32 = if (want == 0) linux.EPOLL.CTL_DEL else if (c.events == 0) linux.EPOLL.CTL_ADD else linux.EPOLL.CTL_MOD;
-        if (linux.errno(linux.epoll_ctl(self.epfd, op, c.fd, &ev)) != .SUCCESS) {
+        sys.epoll_ctl(self.epfd, op, c.fd, &ev) catch
             log.warn("conn {d}:{d}: epoll_ctl failed", .{ c.guest_port, c.host_port });
-        }
         c.events = want;
     }
 

@@ -3,6 +3,7 @@
 //! (staged bytes, else its host fd) within the guest's credit.
 const std = @import("std");
 const linux = std.os.linux;
+const sys = @import("../../sys/linux.zig");
 const Device = @import("../Device.zig");
 const queue = @import("../queue.zig");
 const packet = @import("packet.zig");
@@ -140,27 +141,24 @@ fn serveData(self: *Vsock, q: *queue.Queue, a: Device.Activation, c: *Conn) queu
 /// (would block), `host_eof` set, or the connection reset (an error).
 fn readHost(self: *Vsock, c: *Conn, room: u32) usize {
     while (true) {
-        const rc = linux.recvfrom(c.fd, &self.scratch, @min(room, self.scratch.len), linux.MSG.DONTWAIT, null, null);
-        switch (linux.errno(rc)) {
-            .SUCCESS => {
-                if (rc == 0) {
-                    c.host_eof = true;
-                    self.updateInterest(c);
-                }
-                return rc;
-            },
-            .INTR => continue,
-            .AGAIN => {
+        const n = sys.recvfrom(c.fd, self.scratch[0..@min(room, self.scratch.len)], linux.MSG.DONTWAIT, null, null) catch |err| switch (err) {
+            error.INTR => continue,
+            error.AGAIN => {
                 c.readable = false;
                 self.updateInterest(c);
                 return 0;
             },
-            else => |e| {
-                log.debug("conn {d}:{d}: recv: {t}", .{ c.guest_port, c.host_port, e });
+            else => {
+                log.debug("conn {d}:{d}: recv: {t}", .{ c.guest_port, c.host_port, err });
                 self.abort(c, "host recv failed");
                 return 0;
             },
+        };
+        if (n == 0) {
+            c.host_eof = true;
+            self.updateInterest(c);
         }
+        return n;
     }
 }
 

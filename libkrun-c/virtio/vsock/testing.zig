@@ -4,6 +4,7 @@
 //! host unix listener.
 const std = @import("std");
 const linux = std.os.linux;
+const sys = @import("../../sys/linux.zig");
 const testing = std.testing;
 const t = @import("../testing.zig");
 const mmio = @import("../mmio.zig");
@@ -76,7 +77,7 @@ pub const Driver = struct {
     pub fn pump(self: *Driver) void {
         for (0..64) |_| {
             var pfd = [1]linux.pollfd{.{ .fd = self.dev.epfd, .events = linux.POLL.IN, .revents = 0 }};
-            if (linux.poll(&pfd, 1, 0) != 1) break;
+            if ((sys.poll(&pfd, 0) catch 0) != 1) break;
             self.dev.device().vtable.backendReady.?(self.dev, self.dev.epfd);
         }
     }
@@ -91,26 +92,25 @@ pub fn hdr(op: u16, guest_port: u32, host_port: u32) Header {
 }
 
 pub fn listenUnix(path: [:0]const u8) !i32 {
-    _ = linux.unlink(path);
-    const fd: i32 = @intCast(linux.socket(linux.AF.UNIX, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0));
+    sys.unlink(path) catch {};
+    const fd = try sys.socket(linux.AF.UNIX, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0);
     var addr: linux.sockaddr.un = .{ .family = linux.AF.UNIX, .path = @splat(0) };
     @memcpy(addr.path[0..path.len], path);
-    try testing.expectEqual(@as(usize, 0), linux.bind(fd, @ptrCast(&addr), @sizeOf(linux.sockaddr.un)));
-    try testing.expectEqual(@as(usize, 0), linux.listen(fd, 16));
+    try sys.bind(fd, @ptrCast(&addr), @sizeOf(linux.sockaddr.un));
+    try sys.listen(fd, 16);
     return fd;
 }
 
 pub fn connectUnix(path: [:0]const u8) !i32 {
-    const fd: i32 = @intCast(linux.socket(linux.AF.UNIX, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0));
+    const fd = try sys.socket(linux.AF.UNIX, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0);
     var addr: linux.sockaddr.un = .{ .family = linux.AF.UNIX, .path = @splat(0) };
     @memcpy(addr.path[0..path.len], path);
-    try testing.expectEqual(@as(usize, 0), linux.connect(fd, @ptrCast(&addr), @sizeOf(linux.sockaddr.un)));
+    try sys.connect(fd, &addr, @sizeOf(linux.sockaddr.un));
     return fd;
 }
 
 pub fn setNonblock(fd: i32) void {
-    const fl = linux.fcntl(fd, linux.F.GETFL, 0);
-    _ = linux.fcntl(fd, linux.F.SETFL, fl | @as(u32, @bitCast(linux.O{ .NONBLOCK = true })));
+    sys.addStatusFlags(fd, .{ .NONBLOCK = true }) catch |err| std.debug.panic("O_NONBLOCK on fd {d}: {t}", .{ fd, err });
 }
 
 /// The device and its guest driver (shared with tsi/service_tests.zig), optionally with one vsock port
@@ -136,8 +136,8 @@ pub const Fixture = struct {
     pub fn createWithListener(path: [:0]const u8, port: u32) !*Fixture {
         const lfd = try listenUnix(path);
         errdefer {
-            _ = linux.close(lfd);
-            _ = linux.unlink(path);
+            sys.close(lfd);
+            sys.unlink(path) catch {};
         }
         const self = try create(.{ .ports = &.{.{ .port = port, .path = path, .listen = false }} });
         self.lfd = lfd;
@@ -149,8 +149,8 @@ pub const Fixture = struct {
         self.drv.deinit();
         self.dev.deinit(testing.allocator);
         if (self.lfd >= 0) {
-            _ = linux.close(self.lfd);
-            _ = linux.unlink(self.path);
+            sys.close(self.lfd);
+            sys.unlink(self.path) catch {};
         }
         testing.allocator.destroy(self);
     }
@@ -163,6 +163,6 @@ pub const Fixture = struct {
         try testing.expectEqual(Op.response, resp.h.op);
         try testing.expectEqual(req.dst_port, resp.h.src_port);
         try testing.expectEqual(req.src_port, resp.h.dst_port);
-        return @intCast(linux.accept4(self.lfd, null, null, linux.SOCK.CLOEXEC));
+        return sys.accept4(self.lfd, null, null, linux.SOCK.CLOEXEC);
     }
 };

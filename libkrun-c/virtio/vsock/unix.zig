@@ -3,6 +3,7 @@
 //! connection toward the guest).
 const std = @import("std");
 const linux = std.os.linux;
+const sys = @import("../../sys/linux.zig");
 const vsock = @import("Vsock.zig");
 const Vsock = vsock.Vsock;
 const conns_max = vsock.conns_max;
@@ -25,16 +26,14 @@ pub fn acceptPort(self: *Vsock, i: u32) void {
             setListenerEvents(self, l, 0);
             return;
         }
-        const rc = linux.accept4(l.fd, null, null, linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC);
-        switch (linux.errno(rc)) {
-            .SUCCESS => {},
-            .INTR, .CONNABORTED => continue,
-            .AGAIN => return,
-            else => |e| return log.warn("vsock port {d}: accept: {t}", .{ l.port, e }),
-        }
+        const fd = sys.accept4(l.fd, null, null, linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC) catch |err| switch (err) {
+            error.INTR, error.CONNABORTED => continue,
+            error.AGAIN => return,
+            else => return log.warn("vsock port {d}: accept: {t}", .{ l.port, err }),
+        };
         const c = self.alloc(l.port, self.pickHostPort(l.port), .requesting).?;
         c.send_request = true;
-        self.attachFd(c, @intCast(rc));
+        self.attachFd(c, fd);
         self.enqueue(c);
     }
 }
@@ -42,7 +41,8 @@ pub fn acceptPort(self: *Vsock, i: u32) void {
 pub fn setListenerEvents(self: *Vsock, l: *Listener, events: u32) void {
     if (l.events == events) return;
     var ev: linux.epoll_event = .{ .events = events, .data = .{ .u64 = tag_listener | (l - &self.listeners) } };
-    _ = linux.epoll_ctl(self.epfd, linux.EPOLL.CTL_MOD, l.fd, &ev);
+    sys.epoll_ctl(self.epfd, linux.EPOLL.CTL_MOD, l.fd, &ev) catch |err|
+        log.warn("vsock port {d}: epoll_ctl: {t}", .{ l.port, err });
     l.events = events;
 }
 
@@ -53,9 +53,7 @@ fn unixAddr(path: []const u8) linux.sockaddr.un {
 }
 
 fn unixSocket() error{SystemResources}!i32 {
-    const rc = linux.socket(linux.AF.UNIX, linux.SOCK.STREAM | linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC, 0);
-    if (linux.errno(rc) != .SUCCESS) return error.SystemResources;
-    return @intCast(rc);
+    return sys.socket(linux.AF.UNIX, linux.SOCK.STREAM | linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC, 0) catch error.SystemResources;
 }
 
 /// A non-blocking connect to a unix socket: it completes at once or fails (a full backlog
@@ -63,23 +61,21 @@ fn unixSocket() error{SystemResources}!i32 {
 pub fn unixConnect(path: []const u8) error{ SystemResources, ConnectFailed }!i32 {
     const fd = try unixSocket();
     const addr = unixAddr(path);
-    const rc = linux.connect(fd, @ptrCast(&addr), @sizeOf(linux.sockaddr.un));
-    if (linux.errno(rc) != .SUCCESS) {
-        _ = linux.close(fd);
+    sys.connect(fd, &addr, @sizeOf(linux.sockaddr.un)) catch {
+        sys.close(fd);
         return error.ConnectFailed;
-    }
+    };
     return fd;
 }
 
 pub fn unixListen(path: []const u8) Vsock.InitError!i32 {
     const fd = try unixSocket();
-    errdefer _ = linux.close(fd);
+    errdefer sys.close(fd);
     const addr = unixAddr(path);
-    switch (linux.errno(linux.bind(fd, @ptrCast(&addr), @sizeOf(linux.sockaddr.un)))) {
-        .SUCCESS => {},
-        .ADDRINUSE => return error.AddressInUse,
-        else => return error.SystemResources,
-    }
-    if (linux.errno(linux.listen(fd, 128)) != .SUCCESS) return error.SystemResources;
+    sys.bind(fd, @ptrCast(&addr), @sizeOf(linux.sockaddr.un)) catch |err| return switch (err) {
+        error.ADDRINUSE => error.AddressInUse,
+        else => error.SystemResources,
+    };
+    sys.listen(fd, 128) catch return error.SystemResources;
     return fd;
 }

@@ -5,6 +5,7 @@
 const std = @import("std");
 const test_tmp = @import("../../test_tmp.zig");
 const linux = std.os.linux;
+const sys = @import("../../sys/linux.zig");
 const testing = std.testing;
 const mmio = @import("../mmio.zig");
 const packet = @import("packet.zig");
@@ -33,27 +34,27 @@ test "vsock: guest connects to a vsock port, bytes flow both ways, close" {
     try testing.expectEqual(@as(u32, 1234), resp.h.src_port);
     try testing.expectEqual(@as(u32, 5000), resp.h.dst_port);
     try testing.expectEqual(vsock.to_host_size, resp.h.buf_alloc);
-    const sfd: i32 = @intCast(linux.accept4(f.lfd, null, null, linux.SOCK.CLOEXEC));
-    defer _ = linux.close(sfd);
+    const sfd = try sys.accept4(f.lfd, null, null, linux.SOCK.CLOEXEC);
+    defer sys.close(sfd);
     // Guest → host.
     var rw = vt.hdr(Op.rw, 5000, 1234);
     rw.len = 5;
     drv.send(rw, "hello");
     var buf: [64]u8 = undefined;
-    try testing.expectEqual(@as(usize, 5), linux.read(sfd, &buf, buf.len));
+    try testing.expectEqual(@as(usize, 5), sys.read(sfd, &buf));
     try testing.expectEqualStrings("hello", buf[0..5]);
     // The ring ran empty: the guest learns fwd_cnt = 5.
     const cu = drv.recv().?;
     try testing.expectEqual(Op.credit_update, cu.h.op);
     try testing.expectEqual(@as(u32, 5), cu.h.fwd_cnt);
     // Host → guest.
-    try testing.expectEqual(@as(usize, 6), linux.write(sfd, "world!", 6));
+    try testing.expectEqual(@as(usize, 6), sys.write(sfd, "world!"));
     drv.pump();
     const data = drv.recv().?;
     try testing.expectEqual(Op.rw, data.h.op);
     try testing.expectEqualStrings("world!", data.data);
     // Host closes: SHUTDOWN(send) reaches the guest; guest closes: RST back, host fd closed.
-    _ = linux.close(sfd);
+    sys.close(sfd);
     drv.pump();
     const sd = drv.recv().?;
     try testing.expectEqual(Op.shutdown, sd.h.op);
@@ -109,9 +110,9 @@ test "vsock: a guest that ignores credit is reset; a host that does not read sta
     const drv = &f.drv;
     drv.postRx(200);
     const s10 = try f.open(vt.hdr(Op.request, 10, 1));
-    defer _ = linux.close(s10);
+    defer sys.close(s10);
     const s11 = try f.open(vt.hdr(Op.request, 11, 1));
-    defer _ = linux.close(s11);
+    defer sys.close(s11);
     // Port 10's host peer never reads: the kernel's socket buffer fills, then our ring; an
     // honest guest stops at our buf_alloc. Send exactly within credit until the ring holds data.
     var chunk: [4096]u8 = @splat('x');
@@ -130,7 +131,7 @@ test "vsock: a guest that ignores credit is reset; a host that does not read sta
     rw.len = 3;
     drv.send(rw, "abc");
     var buf: [8]u8 = undefined;
-    try testing.expectEqual(@as(usize, 3), linux.read(s11, &buf, buf.len));
+    try testing.expectEqual(@as(usize, 3), sys.read(s11, &buf));
     // Port 10 overruns its credit: RST for it, port 11 lives on.
     rw = vt.hdr(Op.rw, 10, 1);
     rw.len = chunk.len;
@@ -153,10 +154,10 @@ test "vsock: a guest that does not read: we send only within its credit" {
     var req = vt.hdr(Op.request, 10, 1);
     req.buf_alloc = 10000; // a small receive buffer
     const s = try f.open(req);
-    defer _ = linux.close(s);
+    defer sys.close(s);
     vt.setNonblock(s);
     var big: [32768]u8 = @splat('y');
-    _ = linux.write(s, &big, big.len);
+    _ = sys.write(s, &big) catch 0;
     drv.pump();
     var total: usize = 0;
     while (drv.recv()) |p| total += p.data.len;
@@ -178,14 +179,14 @@ test "vsock: a guest that does not read: we send only within its credit" {
 
 test "vsock: listen port: a host client becomes a connection toward the guest" {
     const path = test_tmp.path("vsock-test-d.sock");
-    _ = linux.unlink(path);
+    sys.unlink(path) catch {};
     const f = try vt.Fixture.create(.{ .ports = &.{.{ .port = 2222, .path = path, .listen = true }} });
     defer f.destroy();
     const drv = &f.drv;
     drv.postRx(16);
     const cfd = try vt.connectUnix(path);
-    defer _ = linux.close(cfd);
-    _ = linux.write(cfd, "ping", 4);
+    defer sys.close(cfd);
+    _ = sys.write(cfd, "ping") catch 0;
     drv.pump();
     const req = drv.recv().?;
     try testing.expectEqual(Op.request, req.h.op);
@@ -201,18 +202,18 @@ test "vsock: listen port: a host client becomes a connection toward the guest" {
     rw.len = 4;
     drv.send(rw, "pong");
     var buf: [8]u8 = undefined;
-    try testing.expectEqual(@as(usize, 4), linux.read(cfd, &buf, buf.len));
+    try testing.expectEqual(@as(usize, 4), sys.read(cfd, &buf));
     try testing.expectEqualStrings("pong", buf[0..4]);
     try testing.expectEqual(Op.credit_update, drv.recv().?.h.op);
     // The guest refuses a second client: its fd is closed.
     const c2 = try vt.connectUnix(path);
-    defer _ = linux.close(c2);
+    defer sys.close(c2);
     drv.pump();
     const req2 = drv.recv().?;
     try testing.expectEqual(Op.request, req2.h.op);
     try testing.expect(req2.h.src_port != req.h.src_port);
     drv.send(vt.hdr(Op.rst, 2222, req2.h.src_port), &.{});
-    try testing.expectEqual(@as(usize, 0), linux.read(c2, &buf, buf.len));
+    try testing.expectEqual(@as(usize, 0), sys.read(c2, &buf));
 }
 
 test "vsock: the connection cap holds under a connect flood" {
@@ -224,7 +225,7 @@ test "vsock: the connection cap holds under a connect flood" {
     vt.setNonblock(lfd);
     var accepted: std.ArrayList(i32) = .empty;
     defer {
-        for (accepted.items) |fd| _ = linux.close(fd);
+        for (accepted.items) |fd| sys.close(fd);
         accepted.deinit(testing.allocator);
     }
     var responses: u32 = 0;
@@ -238,9 +239,8 @@ test "vsock: the connection cap holds under a connect flood" {
             else => {},
         };
         while (true) {
-            const rc = linux.accept4(lfd, null, null, linux.SOCK.CLOEXEC);
-            if (linux.errno(rc) != .SUCCESS) break;
-            try accepted.append(testing.allocator, @intCast(rc));
+            const fd = sys.accept4(lfd, null, null, linux.SOCK.CLOEXEC) catch break;
+            try accepted.append(testing.allocator, fd);
         }
     }
     try testing.expectEqual(@as(u32, vsock.conns_max), responses);
