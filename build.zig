@@ -452,6 +452,8 @@ fn buildTestGuests(b: *std.Build, step: *std.Build.Step) void {
         // The arm64 KVM smoke test, run in the aarch64 test host (tests/host/build-kvm-smoke-aarch64.sh).
         .{ .name = "kvm-smoke-aarch64", .path = "tests/host/kvm-smoke-aarch64.zig", .arch = .aarch64, .optimize = .safe },
     };
+    // What they share (readFile), for each guest's own target.
+    const guest_raw = b.createModule(.{ .root_source_file = b.path("tests/zig/guest_raw.zig") });
     for (guests) |g| {
         const exe = b.addExecutable(.{ .name = g.name, .root_module = b.createModule(.{
             .root_source_file = b.path(g.path),
@@ -460,6 +462,7 @@ fn buildTestGuests(b: *std.Build, step: *std.Build.Step) void {
             .strip = true,
             .single_threaded = g.single_threaded,
         }) });
+        exe.root_module.addImport("guest_raw", guest_raw);
         step.dependOn(&b.addInstallArtifact(exe, .{ .dest_dir = .{ .override = .{ .custom = "test-guests" } } }).step);
     }
 }

@@ -25,12 +25,15 @@ comptime {
     _ = @import("virtio/console_ports.zig");
     _ = @import("virtio/Lock.zig");
     _ = @import("virtio/mmio.zig");
+    _ = @import("virtio/mmio_tests.zig");
     _ = @import("virtio/queue.zig");
+    _ = @import("virtio/queue_tests.zig");
     _ = @import("virtio/rng.zig");
-    _ = @import("virtio/queue_mmio_tests.zig");
     _ = @import("virtio/fs/VirtioFs.zig");
     _ = @import("virtio/net/frame.zig");
     _ = @import("virtio/net/net_tests.zig");
+    _ = @import("virtio/net/tap_tests.zig");
+    _ = @import("virtio/net/bulk_tests.zig");
     _ = @import("virtio/net/backend.zig");
     _ = @import("virtio/vsock/packet.zig");
     _ = @import("virtio/vsock/vsock_tests.zig");

@@ -6,11 +6,10 @@ work=$(mktemp -d /tmp/zkrun-init-vm.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 # The busybox tree and the runner, built on the machine by 40-init.prepare.sh (here only if that
 # did not run); the tree is copied: each test may change its own copy.
-built=$(tests/vm/40-init-build.sh) || { echo "FAIL: tests/vm/40-init-build.sh"; exit 1; }
-base=$(sed -n 's/^rootfs=//p' <<<"$built")
-RUN=$(sed -n 's/^run=//p' <<<"$built")
+run_build tests/vm/40-init-build.sh
+RUN=$(bin run)
 ROOTFS=$work/rootfs
-cp -a "$base" "$ROOTFS" || { echo "FAIL: copy of the rootfs"; exit 1; }
+cp -a "$(bin rootfs)" "$ROOTFS" || { echo "FAIL: copy of the rootfs"; exit 1; }
 cat >"$ROOTFS/report.sh" <<'REPORT'
 #!/bin/sh
 echo "R argc=$#"

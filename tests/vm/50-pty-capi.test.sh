@@ -12,8 +12,7 @@ source tests/vm/50-pty-lib.sh
 ROOTFS=${ZKRUN_CAPI_ROOTFS:-$(bin rootfs)}
 [[ -x $ROOTFS/bin/sh ]] || { echo "FAIL: no busybox rootfs at '$ROOTFS' (scripts/mkrootfs.sh)"; exit 1; }
 CHROOT=$(bin chroot_vm)
-STOP=$(tests/vm/50-pty-build.sh | sed -n 's/^pty_stop=//p')
-[[ -x $STOP ]] || { echo "FAIL: tests/vm/50-pty-build.sh"; exit 1; }
+STOP=$(tests/vm/vm-prog-build.sh 50-pty-stop) || { echo "FAIL: tests/vm/vm-prog-build.sh 50-pty-stop"; exit 1; }
 
 # A command: the guest's console is a terminal of the host's size; the status comes back.
 pty chroot-cmd -- "$CHROOT" "$ROOTFS" /bin/sh -c '[ -t 0 ] && [ -t 1 ] && t=yes; echo "size=$(stty size) tty=$t"; exit 7'

@@ -1,19 +1,20 @@
-# Sourced by tests/vm/85..89-tsi-*.test.sh (inside the test host): the busybox rootfs with the
-# guest probe (85-tsi-probe.c), the runner (85-tsi-run.c), host-side servers (python3, on the
+# Sourced by tests/vm/85..8c-tsi-*.test.sh (inside the test host): the busybox rootfs with the
+# guest probe (85-tsi-probe.c), the runner (40-init-run.c), host-side servers (python3, on the
 # test host's loopback only: it has no NIC), and helpers. The guest reaches the test host's
 # loopback as 203.0.113.2 (the TSI kernel's name for the host's 127.0.0.1; the guest's own
 # loopback stays in the guest). Exits 77 saying what is missing.
 source "$(dirname "${BASH_SOURCE[0]}")/prologue.sh"
 command -v python3 >/dev/null || skip "no python3 in the test host (host-side servers)"
 PROBE=$PWD/.tools/tsi-probe-$(cat tests/vm/85-tsi-probe.c | sha256sum | cut -c1-16)
-RUN=$PWD/.tools/tsi-run-$(cat tests/vm/85-tsi-run.c "$prefix/include/libkrun.h" <(echo "$prefix") | sha256sum | cut -c1-16)
-[[ -x $PROBE && -x $RUN ]] || skip "probe/runner not built (tests/vm/85-tsi.prepare.sh)"
+[[ -x $PROBE ]] || skip "probe not built (tests/vm/85-tsi.prepare.sh)"
+# The runner and the busybox tree, built on the machine by 85-tsi.prepare.sh (here only if that
+# did not run).
+run_build tests/vm/40-init-build.sh
+RUN=$(bin run) base=$(bin rootfs)
 work=$(mktemp -d /tmp/zkrun-tsi-vm.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-base=$PWD/.tools/init-vm-rootfs
-scripts/mkrootfs.sh "$base" >/dev/null || { echo "FAIL: scripts/mkrootfs.sh"; exit 1; }
 ROOTFS=$work/rootfs
 cp -a "$base" "$ROOTFS" || { echo "FAIL: copy of the rootfs"; exit 1; }
 cp "$PROBE" "$ROOTFS/bin/tsi-probe"

@@ -3,14 +3,9 @@
 # passt finds a host interface to copy; the test host has no NIC, so nothing leaves it: passt
 # maps the guest's gateway address (192.0.2.2) to the test host's loopback, where the test's
 # servers listen (127.0.0.1 only). Exits 77 saying what is missing.
-set -uo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-skip() { echo "SKIP (could not run): $*"; exit 77; }
-[[ -c /dev/kvm ]] || skip "no /dev/kvm (VM tests run inside the test host: tests/host/run)"
-prefix=$PWD/zig-out
-[[ -e $prefix/lib/libkrun.so.1 && -e $prefix/lib/libkrunfw.so.5 ]] || skip "zig-out not built (zig build -Dkernel=...)"
-RUN=$PWD/.tools/net-vm-$(cat tests/vm/96-net-vm.c "$prefix/include/libkrun.h" <(echo "$prefix") | sha256sum | cut -c1-16)
-[[ -x $RUN ]] || skip "runner not built (tests/vm/96-net.prepare.sh)"
+source "$(dirname "${BASH_SOURCE[0]}")/prologue.sh"
+# Built on the machine by 96-net.prepare.sh (vm-prog-build.sh), or here when that did not run.
+RUN=$(tests/vm/vm-prog-build.sh 96-net-vm) || { echo "FAIL: tests/vm/vm-prog-build.sh 96-net-vm"; exit 1; }
 command -v busybox >/dev/null || skip "no busybox in the test host (httpd, wget)"
 command -v ip >/dev/null || skip "no ip(8) in the test host"
 work=$(mktemp -d /tmp/zkrun-net-vm.XXXXXX)
@@ -26,10 +21,6 @@ base=$PWD/.tools/init-vm-rootfs
 ROOTFS=$work/rootfs
 cp -a "$base" "$ROOTFS" || { echo "FAIL: copy of the rootfs"; exit 1; }
 GW=192.0.2.2
-fails=0
-expect() { # description, condition, context
-  if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); [[ -n ${3:-} ]] && echo "$3" | tail -40 | sed 's/^/     | /'; fi
-}
 has() { grep -aqxF -- "$1" <<<"$p"; }
 command -v python3 >/dev/null || skip "no python3 in the test host (free ports)"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

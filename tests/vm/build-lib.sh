@@ -1,7 +1,7 @@
 # Sourced by the build scripts of the VM tests' C host programs (tests/vm/23-life-build.sh,
-# tests/vm/80-vsock-build.sh, tests/native/capi/vm-build.sh), from the checkout's root with
-# $dir set to their cache folder (which the test host shares at the same path): checks that
-# libkrun is installed in zig-out, and gives `hash` and `build_c`.
+# tests/vm/80-vsock-build.sh, tests/vm/vm-prog-build.sh, tests/native/capi/vm-build.sh), from the
+# checkout's root with $dir set to their cache folder (which the test host shares at the same
+# path): checks that libkrun is installed in zig-out, and gives `hash` and `build_c`.
 prefix=$PWD/zig-out
 header=$prefix/include/libkrun.h
 mkdir -p "$dir"

@@ -1,5 +1,5 @@
 # Sourced first by the VM tests' shared setup files (23-life-common.sh, 30-fs-common.sh,
-# 40-init-lib.sh, 80-vsock-common.sh, 85-tsi-lib.sh, 90-blk-common.sh,
+# 40-init-lib.sh, 80-vsock-common.sh, 85-tsi-lib.sh, 90-blk-common.sh, 96-net-lib.sh,
 # tests/native/capi/vm-common.sh; inside the test host): the checkout as working directory, our
 # toolchain on PATH, `skip` (exit 77 saying what is missing) for a host without /dev/kvm or a
 # checkout without libkrun.so.1 and libkrunfw.so.5 (not asked for when the file sets

@@ -16,7 +16,7 @@ build_c vm_status tests/native/capi/vm_status.c "${vm_h[@]}"
 build_c vm_flood tests/native/capi/vm_flood.c "${vm_h[@]}"
 build_c chroot_vm examples/chroot_vm.c
 build_c minimal examples/minimal.c
-initrd="$dir/initramfs-$(hash tests/vm/boot/test_init.zig tests/vm/boot/make-initramfs.sh).cpio"
+initrd="$dir/initramfs-$(hash tests/vm/boot/test_init.zig tests/zig/guest_raw.zig tests/vm/boot/make-initramfs.sh).cpio"
 [[ -s $initrd ]] || tests/vm/boot/make-initramfs.sh "$initrd" >/dev/null
 echo "initrd=$initrd"
 # A busybox root for the examples (22-capi-examples), once scripts/mkrootfs.sh exists.

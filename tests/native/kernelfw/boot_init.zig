@@ -5,6 +5,7 @@
 //! QEMU's -no-reboot, QEMU exits). Raw syscalls only: no libc, no allocation.
 const std = @import("std");
 const linux = std.os.linux;
+const readFile = @import("guest_raw").readFile;
 
 var console: i32 = -1;
 var failures: u32 = 0;
@@ -44,21 +45,6 @@ fn fdCheck(name: []const u8, rc: usize) void {
 
 fn mount(src: [*:0]const u8, dir: [*:0]const u8, fstype: [*:0]const u8, data: ?[*:0]const u8) usize {
     return linux.mount(src, dir, fstype, 0, if (data) |d| @intFromPtr(d) else 0);
-}
-
-/// Reads a small file into `buf`; returns the bytes read (empty on error).
-fn readFile(path: [*:0]const u8, buf: []u8) []const u8 {
-    const rc = linux.open(path, .{ .ACCMODE = .RDONLY }, 0);
-    if (linux.errno(rc) != .SUCCESS) return buf[0..0];
-    const fd: i32 = @intCast(rc);
-    defer _ = linux.close(fd);
-    var n: usize = 0;
-    while (n < buf.len) {
-        const r = linux.read(fd, buf[n..].ptr, buf.len - n);
-        if (linux.errno(r) != .SUCCESS or r == 0) break;
-        n += r;
-    }
-    return buf[0..n];
 }
 
 pub fn main() void {

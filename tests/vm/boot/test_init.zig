@@ -4,6 +4,7 @@
 //! that ends the VM). Output goes to hvc0, else the console, else ttyS0, else /dev/kmsg.
 const std = @import("std");
 const linux = std.os.linux;
+const readFile = @import("guest_raw").readFile;
 
 var out_fd: i32 = -1;
 var out_is_kmsg = false;
@@ -39,20 +40,6 @@ fn openOut() void {
         out_fd = @intCast(rc);
         out_is_kmsg = true;
     }
-}
-
-fn readFile(path: [*:0]const u8, buf: []u8) []const u8 {
-    const rc = linux.open(path, .{ .ACCMODE = .RDONLY }, 0);
-    if (linux.errno(rc) != .SUCCESS) return "";
-    const fd: i32 = @intCast(rc);
-    defer _ = linux.close(fd);
-    var n: usize = 0;
-    while (n < buf.len) {
-        const r = linux.read(fd, buf[n..].ptr, buf.len - n);
-        if (linux.errno(r) != .SUCCESS or r == 0) break;
-        n += r;
-    }
-    return buf[0..n];
 }
 
 fn mountFs(source: [*:0]const u8, target: [*:0]const u8, fstype: [*:0]const u8) void {
