@@ -39,24 +39,13 @@ fn preloadFirmware() callconv(.c) void {
     _ = loader.Firmware.shared(true) catch {};
 }
 
-/// glibc's Dl_info, for dladdr (std.c declares dladdr only for Darwin).
-const DlInfo = extern struct {
-    fname: ?[*:0]const u8,
-    fbase: ?*anyopaque,
-    sname: ?[*:0]const u8,
-    saddr: ?*anyopaque,
-};
-extern "c" fn dladdr(addr: *const anyopaque, info: *DlInfo) c_int;
-
 /// The library stays mapped until the process exits, even after dlclose (RTLD_NODELETE, what
 /// `-z nodelete` would do; Zig's linker has no such flag): a running VM's threads and the
 /// signal handlers it installs (SIGRTMIN, SIGWINCH) run this library's code. Deno closes its
 /// FFI libraries when a script ends with an uncaught error, and with VMs running the process
 /// then died of SIGSEGV at an unmapped libkrun address instead of reporting the error.
 fn pinSelf() void {
-    var info: DlInfo = undefined;
-    if (dladdr(@ptrCast(&pinSelf), &info) == 0) return;
-    const path = info.fname orelse return;
+    const path = loader.libraryPath() orelse return;
     // NOLOAD: only marks the copy already loaded (this one); never loads a second.
     _ = std.c.dlopen(path, .{ .NOW = true, .NOLOAD = true, .NODELETE = true });
 }

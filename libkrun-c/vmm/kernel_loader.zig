@@ -96,13 +96,18 @@ const DlInfo = extern struct {
 };
 extern "c" fn dladdr(addr: *const anyopaque, info: *DlInfo) c_int;
 
+/// The path of the loaded libkrun (dladdr on one of its own functions); null when unknown.
+pub fn libraryPath() ?[*:0]const u8 {
+    var info: DlInfo = undefined;
+    if (dladdr(@ptrCast(&libraryPath), &info) == 0) return null;
+    return info.fname;
+}
+
 /// libkrun finds libkrunfw by soname only. Users who run zkrun from a build tree or an
 /// unpacked prefix expect the copy installed next to libkrun.so.1 to be found too (a RUNPATH
 /// in the program does not apply to libkrun's own dlopen), so that is tried second.
 fn openBesideLibkrun() ?*anyopaque {
-    var info: DlInfo = undefined;
-    if (dladdr(@ptrCast(&openBesideLibkrun), &info) == 0) return null;
-    const self_path = std.mem.span(info.fname orelse return null);
+    const self_path = std.mem.span(libraryPath() orelse return null);
     const dir = std.fs.path.dirname(self_path) orelse return null;
     var buf: [4096]u8 = undefined;
     const path = std.mem.printSentinel(&buf, "{s}/{s}", .{ dir, krunfw_name }, 0) catch return null;
