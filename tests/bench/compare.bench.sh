@@ -156,7 +156,7 @@ for ((r = 1; r <= rounds; r++)); do
     t0=$(date +%s%N)
     qemu_run /fsb-qemu.sh
     echo "compare: workloads qemu round $r (host wall $(( ($(date +%s%N) - t0) / 1000000 )) ms): $(tr '\n' ' ' <"$work/root-qemu/results" 2>/dev/null)"
-    grep -q '^done' "$work/root-qemu/results" 2>/dev/null || { echo "compare: qemu round $r did not finish"; tail -5 "$work/qemu.console" "$work/qemu.log"; }
+    grep -q '^done' "$work/root-qemu/results" 2>/dev/null || { echo "compare: qemu round $r did not finish"; tail -n 5 "$work/qemu.console" "$work/qemu.log"; }
     awk 'NF == 3 && $2 ~ /^[0-9.]+$/ {print "qemu", $1, $2, $3}' "$work/root-qemu/results" >>"$res" 2>/dev/null
   fi
 done
