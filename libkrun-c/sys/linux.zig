@@ -143,8 +143,8 @@ pub fn ftruncate(fd: fd_t, length: u64) Error!void {
 }
 
 /// fallocate(2). EINTR returned.
-pub fn fallocate(fd: fd_t, mode: i32, offset: u64, length: u64) Error!void {
-    _ = try errno.check(linux.fallocate(fd, @intCast(mode), @intCast(offset), @intCast(length)));
+pub fn fallocate(fd: fd_t, mode: linux.mode_t, offset: u64, length: u64) Error!void {
+    _ = try errno.check(linux.fallocate(fd, mode, @intCast(offset), @intCast(length)));
 }
 
 /// fdatasync(2). EINTR returned.

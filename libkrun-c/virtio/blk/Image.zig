@@ -322,7 +322,7 @@ fn qcow2Zero(q: *Qcow2, offset: u64, len: u64, is_discard: bool) IoError!void {
 
 fn fallocate(self: *Image, mode: u32, offset: u64, len: u64) bool {
     while (true) {
-        sys.fallocate(self.fd_buffered, @intCast(mode), offset, len) catch |err| switch (err) {
+        sys.fallocate(self.fd_buffered, mode, offset, len) catch |err| switch (err) {
             error.INTR => continue,
             else => return false,
         };
