@@ -53,7 +53,8 @@ fi
 KERNEL=$(kernelfw/build-kernel.sh --print-path 2>/dev/null)
 VIRTIOFSD=/usr/lib/qemu/virtiofsd
 export LD_LIBRARY_PATH=$PWD/zig-out/lib # both libraries dlopen libkrunfw.so.5: ours
-work=$(mktemp -d /tmp/zkrun-compare.XXXXXX); trap 'rm -rf "$work"' EXIT
+work=$(mktemp -d /tmp/zkrun-compare.XXXXXX) qroot=""
+trap '[[ -n $qroot ]] && umount -R "$qroot" && rmdir "$qroot"; rm -rf --one-file-system "$work"' EXIT
 sides=(zkrun) libs=([0]=$PWD/zig-out/lib/libkrun.so.1)
 [[ -n ${UPSTREAM_LIB:-} && -e $UPSTREAM_LIB ]] && { sides+=(upstream); libs+=("$UPSTREAM_LIB"); }
 [[ -n ${BASE_LIB:-} && -e $BASE_LIB ]] && { sides+=(base); libs+=("$BASE_LIB"); }
@@ -183,6 +184,13 @@ if [[ $make_ok == 1 ]]; then
     # Never write to /proc from it there: that /proc would be the test host's, shared by virtiofsd.)
     chmod +x "$p/mk.sh"
   done
+  # virtiofsd pivot_roots into its source, which fails with EBUSY on the test host's own root
+  # (no QEMU make result before 2026-12-02): it serves a recursive bind of / instead, the same
+  # tree (submounts such as /tmp included), outside $work so removing $work never reaches it.
+  if [[ $qemu_ok == 1 ]]; then
+    qroot=$(mktemp -d /tmp/zkrun-compare-root.XXXXXX)
+    mount --rbind / "$qroot" && mount --make-rprivate "$qroot" || { echo "compare: qemu make: bind of / failed"; rmdir "$qroot"; qroot=""; qemu_ok=0; }
+  fi
   for ((r = 1; r <= rounds; r++)); do
     for i in "${!sides[@]}"; do
       s=${sides[$i]}; rm -f "$work/proj-$s/result"
@@ -193,7 +201,7 @@ if [[ $make_ok == 1 ]]; then
     done
     if [[ $qemu_ok == 1 ]]; then
       rm -f "$work/proj-qemu/result"
-      qsrc=/ qemu_run "$work/proj-qemu/mk.sh" make
+      qsrc=$qroot qemu_run "$work/proj-qemu/mk.sh" make
       echo "compare: make qemu round $r: $(cat "$work/proj-qemu/result" 2>/dev/null || tail -3 "$work/qemu.console")"
       grep -q '^make_j2 [0-9]' "$work/proj-qemu/result" 2>/dev/null && echo "qemu $(cat "$work/proj-qemu/result")" >>"$res"
     fi
