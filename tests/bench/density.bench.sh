@@ -48,9 +48,17 @@ for s in "${sides[@]}"; do
   name=${s%%:*} rest=${s#*:} lib=${rest%:*} mode=${rest##*:}
   rm -f "$root"/tmp/ready.*
   sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null
-  out=$(DENSITY_TIMEOUT_S=1500 "$cache/density" "$lib" "$vms" "$mib" "$root" "$mode" 2>/tmp/density-$name.err); rc=$?
+  cons=/tmp/density-$name.console; rm -rf "$cons"; mkdir -p "$cons"
+  out=$(DENSITY_CONSOLE_DIR=$cons DENSITY_TIMEOUT_S=1500 "$cache/density" "$lib" "$vms" "$mib" "$root" "$mode" 2>/tmp/density-$name.err); rc=$?
   echo "density: $name: $out (exit $rc)"
-  [[ $rc -eq 0 ]] || { fails=1; tail -5 "/tmp/density-$name.err"; continue; }
+  if [[ $rc -ne 0 ]]; then
+    fails=1; tail -5 "/tmp/density-$name.err"
+    # A process per VM: the console of the one that ended, and every guest panic seen.
+    ended=$(sed -n 's/^ended_vm=\([0-9]*\)$/\1/p' <<<"$out")
+    [[ -n $ended && -f $cons/vm.$ended.out ]] && { echo "density: $name: VM $ended's console, last lines:"; tail -n 30 "$cons/vm.$ended.out" | sed 's/^/  /'; }
+    grep -l -a 'Kernel panic' "$cons"/vm.*.out 2>/dev/null | sed "s|^|density: $name: guest panic in |"
+    continue
+  fi
   val() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<" $out"; }
   echo "density: $name: RSS per VM ($vms x $mib MiB, all running): $(awk -v a="$(val rss_kb)" -v n="$vms" 'BEGIN {printf "%.1f", a / n / 1024}') MiB"
   echo "density: $name: RssAnon per VM: $(awk -v a="$(val anon_kb)" -v n="$vms" 'BEGIN {printf "%.1f", a / n / 1024}') MiB"

@@ -9,12 +9,14 @@
 //   fork: one process per VM, each krun_start_enter (libkrun's only way: upstream has no
 //         krun_start); the memory is the sum over the N processes.
 // Ready: the guest's workload writes ROOT/tmp/ready.<i> (through virtio-fs) before it sleeps.
-// Output, one line: vms=N start_s=<first create to the last ready> first_ready_s=<...>
+// Each VM process's console goes to $DENSITY_CONSOLE_DIR/vm.<i>.out when that is set (fork).
+// Output, one line (after "ended_vm=<i>" when a VM process ended early): vms=N start_s=<first create to the last ready> first_ready_s=<...>
 //   rss_kb=<sum of VmRSS> anon_kb=<sum of RssAnon> (from /proc/PID/status, while all N run;
 //   a sum of VmRSS counts shared file pages once per process, RssAnon does not hold them).
 // usage: density LIB N MEM_MIB ROOT one|fork
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -122,6 +124,16 @@ int main(int argc, char **argv) {
       pid_t pid = fork();
       if (pid < 0) return perror("fork"), 2;
       if (pid == 0) {
+        // Each VM's console (its workload's output and the guest kernel's panic text, if any)
+        // in a file of its own: what explains a VM that ended before it was ready.
+        const char *dir = getenv("DENSITY_CONSOLE_DIR");
+        if (dir) {
+          char path[4096];
+          snprintf(path, sizeof path, "%s/vm.%d.out", dir, i);
+          int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+          if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) perror(path), _exit(2);
+          close(fd);
+        }
         lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
         if (!lib) fprintf(stderr, "density: %s\n", dlerror()), _exit(2);
         ctx_fn start_enter = (ctx_fn)dlsym(lib, "krun_start_enter");
@@ -139,8 +151,13 @@ int main(int argc, char **argv) {
   while ((ready = ready_count(n)) < n) {
     if (ready > 0 && first == 0) first = now_s() - t0;
     if (now_s() - t0 > timeout_s) break;
-    if (!one && waitpid(-1, &status, WNOHANG) > 0) {
-      fprintf(stderr, "density: a VM process ended before all were ready (status 0x%x)\n", status);
+    pid_t ended;
+    if (!one && (ended = waitpid(-1, &status, WNOHANG)) > 0) {
+      int which = -1;
+      for (int i = 0; i < n; i++)
+        if (kids[i] == ended) which = i, kids[i] = 0;
+      fprintf(stderr, "density: VM %d (pid %d) ended before all were ready (status 0x%x)\n", which, (int)ended, status);
+      printf("ended_vm=%d\n", which);
       break;
     }
     usleep(100 * 1000);
@@ -154,8 +171,10 @@ int main(int argc, char **argv) {
   printf("vms=%d ready=%d start_s=%.2f first_ready_s=%.2f rss_kb=%ld anon_kb=%ld\n", n, ready, all, first, rss, anon);
   fflush(stdout);
   if (!one) {
-    for (int i = 0; i < n; i++) kill(kids[i], SIGKILL);
-    for (int i = 0; i < n; i++) waitpid(kids[i], NULL, 0);
+    for (int i = 0; i < n; i++)
+      if (kids[i] > 0) kill(kids[i], SIGKILL);
+    for (int i = 0; i < n; i++)
+      if (kids[i] > 0) waitpid(kids[i], NULL, 0);
   }
   // One process: exiting ends every VM with it (zkrun's VMs are this process's threads).
   _exit(ready == n ? 0 : 1);

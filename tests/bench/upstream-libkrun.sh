@@ -3,7 +3,8 @@
 # benchmark, once: fetched by cargo, built with `cargo build --release` under `nice -n 10 -j2`,
 # cached in ~/.cache/zkrun/upstream-libkrun-$VERSION/ (never in the repository). Prints the path
 # of the built libkrun.so. Needs cargo (rustup) and libclang-dev (bindgen); installs the latter
-# if missing. Exit 77 when it cannot be built here (no cargo, no network).
+# if missing (waiting up to 10 min for another apt, e.g. scripts/setup.sh, to release its
+# lock). Exit 77 when it cannot be built here (no cargo, no network).
 set -euo pipefail
 VERSION=${UPSTREAM_LIBKRUN_VERSION:-1.19.7}
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/zkrun/upstream-libkrun-$VERSION
@@ -13,7 +14,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 command -v cargo >/dev/null || { echo "upstream-libkrun: no cargo (install rustup)" >&2; exit 77; }
 if ! dpkg-query -W -f='${Status}' libclang-dev 2>/dev/null | grep -q "ok installed"; then
   echo "upstream-libkrun: installing libclang-dev (bindgen needs it)" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libclang-dev >&2 || exit 77
+  DEBIAN_FRONTEND=noninteractive apt-get install -o DPkg::Lock::Timeout=600 -y -qq --no-install-recommends libclang-dev >&2 || exit 77
 fi
 mkdir -p "$cache/fetch/src"
 # A throwaway package depending on exactly that version makes cargo fetch and unpack the crate

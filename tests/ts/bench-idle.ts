@@ -1,6 +1,6 @@
 /**
- * Idle cost of waiting, for tests/bench/ts-spawn.bench.sh: N VMs (`sleep 600`, spawned with
- * stdio "null") wait while this process does nothing else; after they have booted, the CPU
+ * Idle cost of waiting, for tests/bench/ts-spawn.bench.sh: N VMs (`sleep 600`, their console
+ * inherited) wait while this process does nothing else; after they have booted, the CPU
  * time of the JS thread (this process's main thread) and of the whole process over a window.
  * Prints "<runtime> idle: N VMs, JS thread X% of a CPU, whole process Y%".
  * Usage: bench-idle.ts <rootfs> [vms] [settle s] [window s]
@@ -24,7 +24,9 @@ const vms = Array.from(
   { length: Number(n) },
   () => new Vm({ root, memoryMiB: 64, exec: { path: "/bin/sleep", args: ["600"] } }),
 );
-const children = vms.map((vm) => vm.spawn({ stdout: "null", stderr: "null" }));
+// The console is inherited, not "null": `sleep` prints nothing and the kernel is quiet, so all
+// that can appear is a guest kernel's panic text, which is what explains a VM that ended early.
+const children = vms.map((vm) => vm.spawn({ stdout: "inherit", stderr: "inherit" }));
 await new Promise((r) => setTimeout(r, Number(settle) * 1000));
 const pid = process.pid;
 const main0 = cpuTicks(`/proc/${pid}/task/${pid}/stat`);
