@@ -71,7 +71,7 @@ steps() {
     echo "busybox timeout $STEP tsi-bench $1 $IP $SP $2 || echo \"B error $1 exit=\$?\""
   done
 }
-declare -A res
+declare -A res ends # each side's "B" lines; how its VM ended (zkrun's own sides)
 if [[ $only != passt ]]; then
 native=$(for s in "lat $N" "tput $MIB" "tputin $MIB" "rr $RR"; do set -- $s; timeout $STEP "$TB" "$1" 127.0.0.1 "$SP" "$2"; done)
 fig "test-host loopback (native)" "$native"
@@ -81,6 +81,7 @@ IP=$HOST
 vm -- "$(steps)"
 echo "$out" | grep -a '^B ' | sed 's/^/guest (TSI): /'
 res[tsi]=$(grep -a '^B ' <<<"$out")
+ends[tsi]="exit $rc; last lines: $(grep -av '^B ' <<<"$out" | tail -n 15)"
 fig "zkrun guest via TSI" "${res[tsi]}"
 fi
 
@@ -183,6 +184,7 @@ elif ip tuntap add dev zkt0 mode tap && ip addr add 198.51.100.1/24 dev zkt0 && 
 $(steps)"
     echo "$out" | grep -a '^B ' | sed "s/^/guest (zkrun + tap, offloads $mode): /"
     res[tap$mode]=$(grep -a '^B ' <<<"$out")
+    ends[tap$mode]="exit $rc; last lines: $(grep -av '^B ' <<<"$out" | tail -n 15)"
     fig "zkrun guest via virtio-net + tap, offloads $mode" "${res[tap$mode]}"
   done
   ip link del zkt0
@@ -233,7 +235,8 @@ for side in "${sides[@]}"; do
   keys=(guest_to_host_MBps host_to_guest_MBps); [[ $only == passt ]] || keys=(connect_median_us "${keys[@]}" rr_per_s)
   for k in "${keys[@]}"; do
     [[ -n $(val "$key" $k) ]] && continue
-    if [[ $must == 1 ]]; then echo "tsi: MISSING: $name, $k (fails the bench)"; status=1
+    if [[ $must == 1 ]]; then
+      echo "tsi: MISSING: $name, $k (fails the bench); its VM: ${ends[$key]:-?}"; status=1
     else echo "tsi: missing: $name, $k (not counted: see the step's error above)"; fi
   done
 done
