@@ -2,9 +2,10 @@
 # virtio-blk figures (BENCHMARKS.md "virtio-blk"):
 # 1. in a guest, zkrun vs QEMU's virtio-blk on the same kind of image (raw, qcow2), sequential
 #    and 4 KiB random, 1 and 4 jobs: tests/bench/blk-guest.sh inside the test host (13 minutes
-#    with 2 rounds on 2026-12-01; on 2026-12-02's machine, idle, it had done 5 of 8 runs when the
-#    old 1,800 s limit ended it, so the limit is now 3,600 s; BLK_ROUNDS=1 for one round). Ratios
-#    only (emulated host).
+#    with 2 rounds on 2026-12-01, ~3 on 2026-12-03; BLK_ROUNDS=1 for one round). Ratios only
+#    (emulated host). Twice (2026-12-02, 2026-12-03) a zkrun run, the 6th of 8, did not end
+#    and held the test host until its limit or a kill; a run now ends 610 s after it started
+#    (tests/vm/90-blk-common.sh) and fails the bench with its output's last lines.
 # 2. on this machine, no guest: the device's 4-worker pool vs the io_uring prototype backend
 #    and an 8-worker pool (zig-out/bin/bench-blk, tests/zig/blk/bench.zig; `zig build harness`), page cache and
 #    O_DIRECT. The test host's kernel has no io_uring (CONFIG_IO_URING is off in the guest
