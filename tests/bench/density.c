@@ -10,7 +10,8 @@
 //         krun_start); the memory is the sum over the N processes.
 // Ready: the guest's workload writes ROOT/tmp/ready.<i> (through virtio-fs) before it sleeps.
 // Each VM process's console goes to $DENSITY_CONSOLE_DIR/vm.<i>.out when that is set (fork).
-// Output, one line (after "ended_vm=<i>" when a VM process ended early): vms=N start_s=<first create to the last ready> first_ready_s=<...>
+// Output, one line (after "ended_vm=<i>" when a VM process ended early): vms=N
+//   start_s=<first create to the last ready> first_ready_s=<...>
 //   rss_kb=<sum of VmRSS> anon_kb=<sum of RssAnon> (from /proc/PID/status, while all N run;
 //   a sum of VmRSS counts shared file pages once per process, RssAnon does not hold them).
 // usage: density LIB N MEM_MIB ROOT one|fork

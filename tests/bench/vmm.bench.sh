@@ -18,8 +18,8 @@ if [[ ${ZKRUN_BENCH_INSIDE:-} != 1 ]]; then
   fi
   [[ -x tests/host/run ]] || { echo "vmm: SKIP: no test host (tests/host/run) to boot Linux guests in"; exit 77; }
   # The VMM driver and the test initramfs, built here at native speed: inside the test host
-  # (tests/vm/boot/common.sh builds what is missing) the driver's compile runs under TCG and took
-  # most of the bench's time in a fresh clone (2026-12-03: no figures after 11 minutes).
+  # (tests/vm/boot/common.sh builds what is missing) the driver's compile runs under TCG, and in a fresh
+  # clone (2026-12-03) the bench reached the test host's 1,500 s limit with no figure.
   tests/vm/10-vmm.prepare.sh >/dev/null || { echo "vmm: tests/vm/10-vmm.prepare.sh failed"; exit 1; }
   exec tests/host/run env ZKRUN_BENCH_INSIDE=1 ZKRUN_BENCH_RUNS="$runs" "$0"
 fi

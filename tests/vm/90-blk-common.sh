@@ -14,9 +14,9 @@ cp -a "$ROOTFS_SRC" "$work/root"
 # Built on the machine by 90-blk.prepare.sh (vm-prog-build.sh), or here when that did not run.
 built_prog=$(tests/vm/vm-prog-build.sh 90-blk-vm) && cp "$built_prog" "$work/blk-vm" || { echo "building blk-vm failed"; exit 1; }
 export LD_LIBRARY_PATH=$prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-# -k 10: krun_start_enter forwards SIGTERM to the guest's workload, which a process waiting on
-# block I/O in the guest does not act on; SIGKILL 10 s later bounds the run (2026-12-03's bench:
-# a zkrun run that did not end held the test host until it was killed after 23 minutes).
+# -k 10: krun_start_enter forwards SIGTERM to the guest's workload, so SIGTERM alone ends the run
+# only if the guest acts on it; SIGKILL 10 s later bounds the run (2026-12-03's bench: a zkrun run
+# that did not end held the test host until it was killed after 23 minutes; why, not known yet).
 vm() { timeout -k 10 600 "$work/blk-vm" "$@" </dev/null 2>&1; }
 # run_vm LINES ARGS...: `vm ARGS` in this shell, setting out (\r stripped) and rc; shows the
 # last LINES lines of out.
