@@ -71,7 +71,7 @@ krun_run() {
   local i=$1 tag=$2; shift 2
   local s=${sides[$i]} out=$work/krun.out
   rm -f "$out" "$work/root-$s/results"
-  KRUN_BENCH_OUT=$out timeout 1200 "$cache/krun-bench" "${libs[$i]}" 1 512 "$work/root-$s" "$@" \
+  KRUN_BENCH_OUT=$out timeout -k 10 1200 "$cache/krun-bench" "${libs[$i]}" 1 512 "$work/root-$s" "$@" \
     </dev/null 2>"$work/$s-$tag.err" | wc -c >"$work/$s-$tag.bytes"
   [[ -s $out ]] || { echo "compare: $s $tag: no report; stderr:"; tail -5 "$work/$s-$tag.err"; return 1; }
   cat "$out"
@@ -89,7 +89,7 @@ qemu_run() {
     -o cache=auto -f >"$work/vfsd.log" 2>&1 &
   local vfsd=$!
   for _ in $(seq 200); do [[ -S $work/vfsd.sock ]] && break; sleep 0.05; done
-  /usr/bin/time -f %M -o "$work/qemu.rss" timeout 1200 qemu-system-x86_64 -M microvm,acpi=off,memory-backend=mem \
+  /usr/bin/time -f %M -o "$work/qemu.rss" timeout -k 10 1200 qemu-system-x86_64 -M microvm,acpi=off,memory-backend=mem \
     -accel kvm -cpu host -m 512M -smp 1 -global virtio-mmio.force-legacy=false \
     -object memory-backend-memfd,id=mem,size=512M,share=on -nodefaults -no-user-config -display none -no-reboot \
     -serial file:"$work/qemu.console" -kernel "$KERNEL" \
@@ -98,7 +98,15 @@ qemu_run() {
     -append "console=ttyS0 console=hvc0 quiet panic=-1 reboot=t rootfstype=virtiofs root=/dev/root rw init=$init" \
     </dev/null 2>"$work/qemu.log" | wc -c >"$work/qemu-$tag.bytes"
   for _ in $(seq 100); do kill -0 "$vfsd" 2>/dev/null || break; sleep 0.05; done # it exits when QEMU disconnects
-  kill -0 "$vfsd" 2>/dev/null && pkill -P "$vfsd"; wait "$vfsd" 2>/dev/null
+  # SIGKILL when SIGTERM did not end it in 5 s (QEMU's timeout has -k for the same reason): on
+  # 2026-12-03 a QEMU workload round had not returned after 28 minutes, past the 1,200 s limit
+  # that then sent SIGTERM only; whether QEMU or virtiofsd held it is not known.
+  if kill -0 "$vfsd" 2>/dev/null; then
+    pkill -P "$vfsd"
+    for _ in $(seq 100); do kill -0 "$vfsd" 2>/dev/null || break; sleep 0.05; done
+    kill -0 "$vfsd" 2>/dev/null && { echo "compare: virtiofsd ignored SIGTERM: SIGKILL"; pkill -KILL -P "$vfsd"; }
+  fi
+  wait "$vfsd" 2>/dev/null
   t1=$(date +%s%N); rm -f "$work/vfsd.sock"
   if [[ $tag == boot ]]; then
     echo "qemu boot_true_to_exit $(((t1 - t0) / 1000000)) ms" >>"$res"
@@ -194,7 +202,7 @@ if [[ $make_ok == 1 ]]; then
   for ((r = 1; r <= rounds; r++)); do
     for i in "${!sides[@]}"; do
       s=${sides[$i]}; rm -f "$work/proj-$s/result"
-      KRUN_BENCH_OUT=$work/mk.out timeout 1200 "$cache/krun-bench" "${libs[$i]}" 1 512 / "$work/proj-$s/mk.sh" \
+      KRUN_BENCH_OUT=$work/mk.out timeout -k 10 1200 "$cache/krun-bench" "${libs[$i]}" 1 512 / "$work/proj-$s/mk.sh" \
         </dev/null >/dev/null 2>"$work/$s-make.err"
       echo "compare: make $s round $r: $(cat "$work/proj-$s/result" 2>/dev/null || tail -3 "$work/$s-make.err")"
       grep -q '^make_j2 [0-9]' "$work/proj-$s/result" 2>/dev/null && echo "$s $(cat "$work/proj-$s/result")" >>"$res"
