@@ -72,9 +72,10 @@ run_qemu() { # fmt round
 }
 # once RUN...: a run whose guest did not finish is run again once, loudly ("BLK_RETRY"); a second
 # failure ends the bench. Why: inside the test host (nested KVM on QEMU's emulated SVM) guests
-# of both sides sometimes stop mid-run. On 2026-12-03, in about 45 runs per side: zkrun's hung
-# twice (a test-host core busy, until killed); QEMU's once exited during randread without a
-# message, once printed nothing, once hung. The runs before and after were fine.
+# of both sides sometimes stop mid-run. On 2026-12-03 zkrun's hung in a make bench and in 1 of
+# about 40 looped runs (a test-host core busy, until killed); in about 40 looped runs QEMU's
+# once exited during randread without a message, once printed nothing, once hung. The runs
+# before and after were fine (BENCHMARKS.md, "Chasing the blk hang").
 once() {
   "$@" && return 0
   echo "BLK_RETRY $* (the run above failed; running it once more)"
