@@ -15,10 +15,9 @@ KERNEL=$(kernelfw/build-kernel.sh --print-path 2>/dev/null) || skip "no guest ke
 VIRTIOFSD=/usr/lib/qemu/virtiofsd
 [[ -x $VIRTIOFSD ]] || skip "no virtiofsd"
 rounds=${BLK_ROUNDS:-2}
-# One guest run (about 20-60 s here) ends after BLK_RUN_TIMEOUT seconds (default 300): SIGTERM,
-# then SIGKILL 10 s later (90-blk-common.sh's vm() allows the tests 600 s).
-run_limit=${BLK_RUN_TIMEOUT:-300}
-vm() { timeout -k 10 "$run_limit" "$work/blk-vm" "$@" </dev/null 2>&1; }
+# One guest run of either side (about 20-60 s here) ends after BLK_RUN_TIMEOUT seconds (default
+# 300): SIGTERM, then SIGKILL 10 s later (zkrun's through 90-blk-common.sh's vm()).
+vm_limit=${BLK_RUN_TIMEOUT:-300}
 cc -O2 -static -pthread -o "$work/root/blk-io" tests/bench/blk-io.c || { echo "building blk-io failed"; exit 1; }
 cat > "$work/root/blkbench.sh" <<'SH'
 #!/bin/sh
@@ -58,7 +57,7 @@ run_qemu() { # fmt round
   "$VIRTIOFSD" --socket-path="$work/vfsd.sock" -o source="$work/root2" -o cache=auto -f >"$work/vfsd.log" 2>&1 &
   local vfsd=$! out
   for _ in $(seq 100); do [[ -S $work/vfsd.sock ]] && break; sleep 0.1; done
-  out=$(timeout -k 10 "$run_limit" qemu-system-x86_64 -M microvm,acpi=off,memory-backend=mem -accel kvm -cpu host -m 512M -smp 2 \
+  out=$(timeout -k 10 "$vm_limit" qemu-system-x86_64 -M microvm,acpi=off,memory-backend=mem -accel kvm -cpu host -m 512M -smp 2 \
     -global virtio-mmio.force-legacy=false -object memory-backend-memfd,id=mem,size=512M,share=on -nodefaults -no-user-config -display none -no-reboot \
     -serial stdio -kernel "$KERNEL" -chardev socket,id=vfs,path="$work/vfsd.sock" \
     -device vhost-user-fs-device,chardev=vfs,tag=/dev/root \

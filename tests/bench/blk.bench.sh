@@ -4,7 +4,7 @@
 #    and 4 KiB random, 1 and 4 jobs: tests/bench/blk-guest.sh inside the test host (13 minutes
 #    with 2 rounds on 2026-12-01, ~3 on 2026-12-03; BLK_ROUNDS=1 for one round). Ratios only
 #    (emulated host). Guest runs of both sides sometimes stop in the middle of a workload in
-#    the test host (2026-12-02 and -03; see blk-guest.sh's `once`): a run ends at most
+#    the test host (2026-12-03; see blk-guest.sh's `once`): a run ends at most
 #    BLK_RUN_TIMEOUT (300) + 10 s after it started, a failed run is run once more ("BLK_RETRY"
 #    lines), and a second failure fails the bench with the output's last lines.
 # 2. on this machine, no guest: the device's 4-worker pool vs the io_uring prototype backend

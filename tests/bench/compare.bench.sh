@@ -77,6 +77,9 @@ krun_run() {
   cat "$out"
 }
 
+# gone PID: true once PID has exited, false while it still runs 5 s later.
+gone() { for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.05; done; return 1; }
+
 # One QEMU + virtiofsd run of guest program $1 (init=); the guest's /dev/console is a
 # virtconsole (hvc0, like libkrun's) whose output goes to wc -c, kernel messages also to ttyS0.
 # Appends "qemu boot_true_to_exit/process_peak_rss" (virtiofsd start to QEMU exit; QEMU's +
@@ -97,15 +100,12 @@ qemu_run() {
     -chardev socket,id=vfs,path="$work/vfsd.sock" -device vhost-user-fs-device,chardev=vfs,tag=/dev/root \
     -append "console=ttyS0 console=hvc0 quiet panic=-1 reboot=t rootfstype=virtiofs root=/dev/root rw init=$init" \
     </dev/null 2>"$work/qemu.log" | wc -c >"$work/qemu-$tag.bytes"
-  for _ in $(seq 100); do kill -0 "$vfsd" 2>/dev/null || break; sleep 0.05; done # it exits when QEMU disconnects
-  # SIGKILL when SIGTERM did not end it in 5 s (QEMU's timeout has -k for the same reason): on
-  # 2026-12-03 a QEMU workload round had not returned after 28 minutes, past the 1,200 s limit
-  # that then sent SIGTERM only; whether QEMU or virtiofsd held it is not known.
-  if kill -0 "$vfsd" 2>/dev/null; then
-    pkill -P "$vfsd"
-    for _ in $(seq 100); do kill -0 "$vfsd" 2>/dev/null || break; sleep 0.05; done
-    kill -0 "$vfsd" 2>/dev/null && { echo "compare: virtiofsd ignored SIGTERM: SIGKILL"; pkill -KILL -P "$vfsd"; }
-  fi
+  # virtiofsd exits when QEMU disconnects; else SIGTERM, and SIGKILL when that did not end it in
+  # 5 s (QEMU's timeout has -k for the same reason): on 2026-12-03 a QEMU workload round had not
+  # returned after 28 minutes, past the 1,200 s limit that then sent SIGTERM only; whether QEMU
+  # or virtiofsd held it is not known.
+  gone "$vfsd" || { pkill -P "$vfsd"; gone "$vfsd"; } ||
+    { echo "compare: virtiofsd ignored SIGTERM: SIGKILL"; pkill -KILL -P "$vfsd"; }
   wait "$vfsd" 2>/dev/null
   t1=$(date +%s%N); rm -f "$work/vfsd.sock"
   if [[ $tag == boot ]]; then

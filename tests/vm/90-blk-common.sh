@@ -16,8 +16,9 @@ built_prog=$(tests/vm/vm-prog-build.sh 90-blk-vm) && cp "$built_prog" "$work/blk
 export LD_LIBRARY_PATH=$prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 # -k 10: krun_start_enter forwards SIGTERM to the guest's workload, so SIGTERM alone ends the run
 # only if the guest acts on it; SIGKILL 10 s later bounds the run (2026-12-03's bench: a zkrun run
-# that did not end held the test host until it was killed after 23 minutes; why, not known yet).
-vm() { timeout -k 10 600 "$work/blk-vm" "$@" </dev/null 2>&1; }
+# that did not end held the test host until it was killed after 23 minutes). vm_limit: seconds
+# before the SIGTERM (600; tests/bench/blk-guest.sh sets its own).
+vm() { timeout -k 10 "${vm_limit:-600}" "$work/blk-vm" "$@" </dev/null 2>&1; }
 # run_vm LINES ARGS...: `vm ARGS` in this shell, setting out (\r stripped) and rc; shows the
 # last LINES lines of out.
 run_vm() {
