@@ -8,10 +8,14 @@ cd "$(dirname "$0")/../.."
 [[ $(uname -m) == aarch64 ]] || { echo "could not run: not inside the aarch64 test host (tests/host/run --arch aarch64)"; exit 77; }
 [[ -c /dev/kvm ]] || { echo "FAIL no /dev/kvm in the aarch64 host"; exit 1; }
 fails=0
-if dmesg | grep -q 'kvm \[1\]: .*mode initialized successfully'; then
-  echo "ok   kvm: $(dmesg | grep -m1 -o 'kvm \[1\]: .*mode initialized successfully')"
+# dmesg is read once into a variable: under pipefail, `dmesg | grep -q` fails whenever grep's early
+# exit after a match leaves dmesg to die of SIGPIPE (seen in CI and under load: "no GICv3").
+klog=$(dmesg)
+kvm_line=$(grep -m1 -o 'kvm \[1\]: .*mode initialized successfully' <<<"$klog")
+if [[ -n $kvm_line ]]; then echo "ok   kvm: $kvm_line"
 else echo "FAIL the host kernel did not log KVM's hyp/VHE initialization"; fails=1; fi
-if dmesg | grep -q 'GICv3'; then echo "ok   GICv3 in the host: $(dmesg | grep -m1 -o 'GICv3: [0-9]* SPIs implemented')"
+gic_line=$(grep -m1 -o 'GICv3: [0-9]* SPIs implemented' <<<"$klog")
+if [[ -n $gic_line ]]; then echo "ok   GICv3 in the host: $gic_line"
 else echo "FAIL no GICv3 in the host's kernel log"; fails=1; fi
 hash=$(cat tests/host/kvm-smoke-aarch64.zig tests/host/build-kvm-smoke-aarch64.sh | sha256sum | cut -c1-16)
 bin="${ZKRUN_CACHE:-$HOME/.cache/zkrun}/host/kvm-smoke-aarch64-$hash"

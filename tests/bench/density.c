@@ -9,7 +9,8 @@
 //   fork: one process per VM, each krun_start_enter (libkrun's only way: upstream has no
 //         krun_start); the memory is the sum over the N processes.
 // Ready: the guest's workload writes ROOT/tmp/ready.<i> (through virtio-fs) before it sleeps.
-// Each VM process's console goes to $DENSITY_CONSOLE_DIR/vm.<i>.out when that is set (fork).
+// Each VM process's console and the library's log (level 3, info) go to
+// $DENSITY_CONSOLE_DIR/vm.<i>.out when that is set (fork).
 // Output, one line (after "ended_vm=<i>" when a VM process ended early): vms=N
 //   start_s=<first create to the last ready> first_ready_s=<...>
 //   rss_kb=<sum of VmRSS> anon_kb=<sum of RssAnon> (from /proc/PID/status, while all N run;
@@ -139,6 +140,10 @@ int main(int argc, char **argv) {
         if (!lib) fprintf(stderr, "density: %s\n", dlerror()), _exit(2);
         ctx_fn start_enter = (ctx_fn)dlsym(lib, "krun_start_enter");
         if (!start_enter) _exit(2);
+        // Level 3 (info): upstream stops a VM without a word at lower levels when its vCPU sees
+        // KVM_EXIT_SHUTDOWN or HLT, then exits 0; at info its console file says which.
+        ctx_fn log_level = (ctx_fn)dlsym(lib, "krun_set_log_level");
+        if (log_level) log_level(3);
         int32_t rc = start_enter(configure(i));
         fprintf(stderr, "density: krun_start_enter of VM %d: %d\n", i, rc);
         _exit(2);

@@ -23,5 +23,5 @@ int main(void) {
 }
 C
 cc -o "$dir/t" "$dir/t.c" -I zig-out/include -L "$lib" -lkrun -Wl,-rpath,"$lib" -Wl,--enable-new-dtags || exit 1
-readelf -d "$dir/t" | grep -q RUNPATH || { echo "FAIL: test program has no RUNPATH"; exit 1; }
+grep -q RUNPATH <<<"$(readelf -d "$dir/t")" || { echo "FAIL: test program has no RUNPATH"; exit 1; }
 if env -u LD_LIBRARY_PATH timeout 60 "$dir/t"; then echo "ok: libkrunfw found beside libkrun.so.1"; else echo "FAIL: libkrunfw not found beside libkrun.so.1"; exit 1; fi

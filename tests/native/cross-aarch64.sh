@@ -30,6 +30,6 @@ grep -oE '^[a-z0-9_ *]+\bkrun_[a-z0-9_]+\(' include/libkrun.h | grep -oE 'krun_[
 if cmp -s "$work/header" "$work/exported"; then ok "exports exactly the header's $(wc -l <"$work/header") functions"
 else bad "exports differ from the header:"; diff "$work/header" "$work/exported" | head; fi
 [[ -f $init && $(machine "$init") == 183 ]] && ok "init.krun is an aarch64 ELF" || bad "no aarch64 init.krun"
-readelf -l "$init" 2>/dev/null | grep -q INTERP && bad "init.krun is dynamically linked" || ok "init.krun is static"
+grep -q INTERP <<<"$(readelf -l "$init" 2>/dev/null)" && bad "init.krun is dynamically linked" || ok "init.krun is static"
 echo "$p passed, $f failed"
 [[ $f -eq 0 ]]

@@ -27,7 +27,7 @@ soname=$(readelf -d "$real" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
 [[ $soname == libkrunfw.so.5 ]] && ok "soname libkrunfw.so.5" || bad "soname '$soname'"
 exports=$(nm -D --defined-only "$real" | awk '{print $3}' | sort | tr '\n' ' ')
 [[ $exports == "KERNEL_BUNDLE krunfw_get_kernel krunfw_get_version " ]] && ok "exports: $exports" || bad "exports: $exports"
-readelf -S "$real" | grep -qE '\.(symtab|debug_)' && bad "not stripped" || ok "stripped (no .symtab, no debug info)"
+grep -qE '\.(symtab|debug_)' <<<"$(readelf -S "$real")" && bad "not stripped" || ok "stripped (no .symtab, no debug info)"
 size=$(stat -c %s "$real")
 echo "info libkrunfw.so.5.4.0: $size bytes ($(echo "scale=1; $size / 1048576" | bc) MiB); vmlinux $(stat -c %s "$vmlinux") bytes"
 ((size < 8 * 1048576)) && ok "libkrunfw.so under 8 MiB" || bad "libkrunfw.so is $size bytes (target < 8 MiB)"
