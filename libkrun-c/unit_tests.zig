@@ -13,6 +13,7 @@ comptime {
     _ = @import("test_tmp.zig");
     _ = @import("tsi/service_tests.zig");
     _ = @import("tsi/wire.zig");
+    _ = @import("untouched.zig");
     _ = @import("virtio/Device.zig");
     _ = @import("virtio/balloon.zig");
     _ = @import("virtio/blk/Blk.zig");

@@ -114,7 +114,7 @@ fn buildMemory(b: *Builder) Error!?arch.Range {
     if (cfg.kernel) |k| switch (k.format) {
         .elf => {
             elf_file = try loader.mapFile(k.path);
-            b.kernel_has_tsi = kernelHasTsi(cfg, elf_file.?);
+            b.kernel_has_tsi = tsiWanted(cfg) and loader.kernelHasTsi(elf_file.?);
             m.ram = arch.ramPlain(cfg.ram_mib);
         },
         .raw, .image_gz => {
@@ -125,7 +125,7 @@ fn buildMemory(b: *Builder) Error!?arch.Range {
             }
             bundle = if (k.format == .raw) try loader.mapFile(k.path) else try loader.inflateFile(k.path, arch.kernel_load_addr);
             const plan = try loader.planBundle(bundle.?, arch.kernel_load_addr, arch.kernel_load_addr, cfg.ram_mib);
-            b.kernel_has_tsi = kernelHasTsi(cfg, bundle.?);
+            b.kernel_has_tsi = tsiWanted(cfg) and loader.kernelHasTsi(bundle.?);
             b.entry = plan.entry;
             m.ram = plan.ram;
         },
@@ -137,7 +137,7 @@ fn buildMemory(b: *Builder) Error!?arch.Range {
         const fw = try loader.Firmware.shared(false);
         const plan = try loader.planBundle(fw.bundle, fw.load_addr, fw.entry, cfg.ram_mib);
         bundle = try loader.mapBundlePrivate(fw.bundle, fw.backing);
-        b.kernel_has_tsi = kernelHasTsi(cfg, bundle.?);
+        b.kernel_has_tsi = tsiWanted(cfg) and fw.hasTsi();
         b.entry = plan.entry;
         m.ram = plan.ram;
     }
@@ -437,10 +437,10 @@ fn appendExecTokens(b: *Builder) Error!void {
 }
 
 /// Whether the kernel image mentions `tsi_hijack` (its __setup name), when TSI is asked for.
-fn kernelHasTsi(cfg: *const Config, image: []const u8) bool {
+/// Whether the VM's vsock carries TSI (the kernel is asked only then).
+fn tsiWanted(cfg: *const Config) bool {
     const bits = cfg.vsockDevice() orelse return false;
-    if (bits == 0) return false;
-    return std.mem.indexOf(u8, image, "tsi_hijack\x00") != null;
+    return bits != 0;
 }
 
 /// krun_set_root_disk_remount's settings, as environment tokens for init (libkrun's names).

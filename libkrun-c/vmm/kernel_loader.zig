@@ -61,6 +61,18 @@ pub const Firmware = struct {
         return &shared_firmware.?;
     }
 
+    pub fn hasTsi(self: *const Firmware) bool {
+        switch (shared_tsi.load(.acquire)) {
+            1 => return true,
+            2 => return false,
+            else => {
+                const yes = kernelHasTsi(self.bundle);
+                shared_tsi.store(if (yes) 1 else 2, .release);
+                return yes;
+            },
+        }
+    }
+
     fn open(quiet: bool) Error!Firmware {
         const handle = std.c.dlopen(krunfw_name, .{ .NOW = true }) orelse openBesideLibkrun() orelse {
             const why = if (std.c.dlerror()) |m| std.mem.span(m) else "?";
@@ -82,6 +94,16 @@ pub const Firmware = struct {
         return .{ .handle = handle, .bundle = bundle, .load_addr = load_addr, .entry = entry, .backing = backingOf(bundle) };
     }
 };
+
+/// Whether a kernel speaks TSI: it knows the `tsi_hijack` parameter.
+pub fn kernelHasTsi(image: []const u8) bool {
+    return std.mem.indexOf(u8, image, "tsi_hijack\x00") != null;
+}
+
+/// The process's firmware's answer to kernelHasTsi, found once (0 unknown, 1 yes, 2 no): the
+/// scan reads the whole kernel (7+ MiB), which every VM start with vsock used to fault in.
+/// Two first callers may both scan; they store the same answer.
+var shared_tsi: std.atomic.Value(u8) = .init(0);
 
 var shared_mutex: std.c.pthread_mutex_t = .{};
 /// Guarded by `shared_mutex` until set; never changed or closed after.

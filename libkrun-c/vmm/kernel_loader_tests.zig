@@ -11,6 +11,12 @@ const layout = @import("arch.zig").current.layout;
 const GuestMemory = @import("guest_memory");
 const elf = @import("kernel_elf");
 
+test "kernelHasTsi: the parameter's NUL-terminated name, nothing longer" {
+    try testing.expect(kl.kernelHasTsi("\x7fELF..tsi_hijack\x00tsi_hijack_unix\x00"));
+    try testing.expect(!kl.kernelHasTsi("tsi_hijack_unix\x00tsi_hijackx\x00"));
+    try testing.expect(!kl.kernelHasTsi(""));
+}
+
 test "checkBundle enforces alignment and range" {
     const saved_level = testing.log_level;
     testing.log_level = .err; // the warnings are the point of this test

@@ -1,9 +1,11 @@
 //! Open file and directory handles (the `fh` of FUSE requests). Each holds a host fd opened for
 //! I/O, or an overlay entry for virtual files. Handle ids carry a generation like node ids, so a
-//! forged or released fh is refused. Sized once at creation.
+//! forged or released fh is refused. Sized once at creation; slots are initialized as they are
+//! first handed out (`used`), as in Inodes.
 const std = @import("std");
 const assert = std.debug.assert;
 const sys = @import("sys.zig").backend;
+const untouched = @import("../../untouched.zig");
 
 const Handles = @This();
 
@@ -20,36 +22,43 @@ pub const Handle = struct {
     writable: bool = false,
 };
 
+/// Only `slots[0..used]` is initialized; the rest is untouched memory.
 slots: []Handle,
+used: u32 = 0,
+/// Released slot indexes (below `used`), a stack.
 free_list: []u32,
-free_count: u32,
+free_count: u32 = 0,
 
 pub fn init(gpa: std.mem.Allocator, count: u32) !Handles {
     assert(count >= 1); // tidy: table invariant; guest handles are checked by find() first
-    const slots = try gpa.alloc(Handle, count);
-    errdefer gpa.free(slots);
-    @memset(slots, .{});
-    const free_list = try gpa.alloc(u32, count);
-    for (free_list, 0..) |*f, i| f.* = @intCast(count - 1 - i);
-    return .{ .slots = slots, .free_list = free_list, .free_count = count };
+    const slots = try untouched.alloc(gpa, Handle, count);
+    errdefer untouched.free(gpa, slots);
+    const free_list = try untouched.alloc(gpa, u32, count);
+    return .{ .slots = slots, .free_list = free_list };
 }
 
 pub fn deinit(self: *Handles, gpa: std.mem.Allocator) void {
-    for (self.slots) |*h| if (h.fd >= 0) sys.close(h.fd);
-    gpa.free(self.slots);
-    gpa.free(self.free_list);
+    for (self.slots[0..self.used]) |*h| if (h.fd >= 0) sys.close(h.fd);
+    untouched.free(gpa, self.slots);
+    untouched.free(gpa, self.free_list);
     self.* = undefined;
 }
 
 /// Stores `h` (taking its fd) and returns its fh; null when full (the fd is closed).
 pub fn add(self: *Handles, h: Handle) ?u64 {
     assert(h.kind != .free); // tidy: table invariant; guest handles are checked by find() first
-    if (self.free_count == 0) {
+    // The last slot released, else the first never used.
+    const index = if (self.free_count > 0) blk: {
+        self.free_count -= 1;
+        break :blk self.free_list[self.free_count];
+    } else if (self.used < self.slots.len) blk: {
+        self.slots[self.used] = .{};
+        self.used += 1;
+        break :blk self.used - 1;
+    } else {
         if (h.fd >= 0) sys.close(h.fd);
         return null;
-    }
-    self.free_count -= 1;
-    const index = self.free_list[self.free_count];
+    };
     const s = &self.slots[index];
     assert(s.kind == .free); // tidy: table invariant; guest handles are checked by find() first
     const generation = s.generation;
@@ -60,7 +69,7 @@ pub fn add(self: *Handles, h: Handle) ?u64 {
 
 pub fn find(self: *Handles, fh: u64) ?*Handle {
     const low: u32 = @truncate(fh);
-    if (low == 0 or low > self.slots.len) return null;
+    if (low == 0 or low > self.used) return null;
     const s = &self.slots[low - 1];
     if (s.kind == .free or s.generation != @as(u32, @truncate(fh >> 32))) return null;
     return s;
@@ -87,6 +96,8 @@ test "handles: released and forged fh are refused; the table has a limit" {
     try std.testing.expectEqual(null, t.find(a));
     try std.testing.expectEqual(null, t.find(0));
     try std.testing.expectEqual(null, t.find(b + 7));
+    // Slots are initialized as they are handed out: both, here.
+    try std.testing.expectEqual(2, t.used);
     const c = t.add(.{ .kind = .virtual_file }).?;
     try std.testing.expect(c != a);
 }

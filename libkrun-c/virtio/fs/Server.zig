@@ -29,6 +29,7 @@ const ops = @import("ops.zig");
 const ops_file = @import("ops_file.zig");
 const ops_dir = @import("ops_dir.zig");
 const Stats = @import("Stats.zig");
+const untouched = @import("../../untouched.zig");
 
 const log = std.log.scoped(.virtio_fs);
 
@@ -123,10 +124,12 @@ pub fn init(gpa: std.mem.Allocator, options: Options) InitError!*Server {
     errdefer self.inodes.deinit(gpa);
     self.handles = try Handles.init(gpa, options.handles_max);
     errdefer self.handles.deinit(gpa);
-    self.in_buf = try gpa.alloc(u8, @sizeOf(fuse.InHeader) + @sizeOf(fuse.WriteIn) + options.max_write + args_slack);
-    errdefer gpa.free(self.in_buf);
-    self.out_buf = try gpa.alloc(u8, @sizeOf(fuse.OutHeader) + options.max_write + 4096);
-    errdefer gpa.free(self.out_buf);
+    // The request buffers are as large as max_write (1 MiB); most requests use a few hundred
+    // bytes, so their pages stay untouched until a large one comes (untouched.zig).
+    self.in_buf = try untouched.alloc(gpa, u8, @sizeOf(fuse.InHeader) + @sizeOf(fuse.WriteIn) + options.max_write + args_slack);
+    errdefer untouched.free(gpa, self.in_buf);
+    self.out_buf = try untouched.alloc(gpa, u8, @sizeOf(fuse.OutHeader) + options.max_write + 4096);
+    errdefer untouched.free(gpa, self.out_buf);
     self.dir_buf = try gpa.alloc(u8, 32 * 1024);
     errdefer gpa.free(self.dir_buf);
     self.proc_fd = sys.openat(sys.AT.FDCWD, "/proc/self/fd", sys.O.PATH | sys.O.DIRECTORY | sys.O.CLOEXEC, 0) catch
@@ -163,8 +166,8 @@ pub fn deinit(self: *Server) void {
     self.handles.deinit(gpa);
     self.inodes.deinit(gpa);
     sys.close(self.proc_fd);
-    gpa.free(self.in_buf);
-    gpa.free(self.out_buf);
+    untouched.free(gpa, self.in_buf);
+    untouched.free(gpa, self.out_buf);
     gpa.free(self.dir_buf);
     if (self.stats) |st| gpa.destroy(st);
     gpa.destroy(self);
@@ -174,11 +177,11 @@ pub fn deinit(self: *Server) void {
 /// so a driver that resets and starts over cannot pile up host fds. One-shot overlay entries
 /// stay consumed.
 pub fn endSession(self: *Server) void {
-    for (self.handles.slots, 0..) |h, i| {
+    for (self.handles.slots[0..self.handles.used], 0..) |h, i| {
         if (h.kind == .free) continue;
         assert(self.handles.remove((@as(u64, h.generation) << 32) | (i + 1))); // tidy: teardown of our own table
     }
-    for (self.inodes.slots[1..], 1..) |n, i| {
+    for (self.inodes.slots[1..self.inodes.used], 1..) |n, i| {
         if (n.kind != .free) self.inodes.forget(@intCast(i), std.math.maxInt(u64));
     }
     assert(self.inodes.live == 1); // tidy: teardown of our own table
