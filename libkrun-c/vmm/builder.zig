@@ -436,8 +436,8 @@ fn appendExecTokens(b: *Builder) Error!void {
     if (b.m.exec) |e| c.append(e.cmdline_tokens) catch |err| return cmdlineError(err);
 }
 
-/// Whether the kernel image mentions `tsi_hijack` (its __setup name), when TSI is asked for.
-/// Whether the VM's vsock carries TSI (the kernel is asked only then).
+/// Whether the VM's vsock carries TSI (only then is the kernel asked whether it knows
+/// `tsi_hijack`, its __setup name: loader.kernelHasTsi).
 fn tsiWanted(cfg: *const Config) bool {
     const bits = cfg.vsockDevice() orelse return false;
     return bits != 0;

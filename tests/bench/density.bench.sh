@@ -66,8 +66,9 @@ run_side() {
 for s in "${sides[@]}"; do
   name=${s%%:*} rest=${s#*:} lib=${rest%:*} mode=${rest##*:}
   # A side that fails runs once more, whole, and says so (DENSITY_RETRY): under this test host's
-  # nested KVM a guest now and then ends early with nothing on its console (upstream's, twice, on
-  # 2026-12-02 and 12-03; QEMU's guests in the blk bench too). A second failure fails the bench.
+  # nested KVM guests now and then end early (QEMU's in the blk bench too). Upstream's that ended
+  # early (2026-12-02, 12-03) triple-faulted (KVM_EXIT_SHUTDOWN in its info log), on 12-03 the
+  # same VM index in both tries, so the retry may not save that side. A second failure fails the bench.
   if ! run_side "$name" "$lib" "$mode"; then
     echo "DENSITY_RETRY $name: the side failed once; running all $vms of its VMs again"
     sleep 5

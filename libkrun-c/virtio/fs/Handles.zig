@@ -1,11 +1,12 @@
 //! Open file and directory handles (the `fh` of FUSE requests). Each holds a host fd opened for
 //! I/O, or an overlay entry for virtual files. Handle ids carry a generation like node ids, so a
 //! forged or released fh is refused. Sized once at creation; slots are initialized as they are
-//! first handed out (`used`), as in Inodes.
+//! first handed out (`used`; slot_table.zig, shared with Inodes).
 const std = @import("std");
 const assert = std.debug.assert;
 const sys = @import("sys.zig").backend;
 const untouched = @import("../../untouched.zig");
+const slot_table = @import("slot_table.zig");
 
 const Handles = @This();
 
@@ -47,15 +48,7 @@ pub fn deinit(self: *Handles, gpa: std.mem.Allocator) void {
 /// Stores `h` (taking its fd) and returns its fh; null when full (the fd is closed).
 pub fn add(self: *Handles, h: Handle) ?u64 {
     assert(h.kind != .free); // tidy: table invariant; guest handles are checked by find() first
-    // The last slot released, else the first never used.
-    const index = if (self.free_count > 0) blk: {
-        self.free_count -= 1;
-        break :blk self.free_list[self.free_count];
-    } else if (self.used < self.slots.len) blk: {
-        self.slots[self.used] = .{};
-        self.used += 1;
-        break :blk self.used - 1;
-    } else {
+    const index = slot_table.take(self) orelse {
         if (h.fd >= 0) sys.close(h.fd);
         return null;
     };
@@ -68,19 +61,14 @@ pub fn add(self: *Handles, h: Handle) ?u64 {
 }
 
 pub fn find(self: *Handles, fh: u64) ?*Handle {
-    const low: u32 = @truncate(fh);
-    if (low == 0 or low > self.used) return null;
-    const s = &self.slots[low - 1];
-    if (s.kind == .free or s.generation != @as(u32, @truncate(fh >> 32))) return null;
-    return s;
+    return &self.slots[slot_table.find(self, fh) orelse return null];
 }
 
 pub fn remove(self: *Handles, fh: u64) bool {
     const s = self.find(fh) orelse return false;
     if (s.fd >= 0) sys.close(s.fd);
     s.* = .{ .generation = s.generation +% 1 };
-    self.free_list[self.free_count] = @as(u32, @truncate(fh)) - 1;
-    self.free_count += 1;
+    slot_table.release(self, @as(u32, @truncate(fh)) - 1);
     return true;
 }
 

@@ -4,12 +4,14 @@
 //! forged or stale id (freed slot, wrong generation, out of range) is refused, never
 //! dereferenced. Host inodes are deduplicated by (dev, ino) so hard links share a node id.
 //! The table is sized once at creation; lookups and frees never allocate. Slots are initialized
-//! as they are first handed out (`used`), so the untouched part of the table costs no memory: a
-//! server starts without writing 65,536 slots (about 3 MiB per VM, page faults included).
+//! as they are first handed out (`used`; slot_table.zig, shared with Handles), so the untouched
+//! part of the table costs no memory: a server starts without writing 65,536 slots (about
+//! 3 MiB per VM, page faults included).
 const std = @import("std");
 const assert = std.debug.assert;
 const sys = @import("sys.zig").backend;
 const untouched = @import("../../untouched.zig");
+const slot_table = @import("slot_table.zig");
 
 const Inodes = @This();
 
@@ -71,12 +73,7 @@ pub fn nodeId(self: *const Inodes, index: u32) u64 {
 
 /// The slot index a guest node id names, or null if it is not live.
 pub fn find(self: *const Inodes, nodeid: u64) ?u32 {
-    const low: u32 = @truncate(nodeid);
-    if (low == 0 or low > self.used) return null;
-    const index = low - 1;
-    const s = &self.slots[index];
-    if (s.kind == .free or s.generation != @as(u32, @truncate(nodeid >> 32))) return null;
-    return index;
+    return slot_table.find(self, nodeid);
 }
 
 pub fn get(self: *Inodes, index: u32) *Inode {
@@ -84,17 +81,9 @@ pub fn get(self: *Inodes, index: u32) *Inode {
     return &self.slots[index];
 }
 
-/// A free slot: the last one freed, else the first never used (low indexes first: slot 0 is
-/// the root).
+/// A free slot (slot_table.take: low indexes first, so the root gets slot 0).
 fn take(self: *Inodes) ?u32 {
-    const index = if (self.free_count > 0) blk: {
-        self.free_count -= 1;
-        break :blk self.free_list[self.free_count];
-    } else if (self.used < self.slots.len) blk: {
-        self.slots[self.used] = .{};
-        self.used += 1;
-        break :blk self.used - 1;
-    } else return null;
+    const index = slot_table.take(self) orelse return null;
     assert(self.slots[index].kind == .free); // tidy: table invariant; guest node ids are checked by find() first
     self.live += 1;
     return index;
@@ -172,8 +161,7 @@ pub fn forget(self: *Inodes, index: u32, n: u64) void {
     }
     if (s.kind == .host) sys.close(s.fd);
     s.* = .{ .generation = s.generation +% 1 };
-    self.free_list[self.free_count] = index;
-    self.free_count += 1;
+    slot_table.release(self, index);
     self.live -= 1;
 }
 
