@@ -5,7 +5,8 @@
 //! resident memory and page faults at every VM start (about 6 MiB per VM). These go to the
 //! same allocator's raw calls, which skip that fill: malloc hands out large blocks as fresh
 //! anonymous mappings, faulted page by page on first use. The memory is undefined, as with
-//! alloc: callers initialize what they use.
+//! alloc: callers initialize what they use. `allocZeroed` is the exception: whole pages from
+//! the OS, zero until written.
 const std = @import("std");
 const Allocator = std.mem.Allocator;
 
@@ -25,6 +26,18 @@ pub fn free(gpa: Allocator, slice: anytype) void {
     gpa.rawFree(@constCast(bytes), .of(T), @returnAddress());
 }
 
+/// Zero-filled, for tables whose empty entries are zero (virtio-fs's inode index): fresh
+/// anonymous mappings from std.heap.page_allocator's raw calls, which the OS zero-fills page by
+/// page on first touch. Not from the caller's allocator: its blocks may be reused, not zero.
+pub fn allocZeroed(comptime T: type, n: usize) Allocator.Error![]T {
+    return alloc(std.heap.page_allocator, T, n);
+}
+
+/// Frees what `allocZeroed` returned.
+pub fn freeZeroed(slice: anytype) void {
+    free(std.heap.page_allocator, slice);
+}
+
 test "alloc/free: sizes and alignment the allocator checks, empty slices" {
     const gpa = std.testing.allocator;
     const a = try alloc(gpa, u64, 1000);
@@ -35,4 +48,13 @@ test "alloc/free: sizes and alignment the allocator checks, empty slices" {
     try std.testing.expectEqual(0, e.len);
     free(gpa, e);
     try std.testing.expectError(error.OutOfMemory, alloc(gpa, u64, std.math.maxInt(usize) / 4));
+}
+
+test "allocZeroed: zero, writable, freed without a touch" {
+    const a = try allocZeroed(u32, 100_000);
+    defer freeZeroed(a);
+    for (a) |v| try std.testing.expectEqual(0, v);
+    a[99_999] = 7;
+    try std.testing.expectEqual(7, a[99_999]);
+    try std.testing.expectEqual(0, (try allocZeroed(u32, 0)).len);
 }
