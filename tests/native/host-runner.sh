@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# tests/host/run, the test-host runner behind the VM tier, in three boots: the contract every
+# tests/host/run, the test-host runner behind the VM tier, in several boots: the contract every
 # architecture's host keeps (tests/host/contract-lib.sh: status, streams without CR, same
 # directory, writable checkout, /dev/kvm, --timeout gives 124, no kernel gives 125), plus for
-# x86_64: `false` gives 1, and a CPU without SVM (so no /dev/kvm inside) is a host failure (125),
-# never a pass or a skip.
+# x86_64: `false` gives 1, a CPU without SVM (so no /dev/kvm inside) is a host failure (125),
+# never a pass or a skip, and so is an Oops in the host's kernel log (one more boot).
 source "$(dirname "$0")/../host/contract-lib.sh"
 host_contract x86_64 x86_64 60000 /nonexistent/vmlinux
 
@@ -11,6 +11,14 @@ out=$(tests/host/run false 2>&1); rc=$?
 check "x86_64: tests/host/run false exits 1" '[[ $rc -eq 1 ]]' "$out"
 out=$(ZKRUN_HOST_CPU=qemu64,-svm tests/host/run true 2>&1); rc=$?
 check "x86_64: a CPU without SVM (no /dev/kvm inside) is a host failure (125)" '[[ $rc -eq 125 && $out == *"no /dev/kvm"* ]]' "$out"
+
+# The host kernel's Oops that never reaches oops=panic (an Oops in the Oops path, seen in the tsi
+# bench) must end the host at once as a host failure, not hang it until the watchdog's timeout.
+# Simulated: the same words into the kernel log at a level the host's console shows.
+t0=$(ms)
+out=$(tests/host/run --timeout 300 sh -c 'echo "<2>Oops: simulated for host-runner.sh" >/dev/kmsg; sleep 250; echo still-running' 2>&1); rc=$?
+t1=$(ms)
+check "x86_64: a host kernel Oops ends the host as a host failure (125) within 60 s ($((t1 - t0)) ms)" '[[ $rc -eq 125 && $out == *"oopsed"* && $out != *still-running* && $((t1 - t0)) -lt 60000 ]]' "$out"
 
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]
