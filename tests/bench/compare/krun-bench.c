@@ -10,6 +10,7 @@
 // (KVM_GET_STATS_FD, Linux 5.14+; only the VM's own process may ask): a thread in the child finds
 // the VMM's vCPU fds in /proc/self/fd and opens a stats fd for each; the parent takes copies of
 // those with pidfd_getfd, which keep the counters readable after the VMM is gone.
+// KRUN_BENCH_STATS=FILE also writes every nonzero per-vCPU KVM counter there (exits by kind).
 // usage: krun-bench LIB VCPUS MEM_MIB ROOT PROG [ARG...]
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -52,6 +53,30 @@ static uint64_t exits_of(int fd) {
   }
   free(descs);
   return value;
+}
+
+// KRUN_BENCH_STATS=FILE: every counter of every vCPU's KVM statistics, "name value" summed
+// over vCPUs, nonzero ones only (which exits a boot costs: io_exits, mmio_exits, halt_exits...).
+static void dump_stats(const char *path) {
+  FILE *f = fopen(path, "w");
+  if (!f) return;
+  for (int v = 0; v < stats_count; v++) {
+    struct kvm_stats_header h;
+    if (pread(stats_fds[v], &h, sizeof h, 0) != sizeof h) continue;
+    size_t desc_size = sizeof(struct kvm_stats_desc) + h.name_size;
+    char *descs = malloc(desc_size * h.num_desc);
+    if (!descs) continue;
+    if (pread(stats_fds[v], descs, desc_size * h.num_desc, h.desc_offset) == (ssize_t)(desc_size * h.num_desc)) {
+      for (uint32_t i = 0; i < h.num_desc; i++) {
+        struct kvm_stats_desc *d = (struct kvm_stats_desc *)(descs + i * desc_size);
+        uint64_t value = 0;
+        if (d->size != 1 || pread(stats_fds[v], &value, sizeof value, h.data_offset + d->offset) != sizeof value) continue;
+        if (value) fprintf(f, "vcpu%d %s %llu\n", v, d->name, (unsigned long long)value);
+      }
+    }
+    free(descs);
+  }
+  fclose(f);
 }
 
 static pid_t child;
@@ -113,6 +138,8 @@ static int parent(int vcpus) {
   clock_gettime(CLOCK_MONOTONIC, &now);
   uint64_t exits = 0;
   for (int i = 0; i < stats_count; i++) exits += exits_of(stats_fds[i]);
+  const char *stats = getenv("KRUN_BENCH_STATS");
+  if (stats && *stats) dump_stats(stats);
   long us = (now.tv_sec - t_start.tv_sec) * 1000000L + (now.tv_nsec - t_start.tv_nsec) / 1000;
   const char *out = getenv("KRUN_BENCH_OUT");
   FILE *f = out ? fopen(out, "w") : NULL;
