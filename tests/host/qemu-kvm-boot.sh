@@ -31,7 +31,7 @@ for i in $(seq "$runs"); do
   con="$work/console.$i"; : > "$con"
   t0=$(ms_now)
   # The console arrives on QEMU's stdout; the reader notes when the marker line comes in.
-  marked=$(timeout 300 qemu-system-x86_64 -M microvm,acpi=off -accel kvm -cpu host -m 256M -smp 1 \
+  marked=$(timeout -k 10 300 qemu-system-x86_64 -M microvm,acpi=off -accel kvm -cpu host -m 256M -smp 1 \
       -nodefaults -no-user-config -display none -no-reboot \
       -serial stdio -kernel "$kernel" -initrd "$work/initramfs.cpio" \
       -append "console=ttyS0 quiet panic=-1 reboot=t rdinit=/init" </dev/null 2>"$work/qemu.log" |
