@@ -35,44 +35,57 @@ static int vcpu_fds_seen[max_vcpus];
 static struct timespec t_start;
 static volatile int watching = 1;
 
+// A vCPU stats fd's header and descriptor table (malloc'd; NULL if unreadable), and one
+// descriptor's u64 value: what both the exits figure and KRUN_BENCH_STATS read.
+static char *stats_descs(int fd, struct kvm_stats_header *h, size_t *desc_size) {
+  if (pread(fd, h, sizeof *h, 0) != sizeof *h) return NULL;
+  *desc_size = sizeof(struct kvm_stats_desc) + h->name_size;
+  char *descs = malloc(*desc_size * h->num_desc);
+  if (descs && pread(fd, descs, *desc_size * h->num_desc, h->desc_offset) != (ssize_t)(*desc_size * h->num_desc)) {
+    free(descs);
+    descs = NULL;
+  }
+  return descs;
+}
+
+static uint64_t stat_value(int fd, const struct kvm_stats_header *h, const struct kvm_stats_desc *d) {
+  uint64_t value = 0;
+  if (pread(fd, &value, sizeof value, h->data_offset + d->offset) != sizeof value) value = 0;
+  return value;
+}
+
 static uint64_t exits_of(int fd) {
   struct kvm_stats_header h;
-  if (pread(fd, &h, sizeof h, 0) != sizeof h) return 0;
-  size_t desc_size = sizeof(struct kvm_stats_desc) + h.name_size;
-  char *descs = malloc(desc_size * h.num_desc);
+  size_t desc_size;
+  char *descs = stats_descs(fd, &h, &desc_size);
   if (!descs) return 0;
   uint64_t value = 0;
-  if (pread(fd, descs, desc_size * h.num_desc, h.desc_offset) == (ssize_t)(desc_size * h.num_desc)) {
-    for (uint32_t i = 0; i < h.num_desc; i++) {
-      struct kvm_stats_desc *d = (struct kvm_stats_desc *)(descs + i * desc_size);
-      if (strcmp(d->name, "exits") == 0) {
-        if (pread(fd, &value, sizeof value, h.data_offset + d->offset) != sizeof value) value = 0;
-        break;
-      }
+  for (uint32_t i = 0; i < h.num_desc; i++) {
+    struct kvm_stats_desc *d = (struct kvm_stats_desc *)(descs + i * desc_size);
+    if (strcmp(d->name, "exits") == 0) {
+      value = stat_value(fd, &h, d);
+      break;
     }
   }
   free(descs);
   return value;
 }
 
-// KRUN_BENCH_STATS=FILE: every counter of every vCPU's KVM statistics, "name value" summed
-// over vCPUs, nonzero ones only (which exits a boot costs: io_exits, mmio_exits, halt_exits...).
+// KRUN_BENCH_STATS=FILE: every single-value counter of every vCPU's KVM statistics, one
+// "vcpuN name value" line each, nonzero ones only (which exits a boot costs: io_exits,
+// mmio_exits, halt_exits...).
 static void dump_stats(const char *path) {
   FILE *f = fopen(path, "w");
   if (!f) return;
   for (int v = 0; v < stats_count; v++) {
     struct kvm_stats_header h;
-    if (pread(stats_fds[v], &h, sizeof h, 0) != sizeof h) continue;
-    size_t desc_size = sizeof(struct kvm_stats_desc) + h.name_size;
-    char *descs = malloc(desc_size * h.num_desc);
+    size_t desc_size;
+    char *descs = stats_descs(stats_fds[v], &h, &desc_size);
     if (!descs) continue;
-    if (pread(stats_fds[v], descs, desc_size * h.num_desc, h.desc_offset) == (ssize_t)(desc_size * h.num_desc)) {
-      for (uint32_t i = 0; i < h.num_desc; i++) {
-        struct kvm_stats_desc *d = (struct kvm_stats_desc *)(descs + i * desc_size);
-        uint64_t value = 0;
-        if (d->size != 1 || pread(stats_fds[v], &value, sizeof value, h.data_offset + d->offset) != sizeof value) continue;
-        if (value) fprintf(f, "vcpu%d %s %llu\n", v, d->name, (unsigned long long)value);
-      }
+    for (uint32_t i = 0; i < h.num_desc; i++) {
+      struct kvm_stats_desc *d = (struct kvm_stats_desc *)(descs + i * desc_size);
+      uint64_t value = d->size == 1 ? stat_value(stats_fds[v], &h, d) : 0;
+      if (value) fprintf(f, "vcpu%d %s %llu\n", v, d->name, (unsigned long long)value);
     }
     free(descs);
   }
