@@ -2,13 +2,19 @@
 # tests/host/run, the test-host runner behind the VM tier, in several boots: the contract every
 # architecture's host keeps (tests/host/contract-lib.sh: status, streams without CR, same
 # directory, writable checkout, /dev/kvm, --timeout gives 124, no kernel gives 125), plus for
-# x86_64: `false` gives 1, a CPU without SVM (so no /dev/kvm inside) is a host failure (125),
-# never a pass or a skip, and so is an Oops in the host's kernel log (one more boot).
+# x86_64: `false` gives 1, the host's THP mode is the machine's, a CPU without SVM (so no
+# /dev/kvm inside) is a host failure (125), never a pass or a skip, and so is an Oops in the
+# host's kernel log (one more boot).
 source "$(dirname "$0")/../host/contract-lib.sh"
 host_contract x86_64 x86_64 60000 /nonexistent/vmlinux
 
-out=$(tests/host/run false 2>&1); rc=$?
+# One boot: `false` gives 1, and the host's transparent huge page mode is this machine's ("never"
+# where it has none): zkrun's guest RAM is MADV_HUGEPAGE, so KVM inside maps it as KVM here would.
+thp=$(sed -n 's/.*\[\([a-z]*\)\].*/\1/p' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)
+[[ -n $thp ]] || thp=never
+out=$(tests/host/run sh -c 'cat /sys/kernel/mm/transparent_hugepage/enabled; false' 2>&1); rc=$?
 check "x86_64: tests/host/run false exits 1" '[[ $rc -eq 1 ]]' "$out"
+check "x86_64: the host's THP mode is this machine's ($thp)" '[[ $out == *"[$thp]"* ]]' "$out"
 out=$(ZKRUN_HOST_CPU=qemu64,-svm tests/host/run true 2>&1); rc=$?
 check "x86_64: a CPU without SVM (no /dev/kvm inside) is a host failure (125)" '[[ $rc -eq 125 && $out == *"no /dev/kvm"* ]]' "$out"
 
