@@ -84,6 +84,8 @@ mem: GuestMemory = .{},
 ram: arch.Ram,
 /// Host mappings backing `ram.ranges` (the kernel bundle's included), owned.
 maps: [arch.ranges_max]?loader.Mapping = @splat(null),
+/// Bytes of the kernel slot KVM mapped before the guest ran (builder.zig preFaultKernel).
+kernel_prefaulted_bytes: u64 = 0,
 /// Allocated for Config.vcpus; `vcpus` is the prefix created so far.
 vcpu_buf: []Vcpu = &.{},
 vcpus: []Vcpu = &.{},
@@ -365,7 +367,7 @@ pub fn maxVcpus() Error!u32 {
 /// For krun_get_stats, tests and benches: monotonic ns from create() to the first KVM_RUN (0
 /// if it never ran), KVM exits of all vCPUs so far (live), and the bytes of guest RAM (kernel
 /// slot included) resident in this process. Any thread; mincore over guest RAM, no lock.
-pub const Stats = struct { setup_ns: i64, exits: u64, guest_resident_bytes: u64 };
+pub const Stats = struct { setup_ns: i64, exits: u64, guest_resident_bytes: u64, kernel_prefaulted_bytes: u64 };
 
 pub fn stats(self: *const Machine) Stats {
     const first = self.control.first_run_ns.load(.acquire);
@@ -381,6 +383,7 @@ pub fn stats(self: *const Machine) Stats {
             break :exits n;
         },
         .guest_resident_bytes = resident,
+        .kernel_prefaulted_bytes = self.kernel_prefaulted_bytes,
     };
 }
 

@@ -136,6 +136,14 @@ pub const kvm_userspace_memory_region = extern struct {
     userspace_addr: u64,
 };
 
+/// KVM_PRE_FAULT_MEMORY's range; the kernel writes back what is left of it.
+pub const kvm_pre_fault_memory = extern struct {
+    gpa: u64,
+    size: u64,
+    flags: u64 = 0,
+    padding: [5]u64 = @splat(0),
+};
+
 pub const kvm_irqfd = extern struct {
     fd: u32,
     gsi: u32,
@@ -266,6 +274,7 @@ pub const Cap = enum(u32) {
     ioeventfd = 36,
     max_vcpus = 66,
     immediate_exit = 136,
+    pre_fault_memory = 236,
     _,
 };
 
@@ -294,6 +303,7 @@ pub const KVM_SET_FPU = IOCTL.IOW(KVMIO, 0x8d, kvm_fpu);
 pub const KVM_GET_LAPIC = IOCTL.IOR(KVMIO, 0x8e, kvm_lapic_state);
 pub const KVM_SET_LAPIC = IOCTL.IOW(KVMIO, 0x8f, kvm_lapic_state);
 pub const KVM_SET_CPUID2 = IOCTL.IOW(KVMIO, 0x90, kvm_cpuid2_header);
+pub const KVM_PRE_FAULT_MEMORY = IOCTL.IOWR(KVMIO, 0xd5, kvm_pre_fault_memory);
 
 const testing = std.testing;
 
@@ -309,6 +319,7 @@ test "KVM struct sizes match the kernel ABI" {
     try testing.expectEqual(8, @sizeOf(kvm_cpuid2_header));
     try testing.expectEqual(8 + 40 * cpuid_entries_max, @sizeOf(kvm_cpuid2));
     try testing.expectEqual(32, @sizeOf(kvm_userspace_memory_region));
+    try testing.expectEqual(64, @sizeOf(kvm_pre_fault_memory));
     try testing.expectEqual(32, @sizeOf(kvm_irqfd));
     try testing.expectEqual(64, @sizeOf(kvm_ioeventfd));
     try testing.expectEqual(64, @sizeOf(kvm_pit_config));
@@ -359,4 +370,5 @@ test "ioctl numbers match the kernel's" {
     try testing.expectEqual(0x4040AE77, KVM_CREATE_PIT2);
     try testing.expectEqual(0x8400AE8E, KVM_GET_LAPIC);
     try testing.expectEqual(0x4400AE8F, KVM_SET_LAPIC);
+    try testing.expectEqual(0xC040AED5, KVM_PRE_FAULT_MEMORY);
 }

@@ -293,7 +293,7 @@ pub fn resizeConsole(self: *Machine, size: terminal.Size) error{ NoTerminal, Io 
 pub fn stats(self: *const Machine) Stats {
     var exits: u64 = 0;
     for (self.vcpus) |*v| exits += v.exits.load(.monotonic);
-    return .{ .setup_ns = 0, .exits = exits, .guest_resident_bytes = 0 };
+    return .{ .setup_ns = 0, .exits = exits, .guest_resident_bytes = 0, .kernel_prefaulted_bytes = 0 };
 }
 
 /// Also releases a partly built Machine (create's errdefer).

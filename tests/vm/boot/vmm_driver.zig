@@ -137,8 +137,8 @@ fn bootOnce(gpa: std.mem.Allocator, o: Opts, quiet: bool) !i32 {
     const s = m.stats();
     const rss = rssKb();
     const guest_kb = s.guest_resident_bytes / 1024;
-    if (!quiet) say("boot: exit={d} setup_us={d} exits={d} rss_kb={d} guest_rss_kb={d} vmm_rss_kb={d}", .{
-        code, @divTrunc(s.setup_ns, 1000), s.exits, rss, guest_kb, rss -| guest_kb,
+    if (!quiet) say("boot: exit={d} setup_us={d} exits={d} rss_kb={d} guest_rss_kb={d} vmm_rss_kb={d} kernel_prefaulted_kb={d}", .{
+        code, @divTrunc(s.setup_ns, 1000), s.exits, rss, guest_kb, rss -| guest_kb, s.kernel_prefaulted_bytes / 1024,
     });
     return code;
 }
