@@ -15,7 +15,10 @@ if [[ ${FS_BENCH_GUEST:-1} != 0 ]]; then
   # Its pieces, built here (cached; on a fresh machine none exists yet): the busybox rootfs and
   # the fs VM tests' host program. A SKIP inside (a figure not measured) fails the bench.
   tests/vm/60-ts.prepare.sh >/dev/null && tests/vm/30-fs.prepare.sh >/dev/null || { echo "fs: building the guest part failed"; exit 1; }
-  out=$(tests/host/run --timeout 900 tests/bench/fs-guest.sh 2>&1) || { echo "$out" | tail -5; exit 1; }
+  out=$(tests/host/run --timeout 900 tests/bench/fs-guest.sh 2>&1); hrc=$?
+  # 125, the test host itself failed (2026-12-03: it sat idle for 7 minutes in this part): passed
+  # on, so make bench runs this bench once more; any other failure is the bench's.
+  [[ $hrc -eq 0 ]] || { echo "$out" | tail -5; [[ $hrc -eq 125 ]] && exit 125; exit 1; }
   grep -E '^(guest\.|zkrun:|QEMU|SKIP|---|qemu|fv_)' <<<"$out"
   grep -q '^SKIP' <<<"$out" && exit 1
 fi
