@@ -2,10 +2,11 @@
 # `make bench`: runs every tests/bench/*.bench.sh (each may boot the test host itself), keeps its
 # full output in $ZKRUN_BENCH_LOGS (default /tmp/zkrun-bench-logs), collects its figures and prints
 # one table. A figure is a line "name value unit" (value numeric), or "suite: what: value unit
-# [note]". The side-by-side table's markdown lines ("| ...") follow the figures. Run time: the
-# side-by-side bench dominates (with its defaults ~50 min of test-host time on this machine at load 13-17,
-# three sides and make -j2 included; see BENCHMARKS.md). Exit status: non-zero if any bench script failed (its figures still show);
-# a bench whose test host failed (exit 125) runs once more first (BENCH_RETRY on stderr).
+# [note]". The side-by-side table's markdown lines ("| ...") follow the figures. Run time: about
+# 30 minutes on this machine when idle (2026-12-03), the side-by-side bench 12 of them (three
+# sides, three rounds, make -j2 included; see BENCHMARKS.md). Exit status: non-zero if any bench
+# script failed (its figures still show); a bench whose test host failed (exit 125) runs once
+# more first (BENCH_RETRY on stderr).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PWD/.tools/zig/bin:$PWD/.tools/js/node_modules/.bin:$PATH"
