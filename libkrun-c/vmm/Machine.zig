@@ -365,8 +365,10 @@ pub fn maxVcpus() Error!u32 {
 }
 
 /// For krun_get_stats, tests and benches: monotonic ns from create() to the first KVM_RUN (0
-/// if it never ran), KVM exits of all vCPUs so far (live), and the bytes of guest RAM (kernel
-/// slot included) resident in this process. Any thread; mincore over guest RAM, no lock.
+/// if it never ran), KVM exits of all vCPUs so far (live), the bytes of guest RAM (kernel
+/// slot included) resident in this process, and the bytes of the kernel slot KVM mapped
+/// before the guest ran (0 where KVM_PRE_FAULT_MEMORY is missing). Any thread; mincore over
+/// guest RAM, no lock.
 pub const Stats = struct { setup_ns: i64, exits: u64, guest_resident_bytes: u64, kernel_prefaulted_bytes: u64 };
 
 pub fn stats(self: *const Machine) Stats {
